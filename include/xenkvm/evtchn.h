@@ -1,0 +1,194 @@
+/*
+ * xenkvm event channels: the hypervisor side of Xen's event-channel ABI.
+ *
+ * This module knows nothing of KVM or Linux: it keeps domains, vCPUs and
+ * ports, implements every EVTCHNOP (0-13) with Xen's semantics and errno
+ * values, and delivers events through the 2-level or FIFO ABI into guest
+ * memory. Everything platform-specific (mapping a guest frame, kicking a
+ * vCPU, IRQ permissions) goes through struct evtchn_platform_ops.
+ *
+ * Errors are negative errno values, as Xen returns them to the guest.
+ * All functions are thread-safe unless stated otherwise.
+ */
+#ifndef XENKVM_EVTCHN_H
+#define XENKVM_EVTCHN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xen/xen.h>
+#include <xen/event_channel.h>
+
+struct evtchn_host;
+struct evtchn_domain;
+
+/* What a caller asks the policy hook about (Xen's XSM hooks, dummy module). */
+enum evtchn_action {
+    EVTCHN_ACT_UNBOUND,     /* alloc_unbound in dom (XSM_TARGET) */
+    EVTCHN_ACT_INTERDOMAIN, /* bind an interdomain channel (XSM_HOOK) */
+    EVTCHN_ACT_STATUS,      /* query a port of dom (XSM_TARGET) */
+    EVTCHN_ACT_RESET,       /* reset dom's ports (XSM_TARGET) */
+    EVTCHN_ACT_SEND,        /* send on a port (XSM_HOOK) */
+};
+
+/* Called, with no evtchn lock held, when an event reaches a host-consumer
+ * port (a service in the VMM, like Xen's consumer ports). Must be quick and
+ * must not close that same port; it may send events. */
+typedef void (*evtchn_host_cb)(void *arg, domid_t dom, evtchn_port_t port);
+
+/*
+ * The platform: how the core reaches guest memory, vCPUs and policy.
+ * Any hook may be NULL, which gives the documented default.
+ */
+struct evtchn_platform_ops {
+    /* Host pointer to the whole 4 KiB guest frame gfn of dom, or NULL when
+     * the frame is not guest RAM. The mapping must stay valid until the
+     * domain is destroyed. NULL hook: every frame is unmapped. */
+    void *(*map_gfn)(void *opaque, domid_t dom, uint64_t gfn);
+    /* Raise the event upcall on vCPU vcpu of dom (inject the callback vector,
+     * wake it if halted). Called from any thread, often with locks held:
+     * must not call back into the core. */
+    void (*kick_vcpu)(void *opaque, domid_t dom, uint32_t vcpu);
+    /* A port of dom has just become pending (even while masked) and the
+     * domain has pollers (see evtchn_domain_pollers). For SCHEDOP_poll. */
+    void (*poll_wake)(void *opaque, domid_t dom, evtchn_port_t port);
+    /* May src do act to dst? 0 or a negative errno. NULL: Xen's dummy XSM
+     * with one privileged domain (the target itself, or a privileged src). */
+    int (*policy)(void *opaque, domid_t src, domid_t dst,
+                  enum evtchn_action act, bool src_privileged);
+    /* PIRQ hooks, filled in by the IRQ router. pirq_bind is called at
+     * EVTCHNOP_bind_pirq after the range check: 0, -EPERM (not granted),
+     * -EBUSY (a sharer refuses to share), ... NULL: -EPERM, as Xen gives a
+     * domain without IRQ permission. */
+    int (*pirq_bind)(void *opaque, domid_t dom, uint32_t pirq,
+                     evtchn_port_t port, bool will_share);
+    /* The PIRQ port was closed (also at reset/destroy): release the line,
+     * counting an in-flight interrupt as EOI'd. */
+    void (*pirq_unbind)(void *opaque, domid_t dom, uint32_t pirq);
+    /* The guest unmasked a PIRQ port through EVTCHNOP_unmask (ack type
+     * UNMASK lines are re-enabled here). */
+    void (*pirq_unmasked)(void *opaque, domid_t dom, uint32_t pirq);
+};
+
+/* Create the host-wide state. ops is copied. Returns NULL on ENOMEM. */
+struct evtchn_host *evtchn_host_create(const struct evtchn_platform_ops *ops,
+                                       void *opaque);
+/* Destroy the host; every domain must already be destroyed. */
+void evtchn_host_destroy(struct evtchn_host *h);
+
+struct evtchn_domain_config {
+    domid_t domid;            /* < DOMID_FIRST_RESERVED */
+    bool privileged;          /* may act for other domains (domain 0) */
+    uint32_t max_vcpus;       /* >= 1 */
+    uint32_t max_evtchn_port; /* 0: ABI maximum (xl's evtchn_max_port) */
+    uint32_t nr_pirqs;        /* PIRQ numbers valid for bind_pirq; 0: 256 */
+    /* The page holding struct shared_info, which the VMM also maps into
+     * the guest at XENMAPSPACE_shared_info. NULL: the core allocates one
+     * (domain 0 and tests). Must be 4 KiB, stay valid until destroy. */
+    struct shared_info *shared_info;
+};
+
+/* Create a domain with port 0 reserved (seed 000's evtchn_init).
+ * 0, -EINVAL (bad config), -EEXIST (domid taken), -ENOMEM. */
+int evtchn_domain_create(struct evtchn_host *h,
+                         const struct evtchn_domain_config *cfg);
+/* Destroy a domain: every port is closed (peers return to UNBOUND, PIRQs are
+ * unbound), then its state is freed. 0 or -ESRCH. */
+int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid);
+/* The shared_info page of a domain, or NULL if there is no such domain. */
+struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h,
+                                              domid_t domid);
+/* Mark a domain paused by its controller: Xen lets a privileged domain
+ * reset another domain's ports only while it is paused. */
+int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused);
+/* Adjust the count of vCPUs blocked in SCHEDOP_poll (+1/-1); while non-zero,
+ * newly pending ports call ops->poll_wake. */
+int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta);
+
+/* Where vCPU vcpu's struct vcpu_info lives from now on
+ * (VCPUOP_register_vcpu_info, after the VMM validated and mapped it). The
+ * current pending state is carried over as Xen does. 0, -ESRCH, -EINVAL. */
+int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
+                         struct vcpu_info *info);
+
+/*
+ * Guest hypercalls. caller is the calling domain, caller_vcpu the calling
+ * vCPU; arg points to the argument struct of <xen/event_channel.h>, already
+ * copied out of guest memory, and is updated with the outputs.
+ * Returns 0 or a negative errno, exactly what Xen returns to the guest.
+ */
+int evtchn_do_op(struct evtchn_host *h, domid_t caller, uint32_t caller_vcpu,
+                 unsigned int cmd, void *arg);
+/* Size of the argument struct of EVTCHNOP cmd, or 0 if cmd is unknown (the
+ * hypercall layer then returns -ENOSYS without touching guest memory). */
+size_t evtchn_op_arg_size(unsigned int cmd);
+/* Whether EVTCHNOP cmd writes its argument back to the guest on success. */
+bool evtchn_op_copies_back(unsigned int cmd);
+
+/*
+ * Host (domain 0 services, VMM, IRQ router) side.
+ */
+
+/* Raise VIRQ virq for dom: per-vCPU VIRQs go to vcpu, global ones to the
+ * vCPU their port is bound to. Unbound VIRQs are dropped. */
+void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu,
+                      uint32_t virq);
+/* Raise PIRQ pirq for dom (send_guest_pirq). Returns 0 if a port is bound
+ * and was notified, -ENOENT if no port is bound to it. */
+int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq);
+/* Send on port of dom as the host would (like EVTCHNOP_send, but allowed on
+ * host-consumer ports; 0 or -EINVAL). */
+int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
+/* Allocate an unbound port in dom for remote whose events go to cb instead
+ * of the guest ABI (Xen's alloc_unbound_xen_event_channel). */
+int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
+                              evtchn_host_cb cb, void *arg,
+                              evtchn_port_t *port);
+/* Bind a new port of local (usually domain 0) to remote's unbound port
+ * remote_port, events to cb (xenstored binding a guest's store port). */
+int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local,
+                                 domid_t remote, evtchn_port_t remote_port,
+                                 evtchn_host_cb cb, void *arg,
+                                 evtchn_port_t *port);
+/* Close a port as the host: also closes host-consumer ports, and waits until
+ * no callback on it is running. 0 or -EINVAL/-ESRCH. */
+int evtchn_host_close(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
+
+/*
+ * Introspection (what Xen's lsevtchn prints).
+ */
+enum evtchn_state {
+    EVTCHN_STATE_FREE,
+    EVTCHN_STATE_RESERVED,
+    EVTCHN_STATE_UNBOUND,
+    EVTCHN_STATE_INTERDOMAIN,
+    EVTCHN_STATE_PIRQ,
+    EVTCHN_STATE_VIRQ,
+    EVTCHN_STATE_IPI,
+};
+
+struct evtchn_port_info {
+    evtchn_port_t port;
+    enum evtchn_state state;
+    uint32_t vcpu;        /* notify vCPU */
+    domid_t remote_dom;   /* UNBOUND, INTERDOMAIN */
+    evtchn_port_t remote_port; /* INTERDOMAIN */
+    uint32_t virq;        /* VIRQ */
+    uint32_t pirq;        /* PIRQ */
+    bool host_consumer;   /* events go to a host callback */
+    bool pending, masked;
+    uint8_t priority;     /* FIFO priority (2-level: default) */
+};
+
+/* Call fn for each port of dom that is not FREE, in port order, with a
+ * snapshot of its state. Returns the count of ports visited or -ESRCH. */
+int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
+                        void (*fn)(void *ctx, const struct evtchn_port_info *),
+                        void *ctx);
+/* Which ABI dom uses: 2 (2-level) or 3 (FIFO, "v3"), or -ESRCH. */
+int evtchn_domain_abi(struct evtchn_host *h, domid_t dom);
+/* Name of a state, for printing. */
+const char *evtchn_state_name(enum evtchn_state s);
+
+#endif /* XENKVM_EVTCHN_H */

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Run every libFuzzer harness in BUILDDIR for SECONDS each, on a scratch copy
+# of its seed corpus (fuzz/corpus/<name>/), so the tree is never modified.
+# Usage: scripts/fuzz.sh BUILDDIR SECONDS [NAME]
+set -eu
+cd "$(dirname "$0")/.."
+bdir=$1; secs=$2; only=${3:-}
+fails=0; ran=0
+for h in "$bdir"/fuzz/fuzz_*; do
+    [ -x "$h" ] || continue
+    name=$(basename "$h"); name=${name#fuzz_}
+    [ -n "$only" ] && [ "$only" != "$name" ] && continue
+    work=$(mktemp -d)
+    [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"
+    mkdir -p fuzz/artifacts
+    echo "fuzz $name: ${secs}s"
+    if "$h" -max_total_time="$secs" -print_final_stats=0 -artifact_prefix=fuzz/artifacts/ \
+          "$work" > "$work.log" 2>&1; then
+        tail -n 1 "$work.log"
+        ran=$((ran + 1))
+    else
+        tail -n 40 "$work.log"
+        echo "fuzz $name: FAILED (input saved under fuzz/artifacts/)"
+        fails=$((fails + 1))
+    fi
+    rm -rf "$work" "$work.log"
+done
+echo "fuzz smoke: $ran passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,8 @@
+/* The `xenkvm` command: one function per subcommand, each in its own file. */
+#ifndef XENKVM_CLI_H
+#define XENKVM_CLI_H
+
+/* Each returns the process exit status. argv[0] is the subcommand name. */
+int cli_evtchn(int argc, char **argv);    /* cli_evtchn.c */
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * xenkvm: entry point. Dispatches to a subcommand through one table.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct cli_cmd cli_cmds[] = {
+    { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: xenkvm COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+        fprintf(f, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+        if (!strcmp(argv[1], cli_cmds[i].name))
+            return cli_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "xenkvm: unknown command '%s' (try: xenkvm --help)\n", argv[1]);
+    return 2;
+}
