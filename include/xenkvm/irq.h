@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include <xen/xen.h>
+#include <xen/event_channel.h>
 #include <xen/physdev.h>
 
 #define IRQ_MAX_LINES  1024u  /* host lines one ICU may have */
@@ -244,6 +245,66 @@ void irq_kvm_pin_destroy(struct irq_kvm_pin *p);
 int irq_kvm_pin_resamplefd(const struct irq_kvm_pin *p);
 /* The irqfd the pin writes to raise the guest's GSI. */
 int irq_kvm_pin_irqfd(const struct irq_kvm_pin *p);
+
+/*
+ * Sink: Xen PIRQ event channels (seed 003). One router per host; it keeps,
+ * per domain, the lines the domain was granted, its PIRQ -> line map and its
+ * EOI bitmap page, and per line Xen's irq_guest_action: up to IRQ_MAX_GUESTS
+ * sharing domains, the ack type (NONE for edge lines, UNMASK or EOI for level
+ * lines) and the in-flight count. A level line is unmasked at its source
+ * only when every sharer has EOI'd (or unmasked, for ack type UNMASK).
+ * Errors are Xen's (negative XEN_E*, the Linux numbers on x86).
+ *
+ * Wiring: the VMM's evtchn_platform_ops.pirq_bind / pirq_unbind /
+ * pirq_unmasked call irq_pirq_bind / irq_pirq_unbind / irq_pirq_unmasked,
+ * and its PHYSDEVOP dispatch calls irq_pirq_physdev_op.
+ */
+struct evtchn_host;
+struct irq_pirq;
+
+/* Map guest frame gfn of dom (4 KiB, valid until the domain is removed),
+ * NULL if it is not guest RAM. */
+typedef void *(*irq_map_gfn_fn)(void *opaque, domid_t dom, uint64_t gfn);
+
+/* Create the router over icu, delivering through evtchn host h. */
+struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
+                                 irq_map_gfn_fn map_gfn, void *opaque);
+/* Destroy: every domain must already be removed. */
+void irq_pirq_destroy(struct irq_pirq *r);
+
+/* Add a domain with PIRQ numbers 0..nr_pirqs-1 (0: 256, max 32768, the bits
+ * of one EOI page). privileged: may map PIRQs for other domains.
+ * 0, -EEXIST, -EINVAL, -ENOMEM. */
+int irq_pirq_domain_add(struct irq_pirq *r, domid_t dom, bool privileged,
+                        uint32_t nr_pirqs);
+/* Domain death (also after a crash): every binding of the domain is
+ * released, an in-flight interrupt counting as EOI'd, so no line it shared
+ * stays masked (XSA-360 class). Call after evtchn_domain_destroy. */
+int irq_pirq_domain_remove(struct irq_pirq *r, domid_t dom);
+/* Grant (allow=true) or revoke host line to dom (xl.cfg irqs=). */
+int irq_pirq_grant(struct irq_pirq *r, domid_t dom, unsigned int line,
+                   bool allow);
+
+/* The evtchn core's PIRQ hooks. */
+int irq_pirq_bind(struct irq_pirq *r, domid_t dom, uint32_t pirq,
+                  evtchn_port_t port, bool will_share);
+void irq_pirq_unbind(struct irq_pirq *r, domid_t dom, uint32_t pirq);
+void irq_pirq_unmasked(struct irq_pirq *r, domid_t dom, uint32_t pirq);
+
+/* PHYSDEVOP cmd from domain caller, arg the <xen/physdev.h> struct already
+ * copied in (updated with outputs): map_pirq (GSI type), unmap_pirq,
+ * get_free_pirq, irq_status_query, eoi, pirq_eoi_gmfn_v2. Others: -ENOSYS. */
+int irq_pirq_physdev_op(struct irq_pirq *r, domid_t caller, unsigned int cmd,
+                        void *arg);
+/* Argument size of PHYSDEVOP cmd (0: not handled here), and whether it is
+ * copied back to the guest on success. */
+size_t irq_pirq_physdev_arg_size(unsigned int cmd);
+bool irq_pirq_physdev_copies_back(unsigned int cmd);
+
+/* Introspection of a PIRQ mapping: the line or -ENOENT / -ESRCH / -EINVAL. */
+int irq_pirq_line_of(struct irq_pirq *r, domid_t dom, uint32_t pirq);
+/* In-flight count of line's guest action (sharers yet to EOI), or -errno. */
+int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
 
 /*
  * Control protocol: the VMM serves `xenkvm irq list` on its control socket.
