@@ -307,6 +307,102 @@ int irq_pirq_line_of(struct irq_pirq *r, domid_t dom, uint32_t pirq);
 int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
 
 /*
+ * Configuration (parsed with Debian's libxlutil, the parser of xl.cfg).
+ *
+ * Per domain, from its xl.cfg:
+ *   irqs  = [ 7, 9 ]                     host lines the domain may map
+ *   iomem = [ "fe001,1@9000", "fe100,4" ] host MMIO pages (hex PFN,count) and
+ *                                         the guest frame they appear at
+ *                                         (default: the same PFN)
+ * For the host (xenkvm's own file, same syntax), which source backs a line:
+ *   nr_lines = 32
+ *   line = [ "7=eventfd,level", "8=timerfd:1000us,edge",
+ *            "9=uio:/dev/uio0,level,low,ack=eoi", "10=timerfd:once:5ms" ]
+ * Errors name the file, the entry and what was expected; they go to report.
+ */
+struct irq_iomem {
+    uint64_t pfn, nr, gfn;        /* host frame, page count, guest frame */
+};
+struct irq_domain_cfg {
+    unsigned int nr_irqs;
+    uint32_t *irqs;
+    unsigned int nr_iomem;
+    struct irq_iomem *iomem;
+};
+/* Parse an xl.cfg text. 0, -EINVAL (message on report), -ENOMEM. */
+int irq_cfg_parse_domain(const char *data, size_t len, const char *name,
+                         FILE *report, struct irq_domain_cfg *out);
+void irq_domain_cfg_free(struct irq_domain_cfg *c);
+/* Grant the configured lines to dom: -EINVAL (a line the host does not
+ * have, named on report) before any grant is made. */
+int irq_domain_cfg_apply(const struct irq_domain_cfg *c, struct irq_pirq *r,
+                         domid_t dom, unsigned int nr_lines, FILE *report);
+
+enum irq_src_kind { IRQ_SRC_EVENTFD, IRQ_SRC_TIMERFD, IRQ_SRC_UIO };
+struct irq_host_line_cfg {
+    unsigned int line;
+    enum irq_src_kind kind;
+    struct irq_mode mode;
+    uint64_t period_ns;           /* timerfd */
+    bool periodic;                /* timerfd */
+    char path[64];                /* uio */
+};
+struct irq_host_cfg {
+    unsigned int nr_lines;
+    unsigned int n;
+    struct irq_host_line_cfg *lines;
+};
+int irq_cfg_parse_host(const char *data, size_t len, const char *name,
+                       FILE *report, struct irq_host_cfg *out);
+void irq_host_cfg_free(struct irq_host_cfg *c);
+/* Create the ICU and a source for every configured line. */
+int irq_host_cfg_apply(const struct irq_host_cfg *c, struct irq_icu **out,
+                       FILE *report);
+
+/*
+ * Device-tree form (seed 004's Io_proxy), parsed with libfdt. One tree per
+ * guest:
+ *   - interrupt controllers: compatible "xenkvm,ioapic" (a guest IOAPIC
+ *     pin, #interrupt-cells = <2>: pin, IRQ_TYPE_* flags) or "xenkvm,pirq"
+ *     (the line is granted as a PIRQ; cells: GSI, flags; GSI = host line);
+ *   - /xenkvm-io: the host devices, like L4Re io's vbus: each child has a
+ *     compatible and resources irqX = <host line>, regX = <addr-hi addr-lo
+ *     size-hi size-lo>, X in [0-9A-Z] the index into the guest node's
+ *     interrupts / reg;
+ *   - pass-through nodes: any other node whose compatible matches an
+ *     unassigned host device, with interrupts (and interrupt-parent) and reg.
+ * A resource with a wrong name or an index out of range is a warning naming
+ * the node and the resource (uvmm's); a line bound twice differently is an
+ * error naming both bindings.
+ */
+enum irq_dt_sink { IRQ_DT_IOAPIC, IRQ_DT_PIRQ };
+struct irq_dt_irq {
+    char node[96];                /* guest node path */
+    unsigned int index;           /* into its interrupts */
+    unsigned int host_line;
+    enum irq_dt_sink sink;
+    uint32_t guest_irq;           /* IOAPIC pin / GSI */
+    struct irq_mode mode;
+};
+struct irq_dt_mmio {
+    char node[96];
+    unsigned int index;           /* into its reg */
+    uint64_t host_addr, size, guest_addr;
+};
+struct irq_dt_cfg {
+    bool has_domid;
+    uint32_t domid;               /* root property xenkvm,domid */
+    unsigned int nr_irqs, nr_mmio, warnings;
+    struct irq_dt_irq *irqs;
+    struct irq_dt_mmio *mmio;
+};
+/* Parse a flattened device tree blob of len bytes (untrusted: checked
+ * first). 0 (warnings counted), -EINVAL (errors on report), -ENOMEM. */
+int irq_dt_parse(const void *blob, size_t len, FILE *report,
+                 struct irq_dt_cfg *out);
+void irq_dt_cfg_free(struct irq_dt_cfg *c);
+
+/*
  * Control protocol: the VMM serves `xenkvm irq list` on its control socket.
  * irq_ctl_serve reads one request line from fd ("irq list\n") and writes the
  * answer (irq_icu_format text, or "error: ..."). 0 or -errno.
