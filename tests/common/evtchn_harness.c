@@ -38,13 +38,32 @@ void hx_host_cb(void *arg, domid_t dom, evtchn_port_t port)
     atomic_store(&x->last_cb_port, port);
 }
 
-struct hx *hx_create(void)
+static int hx_pirq_bind(void *opaque, domid_t dom, uint32_t pirq, evtchn_port_t port,
+                        bool share)
+{
+    struct hx *x = opaque;
+    (void)dom; (void)pirq; (void)port; (void)share;
+    if (!x->pirq_answer)
+        atomic_fetch_add(&x->pirq_binds, 1);
+    return x->pirq_answer;
+}
+
+static void hx_pirq_unbind(void *opaque, domid_t dom, uint32_t pirq)
+{
+    struct hx *x = opaque;
+    (void)dom; (void)pirq;
+    atomic_fetch_add(&x->pirq_unbinds, 1);
+}
+
+static struct hx *create(bool pirq)
 {
     struct hx *x = calloc(1, sizeof(*x));
     struct evtchn_platform_ops ops = {
         .map_gfn = hx_map_gfn,
         .kick_vcpu = hx_kick,
         .poll_wake = hx_poll_wake,
+        .pirq_bind = pirq ? hx_pirq_bind : NULL,
+        .pirq_unbind = pirq ? hx_pirq_unbind : NULL,
     };
     if (!x)
         return NULL;
@@ -54,6 +73,16 @@ struct hx *hx_create(void)
         return NULL;
     }
     return x;
+}
+
+struct hx *hx_create(void)
+{
+    return create(false);
+}
+
+struct hx *hx_create_with_pirq(void)
+{
+    return create(true);
 }
 
 void hx_destroy(struct hx *x)
