@@ -190,6 +190,11 @@ int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
                         void *ctx);
 /* Which ABI dom uses: 2 (2-level) or 3 (FIFO, "v3"), or -ESRCH. */
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom);
+/* Check the internal invariants of dom (both ends of every interdomain
+ * channel agree, VIRQ/PIRQ tables match their ports, counts match, FIFO
+ * tails are sane). 0, -1 (described on stderr) or -ESRCH. For tests and
+ * fuzzing on a quiescent host. */
+int evtchn_debug_check(struct evtchn_host *h, domid_t dom);
 /* Name of a state, for printing. */
 const char *evtchn_state_name(enum evtchn_state s);
 
