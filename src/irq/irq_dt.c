@@ -366,6 +366,13 @@ int irq_dt_parse(const void *blob, size_t len, FILE *report,
         fprintf(report, "error: not a device tree blob (size %zu)\n", len);
         return -EINVAL;
     }
+    /* libfdt 1.6.1's fdt_check_full dereferences NULL on a tree older than
+     * version 16 (fdt_get_name fails on the old name format; found by
+     * fuzz/irq_dt.c). dtc has written version 17 since 2007: refuse older. */
+    if (fdt_magic(blob) != FDT_MAGIC || fdt_version(blob) < 16) {
+        fprintf(report, "error: not a device tree blob of version 16 or later\n");
+        return -EINVAL;
+    }
     int frc = fdt_check_full(blob, len);
     if (frc) {
         fprintf(report, "error: not a valid device tree blob: %s\n",

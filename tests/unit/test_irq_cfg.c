@@ -168,6 +168,26 @@ static void test_host_bad(void **state)
     }
 }
 
+/* fuzz/irq_cfg.c found libxlutil aborting on a NUL inside a string */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char text[] = "line = [ \"7=eventfd\0\0evel\" ]\n";
+    struct irq_host_cfg c;
+    char *msg;
+    size_t len;
+    FILE *f = open_memstream(&msg, &len);
+    assert_int_equal(irq_cfg_parse_host(text, sizeof(text) - 1, "irq.cfg", f, &c),
+                     -EINVAL);
+    struct irq_domain_cfg d;
+    assert_int_equal(irq_cfg_parse_domain(text, sizeof(text) - 1, "dom.cfg", f, &d),
+                     -EINVAL);
+    fclose(f);
+    assert_non_null(strstr(msg, "irq.cfg: contains a NUL byte, not a text file"));
+    assert_non_null(strstr(msg, "dom.cfg: contains a NUL byte"));
+    free(msg);
+}
+
 static void test_apply(void **state)
 {
     (void)state;
@@ -239,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_domain_bad),
         cmocka_unit_test(test_host_ok),
         cmocka_unit_test(test_host_bad),
+        cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

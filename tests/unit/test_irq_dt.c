@@ -233,10 +233,18 @@ static void test_not_a_tree(void **state)
     assert_int_equal(irq_dt_parse(blob, len - 8, f, &c), -EINVAL);
     assert_int_equal(irq_dt_parse(blob, len, f, &c), 0);   /* whole: fine */
     irq_dt_cfg_free(&c);
+    /* fuzz/irq_dt.c: a header claiming version 7 made libfdt 1.6.1's
+     * fdt_check_full dereference NULL; such trees are refused first */
+    unsigned char *h = blob;
+    h[20] = h[21] = h[22] = 0;
+    h[23] = 7;                                  /* version */
+    h[27] = 3;                                  /* last_comp_version */
+    assert_int_equal(irq_dt_parse(blob, len, f, &c), -EINVAL);
     free(blob);
     fclose(f);
     assert_non_null(strstr(msg, "error: not a valid device tree blob"));
     assert_non_null(strstr(msg, "error: not a device tree blob (size 4)"));
+    assert_non_null(strstr(msg, "error: not a device tree blob of version 16 or later"));
     free(msg);
 }
 
