@@ -3,6 +3,5 @@
 #define XENKVM_CLI_H
 
 /* Each returns the process exit status. argv[0] is the subcommand name. */
-int cli_evtchn(int argc, char **argv);    /* cli_evtchn.c */
 
 #endif

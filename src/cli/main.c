@@ -13,7 +13,6 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
-    { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
 };
 
 static void usage(FILE *f)
