@@ -13,9 +13,6 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
-#ifdef CLI_HAVE_EVTCHN
-    { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
-#endif
     { "irq", cli_irq, "host interrupt lines (irq list, serve, check)" },
 };
 
