@@ -118,7 +118,7 @@ struct irq_sink {
  * NULL with errno set on failure. */
 struct irq_icu *irq_icu_create(unsigned int nr_lines);
 /* Destroy: every line is unbound, every source destroyed. No thread may be
- * in irq_icu_process. */
+ * in irq_icu_process; KVM pins and the PIRQ router go first. */
 void irq_icu_destroy(struct irq_icu *icu);
 
 /* Attach src (ownership passes to the ICU, also on error) as the source of
