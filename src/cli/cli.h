@@ -4,5 +4,6 @@
 
 /* Each returns the process exit status. argv[0] is the subcommand name. */
 int cli_irq(int argc, char **argv);       /* cli_irq.c */
+int cli_xenstored(int argc, char **argv); /* cli_xenstored.c */
 
 #endif
