@@ -7,7 +7,8 @@
  * memory. Everything platform-specific (mapping a guest frame, kicking a
  * vCPU, IRQ permissions) goes through struct evtchn_platform_ops.
  *
- * Errors are negative errno values, as Xen returns them to the guest.
+ * Errors are negative Xen errno values (XEN_E* of <xen/errno.h>, the same
+ * numbers as Linux on x86), exactly what Xen returns to the guest.
  * All functions are thread-safe unless stated otherwise.
  */
 #ifndef XENKVM_EVTCHN_H
@@ -19,6 +20,7 @@
 
 #include <xen/xen.h>
 #include <xen/event_channel.h>
+#include <xen/errno.h>
 
 struct evtchn_host;
 struct evtchn_domain;

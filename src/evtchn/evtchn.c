@@ -1,0 +1,1285 @@
+/*
+ * Event channels, hypervisor side: domains, vCPUs, ports and the fourteen
+ * EVTCHNOPs with the semantics and errno values of Xen's
+ * xen/common/event_channel.c. Delivery into the guest goes through the
+ * domain's port_ops (event_2l.c or event_fifo.c).
+ *
+ * Every op validates its arguments and checks permission before it changes
+ * any state, so an error leaves nothing half done. See evtchn_internal.h for
+ * what each lock protects and the order they are taken in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evtchn_internal.h"
+
+/* ---- host and domain table ---------------------------------------------- */
+
+struct evtchn_host *evtchn_host_create(const struct evtchn_platform_ops *ops,
+                                       void *opaque)
+{
+    struct evtchn_host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    if (ops)
+        h->ops = *ops;
+    h->opaque = opaque;
+    pthread_rwlock_init(&h->lock, NULL);
+    return h;
+}
+
+void evtchn_host_destroy(struct evtchn_host *h)
+{
+    if (!h)
+        return;
+    pthread_rwlock_destroy(&h->lock);
+    free(h);
+}
+
+/* Another domain, held by a reference until dom_put (Xen's
+ * rcu_lock_domain_by_id). */
+static struct evtchn_dom *dom_get(struct evtchn_host *h, domid_t id)
+{
+    struct evtchn_dom *d = NULL;
+    if (id >= DOMID_FIRST_RESERVED)
+        return NULL;
+    pthread_rwlock_rdlock(&h->lock);
+    d = atomic_load(&h->doms[id]);
+    if (d)
+        atomic_fetch_add(&d->refs, 1);
+    pthread_rwlock_unlock(&h->lock);
+    return d;
+}
+
+static void dom_put(struct evtchn_dom *d)
+{
+    atomic_fetch_sub(&d->refs, 1);
+}
+
+/* DOMID_SELF or an id (Xen's rcu_lock_domain_by_any_id). */
+static struct evtchn_dom *dom_get_any(struct evtchn_dom *self, domid_t id)
+{
+    if (id == DOMID_SELF || id == self->id) {
+        atomic_fetch_add(&self->refs, 1);
+        return self;
+    }
+    return dom_get(self->h, id);
+}
+
+/* The calling domain: alive while one of its vCPUs is in a hypercall, by
+ * the contract of evtchn_domain_destroy, so no reference is taken. */
+static struct evtchn_dom *dom_self(struct evtchn_host *h, domid_t id)
+{
+    return id < DOMID_FIRST_RESERVED ? atomic_load_explicit(&h->doms[id],
+                                                            memory_order_acquire)
+                                     : NULL;
+}
+
+static void lock_pair(struct evtchn_dom *a, struct evtchn_dom *b)
+{
+    if (a == b) {
+        pthread_mutex_lock(&a->lock);
+    } else if (a->id < b->id) {
+        pthread_mutex_lock(&a->lock);
+        pthread_mutex_lock(&b->lock);
+    } else {
+        pthread_mutex_lock(&b->lock);
+        pthread_mutex_lock(&a->lock);
+    }
+}
+
+static void unlock_pair(struct evtchn_dom *a, struct evtchn_dom *b)
+{
+    if (a != b)
+        pthread_mutex_unlock(&b->lock);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Both ends of an interdomain channel, lower address first. */
+static void chn_write_lock_pair(struct evtchn_chn *a, struct evtchn_chn *b)
+{
+    if (a < b) {
+        evtchn_write_lock(&a->lock);
+        evtchn_write_lock(&b->lock);
+    } else {
+        evtchn_write_lock(&b->lock);
+        evtchn_write_lock(&a->lock);
+    }
+}
+
+static void chn_write_unlock_pair(struct evtchn_chn *a, struct evtchn_chn *b)
+{
+    evtchn_write_unlock(&a->lock);
+    evtchn_write_unlock(&b->lock);
+}
+
+static int policy(struct evtchn_dom *src, struct evtchn_dom *dst,
+                  enum evtchn_action act)
+{
+    struct evtchn_host *h = src->h;
+    if (h->ops.policy)
+        return h->ops.policy(h->opaque, src->id, dst->id, act, src->privileged);
+    switch (act) {
+    case EVTCHN_ACT_UNBOUND:
+    case EVTCHN_ACT_STATUS:
+    case EVTCHN_ACT_RESET:
+        /* XSM_TARGET: the domain itself or a privileged one. */
+        return (src == dst || src->privileged) ? 0 : -XEN_EPERM;
+    default:
+        /* XSM_HOOK: allowed. */
+        return 0;
+    }
+}
+
+/* ---- platform helpers ---------------------------------------------------- */
+
+void evtchn_mark_events_pending(struct evtchn_dom *d, uint32_t vcpu)
+{
+    struct vcpu_info *vi = evtchn_vi(d, vcpu);
+    /* Only the 0 -> 1 transition needs an upcall: while the flag is set the
+     * guest has not yet started its scan, which will find this event. */
+    if (!__atomic_exchange_n(&vi->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST) &&
+        d->h->ops.kick_vcpu)
+        d->h->ops.kick_vcpu(d->h->opaque, d->id, vcpu);
+}
+
+void evtchn_check_pollers(struct evtchn_dom *d, uint32_t port)
+{
+    if (atomic_load_explicit(&d->pollers, memory_order_acquire) > 0 &&
+        d->h->ops.poll_wake)
+        d->h->ops.poll_wake(d->h->opaque, d->id, port);
+}
+
+void *evtchn_map_gfn(struct evtchn_dom *d, uint64_t gfn)
+{
+    if (!d->h->ops.map_gfn)
+        return NULL;
+    return d->h->ops.map_gfn(d->h->opaque, d->id, gfn);
+}
+
+static inline const struct port_ops *dom_ops(struct evtchn_dom *d)
+{
+    return atomic_load_explicit(&d->ops, memory_order_acquire);
+}
+
+static inline void deliver(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_chn *c)
+{
+    dom_ops(d)->set_pending(d, vcpu, c);
+}
+
+/* ---- ports --------------------------------------------------------------- */
+
+static uint32_t max_ports(struct evtchn_dom *d)
+{
+    uint32_t abi = dom_ops(d)->max_ports;
+    return d->max_port_cfg < abi - 1 ? d->max_port_cfg + 1 : abi;
+}
+
+static bool port_is_valid(struct evtchn_dom *d, uint32_t port)
+{
+    return port < max_ports(d) &&
+           port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
+}
+
+/* Give ports up to and including port storage. Called with d->lock held. */
+static int ensure_port(struct evtchn_dom *d, uint32_t port)
+{
+    uint32_t valid = atomic_load_explicit(&d->valid_ports, memory_order_relaxed);
+
+    while (port >= valid) {
+        uint32_t b = valid / EVTCHN_BUCKET_PORTS;
+        struct evtchn_chn **arr = atomic_load_explicit(&d->buckets, memory_order_relaxed);
+
+        if (b >= d->buckets_cap) {
+            uint32_t cap = d->buckets_cap ? d->buckets_cap * 2 : 2;
+            struct evtchn_chn **n = calloc(cap, sizeof(*n));
+            struct retired *r = malloc(sizeof(*r));
+            if (!n || !r) {
+                free(n);
+                free(r);
+                return -XEN_ENOMEM;
+            }
+            if (arr)
+                memcpy(n, arr, d->buckets_cap * sizeof(*n));
+            /* Lock-free readers may still hold the old array: keep it. */
+            r->p = arr;
+            r->next = d->retired;
+            d->retired = r;
+            d->buckets_cap = cap;
+            atomic_store_explicit(&d->buckets, n, memory_order_release);
+            arr = n;
+        }
+        struct evtchn_chn *bucket = calloc(EVTCHN_BUCKET_PORTS, sizeof(*bucket));
+        if (!bucket)
+            return -XEN_ENOMEM;
+        for (uint32_t i = 0; i < EVTCHN_BUCKET_PORTS; i++) {
+            bucket[i].port = valid + i;
+            bucket[i].state = EVTCHN_STATE_FREE;
+            bucket[i].priority = EVTCHN_FIFO_PRIORITY_DEFAULT;
+            atomic_init(&bucket[i].fifo_lastq, EVTCHN_FIFO_PRIORITY_DEFAULT);
+        }
+        arr[b] = bucket;
+        valid += EVTCHN_BUCKET_PORTS;
+        /* Publish: a reader that sees the new count sees the bucket. */
+        atomic_store_explicit(&d->valid_ports, valid, memory_order_release);
+    }
+    return 0;
+}
+
+/* Lowest free port that is not still linked in a guest FIFO queue
+ * (Xen's get_free_port). Called with d->lock held. */
+static int get_free_port(struct evtchn_dom *d)
+{
+    const struct port_ops *ops = dom_ops(d);
+    uint32_t max = max_ports(d);
+    uint32_t valid = atomic_load_explicit(&d->valid_ports, memory_order_relaxed);
+    uint32_t first_busy = UINT32_MAX, p;
+
+    for (p = d->free_hint; p < valid && p < max; p++) {
+        struct evtchn_chn *c = evtchn_chn_of(d, p);
+        if (c->state != EVTCHN_STATE_FREE)
+            continue;
+        if (ops->is_busy && ops->is_busy(d, p)) {
+            if (first_busy == UINT32_MAX)
+                first_busy = p;
+            continue;
+        }
+        break;
+    }
+    if (p >= max)
+        return -XEN_ENOSPC;
+    if (p >= valid) {
+        int rc = ensure_port(d, p);
+        if (rc)
+            return rc;
+    }
+    d->free_hint = first_busy < p ? first_busy : p;
+    return (int)p;
+}
+
+/* A free port becomes bound: state and per-ABI initialisation. Called with
+ * d->lock and the channel's write lock held. */
+static void port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
+                      uint32_t vcpu)
+{
+    const struct port_ops *ops = dom_ops(d);
+    c->state = state;
+    c->notify_vcpu = vcpu;
+    atomic_store(&c->fifo_pending, false);
+    atomic_store(&c->fifo_lastq, (vcpu << 8) | EVTCHN_FIFO_PRIORITY_DEFAULT);
+    c->priority = EVTCHN_FIFO_PRIORITY_DEFAULT;
+    if (ops->init)
+        ops->init(d, c);
+    d->active_ports++;
+}
+
+/* Called with d->lock and the channel's write lock held. */
+static void port_free(struct evtchn_dom *d, struct evtchn_chn *c)
+{
+    dom_ops(d)->clear_pending(d, c);
+    c->state = EVTCHN_STATE_FREE;
+    c->notify_vcpu = 0;
+    c->cb = NULL;
+    c->cb_arg = NULL;
+    memset(&c->u, 0, sizeof(c->u));
+    d->active_ports--;
+    if (c->port < d->free_hint)
+        d->free_hint = c->port;
+}
+
+static bool virq_is_global(uint32_t virq)
+{
+    switch (virq) {
+    case VIRQ_TIMER:
+    case VIRQ_DEBUG:
+    case VIRQ_XENOPROF:
+    case VIRQ_XENPMU:
+        return false;
+    default:
+        return true;   /* x86: the arch VIRQs are global too */
+    }
+}
+
+/* ---- domains ------------------------------------------------------------- */
+
+static void dom_free(struct evtchn_dom *d)
+{
+    struct evtchn_chn **arr = atomic_load(&d->buckets);
+    uint32_t nb = atomic_load(&d->valid_ports) / EVTCHN_BUCKET_PORTS;
+    for (uint32_t b = 0; b < nb; b++)
+        free(arr[b]);
+    free(arr);
+    while (d->retired) {
+        struct retired *r = d->retired;
+        d->retired = r->next;
+        free(r->p);
+        free(r);
+    }
+    if (d->fifo)
+        evtchn_fifo_destroy(d);
+    free(atomic_load(&d->pirq_port));
+    if (d->si_owned)
+        free(d->si);
+    free(d->vcpus);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+int evtchn_domain_create(struct evtchn_host *h, const struct evtchn_domain_config *cfg)
+{
+    struct evtchn_dom *d;
+    int rc;
+
+    if (!h || !cfg || cfg->domid >= DOMID_FIRST_RESERVED || cfg->max_vcpus == 0 ||
+        cfg->max_vcpus > 4096)
+        return -XEN_EINVAL;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return -XEN_ENOMEM;
+    d->h = h;
+    d->id = cfg->domid;
+    d->privileged = cfg->privileged;
+    d->max_vcpus = cfg->max_vcpus;
+    d->nr_pirqs = cfg->nr_pirqs ? cfg->nr_pirqs : 256;
+    d->max_port_cfg = cfg->max_evtchn_port ? cfg->max_evtchn_port : UINT32_MAX - 1;
+    pthread_mutex_init(&d->lock, NULL);
+    atomic_init(&d->ops, &evtchn_2l_ops);
+    atomic_init(&d->refs, 1);          /* the table's reference */
+    d->vcpus = calloc(cfg->max_vcpus, sizeof(*d->vcpus));
+    if (cfg->shared_info) {
+        d->si = cfg->shared_info;
+    } else {
+        d->si = aligned_alloc(EVTCHN_PAGE_SIZE, EVTCHN_PAGE_SIZE);
+        d->si_owned = true;
+        if (d->si)
+            memset(d->si, 0, EVTCHN_PAGE_SIZE);
+    }
+    if (!d->vcpus || !d->si) {
+        rc = -XEN_ENOMEM;
+        goto fail;
+    }
+    for (uint32_t v = 0; v < cfg->max_vcpus; v++)
+        atomic_init(&d->vcpus[v].vi, v < XEN_LEGACY_MAX_VCPUS ? &d->si->vcpu_info[v]
+                                                               : &d->dummy_vi);
+
+    /* Port 0 is reserved (seed 000, evtchn_init). */
+    rc = ensure_port(d, 0);
+    if (rc)
+        goto fail;
+    evtchn_chn_of(d, 0)->state = EVTCHN_STATE_RESERVED;
+    d->free_hint = 1;
+
+    pthread_rwlock_wrlock(&h->lock);
+    if (atomic_load(&h->doms[d->id])) {
+        pthread_rwlock_unlock(&h->lock);
+        rc = -XEN_EEXIST;
+        goto fail;
+    }
+    atomic_store_explicit(&h->doms[d->id], d, memory_order_release);
+    pthread_rwlock_unlock(&h->lock);
+    return 0;
+
+fail:
+    dom_free(d);
+    return rc;
+}
+
+static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest);
+
+int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid)
+{
+    struct evtchn_dom *d;
+    unsigned int spins = 0;
+
+    if (domid >= DOMID_FIRST_RESERVED)
+        return -XEN_ESRCH;
+    pthread_rwlock_wrlock(&h->lock);
+    d = atomic_load(&h->doms[domid]);
+    if (d)
+        atomic_store(&h->doms[domid], NULL);
+    pthread_rwlock_unlock(&h->lock);
+    if (!d)
+        return -XEN_ESRCH;
+
+    /* No new bindings from now on; then close everything, so every peer
+     * returns to UNBOUND and every PIRQ is released. */
+    pthread_mutex_lock(&d->lock);
+    d->dying = true;
+    pthread_mutex_unlock(&d->lock);
+    uint32_t valid = atomic_load(&d->valid_ports);
+    for (uint32_t p = 1; p < valid; p++) {
+        struct evtchn_chn *c = evtchn_chn_of(d, p);
+        close_port(d, p, false);
+        while (atomic_load(&c->cb_busy))
+            evtchn_cpu_relax(&spins);
+    }
+    /* Wait for lookups by other domains' ops to finish with us. */
+    while (atomic_load(&d->refs) > 1)
+        evtchn_cpu_relax(&spins);
+    dom_free(d);
+    return 0;
+}
+
+struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h, domid_t domid)
+{
+    struct evtchn_dom *d = dom_get(h, domid);
+    struct shared_info *si = NULL;
+    if (d) {
+        si = d->si;
+        dom_put(d);
+    }
+    return si;
+}
+
+int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused)
+{
+    struct evtchn_dom *d = dom_get(h, domid);
+    if (!d)
+        return -XEN_ESRCH;
+    pthread_mutex_lock(&d->lock);
+    d->paused = paused;
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return 0;
+}
+
+int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta)
+{
+    struct evtchn_dom *d = dom_get(h, domid);
+    if (!d)
+        return -XEN_ESRCH;
+    atomic_fetch_add_explicit(&d->pollers, delta, memory_order_acq_rel);
+    dom_put(d);
+    return 0;
+}
+
+int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
+                         struct vcpu_info *info)
+{
+    struct evtchn_dom *d = dom_get(h, domid);
+    if (!d)
+        return -XEN_ESRCH;
+    if (vcpu >= d->max_vcpus || !info) {
+        dom_put(d);
+        return -XEN_EINVAL;
+    }
+    pthread_mutex_lock(&d->lock);
+    struct vcpu_info *old = evtchn_vi(d, vcpu);
+    if (old != info) {
+        memcpy(info, old, sizeof(*info));
+        /* Mark everything pending on the new copy: an event that raced
+         * with the move is then found by the guest's next scan (it copes
+         * with a spurious upcall), as Xen does in map_vcpu_info. */
+        __atomic_store_n(&info->evtchn_pending_sel, ~(xen_ulong_t)0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&info->evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
+        atomic_store_explicit(&d->vcpus[vcpu].vi, info, memory_order_release);
+    }
+    pthread_mutex_unlock(&d->lock);
+    evtchn_mark_events_pending(d, vcpu);
+    dom_put(d);
+    return 0;
+}
+
+int evtchn_domain_abi(struct evtchn_host *h, domid_t dom)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    if (!d)
+        return -XEN_ESRCH;
+    int abi = dom_ops(d)->abi;
+    dom_put(d);
+    return abi;
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+static int do_alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
+                            evtchn_host_cb cb, void *cb_arg)
+{
+    struct evtchn_dom *d = dom_get_any(cur, a->dom);
+    int rc, port;
+
+    if (!d)
+        return -XEN_ESRCH;
+    rc = policy(cur, d, EVTCHN_ACT_UNBOUND);
+    if (rc)
+        goto out_put;
+    pthread_mutex_lock(&d->lock);
+    if (d->dying) {
+        rc = -XEN_ESRCH;
+        goto out;
+    }
+    port = get_free_port(d);
+    if (port < 0) {
+        rc = port;
+        goto out;
+    }
+    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
+    evtchn_write_lock(&c->lock);
+    port_bind(d, c, EVTCHN_STATE_UNBOUND, 0);
+    c->u.unbound.remote_dom = a->remote_dom == DOMID_SELF ? cur->id : a->remote_dom;
+    c->cb = cb;
+    c->cb_arg = cb_arg;
+    evtchn_write_unlock(&c->lock);
+    a->port = (evtchn_port_t)port;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&d->lock);
+out_put:
+    dom_put(d);
+    return rc;
+}
+
+static int do_bind_interdomain(struct evtchn_dom *ld, struct evtchn_bind_interdomain *b,
+                               evtchn_host_cb cb, void *cb_arg)
+{
+    domid_t rdom = b->remote_dom == DOMID_SELF ? ld->id : b->remote_dom;
+    uint32_t rport = b->remote_port;
+    struct evtchn_dom *rd = dom_get_any(ld, rdom);
+    struct evtchn_chn *lc, *rc2;
+    bool notify_cb = false;
+    int rc, lport;
+
+    if (!rd)
+        return -XEN_ESRCH;
+    lock_pair(ld, rd);
+    if (ld->dying || rd->dying) {
+        rc = -XEN_ESRCH;
+        goto out;
+    }
+    lport = get_free_port(ld);
+    if (lport < 0) {
+        rc = lport;
+        goto out;
+    }
+    if (!port_is_valid(rd, rport)) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    rc2 = evtchn_chn_of(rd, rport);
+    if (rc2->state != EVTCHN_STATE_UNBOUND || rc2->u.unbound.remote_dom != ld->id) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    rc = policy(ld, rd, EVTCHN_ACT_INTERDOMAIN);
+    if (rc)
+        goto out;
+
+    lc = evtchn_chn_of(ld, (uint32_t)lport);
+    chn_write_lock_pair(lc, rc2);
+    port_bind(ld, lc, EVTCHN_STATE_INTERDOMAIN, 0);
+    lc->u.inter.rd = rd;
+    lc->u.inter.rport = rport;
+    lc->cb = cb;
+    lc->cb_arg = cb_arg;
+    rc2->u.inter.rd = ld;
+    rc2->u.inter.rport = (uint32_t)lport;
+    rc2->state = EVTCHN_STATE_INTERDOMAIN;
+    /* Events sent to the unbound port were dropped: conservatively mark the
+     * new local port pending so nothing is missed. */
+    if (cb)
+        notify_cb = true;
+    else
+        deliver(ld, lc->notify_vcpu, lc);
+    chn_write_unlock_pair(lc, rc2);
+    b->local_port = (evtchn_port_t)lport;
+    rc = 0;
+out:
+    unlock_pair(ld, rd);
+    dom_put(rd);
+    if (notify_cb)
+        cb(cb_arg, ld->id, (evtchn_port_t)lport);
+    return rc;
+}
+
+static int do_bind_virq(struct evtchn_dom *d, struct evtchn_bind_virq *b)
+{
+    uint32_t virq = b->virq, vcpu = b->vcpu;
+    int port, rc = 0;
+
+    if (virq >= NR_VIRQS)
+        return -XEN_EINVAL;
+    if (virq_is_global(virq) && vcpu != 0)
+        return -XEN_EINVAL;
+    if (vcpu >= d->max_vcpus)
+        return -XEN_ENOENT;
+    pthread_mutex_lock(&d->lock);
+    if (atomic_load(&d->vcpus[vcpu].virq_port[virq])) {
+        rc = -XEN_EEXIST;
+        goto out;
+    }
+    port = get_free_port(d);
+    if (port < 0) {
+        rc = port;
+        goto out;
+    }
+    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
+    evtchn_write_lock(&c->lock);
+    port_bind(d, c, EVTCHN_STATE_VIRQ, vcpu);
+    c->u.virq = virq;
+    evtchn_write_unlock(&c->lock);
+    atomic_store_explicit(&d->vcpus[vcpu].virq_port[virq], (uint32_t)port,
+                          memory_order_release);
+    b->port = (evtchn_port_t)port;
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static int do_bind_ipi(struct evtchn_dom *d, struct evtchn_bind_ipi *b)
+{
+    int port, rc = 0;
+    if (b->vcpu >= d->max_vcpus)
+        return -XEN_ENOENT;
+    pthread_mutex_lock(&d->lock);
+    port = get_free_port(d);
+    if (port < 0) {
+        rc = port;
+        goto out;
+    }
+    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
+    evtchn_write_lock(&c->lock);
+    port_bind(d, c, EVTCHN_STATE_IPI, b->vcpu);
+    evtchn_write_unlock(&c->lock);
+    b->port = (evtchn_port_t)port;
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static atomic_uint *pirq_table(struct evtchn_dom *d)
+{
+    return atomic_load_explicit(&d->pirq_port, memory_order_acquire);
+}
+
+static int do_bind_pirq(struct evtchn_dom *d, struct evtchn_bind_pirq *b)
+{
+    struct evtchn_host *h = d->h;
+    uint32_t pirq = b->pirq;
+    atomic_uint *tab;
+    int port, rc;
+
+    if ((int32_t)pirq < 0 || pirq >= d->nr_pirqs)
+        return -XEN_EINVAL;
+    /* No IRQ router: the domain has no permission for any IRQ. */
+    if (!h->ops.pirq_bind)
+        return -XEN_EPERM;
+    pthread_mutex_lock(&d->lock);
+    tab = pirq_table(d);
+    if (tab && atomic_load(&tab[pirq])) {
+        rc = -XEN_EEXIST;
+        goto out;
+    }
+    if (!tab) {
+        tab = calloc(d->nr_pirqs, sizeof(*tab));
+        if (!tab) {
+            rc = -XEN_ENOMEM;
+            goto out;
+        }
+        atomic_store_explicit(&d->pirq_port, tab, memory_order_release);
+    }
+    port = get_free_port(d);
+    if (port < 0) {
+        rc = port;
+        goto out;
+    }
+    /* Bind first, so an interrupt the router raises from inside pirq_bind
+     * finds its port; undo if the router refuses. */
+    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
+    evtchn_write_lock(&c->lock);
+    port_bind(d, c, EVTCHN_STATE_PIRQ, 0);
+    c->u.pirq = pirq;
+    evtchn_write_unlock(&c->lock);
+    atomic_store_explicit(&tab[pirq], (uint32_t)port, memory_order_release);
+
+    rc = h->ops.pirq_bind(h->opaque, d->id, pirq, (evtchn_port_t)port,
+                          b->flags & BIND_PIRQ__WILL_SHARE);
+    if (rc) {
+        atomic_store(&tab[pirq], 0);
+        evtchn_write_lock(&c->lock);
+        port_free(d, c);
+        evtchn_write_unlock(&c->lock);
+        goto out;
+    }
+    b->port = (evtchn_port_t)port;
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* Close port1 of d1 (Xen's evtchn_close). guest: refuse host-consumer
+ * ports, as a guest may not close a Xen-attached channel. */
+static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest)
+{
+    struct evtchn_host *h = d1->h;
+    struct evtchn_dom *d2 = NULL;
+    struct evtchn_chn *c1, *c2;
+    uint32_t pirq = 0;
+    bool unbind_pirq = false;
+    int rc = 0;
+
+again:
+    pthread_mutex_lock(&d1->lock);
+    if (!port_is_valid(d1, port1)) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    c1 = evtchn_chn_of(d1, port1);
+    if (guest && c1->cb) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    switch (c1->state) {
+    case EVTCHN_STATE_FREE:
+    case EVTCHN_STATE_RESERVED:
+        rc = -XEN_EINVAL;
+        goto out;
+    case EVTCHN_STATE_UNBOUND:
+    case EVTCHN_STATE_IPI:
+        break;
+    case EVTCHN_STATE_PIRQ: {
+        atomic_uint *tab = pirq_table(d1);
+        pirq = c1->u.pirq;
+        if (tab && atomic_load(&tab[pirq]) == port1)
+            atomic_store(&tab[pirq], 0);
+        unbind_pirq = true;
+        break;
+    }
+    case EVTCHN_STATE_VIRQ:
+        for (uint32_t v = 0; v < d1->max_vcpus; v++) {
+            unsigned int expect = port1;
+            atomic_compare_exchange_strong(&d1->vcpus[v].virq_port[c1->u.virq],
+                                           &expect, 0);
+        }
+        break;
+    case EVTCHN_STATE_INTERDOMAIN:
+        if (!d2) {
+            d2 = c1->u.inter.rd;
+            /* The peer cannot go away while this end is bound (its
+             * destruction must close this channel, under our lock). */
+            atomic_fetch_add(&d2->refs, 1);
+            if (d1->id < d2->id) {
+                pthread_mutex_lock(&d2->lock);
+            } else if (d1 != d2) {
+                /* Lock order is by domid: start again with d2 held. */
+                pthread_mutex_unlock(&d1->lock);
+                pthread_mutex_lock(&d2->lock);
+                goto again;
+            }
+        } else if (d2 != c1->u.inter.rd) {
+            /* Closed and re-bound elsewhere while we dropped the lock:
+             * report it as if we had found it free. */
+            rc = -XEN_EINVAL;
+            goto out;
+        }
+        c2 = evtchn_chn_of(d2, c1->u.inter.rport);
+        chn_write_lock_pair(c1, c2);
+        port_free(d1, c1);
+        /* The other end returns to UNBOUND, still for d1. */
+        c2->state = EVTCHN_STATE_UNBOUND;
+        c2->u.unbound.remote_dom = d1->id;
+        chn_write_unlock_pair(c1, c2);
+        goto out;
+    default:
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    /* Stop the IRQ router first; an in-flight interrupt counts as EOI'd. */
+    if (unbind_pirq && h->ops.pirq_unbind)
+        h->ops.pirq_unbind(h->opaque, d1->id, pirq);
+    evtchn_write_lock(&c1->lock);
+    port_free(d1, c1);
+    evtchn_write_unlock(&c1->lock);
+out:
+    if (d2) {
+        if (d1 != d2)
+            pthread_mutex_unlock(&d2->lock);
+        dom_put(d2);
+    }
+    pthread_mutex_unlock(&d1->lock);
+    return rc;
+}
+
+/* Xen's evtchn_send. guest: refuse host-consumer ports. */
+static int send_port(struct evtchn_dom *ld, uint32_t lport, bool guest)
+{
+    struct evtchn_chn *lc;
+    int rc = 0;
+
+    if (!port_is_valid(ld, lport))
+        return -XEN_EINVAL;
+    lc = evtchn_chn_of(ld, lport);
+    evtchn_read_lock(&lc->lock);
+    if (guest && lc->cb) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    switch (lc->state) {
+    case EVTCHN_STATE_INTERDOMAIN: {
+        struct evtchn_dom *rd = lc->u.inter.rd;
+        uint32_t rport = lc->u.inter.rport;
+        struct evtchn_chn *rc2 = evtchn_chn_of(rd, rport);
+        if (ld->h->ops.policy &&
+            (rc = policy(ld, rd, EVTCHN_ACT_SEND)) != 0)
+            goto out;
+        if (rc2->cb) {
+            /* Host consumer: call it without our lock (it may send back);
+             * cb_busy keeps a closer waiting until we are done. */
+            evtchn_host_cb cb = rc2->cb;
+            void *arg = rc2->cb_arg;
+            domid_t rid = rd->id;
+            atomic_fetch_add(&rc2->cb_busy, 1);
+            evtchn_read_unlock(&lc->lock);
+            cb(arg, rid, rport);
+            atomic_fetch_sub(&rc2->cb_busy, 1);
+            return 0;
+        }
+        deliver(rd, rc2->notify_vcpu, rc2);
+        break;
+    }
+    case EVTCHN_STATE_IPI:
+        deliver(ld, lc->notify_vcpu, lc);
+        break;
+    case EVTCHN_STATE_UNBOUND:
+        /* No one to tell: silently dropped. */
+        break;
+    default:
+        rc = -XEN_EINVAL;
+        break;
+    }
+out:
+    evtchn_read_unlock(&lc->lock);
+    return rc;
+}
+
+static int do_status(struct evtchn_dom *cur, struct evtchn_status *s)
+{
+    struct evtchn_dom *d = dom_get_any(cur, s->dom);
+    int rc = 0;
+
+    if (!d)
+        return -XEN_ESRCH;
+    pthread_mutex_lock(&d->lock);
+    if (!port_is_valid(d, s->port)) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    rc = policy(cur, d, EVTCHN_ACT_STATUS);
+    if (rc)
+        goto out;
+    struct evtchn_chn *c = evtchn_chn_of(d, s->port);
+    switch (c->state) {
+    case EVTCHN_STATE_FREE:
+    case EVTCHN_STATE_RESERVED:
+        s->status = EVTCHNSTAT_closed;
+        break;
+    case EVTCHN_STATE_UNBOUND:
+        s->status = EVTCHNSTAT_unbound;
+        s->u.unbound.dom = c->u.unbound.remote_dom;
+        break;
+    case EVTCHN_STATE_INTERDOMAIN:
+        s->status = EVTCHNSTAT_interdomain;
+        s->u.interdomain.dom = c->u.inter.rd->id;
+        s->u.interdomain.port = c->u.inter.rport;
+        break;
+    case EVTCHN_STATE_PIRQ:
+        s->status = EVTCHNSTAT_pirq;
+        s->u.pirq = c->u.pirq;
+        break;
+    case EVTCHN_STATE_VIRQ:
+        s->status = EVTCHNSTAT_virq;
+        s->u.virq = c->u.virq;
+        break;
+    case EVTCHN_STATE_IPI:
+        s->status = EVTCHNSTAT_ipi;
+        break;
+    }
+    s->vcpu = c->notify_vcpu;
+out:
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return rc;
+}
+
+static int do_bind_vcpu(struct evtchn_dom *d, struct evtchn_bind_vcpu *b)
+{
+    uint32_t vcpu = b->vcpu;
+    int rc = 0;
+
+    if (vcpu >= d->max_vcpus)
+        return -XEN_ENOENT;
+    pthread_mutex_lock(&d->lock);
+    if (!port_is_valid(d, b->port)) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    struct evtchn_chn *c = evtchn_chn_of(d, b->port);
+    if (c->cb) {
+        rc = -XEN_EINVAL;
+        goto out;
+    }
+    evtchn_write_lock(&c->lock);
+    switch (c->state) {
+    case EVTCHN_STATE_VIRQ:
+        /* A per-vCPU VIRQ (TIMER, DEBUG, ...) belongs to its vCPU. */
+        if (virq_is_global(c->u.virq))
+            c->notify_vcpu = vcpu;
+        else
+            rc = -XEN_EINVAL;
+        break;
+    case EVTCHN_STATE_UNBOUND:
+    case EVTCHN_STATE_INTERDOMAIN:
+    case EVTCHN_STATE_PIRQ:
+        c->notify_vcpu = vcpu;
+        break;
+    default:
+        /* FREE, RESERVED, and IPI (bound to its vCPU for good). */
+        rc = -XEN_EINVAL;
+        break;
+    }
+    evtchn_write_unlock(&c->lock);
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
+{
+    struct evtchn_host *h = d->h;
+    uint32_t pirq = 0;
+    bool is_pirq;
+
+    if (!port_is_valid(d, u->port))
+        return -XEN_EINVAL;
+    struct evtchn_chn *c = evtchn_chn_of(d, u->port);
+    evtchn_read_lock(&c->lock);
+    dom_ops(d)->unmask(d, c);
+    is_pirq = c->state == EVTCHN_STATE_PIRQ;
+    if (is_pirq)
+        pirq = c->u.pirq;
+    evtchn_read_unlock(&c->lock);
+    if (is_pirq && h->ops.pirq_unmasked)
+        h->ops.pirq_unmasked(h->opaque, d->id, pirq);
+    return 0;
+}
+
+static int do_reset(struct evtchn_dom *cur, struct evtchn_reset *r)
+{
+    struct evtchn_dom *d = dom_get_any(cur, r->dom);
+    int rc;
+
+    if (!d)
+        return -XEN_ESRCH;
+    rc = policy(cur, d, EVTCHN_ACT_RESET);
+    if (rc)
+        goto out_put;
+    pthread_mutex_lock(&d->lock);
+    /* Another domain's ports only while its controller has it paused. */
+    if (d != cur && !d->paused)
+        rc = -XEN_EINVAL;
+    else if (d->reset_next)
+        rc = -XEN_EBUSY;       /* a reset is already running */
+    else
+        d->reset_next = 1;
+    pthread_mutex_unlock(&d->lock);
+    if (rc)
+        goto out_put;
+
+    /* Close as the guest would: host-consumer ports stay. */
+    uint32_t valid = atomic_load(&d->valid_ports);
+    for (uint32_t p = 1; p < valid; p++)
+        close_port(d, p, true);
+
+    pthread_mutex_lock(&d->lock);
+    d->reset_next = 0;
+    uint32_t host_ports = 0;
+    valid = atomic_load(&d->valid_ports);
+    for (uint32_t p = 1; p < valid; p++) {
+        struct evtchn_chn *c = evtchn_chn_of(d, p);
+        host_ports += c->state != EVTCHN_STATE_FREE && c->cb;
+    }
+    if (d->active_ports > host_ports)
+        rc = -XEN_EAGAIN;      /* something was bound again meanwhile */
+    else if (d->fifo)
+        evtchn_fifo_destroy(d);   /* back to 2-level */
+    pthread_mutex_unlock(&d->lock);
+out_put:
+    dom_put(d);
+    return rc;
+}
+
+static int do_init_control(struct evtchn_dom *d, struct evtchn_init_control *a)
+{
+    pthread_mutex_lock(&d->lock);
+    int rc = evtchn_fifo_init_control(d, a);
+    pthread_mutex_unlock(&d->lock);
+    if (!rc)
+        a->link_bits = EVTCHN_FIFO_LINK_BITS;
+    return rc;
+}
+
+static int do_expand_array(struct evtchn_dom *d, struct evtchn_expand_array *a)
+{
+    pthread_mutex_lock(&d->lock);
+    int rc = evtchn_fifo_expand_array(d, a);
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static int do_set_priority(struct evtchn_dom *d, struct evtchn_set_priority *a)
+{
+    int rc;
+    if (!port_is_valid(d, a->port))
+        return -XEN_EINVAL;
+    struct evtchn_chn *c = evtchn_chn_of(d, a->port);
+    evtchn_read_lock(&c->lock);
+    const struct port_ops *ops = dom_ops(d);
+    rc = ops->set_priority ? ops->set_priority(d, c, a->priority) : -XEN_ENOSYS;
+    evtchn_read_unlock(&c->lock);
+    return rc;
+}
+
+/* ---- hypercall entry ----------------------------------------------------- */
+
+static const struct {
+    size_t size;
+    bool copy_back;
+} op_table[] = {
+    [EVTCHNOP_bind_interdomain] = { sizeof(struct evtchn_bind_interdomain), true },
+    [EVTCHNOP_bind_virq] = { sizeof(struct evtchn_bind_virq), true },
+    [EVTCHNOP_bind_pirq] = { sizeof(struct evtchn_bind_pirq), true },
+    [EVTCHNOP_close] = { sizeof(struct evtchn_close), false },
+    [EVTCHNOP_send] = { sizeof(struct evtchn_send), false },
+    [EVTCHNOP_status] = { sizeof(struct evtchn_status), true },
+    [EVTCHNOP_alloc_unbound] = { sizeof(struct evtchn_alloc_unbound), true },
+    [EVTCHNOP_bind_ipi] = { sizeof(struct evtchn_bind_ipi), true },
+    [EVTCHNOP_bind_vcpu] = { sizeof(struct evtchn_bind_vcpu), false },
+    [EVTCHNOP_unmask] = { sizeof(struct evtchn_unmask), false },
+    [EVTCHNOP_reset] = { sizeof(struct evtchn_reset), false },
+    [EVTCHNOP_init_control] = { sizeof(struct evtchn_init_control), true },
+    [EVTCHNOP_expand_array] = { sizeof(struct evtchn_expand_array), false },
+    [EVTCHNOP_set_priority] = { sizeof(struct evtchn_set_priority), false },
+};
+
+size_t evtchn_op_arg_size(unsigned int cmd)
+{
+    return cmd < sizeof(op_table) / sizeof(op_table[0]) ? op_table[cmd].size : 0;
+}
+
+bool evtchn_op_copies_back(unsigned int cmd)
+{
+    return cmd < sizeof(op_table) / sizeof(op_table[0]) && op_table[cmd].copy_back;
+}
+
+int evtchn_do_op(struct evtchn_host *h, domid_t caller, uint32_t caller_vcpu,
+                 unsigned int cmd, void *arg)
+{
+    struct evtchn_dom *d = dom_self(h, caller);
+    (void)caller_vcpu;   /* Xen's ops act on the domain, not the vCPU */
+
+    if (!d)
+        return -XEN_ESRCH;
+    if (!evtchn_op_arg_size(cmd))
+        return -XEN_ENOSYS;
+    switch (cmd) {
+    case EVTCHNOP_bind_interdomain:
+        return do_bind_interdomain(d, arg, NULL, NULL);
+    case EVTCHNOP_bind_virq:
+        return do_bind_virq(d, arg);
+    case EVTCHNOP_bind_pirq:
+        return do_bind_pirq(d, arg);
+    case EVTCHNOP_close:
+        return close_port(d, ((struct evtchn_close *)arg)->port, true);
+    case EVTCHNOP_send:
+        return send_port(d, ((struct evtchn_send *)arg)->port, true);
+    case EVTCHNOP_status:
+        return do_status(d, arg);
+    case EVTCHNOP_alloc_unbound:
+        return do_alloc_unbound(d, arg, NULL, NULL);
+    case EVTCHNOP_bind_ipi:
+        return do_bind_ipi(d, arg);
+    case EVTCHNOP_bind_vcpu:
+        return do_bind_vcpu(d, arg);
+    case EVTCHNOP_unmask:
+        return do_unmask(d, arg);
+    case EVTCHNOP_reset:        /* never preempted: no reset_cont */
+        return do_reset(d, arg);
+    case EVTCHNOP_init_control:
+        return do_init_control(d, arg);
+    case EVTCHNOP_expand_array:
+        return do_expand_array(d, arg);
+    case EVTCHNOP_set_priority:
+        return do_set_priority(d, arg);
+    }
+    return -XEN_ENOSYS;
+}
+
+/* ---- host side ----------------------------------------------------------- */
+
+void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu, uint32_t virq)
+{
+    struct evtchn_dom *d;
+    if (virq >= NR_VIRQS || !(d = dom_get(h, dom)))
+        return;
+    bool global = virq_is_global(virq);
+    uint32_t v = global ? 0 : vcpu;   /* global VIRQs are bound on vCPU 0 */
+    if (v < d->max_vcpus) {
+        uint32_t port = atomic_load_explicit(&d->vcpus[v].virq_port[virq],
+                                             memory_order_acquire);
+        if (port && port_is_valid(d, port)) {
+            struct evtchn_chn *c = evtchn_chn_of(d, port);
+            evtchn_read_lock(&c->lock);
+            /* Re-check under the lock: it may have been closed meanwhile. */
+            if (c->state == EVTCHN_STATE_VIRQ && c->u.virq == virq)
+                deliver(d, global ? c->notify_vcpu : v, c);
+            evtchn_read_unlock(&c->lock);
+        }
+    }
+    dom_put(d);
+}
+
+int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    int rc = -XEN_ENOENT;
+    if (!d)
+        return -XEN_ENOENT;
+    atomic_uint *tab = pirq_table(d);
+    if (tab && pirq < d->nr_pirqs) {
+        uint32_t port = atomic_load_explicit(&tab[pirq], memory_order_acquire);
+        if (port && port_is_valid(d, port)) {
+            struct evtchn_chn *c = evtchn_chn_of(d, port);
+            evtchn_read_lock(&c->lock);
+            if (c->state == EVTCHN_STATE_PIRQ && c->u.pirq == pirq) {
+                deliver(d, c->notify_vcpu, c);
+                rc = 0;
+            }
+            evtchn_read_unlock(&c->lock);
+        }
+    }
+    dom_put(d);
+    return rc;
+}
+
+int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    if (!d)
+        return -XEN_ESRCH;
+    int rc = send_port(d, port, false);
+    dom_put(d);
+    return rc;
+}
+
+int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
+                              evtchn_host_cb cb, void *arg, evtchn_port_t *port)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    if (!d)
+        return -XEN_ESRCH;
+    struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = remote };
+    int rc = do_alloc_unbound(d, &a, cb, arg);
+    if (!rc && port)
+        *port = a.port;
+    dom_put(d);
+    return rc;
+}
+
+int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local, domid_t remote,
+                                 evtchn_port_t remote_port, evtchn_host_cb cb,
+                                 void *arg, evtchn_port_t *port)
+{
+    struct evtchn_dom *d = dom_get(h, local);
+    if (!d)
+        return -XEN_ESRCH;
+    struct evtchn_bind_interdomain b = { .remote_dom = remote, .remote_port = remote_port };
+    int rc = do_bind_interdomain(d, &b, cb, arg);
+    if (!rc && port)
+        *port = b.local_port;
+    dom_put(d);
+    return rc;
+}
+
+int evtchn_host_close(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    unsigned int spins = 0;
+    if (!d)
+        return -XEN_ESRCH;
+    int rc = close_port(d, port, false);
+    if (!rc) {
+        /* The port's storage lives until the domain dies: safe to watch. */
+        struct evtchn_chn *c = evtchn_chn_of(d, port);
+        while (atomic_load(&c->cb_busy))
+            evtchn_cpu_relax(&spins);
+    }
+    dom_put(d);
+    return rc;
+}
+
+/* ---- introspection ------------------------------------------------------- */
+
+int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
+                        void (*fn)(void *ctx, const struct evtchn_port_info *),
+                        void *ctx)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    int n = 0;
+    if (!d)
+        return -XEN_ESRCH;
+    pthread_mutex_lock(&d->lock);
+    const struct port_ops *ops = dom_ops(d);
+    uint32_t valid = atomic_load(&d->valid_ports);
+    for (uint32_t p = 0; p < valid; p++) {
+        struct evtchn_chn *c = evtchn_chn_of(d, p);
+        if (c->state == EVTCHN_STATE_FREE)
+            continue;
+        struct evtchn_port_info pi = {
+            .port = p,
+            .state = c->state,
+            .vcpu = c->notify_vcpu,
+            .host_consumer = c->cb != NULL,
+            .priority = c->priority,
+        };
+        if (p < max_ports(d)) {
+            pi.pending = ops->is_pending(d, p);
+            pi.masked = ops->is_masked(d, p);
+        }
+        switch (c->state) {
+        case EVTCHN_STATE_UNBOUND:
+            pi.remote_dom = c->u.unbound.remote_dom;
+            break;
+        case EVTCHN_STATE_INTERDOMAIN:
+            pi.remote_dom = c->u.inter.rd->id;
+            pi.remote_port = c->u.inter.rport;
+            break;
+        case EVTCHN_STATE_VIRQ:
+            pi.virq = c->u.virq;
+            break;
+        case EVTCHN_STATE_PIRQ:
+            pi.pirq = c->u.pirq;
+            break;
+        default:
+            break;
+        }
+        fn(ctx, &pi);
+        n++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return n;
+}
+
+const char *evtchn_state_name(enum evtchn_state s)
+{
+    static const char *const names[] = {
+        [EVTCHN_STATE_FREE] = "free",
+        [EVTCHN_STATE_RESERVED] = "reserved",
+        [EVTCHN_STATE_UNBOUND] = "unbound",
+        [EVTCHN_STATE_INTERDOMAIN] = "interdomain",
+        [EVTCHN_STATE_PIRQ] = "pirq",
+        [EVTCHN_STATE_VIRQ] = "virq",
+        [EVTCHN_STATE_IPI] = "ipi",
+    };
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}

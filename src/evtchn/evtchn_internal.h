@@ -1,0 +1,251 @@
+/*
+ * Private structures of the event-channel core, shared by evtchn.c (ports and
+ * ops), event_2l.c and event_fifo.c (the two ABIs behind struct port_ops).
+ *
+ * Locking (order: host->lock, then domain locks by ascending domid, then
+ * channel locks by ascending address, then FIFO queue locks by ascending
+ * address):
+ *  - host->lock (rwlock): the domid -> domain table. Only lookups of *other*
+ *    domains take it; the caller's own domain is alive by contract.
+ *  - dom->lock (mutex, Xen's event_lock): port allocation, binding, closing,
+ *    ABI changes. Never taken on the send path.
+ *  - chn->lock (small rwlock): the channel's state and binding. Senders take
+ *    it shared; every state change takes it exclusive, for both ends of an
+ *    interdomain channel, so a sender that holds its end shared sees a stable
+ *    peer.
+ *  - fifo queue locks: a queue's private tail and the guest-visible links.
+ * Guest memory (shared_info, vcpu_info, FIFO pages) is written by the guest
+ * at any time: it is only touched with atomic operations and nothing read
+ * from it is trusted.
+ */
+#ifndef XENKVM_EVTCHN_INTERNAL_H
+#define XENKVM_EVTCHN_INTERNAL_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#include <xen/errno.h>
+#include <xenkvm/evtchn.h>
+
+/* x86 page size: the granule of guest frames (not a Xen ABI constant). */
+#define EVTCHN_PAGE_SIZE 4096u
+
+/* Ports are stored in buckets of this many, allocated on first use. */
+#define EVTCHN_BUCKET_PORTS 8u
+
+#define FIFO_WORDS_PER_PAGE (EVTCHN_PAGE_SIZE / sizeof(event_word_t))
+#define FIFO_MAX_ARRAY_PAGES (EVTCHN_FIFO_NR_CHANNELS / FIFO_WORDS_PER_PAGE)
+
+/* ---- small locks ---------------------------------------------------------
+ * Critical sections are a few dozen instructions: spin briefly, then yield
+ * so that a preempted holder on a 2-core host gets to run. */
+static inline void evtchn_cpu_relax(unsigned int *spins)
+{
+    if (++*spins < 64)
+        __builtin_ia32_pause();
+    else
+        sched_yield();
+}
+
+typedef struct { atomic_uint v; } evtchn_spinlock_t;
+
+static inline void evtchn_spin_lock(evtchn_spinlock_t *l)
+{
+    unsigned int spins = 0;
+    for (;;) {
+        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&l->v, memory_order_relaxed))
+            evtchn_cpu_relax(&spins);
+    }
+}
+
+static inline void evtchn_spin_unlock(evtchn_spinlock_t *l)
+{
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* Reader count in the low bits, writer in the top bit. Writers are rare
+ * (bind/close) and wait for readers to drain. */
+#define EVTCHN_RW_WRITER 0x80000000u
+typedef struct { atomic_uint v; } evtchn_rwlock_t;
+
+static inline void evtchn_read_lock(evtchn_rwlock_t *l)
+{
+    unsigned int spins = 0;
+    for (;;) {
+        unsigned int v = atomic_load_explicit(&l->v, memory_order_relaxed);
+        if (!(v & EVTCHN_RW_WRITER) &&
+            atomic_compare_exchange_weak_explicit(&l->v, &v, v + 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        evtchn_cpu_relax(&spins);
+    }
+}
+
+static inline void evtchn_read_unlock(evtchn_rwlock_t *l)
+{
+    atomic_fetch_sub_explicit(&l->v, 1, memory_order_release);
+}
+
+static inline void evtchn_write_lock(evtchn_rwlock_t *l)
+{
+    unsigned int spins = 0;
+    for (;;) {
+        unsigned int v = 0;
+        if (atomic_compare_exchange_weak_explicit(&l->v, &v, EVTCHN_RW_WRITER,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        evtchn_cpu_relax(&spins);
+    }
+}
+
+static inline void evtchn_write_unlock(evtchn_rwlock_t *l)
+{
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* ---- channels, vCPUs, domains ------------------------------------------ */
+
+struct evtchn_dom;
+
+struct evtchn_chn {
+    evtchn_rwlock_t lock;
+    uint32_t port;
+    uint8_t state;          /* enum evtchn_state */
+    uint8_t priority;       /* FIFO queue for future events */
+    atomic_bool fifo_pending; /* FIFO: raised while its event word was missing */
+    uint32_t notify_vcpu;
+    /* FIFO: the queue the event was last linked on (vcpu << 8 | priority),
+     * read without the queue lock, so one atomic word. */
+    atomic_uint fifo_lastq;
+    union {
+        struct { domid_t remote_dom; } unbound;
+        struct { struct evtchn_dom *rd; uint32_t rport; } inter;
+        uint32_t virq;
+        uint32_t pirq;
+    } u;
+    /* Host consumer: events go to cb(arg) instead of the guest ABI. */
+    evtchn_host_cb cb;
+    void *cb_arg;
+    atomic_uint cb_busy;    /* callbacks running now (close waits for 0) */
+};
+
+struct fifo_queue {
+    evtchn_spinlock_t lock;
+    uint8_t priority;
+    uint32_t tail;                /* private: last port linked (0: none) */
+    uint32_t *head;               /* in the guest's control block */
+};
+
+struct fifo_vcpu {
+    void *cb_page;
+    evtchn_fifo_control_block_t *cb;
+    struct fifo_queue q[EVTCHN_FIFO_MAX_QUEUES];
+};
+
+struct evtchn_vcpu {
+    _Atomic(struct vcpu_info *) vi;
+    atomic_uint virq_port[NR_VIRQS];
+    struct fifo_vcpu *fifo;
+};
+
+struct fifo_dom {
+    event_word_t *_Atomic array[FIFO_MAX_ARRAY_PAGES];
+    atomic_uint num_words;        /* ports that have an event word */
+};
+
+struct port_ops;
+
+struct evtchn_dom {
+    struct evtchn_host *h;
+    domid_t id;
+    bool privileged;
+    bool paused;
+    bool dying;                   /* under lock: no new bindings */
+    atomic_int refs;              /* lookups of other domains in flight */
+    uint32_t max_vcpus;
+    uint32_t nr_pirqs;
+    uint32_t max_port_cfg;        /* highest port the config allows */
+    pthread_mutex_t lock;         /* Xen's event_lock */
+
+    /* Port storage: bucket pointers in an array grown by doubling. Readers
+     * index it without dom->lock after checking the port against
+     * valid_ports, so old arrays are kept (on retired) until destroy. */
+    _Atomic(struct evtchn_chn **) buckets;
+    uint32_t buckets_cap;
+    atomic_uint valid_ports;      /* ports with storage */
+    struct retired { struct retired *next; void *p; } *retired;
+    uint32_t free_hint;           /* no free port below this (under lock) */
+    uint32_t active_ports;        /* not FREE, port 0 excluded */
+    uint32_t reset_next;          /* Xen's next_evtchn: reset in progress */
+
+    _Atomic(const struct port_ops *) ops;
+    struct fifo_dom *fifo;        /* NULL while 2-level */
+
+    struct shared_info *si;
+    bool si_owned;
+    struct vcpu_info dummy_vi;    /* vCPUs >= XEN_LEGACY_MAX_VCPUS, unregistered */
+    struct evtchn_vcpu *vcpus;
+
+    _Atomic(atomic_uint *) pirq_port; /* nr_pirqs entries, on first bind */
+    atomic_int pollers;
+};
+
+struct evtchn_host {
+    struct evtchn_platform_ops ops;
+    void *opaque;
+    pthread_rwlock_t lock;
+    _Atomic(struct evtchn_dom *) doms[DOMID_FIRST_RESERVED];
+};
+
+/* The two ABIs behind one table (Xen's evtchn_port_ops). */
+struct port_ops {
+    int abi;                                          /* 2 or 3 */
+    uint32_t max_ports;
+    void (*init)(struct evtchn_dom *d, struct evtchn_chn *c);
+    void (*set_pending)(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_chn *c);
+    void (*clear_pending)(struct evtchn_dom *d, struct evtchn_chn *c);
+    void (*unmask)(struct evtchn_dom *d, struct evtchn_chn *c);
+    bool (*is_pending)(struct evtchn_dom *d, uint32_t port);
+    bool (*is_masked)(struct evtchn_dom *d, uint32_t port);
+    bool (*is_busy)(struct evtchn_dom *d, uint32_t port);   /* may be NULL */
+    int (*set_priority)(struct evtchn_dom *d, struct evtchn_chn *c,
+                        unsigned int prio);                  /* may be NULL */
+};
+
+extern const struct port_ops evtchn_2l_ops;
+extern const struct port_ops evtchn_fifo_ops;
+
+/* ---- shared helpers (evtchn.c) ------------------------------------------ */
+
+/* The channel of a port known to be below valid_ports. */
+static inline struct evtchn_chn *evtchn_chn_of(struct evtchn_dom *d, uint32_t port)
+{
+    struct evtchn_chn **b = atomic_load_explicit(&d->buckets, memory_order_acquire);
+    return &b[port / EVTCHN_BUCKET_PORTS][port % EVTCHN_BUCKET_PORTS];
+}
+
+/* vCPU v's vcpu_info as the guest sees it now. */
+static inline struct vcpu_info *evtchn_vi(struct evtchn_dom *d, uint32_t v)
+{
+    return atomic_load_explicit(&d->vcpus[v].vi, memory_order_acquire);
+}
+
+/* Set evtchn_upcall_pending and raise the upcall if it was clear
+ * (Xen's vcpu_mark_events_pending). */
+void evtchn_mark_events_pending(struct evtchn_dom *d, uint32_t vcpu);
+/* A port has just become pending: wake SCHEDOP_poll waiters if any. */
+void evtchn_check_pollers(struct evtchn_dom *d, uint32_t port);
+/* Map one guest frame through the platform; NULL if not guest RAM. */
+void *evtchn_map_gfn(struct evtchn_dom *d, uint64_t gfn);
+
+/* FIFO entry points used by the generic ops (event_fifo.c). */
+int evtchn_fifo_init_control(struct evtchn_dom *d, struct evtchn_init_control *a);
+int evtchn_fifo_expand_array(struct evtchn_dom *d, const struct evtchn_expand_array *a);
+void evtchn_fifo_destroy(struct evtchn_dom *d);
+
+#endif
