@@ -41,6 +41,9 @@
  *   # socket: /tmp/cxs/socket (xenstored binds $XENSTORED_RUNDIR/socket,
  *   # or $XENSTORED_PATH if set); clients: XENSTORED_PATH=/tmp/cxs/socket
  */
+/* We define open() and open64() themselves: with 64-bit file offsets
+ * requested (meson does), <fcntl.h> would rename open to open64. */
+#undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
