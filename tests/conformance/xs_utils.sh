@@ -38,7 +38,8 @@ report() { # report OK DESC [DETAILS]
     fi
 }
 
-show() { printf '%s' "$1" | od -An -c | sed 's/^ *//' | tr -s ' ' | head -c 600; }
+# show STRING: shell-quoted ($'..' for control characters), at most 600 bytes.
+show() { printf '%q' "${1:0:600}"; }
 
 # check DESC RC STDOUT STDERR CMD...: run CMD (10 s limit) and compare its
 # exit status, stdout and stderr with the expected ones, byte for byte
