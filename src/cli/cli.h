@@ -3,6 +3,6 @@
 #define XENKVM_CLI_H
 
 /* Each returns the process exit status. argv[0] is the subcommand name. */
-int cli_evtchn(int argc, char **argv);    /* cli_evtchn.c */
+int cli_xenstored(int argc, char **argv); /* cli_xenstored.c */
 
 #endif

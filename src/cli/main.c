@@ -13,7 +13,7 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
-    { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
+    { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };
 
 static void usage(FILE *f)
