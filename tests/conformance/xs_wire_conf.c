@@ -134,6 +134,19 @@ static const struct step steps[] = {
     { "TRANSACTION_END abort", XS_TRANSACTION_END, B("F\0"), XS_TRANSACTION_END,
       B("OK\0"), F_USE_TX, 0 },
     { "aborted RM left the node", XS_READ, B("/wc/t\0"), XS_READ, B("tv"), 0, 0 },
+    /* A node read in a transaction keeps the value the transaction saw,
+     * even after another connection changed it; the commit then fails with
+     * EAGAIN (test-xenstore "ta err"; xenstored transaction.c). */
+    { "WRITE /wc/rr", XS_WRITE, B("/wc/rr\0one"), XS_WRITE, B("OK\0"), 0, 0 },
+    { "TRANSACTION_START (conflict)", XS_TRANSACTION_START, B("\0"), XS_TRANSACTION_START,
+      NONE, F_TX_START, 0 },
+    { "READ in transaction", XS_READ, B("/wc/rr\0"), XS_READ, B("one"), F_USE_TX, 0 },
+    { "WRITE outside the transaction", XS_WRITE, B("/wc/rr\0two"), XS_WRITE, B("OK\0"), 0, 0 },
+    { "re-READ in transaction: the value it read", XS_READ, B("/wc/rr\0"), XS_READ, B("one"),
+      F_USE_TX, 0 },
+    { "TRANSACTION_END commit: EAGAIN", XS_TRANSACTION_END, B("T\0"), XS_ERROR,
+      B("EAGAIN\0"), F_USE_TX, 0 },
+    { "outside write survives", XS_READ, B("/wc/rr\0"), XS_READ, B("two"), 0, 0 },
 
     /* Watches. */
     { "WATCH", XS_WATCH, B("/wc/w\0tok\0"), XS_WATCH, B("OK\0"), F_ANY_ORDER, 0 },
