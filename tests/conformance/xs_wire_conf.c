@@ -37,6 +37,7 @@ enum {
                             new one is opened for the following steps) */
     F_RAW_LEN = 1 << 5,  /* header length field is rawlen, payload not sent */
     F_BAD_TX = 1 << 6,   /* request carries a transaction id never started */
+    F_GEN = 1 << 7,      /* reply is "<decimal generation>\0" + rep */
 };
 
 struct step {
@@ -66,6 +67,19 @@ static const struct step steps[] = {
     { "WRITE /wd/c", XS_WRITE, B("/wd/c\0"), XS_WRITE, B("OK\0"), 0, 0 },
     { "DIRECTORY: children NUL-separated", XS_DIRECTORY, B("/wd\0"),
       XS_DIRECTORY, B("a\0b\0c\0"), 0, 0 },
+    /* DIRECTORY_PART: "<generation>\0" then the children from a byte
+     * offset, ending with an extra NUL (xenstore.txt; libxenstore uses it
+     * when DIRECTORY is E2BIG). */
+    { "DIRECTORY_PART from 0", XS_DIRECTORY_PART, B("/wd\0" "0\0"), XS_DIRECTORY_PART,
+      B("a\0b\0c\0\0"), F_GEN, 0 },
+    { "DIRECTORY_PART from byte 2", XS_DIRECTORY_PART, B("/wd\0" "2\0"), XS_DIRECTORY_PART,
+      B("b\0c\0\0"), F_GEN, 0 },
+    { "DIRECTORY_PART past the end", XS_DIRECTORY_PART, B("/wd\0" "99\0"), XS_DIRECTORY_PART,
+      B("\0"), F_GEN, 0 },
+    { "DIRECTORY_PART without offset: EINVAL", XS_DIRECTORY_PART, B("/wd\0"), XS_ERROR,
+      B("EINVAL\0"), 0, 0 },
+    { "DIRECTORY_PART absent: ENOENT", XS_DIRECTORY_PART, B("/wc/none\0" "0\0"), XS_ERROR,
+      B("ENOENT\0"), 0, 0 },
     { "DIRECTORY of a leaf: empty", XS_DIRECTORY, B("/wc/n\0"), XS_DIRECTORY, B(""), 0, 0 },
     { "MKDIR new", XS_MKDIR, B("/wc/m\0"), XS_MKDIR, B("OK\0"), 0, 0 },
     { "MKDIR existing: OK, value kept", XS_MKDIR, B("/wc/n\0"), XS_MKDIR, B("OK\0"), 0, 0 },
@@ -98,6 +112,13 @@ static const struct step steps[] = {
     { "SET_PERMS no perms: EINVAL", XS_SET_PERMS, B("/wc/n\0"), XS_ERROR, B("EINVAL\0"), 0, 0 },
     { "SET_PERMS absent node: ENOENT", XS_SET_PERMS, B("/wc/none\0n0\0"), XS_ERROR,
       B("ENOENT\0"), 0, 0 },
+    /* The special watch paths have permissions of their own, settable by
+     * the privileged domain ("<wspecial> events are sent to privileged
+     * callers or explicitly via SET_PERMS enabled domains only"). */
+    { "SET_PERMS @releaseDomain", XS_SET_PERMS, B("@releaseDomain\0n0\0r5\0"),
+      XS_SET_PERMS, B("OK\0"), 0, 0 },
+    { "SET_PERMS @introduceDomain", XS_SET_PERMS, B("@introduceDomain\0n0\0r5\0"),
+      XS_SET_PERMS, B("OK\0"), 0, 0 },
     { "perms unchanged by failed SET_PERMS", XS_GET_PERMS, B("/wc/n\0"), XS_GET_PERMS,
       B("n0\0r3\0b4\0"), 0, 0 },
     { "RM /: EINVAL", XS_RM, B("/\0"), XS_ERROR, B("EINVAL\0"), 0, 0 },
@@ -268,6 +289,15 @@ static bool match(const struct step *s, const struct msg *m, uint32_t *tx)
         *tx = (uint32_t)v;
         return true;
     }
+    if (s->flags & F_GEN) {
+        const char *nul = memchr(m->body, '\0', m->hdr.len);
+        size_t skip;
+
+        if (!nul || nul == m->body || strspn(m->body, "0123456789") != (size_t)(nul - m->body))
+            return false;
+        skip = (size_t)(nul - m->body) + 1;
+        return m->hdr.len - skip == s->rep_len && !memcmp(m->body + skip, s->rep, s->rep_len);
+    }
     return m->hdr.len == s->rep_len && !memcmp(m->body, s->rep, s->rep_len);
 }
 
@@ -344,7 +374,9 @@ int main(void)
             printf("#   expected type %u payload ", s->rtype);
             if (s->flags & F_TX_START)
                 fputs("\"<decimal id>\\0\"", stdout);
-            else
+            else if (s->flags & F_GEN)
+                fputs("\"<decimal generation>\\0\" + ", stdout);
+            if (!(s->flags & F_TX_START))
                 show(s->rep, s->rep_len);
             if (r == 1) {
                 printf("\n#   got      type %u payload ", m.hdr.type);
