@@ -22,7 +22,9 @@ struct store_tnode {
     char *path;
     uint32_t plen;
     uint64_t base_gen;
-    bool copied, deleted;
+    bool copied;               /* always, after touch(): the snapshot */
+    bool deleted;              /* absent in this transaction's view */
+    bool modified;             /* written here: applied at commit */
     int fire;
     char *val, *kids;
     struct store_perm *perms;
@@ -123,6 +125,19 @@ void store_txn_account(struct store_txn *t, int64_t nodes, int64_t memory)
     t->mem_delta += memory;
 }
 
+static void *dup_or_null(const void *p, size_t len, int *fail)
+{
+    void *q = malloc(len + 1);
+    if (!q) {
+        *fail = 1;
+        return NULL;
+    }
+    if (len)
+        memcpy(q, p, len);
+    ((char *)q)[len] = 0;
+    return q;
+}
+
 /* The record of path in t, created (with the committed generation) on
  * first touch. NULL with *err set (ENOSPC: transaction-nodes quota). */
 static struct store_tnode *touch(struct store *s, struct store_conn *c,
@@ -147,6 +162,28 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
     e->plen = plen;
     struct store_node *n = store_tree_get(s, path, plen);
     e->base_gen = n ? n->gen : STORE_NO_GEN;
+    /* Snapshot on first touch: the transaction keeps seeing the node as
+     * it was then, whatever others commit meanwhile (test-xenstore's
+     * "ta err" checks this); a change there fails the commit. */
+    e->copied = true;
+    e->deleted = !n;
+    if (n) {
+        int fail = 0;
+        e->val = dup_or_null(n->val, n->vlen, &fail);
+        e->kids = dup_or_null(n->kids, n->klen, &fail);
+        e->perms = dup_or_null(n->perms, n->nperms * sizeof(*n->perms), &fail);
+        if (fail) {
+            tnode_free_state(e);
+            free(e->path);
+            free(e);
+            *err = ENOMEM;
+            return NULL;
+        }
+        e->vlen = n->vlen;
+        e->klen = n->klen;
+        e->nperms = n->nperms;
+        e->permgen = n->permgen;
+    }
     e->h.key = e->path;
     e->h.klen = plen;
     store_htab_add(&t->map, &e->h);
@@ -166,35 +203,12 @@ int store_txn_get(struct store *s, struct store_conn *c, struct store_txn *t,
     struct store_tnode *e = touch(s, c, t, path, plen, &err);
     if (!e)
         return err;
-    if (e->copied) {
-        if (e->deleted)
-            return ENOENT;
-        *out = (struct store_nodev){ e->val, e->kids, e->perms, e->vlen,
-                                     e->klen, e->nperms, e->base_gen,
-                                     e->permgen };
-        return 0;
-    }
-    /* Not written here: the committed node. If it changed since it was
-     * first touched, the commit fails, so reading the newer one is fine. */
-    struct store_node *n = store_tree_get(s, path, plen);
-    if (!n)
+    if (e->deleted)
         return ENOENT;
-    *out = (struct store_nodev){ n->val, n->kids, n->perms, n->vlen, n->klen,
-                                 n->nperms, n->gen, n->permgen };
+    *out = (struct store_nodev){ e->val, e->kids, e->perms, e->vlen,
+                                 e->klen, e->nperms, e->base_gen,
+                                 e->permgen };
     return 0;
-}
-
-static void *dup_or_null(const void *p, size_t len, int *fail)
-{
-    void *q = malloc(len + 1);
-    if (!q) {
-        *fail = 1;
-        return NULL;
-    }
-    if (len)
-        memcpy(q, p, len);
-    ((char *)q)[len] = 0;
-    return q;
 }
 
 int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
@@ -218,7 +232,7 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
         return ENOMEM;
     }
     tnode_free_state(e);
-    e->copied = true;
+    e->modified = true;
     e->deleted = deleted;
     e->val = val;
     e->kids = kids;
@@ -256,7 +270,7 @@ static int commit(struct store_conn *c, struct store_txn *t)
     if (store_conn_unpriv(c) && c->dom) {
         int64_t nodes = 0, mem = 0;
         for (e = t->head; e; e = e->next) {
-            if (!e->copied)
+            if (!e->modified)
                 continue;
             struct store_node *n = store_tree_get(s, e->path, e->plen);
             if (owned_by(s, n, c->id)) {
@@ -279,7 +293,7 @@ static int commit(struct store_conn *c, struct store_txn *t)
     }
     /* 3. Apply: creations and updates, then removals. */
     for (e = t->head; e; e = e->next) {
-        if (!e->copied || e->deleted)
+        if (!e->modified || e->deleted)
             continue;
         if (store_tree_put(s, e->path, e->plen, e->val, e->vlen, e->kids,
                            e->klen, e->perms, e->nperms, e->permgen)) {
@@ -291,7 +305,7 @@ static int commit(struct store_conn *c, struct store_txn *t)
         }
     }
     for (e = t->head; e; e = e->next) {
-        if (!e->copied || !e->deleted)
+        if (!e->modified || !e->deleted)
             continue;
         struct store_node *n = store_tree_get(s, e->path, e->plen);
         if (n)
