@@ -6,7 +6,10 @@
 #   redis       Debian redis-server on a Unix socket, redis-benchmark -c 1
 #               -P 1 GET and SET                              (baseline)
 # all in this one run, then a table of ratios (xenkvm / baseline; lower is
-# better). Nothing here asserts a time.
+# better). The three servers run side by side and the measurements are
+# interleaved (5 rounds, each measuring every server; the table shows the
+# median), so load drift on a shared machine hits all of them alike.
+# Nothing here asserts a time.
 #
 # Measurements:
 #   test-xenstore -i 200   Xen's own test program: avg ns of each test
@@ -42,83 +45,118 @@ xsbench=${xsbench:-$build/bench/xs_bench}
 TX=/usr/lib/xen-4.17/bin/test-xenstore
 
 if [ $quick = 1 ]; then
-    N_RT=2000 N_TX=500 ITERS=20 ROUNDS=5 N_REDIS=5000
+    REPS=1 N_RT=2000 N_TX=500 ITERS=20 ROUNDS=5 N_REDIS=5000
 else
-    N_RT=20000 N_TX=5000 ITERS=200 ROUNDS=31 N_REDIS=50000
+    REPS=5 N_RT=5000 N_TX=1000 ITERS=200 ROUNDS=21 N_REDIS=10000
 fi
 
-. "$src/tests/conformance/xs_daemon.sh"
+XS_C_XENSTORED=${XS_C_XENSTORED:-/usr/lib/xen-4.17/bin/xenstored}
 [ -x "$xsbench" ] || { echo "bench/xenstore.sh: $xsbench not built (ninja -C $build)" >&2; exit 1; }
 
-declare -A R   # R[daemon,metric] = ns
+# The machine is shared and its load drifts, so all three servers run at
+# once and the measurements are interleaved: REPS rounds, each measuring
+# every server in turn; the table shows the median of the rounds.
+declare -A S   # S[server,metric] = "v1 v2 ..." (ns per operation)
+declare -A R   # R[server,metric] = median of S
+pids=()
 
-# measure DAEMON: every XenStore measurement against the running daemon.
-measure() {
-    local d=$1 line name v
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsbench.XXXXXX")
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_socket() { # wait_socket PATH PID
+    local i
+    for i in $(seq 200); do
+        [ -S "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+servers=()
+start_servers() {
+    local pid
+    if [ -x "$xenkvm" ]; then
+        mkdir -p "$tmp/xenkvm"
+        "$xenkvm" xenstored --socket "$tmp/xenkvm/socket" >"$tmp/xenkvm/log" 2>&1 &
+        pid=$!; pids+=("$pid")
+        if wait_socket "$tmp/xenkvm/socket" "$pid"; then servers+=(xenkvm)
+        else echo "# xenkvm: daemon did not start:"; cat "$tmp/xenkvm/log"; fi
+    else
+        echo "# xenkvm: $xenkvm not built, skipped"
+    fi
+    if [ -f "$preload" ] && [ -x "$XS_C_XENSTORED" ]; then
+        mkdir -p "$tmp/cxs"
+        env XENSTORED_RUNDIR="$tmp/cxs" XS_PRELOAD_DIR="$tmp/cxs" LD_PRELOAD="$preload" \
+            "$XS_C_XENSTORED" -N >"$tmp/cxs/log" 2>&1 &
+        pid=$!; pids+=("$pid")
+        if wait_socket "$tmp/cxs/socket" "$pid"; then servers+=(cxs)
+        else echo "# C xenstored: did not start:"; cat "$tmp/cxs/log"; fi
+    else
+        echo "# C xenstored: needs $preload and $XS_C_XENSTORED, skipped"
+    fi
+    if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+        redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no \
+            --daemonize no >"$tmp/redis.log" 2>&1 &
+        pid=$!; pids+=("$pid")
+        if wait_socket "$tmp/redis.sock" "$pid"; then servers+=(redis)
+        else echo "# redis: did not start"; fi
+    else
+        echo "# redis: redis-server/redis-benchmark not installed, skipped"
+    fi
+}
+
+add() { S[$1,$2]="${S[$1,$2]:-} $3"; }
+
+# measure_xs SERVER: one round of every XenStore measurement.
+measure_xs() {
+    local d=$1 line name v m
+    export XENSTORED_PATH=$tmp/$d/socket
     if [ -x "$TX" ]; then
         while IFS= read -r line; do
             # "read 1    : avg: 38170 ns (26410 ns .. 80269 ns)"
-            name=${line:0:10}
-            name=${name%% }
-            name=$(printf '%s' "$name" | sed 's/ *$//')
+            name=$(printf '%s' "${line:0:10}" | sed 's/ *$//')
             v=$(printf '%s' "$line" | sed -n 's/.*avg: \([0-9]*\) ns.*/\1/p')
-            [ -n "$v" ] && R[$d,tx:$name]=$v
+            [ -n "$v" ] && add "$d" "tx:$name" "$v"
         done < <("$TX" -i "$ITERS" 2>&1)
     fi
-    for m in read write; do
-        v=$("$xsbench" $m "$N_RT" | sed -n "s/^${m}_ns //p")
-        R[$d,$m]=$v
+    for m in read write tx; do
+        v=$("$xsbench" $m "$([ $m = tx ] && echo "$N_TX" || echo "$N_RT")" | sed -n "s/^${m}_ns //p")
+        [ -n "$v" ] && add "$d" "$m" "$v"
     done
-    R[$d,tx]=$("$xsbench" tx "$N_TX" | sed -n 's/^tx_ns //p')
-    R[$d,fanout]=$("$xsbench" fanout 1000 10 "$ROUNDS" | sed -n 's/^fanout_ns //p')
+    v=$("$xsbench" fanout 1000 10 "$ROUNDS" | sed -n 's/^fanout_ns //p')
+    [ -n "$v" ] && add "$d" fanout "$v"
 }
 
-run_daemon() { # run_daemon NAME --xenkvm|--cxenstored ARG
-    local d=$1
-    XS_KIND= XS_DAEMON_ARG=
-    case "$2" in
-    --xenkvm)     [ -x "$3" ] || { echo "# $d: $3 not built, skipped"; return; } ;;
-    --cxenstored) [ -f "$3" ] && [ -x "$XS_C_XENSTORED" ] ||
-                      { echo "# $d: needs $3 and $XS_C_XENSTORED, skipped"; return; } ;;
-    esac
-    xs_parse_daemon_args "$2" "$3"
-    (
-        xs_start
-        measure "$d"
-        for k in "${!R[@]}"; do printf '%s=%s\n' "$k" "${R[$k]}"; done
-    ) > "$tmp/$d.out" || { echo "# $d: failed"; cat "$tmp/$d.out"; return; }
-    while IFS='=' read -r k v; do R[$k]=$v; done < <(grep -E '^[a-z]+,' "$tmp/$d.out")
-    echo "# $d: measured"
-}
-
-run_redis() {
-    command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
-        { echo "# redis: redis-server/redis-benchmark not installed, skipped"; return; }
-    local sock=$tmp/redis.sock pid i line
-    redis-server --port 0 --unixsocket "$sock" --save '' --appendonly no \
-        --daemonize no >"$tmp/redis.log" 2>&1 &
-    pid=$!
-    for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+measure_redis() {
+    local line
     while IFS= read -r line; do
         # "SET: 20304.57 requests per second, p50=0.047 msec"
         case "$line" in
-        SET:*per\ second*) R[redis,write]=$(echo "$line" | awk '{printf "%d", 1e9 / $2}') ;;
-        GET:*per\ second*) R[redis,read]=$(echo "$line" | awk '{printf "%d", 1e9 / $2}') ;;
+        SET:*per\ second*) add redis write "$(echo "$line" | awk '{printf "%d", 1e9 / $2}')" ;;
+        GET:*per\ second*) add redis read "$(echo "$line" | awk '{printf "%d", 1e9 / $2}')" ;;
         esac
-    done < <(redis-benchmark -s "$sock" -c 1 -P 1 -n "$N_REDIS" -t set,get -q 2>/dev/null | tr '\r' '\n')
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    echo "# redis: measured"
+    done < <(redis-benchmark -s "$tmp/redis.sock" -c 1 -P 1 -n "$N_REDIS" -t set,get -q \
+                 2>/dev/null | tr '\r' '\n')
 }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsbench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+median() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
 echo "XenStore benchmark: xenkvm vs Xen's C xenstored vs redis (this machine, this run)"
-run_daemon xenkvm --xenkvm "$xenkvm"
-run_daemon cxs --cxenstored "$preload"
-run_redis
-
+start_servers
+for r in $(seq "$REPS"); do
+    for d in "${servers[@]}"; do
+        if [ "$d" = redis ]; then measure_redis; else measure_xs "$d"; fi
+    done
+    echo "# round $r/$REPS done"
+done
+for k in "${!S[@]}"; do R[$k]=$(median "${S[$k]}"); done
 ratio() { # ratio A B -> "A/B" with 2 decimals, or "-"
     if [ -n "${1:-}" ] && [ -n "${2:-}" ] && [ "${2:-0}" != 0 ]; then
         awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
