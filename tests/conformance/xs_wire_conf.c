@@ -188,6 +188,27 @@ static const struct step steps[] = {
     { "RESET_WATCHES", XS_RESET_WATCHES, B(""), XS_RESET_WATCHES, B("OK\0"), 0, 0 },
     { "no event after RESET_WATCHES", XS_WRITE, B("relw/k\0v2"), XS_WRITE, B("OK\0"), 0, 0 },
 
+    /* Domain life cycle as the toolstack drives it: INTRODUCE fires
+     * @introduceDomain, RELEASE fires @releaseDomain (xenstore.txt). */
+    { "WATCH @introduceDomain", XS_WATCH, B("@introduceDomain\0i\0"), XS_WATCH, B("OK\0"),
+      F_ANY_ORDER, 0 },
+    { "its registration event", 0, NONE, XS_WATCH_EVENT, B("@introduceDomain\0i\0"), F_EVENT, 0 },
+    { "WATCH @releaseDomain", XS_WATCH, B("@releaseDomain\0r\0"), XS_WATCH, B("OK\0"),
+      F_ANY_ORDER, 0 },
+    { "its registration event", 0, NONE, XS_WATCH_EVENT, B("@releaseDomain\0r\0"), F_EVENT, 0 },
+    { "INTRODUCE domain 3 (gfn 123, port 5)", XS_INTRODUCE, B("3\0" "123\0" "5\0"),
+      XS_INTRODUCE, B("OK\0"), F_ANY_ORDER, 0 },
+    { "@introduceDomain fires", 0, NONE, XS_WATCH_EVENT, B("@introduceDomain\0i\0"), F_EVENT, 0 },
+    { "IS_DOMAIN_INTRODUCED 3", XS_IS_DOMAIN_INTRODUCED, B("3\0"), XS_IS_DOMAIN_INTRODUCED,
+      B("T\0"), 0, 0 },
+    { "RESUME 3", XS_RESUME, B("3\0"), XS_RESUME, B("OK\0"), 0, 0 },
+    { "RELEASE 3", XS_RELEASE, B("3\0"), XS_RELEASE, B("OK\0"), F_ANY_ORDER, 0 },
+    { "@releaseDomain fires", 0, NONE, XS_WATCH_EVENT, B("@releaseDomain\0r\0"), F_EVENT, 0 },
+    { "released: not introduced", XS_IS_DOMAIN_INTRODUCED, B("3\0"), XS_IS_DOMAIN_INTRODUCED,
+      B("F\0"), 0, 0 },
+    { "RELEASE 3 again: ENOENT", XS_RELEASE, B("3\0"), XS_ERROR, B("ENOENT\0"), 0, 0 },
+    { "RESUME released domain: ENOENT", XS_RESUME, B("3\0"), XS_ERROR, B("ENOENT\0"), 0, 0 },
+
     /* A message longer than XENSTORE_PAYLOAD_MAX: that connection only. */
     { "oversized message closes the connection", XS_READ, NONE, 0, NONE, F_CLOSED | F_RAW_LEN,
       XENSTORE_PAYLOAD_MAX + 1 },
