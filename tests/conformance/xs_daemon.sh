@@ -60,6 +60,11 @@ xs_stop() {
 
 xs_cleanup() {
     xs_stop
+    if [ -n "${XS_REF_PID:-}" ]; then
+        kill "$XS_REF_PID" 2>/dev/null || true
+        wait "$XS_REF_PID" 2>/dev/null || true
+        XS_REF_PID=
+    fi
     [ -n "$XS_DIR" ] && rm -rf "$XS_DIR"
     XS_DIR=
 }
@@ -115,4 +120,25 @@ xs_ping() {
     else
         return 0
     fi
+}
+
+# xs_start_reference SO: also start Xen's C xenstored (after xs_start) on
+# $XS_DIR/ref/socket; sets XS_REF_PATH. Stopped by xs_cleanup.
+XS_REF_PID=
+xs_start_reference() {
+    mkdir -p "$XS_DIR/ref"
+    XS_REF_PATH=$XS_DIR/ref/socket
+    env XENSTORED_RUNDIR="$XS_DIR/ref" XS_PRELOAD_DIR="$XS_DIR/ref" XENSTORED_PATH="$XS_REF_PATH" \
+        LD_PRELOAD="$1" "$XS_C_XENSTORED" -N >"$XS_DIR/ref/daemon.log" 2>&1 &
+    XS_REF_PID=$!
+    i=0
+    while [ $i -lt 200 ]; do
+        [ -S "$XS_REF_PATH" ] && return 0
+        kill -0 "$XS_REF_PID" 2>/dev/null || break
+        sleep 0.05
+        i=$((i + 1))
+    done
+    echo "FAIL: the reference C xenstored did not start"
+    cat "$XS_DIR/ref/daemon.log"
+    exit 1
 }

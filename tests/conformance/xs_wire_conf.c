@@ -178,6 +178,10 @@ static const struct step steps[] = {
     { "event for the child", 0, NONE, XS_WATCH_EVENT, B("/wc/w/c\0tok\0"), F_EVENT, 0 },
     { "UNWATCH unknown token: ENOENT", XS_UNWATCH, B("/wc/w\0nope\0"), XS_ERROR,
       B("ENOENT\0"), 0, 0 },
+    /* xenstored do_unwatch looks the (canonicalised) path up among the
+     * connection's watches without validating it: not found -> ENOENT. */
+    { "UNWATCH malformed path: ENOENT", XS_UNWATCH, B("/wc//w\0tok\0"), XS_ERROR,
+      B("ENOENT\0"), 0, 0 },
     { "UNWATCH", XS_UNWATCH, B("/wc/w\0tok\0"), XS_UNWATCH, B("OK\0"), 0, 0 },
     { "no event after UNWATCH", XS_WRITE, B("/wc/w/c\0v2"), XS_WRITE, B("OK\0"), 0, 0 },
     { "WATCH relative", XS_WATCH, B("relw\0rt\0"), XS_WATCH, B("OK\0"), F_ANY_ORDER, 0 },
