@@ -6,7 +6,7 @@
 #include "store_test_util.h"
 
 static struct store *s;
-static struct store_conn *d0, *ring;
+static struct store_conn *d0, *ring, *first;
 static struct xenstore_domain_interface *intf;
 static int notified;
 
@@ -93,7 +93,9 @@ static int setup(void **state)
     EXPECT_OK(rqv(d0, XS_MKDIR, 0, "/local/domain/2", NULL), XS_MKDIR);
     EXPECT_OK(rqv(d0, XS_SET_PERMS, 0, "/local/domain/2", "n2", NULL),
               XS_SET_PERMS);
-    assert_int_equal(store_domain_introduce(s, 2, intf, notify, NULL), 0);
+    assert_int_equal(store_domain_introduce(s, 2, intf, notify, NULL,
+                                            &first), 0);
+    assert_non_null(first);
     ring = NULL;
     return 0;
 }
@@ -102,6 +104,7 @@ static int teardown(void **state)
 {
     (void)state;
     store_domain_release(s, 2);
+    store_ring_detach(first);
     store_conn_free(d0);
     store_destroy(s);
     free(intf);
@@ -323,6 +326,21 @@ static void test_watch_event_via_ring(void **state)
     store_ring_detach(ring);
 }
 
+static void test_release_makes_ring_inert(void **state)
+{
+    (void)state;
+    /* After release the page is not touched and kicks are harmless, even
+     * though the VMM still holds the connection. */
+    assert_int_equal(store_domain_release(s, 2), 0);
+    struct xsd_sockmsg h = { XS_GET_DOMAIN_PATH, 1, 0, 2 };
+    g_write(&h, sizeof(h));
+    g_write("2", 2);
+    XENSTORE_RING_IDX before = intf->req_cons;
+    store_ring_kick(first);
+    assert_int_equal(intf->req_cons, before);
+    assert_int_equal(intf->rsp_prod, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -330,6 +348,7 @@ int main(void)
         T(test_features_and_simple), T(test_pieces_and_wrap),
         T(test_hostile_indexes), T(test_oversize_and_reconnect),
         T(test_guest_not_reading), T(test_watch_event_via_ring),
+        T(test_release_makes_ring_inert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
