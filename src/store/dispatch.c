@@ -265,9 +265,20 @@ static int do_rm(struct req *r)
 static int do_get_perms(struct req *r)
 {
     PATHBUF;
-    int rc = canon(r, onearg(r), false, path, &plen, NULL);
+    int rc = canon(r, onearg(r), true, path, &plen, NULL);
     if (rc)
         return rc;
+    if (path[0] == '@') {
+        struct store *s = r->c->s;
+        int idx = store_special_index(path);
+        if (idx < 0)
+            return ENOENT;
+        char pbuf[XENSTORE_PAYLOAD_MAX];
+        if (s->special_nperms[idx] * 8 > sizeof(pbuf))
+            return E2BIG;
+        return reply(r, pbuf, store_perms_format(s->special_perms[idx],
+                                                 s->special_nperms[idx], pbuf));
+    }
     struct store_view v = view(r);
     struct store_nodev nv;
     if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
@@ -285,7 +296,7 @@ static int do_set_perms(struct req *r)
     unsigned n = get_strings(r, vec, 1);
     if (n < 2)
         return EINVAL;
-    int rc = canon(r, vec[0], false, path, &plen, NULL);
+    int rc = canon(r, vec[0], true, path, &plen, NULL);
     if (rc)
         return rc;
     uint32_t off = (uint32_t)strlen(vec[0]) + 1;
@@ -295,6 +306,27 @@ static int do_set_perms(struct req *r)
         return EINVAL;
     if ((rc = store_perms_parse(r->data + off, r->h->len - off, n, perms)))
         return rc;
+    if (path[0] == '@') {
+        /* The special watch paths keep their own list: who may watch
+         * them besides dom0 (xenstored's set_perms_special). */
+        struct store *s = r->c->s;
+        int idx = store_special_index(path);
+        if (idx < 0)
+            return EINVAL;
+        unsigned want = XS_PERM_WRITE | XS_PERM_OWNER;
+        if ((store_perm_for(s, r->c, s->special_perms[idx], s->special_nperms[idx],
+                            s->special_permgen[idx]) & want) != want)
+            return EACCES;
+        struct store_perm *copy = malloc(n * sizeof(*copy));
+        if (!copy)
+            return ENOMEM;
+        memcpy(copy, perms, n * sizeof(*copy));
+        free(s->special_perms[idx]);
+        s->special_perms[idx] = copy;
+        s->special_nperms[idx] = n;
+        s->special_permgen[idx] = store_next_gen(s);
+        return ack(r);
+    }
     struct store_view v = view(r);
     if ((rc = store_view_set_perms(&v, path, plen, perms, n)))
         return rc;
@@ -326,9 +358,11 @@ static int do_unwatch(struct req *r)
     const char *vec[2];
     if (get_strings(r, vec, 2) != 2)
         return EINVAL;
+    /* xenstored looks the path up among the watches without validating
+     * it: a malformed path names no watch (ENOENT, not EINVAL). */
     int rc = canon(r, vec[0], true, path, &plen, NULL);
     if (rc)
-        return rc;
+        return ENOENT;
     if ((rc = store_watch_del(r->c, path, vec[1])))
         return rc;
     return ack(r);
@@ -416,9 +450,11 @@ static int do_release(struct req *r)
     domid_t d;
     if (!parse_domid(onearg(r), &d))
         return EINVAL;
+    if (d == 0)
+        return EINVAL;      /* xenstored's onearg_domain refuses dom0 */
     /* Reply before: the releasing connection may be the released one. */
     struct store_domain *dom = store_domain_get(r->c->s, d);
-    if (d == 0 || !dom || !dom->introduced)
+    if (!dom || !dom->introduced)
         return ENOENT;
     int rc = ack(r);
     store_do_release(r->c->s, d);
@@ -437,7 +473,7 @@ static int do_is_introduced(struct req *r)
 static int do_resume(struct req *r)
 {
     domid_t d;
-    if (!parse_domid(onearg(r), &d))
+    if (!parse_domid(onearg(r), &d) || d == 0)
         return EINVAL;
     struct store_domain *dom = store_domain_get(r->c->s, d);
     if (!dom || !dom->introduced)

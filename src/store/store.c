@@ -23,12 +23,28 @@ struct store *store_create(const struct store_ops *ops, void *opaque)
     if (!store_domain_get_or_add(s, 0))
         goto fail;
     s->doms[0]->introduced = true;
+    for (int i = 0; i < 2; i++) {
+        s->special_perms[i] = calloc(1, sizeof(struct store_perm));
+        if (!s->special_perms[i])
+            goto fail;
+        s->special_perms[i][0] = (struct store_perm){ .id = 0, .perms = XS_PERM_NONE };
+        s->special_nperms[i] = 1;
+    }
     if (store_tree_init(s))
         goto fail;
     return s;
 fail:
     store_destroy(s);
     return NULL;
+}
+
+int store_special_index(const char *path)
+{
+    if (!strcmp(path, "@introduceDomain"))
+        return 0;
+    if (!strcmp(path, "@releaseDomain"))
+        return 1;
+    return -1;
 }
 
 void store_destroy(struct store *s)
@@ -45,6 +61,8 @@ void store_destroy(struct store *s)
     store_htab_fini(&s->nodes);
     store_htab_fini(&s->watches);
     free(s->scratch);
+    free(s->special_perms[0]);
+    free(s->special_perms[1]);
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -164,6 +164,12 @@ struct store {
     /* Log rate limit. */
     uint64_t log_window;
     unsigned log_count, log_dropped;
+    /* Permissions of the special watch paths @introduceDomain (0) and
+     * @releaseDomain (1): who besides dom0 receives their events
+     * (xenstored's set_perms_special). Default "n0". */
+    struct store_perm *special_perms[2];
+    uint32_t special_nperms[2];
+    uint64_t special_permgen[2];
     /* Scratch for building replies. */
     char *scratch;
     size_t scratch_size;
@@ -217,6 +223,9 @@ unsigned store_perm_for(struct store *s, const struct store_conn *c,
                         const struct store_perm *p, uint32_t n,
                         uint64_t permgen);
 bool store_conn_unpriv(const struct store_conn *c);
+
+/* Index of a special watch path (0, 1) or -1. */
+int store_special_index(const char *path);
 
 /* quota.c */
 unsigned store_quota_of(struct store *s, const struct store_domain *d,
@@ -290,7 +299,8 @@ void store_watch_del_all(struct store_conn *c);
 void store_watch_fire(struct store *s, const char *path, uint32_t plen,
                       bool tree, const struct store_perm *perms,
                       uint32_t nperms, uint64_t permgen);
-/* Special watches (@introduceDomain, @releaseDomain): privileged only. */
+/* Special watches (@introduceDomain, @releaseDomain): privileged callers,
+ * and domains their SET_PERMS list lets read. */
 void store_watch_fire_special(struct store *s, const char *name);
 void store_watch_event(struct store_watch *w, const char *path, uint32_t plen);
 

@@ -163,7 +163,11 @@ void store_watch_fire_special(struct store *s, const char *name)
         if (e->hash != h || e->klen != nl || memcmp(e->key, name, nl))
             continue;
         struct store_watch *w = container_of(e, struct store_watch, h);
-        if (!store_conn_unpriv(w->conn))
+        int idx = store_special_index(name);
+        if (!store_conn_unpriv(w->conn) ||
+            (idx >= 0 && (store_perm_for(s, w->conn, s->special_perms[idx],
+                                         s->special_nperms[idx],
+                                         s->special_permgen[idx]) & XS_PERM_READ)))
             store_watch_event(w, name, nl);
     }
 }

@@ -141,8 +141,34 @@ static void test_release_unknown(void **state)
 {
     (void)state;
     EXPECT_ERR(rqv(d0, XS_RELEASE, 0, "42", NULL), "ENOENT");
-    EXPECT_ERR(rqv(d0, XS_RELEASE, 0, "0", NULL), "ENOENT");
+    /* xenstored's onearg_domain: domain 0 is EINVAL, checked first. */
+    EXPECT_ERR(rqv(d0, XS_RELEASE, 0, "0", NULL), "EINVAL");
+    EXPECT_ERR(rqv(d0, XS_RESUME, 0, "0", NULL), "EINVAL");
     EXPECT_ERR(rqv(d0, XS_RELEASE, 0, "abc", NULL), "EINVAL");
+}
+
+static void test_special_perms(void **state)
+{
+    (void)state;
+    char path[64], tok[16];
+    /* Default "n0": a guest's @releaseDomain watch gets nothing. */
+    EXPECT_OK(rqv(g5, XS_WATCH, 0, "@releaseDomain", "tok", NULL), XS_WATCH);
+    count_events(g5);       /* the registration event */
+    struct rep r = rqv(d0, XS_GET_PERMS, 0, "@releaseDomain", NULL);
+    assert_string_equal(rep_err(r), "");
+    assert_int_equal(r.type, XS_GET_PERMS);
+    assert_memory_equal(r.d, "n0", 3);
+    rep_free(r);
+    /* A guest may not change them; dom0 may, and then domain 5 hears. */
+    EXPECT_ERR(rqv(g5, XS_SET_PERMS, 0, "@releaseDomain", "n5", NULL), "EACCES");
+    EXPECT_ERR(rqv(d0, XS_SET_PERMS, 0, "@nosuch", "n0", NULL), "EINVAL");
+    EXPECT_OK(rqv(d0, XS_SET_PERMS, 0, "@releaseDomain", "n0", "r5", NULL),
+              XS_SET_PERMS);
+    EXPECT_OK(rqv(d0, XS_RELEASE, 0, "7", NULL), XS_RELEASE);
+    assert_int_equal(next_event(g5, path, sizeof(path), tok, sizeof(tok)), 1);
+    assert_string_equal(path, "@releaseDomain");
+    /* UNWATCH of a path that cannot be a watch: not found (xenstored). */
+    EXPECT_ERR(rqv(g5, XS_UNWATCH, 0, "/wc//w", "tok", NULL), "ENOENT");
 }
 
 int main(void)
@@ -155,6 +181,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reused_domid_inherits_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_special_perms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
