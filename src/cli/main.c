@@ -13,7 +13,10 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
+#ifdef CLI_HAVE_EVTCHN
     { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
+#endif
+    { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,213 @@
+/*
+ * The VMM's own freestanding test guest (not the guest/ runtime): finds
+ * Xen's CPUID leaves, installs the hypercall page through the MSR they
+ * name, and exercises the hypercall path. What it does is chosen by the
+ * first word of the command line:
+ *   (none)  hello on console_io and on the PV console ring, checks, poweroff
+ *   crash   SCHEDOP_shutdown(SHUTDOWN_crash)
+ *   fault   triple fault (the VMM must stop this domain only)
+ *   spin    loop forever (for Ctrl-C tests)
+ *   ping N  N null hypercalls, then poweroff (timing by the caller)
+ * Every check prints "ok: ..." or "FAIL: ..."; failures end in a crash.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xen/xen.h>
+#include <xen/event_channel.h>
+#include <xen/sched.h>
+#include <xen/version.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
+#include <xen/io/console.h>
+#include <xen/arch-x86/cpuid.h>
+#include <xen/arch-x86/hvm/start_info.h>
+
+static uint8_t hypercall_page[4096] __attribute__((aligned(4096)));
+static int failures;
+
+static long hcall(unsigned int nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    long ret;
+    void *stub = hypercall_page + nr * 32;
+    __asm__ volatile("call *%[stub]"
+                     : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3)
+                     : [stub] "r"(stub)
+                     : "memory", "cc");
+    return ret;
+}
+
+static size_t tg_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static void puts_io(const char *s)
+{
+    hcall(__HYPERVISOR_console_io, CONSOLEIO_write, tg_strlen(s),
+          (uint64_t)(uintptr_t)s);
+}
+
+static void put_hex(const char *label, uint64_t v)
+{
+    char buf[64];
+    size_t n = 0;
+    while (*label && n < 40)
+        buf[n++] = *label++;
+    buf[n++] = '0';
+    buf[n++] = 'x';
+    int started = 0;
+    for (int i = 60; i >= 0; i -= 4) {
+        unsigned d = (v >> i) & 0xf;
+        if (d || started || i == 0) {
+            buf[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+            started = 1;
+        }
+    }
+    buf[n++] = '\n';
+    buf[n] = 0;
+    puts_io(buf);
+}
+
+static void check(int cond, const char *what)
+{
+    puts_io(cond ? "ok: " : "FAIL: ");
+    puts_io(what);
+    puts_io("\n");
+    if (!cond)
+        failures++;
+}
+
+static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c,
+                  uint32_t *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d)
+                     : "a"(leaf), "c"(0));
+}
+
+static void shutdown(unsigned int reason)
+{
+    struct sched_shutdown s = { .reason = reason };
+    hcall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (uint64_t)(uintptr_t)&s, 0);
+    for (;;)
+        __asm__ volatile("hlt");
+}
+
+static int word_is(const char *s, const char *w)
+{
+    while (*w && *s == *w) {
+        s++;
+        w++;
+    }
+    return !*w && (*s == 0 || *s == ' ');
+}
+
+static uint64_t parse_num(const char *s)
+{
+    while (*s && *s != ' ')
+        s++;
+    while (*s == ' ')
+        s++;
+    uint64_t n = 0;
+    while (*s >= '0' && *s <= '9')
+        n = n * 10 + (uint64_t)(*s++ - '0');
+    return n;
+}
+
+static long get_param(uint32_t idx, uint64_t *val)
+{
+    struct xen_hvm_param p = { .domid = DOMID_SELF, .index = idx };
+    long rc = hcall(__HYPERVISOR_hvm_op, HVMOP_get_param,
+                    (uint64_t)(uintptr_t)&p, 0);
+    *val = p.value;
+    return rc;
+}
+
+/* Write to the PV console ring and notify domain 0. */
+static void ring_write(const char *s)
+{
+    uint64_t pfn, port;
+    if (get_param(HVM_PARAM_CONSOLE_PFN, &pfn) ||
+        get_param(HVM_PARAM_CONSOLE_EVTCHN, &port))
+        return;
+    /* the ring is a special page near 4 GiB, mapped 1:1 by tg_main */
+    struct xencons_interface *r = (void *)(uintptr_t)(pfn << 12);
+    size_t n = tg_strlen(s);
+    uint32_t prod = r->out_prod;
+    for (size_t i = 0; i < n; i++)
+        r->out[MASK_XENCONS_IDX(prod++, r->out)] = s[i];
+    __asm__ volatile("" ::: "memory");
+    r->out_prod = prod;
+    struct evtchn_send snd = { .port = (evtchn_port_t)port };
+    hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send,
+          (uint64_t)(uintptr_t)&snd, 0);
+}
+
+void tg_main(const struct hvm_start_info *si);
+void tg_main(const struct hvm_start_info *si)
+{
+    uint32_t base, a, b, c, d;
+    for (base = XEN_CPUID_FIRST_LEAF; base < XEN_CPUID_FIRST_LEAF + 0x10000;
+         base += 0x100) {
+        cpuid(base, &a, &b, &c, &d);
+        if (b == XEN_CPUID_SIGNATURE_EBX && c == XEN_CPUID_SIGNATURE_ECX &&
+            d == XEN_CPUID_SIGNATURE_EDX)
+            break;
+    }
+    if (base >= XEN_CPUID_FIRST_LEAF + 0x10000)
+        for (;;)
+            __asm__ volatile("hlt");       /* no Xen: nothing to talk to */
+    cpuid(base + 2, &a, &b, &c, &d);
+    uint64_t page = (uint64_t)(uintptr_t)hypercall_page;
+    __asm__ volatile("wrmsr" :: "c"(b), "a"((uint32_t)page),
+                     "d"((uint32_t)(page >> 32)));
+
+    const char *cmd = si->cmdline_paddr ?
+                      (const char *)(uintptr_t)si->cmdline_paddr : "";
+    if (word_is(cmd, "ping")) {
+        uint64_t n = parse_num(cmd);
+        for (uint64_t i = 0; i < n; i++)
+            hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
+        shutdown(SHUTDOWN_poweroff);
+    }
+    puts_io("hello from the xenkvm test guest\n");
+    put_hex("xen cpuid base: ", base);
+    if (word_is(cmd, "crash"))
+        shutdown(SHUTDOWN_crash);
+    if (word_is(cmd, "spin"))
+        for (;;)
+            __asm__ volatile("pause");
+    if (word_is(cmd, "fault")) {
+        struct { uint16_t lim; uint64_t base; } __attribute__((packed))
+            idt = { 0, 0 };
+        __asm__ volatile("lidt %0; int3" :: "m"(idt));
+    }
+
+    check(si->magic == XEN_HVM_START_MAGIC_VALUE && si->version >= 1,
+          "start_info magic and version");
+    check(si->memmap_entries > 0, "start_info has a memory map");
+    long v = hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
+    check(v == ((4 << 16) | 17), "xen_version is 4.17");
+    cpuid(base + 4, &a, &b, &c, &d);
+    check((a & XEN_HVM_CPUID_UPCALL_VECTOR) && b == 0,
+          "leaf 4: upcall vector flag, vcpu 0");
+    check(hcall(__HYPERVISOR_console_io, CONSOLEIO_write, 16,
+                0x7ff00000000ull) == -14, "console_io bad pointer: -EFAULT");
+    check(hcall(63, 0, 0, 0) == -38, "unknown hypercall: -ENOSYS");
+    struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = 0 };
+    check(hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
+                (uint64_t)(uintptr_t)&au, 0) == 0 && au.port > 0,
+          "alloc_unbound gives a port");
+    struct evtchn_send snd = { .port = 4000 };
+    check(hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send,
+                (uint64_t)(uintptr_t)&snd, 0) == -22, "send on a bad port: -EINVAL");
+
+    ring_write("hello on the console ring\n");
+
+    if (failures)
+        shutdown(SHUTDOWN_crash);
+    shutdown(SHUTDOWN_poweroff);
+}
