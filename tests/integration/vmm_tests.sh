@@ -5,6 +5,8 @@ set -u
 t=$1 xk=$2 guest=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# our own XenStore socket, not the system's
+export XENSTORED_PATH="$tmp/xenstored.sock"
 
 needs_kvm() {
     if [ ! -e /dev/kvm ]; then
