@@ -1,0 +1,1 @@
+int guest_main(const char *c){(void)c;return 0;}
