@@ -257,6 +257,12 @@ static void hvo_shutdown(void *dom, unsigned int reason)
     domain_stop(d);
 }
 
+static void hvo_assert_upcall(void *dom, uint32_t vcpu)
+{
+    struct vmm_domain *d = dom;
+    ec_kick_vcpu(d->h, d->domid, vcpu);
+}
+
 static void hvo_console_write(void *dom, const char *buf, size_t len)
 {
     vmm_console_write(dom, buf, len);
@@ -272,6 +278,7 @@ static const struct hv_platform_ops vmm_hv_ops = {
     .vcpu_is_up = hvo_vcpu_is_up,
     .shutdown = hvo_shutdown,
     .console_write = hvo_console_write,
+    .assert_upcall = hvo_assert_upcall,
 };
 
 /* ---- vCPU exits ---- */
