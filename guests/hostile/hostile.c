@@ -388,6 +388,10 @@ static void test_other_hypercalls(void)
     check("hvm_op(get_param index HVM_NR_PARAMS)", HYPERVISOR_hvm_op(HVMOP_get_param, &hp), E(EINVAL));
     hp = (struct xen_hvm_param){ .domid = DOMID_SELF, .index = 0xffffffffu };
     check("hvm_op(set_param index -1)", HYPERVISOR_hvm_op(HVMOP_set_param, &hp), E(EINVAL));
+    /* Xen checks the index before it looks the domain up. */
+    hp = (struct xen_hvm_param){ .domid = NOBODY, .index = HVM_NR_PARAMS };
+    check("hvm_op(get_param dom=nonexistent, index HVM_NR_PARAMS)",
+          HYPERVISOR_hvm_op(HVMOP_get_param, &hp), E(EINVAL));
     hp = (struct xen_hvm_param){ .domid = NOBODY, .index = HVM_PARAM_STORE_PFN };
     check("hvm_op(get_param dom=nonexistent)", HYPERVISOR_hvm_op(HVMOP_get_param, &hp), E(ESRCH));
     if (victim > 0) {
