@@ -91,6 +91,10 @@ struct hv_platform_ops {
     void (*shutdown)(void *dom, unsigned int reason);
     /* Guest console output (already rate-limited, may contain any byte). */
     void (*console_write)(void *dom, const char *buf, size_t len);
+    /* Raise the upcall on vCPU id now (inject its vector, wake it), as Xen's
+     * hvm_assert_evtchn_irq does when a callback vector is registered: an
+     * event that became pending before registration is not lost. */
+    void (*assert_upcall)(void *dom, uint32_t id);
 };
 
 struct hv_domain_config {

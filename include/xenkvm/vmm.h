@@ -64,6 +64,9 @@ struct vmm_host_config {
     FILE *console;             /* guest output; NULL: stdout */
     bool prefix_console;       /* prefix lines with "name: " */
     bool quiet;                /* no lifecycle messages on stderr */
+    /* The XenStore's Unix socket for tools (xenstore-ls ...); NULL or "":
+     * none. The store itself always serves the guests' rings. */
+    const char *store_socket;
 };
 
 /* Open /dev/kvm and create the host (domain 0, the event-channel core).

@@ -5,5 +5,6 @@
 /* Each returns the process exit status. argv[0] is the subcommand name. */
 int cli_evtchn(int argc, char **argv);    /* cli_evtchn.c */
 int cli_run(int argc, char **argv);       /* cli_run.c */
+int cli_xenstored(int argc, char **argv); /* cli_xenstored.c */
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <libxlutil.h>
 
+#include "xenkvm/store.h"
 #include "xenkvm/vmm.h"
 #include "cli.h"
 
@@ -242,8 +243,12 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     char err[512] = "";
+    /* The store's socket where xenstore-utils look for it. */
+    const char *sock = getenv("XENSTORED_PATH");
     struct vmm_host_config hc = { .console = con, .prefix_console = ndoms > 1,
-                                  .quiet = quiet };
+                                  .quiet = quiet,
+                                  .store_socket = sock && *sock ? sock :
+                                                  STORE_DEFAULT_SOCKET };
     run_host = vmm_host_create(&hc, err, sizeof(err));
     if (!run_host) {
         fprintf(stderr, "xenkvm run: %s\n", err);

@@ -17,6 +17,7 @@ static const struct cli_cmd cli_cmds[] = {
     { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
 #endif
     { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
+    { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };
 
 static void usage(FILE *f)

@@ -211,6 +211,10 @@ long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
         pthread_mutex_lock(&d->lock);
         __atomic_store_n(&d->params[p.index], p.value, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&d->lock);
+        /* Xen's hvm_set_callback_via: assert the new vector on every vCPU */
+        if (type == HVM_PARAM_CALLBACK_TYPE_VECTOR && d->ops.assert_upcall)
+            for (uint32_t i = 0; i < d->max_vcpus; i++)
+                d->ops.assert_upcall(d->opaque, i);
         return 0;
     }
     case HVMOP_set_evtchn_upcall_vector: {
@@ -223,6 +227,10 @@ long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
             return -ENOENT;
         __atomic_store_n(&d->vcpus[u.vcpu].upcall_vector, u.vector,
                          __ATOMIC_RELAXED);
+        /* As Xen: inject it once now, so an event that became pending
+         * before the vector existed is delivered. */
+        if (d->ops.assert_upcall)
+            d->ops.assert_upcall(d->opaque, u.vcpu);
         return 0;
     }
     default:

@@ -257,6 +257,12 @@ static void hvo_shutdown(void *dom, unsigned int reason)
     domain_stop(d);
 }
 
+static void hvo_assert_upcall(void *dom, uint32_t vcpu)
+{
+    struct vmm_domain *d = dom;
+    ec_kick_vcpu(d->h, d->domid, vcpu);
+}
+
 static void hvo_console_write(void *dom, const char *buf, size_t len)
 {
     vmm_console_write(dom, buf, len);
@@ -272,6 +278,7 @@ static const struct hv_platform_ops vmm_hv_ops = {
     .vcpu_is_up = hvo_vcpu_is_up,
     .shutdown = hvo_shutdown,
     .console_write = hvo_console_write,
+    .assert_upcall = hvo_assert_upcall,
 };
 
 /* ---- vCPU exits ---- */
@@ -481,6 +488,7 @@ static void *vcpu_thread(void *arg)
     if (atomic_fetch_sub(&d->threads_running, 1) == 1) {
         /* Last vCPU out: the domain has ended. */
         vmm_console_flush(d);
+        vmm_store_domain_release(d);
         char c = 1;
         if (write(d->h->wake_pipe[1], &c, 1) < 0) {
             /* the waiter re-counts anyway */
@@ -586,6 +594,10 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         vmm_host_destroy(h);
         return NULL;
     }
+    if (vmm_store_init(h, err, errlen)) {
+        vmm_host_destroy(h);
+        return NULL;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = kick_handler;     /* no SA_RESTART: KVM_RUN must fail */
@@ -601,6 +613,7 @@ struct evtchn_host *vmm_host_evtchn(struct vmm_host *h)
 
 static void domain_free(struct vmm_domain *d)
 {
+    vmm_store_domain_release(d);       /* no-op once released */
     for (uint32_t i = 0; d->vcpus && i < d->nr_vcpus; i++) {
         struct vmm_vcpu *v = &d->vcpus[i];
         if (v->run && v->run != MAP_FAILED)
@@ -635,9 +648,14 @@ void vmm_host_destroy(struct vmm_host *h)
         for (uint32_t j = 0; j < d->nr_vcpus; j++)
             if (d->vcpus[j].thread_started)
                 pthread_join(d->vcpus[j].thread, NULL);
-        domain_free(d);
+        vmm_store_domain_release(d);
+    }
+    for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
+        if (h->domains[i])
+            domain_free(h->domains[i]);
         h->domains[i] = NULL;
     }
+    vmm_store_fini(h);
     if (h->evtchn) {
         evtchn_domain_destroy(h->evtchn, 0);
         evtchn_host_destroy(h->evtchn);
@@ -834,6 +852,12 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
         if (rc)
             snprintf(err, errlen, "cannot set up the console: %s",
                      strerror(-rc));
+    }
+    if (!rc) {
+        rc = vmm_store_domain_setup(d);
+        if (rc)
+            snprintf(err, errlen, "cannot set up XenStore for '%s': %s",
+                     d->name, strerror(-rc));
     }
     if (rc)
         goto fail;

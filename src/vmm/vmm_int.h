@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "xenkvm/hv.h"
+#include "xenkvm/store.h"
 #include "xenkvm/vmm.h"
 
 #define VMM_PAGE 4096ull
@@ -72,6 +73,12 @@ struct vmm_domain {
     bool started, ended_reported;
 
     struct vmm_console con;
+
+    /* XenStore (vmm_store.c) */
+    char uuid[40];
+    struct store_conn *store_ring;    /* the guest's ring connection */
+    evtchn_port_t store_port;         /* dom0 end, host-consumer */
+    evtchn_port_t store_guest_port;
 };
 
 struct vmm_host {
@@ -86,6 +93,16 @@ struct vmm_host {
     struct vmm_domain *domains[VMM_MAX_DOMAINS];
     int wake_pipe[2];             /* domain ended / interrupted */
     _Atomic bool interrupted;
+
+    /* XenStore (vmm_store.c) */
+    struct store *store;
+    struct store_conn *store_dom0;    /* our privileged connection */
+    pthread_mutex_t store_lock;       /* serialises store_dom0 requests */
+    struct store_sock *store_sock;
+    pthread_t store_thread;
+    bool store_thread_started;
+    volatile int store_stop;
+    struct vmm_domain *introducing;   /* domain of the XS_INTRODUCE in flight */
 };
 
 /* vmm_mem.c */
@@ -112,6 +129,12 @@ int vmm_console_init(struct vmm_domain *d);
 void vmm_console_fini(struct vmm_domain *d);
 void vmm_console_write(struct vmm_domain *d, const char *buf, size_t len);
 void vmm_console_flush(struct vmm_domain *d);
+
+/* vmm_store.c */
+int vmm_store_init(struct vmm_host *h, char *err, size_t errlen);
+void vmm_store_fini(struct vmm_host *h);
+int vmm_store_domain_setup(struct vmm_domain *d);
+void vmm_store_domain_release(struct vmm_domain *d);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -5,6 +5,8 @@ set -u
 t=$1 xk=$2 guest=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# our own XenStore socket, not the system's
+export XENSTORED_PATH="$tmp/xenstored.sock"
 
 needs_kvm() {
     if [ ! -e /dev/kvm ]; then
@@ -72,6 +74,25 @@ two_domains)
     [ $rc -eq 0 ] || fail "exit status $rc"
     grep -q "^a: hello from the xenkvm test guest" "$tmp/out" || fail "no a"
     grep -q "^b: hello from the xenkvm test guest" "$tmp/out" || fail "no b"
+    ;;
+events)
+    needs_kvm
+    "$xk" run --name ev --kernel "$guest" --cmdline events >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -eq 16 ] || fail "expected 16 checks"
+    ;;
+pingpong)
+    needs_kvm
+    printf 'name="pong"\nkernel="%s"\nmemory=8\ncmdline="pong 2 300"\n' "$guest" > "$tmp/a.cfg"
+    printf 'name="ping"\nkernel="%s"\nmemory=8\ncmdline="ping 1 2 300"\n' "$guest" > "$tmp/b.cfg"
+    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    grep -q "^pong: pong: answered 300" "$tmp/out" || fail "pong did not answer 300"
+    grep -q "^ping: ping: rounds 300" "$tmp/out" || fail "ping did not finish"
+    ! grep -q "FAIL" "$tmp/out" || fail "guest check failed"
     ;;
 no_kvm)
     XENKVM_DEV_KVM=$tmp/no-such-kvm "$xk" run --kernel "$guest" >"$tmp/out" 2>"$tmp/err"

@@ -75,6 +75,32 @@ tg_long:
 2:  hlt
     jmp 2b
 
+    /* Interrupt stub: save the caller-saved registers, call tg_isr(). The
+     * CPU aligned %rsp to 16 before pushing its 40-byte frame; 9 pushes
+     * more keep the call site 16-byte aligned. */
+    .globl tg_isr_stub
+tg_isr_stub:
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    call tg_isr
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    iretq
+
     .section .rodata
     .p2align 3
 tg_gdt:

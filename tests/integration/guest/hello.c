@@ -7,7 +7,9 @@
  *   crash   SCHEDOP_shutdown(SHUTDOWN_crash)
  *   fault   triple fault (the VMM must stop this domain only)
  *   spin    loop forever (for Ctrl-C tests)
- *   ping N  N null hypercalls, then poweroff (timing by the caller)
+ *   null N  N null hypercalls, then poweroff (timing by the caller)
+ *   events  upcall, mask/unmask, block and poll checks (events.c)
+ *   pong PEER N / ping PEER PORT N  the two halves of a ping-pong
  * Every check prints "ok: ..." or "FAIL: ..."; failures end in a crash.
  */
 #include <stddef.h>
@@ -23,10 +25,12 @@
 #include <xen/arch-x86/cpuid.h>
 #include <xen/arch-x86/hvm/start_info.h>
 
+#include "tg.h"
+
 static uint8_t hypercall_page[4096] __attribute__((aligned(4096)));
 static int failures;
 
-static long hcall(unsigned int nr, uint64_t a1, uint64_t a2, uint64_t a3)
+long tg_hcall(unsigned int nr, uint64_t a1, uint64_t a2, uint64_t a3)
 {
     long ret;
     void *stub = hypercall_page + nr * 32;
@@ -47,7 +51,7 @@ static size_t tg_strlen(const char *s)
 
 static void puts_io(const char *s)
 {
-    hcall(__HYPERVISOR_console_io, CONSOLEIO_write, tg_strlen(s),
+    tg_hcall(__HYPERVISOR_console_io, CONSOLEIO_write, tg_strlen(s),
           (uint64_t)(uintptr_t)s);
 }
 
@@ -72,7 +76,7 @@ static void put_hex(const char *label, uint64_t v)
     puts_io(buf);
 }
 
-static void check(int cond, const char *what)
+void tg_check(int cond, const char *what)
 {
     puts_io(cond ? "ok: " : "FAIL: ");
     puts_io(what);
@@ -91,9 +95,28 @@ static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c,
 static void shutdown(unsigned int reason)
 {
     struct sched_shutdown s = { .reason = reason };
-    hcall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (uint64_t)(uintptr_t)&s, 0);
+    tg_hcall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (uint64_t)(uintptr_t)&s, 0);
     for (;;)
         __asm__ volatile("hlt");
+}
+
+void tg_put_dec(const char *label, uint64_t v)
+{
+    char buf[80];
+    size_t n = 0;
+    while (*label && n < 50)
+        buf[n++] = *label++;
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (nd)
+        buf[n++] = digits[--nd];
+    buf[n++] = '\n';
+    buf[n] = 0;
+    puts_io(buf);
 }
 
 static int word_is(const char *s, const char *w)
@@ -105,22 +128,26 @@ static int word_is(const char *s, const char *w)
     return !*w && (*s == 0 || *s == ' ');
 }
 
-static uint64_t parse_num(const char *s)
+/* The idx-th number after the first word (idx from 0). */
+static uint64_t parse_num_at(const char *s, int idx)
 {
-    while (*s && *s != ' ')
-        s++;
-    while (*s == ' ')
-        s++;
+    for (int i = 0; i <= idx; i++) {
+        while (*s && *s != ' ')
+            s++;
+        while (*s == ' ')
+            s++;
+    }
     uint64_t n = 0;
     while (*s >= '0' && *s <= '9')
         n = n * 10 + (uint64_t)(*s++ - '0');
     return n;
 }
+#define parse_num(s) parse_num_at((s), 0)
 
 static long get_param(uint32_t idx, uint64_t *val)
 {
     struct xen_hvm_param p = { .domid = DOMID_SELF, .index = idx };
-    long rc = hcall(__HYPERVISOR_hvm_op, HVMOP_get_param,
+    long rc = tg_hcall(__HYPERVISOR_hvm_op, HVMOP_get_param,
                     (uint64_t)(uintptr_t)&p, 0);
     *val = p.value;
     return rc;
@@ -142,7 +169,7 @@ static void ring_write(const char *s)
     __asm__ volatile("" ::: "memory");
     r->out_prod = prod;
     struct evtchn_send snd = { .port = (evtchn_port_t)port };
-    hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send,
+    tg_hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send,
           (uint64_t)(uintptr_t)&snd, 0);
 }
 
@@ -167,14 +194,27 @@ void tg_main(const struct hvm_start_info *si)
 
     const char *cmd = si->cmdline_paddr ?
                       (const char *)(uintptr_t)si->cmdline_paddr : "";
-    if (word_is(cmd, "ping")) {
+    if (word_is(cmd, "null")) {
         uint64_t n = parse_num(cmd);
         for (uint64_t i = 0; i < n; i++)
-            hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
+            tg_hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
         shutdown(SHUTDOWN_poweroff);
     }
     puts_io("hello from the xenkvm test guest\n");
     put_hex("xen cpuid base: ", base);
+    if (word_is(cmd, "pong")) {
+        tg_pong((domid_t)parse_num_at(cmd, 0), parse_num_at(cmd, 1));
+        shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+    }
+    if (word_is(cmd, "ping")) {
+        tg_ping((domid_t)parse_num_at(cmd, 0),
+                (evtchn_port_t)parse_num_at(cmd, 1), parse_num_at(cmd, 2));
+        shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+    }
+    if (word_is(cmd, "events")) {
+        tg_events();
+        shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+    }
     if (word_is(cmd, "crash"))
         shutdown(SHUTDOWN_crash);
     if (word_is(cmd, "spin"))
@@ -186,23 +226,23 @@ void tg_main(const struct hvm_start_info *si)
         __asm__ volatile("lidt %0; int3" :: "m"(idt));
     }
 
-    check(si->magic == XEN_HVM_START_MAGIC_VALUE && si->version >= 1,
+    tg_check(si->magic == XEN_HVM_START_MAGIC_VALUE && si->version >= 1,
           "start_info magic and version");
-    check(si->memmap_entries > 0, "start_info has a memory map");
-    long v = hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
-    check(v == ((4 << 16) | 17), "xen_version is 4.17");
+    tg_check(si->memmap_entries > 0, "start_info has a memory map");
+    long v = tg_hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
+    tg_check(v == ((4 << 16) | 17), "xen_version is 4.17");
     cpuid(base + 4, &a, &b, &c, &d);
-    check((a & XEN_HVM_CPUID_UPCALL_VECTOR) && b == 0,
+    tg_check((a & XEN_HVM_CPUID_UPCALL_VECTOR) && b == 0,
           "leaf 4: upcall vector flag, vcpu 0");
-    check(hcall(__HYPERVISOR_console_io, CONSOLEIO_write, 16,
+    tg_check(tg_hcall(__HYPERVISOR_console_io, CONSOLEIO_write, 16,
                 0x7ff00000000ull) == -14, "console_io bad pointer: -EFAULT");
-    check(hcall(63, 0, 0, 0) == -38, "unknown hypercall: -ENOSYS");
+    tg_check(tg_hcall(63, 0, 0, 0) == -38, "unknown hypercall: -ENOSYS");
     struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = 0 };
-    check(hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
+    tg_check(tg_hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
                 (uint64_t)(uintptr_t)&au, 0) == 0 && au.port > 0,
           "alloc_unbound gives a port");
     struct evtchn_send snd = { .port = 4000 };
-    check(hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send,
+    tg_check(tg_hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send,
                 (uint64_t)(uintptr_t)&snd, 0) == -22, "send on a bad port: -EINVAL");
 
     ring_write("hello on the console ring\n");

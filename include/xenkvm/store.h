@@ -1,0 +1,197 @@
+/*
+ * xenkvm XenStore: a wire-compatible store daemon as a library.
+ *
+ * The store keeps the tree (values, permissions, generations), transactions
+ * with per-node conflict detection, watches and per-domain quotas, and speaks
+ * the protocol of <xen/io/xs_wire.h> to connections. A connection is fed raw
+ * bytes by a transport and hands back raw bytes to send; two transports come
+ * with the library: a Unix socket server (clients are privileged domain 0)
+ * and the guest ring (struct xenstore_domain_interface in a shared page,
+ * notified through a callback the VMM wires to an event channel).
+ *
+ * Semantics follow Xen's docs/misc/xenstore.txt and tools/xenstored. The
+ * module is POSIX only: no KVM or Linux-specific header.
+ *
+ * Locking: every public function takes the store's lock itself, so the
+ * functions may be called from any thread (a vCPU thread kicking a ring, the
+ * event loop serving sockets). Callbacks (wake, notify, log) are called with
+ * the lock held and must not call back into the store.
+ */
+#ifndef XENKVM_STORE_H
+#define XENKVM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xen/xen.h>
+#include <xen/io/xs_wire.h>
+
+/*
+ * Message types that Xen added to xs_wire.h after the 4.17 headers Debian
+ * ships (they directly follow XS_DIRECTORY_PART upstream). Defined relative
+ * to the header's own enum so the numbering stays the header's.
+ */
+#define STORE_XS_GET_FEATURE  (XS_DIRECTORY_PART + 1)
+#define STORE_XS_SET_FEATURE  (XS_DIRECTORY_PART + 2)
+#define STORE_XS_GET_QUOTA    (XS_DIRECTORY_PART + 3)
+#define STORE_XS_SET_QUOTA    (XS_DIRECTORY_PART + 4)
+#define STORE_XS_TYPE_COUNT   (XS_DIRECTORY_PART + 5)
+
+/* Xen's default Unix socket of xenstored. */
+#define STORE_DEFAULT_SOCKET "/run/xenstored/socket"
+
+struct store;
+struct store_conn;
+struct xenstore_domain_interface;
+
+/* The quota table (xenstored domain.c names and defaults). */
+enum store_quota {
+    STORE_Q_NODES,        /* "nodes": nodes owned per domain, 1000 */
+    STORE_Q_WATCHES,      /* "watches": watches per domain, 128 */
+    STORE_Q_OUTSTANDING,  /* "outstanding": queued replies per domain, 20 */
+    STORE_Q_MEMORY,       /* "memory": bytes of nodes per domain, 2.5 MiB */
+    STORE_Q_TRANSACTIONS, /* "transactions": open per domain, 10 */
+    STORE_Q_TXN_NODES,    /* "transaction-nodes": nodes touched per txn, 1024 */
+    STORE_Q_PERMS,        /* "node-permissions": entries per node, 5 */
+    STORE_Q_PATH,         /* "path-max": relative path length, 2048 */
+    STORE_Q_NODE_SIZE,    /* "node-size": bytes of one node, 2048 */
+    STORE_Q_NR
+};
+
+enum store_log_level { STORE_LOG_ERR, STORE_LOG_WARN, STORE_LOG_INFO,
+                       STORE_LOG_DEBUG };
+
+/* The platform around the store. Every hook may be NULL. */
+struct store_ops {
+    /* One finished log line (no newline). NULL: stderr. */
+    void (*log)(void *opaque, enum store_log_level lvl, const char *msg);
+    /*
+     * XS_INTRODUCE from the privileged domain: map frame mfn of domid and
+     * bind its event channel port, then attach the ring with
+     * store_ring_attach() (the store's lock is held: use the *_locked
+     * variant, store_ring_attach_locked). Return 0 or a positive errno,
+     * which is sent back. NULL: the domain is marked introduced without a
+     * ring (enough for toolstack tests on the socket).
+     */
+    int (*introduce)(void *opaque, struct store *s, domid_t domid,
+                     uint64_t mfn, uint32_t port);
+    /* The domain was released (XS_RELEASE or store_domain_release): unbind
+     * its event channel. Its ring connection is already gone. */
+    void (*release)(void *opaque, domid_t domid);
+};
+
+/* Create an empty store ("/", "/tool", "/tool/xenstored", owned by dom0).
+ * ops is copied; NULL ops allowed. Returns NULL on ENOMEM. */
+struct store *store_create(const struct store_ops *ops, void *opaque);
+/* Destroy the store and every connection still attached. */
+void store_destroy(struct store *s);
+/* Log requests and replies (xenstored --verbose / CONTROL log on). */
+void store_set_verbose(struct store *s, bool verbose);
+
+/*
+ * Generic connections. A transport creates one per client, feeds it the
+ * bytes it receives and sends the bytes it hands back.
+ */
+struct store_conn_ops {
+    /* Output has become available (a reply or a watch event was queued);
+     * called with the store lock held. May be NULL (the transport polls). */
+    void (*wake)(void *arg);
+};
+
+/* New connection for domain domid; privileged connections act as domain 0
+ * (the socket). Returns NULL on ENOMEM. */
+struct store_conn *store_conn_new(struct store *s, domid_t domid,
+                                  bool privileged,
+                                  const struct store_conn_ops *ops, void *arg);
+/* Close: aborts its transactions, drops its watches, frees it. */
+void store_conn_free(struct store_conn *c);
+/*
+ * Give the connection up to len received bytes. Complete requests are
+ * processed at once. Returns how many bytes were taken: fewer than len when
+ * the connection applies back-pressure (too much unsent output); feed the
+ * rest after draining output. A protocol violation (oversized message)
+ * marks the connection dead: see store_conn_dead().
+ */
+size_t store_conn_feed(struct store_conn *c, const void *buf, size_t len);
+/* True once the connection must be closed by its transport. */
+bool store_conn_dead(struct store_conn *c);
+/* The next bytes to send (0 if none); valid until the next call into the
+ * store for this connection. */
+size_t store_conn_out_peek(struct store_conn *c, const void **data);
+/* n bytes of what store_conn_out_peek() gave were sent. */
+void store_conn_out_consume(struct store_conn *c, size_t n);
+/* Whether the connection refuses input until output is drained. */
+bool store_conn_blocked(struct store_conn *c);
+
+/*
+ * Synchronous request for in-process users (VMM backends, tests): sends one
+ * message, returns the reply's type and payload (malloc'd into *reply, NUL
+ * appended beyond *rlen). Watch events queued meanwhile stay queued.
+ * 0, or -EPROTO if the request killed the connection, -ENOMEM.
+ */
+int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
+                       const void *payload, uint32_t len, uint32_t *rtype,
+                       char **reply, uint32_t *rlen);
+
+/*
+ * Domains.
+ */
+/* Introduce domid with its ring (XS_INTRODUCE done by the host itself):
+ * attaches the ring and fires @introduceDomain. 0, EEXIST, EINVAL, ENOMEM. */
+int store_domain_introduce(struct store *s, domid_t domid,
+                           struct xenstore_domain_interface *intf,
+                           void (*notify)(void *arg), void *arg);
+/* Release domid: drops its connection, watches, transactions and quota
+ * counters, fires @releaseDomain. 0 or ENOENT. */
+int store_domain_release(struct store *s, domid_t domid);
+
+/*
+ * Ring transport.
+ */
+/* Attach the ring page of domid (host pointer, stays valid until detach);
+ * notify(arg) raises the guest's store event channel. The domain gets
+ * XENSTORE_SERVER_FEATURE_RECONNECTION|ERROR. Returns the connection or
+ * NULL (ENOMEM, or the domain already has a ring). */
+struct store_conn *store_ring_attach(struct store *s, domid_t domid,
+                                     struct xenstore_domain_interface *intf,
+                                     void (*notify)(void *arg), void *arg);
+/* Same, for use from store_ops.introduce (lock already held). */
+struct store_conn *store_ring_attach_locked(struct store *s, domid_t domid,
+                                       struct xenstore_domain_interface *intf,
+                                       void (*notify)(void *arg), void *arg);
+/* The guest notified its store event channel: consume requests, answer,
+ * handle a reconnect request. Safe from any thread. */
+void store_ring_kick(struct store_conn *c);
+/* Detach and free a ring connection (the page is no longer touched). */
+void store_ring_detach(struct store_conn *c);
+
+/*
+ * Unix socket transport: an epoll server whose clients are domain 0.
+ */
+struct store_sock;
+/* Listen on path (an existing socket file is replaced; its directory is
+ * created). NULL with *err = errno on failure. */
+struct store_sock *store_sock_open(struct store *s, const char *path, int *err);
+/* Serve for up to timeout_ms (-1: until an event); returns 0 or -errno. */
+int store_sock_step(struct store_sock *k, int timeout_ms);
+/* Serve until *stop becomes non-zero (checked at least every 200 ms). */
+int store_sock_run(struct store_sock *k, volatile int *stop);
+/* Number of connected clients. */
+unsigned store_sock_clients(struct store_sock *k);
+/* Close every client and the listening socket, unlink the path. */
+void store_sock_close(struct store_sock *k);
+
+/*
+ * Quotas. domid < 0 means the global default every domain gets.
+ */
+const char *store_quota_name(enum store_quota q);
+/* Index of a quota by name, or -1. */
+int store_quota_by_name(const char *name);
+/* 0 or ENOENT (no such domain) / EINVAL. */
+int store_quota_get(struct store *s, int domid, enum store_quota q,
+                    unsigned *val);
+int store_quota_set(struct store *s, int domid, enum store_quota q,
+                    unsigned val);
+
+#endif

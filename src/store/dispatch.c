@@ -1,0 +1,694 @@
+/*
+ * The request table: every message type the store serves, with flags
+ * checked here and nowhere else (xenstored core.c's wire_funcs):
+ *   F_PRIV   privileged connections only (EACCES otherwise)
+ *   F_NOTID  the transaction id is ignored (WATCH, UNWATCH)
+ *   F_TXN    runs inside the transaction named by tx_id
+ *   F_NOTXN  refused inside a transaction (EBUSY: TRANSACTION_START)
+ * Anything else gets ENOSYS, as from xenstored. A non-zero tx_id that names
+ * no transaction of the connection gets ENOENT (unless F_NOTID).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "store_int.h"
+
+#define F_PRIV  (1u << 0)
+#define F_NOTID (1u << 1)
+#define F_TXN   (1u << 2)
+#define F_NOTXN (1u << 3)
+
+struct req {
+    struct store_conn *c;
+    struct xsd_sockmsg *h;
+    char *data;                /* h->len bytes, NUL guard after */
+    struct store_txn *t;
+};
+
+const char *store_errname(int err)
+{
+    for (size_t i = 0; i < sizeof(xsd_errors) / sizeof(xsd_errors[0]); i++)
+        if (xsd_errors[i].errnum == err)
+            return xsd_errors[i].errstring;
+    return "EINVAL";   /* xenstored: untranslatable errors become EINVAL */
+}
+
+int store_domain_path(domid_t domid, char *buf, size_t size)
+{
+    return snprintf(buf, size, "/local/domain/%u", domid);
+}
+
+/* xenstored's get_strings(): the number of NUL-terminated strings. */
+static unsigned get_strings(const struct req *r, const char **vec,
+                            unsigned max)
+{
+    unsigned n = 0;
+    uint32_t off = 0;
+    while (off < r->h->len) {
+        const char *p = r->data + off;
+        const char *nul = memchr(p, 0, r->h->len - off);
+        if (!nul)
+            break;
+        if (n < max)
+            vec[n] = p;
+        n++;
+        off += (uint32_t)(nul - p) + 1;
+    }
+    return n;
+}
+
+/* Exactly one string, NUL-terminated at the very end (onearg). */
+static const char *onearg(const struct req *r)
+{
+    if (!r->h->len || memchr(r->data, 0, r->h->len) !=
+                      r->data + r->h->len - 1)
+        return NULL;
+    return r->data;
+}
+
+static int reply(struct req *r, const void *data, uint32_t len)
+{
+    if (len > XENSTORE_PAYLOAD_MAX)
+        return E2BIG;
+    return store_conn_send(r->c, r->h->type, r->h->req_id, r->h->tx_id, data,
+                           len, false);
+}
+
+static int ack(struct req *r)
+{
+    return reply(r, "OK", 3);
+}
+
+static int reply_str(struct req *r, const char *s)
+{
+    return reply(r, s, (uint32_t)strlen(s) + 1);
+}
+
+static bool valid_chars(const char *p)
+{
+    for (; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '/' ||
+              ch == '_' || ch == '@'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * xenstored's canonicalize(): relative paths are under the connection's
+ * /local/domain/<id>; then no trailing '/', no "//", only [A-Za-z0-9-/_@],
+ * and the path length quota (without the /local/domain/<id>/ part) for
+ * guests. The absolute path goes into buf. 0 or EINVAL.
+ */
+static int canon(struct req *r, const char *in, bool allow_special, char *buf,
+                 uint32_t *plen, bool *relative)
+{
+    struct store_conn *c = r->c;
+    if (!in || !valid_chars(in) || (in[0] == '@' && !allow_special))
+        return EINVAL;
+    size_t l;
+    bool rel = in[0] != '/' && in[0] != '@';
+    if (rel) {
+        int n = store_domain_path(c->id, buf, 64);
+        l = strlen(in);
+        if (l + (size_t)n + 2 > XENSTORE_ABS_PATH_MAX + 1)
+            return EINVAL;
+        buf[n] = '/';
+        memcpy(buf + n + 1, in, l + 1);
+        l += (size_t)n + 1;
+    } else {
+        l = strlen(in);
+        if (l > XENSTORE_ABS_PATH_MAX)
+            return EINVAL;
+        memcpy(buf, in, l + 1);
+    }
+    if (relative)
+        *relative = rel;
+    if (buf[0] == '@') {
+        *plen = (uint32_t)l;
+        return l > XENSTORE_REL_PATH_MAX ? EINVAL : 0;
+    }
+    if ((l > 1 && buf[l - 1] == '/') || strstr(buf, "//"))
+        return EINVAL;
+    /* Length quota counts from after /local/domain/<id>/ (xenstored). */
+    size_t local_off = 0;
+    if (!strncmp(buf, "/local/domain/", 14)) {
+        size_t i = 14;
+        while (i < l && i < 19 && buf[i] >= '0' && buf[i] <= '9')
+            i++;
+        if (i > 14 && buf[i] == '/')
+            local_off = i + 1;
+    }
+    if (!store_quota_ok(c->s, c, STORE_Q_PATH, 0, l - local_off))
+        return EINVAL;
+    *plen = (uint32_t)l;
+    return 0;
+}
+
+#define PATHBUF char path[XENSTORE_ABS_PATH_MAX + 2]; uint32_t plen
+
+static struct store_view view(struct req *r)
+{
+    return (struct store_view){ r->c->s, r->c, r->t };
+}
+
+static int do_read(struct req *r)
+{
+    PATHBUF;
+    int rc = canon(r, onearg(r), false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    struct store_nodev nv;
+    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
+        return rc;
+    return reply(r, nv.val, nv.vlen);
+}
+
+static int do_directory(struct req *r)
+{
+    PATHBUF;
+    int rc = canon(r, onearg(r), false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    struct store_nodev nv;
+    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
+        return rc;
+    return reply(r, nv.kids, nv.klen);
+}
+
+static int do_directory_part(struct req *r)
+{
+    PATHBUF;
+    const char *vec[2];
+    if (get_strings(r, vec, 2) != 2)
+        return EINVAL;
+    int rc = canon(r, vec[0], false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    struct store_nodev nv;
+    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
+        return rc;
+    unsigned long off = strtoul(vec[1], NULL, 10);
+    char buf[XENSTORE_PAYLOAD_MAX + 1];
+    uint32_t genlen = (uint32_t)snprintf(buf, 24, "%" PRIu64, nv.gen) + 1;
+    if (off >= nv.klen) {
+        buf[genlen] = 0;
+        return reply(r, buf, genlen + 1);
+    }
+    /* Whole names only, as many as fit; an extra empty string marks the
+     * end of the list. */
+    uint32_t len = 0, maxlen = XENSTORE_PAYLOAD_MAX - genlen - 1;
+    const char *kid = nv.kids + off;
+    for (;;) {
+        uint32_t kl = (uint32_t)strnlen(kid, nv.klen - off - len);
+        if (len + kl >= maxlen)
+            break;
+        len += kl + 1;
+        kid += kl + 1;
+        if (off + len >= nv.klen)
+            break;
+    }
+    memcpy(buf + genlen, nv.kids + off, len);
+    if (off + len >= nv.klen) {
+        buf[genlen + len] = 0;
+        len++;
+    }
+    return reply(r, buf, genlen + len);
+}
+
+static int do_write(struct req *r)
+{
+    PATHBUF;
+    const char *vec[1];
+    if (get_strings(r, vec, 1) < 1)
+        return EINVAL;
+    uint32_t off = (uint32_t)strlen(vec[0]) + 1;
+    int rc = canon(r, vec[0], false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    if ((rc = store_view_write(&v, path, plen, r->data + off,
+                               r->h->len - off, false)))
+        return rc;
+    return ack(r);
+}
+
+static int do_mkdir(struct req *r)
+{
+    PATHBUF;
+    int rc = canon(r, onearg(r), false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    if ((rc = store_view_write(&v, path, plen, "", 0, true)))
+        return rc;
+    return ack(r);
+}
+
+static int do_rm(struct req *r)
+{
+    PATHBUF;
+    int rc = canon(r, onearg(r), false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    if ((rc = store_view_rm(&v, path, plen)))
+        return rc;
+    return ack(r);
+}
+
+static int do_get_perms(struct req *r)
+{
+    PATHBUF;
+    int rc = canon(r, onearg(r), false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    struct store_view v = view(r);
+    struct store_nodev nv;
+    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
+        return rc;
+    char buf[XENSTORE_PAYLOAD_MAX];
+    if (nv.nperms * 8 > sizeof(buf))
+        return E2BIG;
+    return reply(r, buf, store_perms_format(nv.perms, nv.nperms, buf));
+}
+
+static int do_set_perms(struct req *r)
+{
+    PATHBUF;
+    const char *vec[1];
+    unsigned n = get_strings(r, vec, 1);
+    if (n < 2)
+        return EINVAL;
+    int rc = canon(r, vec[0], false, path, &plen, NULL);
+    if (rc)
+        return rc;
+    uint32_t off = (uint32_t)strlen(vec[0]) + 1;
+    struct store_perm perms[XENSTORE_PAYLOAD_MAX / 3];
+    n--;
+    if (n > sizeof(perms) / sizeof(perms[0]))
+        return EINVAL;
+    if ((rc = store_perms_parse(r->data + off, r->h->len - off, n, perms)))
+        return rc;
+    struct store_view v = view(r);
+    if ((rc = store_view_set_perms(&v, path, plen, perms, n)))
+        return rc;
+    return ack(r);
+}
+
+static int do_watch(struct req *r)
+{
+    PATHBUF;
+    const char *vec[2];
+    bool rel;
+    if (get_strings(r, vec, 2) != 2)
+        return EINVAL;
+    int rc = canon(r, vec[0], true, path, &plen, &rel);
+    if (rc)
+        return rc;
+    if ((rc = store_watch_add(r->c, path, vec[1], rel)))
+        return rc;
+    if ((rc = ack(r)))
+        return rc;
+    /* Fire once up front: simplifies clients (xenstored does this). */
+    store_watch_event(r->c->watches, path, plen);
+    return 0;
+}
+
+static int do_unwatch(struct req *r)
+{
+    PATHBUF;
+    const char *vec[2];
+    if (get_strings(r, vec, 2) != 2)
+        return EINVAL;
+    int rc = canon(r, vec[0], true, path, &plen, NULL);
+    if (rc)
+        return rc;
+    if ((rc = store_watch_del(r->c, path, vec[1])))
+        return rc;
+    return ack(r);
+}
+
+static int do_reset_watches(struct req *r)
+{
+    store_watch_del_all(r->c);
+    store_txn_free_all(r->c);
+    return ack(r);
+}
+
+static int do_txn_start(struct req *r)
+{
+    uint32_t id;
+    int rc = store_txn_start(r->c, &id);
+    if (rc)
+        return rc;
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%u", id);
+    /* The reply names the new transaction in its payload; the header
+     * echoes the request's tx_id (0). */
+    return reply_str(r, buf);
+}
+
+static int do_txn_end(struct req *r)
+{
+    const char *arg = onearg(r);
+    if (!arg || (strcmp(arg, "T") && strcmp(arg, "F")))
+        return EINVAL;
+    if (!r->t)
+        return ENOENT;
+    int rc = store_txn_end(r->c, r->t, arg[0] == 'T');
+    r->t = NULL;
+    if (rc)
+        return rc;
+    return ack(r);
+}
+
+static bool parse_domid(const char *s, domid_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return false;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || errno || v >= DOMID_FIRST_RESERVED)
+        return false;
+    *out = (domid_t)v;
+    return true;
+}
+
+static int do_get_domain_path(struct req *r)
+{
+    domid_t d;
+    if (!parse_domid(onearg(r), &d))
+        return EINVAL;
+    char buf[32];
+    store_domain_path(d, buf, sizeof(buf));
+    return reply_str(r, buf);
+}
+
+static int do_introduce(struct req *r)
+{
+    const char *vec[3];
+    domid_t d;
+    if (get_strings(r, vec, 3) < 3 || !parse_domid(vec[0], &d))
+        return EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long mfn = strtoull(vec[1], &end, 0);
+    if (*end || errno)
+        return EINVAL;
+    unsigned long port = strtoul(vec[2], &end, 0);
+    if (*end || port > UINT32_MAX)
+        return EINVAL;
+    int rc = store_do_introduce(r->c->s, d, mfn, (uint32_t)port, true);
+    if (rc)
+        return rc;
+    return ack(r);
+}
+
+static int do_release(struct req *r)
+{
+    domid_t d;
+    if (!parse_domid(onearg(r), &d))
+        return EINVAL;
+    /* Reply before: the releasing connection may be the released one. */
+    struct store_domain *dom = store_domain_get(r->c->s, d);
+    if (d == 0 || !dom || !dom->introduced)
+        return ENOENT;
+    int rc = ack(r);
+    store_do_release(r->c->s, d);
+    return rc;
+}
+
+static int do_is_introduced(struct req *r)
+{
+    domid_t d;
+    if (!parse_domid(onearg(r), &d))
+        return EINVAL;
+    struct store_domain *dom = store_domain_get(r->c->s, d);
+    return reply_str(r, d == 0 || (dom && dom->introduced) ? "T" : "F");
+}
+
+static int do_resume(struct req *r)
+{
+    domid_t d;
+    if (!parse_domid(onearg(r), &d))
+        return EINVAL;
+    struct store_domain *dom = store_domain_get(r->c->s, d);
+    if (!dom || !dom->introduced)
+        return ENOENT;
+    dom->shutdown = false;
+    return ack(r);
+}
+
+static int do_set_target(struct req *r)
+{
+    const char *vec[2];
+    domid_t d, t;
+    if (get_strings(r, vec, 2) < 2 || !parse_domid(vec[0], &d) ||
+        !parse_domid(vec[1], &t))
+        return EINVAL;
+    struct store_domain *dom = store_domain_get(r->c->s, d);
+    if (!dom || !dom->introduced)
+        return ENOENT;
+    if (!store_domain_get_or_add(r->c->s, t))
+        return ENOMEM;
+    dom->target = t;
+    return ack(r);
+}
+
+static int do_control(struct req *r)
+{
+    const char *vec[8];
+    unsigned n = get_strings(r, vec, 8);
+    struct store *s = r->c->s;
+    if (n == 0)
+        return EINVAL;
+    if (n > 8)
+        return E2BIG;
+    const char *cmd = vec[0];
+    if (!strcmp(cmd, "help")) {
+        return reply_str(r, "Available commands:\n"
+                            "help\n"
+                            "log [on|off]\n"
+                            "print <string>\n"
+                            "quota [[<domid>]|[<quota> <val>]]\n"
+                            "quota-soft [memory <val>]\n");
+    }
+    if (!strcmp(cmd, "log")) {
+        if (n == 1)
+            return reply_str(r, s->verbose ? "on" : "off");
+        if (n == 2 && !strcmp(vec[1], "on"))
+            s->verbose = true;
+        else if (n == 2 && !strcmp(vec[1], "off"))
+            s->verbose = false;
+        else
+            return EINVAL;
+        return ack(r);
+    }
+    if (!strcmp(cmd, "print")) {
+        if (n != 2)
+            return EINVAL;
+        store_log(s, STORE_LOG_INFO, "control: %s", vec[1]);
+        return ack(r);
+    }
+    if (!strcmp(cmd, "quota") || !strcmp(cmd, "quota-soft")) {
+        char *out;
+        int rc = store_control_quota(s, r->c, cmd[5] == '-', vec + 1, n - 1,
+                                     &out);
+        if (rc)
+            return rc;
+        rc = reply_str(r, out);
+        free(out);
+        return rc;
+    }
+    return EINVAL;
+}
+
+/* GET_FEATURE [domid]: the server features (of a domain's ring). */
+static int do_get_feature(struct req *r)
+{
+    const char *vec[1];
+    unsigned n = get_strings(r, vec, 1);
+    uint32_t f = XENSTORE_SERVER_FEATURE_RECONNECTION |
+                 XENSTORE_SERVER_FEATURE_ERROR;
+    if (n > 1)
+        return EINVAL;
+    if (n == 1) {
+        domid_t d;
+        if (!parse_domid(vec[0], &d))
+            return EINVAL;
+        struct store_domain *dom = store_domain_get(r->c->s, d);
+        if (!dom)
+            return ENOENT;
+        f = dom->features;
+    }
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%u", f);
+    return reply_str(r, buf);
+}
+
+/* SET_FEATURE domid value: restrict the features a domain's ring shows. */
+static int do_set_feature(struct req *r)
+{
+    const char *vec[2];
+    domid_t d;
+    if (get_strings(r, vec, 2) != 2 || !parse_domid(vec[0], &d))
+        return EINVAL;
+    char *end;
+    unsigned long f = strtoul(vec[1], &end, 10);
+    if (*end || !*vec[1] ||
+        (f & ~(unsigned long)(XENSTORE_SERVER_FEATURE_RECONNECTION |
+                              XENSTORE_SERVER_FEATURE_ERROR)))
+        return EINVAL;
+    struct store_domain *dom = store_domain_get(r->c->s, d);
+    if (!dom)
+        return ENOENT;
+    dom->features = (uint32_t)f;
+    if (dom->ring && dom->ring->intf)
+        __atomic_store_n(&dom->ring->intf->server_features, (uint32_t)f,
+                         __ATOMIC_RELEASE);
+    return ack(r);
+}
+
+/* GET_QUOTA: [] lists names, [name] global value, [domid name] domain's. */
+static int do_get_quota(struct req *r)
+{
+    const char *vec[2];
+    unsigned n = get_strings(r, vec, 2);
+    struct store *s = r->c->s;
+    char buf[512];
+    if (n > 2)
+        return EINVAL;
+    if (n == 0) {
+        size_t off = 0;
+        buf[0] = 0;
+        for (unsigned q = 0; q < STORE_Q_NR; q++)
+            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+                                    off ? " " : "", store_quota_name(q));
+        return reply_str(r, buf);
+    }
+    const char *name = vec[n - 1];
+    int q = store_quota_by_name(name);
+    if (q < 0)
+        return EINVAL;
+    unsigned val;
+    if (n == 1) {
+        val = s->quota[q];
+    } else {
+        domid_t d;
+        if (!parse_domid(vec[0], &d))
+            return EINVAL;
+        struct store_domain *dom = store_domain_get(s, d);
+        if (!dom)
+            return ENOENT;
+        val = store_quota_of(s, dom, (enum store_quota)q);
+    }
+    snprintf(buf, sizeof(buf), "%u", val);
+    return reply_str(r, buf);
+}
+
+static int do_set_quota(struct req *r)
+{
+    const char *vec[3];
+    unsigned n = get_strings(r, vec, 3);
+    struct store *s = r->c->s;
+    if (n < 2 || n > 3)
+        return EINVAL;
+    int q = store_quota_by_name(vec[n - 2]);
+    char *end;
+    unsigned long val = strtoul(vec[n - 1], &end, 10);
+    if (q < 0 || *end || !*vec[n - 1] || val >= UINT32_MAX)
+        return EINVAL;
+    if (n == 2) {
+        s->quota[q] = (unsigned)val;
+    } else {
+        domid_t d;
+        if (!parse_domid(vec[0], &d))
+            return EINVAL;
+        struct store_domain *dom = store_domain_get(s, d);
+        if (!dom)
+            return ENOENT;
+        dom->q[q] = (unsigned)val;
+    }
+    return ack(r);
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(struct req *r);
+    unsigned flags;
+} handlers[STORE_XS_TYPE_COUNT] = {
+    [XS_CONTROL] = { "CONTROL", do_control, F_PRIV },
+    [XS_DIRECTORY] = { "DIRECTORY", do_directory, F_TXN },
+    [XS_READ] = { "READ", do_read, F_TXN },
+    [XS_GET_PERMS] = { "GET_PERMS", do_get_perms, F_TXN },
+    [XS_WATCH] = { "WATCH", do_watch, F_NOTID },
+    [XS_UNWATCH] = { "UNWATCH", do_unwatch, F_NOTID },
+    [XS_TRANSACTION_START] = { "TRANSACTION_START", do_txn_start, F_NOTXN },
+    [XS_TRANSACTION_END] = { "TRANSACTION_END", do_txn_end, F_TXN },
+    [XS_INTRODUCE] = { "INTRODUCE", do_introduce, F_PRIV },
+    [XS_RELEASE] = { "RELEASE", do_release, F_PRIV },
+    [XS_GET_DOMAIN_PATH] = { "GET_DOMAIN_PATH", do_get_domain_path, 0 },
+    [XS_WRITE] = { "WRITE", do_write, F_TXN },
+    [XS_MKDIR] = { "MKDIR", do_mkdir, F_TXN },
+    [XS_RM] = { "RM", do_rm, F_TXN },
+    [XS_SET_PERMS] = { "SET_PERMS", do_set_perms, F_TXN },
+    [XS_IS_DOMAIN_INTRODUCED] = { "IS_DOMAIN_INTRODUCED", do_is_introduced,
+                                  F_PRIV },
+    [XS_RESUME] = { "RESUME", do_resume, F_PRIV },
+    [XS_SET_TARGET] = { "SET_TARGET", do_set_target, F_PRIV },
+    [XS_RESET_WATCHES] = { "RESET_WATCHES", do_reset_watches, 0 },
+    [XS_DIRECTORY_PART] = { "DIRECTORY_PART", do_directory_part, F_TXN },
+    [STORE_XS_GET_FEATURE] = { "GET_FEATURE", do_get_feature, F_PRIV },
+    [STORE_XS_SET_FEATURE] = { "SET_FEATURE", do_set_feature, F_PRIV },
+    [STORE_XS_GET_QUOTA] = { "GET_QUOTA", do_get_quota, F_PRIV },
+    [STORE_XS_SET_QUOTA] = { "SET_QUOTA", do_set_quota, F_PRIV },
+};
+
+void store_dispatch(struct store_conn *c, struct xsd_sockmsg *h, char *data)
+{
+    struct store *s = c->s;
+    struct req r = { c, h, data, NULL };
+    uint32_t type = h->type;
+    int rc;
+
+    if (s->verbose)
+        store_log(s, STORE_LOG_DEBUG, "domain %u: %s req %u tx %u len %u",
+                  c->id, type < STORE_XS_TYPE_COUNT && handlers[type].name ?
+                  handlers[type].name : "?", h->req_id, h->tx_id, h->len);
+    if (type >= STORE_XS_TYPE_COUNT || !handlers[type].fn) {
+        store_log_rl(s, STORE_LOG_INFO, "domain %u: unknown message type %u",
+                     c->id, type);
+        rc = ENOSYS;
+        goto err;
+    }
+    unsigned fl = handlers[type].flags;
+    if ((fl & F_PRIV) && store_conn_unpriv(c)) {
+        rc = EACCES;
+        goto err;
+    }
+    if (!(fl & F_NOTID) && h->tx_id) {
+        r.t = store_txn_find(c, h->tx_id);
+        if (!r.t) {
+            rc = ENOENT;
+            goto err;
+        }
+        if (fl & F_NOTXN) {
+            rc = EBUSY;
+            goto err;
+        }
+        if (!(fl & F_TXN))
+            r.t = NULL;   /* validated, then ignored (xenstored) */
+    }
+    rc = handlers[type].fn(&r);
+    if (!rc)
+        return;
+err:
+    store_conn_send_error(c, h, rc);
+}

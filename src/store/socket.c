@@ -1,0 +1,365 @@
+/*
+ * The Unix socket transport: a poll() loop (POSIX; this module takes no
+ * Linux-only header) serving any number of clients, all of them the
+ * privileged domain 0, as with xenstored's socket.
+ *
+ * Each client has a read buffer; bytes go to its connection as fast as the
+ * connection takes them (it refuses input while its unsent output is
+ * large), and output is written without blocking, the rest when the socket
+ * becomes writable. Watch events raised by other connections (possibly on
+ * other threads, e.g. a guest ring) put the client on a pending list and
+ * wake the loop through a pipe.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+#define RBUF 16384
+
+struct sock_client {
+    struct store_sock *k;
+    struct sock_client *next, *prev;
+    struct sock_client *pend_next;
+    struct store_conn *c;
+    int fd;
+    bool pending;        /* on k->pend (guarded by k->pend_lock) */
+    bool want_out;       /* output left: poll for POLLOUT */
+    bool closing;
+    uint32_t off, len;   /* unfed bytes in buf */
+    char buf[RBUF];
+};
+
+struct store_sock {
+    struct store *s;
+    int lfd;
+    int wake[2];
+    char *path;
+    struct sock_client *clients;
+    unsigned nclients;
+    pthread_mutex_t pend_lock;
+    struct sock_client *pend;
+    struct pollfd *pfd;
+    struct sock_client **pcl;
+    unsigned pcap;
+};
+
+static void client_wake(void *arg);
+static const struct store_conn_ops client_ops = { client_wake };
+
+/* Called with the store lock held, from any thread. */
+static void client_wake(void *arg)
+{
+    struct sock_client *cl = arg;
+    struct store_sock *k = cl->k;
+    bool kick = false;
+    pthread_mutex_lock(&k->pend_lock);
+    if (!cl->pending) {
+        cl->pending = true;
+        kick = !k->pend;
+        cl->pend_next = k->pend;
+        k->pend = cl;
+    }
+    pthread_mutex_unlock(&k->pend_lock);
+    if (kick) {
+        char b = 1;
+        ssize_t r = write(k->wake[1], &b, 1);
+        (void)r;   /* a full pipe already wakes the loop */
+    }
+}
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_dirs(const char *path)
+{
+    char *d = strdup(path);
+    if (!d)
+        return ENOMEM;
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(d, 0755) && errno != EEXIST) {
+            int e = errno;
+            free(d);
+            return e;
+        }
+        *p = '/';
+    }
+    free(d);
+    return 0;
+}
+
+struct store_sock *store_sock_open(struct store *s, const char *path, int *err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        *err = ENAMETOOLONG;
+        return NULL;
+    }
+    /* Replace a stale socket, never any other kind of file. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            *err = EEXIST;
+            return NULL;
+        }
+        unlink(path);
+    }
+    if ((*err = make_dirs(path)))
+        return NULL;
+    struct store_sock *k = calloc(1, sizeof(*k));
+    if (!k) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    k->s = s;
+    k->wake[0] = k->wake[1] = -1;
+    pthread_mutex_init(&k->pend_lock, NULL);
+    k->path = strdup(path);
+    k->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (!k->path || k->lfd < 0 || pipe(k->wake))
+        goto fail;
+    set_nonblock(k->lfd);
+    set_nonblock(k->wake[0]);
+    set_nonblock(k->wake[1]);
+    strcpy(sa.sun_path, path);
+    mode_t old = umask(077);
+    int rc = bind(k->lfd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc || listen(k->lfd, 128))
+        goto fail;
+    *err = 0;
+    return k;
+fail:
+    *err = errno ? errno : ENOMEM;
+    if (k->lfd >= 0)
+        close(k->lfd);
+    if (k->wake[0] >= 0) {
+        close(k->wake[0]);
+        close(k->wake[1]);
+    }
+    free(k->path);
+    pthread_mutex_destroy(&k->pend_lock);
+    free(k);
+    return NULL;
+}
+
+static void client_free(struct sock_client *cl)
+{
+    struct store_sock *k = cl->k;
+    /* After this no thread can wake cl (wake runs under the store lock). */
+    store_conn_free(cl->c);
+    pthread_mutex_lock(&k->pend_lock);
+    if (cl->pending)
+        for (struct sock_client **pp = &k->pend; *pp; pp = &(*pp)->pend_next)
+            if (*pp == cl) {
+                *pp = cl->pend_next;
+                break;
+            }
+    pthread_mutex_unlock(&k->pend_lock);
+    if (cl->prev)
+        cl->prev->next = cl->next;
+    else
+        k->clients = cl->next;
+    if (cl->next)
+        cl->next->prev = cl->prev;
+    k->nclients--;
+    close(cl->fd);
+    free(cl);
+}
+
+static void do_accept(struct store_sock *k)
+{
+    for (int i = 0; i < 64; i++) {
+        int fd = accept(k->lfd, NULL, NULL);
+        if (fd < 0)
+            return;
+        set_nonblock(fd);
+        struct sock_client *cl = malloc(sizeof(*cl));
+        if (!cl) {
+            close(fd);
+            continue;
+        }
+        memset(cl, 0, offsetof(struct sock_client, buf));
+        cl->k = k;
+        cl->fd = fd;
+        cl->c = store_conn_new(k->s, 0, true, &client_ops, cl);
+        if (!cl->c) {
+            close(fd);
+            free(cl);
+            continue;
+        }
+        cl->next = k->clients;
+        if (k->clients)
+            k->clients->prev = cl;
+        k->clients = cl;
+        k->nclients++;
+    }
+}
+
+/* Write what the connection has queued; want_out if the socket is full. */
+static void flush(struct sock_client *cl)
+{
+    const void *p;
+    size_t n;
+    cl->want_out = false;
+    while ((n = store_conn_out_peek(cl->c, &p)) > 0) {
+        ssize_t w = send(cl->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            store_conn_out_consume(cl->c, (size_t)w);
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            cl->want_out = true;
+        else if (w < 0 && errno == EINTR)
+            continue;
+        else
+            cl->closing = true;
+        return;
+    }
+}
+
+/* Feed buffered input; read more while the connection takes it. */
+static void pump(struct sock_client *cl)
+{
+    for (int rounds = 0; rounds < 8 && !cl->closing; rounds++) {
+        if (cl->len > cl->off) {
+            cl->off += (uint32_t)store_conn_feed(cl->c, cl->buf + cl->off,
+                                                 cl->len - cl->off);
+            if (cl->off == cl->len)
+                cl->off = cl->len = 0;
+        }
+        flush(cl);
+        if (store_conn_dead(cl->c)) {
+            cl->closing = true;
+            return;
+        }
+        if (cl->len > cl->off)
+            return;   /* back-pressure: resume when output drains */
+        ssize_t n = recv(cl->fd, cl->buf, RBUF, 0);
+        if (n > 0) {
+            cl->off = 0;
+            cl->len = (uint32_t)n;
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR))
+            cl->closing = true;
+        return;
+    }
+}
+
+static void run_pending(struct store_sock *k)
+{
+    char drain[64];
+    while (read(k->wake[0], drain, sizeof(drain)) > 0)
+        ;
+    pthread_mutex_lock(&k->pend_lock);
+    struct sock_client *list = k->pend;
+    k->pend = NULL;
+    for (struct sock_client *cl = list; cl; cl = cl->pend_next)
+        cl->pending = false;
+    pthread_mutex_unlock(&k->pend_lock);
+    /* The list is private now; clients are only freed on this thread. */
+    for (struct sock_client *cl = list, *next; cl; cl = next) {
+        next = cl->pend_next;
+        if (!cl->closing)
+            flush(cl);
+    }
+}
+
+int store_sock_step(struct store_sock *k, int timeout_ms)
+{
+    unsigned need = k->nclients + 2;
+    if (need > k->pcap) {
+        unsigned cap = need * 2;
+        struct pollfd *p = realloc(k->pfd, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        k->pfd = p;
+        struct sock_client **c = realloc(k->pcl, cap * sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        k->pcl = c;
+        k->pcap = cap;
+    }
+    unsigned n = 0;
+    k->pfd[n++] = (struct pollfd){ .fd = k->lfd, .events = POLLIN };
+    k->pfd[n++] = (struct pollfd){ .fd = k->wake[0], .events = POLLIN };
+    for (struct sock_client *cl = k->clients; cl; cl = cl->next) {
+        short ev = 0;
+        if (cl->len == cl->off)
+            ev |= POLLIN;
+        if (cl->want_out || cl->len > cl->off)
+            ev |= POLLOUT;
+        k->pcl[n] = cl;
+        k->pfd[n++] = (struct pollfd){ .fd = cl->fd, .events = ev };
+    }
+    int r = poll(k->pfd, n, timeout_ms);
+    if (r < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (k->pfd[1].revents)
+        run_pending(k);
+    for (unsigned i = 2; i < n; i++) {
+        struct sock_client *cl = k->pcl[i];
+        short re = k->pfd[i].revents;
+        if (!re || cl->closing)
+            continue;
+        if (re & POLLOUT)
+            flush(cl);
+        if (re & (POLLIN | POLLHUP | POLLERR) || cl->len > cl->off)
+            pump(cl);
+    }
+    if (k->pfd[0].revents)
+        do_accept(k);
+    for (struct sock_client *cl = k->clients, *next; cl; cl = next) {
+        next = cl->next;
+        if (cl->closing)
+            client_free(cl);
+    }
+    return 0;
+}
+
+int store_sock_run(struct store_sock *k, volatile int *stop)
+{
+    while (!*stop) {
+        int rc = store_sock_step(k, 200);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+unsigned store_sock_clients(struct store_sock *k)
+{
+    return k->nclients;
+}
+
+void store_sock_close(struct store_sock *k)
+{
+    if (!k)
+        return;
+    while (k->clients)
+        client_free(k->clients);
+    close(k->lfd);
+    close(k->wake[0]);
+    close(k->wake[1]);
+    unlink(k->path);
+    free(k->path);
+    free(k->pfd);
+    free(k->pcl);
+    pthread_mutex_destroy(&k->pend_lock);
+    free(k);
+}

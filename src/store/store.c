@@ -1,0 +1,114 @@
+/*
+ * The store object: creation, destruction, the lock, the generation
+ * counter and logging (with a rate limit for anything clients trigger).
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "store_int.h"
+
+struct store *store_create(const struct store_ops *ops, void *opaque)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (ops)
+        s->ops = *ops;
+    s->opaque = opaque;
+    s->gen = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    store_quota_defaults(s);
+    if (store_htab_init(&s->nodes, 1024) || store_htab_init(&s->watches, 256))
+        goto fail;
+    if (!store_domain_get_or_add(s, 0))
+        goto fail;
+    s->doms[0]->introduced = true;
+    if (store_tree_init(s))
+        goto fail;
+    return s;
+fail:
+    store_destroy(s);
+    return NULL;
+}
+
+void store_destroy(struct store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    while (s->conns)
+        store_conn_close_locked(s->conns);
+    store_tree_fini(s);
+    for (unsigned i = 0; i < STORE_DOMID_MAX; i++)
+        if (s->doms[i])
+            store_domain_free(s, i);
+    store_htab_fini(&s->nodes);
+    store_htab_fini(&s->watches);
+    free(s->scratch);
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void store_set_verbose(struct store *s, bool verbose)
+{
+    pthread_mutex_lock(&s->lock);
+    s->verbose = verbose;
+    pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t store_next_gen(struct store *s)
+{
+    return ++s->gen;
+}
+
+static void vlog(struct store *s, enum store_log_level lvl, const char *fmt,
+                 va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    if (s->ops.log) {
+        s->ops.log(s->opaque, lvl, buf);
+    } else {
+        static const char *const names[] = { "error", "warning", "info",
+                                              "debug" };
+        fprintf(stderr, "xenstored: %s: %s\n", names[lvl], buf);
+    }
+}
+
+void store_log(struct store *s, enum store_log_level lvl, const char *fmt, ...)
+{
+    if (lvl == STORE_LOG_DEBUG && !s->verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(s, lvl, fmt, ap);
+    va_end(ap);
+}
+
+/* At most 20 client-triggered lines per 5 s window; the count of the
+ * suppressed ones is reported when the next window opens. */
+void store_log_rl(struct store *s, enum store_log_level lvl,
+                  const char *fmt, ...)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t window = (uint64_t)ts.tv_sec / 5;
+    if (window != s->log_window) {
+        if (s->log_dropped)
+            store_log(s, STORE_LOG_WARN, "%u log messages suppressed",
+                      s->log_dropped);
+        s->log_window = window;
+        s->log_count = 0;
+        s->log_dropped = 0;
+    }
+    if (s->log_count >= 20) {
+        s->log_dropped++;
+        return;
+    }
+    s->log_count++;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(s, lvl, fmt, ap);
+    va_end(ap);
+}

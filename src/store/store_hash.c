@@ -1,0 +1,91 @@
+/*
+ * A chained hash table of byte-string keys with intrusive entries: nodes,
+ * watches and transaction shadows embed a struct store_hent, so a lookup
+ * costs one hash of the path and no allocation.
+ */
+#include <stdlib.h>
+
+#include "store_int.h"
+
+/* FNV-1a: short paths, good spread, no state. */
+uint32_t store_hash(const char *key, uint32_t klen)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < klen; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int store_htab_init(struct store_htab *t, uint32_t buckets)
+{
+    uint32_t n = 16;
+    while (n < buckets)
+        n <<= 1;
+    t->b = calloc(n, sizeof(*t->b));
+    if (!t->b)
+        return ENOMEM;
+    t->mask = n - 1;
+    t->count = 0;
+    return 0;
+}
+
+void store_htab_fini(struct store_htab *t)
+{
+    free(t->b);
+    t->b = NULL;
+    t->count = 0;
+}
+
+struct store_hent *store_htab_find(const struct store_htab *t,
+                                   const char *key, uint32_t klen)
+{
+    uint32_t h = store_hash(key, klen);
+    for (struct store_hent *e = t->b[h & t->mask]; e; e = e->next)
+        if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
+            return e;
+    return NULL;
+}
+
+/* Double the buckets when the load passes 1; on ENOMEM keep the old size
+ * (lookups get slower, nothing breaks). */
+static void grow(struct store_htab *t)
+{
+    uint32_t n = (t->mask + 1) * 2;
+    struct store_hent **nb = calloc(n, sizeof(*nb));
+    if (!nb)
+        return;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        struct store_hent *e = t->b[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            e->next = nb[e->hash & (n - 1)];
+            nb[e->hash & (n - 1)] = e;
+        }
+    }
+    free(t->b);
+    t->b = nb;
+    t->mask = n - 1;
+}
+
+void store_htab_add(struct store_htab *t, struct store_hent *e)
+{
+    if (t->count >= t->mask + 1 && t->mask < (1u << 30))
+        grow(t);
+    e->hash = store_hash(e->key, e->klen);
+    e->next = t->b[e->hash & t->mask];
+    t->b[e->hash & t->mask] = e;
+    t->count++;
+}
+
+void store_htab_del(struct store_htab *t, struct store_hent *e)
+{
+    struct store_hent **pp = &t->b[e->hash & t->mask];
+    for (; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            t->count--;
+            return;
+        }
+}

@@ -1,0 +1,383 @@
+/*
+ * The node operations of the requests (read, write with implicit parents,
+ * mkdir, rm of a subtree, set-perms), written once over two primitives,
+ * get and put, that act on the committed tree or on a transaction's
+ * copy-on-write view. Permission checks and quota checks live here.
+ *
+ * No recursion: parents are found by walking the path string, subtrees
+ * are removed with an explicit work list.
+ */
+#include <stdlib.h>
+
+#include "store_int.h"
+
+int store_view_get(struct store_view *v, const char *path, uint32_t plen,
+                   struct store_nodev *out)
+{
+    if (v->t)
+        return store_txn_get(v->s, v->c, v->t, path, plen, out);
+    struct store_node *n = store_tree_get(v->s, path, plen);
+    if (!n)
+        return ENOENT;
+    *out = (struct store_nodev){ n->val, n->kids, n->perms, n->vlen, n->klen,
+                                 n->nperms, n->gen, n->permgen };
+    return 0;
+}
+
+/* Store nv at path (or remove the node when deleted) and fire or record
+ * its watches. The caller keeps the parent's children list right. */
+static int view_put(struct store_view *v, const char *path, uint32_t plen,
+                    const struct store_nodev *nv, bool deleted, int fire)
+{
+    struct store *s = v->s;
+    if (v->t)
+        return store_txn_put(s, v->c, v->t, path, plen, nv, deleted, fire);
+    if (deleted) {
+        struct store_node *n = store_tree_get(s, path, plen);
+        if (fire != STORE_FIRE_NONE)
+            store_watch_fire(s, path, plen, fire == STORE_FIRE_TREE,
+                             nv->perms, nv->nperms, nv->permgen);
+        if (n)
+            store_tree_del(s, n);
+        return 0;
+    }
+    int rc = store_tree_put(s, path, plen, nv->val, nv->vlen, nv->kids,
+                            nv->klen, nv->perms, nv->nperms, nv->permgen);
+    if (!rc && fire != STORE_FIRE_NONE)
+        store_watch_fire(s, path, plen, fire == STORE_FIRE_TREE, nv->perms,
+                         nv->nperms, nv->permgen);
+    return rc;
+}
+
+/* Length of the parent path of path (never for "/"): "/a" -> 1 ("/"). */
+static uint32_t parent_len(const char *path, uint32_t plen)
+{
+    uint32_t i = plen;
+    while (i > 0 && path[i - 1] != '/')
+        i--;
+    return i > 1 ? i - 1 : 1;
+}
+
+static unsigned store_view_perm(struct store_view *v, const struct store_nodev *nv)
+{
+    return store_perm_for(v->s, v->c, nv->perms, nv->nperms, nv->permgen);
+}
+
+int store_view_read(struct store_view *v, const char *path, uint32_t plen,
+                    unsigned perm, struct store_nodev *out)
+{
+    int rc = store_view_get(v, path, plen, out);
+    if (rc == 0)
+        return (store_view_perm(v, out) & perm) == perm ? 0 : EACCES;
+    if (rc != ENOENT)
+        return rc;
+    /* Absent: say EACCES instead if the caller may not read the nearest
+     * existing ancestor (it must not learn what is below). */
+    uint32_t l = plen;
+    while (l > 1) {
+        struct store_nodev a;
+        l = parent_len(path, l);
+        int r = store_view_get(v, path, l, &a);
+        if (r == 0)
+            return (store_view_perm(v, &a) & XS_PERM_READ) ? ENOENT : EACCES;
+        if (r != ENOENT)
+            return r;
+    }
+    return ENOENT;
+}
+
+/* Does this connection's domain own a node with these perms? (Memory and
+ * node accounting in transactions.) */
+static bool owns(struct store_view *v, const struct store_perm *p)
+{
+    return store_conn_unpriv(v->c) && p[0].id == v->c->id;
+}
+
+static bool fits(struct store_view *v, uint32_t plen, uint32_t vlen,
+                 uint32_t klen, uint32_t nperms)
+{
+    uint64_t size = (uint64_t)vlen + klen + nperms * sizeof(struct store_perm);
+    (void)plen;
+    return store_quota_ok(v->s, v->c, STORE_Q_NODE_SIZE, 0, size);
+}
+
+/* Create path (whose parent exists in the view) with value val. */
+static int create_one(struct store_view *v, const char *path, uint32_t plen,
+                      const char *val, uint32_t vlen, int fire)
+{
+    struct store *s = v->s;
+    struct store_nodev par, nv;
+    uint32_t pl = parent_len(path, plen);
+    int rc = store_view_get(v, path, pl, &par);
+    if (rc)
+        return rc;
+    /* Children of the parent: one more name. */
+    const char *name = path + (pl == 1 ? 1 : pl + 1);
+    uint32_t nlen = plen - (uint32_t)(name - path);
+    char *kids;
+    uint32_t klen;
+    if ((rc = store_kids_add(par.kids, par.klen, name, nlen, &kids, &klen)))
+        return rc;
+    /* Permissions: the parent's, without stale entries; an unprivileged
+     * creator owns what it creates. */
+    struct store_perm *perms = malloc((par.nperms + 1) * sizeof(*perms));
+    if (!perms) {
+        free(kids);
+        return ENOMEM;
+    }
+    uint32_t np = 0;
+    perms[np] = par.perms[0];
+    if (store_perm_stale(s, NULL, &par.perms[0], par.permgen))
+        perms[np].id = 0;
+    if (store_conn_unpriv(v->c))
+        perms[np].id = v->c->id;
+    np++;
+    for (uint32_t i = 1; i < par.nperms; i++)
+        if (!store_perm_stale(s, NULL, &par.perms[i], par.permgen))
+            perms[np++] = par.perms[i];
+
+    struct store_nodev newpar = par;
+    newpar.kids = kids;
+    newpar.klen = klen;
+    rc = view_put(v, path, pl, &newpar, false, STORE_FIRE_NONE);
+    if (!rc) {
+        nv = (struct store_nodev){ val, "", perms, vlen, 0, np, 0,
+                                   store_next_gen(s) };
+        rc = view_put(v, path, plen, &nv, false, fire);
+        if (!rc && v->t && owns(v, perms))
+            store_txn_account(v->t, 1,
+                              (int64_t)store_node_cost(plen, vlen, 0, np));
+    }
+    free(kids);
+    free(perms);
+    return rc;
+}
+
+static uint64_t dom_nodes(struct store_view *v)
+{
+    uint64_t n = v->c->dom ? v->c->dom->nodes : 0;
+    if (v->t) {
+        int64_t d = store_txn_nodes_delta(v->t);
+        n = d < 0 && (uint64_t)-d > n ? 0 : n + (uint64_t)d;
+    }
+    return n;
+}
+
+static uint64_t dom_memory(struct store_view *v)
+{
+    uint64_t n = v->c->dom ? v->c->dom->memory : 0;
+    if (v->t) {
+        int64_t d = store_txn_memory_delta(v->t);
+        n = d < 0 && (uint64_t)-d > n ? 0 : n + (uint64_t)d;
+    }
+    return n;
+}
+
+int store_view_write(struct store_view *v, const char *path, uint32_t plen,
+                     const char *val, uint32_t vlen, bool mkdir_only)
+{
+    struct store_nodev nv;
+    int rc = store_view_get(v, path, plen, &nv);
+    if (rc == 0) {
+        if (!(store_view_perm(v, &nv) & XS_PERM_WRITE))
+            return EACCES;
+        if (mkdir_only)
+            return 0;
+        if (!fits(v, plen, vlen, nv.klen, nv.nperms))
+            return ENOSPC;
+        if (vlen > nv.vlen &&
+            !store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v),
+                            vlen - nv.vlen))
+            return ENOSPC;
+        struct store_nodev w = nv;
+        w.val = val;
+        w.vlen = vlen;
+        rc = view_put(v, path, plen, &w, false, STORE_FIRE_TREE);
+        if (!rc && v->t && owns(v, nv.perms))
+            store_txn_account(v->t, 0, (int64_t)vlen - (int64_t)nv.vlen);
+        return rc;
+    }
+    if (rc != ENOENT)
+        return rc;
+
+    /* Find the nearest existing ancestor; count the missing levels. */
+    uint32_t l = plen, missing = 1;
+    struct store_nodev anc;
+    for (;;) {
+        l = parent_len(path, l);
+        rc = store_view_get(v, path, l, &anc);
+        if (rc == 0)
+            break;
+        if (rc != ENOENT || l == 1)
+            return rc;
+        missing++;
+    }
+    unsigned p = store_view_perm(v, &anc);
+    if (!(p & XS_PERM_WRITE))
+        return EACCES;
+    if (!fits(v, plen, vlen, 0, anc.nperms))
+        return ENOSPC;
+    if (!store_quota_ok(v->s, v->c, STORE_Q_NODES, dom_nodes(v), missing))
+        return ENOSPC;
+    if (!store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v),
+                        store_node_cost(plen, vlen, 0, anc.nperms) +
+                        (uint64_t)(missing - 1) *
+                        store_node_cost(plen, 0, 0, anc.nperms)))
+        return ENOSPC;
+    /* Create top-down: each level's parent exists when it is made. */
+    for (uint32_t i = l + 1; i <= plen; i++) {
+        if (i < plen && path[i] != '/')
+            continue;
+        bool last = i == plen;
+        rc = create_one(v, path, i, last ? val : "", last ? vlen : 0,
+                        last ? STORE_FIRE_TREE : STORE_FIRE_NONE);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+struct rm_item {
+    char *path;
+    uint32_t plen;
+};
+
+int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
+{
+    struct store_nodev nv;
+    if (plen == 1)
+        return EINVAL;   /* "/" cannot go */
+    int rc = store_view_read(v, path, plen, XS_PERM_WRITE, &nv);
+    if (rc == ENOENT) {
+        /* Gone already: fine if the parent exists (xenstored). */
+        struct store_nodev par;
+        return store_view_get(v, path, parent_len(path, plen), &par);
+    }
+    if (rc)
+        return rc;
+
+    /* Collect the subtree, parents before children (explicit list). */
+    struct rm_item *list = malloc(sizeof(*list) * 16);
+    size_t n = 0, cap = 16;
+    if (!list)
+        return ENOMEM;
+    list[0].path = malloc(plen + 1);
+    if (!list[0].path) {
+        free(list);
+        return ENOMEM;
+    }
+    memcpy(list[0].path, path, plen);
+    list[0].path[plen] = 0;
+    list[0].plen = plen;
+    n = 1;
+    for (size_t i = 0; i < n; i++) {
+        /* The strings are separate allocations: p survives a realloc. */
+        const char *p = list[i].path;
+        uint32_t pl = list[i].plen;
+        struct store_nodev cur;
+        if (store_view_get(v, p, pl, &cur))
+            continue;
+        for (uint32_t off = 0; off < cur.klen;) {
+            uint32_t kl = (uint32_t)strnlen(cur.kids + off, cur.klen - off);
+            if (n == cap) {
+                struct rm_item *nl = realloc(list, sizeof(*list) * cap * 2);
+                if (!nl) {
+                    rc = ENOMEM;
+                    goto out;
+                }
+                list = nl;
+                cap *= 2;
+            }
+            uint32_t cl = (pl == 1 ? 0 : pl) + 1 + kl;
+            char *cp = malloc(cl + 1);
+            if (!cp) {
+                rc = ENOMEM;
+                goto out;
+            }
+            memcpy(cp, p, cl - 1 - kl);
+            cp[cl - 1 - kl] = '/';
+            memcpy(cp + cl - kl, cur.kids + off, kl);
+            cp[cl] = 0;
+            list[n].path = cp;
+            list[n].plen = cl;
+            n++;
+            off += kl + 1;
+        }
+    }
+
+    /* Unlink from the parent first, then remove children before parents
+     * so the tree is consistent after every step. */
+    struct store_nodev par;
+    uint32_t pl = parent_len(path, plen);
+    if ((rc = store_view_get(v, path, pl, &par)))
+        goto out;
+    char *kids;
+    uint32_t klen;
+    const char *name = path + (pl == 1 ? 1 : pl + 1);
+    rc = store_kids_del(par.kids, par.klen, name,
+                        plen - (uint32_t)(name - path), &kids, &klen);
+    if (rc == ENOENT)
+        rc = 0, kids = NULL;
+    if (rc)
+        goto out;
+    if (kids) {
+        struct store_nodev np = par;
+        np.kids = kids;
+        np.klen = klen;
+        rc = view_put(v, path, pl, &np, false, STORE_FIRE_NONE);
+        free(kids);
+        if (rc)
+            goto out;
+    }
+    for (size_t i = n; i-- > 0;) {
+        struct store_nodev cur;
+        if (store_view_get(v, list[i].path, list[i].plen, &cur))
+            continue;
+        bool own = v->t && owns(v, cur.perms);
+        int64_t cost = (int64_t)store_node_cost(list[i].plen, cur.vlen,
+                                                cur.klen, cur.nperms);
+        rc = view_put(v, list[i].path, list[i].plen, &cur, true,
+                      i == 0 ? STORE_FIRE_TREE : STORE_FIRE_EXACT);
+        if (rc)
+            goto out;
+        if (own)
+            store_txn_account(v->t, -1, -cost);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(list[i].path);
+    free(list);
+    return rc;
+}
+
+int store_view_set_perms(struct store_view *v, const char *path,
+                         uint32_t plen, const struct store_perm *p,
+                         uint32_t n)
+{
+    struct store *s = v->s;
+    struct store_nodev nv;
+    int rc = store_view_read(v, path, plen, XS_PERM_WRITE | XS_PERM_OWNER,
+                             &nv);
+    if (rc)
+        return rc;
+    if (store_conn_unpriv(v->c)) {
+        domid_t owner = store_perm_stale(s, NULL, &nv.perms[0], nv.permgen) ?
+                        0 : nv.perms[0].id;
+        if (p[0].id != owner)
+            return EPERM;
+    }
+    if (!store_quota_ok(s, v->c, STORE_Q_PERMS, 0, n))
+        return ENOSPC;
+    if (!fits(v, plen, nv.vlen, nv.klen, n))
+        return ENOSPC;
+    /* Entries name domains as they are now: make sure each is known so
+     * the entry is not stale from birth. */
+    for (uint32_t i = 0; i < n; i++)
+        if (!store_domain_get_or_add(s, p[i].id))
+            return ENOMEM;
+    struct store_nodev w = nv;
+    w.perms = p;
+    w.nperms = n;
+    w.permgen = store_next_gen(s);
+    return view_put(v, path, plen, &w, false, STORE_FIRE_TREE);
+}
