@@ -297,6 +297,14 @@ void guest_start(uint32_t start_info_pa)
     printk("guest: event channels: %s ABI, %s upcall vector %#x\n",
            abi == EVTCHN_ABI_FIFO ? "FIFO" : "2-level",
            percpu_upcall ? "per-vCPU" : "CALLBACK_IRQ", GUEST_UPCALL_VECTOR);
+    /* An event raised before the vector existed left upcall_pending set
+     * with no interrupt behind it; every later event would then find it
+     * already set and not interrupt us either. Scan once by hand (with
+     * IF=0, as in a real upcall) so delivery starts from a clean state. */
+    if (HYPERVISOR_shared_info->vcpu_info[0].evtchn_upcall_pending) {
+        printk("guest: upcall pending before the vector was registered; scanning\n");
+        evtchn_do_upcall();
+    }
     cpu_sti();
 
     rc = xs_init();

@@ -8,6 +8,9 @@
  *                         the inter-domain channel, serve; count the answers.
  *   rounds=N              round trips (default 10; A publishes its value)
  *   quiet                 print only the first and last few "Handled" lines
+ *   port=<n>              (bind) the peer's port is known: skip XenStore and
+ *                         retry the bind until the peer has allocated it
+ *                         (for VMMs without a store; alloc then skips publishing)
  *
  * With peer=0 and role=alloc, domain 0 (a service in the VMM) plays B; the
  * keys and the order of operations are in docs/pingpong-protocol.md.
@@ -66,7 +69,7 @@ static irqreturn_t peer_handler(int irq, void *dev_id)
 
     if (!pi->served) {
         printk("Peer: Handled! domid: %d, port: %u, local_irq:%d (notification left by "
-               "bind_interdomain)\n", pi->remote_domid, pi->evtchn, irq);
+               "bind_interdomain)\n", pi->remote_domid, evtchn_from_irq(irq), irq);
         return IRQ_HANDLED;
     }
     long n = pi->count + 1;
@@ -83,6 +86,12 @@ static bool rounds_done(void *arg)
 {
     struct pingpong_info *pi = arg;
     return pi->count >= pi->rounds || pi->notify_errors;
+}
+
+static bool port_quiet(void *arg)
+{
+    struct pingpong_info *pi = arg;
+    return !evtchn_is_pending(pi->evtchn);
 }
 
 static void home_path(char *buf, size_t len, int domid, const char *rest)
@@ -152,6 +161,11 @@ static int run_alloc(void)
     }
     printk("DomU: Bound local irq: %d to evtchn:%u\n", info.irq, info.evtchn);
 
+    if (!xs_available()) {
+        printk("DomU: no XenStore: the peer must be given port=%u\n", info.evtchn);
+        guest_wait_until(rounds_done, &info);
+        return 0;
+    }
     int rc = publish(guest_domid(), info.remote_domid, info.evtchn, info.rounds);
     if (rc) {
         printk("DomU: cannot publish the port in XenStore: %d\n", rc);
@@ -163,10 +177,33 @@ static int run_alloc(void)
     return 0;
 }
 
+/* Without XenStore: the peer's port came from the command line; it may not
+ * be allocated yet, so retry (Xen: -EINVAL until it is unbound for us,
+ * -ESRCH until the domain exists). */
+static int bind_known_port(long port)
+{
+    for (long tries = 0; tries < 100000; tries++) {
+        int irq = bind_interdomain_evtchn_to_irqhandler((domid_t)info.remote_domid,
+                                                        (evtchn_port_t)port, peer_handler, 0,
+                                                        "alice_peer", &info);
+        if (irq >= 0 || (irq != -XEN_EINVAL && irq != -XEN_ESRCH))
+            return irq;
+        HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+    }
+    return -XEN_ETIME;
+}
+
 static int run_bind(void)
 {
     char path[96];
-    long port = -1, rounds;
+    long port = guest_cmdline_int("port", -1), rounds;
+    int irq;
+
+    if (port > 0) {
+        printk("Peer: init info with remoteDomID:%d, port:%ld\n", info.remote_domid, port);
+        irq = bind_known_port(port);
+        goto bound;
+    }
 
     snprintf(path, sizeof(path), "/local/domain/%d/data/pingpong/port", info.remote_domid);
     int rc = xs_watch(path, "pingpong");
@@ -193,9 +230,10 @@ static int run_bind(void)
     info.evtchn = 0;
     printk("Peer: init info with remoteDomID:%d, port:%ld\n", info.remote_domid, port);
 
-    int irq = bind_interdomain_evtchn_to_irqhandler((domid_t)info.remote_domid,
-                                                    (evtchn_port_t)port, peer_handler, 0,
-                                                    "alice_peer", &info);
+    irq = bind_interdomain_evtchn_to_irqhandler((domid_t)info.remote_domid,
+                                                (evtchn_port_t)port, peer_handler, 0,
+                                                "alice_peer", &info);
+bound:
     if (irq < 0) {
         printk("Peer: bind_interdomain_evtchn_to_irqhandler failed: %d\n", irq);
         return 1;
@@ -204,6 +242,10 @@ static int run_bind(void)
     info.evtchn = evtchn_from_irq(irq);
     printk("Peer: bound local irq:%d to evtchn:%u\n", irq, info.evtchn);
 
+    /* Delivery is asynchronous: the bind notification may still be on its
+     * way. Let it be handled as what it is before serving, or it would be
+     * counted as the first answer and put a second event in flight. */
+    guest_wait_until(port_quiet, &info);
     info.served = 1;
     if (notify_remote_via_irq(irq) != 0) {
         printk("Peer: notify_remote_via_irq failed\n");
@@ -225,8 +267,8 @@ int guest_main(const char *cmdline)
     info.quiet = guest_cmdline_get("quiet", NULL, 0);
     if (info.rounds < 1)
         info.rounds = 1;
-    if (!xs_available()) {
-        printk("pingpong: needs XenStore to exchange the port\n");
+    if (!xs_available() && !info.role_alloc && guest_cmdline_int("port", -1) <= 0) {
+        printk("pingpong: needs XenStore (or port=) to find the peer's port\n");
         return 1;
     }
     printk("pingpong: role=%s self=%d peer=%d rounds=%ld\n", info.role_alloc ? "alloc" : "bind",
