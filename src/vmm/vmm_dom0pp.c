@@ -49,8 +49,9 @@ static void pp_event(void *arg, domid_t dom, evtchn_port_t port)
     }
     long n = atomic_fetch_add(&p->count, 1) + 1;
     if (n <= 3 || n >= p->rounds - 1 || n % 1000 == 0)
-        fprintf(out, "Dom0: Handled! domid: %u, port: %u (round %ld/%ld)\n",
-                p->dom, p->local_port, n, p->rounds);
+        fprintf(out, "Dom0: Handled! domid: %u, port: %u, local_irq:%u "
+                "(round %ld/%ld)\n", p->dom, p->remote_port, p->local_port, n,
+                p->rounds);
     if (n < p->rounds)
         evtchn_host_send(p->h->evtchn, 0, p->local_port);
     else
@@ -113,8 +114,9 @@ static void consider(struct vmm_dom0pp *s, const char *path)
         return;
     }
     s->peers[dom] = peer;
-    fprintf(s->h->console, "Dom0: bound local port %u to domain %u port %ld\n",
-            peer->local_port, dom, port);
+    /* no IRQ layer in domain 0: the local port stands in for the irq */
+    fprintf(s->h->console, "Dom0: bound local irq:%u to evtchn:%u\n",
+            peer->local_port, peer->local_port);
     fflush(s->h->console);
     peer->served = true;
     evtchn_host_send(s->h->evtchn, 0, peer->local_port);

@@ -118,7 +118,7 @@ ppdom0_2l|ppdom0_fifo)
         --cmdline "role=alloc peer=0 rounds=200 quiet evtchn=$abi" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc"
-    grep -q "^Dom0: bound local port" "$tmp/out" || fail "dom0 did not bind"
+    grep -q "^Dom0: bound local irq:" "$tmp/out" || fail "dom0 did not bind"
     grep -q "^Dom0: PASS 200 rounds with domain 1" "$tmp/out" || fail "dom0 did not finish"
     grep -q "^pingpong: PASS 200 rounds" "$tmp/out" || fail "guest did not pass"
     ;;
