@@ -196,8 +196,13 @@ void tg_main(const struct hvm_start_info *si)
                       (const char *)(uintptr_t)si->cmdline_paddr : "";
     if (word_is(cmd, "null")) {
         uint64_t n = parse_num(cmd);
-        for (uint64_t i = 0; i < n; i++)
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t t0 = tg_rdtsc_inline();
             tg_hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
+            tg_hist_add(tg_rdtsc_inline() - t0);
+        }
+        tg_put_dec("null: rounds ", n);
+        tg_hist_print("null: ", n);
         shutdown(SHUTDOWN_poweroff);
     }
     puts_io("hello from the xenkvm test guest\n");
