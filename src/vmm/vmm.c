@@ -83,7 +83,10 @@ static void *ec_map_gfn(void *opaque, domid_t dom, uint64_t gfn)
 
 /* Inject vCPU vcpu's upcall vector as a fixed, edge MSI to its LAPIC (the
  * in-kernel LAPIC wakes it if it halted), then wake it if it sleeps in
- * SCHEDOP_block/poll in user space. */
+ * SCHEDOP_block/poll in user space. KVM_SIGNAL_MSI rather than a per-vCPU
+ * irqfd with an MSI route: on this host's nested KVM an EVTCHNOP_send took
+ * ~16k cycles with the ioctl and ~76k with the eventfd write (measured in
+ * the VMM around hv_hypercall), and it needs no routing table. */
 static void ec_kick_vcpu(void *opaque, domid_t dom, uint32_t vcpu)
 {
     struct vmm_domain *d = find_domain(opaque, dom);
