@@ -328,8 +328,8 @@ int vmm_store_domain_setup(struct vmm_domain *d)
 }
 
 /* The domain has ended: unbind its channel first (so no callback can use
- * the ring connection), then release it (@releaseDomain) and remove its
- * nodes, as xl does on destroy. */
+ * the ring connection), then release it (@releaseDomain), free the ring
+ * connection and remove its nodes, as xl does on destroy. */
 void vmm_store_domain_release(struct vmm_domain *d)
 {
     struct vmm_host *h = d->h;
@@ -337,8 +337,12 @@ void vmm_store_domain_release(struct vmm_domain *d)
         return;
     evtchn_host_close(h->evtchn, 0, d->store_port);
     d->store_port = 0;
-    __atomic_store_n(&d->store_ring, NULL, __ATOMIC_RELEASE);
+    struct store_conn *c = __atomic_exchange_n(&d->store_ring, NULL,
+                                               __ATOMIC_ACQ_REL);
     store_domain_release(h->store, d->domid);
+    /* released rings are inert; freeing one is ours to do */
+    if (c)
+        store_ring_detach(c);
     char p[96];
     snprintf(p, sizeof(p), "/local/domain/%u", d->domid);
     xs_rm(h, p);
