@@ -1,0 +1,176 @@
+/*
+ * PVH entry: the ELF note that names the 32-bit entry point, the switch
+ * from 32-bit flat protected mode to 64-bit long mode, and the interrupt
+ * stubs.
+ *
+ * PVH contract (Xen docs/misc/pvh.pandoc): %ebx = physical address of
+ * struct hvm_start_info, CR0.PE=1 PG=0, flat 32-bit CS/DS/ES/SS, IF=0.
+ * We build identity page tables for the low 4 GiB with 2 MiB pages (the
+ * LAPIC at 0xfee00000 and Xen's special pages just below 4 GiB included),
+ * enable PAE + EFER.LME + paging, and far-jump into a 64-bit code segment.
+ */
+#include <xen/elfnote.h>
+#include <guest/arch.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Page tables, boot stack: page aligned, zeroed by the entry code. */
+uint64_t boot_pml4[512] __attribute__((aligned(4096), section(".bss.pt")));
+uint64_t boot_pdpt[512] __attribute__((aligned(4096), section(".bss.pt")));
+uint64_t boot_pd[4][512] __attribute__((aligned(4096), section(".bss.pt")));
+unsigned char boot_stack[16384] __attribute__((aligned(16), section(".bss.stack")));
+uint32_t boot_start_info_pa;
+
+__asm__(
+    /* ---- ELF notes read by the PVH loader ---- */
+    ".pushsection .note.Xen, \"a\", @note\n"
+    ".balign 4\n"
+    ".long 4, 4, " STR(XEN_ELFNOTE_PHYS32_ENTRY) "\n"
+    ".asciz \"Xen\"\n"
+    ".balign 4\n"
+    ".long pvh_start32\n"
+    ".balign 4\n"
+    ".long 4, 3f - 2f, " STR(XEN_ELFNOTE_GUEST_OS) "\n"
+    ".asciz \"Xen\"\n"
+    ".balign 4\n"
+    "2: .asciz \"xenkvm-guest\"\n"
+    "3: .balign 4\n"
+    ".long 4, 5f - 4f, " STR(XEN_ELFNOTE_XEN_VERSION) "\n"
+    ".asciz \"Xen\"\n"
+    ".balign 4\n"
+    "4: .asciz \"xen-3.0\"\n"
+    "5: .balign 4\n"
+    ".popsection\n"
+
+    /* ---- the hypercall page: filled by the hypervisor on the MSR write ---- */
+    ".pushsection .text.hypercall, \"ax\", @progbits\n"
+    ".balign 4096\n"
+    ".globl hypercall_page\n"
+    "hypercall_page:\n"
+    ".skip 4096, 0xcc\n"       /* int3 until installed */
+    ".popsection\n"
+
+    /* ---- GDT: null, 64-bit code (0x08), flat data (0x10) ---- */
+    ".pushsection .rodata.boot, \"a\", @progbits\n"
+    ".balign 16\n"
+    "boot_gdt:\n"
+    ".quad 0\n"
+    ".quad 0x00af9a000000ffff\n"
+    ".quad 0x00cf92000000ffff\n"
+    "boot_gdt_end:\n"
+    ".balign 8\n"
+    "boot_gdt_desc:\n"
+    ".word boot_gdt_end - boot_gdt - 1\n"
+    ".long boot_gdt, 0\n"
+    ".popsection\n"
+
+    /* ---- 32-bit entry ---- */
+    ".pushsection .text.boot, \"ax\", @progbits\n"
+    ".code32\n"
+    ".globl pvh_start32\n"
+    "pvh_start32:\n"
+    "cli\n"
+    "cld\n"
+    "movl %ebx, %esi\n"
+    /* Zero .bss with one rep stosl (page tables and stack live there). */
+    "movl $__bss_start, %edi\n"
+    "movl $__bss_end, %ecx\n"
+    "subl %edi, %ecx\n"
+    "shrl $2, %ecx\n"
+    "xorl %eax, %eax\n"
+    "rep stosl\n"
+    "movl %esi, boot_start_info_pa\n"
+    /* PML4[0] -> PDPT; PDPT[0..3] -> the four page directories. */
+    "movl $boot_pdpt + 3, boot_pml4\n"
+    "movl $boot_pd + 3, boot_pdpt\n"
+    "movl $boot_pd + 0x1003, boot_pdpt + 8\n"
+    "movl $boot_pd + 0x2003, boot_pdpt + 16\n"
+    "movl $boot_pd + 0x3003, boot_pdpt + 24\n"
+    /* 2048 x 2 MiB identity entries: present, writable, PS. */
+    "movl $boot_pd, %edi\n"
+    "movl $0x83, %eax\n"
+    "movl $2048, %ecx\n"
+    "1: movl %eax, (%edi)\n"
+    "addl $0x200000, %eax\n"
+    "addl $8, %edi\n"
+    "decl %ecx\n"
+    "jnz 1b\n"
+    /* The LAPIC's 2 MiB page uncached (PCD|PWT). */
+    "orl $0x18, boot_pd + (0xfee00000 >> 21) * 8\n"
+    "movl %cr4, %eax\n"
+    "orl $0x20, %eax\n"                 /* PAE */
+    "movl %eax, %cr4\n"
+    "movl $boot_pml4, %eax\n"
+    "movl %eax, %cr3\n"
+    "movl $0xc0000080, %ecx\n"          /* EFER */
+    "rdmsr\n"
+    "orl $0x100, %eax\n"                /* LME */
+    "wrmsr\n"
+    "lgdt boot_gdt_desc\n"
+    "movl %cr0, %eax\n"
+    "orl $0x80000001, %eax\n"           /* PG | PE */
+    "movl %eax, %cr0\n"
+    "ljmp $0x08, $start64\n"
+
+    ".code64\n"
+    "start64:\n"
+    "movl $0x10, %eax\n"
+    "movl %eax, %ds\n"
+    "movl %eax, %es\n"
+    "movl %eax, %ss\n"
+    "movl %eax, %fs\n"
+    "movl %eax, %gs\n"
+    "movq $boot_stack + 16384, %rsp\n"
+    "xorl %ebp, %ebp\n"
+    "movl boot_start_info_pa, %edi\n"
+    "call guest_start\n"
+    "6: cli\n"
+    "hlt\n"
+    "jmp 6b\n"
+    ".popsection\n"
+
+    /* ---- interrupt stubs: push (error code), vector; common frame ---- */
+    ".pushsection .text, \"ax\", @progbits\n"
+    ".macro TRAP_NOERR vec\n"
+    ".globl trap_stub_\\vec\n"
+    "trap_stub_\\vec:\n"
+    "pushq $0\n"
+    "pushq $\\vec\n"
+    "jmp trap_common\n"
+    ".endm\n"
+    ".macro TRAP_ERR vec\n"
+    ".globl trap_stub_\\vec\n"
+    "trap_stub_\\vec:\n"
+    "pushq $\\vec\n"
+    "jmp trap_common\n"
+    ".endm\n"
+    "TRAP_NOERR 0\n TRAP_NOERR 1\n TRAP_NOERR 2\n TRAP_NOERR 3\n"
+    "TRAP_NOERR 4\n TRAP_NOERR 5\n TRAP_NOERR 6\n TRAP_NOERR 7\n"
+    "TRAP_ERR 8\n TRAP_NOERR 9\n TRAP_ERR 10\n TRAP_ERR 11\n"
+    "TRAP_ERR 12\n TRAP_ERR 13\n TRAP_ERR 14\n TRAP_NOERR 15\n"
+    "TRAP_NOERR 16\n TRAP_ERR 17\n TRAP_NOERR 18\n TRAP_NOERR 19\n"
+    "TRAP_NOERR 20\n TRAP_ERR 21\n TRAP_NOERR 22\n TRAP_NOERR 23\n"
+    "TRAP_NOERR 24\n TRAP_NOERR 25\n TRAP_NOERR 26\n TRAP_NOERR 27\n"
+    "TRAP_NOERR 28\n TRAP_ERR 29\n TRAP_ERR 30\n TRAP_NOERR 31\n"
+    "TRAP_NOERR 243\n"                 /* 0xf3: event-channel upcall */
+    ".globl trap_stub_spurious\n"
+    "trap_stub_spurious:\n"             /* 0xff: spurious, no EOI */
+    "iretq\n"
+    "trap_common:\n"
+    "pushq %rax\n pushq %rbx\n pushq %rcx\n pushq %rdx\n"
+    "pushq %rsi\n pushq %rdi\n pushq %rbp\n pushq %r8\n"
+    "pushq %r9\n pushq %r10\n pushq %r11\n pushq %r12\n"
+    "pushq %r13\n pushq %r14\n pushq %r15\n"
+    "movq %rsp, %rdi\n"
+    "movq %rsp, %rbx\n"
+    "andq $-16, %rsp\n"
+    "call guest_trap\n"
+    "movq %rbx, %rsp\n"
+    "popq %r15\n popq %r14\n popq %r13\n popq %r12\n"
+    "popq %r11\n popq %r10\n popq %r9\n popq %r8\n"
+    "popq %rbp\n popq %rdi\n popq %rsi\n popq %rdx\n"
+    "popq %rcx\n popq %rbx\n popq %rax\n"
+    "addq $16, %rsp\n"
+    "iretq\n"
+    ".popsection\n");

@@ -1,0 +1,371 @@
+/*
+ * Event-channel ABIs and the upcall.
+ *
+ * 2-level: pending/mask bitmaps in shared_info, selector word in vcpu_info
+ * (the scan of seeds 000/003: xchg the selector, then each word's
+ * pending & ~mask).
+ *
+ * FIFO (Xen's event_fifo.c, Linux's events_fifo.c logic): one event word
+ * per port in guest pages registered with EVTCHNOP_expand_array, a control
+ * block per vCPU (EVTCHNOP_init_control) with a READY bit and a HEAD per
+ * priority queue. The guest walks a queue by clearing LINKED on each word
+ * (atomically fetching its LINK); it only ever uses 32-bit cmpxchg.
+ *
+ * The runtime runs one vCPU (vcpu 0).
+ */
+#include <guest/guest.h>
+#include <guest/hypercall.h>
+#include <guest/evtchn.h>
+#include <guest/irq.h>
+
+shared_info_t *HYPERVISOR_shared_info;
+struct evtchn_stats evtchn_stats;
+
+/* The gfn we give to XENMAPSPACE_shared_info: a page of our own image that
+ * nothing else uses (Linux PVH does the same with a brk page). */
+static unsigned char shared_info_page[PAGE_SIZE]
+    __attribute__((aligned(PAGE_SIZE), section(".bss.pages")));
+
+static enum evtchn_abi abi = EVTCHN_ABI_2L;
+
+/* ---- FIFO state ---- */
+#define FIFO_WORDS_PER_PAGE (PAGE_SIZE / sizeof(event_word_t))
+#define FIFO_MAX_PAGES (GUEST_NR_EVTCHNS / FIFO_WORDS_PER_PAGE)
+
+static unsigned char fifo_control_page[PAGE_SIZE]
+    __attribute__((aligned(PAGE_SIZE), section(".bss.pages")));
+static event_word_t fifo_array[FIFO_MAX_PAGES][FIFO_WORDS_PER_PAGE]
+    __attribute__((aligned(PAGE_SIZE), section(".bss.pages")));
+static unsigned int fifo_pages;          /* pages registered so far */
+static volatile evtchn_fifo_control_block_t *fifo_cb;
+/* Our cursor in each queue: the next port to consume, 0 = read HEAD. */
+static uint32_t fifo_head[EVTCHN_FIFO_MAX_QUEUES];
+
+static inline volatile vcpu_info_t *this_vcpu(void)
+{
+    return &HYPERVISOR_shared_info->vcpu_info[0];
+}
+
+int evtchn_map_shared_info(void)
+{
+    struct xen_add_to_physmap xatp = {
+        .domid = DOMID_SELF,
+        .space = XENMAPSPACE_shared_info,
+        .idx = 0,
+        .gpfn = virt_to_gfn(shared_info_page),
+    };
+    long rc = HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp);
+
+    if (rc == 0)
+        HYPERVISOR_shared_info = (shared_info_t *)shared_info_page;
+    return (int)rc;
+}
+
+enum evtchn_abi evtchn_abi(void)
+{
+    return abi;
+}
+
+static inline volatile event_word_t *fifo_word(evtchn_port_t port)
+{
+    if (port >= fifo_pages * FIFO_WORDS_PER_PAGE)
+        return NULL;
+    return &fifo_array[port / FIFO_WORDS_PER_PAGE][port % FIFO_WORDS_PER_PAGE];
+}
+
+static int fifo_expand(void)
+{
+    if (fifo_pages >= FIFO_MAX_PAGES)
+        return -XEN_ENOSPC;
+    /* New words start MASKED, as Linux does: no port fires before a
+     * handler is bound and unmasks it. */
+    for (unsigned int i = 0; i < FIFO_WORDS_PER_PAGE; i++)
+        fifo_array[fifo_pages][i] = 1u << EVTCHN_FIFO_MASKED;
+    struct evtchn_expand_array ex = { .array_gfn = virt_to_gfn(fifo_array[fifo_pages]) };
+    int rc = HYPERVISOR_event_channel_op(EVTCHNOP_expand_array, &ex);
+    if (rc == 0)
+        fifo_pages++;
+    return rc;
+}
+
+static int fifo_init(void)
+{
+    struct evtchn_init_control ic = {
+        .control_gfn = virt_to_gfn(fifo_control_page),
+        .offset = 0,
+        .vcpu = 0,
+    };
+    int rc = HYPERVISOR_event_channel_op(EVTCHNOP_init_control, &ic);
+
+    if (rc)
+        return rc;
+    fifo_cb = (volatile evtchn_fifo_control_block_t *)fifo_control_page;
+    return fifo_expand();
+}
+
+enum evtchn_abi evtchn_init(enum evtchn_abi want)
+{
+    /* Seed 003's init_IRQ: no port is live until something binds it. */
+    volatile shared_info_t *s = HYPERVISOR_shared_info;
+    for (unsigned int i = 0; i < ARRAY_SIZE(s->evtchn_mask); i++)
+        s->evtchn_mask[i] = ~0UL;
+
+    if (want == EVTCHN_ABI_FIFO) {
+        int rc = fifo_init();
+        if (rc == 0)
+            abi = EVTCHN_ABI_FIFO;
+        else
+            printk("evtchn: FIFO ABI unavailable (%d), using 2-level\n", rc);
+    }
+    return abi;
+}
+
+int evtchn_setup_port(evtchn_port_t port)
+{
+    if (port >= GUEST_NR_EVTCHNS)
+        return -XEN_ENOSPC;
+    if (abi != EVTCHN_ABI_FIFO)
+        return 0;
+    while (port >= fifo_pages * FIFO_WORDS_PER_PAGE) {
+        int rc = fifo_expand();
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- per-port operations ---- */
+
+void mask_evtchn(evtchn_port_t port)
+{
+    if (abi == EVTCHN_ABI_FIFO) {
+        volatile event_word_t *w = fifo_word(port);
+        if (w)
+            sync_set_bit32(EVTCHN_FIFO_MASKED, w);
+        return;
+    }
+    sync_set_bit(port, HYPERVISOR_shared_info->evtchn_mask);
+}
+
+/*
+ * FIFO unmask (Linux's clear_masked_cond): clear MASKED locally unless the
+ * event is PENDING (then the hypervisor must link it: EVTCHNOP_unmask) or
+ * the hypervisor holds BUSY on the word (the cmpxchg expects BUSY clear, so
+ * it fails and we retry until the hypervisor is done).
+ */
+static bool fifo_clear_masked_cond(volatile event_word_t *word)
+{
+    event_word_t w = *word, old, new;
+
+    do {
+        if (!(w & (1u << EVTCHN_FIFO_MASKED)))
+            return true;
+        if (w & (1u << EVTCHN_FIFO_PENDING))
+            return false;
+        old = w & ~(1u << EVTCHN_FIFO_BUSY);
+        new = old & ~(1u << EVTCHN_FIFO_MASKED);
+        w = cmpxchg_u32(word, old, new);
+    } while (w != old);
+    return true;
+}
+
+static void hyp_unmask(evtchn_port_t port)
+{
+    struct evtchn_unmask um = { .port = port };
+
+    HYPERVISOR_event_channel_op(EVTCHNOP_unmask, &um);
+}
+
+void unmask_evtchn(evtchn_port_t port)
+{
+    if (abi == EVTCHN_ABI_FIFO) {
+        volatile event_word_t *w = fifo_word(port);
+        if (w && !fifo_clear_masked_cond(w))
+            hyp_unmask(port);
+        return;
+    }
+
+    volatile shared_info_t *s = HYPERVISOR_shared_info;
+    /*
+     * Xen's 2-level unmask re-delivers only when it is the one clearing
+     * the mask bit, so a pending event must be unmasked by the hypercall.
+     */
+    if (sync_test_bit(port, s->evtchn_pending)) {
+        hyp_unmask(port);
+        return;
+    }
+    sync_clear_bit(port, s->evtchn_mask);
+    /* Raised between our test and our clear (it found the port masked and
+     * did not notify us): re-mask and let the hypervisor deliver it. At worst
+     * the event arrives twice, never zero times. */
+    if (sync_test_bit(port, s->evtchn_pending)) {
+        sync_set_bit(port, s->evtchn_mask);
+        hyp_unmask(port);
+    }
+}
+
+void clear_evtchn(evtchn_port_t port)
+{
+    if (abi == EVTCHN_ABI_FIFO) {
+        volatile event_word_t *w = fifo_word(port);
+        if (w)
+            sync_clear_bit32(EVTCHN_FIFO_PENDING, w);
+        return;
+    }
+    sync_clear_bit(port, HYPERVISOR_shared_info->evtchn_pending);
+}
+
+void set_evtchn(evtchn_port_t port)
+{
+    if (abi == EVTCHN_ABI_FIFO) {
+        volatile event_word_t *w = fifo_word(port);
+        if (w)
+            sync_set_bit32(EVTCHN_FIFO_PENDING, w);
+        return;
+    }
+    sync_set_bit(port, HYPERVISOR_shared_info->evtchn_pending);
+}
+
+bool evtchn_is_pending(evtchn_port_t port)
+{
+    if (abi == EVTCHN_ABI_FIFO) {
+        volatile event_word_t *w = fifo_word(port);
+        return w && (*w & (1u << EVTCHN_FIFO_PENDING));
+    }
+    return sync_test_bit(port, HYPERVISOR_shared_info->evtchn_pending);
+}
+
+bool evtchn_is_masked(evtchn_port_t port)
+{
+    if (abi == EVTCHN_ABI_FIFO) {
+        volatile event_word_t *w = fifo_word(port);
+        return !w || (*w & (1u << EVTCHN_FIFO_MASKED));
+    }
+    return sync_test_bit(port, HYPERVISOR_shared_info->evtchn_mask);
+}
+
+int notify_remote_via_evtchn(evtchn_port_t port)
+{
+    struct evtchn_send send = { .port = port };
+
+    return HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
+}
+
+/* ---- dispatch ---- */
+
+/* A pending port nobody bound (seed 000's evtchn_device_upcall): consume it
+ * and keep it masked so it cannot storm. */
+static void evtchn_device_upcall(evtchn_port_t port)
+{
+    mask_evtchn(port);
+    clear_evtchn(port);
+    if (evtchn_stats.unbound++ < 4)
+        printk("evtchn: event on port %u with no handler, masked\n", port);
+}
+
+static void handle_port(evtchn_port_t port)
+{
+    int irq = irq_from_evtchn(port);
+
+    if (irq >= 0)
+        do_IRQ(irq);
+    else
+        evtchn_device_upcall(port);
+}
+
+static void l2_handle_events(void)
+{
+    volatile vcpu_info_t *vi = this_vcpu();
+    volatile shared_info_t *s = HYPERVISOR_shared_info;
+    unsigned long l1 = xchg_ulong(&vi->evtchn_pending_sel, 0);
+
+    while (l1) {
+        unsigned int l1i = bit_ffs(l1);
+        unsigned long l2;
+
+        l1 &= ~(1UL << l1i);
+        /* Every do_IRQ path clears (acks) the port's pending bit or masks
+         * it, so this loop ends. */
+        while ((l2 = s->evtchn_pending[l1i] & ~s->evtchn_mask[l1i]) != 0) {
+            unsigned int l2i = bit_ffs(l2);
+            handle_port(l1i * 64 + l2i);
+        }
+    }
+}
+
+/* Clear LINKED (and LINK) and return the LINK the word held. The cmpxchg
+ * expects BUSY clear: while the hypervisor is linking onto this word
+ * (BUSY set) we wait instead of racing with its update. */
+static uint32_t fifo_clear_linked(volatile event_word_t *word)
+{
+    event_word_t w = *word, old, new;
+
+    do {
+        old = w & ~(1u << EVTCHN_FIFO_BUSY);
+        new = old & ~((1u << EVTCHN_FIFO_LINKED) | EVTCHN_FIFO_LINK_MASK);
+        w = cmpxchg_u32(word, old, new);
+    } while (w != old);
+    return w & EVTCHN_FIFO_LINK_MASK;
+}
+
+static void fifo_consume_one(unsigned int prio, uint32_t *ready)
+{
+    uint32_t head = fifo_head[prio];
+
+    /* Reached the tail last time: the queue restarts at HEAD. */
+    if (head == 0) {
+        rmb();
+        head = fifo_cb->head[prio];
+    }
+    evtchn_port_t port = head;
+    volatile event_word_t *word = fifo_word(port);
+    if (!word) {
+        /* HEAD outside our array: nothing we can consume. */
+        fifo_head[prio] = 0;
+        *ready &= ~(1u << prio);
+        return;
+    }
+    head = fifo_clear_linked(word);
+    if (head == 0)
+        *ready &= ~(1u << prio);
+    /* Store the cursor before dispatching: a handler that re-enables
+     * interrupts may run a nested upcall that continues this queue. */
+    fifo_head[prio] = head;
+
+    event_word_t w = *word;
+    if ((w & (1u << EVTCHN_FIFO_PENDING)) && !(w & (1u << EVTCHN_FIFO_MASKED)))
+        handle_port(port);
+}
+
+static void fifo_handle_events(void)
+{
+    uint32_t ready = xchg_u32(&fifo_cb->ready, 0);
+
+    while (ready) {
+        unsigned int prio = bit_ffs(ready);
+        fifo_consume_one(prio, &ready);
+        ready |= xchg_u32(&fifo_cb->ready, 0);
+    }
+}
+
+static unsigned int upcall_depth;
+
+void evtchn_do_upcall(void)
+{
+    volatile vcpu_info_t *vi = this_vcpu();
+
+    evtchn_stats.upcalls++;
+    if (upcall_depth++)
+        evtchn_stats.nested++;
+    do {
+        /* Clear before scanning: an event raised during the scan sets it
+         * again and we go round once more. */
+        xchg_u8(&vi->evtchn_upcall_pending, 0);
+        if (abi == EVTCHN_ABI_FIFO)
+            fifo_handle_events();
+        else
+            l2_handle_events();
+        rmb();
+    } while (vi->evtchn_upcall_pending);
+    upcall_depth--;
+}

@@ -1,0 +1,72 @@
+/*
+ * The guest runtime's entry contract and services for test guests.
+ *
+ * A guest program links against libguest and defines guest_main(). The
+ * runtime has then: entered long mode, installed the hypercall page, mapped
+ * shared_info, set up the console, the IDT, the LAPIC, the event-channel
+ * ABI (2-level or FIFO), the upcall vector, the IRQ layer and (when the
+ * domain has one) the XenStore connection.
+ *
+ * Command-line options the runtime itself understands (from start_info):
+ *   evtchn=fifo|2l        event-channel ABI (default 2l)
+ *   upcall=percpu|legacy  HVMOP_set_evtchn_upcall_vector or
+ *                         HVM_PARAM_CALLBACK_IRQ vector type (default:
+ *                         percpu when CPUID advertises it)
+ *   console=ring|io       PV console ring or HYPERVISOR_console_io
+ *                         (default ring when HVM_PARAM_CONSOLE_PFN is set)
+ */
+#ifndef GUEST_GUEST_H
+#define GUEST_GUEST_H
+
+#include <guest/arch.h>
+#include <guest/lib.h>
+#include <xen/arch-x86/hvm/start_info.h>
+
+/* Vector used for event-channel upcalls (Linux uses the same number). */
+#define GUEST_UPCALL_VECTOR 0xf3
+
+/* Provided by each guest program. Its return value is the exit code. */
+int guest_main(const char *cmdline);
+
+/* Shut the domain down: code 0 -> SHUTDOWN_poweroff, else SHUTDOWN_crash
+ * (after printing the code). Flushes the console first. Never returns. */
+void guest_exit(int code) __attribute__((noreturn));
+
+/* The command line ("" if none). */
+const char *guest_cmdline(void);
+
+/* Value of key=value on the command line copied into buf; returns 1 if the
+ * key is present (a bare "key" gives ""), 0 if not. */
+int guest_cmdline_get(const char *key, char *buf, size_t len);
+long guest_cmdline_int(const char *key, long dflt);
+
+/* Our domain id (CPUID leaf 4 or XenStore "domid"), -1 if unknown. */
+int guest_domid(void);
+
+/* Guest-physical end of the RAM described by start_info's memory map. */
+uint64_t guest_ram_end(void);
+
+const struct hvm_start_info *guest_start_info(void);
+
+/* Sleep (sti;hlt) until cond(arg) is true. Must be called with interrupts
+ * enabled, outside interrupt context; cond is evaluated with IF=0. */
+void guest_wait_until(bool (*cond)(void *), void *arg);
+
+/* Virtual == physical: the runtime identity-maps the low 4 GiB. */
+static inline uint64_t virt_to_gfn(const void *p)
+{
+    return (uint64_t)(uintptr_t)p >> PAGE_SHIFT;
+}
+
+/* Console (console.c). */
+void console_init(void);
+void console_write(const char *s, size_t len);
+void console_flush(void);
+
+/* LAPIC (runtime.c). */
+void lapic_eoi(void);
+
+/* Early failure before the console works: port 0xe9 then triple fault. */
+void guest_early_panic(const char *msg) __attribute__((noreturn));
+
+#endif

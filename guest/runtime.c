@@ -1,0 +1,315 @@
+/*
+ * Runtime start-up (called from the 64-bit entry with the start_info
+ * address), IDT and traps, LAPIC, upcall registration, command line and
+ * shutdown.
+ */
+#include <guest/guest.h>
+#include <guest/hypercall.h>
+#include <guest/evtchn.h>
+#include <guest/irq.h>
+#include <guest/xenbus.h>
+#include <xen/arch-x86/cpuid.h>
+
+#define LAPIC_BASE 0xfee00000UL
+#define LAPIC_EOI  0xb0
+#define LAPIC_SVR  0xf0
+
+struct trap_frame {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+
+struct idt_entry {
+    uint16_t off0;
+    uint16_t sel;
+    uint8_t ist;
+    uint8_t type;
+    uint16_t off1;
+    uint32_t off2;
+    uint32_t rsvd;
+} __attribute__((packed));
+
+static struct idt_entry idt[256] __attribute__((aligned(16)));
+
+static const struct hvm_start_info *start_info;
+static const char *cmdline = "";
+static int percpu_upcall;
+static int my_domid = -1;
+
+/* Stubs from entry.c. */
+#define TRAP_STUB(n) extern char trap_stub_##n[];
+TRAP_STUB(0) TRAP_STUB(1) TRAP_STUB(2) TRAP_STUB(3) TRAP_STUB(4) TRAP_STUB(5)
+TRAP_STUB(6) TRAP_STUB(7) TRAP_STUB(8) TRAP_STUB(9) TRAP_STUB(10) TRAP_STUB(11)
+TRAP_STUB(12) TRAP_STUB(13) TRAP_STUB(14) TRAP_STUB(15) TRAP_STUB(16) TRAP_STUB(17)
+TRAP_STUB(18) TRAP_STUB(19) TRAP_STUB(20) TRAP_STUB(21) TRAP_STUB(22) TRAP_STUB(23)
+TRAP_STUB(24) TRAP_STUB(25) TRAP_STUB(26) TRAP_STUB(27) TRAP_STUB(28) TRAP_STUB(29)
+TRAP_STUB(30) TRAP_STUB(31) TRAP_STUB(243)
+extern char trap_stub_spurious[];
+
+static char *const exception_stubs[32] = {
+    trap_stub_0, trap_stub_1, trap_stub_2, trap_stub_3, trap_stub_4, trap_stub_5,
+    trap_stub_6, trap_stub_7, trap_stub_8, trap_stub_9, trap_stub_10, trap_stub_11,
+    trap_stub_12, trap_stub_13, trap_stub_14, trap_stub_15, trap_stub_16, trap_stub_17,
+    trap_stub_18, trap_stub_19, trap_stub_20, trap_stub_21, trap_stub_22, trap_stub_23,
+    trap_stub_24, trap_stub_25, trap_stub_26, trap_stub_27, trap_stub_28, trap_stub_29,
+    trap_stub_30, trap_stub_31,
+};
+
+static void set_gate(unsigned int vec, const void *fn)
+{
+    uint64_t a = (uint64_t)(uintptr_t)fn;
+
+    idt[vec] = (struct idt_entry){
+        .off0 = (uint16_t)a, .sel = 0x08, .ist = 0, .type = 0x8e,
+        .off1 = (uint16_t)(a >> 16), .off2 = (uint32_t)(a >> 32),
+    };
+}
+
+static void idt_init(void)
+{
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) desc = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+
+    for (unsigned int i = 0; i < 32; i++)
+        set_gate(i, exception_stubs[i]);
+    set_gate(GUEST_UPCALL_VECTOR, trap_stub_243);
+    set_gate(0xff, trap_stub_spurious);
+    __asm__ __volatile__("lidt %0" :: "m"(desc) : "memory");
+}
+
+static inline void lapic_write(unsigned int reg, uint32_t v)
+{
+    *(volatile uint32_t *)(LAPIC_BASE + reg) = v;
+}
+
+void lapic_eoi(void)
+{
+    lapic_write(LAPIC_EOI, 0);
+}
+
+void guest_early_panic(const char *msg)
+{
+    while (*msg)
+        cpu_outb(0xe9, (uint8_t)*msg++);
+    /* No console: an empty IDT turns the next exception into a triple fault,
+     * which the VMM reports as a crash instead of a silent hang. */
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) none = { 0, 0 };
+    __asm__ __volatile__("lidt %0; int3" :: "m"(none));
+    for (;;)
+        __asm__ __volatile__("cli; hlt");
+}
+
+static const char *const exception_names[32] = {
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+    "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+void guest_trap(struct trap_frame *f);
+void guest_trap(struct trap_frame *f)
+{
+    if (f->vector == GUEST_UPCALL_VECTOR) {
+        /* Per-vCPU upcall vectors go through the LAPIC and need an EOI;
+         * the legacy CALLBACK_IRQ vector does not (same rule as Linux). */
+        if (percpu_upcall)
+            lapic_eoi();
+        evtchn_do_upcall();
+        return;
+    }
+    const char *name = f->vector < 32 && exception_names[f->vector] ? exception_names[f->vector] : "?";
+    printk("FATAL: exception %s (vector %lu) error %#lx at rip=%016lx cr2=%016lx\n",
+           name, (unsigned long)f->vector, (unsigned long)f->error,
+           (unsigned long)f->rip, (unsigned long)cpu_read_cr2());
+    printk("  rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx\n", (unsigned long)f->rax,
+           (unsigned long)f->rbx, (unsigned long)f->rcx, (unsigned long)f->rdx);
+    printk("  rsi=%016lx rdi=%016lx rsp=%016lx rbp=%016lx\n", (unsigned long)f->rsi,
+           (unsigned long)f->rdi, (unsigned long)f->rsp, (unsigned long)f->rbp);
+    guest_exit(128 + (int)f->vector);
+}
+
+/* ---- command line ---- */
+
+const char *guest_cmdline(void)
+{
+    return cmdline;
+}
+
+int guest_cmdline_get(const char *key, char *buf, size_t len)
+{
+    size_t klen = strlen(key);
+    const char *p = cmdline;
+
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *w = p;
+        while (*p && *p != ' ')
+            p++;
+        size_t wlen = (size_t)(p - w);
+        if (wlen >= klen && strncmp(w, key, klen) == 0 &&
+            (wlen == klen || w[klen] == '=')) {
+            if (buf && len) {
+                size_t vlen = wlen > klen ? wlen - klen - 1 : 0;
+                if (vlen > len - 1)
+                    vlen = len - 1;
+                memcpy(buf, w + klen + (wlen > klen), vlen);
+                buf[vlen] = '\0';
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+long guest_cmdline_int(const char *key, long dflt)
+{
+    char buf[24];
+    const char *end;
+
+    if (!guest_cmdline_get(key, buf, sizeof(buf)) || !buf[0])
+        return dflt;
+    long v = strtol_simple(buf, &end);
+    return *end ? dflt : v;
+}
+
+const struct hvm_start_info *guest_start_info(void)
+{
+    return start_info;
+}
+
+uint64_t guest_ram_end(void)
+{
+    uint64_t end = 0;
+
+    if (!start_info || start_info->version < 1 || !start_info->memmap_paddr)
+        return 0;
+    const struct hvm_memmap_table_entry *m =
+        (const void *)(uintptr_t)start_info->memmap_paddr;
+    for (uint32_t i = 0; i < start_info->memmap_entries && i < 128; i++)
+        if (m[i].type == XEN_HVM_MEMMAP_TYPE_RAM && m[i].addr + m[i].size > end)
+            end = m[i].addr + m[i].size;
+    return end;
+}
+
+int guest_domid(void)
+{
+    if (my_domid < 0 && xs_available()) {
+        long v;
+        if (xs_read_int(XBT_NIL, "domid", &v) == 0)
+            my_domid = (int)v;
+    }
+    return my_domid;
+}
+
+void guest_wait_until(bool (*cond)(void *), void *arg)
+{
+    for (;;) {
+        cpu_cli();
+        if (cond(arg))
+            break;
+        cpu_safe_halt();
+    }
+    cpu_sti();
+}
+
+void guest_exit(int code)
+{
+    struct sched_shutdown sd = { .reason = code == 0 ? SHUTDOWN_poweroff : SHUTDOWN_crash };
+
+    cpu_cli();
+    printk("guest: exit code %d\n", code);
+    console_flush();
+    HYPERVISOR_sched_op(SCHEDOP_shutdown, &sd);
+    for (;;)
+        __asm__ __volatile__("cli; hlt");
+}
+
+/* ---- upcall registration ---- */
+
+static int upcall_setup(void)
+{
+    char opt[16] = "";
+    bool can_percpu = (hypervisor_info.hvm_features & XEN_HVM_CPUID_UPCALL_VECTOR) != 0;
+
+    guest_cmdline_get("upcall", opt, sizeof(opt));
+    if (strcmp(opt, "legacy") != 0 && can_percpu) {
+        struct xen_hvm_evtchn_upcall_vector uv = { .vcpu = 0, .vector = GUEST_UPCALL_VECTOR };
+        long rc = HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv);
+        if (rc == 0) {
+            percpu_upcall = 1;
+            return 0;
+        }
+        printk("guest: HVMOP_set_evtchn_upcall_vector failed (%ld), using CALLBACK_IRQ\n", rc);
+    } else if (strcmp(opt, "percpu") == 0) {
+        printk("guest: upcall=percpu requested but CPUID does not advertise it\n");
+    }
+    uint64_t via = ((uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | GUEST_UPCALL_VECTOR;
+    return hvm_set_param(HVM_PARAM_CALLBACK_IRQ, via);
+}
+
+/* ---- start ---- */
+
+void guest_start(uint32_t start_info_pa);
+void guest_start(uint32_t start_info_pa)
+{
+    start_info = (const struct hvm_start_info *)(uintptr_t)start_info_pa;
+    if (!start_info || start_info->magic != XEN_HVM_START_MAGIC_VALUE)
+        guest_early_panic("guest: bad hvm_start_info magic\n");
+    if (start_info->cmdline_paddr && start_info->cmdline_paddr < (1ULL << 32))
+        cmdline = (const char *)(uintptr_t)start_info->cmdline_paddr;
+
+    if (hypercall_init() != 0)
+        guest_early_panic("guest: no Xen CPUID leaves / hypercall page\n");
+    my_domid = hypervisor_info.domid;
+
+    idt_init();
+    console_init();
+    printk("guest: xenkvm test guest, Xen interface %u.%u, cmdline \"%s\"\n",
+           hypervisor_info.version >> 16, hypervisor_info.version & 0xffff, cmdline);
+
+    int rc = evtchn_map_shared_info();
+    if (rc) {
+        printk("guest: XENMEM_add_to_physmap(shared_info) failed: %d\n", rc);
+        guest_exit(2);
+    }
+    /* The LAPIC drops fixed interrupts while software-disabled:
+     * enable it, spurious vector 0xff. */
+    lapic_write(LAPIC_SVR, 0x100 | 0xff);
+
+    char opt[8] = "";
+    guest_cmdline_get("evtchn", opt, sizeof(opt));
+    enum evtchn_abi abi = evtchn_init(strcmp(opt, "fifo") == 0 ? EVTCHN_ABI_FIFO : EVTCHN_ABI_2L);
+    irq_init();
+
+    /* HVM guests take upcalls by the interrupt flag, not the mask byte. */
+    HYPERVISOR_shared_info->vcpu_info[0].evtchn_upcall_mask = 0;
+    rc = upcall_setup();
+    if (rc) {
+        printk("guest: cannot register the upcall vector: %d\n", rc);
+        guest_exit(2);
+    }
+    printk("guest: event channels: %s ABI, %s upcall vector %#x\n",
+           abi == EVTCHN_ABI_FIFO ? "FIFO" : "2-level",
+           percpu_upcall ? "per-vCPU" : "CALLBACK_IRQ", GUEST_UPCALL_VECTOR);
+    /* An event raised before the vector existed left upcall_pending set
+     * with no interrupt behind it; every later event would then find it
+     * already set and not interrupt us either. Scan once by hand (with
+     * IF=0, as in a real upcall) so delivery starts from a clean state. */
+    if (HYPERVISOR_shared_info->vcpu_info[0].evtchn_upcall_pending) {
+        printk("guest: upcall pending before the vector was registered; scanning\n");
+        evtchn_do_upcall();
+    }
+    cpu_sti();
+
+    rc = xs_init();
+    if (rc)
+        printk("guest: no XenStore (%d)\n", rc);
+
+    guest_exit(guest_main(cmdline));
+}

@@ -1,0 +1,517 @@
+/*
+ * The hostile guest: every implemented hypercall with garbage, each result
+ * checked against the errno Xen gives (xen/common/event_channel.c,
+ * event_fifo.c, kernel.c, memory.c, domain.c, sched/core.c,
+ * arch/x86/hvm/hvm.c, drivers/char/console.c with the dummy XSM policy).
+ * Prints one PASS/FAIL line per check and exits 0 only if all passed.
+ *
+ * Command line:
+ *   victim=<domid>   another running domain to aim foreign-domain calls at
+ *   evtchn=fifo      also runs the FIFO-only checks (runtime option)
+ *
+ * The guest must stay alive and useful: nothing here may succeed in
+ * changing our upcall vector, vcpu_info, event ABI or shutting us down;
+ * the last checks prove that event delivery still works.
+ */
+#include <guest/guest.h>
+#include <guest/hypercall.h>
+#include <guest/evtchn.h>
+#include <guest/irq.h>
+#include <guest/xenbus.h>
+
+static int passes, fails;
+
+#define E(x) (-(long)XEN_##x)
+
+static void check(const char *what, long got, long expect)
+{
+    if (got == expect) {
+        passes++;
+        printk("PASS: %s -> %ld\n", what, got);
+    } else {
+        fails++;
+        printk("FAIL: %s -> %ld, Xen gives %ld\n", what, got, expect);
+    }
+}
+
+static void check_true(const char *what, bool ok)
+{
+    if (ok) {
+        passes++;
+        printk("PASS: %s\n", what);
+    } else {
+        fails++;
+        printk("FAIL: %s\n", what);
+    }
+}
+
+/* Garbage addresses. */
+#define BAD_UNMAPPED 0x0000700000000000UL   /* canonical, not in our page tables */
+#define BAD_NONCANON 0x8000000000000000UL
+static unsigned long bad_beyond_ram;         /* mapped by us, no RAM behind it */
+static unsigned long bad_straddle;           /* last bytes of RAM, then nothing */
+
+#define NOBODY   ((domid_t)0x7fef)           /* a domid no domain has */
+static int victim = -1;
+
+static long evtchn_op(int cmd, void *arg)
+{
+    return HYPERVISOR_event_channel_op(cmd, arg);
+}
+
+static long ev_alloc_self(domid_t remote, evtchn_port_t *port)
+{
+    struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = remote };
+    long rc = evtchn_op(EVTCHNOP_alloc_unbound, &a);
+    *port = a.port;
+    return rc;
+}
+
+static long ev_close(evtchn_port_t port)
+{
+    struct evtchn_close c = { .port = port };
+    return evtchn_op(EVTCHNOP_close, &c);
+}
+
+static long ev_send(evtchn_port_t port)
+{
+    struct evtchn_send s = { .port = port };
+    return evtchn_op(EVTCHNOP_send, &s);
+}
+
+static void test_pointers(void)
+{
+    char what[96];
+    static const char *const names[] = {
+        "bind_interdomain", "bind_virq", "bind_pirq", "close", "send", "status",
+        "alloc_unbound", "bind_ipi", "bind_vcpu", "unmask", "reset", "init_control",
+        "expand_array", "set_priority",
+    };
+
+    for (int cmd = 0; cmd < (int)ARRAY_SIZE(names); cmd++) {
+        snprintf(what, sizeof(what), "event_channel_op(%s, unmapped pointer)", names[cmd]);
+        check(what, evtchn_op(cmd, (void *)BAD_UNMAPPED), E(EFAULT));
+    }
+    check("event_channel_op(alloc_unbound, non-canonical pointer)",
+          evtchn_op(EVTCHNOP_alloc_unbound, (void *)BAD_NONCANON), E(EFAULT));
+    if (bad_beyond_ram) {
+        check("event_channel_op(status, pointer past the end of RAM)",
+              evtchn_op(EVTCHNOP_status, (void *)bad_beyond_ram), E(EFAULT));
+        check("event_channel_op(send, struct straddling the end of RAM)",
+              evtchn_op(EVTCHNOP_send, (void *)bad_straddle), E(EFAULT));
+    }
+    check("sched_op(shutdown, unmapped pointer)",
+          HYPERVISOR_sched_op(SCHEDOP_shutdown, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("sched_op(poll, unmapped pointer)",
+          HYPERVISOR_sched_op(SCHEDOP_poll, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("hvm_op(get_param, unmapped pointer)",
+          HYPERVISOR_hvm_op(HVMOP_get_param, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("hvm_op(set_param, unmapped pointer)",
+          HYPERVISOR_hvm_op(HVMOP_set_param, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("hvm_op(set_evtchn_upcall_vector, unmapped pointer)",
+          HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("memory_op(add_to_physmap, unmapped pointer)",
+          HYPERVISOR_memory_op(XENMEM_add_to_physmap, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("memory_op(memory_map, unmapped pointer)",
+          HYPERVISOR_memory_op(XENMEM_memory_map, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("xen_version(extraversion, unmapped pointer)",
+          HYPERVISOR_xen_version(XENVER_extraversion, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("xen_version(get_features, non-canonical pointer)",
+          HYPERVISOR_xen_version(XENVER_get_features, (void *)BAD_NONCANON), E(EFAULT));
+    check("vcpu_op(register_vcpu_info, unmapped pointer)",
+          HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, (void *)BAD_UNMAPPED), E(EFAULT));
+    check("console_io(write, unmapped buffer)",
+          HYPERVISOR_console_io(CONSOLEIO_write, 16, (const char *)BAD_UNMAPPED), E(EFAULT));
+}
+
+static void test_evtchn(void)
+{
+    static uint8_t zero[64];
+    evtchn_port_t p1 = 0, p2 = 0;
+
+    check("event_channel_op(cmd 14)", evtchn_op(14, zero), E(ENOSYS));
+    check("event_channel_op(cmd 0x7fffffff)", evtchn_op(0x7fffffff, zero), E(ENOSYS));
+
+    /* alloc_unbound: the allocating domain is looked up first (ESRCH),
+     * then XSM refuses a domU allocating in another domain (EPERM). */
+    struct evtchn_alloc_unbound au = { .dom = NOBODY, .remote_dom = DOMID_SELF };
+    check("alloc_unbound(dom=nonexistent)", evtchn_op(EVTCHNOP_alloc_unbound, &au), E(ESRCH));
+    au = (struct evtchn_alloc_unbound){ .dom = DOMID_INVALID, .remote_dom = DOMID_SELF };
+    check("alloc_unbound(dom=DOMID_INVALID)", evtchn_op(EVTCHNOP_alloc_unbound, &au), E(ESRCH));
+    au = (struct evtchn_alloc_unbound){ .dom = 0, .remote_dom = DOMID_SELF };
+    check("alloc_unbound(dom=0, foreign)", evtchn_op(EVTCHNOP_alloc_unbound, &au), E(EPERM));
+    if (victim > 0) {
+        au = (struct evtchn_alloc_unbound){ .dom = (domid_t)victim, .remote_dom = DOMID_SELF };
+        check("alloc_unbound(dom=victim, foreign)", evtchn_op(EVTCHNOP_alloc_unbound, &au),
+              E(EPERM));
+    }
+
+    /* A port of our own, unbound for ourselves. */
+    check("alloc_unbound(self, remote=self)", ev_alloc_self(DOMID_SELF, &p1), 0);
+    check_true("alloc_unbound returned a non-zero port", p1 != 0);
+
+    struct evtchn_status st = { .dom = DOMID_SELF, .port = p1 };
+    check("status(self, unbound port)", evtchn_op(EVTCHNOP_status, &st), 0);
+    check_true("status reports unbound for our own domain",
+               st.status == EVTCHNSTAT_unbound && (int)st.u.unbound.dom == guest_domid());
+    st = (struct evtchn_status){ .dom = NOBODY, .port = 1 };
+    check("status(dom=nonexistent)", evtchn_op(EVTCHNOP_status, &st), E(ESRCH));
+    st = (struct evtchn_status){ .dom = DOMID_SELF, .port = 0x7fffffff };
+    check("status(self, huge port)", evtchn_op(EVTCHNOP_status, &st), E(EINVAL));
+    st = (struct evtchn_status){ .dom = 0, .port = 0 };
+    check("status(dom=0, port 0: foreign)", evtchn_op(EVTCHNOP_status, &st), E(EPERM));
+
+    /* send: dropped on an unbound port, refused on reserved and huge ports. */
+    check("send(unbound port) is dropped", ev_send(p1), 0);
+    check("send(port 0, reserved)", ev_send(0), E(EINVAL));
+    check("send(huge port)", ev_send(0x7fffffff), E(EINVAL));
+    check("send(port 0xffffffff)", ev_send(0xffffffffu), E(EINVAL));
+
+    /* bind_interdomain garbage. */
+    struct evtchn_bind_interdomain bi = { .remote_dom = NOBODY, .remote_port = 1 };
+    check("bind_interdomain(remote=nonexistent)", evtchn_op(EVTCHNOP_bind_interdomain, &bi),
+          E(ESRCH));
+    bi = (struct evtchn_bind_interdomain){ .remote_dom = DOMID_SELF, .remote_port = 0x7fffffff };
+    check("bind_interdomain(self, huge port)", evtchn_op(EVTCHNOP_bind_interdomain, &bi),
+          E(EINVAL));
+    bi = (struct evtchn_bind_interdomain){ .remote_dom = DOMID_SELF, .remote_port = 0 };
+    check("bind_interdomain(self, reserved port 0)", evtchn_op(EVTCHNOP_bind_interdomain, &bi),
+          E(EINVAL));
+    evtchn_port_t p0;
+    check("alloc_unbound(self, remote=0)", ev_alloc_self(0, &p0), 0);
+    bi = (struct evtchn_bind_interdomain){ .remote_dom = DOMID_SELF, .remote_port = p0 };
+    check("bind_interdomain(port unbound for dom0, not us)",
+          evtchn_op(EVTCHNOP_bind_interdomain, &bi), E(EINVAL));
+    check("close(port unbound for dom0)", ev_close(p0), 0);
+    if (victim > 0) {
+        bi = (struct evtchn_bind_interdomain){ .remote_dom = (domid_t)victim, .remote_port = 1 };
+        check("bind_interdomain(victim's port 1, not offered to us)",
+              evtchn_op(EVTCHNOP_bind_interdomain, &bi), E(EINVAL));
+    }
+
+    /* A real loopback channel: bind sets the new local port pending. */
+    bi = (struct evtchn_bind_interdomain){ .remote_dom = DOMID_SELF, .remote_port = p1 };
+    check("bind_interdomain(self, our unbound port)", evtchn_op(EVTCHNOP_bind_interdomain, &bi), 0);
+    p2 = bi.local_port;
+    if (p2 && p2 < GUEST_NR_EVTCHNS) {
+        evtchn_setup_port(p2);
+        check_true("bind_interdomain left the new local port pending", evtchn_is_pending(p2));
+        clear_evtchn(p2);
+        clear_evtchn(p1);
+        check("send(interdomain loopback)", ev_send(p2), 0);
+        check_true("send set the peer port pending", evtchn_is_pending(p1));
+        clear_evtchn(p1);
+    }
+    bi = (struct evtchn_bind_interdomain){ .remote_dom = DOMID_SELF, .remote_port = p1 };
+    check("bind_interdomain(port already bound)", evtchn_op(EVTCHNOP_bind_interdomain, &bi),
+          E(EINVAL));
+    check("close(one end of the loopback)", ev_close(p1), 0);
+    st = (struct evtchn_status){ .dom = DOMID_SELF, .port = p2 };
+    check("status(other end)", evtchn_op(EVTCHNOP_status, &st), 0);
+    check_true("closing one end returns the peer to unbound",
+               st.status == EVTCHNSTAT_unbound && (int)st.u.unbound.dom == guest_domid());
+    st = (struct evtchn_status){ .dom = DOMID_SELF, .port = p1 };
+    check("status(closed port)", evtchn_op(EVTCHNOP_status, &st), 0);
+    check_true("a closed port reports closed", st.status == EVTCHNSTAT_closed);
+    check("send(closed port)", ev_send(p1), E(EINVAL));
+    check("close(closed port)", ev_close(p1), E(EINVAL));
+    check("close(port 0, reserved)", ev_close(0), E(EINVAL));
+    check("close(huge port)", ev_close(0x7fffffff), E(EINVAL));
+    check("close(other end)", ev_close(p2), 0);
+
+    /* bind_virq. */
+    struct evtchn_bind_virq bv = { .virq = NR_VIRQS, .vcpu = 0 };
+    check("bind_virq(virq NR_VIRQS)", evtchn_op(EVTCHNOP_bind_virq, &bv), E(EINVAL));
+    bv = (struct evtchn_bind_virq){ .virq = 0xffffffffu, .vcpu = 0 };
+    check("bind_virq(virq -1)", evtchn_op(EVTCHNOP_bind_virq, &bv), E(EINVAL));
+    bv = (struct evtchn_bind_virq){ .virq = VIRQ_CONSOLE, .vcpu = 1 };
+    check("bind_virq(global VIRQ_CONSOLE on vcpu 1)", evtchn_op(EVTCHNOP_bind_virq, &bv), E(EINVAL));
+    bv = (struct evtchn_bind_virq){ .virq = VIRQ_DEBUG, .vcpu = 1 };
+    check("bind_virq(VIRQ_DEBUG, vcpu 1 of 1)", evtchn_op(EVTCHNOP_bind_virq, &bv), E(ENOENT));
+    bv = (struct evtchn_bind_virq){ .virq = VIRQ_DEBUG, .vcpu = 0xffffffffu };
+    check("bind_virq(VIRQ_DEBUG, vcpu -1)", evtchn_op(EVTCHNOP_bind_virq, &bv), E(ENOENT));
+    bv = (struct evtchn_bind_virq){ .virq = VIRQ_DEBUG, .vcpu = 0 };
+    check("bind_virq(VIRQ_DEBUG, vcpu 0)", evtchn_op(EVTCHNOP_bind_virq, &bv), 0);
+    evtchn_port_t pv = bv.port;
+    bv = (struct evtchn_bind_virq){ .virq = VIRQ_DEBUG, .vcpu = 0 };
+    check("bind_virq(VIRQ_DEBUG again)", evtchn_op(EVTCHNOP_bind_virq, &bv), E(EEXIST));
+    struct evtchn_bind_vcpu bvc = { .port = pv, .vcpu = 0 };
+    check("bind_vcpu(per-vCPU VIRQ port)", evtchn_op(EVTCHNOP_bind_vcpu, &bvc), E(EINVAL));
+    check("close(VIRQ port)", ev_close(pv), 0);
+
+    /* bind_ipi and the things an IPI port cannot do. */
+    struct evtchn_bind_ipi bip = { .vcpu = 1 };
+    check("bind_ipi(vcpu 1 of 1)", evtchn_op(EVTCHNOP_bind_ipi, &bip), E(ENOENT));
+    bip = (struct evtchn_bind_ipi){ .vcpu = 0xffffffffu };
+    check("bind_ipi(vcpu -1)", evtchn_op(EVTCHNOP_bind_ipi, &bip), E(ENOENT));
+    bip = (struct evtchn_bind_ipi){ .vcpu = 0 };
+    check("bind_ipi(vcpu 0)", evtchn_op(EVTCHNOP_bind_ipi, &bip), 0);
+    evtchn_port_t pi = bip.port;
+    bvc = (struct evtchn_bind_vcpu){ .port = pi, .vcpu = 0 };
+    check("bind_vcpu(IPI port)", evtchn_op(EVTCHNOP_bind_vcpu, &bvc), E(EINVAL));
+    evtchn_setup_port(pi);
+    clear_evtchn(pi);
+    check("send(IPI to ourselves)", ev_send(pi), 0);
+    check_true("IPI send set our port pending", evtchn_is_pending(pi));
+
+    /* poll: returns at once because pi is pending (it stays masked). */
+    struct sched_poll sp = { .nr_ports = 1, .timeout = 0 };
+    set_xen_guest_handle(sp.ports, &pi);
+    check("sched_op(poll, one pending port)", HYPERVISOR_sched_op(SCHEDOP_poll, &sp), 0);
+    sp.nr_ports = 129;
+    check("sched_op(poll, 129 ports)", HYPERVISOR_sched_op(SCHEDOP_poll, &sp), E(EINVAL));
+    evtchn_port_t huge = 0xfffffff0u;
+    set_xen_guest_handle(sp.ports, &huge);
+    sp.nr_ports = 1;
+    check("sched_op(poll, huge port)", HYPERVISOR_sched_op(SCHEDOP_poll, &sp), E(EINVAL));
+    set_xen_guest_handle(sp.ports, (evtchn_port_t *)BAD_UNMAPPED);
+    check("sched_op(poll, unmapped port list)", HYPERVISOR_sched_op(SCHEDOP_poll, &sp), E(EFAULT));
+    clear_evtchn(pi);
+    check("close(IPI port)", ev_close(pi), 0);
+
+    /* bind_pirq: out of range either way. */
+    struct evtchn_bind_pirq bp = { .pirq = 0xffffffffu };
+    check("bind_pirq(pirq -1)", evtchn_op(EVTCHNOP_bind_pirq, &bp), E(EINVAL));
+    bp = (struct evtchn_bind_pirq){ .pirq = 1000000 };
+    check("bind_pirq(pirq 1000000)", evtchn_op(EVTCHNOP_bind_pirq, &bp), E(EINVAL));
+
+    /* bind_vcpu: vcpu first (ENOENT), then port (EINVAL). */
+    check("alloc_unbound(self, remote=self) #2", ev_alloc_self(DOMID_SELF, &p1), 0);
+    bvc = (struct evtchn_bind_vcpu){ .port = p1, .vcpu = 1 };
+    check("bind_vcpu(vcpu 1 of 1)", evtchn_op(EVTCHNOP_bind_vcpu, &bvc), E(ENOENT));
+    bvc = (struct evtchn_bind_vcpu){ .port = 0x7fffffff, .vcpu = 0 };
+    check("bind_vcpu(huge port)", evtchn_op(EVTCHNOP_bind_vcpu, &bvc), E(EINVAL));
+    bvc = (struct evtchn_bind_vcpu){ .port = 0, .vcpu = 0 };
+    check("bind_vcpu(reserved port 0)", evtchn_op(EVTCHNOP_bind_vcpu, &bvc), E(EINVAL));
+    bvc = (struct evtchn_bind_vcpu){ .port = p1, .vcpu = 0 };
+    check("bind_vcpu(unbound port, vcpu 0)", evtchn_op(EVTCHNOP_bind_vcpu, &bvc), 0);
+
+    /* unmask. */
+    struct evtchn_unmask um = { .port = 0x7fffffff };
+    check("unmask(huge port)", evtchn_op(EVTCHNOP_unmask, &um), E(EINVAL));
+    check("close(unbound port #2)", ev_close(p1), 0);
+
+    /* reset of other domains. */
+    struct evtchn_reset rs = { .dom = NOBODY };
+    check("reset(dom=nonexistent)", evtchn_op(EVTCHNOP_reset, &rs), E(ESRCH));
+    rs = (struct evtchn_reset){ .dom = 0 };
+    check("reset(dom=0, foreign)", evtchn_op(EVTCHNOP_reset, &rs), E(EPERM));
+    if (victim > 0) {
+        rs = (struct evtchn_reset){ .dom = (domid_t)victim };
+        check("reset(dom=victim, foreign)", evtchn_op(EVTCHNOP_reset, &rs), E(EPERM));
+    }
+}
+
+static unsigned char spare_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
+
+static void test_fifo(void)
+{
+    struct evtchn_init_control ic;
+    struct evtchn_expand_array ex;
+    struct evtchn_set_priority sp;
+    uint64_t beyond = bad_beyond_ram ? bad_beyond_ram >> PAGE_SHIFT : (1ULL << 40);
+
+    /* Checked in Xen's order: vcpu, offset range, offset alignment, frame. */
+    ic = (struct evtchn_init_control){ .control_gfn = virt_to_gfn(spare_page), .vcpu = 1 };
+    check("init_control(vcpu 1 of 1)", evtchn_op(EVTCHNOP_init_control, &ic), E(ENOENT));
+    ic = (struct evtchn_init_control){ .control_gfn = virt_to_gfn(spare_page), .offset = 4 };
+    check("init_control(offset 4, not 8-aligned)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
+    ic = (struct evtchn_init_control){ .control_gfn = virt_to_gfn(spare_page),
+                                       .offset = PAGE_SIZE - 8 };
+    check("init_control(control block crossing the page)", evtchn_op(EVTCHNOP_init_control, &ic),
+          E(EINVAL));
+
+    if (evtchn_abi() == EVTCHN_ABI_2L) {
+        ic = (struct evtchn_init_control){ .control_gfn = 1ULL << 40 };
+        check("init_control(gfn 2^40, unmapped)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
+        ic = (struct evtchn_init_control){ .control_gfn = beyond };
+        check("init_control(gfn past the end of RAM)", evtchn_op(EVTCHNOP_init_control, &ic),
+              E(EINVAL));
+        /* The failures must not have switched us to FIFO half-way. */
+        ex = (struct evtchn_expand_array){ .array_gfn = virt_to_gfn(spare_page) };
+        check("expand_array before init_control", evtchn_op(EVTCHNOP_expand_array, &ex),
+              E(EOPNOTSUPP));
+        sp = (struct evtchn_set_priority){ .port = 1, .priority = 0 };
+        check("set_priority on the 2-level ABI", evtchn_op(EVTCHNOP_set_priority, &sp), E(ENOSYS));
+        return;
+    }
+
+    ic = (struct evtchn_init_control){ .control_gfn = virt_to_gfn(spare_page) };
+    check("init_control(vcpu 0 again)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
+    ex = (struct evtchn_expand_array){ .array_gfn = 1ULL << 40 };
+    check("expand_array(gfn 2^40, unmapped)", evtchn_op(EVTCHNOP_expand_array, &ex), E(EINVAL));
+    ex = (struct evtchn_expand_array){ .array_gfn = beyond };
+    check("expand_array(gfn past the end of RAM)", evtchn_op(EVTCHNOP_expand_array, &ex), E(EINVAL));
+    sp = (struct evtchn_set_priority){ .port = 0x7fffffff, .priority = 0 };
+    check("set_priority(huge port)", evtchn_op(EVTCHNOP_set_priority, &sp), E(EINVAL));
+    evtchn_port_t p;
+    check("alloc_unbound(self) for set_priority", ev_alloc_self(DOMID_SELF, &p), 0);
+    sp = (struct evtchn_set_priority){ .port = p, .priority = EVTCHN_FIFO_PRIORITY_MIN + 1 };
+    check("set_priority(priority 16)", evtchn_op(EVTCHNOP_set_priority, &sp), E(EINVAL));
+    sp = (struct evtchn_set_priority){ .port = p, .priority = EVTCHN_FIFO_PRIORITY_MAX };
+    check("set_priority(priority 0)", evtchn_op(EVTCHNOP_set_priority, &sp), 0);
+    check("close(port)", ev_close(p), 0);
+}
+
+static void test_other_hypercalls(void)
+{
+    static uint8_t buf[256];
+
+    /* xen_version */
+    long v = HYPERVISOR_xen_version(XENVER_version, NULL);
+    check_true("xen_version(version) reports 3.0 or later", v >= 0x30000);
+    struct xen_feature_info fi = { .submap_idx = XENFEAT_NR_SUBMAPS };
+    check("xen_version(get_features, submap XENFEAT_NR_SUBMAPS)",
+          HYPERVISOR_xen_version(XENVER_get_features, &fi), E(EINVAL));
+    check("xen_version(cmd 0x7fff)", HYPERVISOR_xen_version(0x7fff, buf), E(ENOSYS));
+
+    /* memory_op */
+    struct xen_add_to_physmap xatp = { .domid = DOMID_SELF, .space = XENMAPSPACE_shared_info,
+                                       .idx = 1, .gpfn = virt_to_gfn(spare_page) };
+    check("memory_op(add_to_physmap shared_info idx 1)",
+          HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp), E(EINVAL));
+    xatp = (struct xen_add_to_physmap){ .domid = NOBODY, .space = XENMAPSPACE_shared_info,
+                                        .gpfn = virt_to_gfn(spare_page) };
+    check("memory_op(add_to_physmap dom=nonexistent)",
+          HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp), E(ESRCH));
+    xatp.domid = 0;
+    check("memory_op(add_to_physmap dom=0, foreign)",
+          HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp), E(EPERM));
+    struct xen_memory_map mm = { .nr_entries = 4 };
+    set_xen_guest_handle(mm.buffer, (void *)BAD_UNMAPPED);
+    check("memory_op(memory_map into an unmapped buffer)",
+          HYPERVISOR_memory_op(XENMEM_memory_map, &mm), E(EFAULT));
+    check("memory_op(cmd 63)", HYPERVISOR_memory_op(63, buf), E(ENOSYS));
+
+    /* hvm_op */
+    struct xen_hvm_param hp = { .domid = DOMID_SELF, .index = HVM_NR_PARAMS };
+    check("hvm_op(get_param index HVM_NR_PARAMS)", HYPERVISOR_hvm_op(HVMOP_get_param, &hp), E(EINVAL));
+    hp = (struct xen_hvm_param){ .domid = DOMID_SELF, .index = 0xffffffffu };
+    check("hvm_op(set_param index -1)", HYPERVISOR_hvm_op(HVMOP_set_param, &hp), E(EINVAL));
+    /* Xen checks the index before it looks the domain up. */
+    hp = (struct xen_hvm_param){ .domid = NOBODY, .index = HVM_NR_PARAMS };
+    check("hvm_op(get_param dom=nonexistent, index HVM_NR_PARAMS)",
+          HYPERVISOR_hvm_op(HVMOP_get_param, &hp), E(EINVAL));
+    hp = (struct xen_hvm_param){ .domid = NOBODY, .index = HVM_PARAM_STORE_PFN };
+    check("hvm_op(get_param dom=nonexistent)", HYPERVISOR_hvm_op(HVMOP_get_param, &hp), E(ESRCH));
+    if (victim > 0) {
+        hp = (struct xen_hvm_param){ .domid = (domid_t)victim, .index = HVM_PARAM_STORE_PFN };
+        check("hvm_op(get_param dom=victim, foreign)", HYPERVISOR_hvm_op(HVMOP_get_param, &hp),
+              E(EPERM));
+        hp = (struct xen_hvm_param){ .domid = (domid_t)victim, .index = HVM_PARAM_CALLBACK_IRQ,
+                                     .value = 0 };
+        check("hvm_op(set_param dom=victim CALLBACK_IRQ, foreign)",
+              HYPERVISOR_hvm_op(HVMOP_set_param, &hp), E(EPERM));
+    }
+    hp = (struct xen_hvm_param){ .domid = DOMID_SELF, .index = HVM_PARAM_STORE_PFN, .value = 1 };
+    check("hvm_op(set_param STORE_PFN on ourselves: toolstack only)",
+          HYPERVISOR_hvm_op(HVMOP_set_param, &hp), E(EPERM));
+    struct xen_hvm_evtchn_upcall_vector uv = { .vcpu = 0, .vector = 0x0f };
+    check("hvm_op(set_evtchn_upcall_vector vector 0x0f)",
+          HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv), E(EINVAL));
+    uv = (struct xen_hvm_evtchn_upcall_vector){ .vcpu = 1, .vector = GUEST_UPCALL_VECTOR };
+    check("hvm_op(set_evtchn_upcall_vector vcpu 1 of 1)",
+          HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv), E(ENOENT));
+    check("hvm_op(op 0x7777)", HYPERVISOR_hvm_op(0x7777, buf), E(ENOSYS));
+
+    /* vcpu_op */
+    check("vcpu_op(is_up, vcpu 0)", HYPERVISOR_vcpu_op(VCPUOP_is_up, 0, NULL), 1);
+    check("vcpu_op(is_up, vcpu 1 of 1)", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), E(ENOENT));
+    check("vcpu_op(up, vcpu 0xffff)", HYPERVISOR_vcpu_op(VCPUOP_up, 0xffff, NULL), E(ENOENT));
+    struct vcpu_register_vcpu_info ri = { .mfn = virt_to_gfn(spare_page), .offset = PAGE_SIZE };
+    check("vcpu_op(register_vcpu_info offset PAGE_SIZE)",
+          HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+    ri = (struct vcpu_register_vcpu_info){ .mfn = 1ULL << 40, .offset = 0 };
+    check("vcpu_op(register_vcpu_info gfn 2^40)",
+          HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+    check("vcpu_op(cmd 99)", HYPERVISOR_vcpu_op(99, 0, buf), E(ENOSYS));
+
+    /* sched_op */
+    check("sched_op(yield)", HYPERVISOR_sched_op(SCHEDOP_yield, NULL), 0);
+    check("sched_op(cmd 99)", HYPERVISOR_sched_op(99, buf), E(ENOSYS));
+    struct sched_remote_shutdown rsd = { .domain_id = NOBODY, .reason = SHUTDOWN_poweroff };
+    check("sched_op(remote_shutdown dom=nonexistent)",
+          HYPERVISOR_sched_op(SCHEDOP_remote_shutdown, &rsd), E(ESRCH));
+    if (victim > 0) {
+        rsd = (struct sched_remote_shutdown){ .domain_id = (domid_t)victim,
+                                              .reason = SHUTDOWN_crash };
+        check("sched_op(remote_shutdown dom=victim, foreign)",
+              HYPERVISOR_sched_op(SCHEDOP_remote_shutdown, &rsd), E(EPERM));
+    }
+
+    /* console_io: a domU may write (debug-build Xen), nothing else. */
+    check("console_io(write, 0 bytes)", HYPERVISOR_console_io(CONSOLEIO_write, 0, (char *)buf), 0);
+    check("console_io(read)", HYPERVISOR_console_io(CONSOLEIO_read, sizeof(buf), (char *)buf),
+          E(EPERM));
+
+    /* Hypercalls Xen does not offer HVM guests. */
+    static const unsigned int pv_only[] = {
+        __HYPERVISOR_set_trap_table, __HYPERVISOR_mmu_update, __HYPERVISOR_set_gdt,
+        __HYPERVISOR_stack_switch, __HYPERVISOR_set_callbacks, __HYPERVISOR_fpu_taskswitch,
+        __HYPERVISOR_set_debugreg, __HYPERVISOR_update_descriptor,
+        __HYPERVISOR_update_va_mapping, 100, 127,
+    };
+    for (unsigned int i = 0; i < ARRAY_SIZE(pv_only); i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "hypercall %u (not for HVM guests)", pv_only[i]);
+        check(what, hypercall_raw(pv_only[i], 0, 0, 0, 0, 0), E(ENOSYS));
+    }
+}
+
+/* After all that: events must still reach us through the IRQ layer. */
+static volatile int ipi_seen;
+
+static irqreturn_t ipi_handler(int irq, void *dev_id)
+{
+    (void)irq;
+    (void)dev_id;
+    ipi_seen++;
+    return IRQ_HANDLED;
+}
+
+static bool ipi_arrived(void *arg)
+{
+    (void)arg;
+    return ipi_seen > 0;
+}
+
+static void test_still_alive(void)
+{
+    int irq = bind_ipi_to_irqhandler(0, 0, ipi_handler, 0, "hostile-ipi", (void *)&ipi_seen);
+    check_true("bind_ipi_to_irqhandler after the garbage", irq >= 0);
+    if (irq < 0)
+        return;
+    check("send_ipi to ourselves", send_ipi(0, 0), 0);
+    guest_wait_until(ipi_arrived, NULL);
+    check_true("the IPI reached its handler", ipi_seen == 1);
+    unbind_from_irqhandler(irq, (void *)&ipi_seen);
+
+    if (xs_available()) {
+        char val[16];
+        check("xenstore write data/hostile", xs_write(XBT_NIL, "data/hostile", "alive"), 0);
+        check("xenstore read data/hostile", xs_read(XBT_NIL, "data/hostile", val, sizeof(val)), 5);
+    }
+}
+
+int guest_main(const char *cmdline)
+{
+    (void)cmdline;
+    victim = (int)guest_cmdline_int("victim", -1);
+
+    uint64_t ram_end = guest_ram_end();
+    if (ram_end && ram_end + 0x200000 < 0xfec00000ULL) {
+        bad_beyond_ram = (unsigned long)ram_end + 0x100000;
+        bad_straddle = (unsigned long)ram_end - 2;
+    }
+    printk("hostile: domid %d, victim %d, RAM ends at %#lx\n", guest_domid(), victim,
+           (unsigned long)ram_end);
+
+    test_pointers();
+    test_evtchn();
+    test_fifo();
+    test_other_hypercalls();
+    test_still_alive();
+
+    printk("hostile: %d checks, %d passed, %d failed\n", passes + fails, passes, fails);
+    return fails ? 1 : 0;
+}

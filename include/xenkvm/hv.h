@@ -1,0 +1,160 @@
+/*
+ * xenkvm hypercall layer: decode-independent dispatch of Xen hypercalls.
+ *
+ * An entry point (the VMM's hypercall-page I/O exit today; a patched or
+ * breakpointed VMCALL site later) turns a trapped guest instruction into a
+ * struct hv_call and hands it to hv_hypercall(). Everything after that is
+ * here: the table (number -> handler), guest-memory copies checked against
+ * the domain's memory, and the handlers themselves. KVM specifics stay in
+ * src/vmm behind struct hv_platform_ops.
+ *
+ * The hypercall page (one 4 KiB page, written by hv_fill_hypercall_page
+ * when the guest writes the MSR of CPUID leaf 0x40000002) holds 128 stubs
+ * of 32 bytes; stub i (at offset 32*i) is
+ *
+ *     b8 ii ii ii ii     mov  $i, %eax
+ *     e6 HV_HCALL_PORT   out  %al, $HV_HCALL_PORT   <- exits to user space
+ *     c3                 ret
+ *     cc ...             int3 padding up to 32 bytes
+ *
+ * so a guest calls `call hypercall_page + 32*nr` exactly as on Xen. The OUT
+ * exits to the VMM (KVM_EXIT_IO), which reads the registers from kvm_run's
+ * sync-regs area (no KVM_GET_REGS), dispatches, writes the result to %rax
+ * and resumes after the OUT. Argument registers follow Xen: 64-bit guests
+ * %rdi %rsi %rdx %r10 %r8; 32-bit guests %ebx %ecx %edx %esi %edi.
+ * Hypercalls from CPL > 0 return -EPERM as on Xen.
+ */
+#ifndef XENKVM_HV_H
+#define XENKVM_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xen/xen.h>
+#include <xen/event_channel.h>
+
+#include "xenkvm/evtchn.h"
+
+/* I/O port the hypercall stubs write to (a legacy port nothing else uses:
+ * 0xf0-0xff belonged to the x87 coprocessor, which no 64-bit OS drives). */
+#define HV_HCALL_PORT 0xf5
+/* Size of one stub in the hypercall page, as on Xen. */
+#define HV_STUB_SIZE 32
+/* Hypercall numbers the table covers (Xen defines fewer than 64). */
+#define HV_NR_HYPERCALLS 64
+/* Xen version we report through xen_version and CPUID leaf 0x40000001. */
+#define HV_XEN_MAJOR 4
+#define HV_XEN_MINOR 17
+
+struct hv_domain;
+
+/* One trapped hypercall, as decoded by an entry point. */
+struct hv_call {
+    uint64_t nr;        /* %rax / %eax */
+    uint64_t arg[5];    /* in ABI order */
+    bool long_mode;     /* 64-bit caller (else 32-bit: compat layouts) */
+    unsigned int cpl;   /* current privilege level of the caller */
+};
+
+/* Up to this many e820 entries describe a domain's memory. */
+#define HV_MAX_E820 8
+
+struct hv_e820 {
+    uint64_t addr, size;
+    uint32_t type;     /* E820 type: 1 RAM, 2 reserved */
+};
+
+/*
+ * What the hypercall layer asks of the VMM. dom is hv_domain_config.opaque;
+ * vcpu is the vcpu_opaque handed to hv_hypercall (the calling vCPU).
+ * Every hook must tolerate any guest-supplied value.
+ */
+struct hv_platform_ops {
+    /* Host pointer for guest linear address gva as seen by the calling
+     * vCPU (its page tables), valid up to the end of that 4 KiB guest page;
+     * NULL when unmapped or not RAM. */
+    void *(*gva_map)(void *vcpu, uint64_t gva, bool write);
+    /* Host pointer to guest frame gfn (4 KiB) or NULL when not guest RAM. */
+    void *(*gfn_map)(void *dom, uint64_t gfn);
+    /* Put the domain's shared_info page at guest frame gfn (and remove it
+     * from where it was). 0 or negative errno. */
+    int (*map_shared_info)(void *dom, uint64_t gfn);
+    /* VCPUOP_initialise/up/down/is_up on vCPU id (already range-checked).
+     * initialise gets the struct vcpu_hvm_context copied from the guest. */
+    int (*vcpu_initialise)(void *dom, uint32_t id, const void *hvm_ctx);
+    int (*vcpu_up)(void *dom, uint32_t id);
+    int (*vcpu_down)(void *dom, uint32_t id);
+    int (*vcpu_is_up)(void *dom, uint32_t id);
+    /* SCHEDOP_shutdown: the domain stops with this SHUTDOWN_* reason;
+     * the calling vCPU must not run guest code again. */
+    void (*shutdown)(void *dom, unsigned int reason);
+    /* Guest console output (already rate-limited, may contain any byte). */
+    void (*console_write)(void *dom, const char *buf, size_t len);
+    /* Raise the upcall on vCPU id now (inject its vector, wake it), as Xen's
+     * hvm_assert_evtchn_irq does when a callback vector is registered: an
+     * event that became pending before registration is not lost. */
+    void (*assert_upcall)(void *dom, uint32_t id);
+};
+
+struct hv_domain_config {
+    domid_t domid;
+    uint32_t max_vcpus;
+    uint64_t ram_pages;            /* XENMEM_current/maximum_reservation */
+    const struct hv_e820 *e820;    /* XENMEM_memory_map */
+    unsigned int nr_e820;
+    struct evtchn_host *evtchn;    /* the domain exists there already */
+    const struct hv_platform_ops *ops;  /* copied */
+    void *opaque;
+};
+
+/* Create the hypercall-layer state of a domain. NULL on ENOMEM/EINVAL. */
+struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg);
+/* Free it; no vCPU may be inside hv_hypercall any more. */
+void hv_domain_destroy(struct hv_domain *d);
+
+/* Serve one hypercall of vCPU vcpu_id (vcpu is that vCPU's opaque for the
+ * ops). Returns the value for the guest's %rax (0 or a negative errno, or
+ * a positive value where Xen returns one). Thread-safe across vCPUs. */
+long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
+                  const struct hv_call *call);
+
+/* Write the 128 stubs described above into page (4 KiB host memory). */
+void hv_fill_hypercall_page(void *page);
+
+/* HVM params the VMM sets (STORE_PFN, CONSOLE_EVTCHN, ...) and reads.
+ * Out-of-range idx: -EINVAL. */
+int hv_set_param(struct hv_domain *d, uint32_t idx, uint64_t val);
+int hv_get_param(struct hv_domain *d, uint32_t idx, uint64_t *val);
+
+/* The vector to inject for an event upcall on vCPU vcpu_id: the per-vCPU
+ * HVMOP_set_evtchn_upcall_vector one, else HVM_PARAM_CALLBACK_IRQ's vector
+ * (type VECTOR), else 0 (nothing registered: no interrupt). */
+uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id);
+
+/* Delivery hooks, called by the VMM's evtchn platform ops from any thread:
+ * an upcall was raised for vcpu_id (wakes it from SCHEDOP_block/poll), and
+ * port became pending while the domain has pollers. */
+void hv_vcpu_kick(struct hv_domain *d, uint32_t vcpu_id);
+void hv_poll_wake(struct hv_domain *d, evtchn_port_t port);
+/* The domain is stopping: every vCPU sleeping in block/poll returns and
+ * later hypercalls that would sleep return at once. */
+void hv_domain_stop(struct hv_domain *d);
+
+/* Guest-memory copies for handlers and entry points: every byte goes
+ * through ops->gva_map, so a bad pointer gives -EFAULT and nothing else.
+ * 0 or -EFAULT. */
+int hv_copy_from_guest(struct hv_domain *d, void *vcpu, void *dst,
+                       uint64_t gva, size_t len);
+int hv_copy_to_guest(struct hv_domain *d, void *vcpu, uint64_t gva,
+                     const void *src, size_t len);
+
+/* Counters for tests and `xenkvm list`. */
+struct hv_stats {
+    uint64_t hypercalls;
+    uint64_t enosys;
+    uint64_t console_dropped;   /* bytes dropped by the rate limit */
+};
+void hv_get_stats(struct hv_domain *d, struct hv_stats *out);
+
+#endif /* XENKVM_HV_H */

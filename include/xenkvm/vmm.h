@@ -1,0 +1,109 @@
+/*
+ * xenkvm VMM: Xen PVH domains as KVM VMs, all in one process.
+ *
+ * The process is domain 0. Each guest domain is a KVM VM with the in-kernel
+ * irqchip, guest RAM from a memfd, one thread per vCPU, Xen's CPUID leaves,
+ * the hypercall page (see xenkvm/hv.h for the stub shape), the event-channel
+ * core (xenkvm/evtchn.h) and the domain-0 services (console ring, XenStore
+ * ring when a store is attached).
+ *
+ * Guest physical layout:
+ *   [0, mem)                  RAM (e820 RAM, 0xA0000-0x100000 reserved)
+ *   VMM_SPECIAL_GPA + n*4K     special pages (console, store, ...): e820
+ *                             reserved, like Xen's "special pfns"
+ *   start_info, its memmap and the command line at VMM_START_INFO_GPA;
+ *   modules (ramdisk) at the top of RAM.
+ */
+#ifndef XENKVM_VMM_H
+#define XENKVM_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <xen/xen.h>
+
+#include "xenkvm/evtchn.h"
+
+#define VMM_SPECIAL_GPA     0xfeff0000ull
+#define VMM_SPECIAL_PAGES   16
+#define VMM_SPECIAL_CONSOLE 0      /* index of the console ring page */
+#define VMM_SPECIAL_STORE   1      /* index of the XenStore ring page */
+#define VMM_START_INFO_GPA  0x1000ull
+#define VMM_MAX_DOMAINS     64
+#define VMM_MAX_VCPUS       64
+
+struct vmm_host;
+struct vmm_domain;
+
+enum vmm_action {               /* xl.cfg on_poweroff / on_crash */
+    VMM_ACTION_DESTROY,
+    VMM_ACTION_PRESERVE,        /* keep it (state visible) until exit */
+};
+
+/* How a domain ended. */
+enum vmm_outcome {
+    VMM_RUNNING,
+    VMM_SHUTDOWN,      /* SCHEDOP_shutdown: see shutdown_reason */
+    VMM_CRASHED,       /* triple fault, internal error, unhandled exit */
+    VMM_KILLED,        /* destroyed by the host (Ctrl-C, host error) */
+};
+
+struct vmm_domain_config {
+    const char *name;          /* required, unique */
+    uint64_t mem_bytes;        /* RAM; 0: 64 MiB */
+    uint32_t vcpus;            /* 0: 1 */
+    const char *kernel;        /* PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) */
+    const char *ramdisk;       /* optional: start_info module 0 */
+    const char *cmdline;       /* optional */
+    enum vmm_action on_poweroff, on_crash;
+};
+
+struct vmm_host_config {
+    FILE *console;             /* guest output; NULL: stdout */
+    bool prefix_console;       /* prefix lines with "name: " */
+    bool quiet;                /* no lifecycle messages on stderr */
+    /* The XenStore's Unix socket for tools (xenstore-ls ...); NULL or "":
+     * none. The store itself always serves the guests' rings. */
+    const char *store_socket;
+    /* Domain 0 answers seed 002's ping-pong (guests/pingpong role=alloc
+     * peer=0): see src/vmm/vmm_dom0pp.c. */
+    bool dom0_pingpong;
+};
+
+/* Open /dev/kvm and create the host (domain 0, the event-channel core).
+ * On failure NULL, with one line describing why in err. */
+struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
+                                 char *err, size_t errlen);
+/* Stop every domain and free everything. */
+void vmm_host_destroy(struct vmm_host *h);
+/* The event-channel core of the host (domain 0 is domid 0 there). */
+struct evtchn_host *vmm_host_evtchn(struct vmm_host *h);
+
+/* Build a domain (VM, memory, kernel loaded, vCPUs created) without
+ * running it. 0 or negative errno, with one clear line in err. */
+int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
+                      struct vmm_domain **out, char *err, size_t errlen);
+/* Start its vCPU 0 thread. 0 or negative errno. */
+int vmm_domain_start(struct vmm_domain *d);
+/* Ask a domain to stop now (as `xl destroy`): its vCPUs leave the guest. */
+void vmm_domain_kill(struct vmm_domain *d);
+domid_t vmm_domain_id(const struct vmm_domain *d);
+const char *vmm_domain_name(const struct vmm_domain *d);
+/* The outcome so far; reason is the SHUTDOWN_* code for VMM_SHUTDOWN. */
+enum vmm_outcome vmm_domain_outcome(const struct vmm_domain *d,
+                                    unsigned int *reason);
+
+/* Block until every started domain has ended (all its vCPU threads left)
+ * or vmm_host_interrupt was called. Returns the number still running. */
+int vmm_host_wait(struct vmm_host *h);
+/* Async-signal-safe: make vmm_host_wait return (Ctrl-C). */
+void vmm_host_interrupt(struct vmm_host *h);
+/* Like vmm_host_wait, for at most timeout_ms; also returns on interrupt. */
+int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms);
+/* Ask a guest to power off as `xl shutdown` does: write "poweroff" to its
+ * control/shutdown node. 0 or negative errno (no store). */
+int vmm_domain_request_shutdown(struct vmm_domain *d);
+
+#endif /* XENKVM_VMM_H */

@@ -1,0 +1,354 @@
+/*
+ * Hypercall layer core: the dispatch table, the guest-memory copy helpers
+ * and the sleeping hypercalls (block, poll). Handlers live in hv_calls.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hv_int.h"
+
+/* The table: one row per hypercall number. compat says whether the handler
+ * accepts a 32-bit caller (its argument layouts do not differ between the
+ * 32- and 64-bit ABIs); the others give -ENOSYS to 32-bit callers rather
+ * than misreading their structs. */
+static const struct {
+    hv_handler_fn fn;
+    const char *name;
+    bool compat;
+} hv_table[HV_NR_HYPERCALLS] = {
+    [__HYPERVISOR_console_io]       = { hv_do_console_io, "console_io", true },
+    [__HYPERVISOR_xen_version]      = { hv_do_xen_version, "xen_version", true },
+    [__HYPERVISOR_sched_op]         = { hv_do_sched_op, "sched_op", true },
+    [__HYPERVISOR_memory_op]        = { hv_do_memory_op, "memory_op", false },
+    [__HYPERVISOR_hvm_op]           = { hv_do_hvm_op, "hvm_op", false },
+    [__HYPERVISOR_vcpu_op]          = { hv_do_vcpu_op, "vcpu_op", false },
+    [__HYPERVISOR_event_channel_op] = { hv_do_event_channel_op,
+                                        "event_channel_op", false },
+};
+
+uint64_t hv_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Guest-triggered messages: at most 20 per 5 s per domain, so a guest
+ * cannot flood the host's log. */
+void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
+{
+    static _Thread_local uint64_t window_start;
+    static _Thread_local unsigned int in_window;
+    uint64_t now = hv_now_ns();
+    if (now - window_start > 5000000000ull) {
+        window_start = now;
+        in_window = 0;
+    }
+    if (++in_window > 20)
+        return;
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "xenkvm: dom%u: %s\n", d->domid, buf);
+}
+
+struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
+{
+    if (!cfg || !cfg->ops || !cfg->evtchn || cfg->max_vcpus == 0 ||
+        cfg->nr_e820 > HV_MAX_E820)
+        return NULL;
+    struct hv_domain *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->vcpus = calloc(cfg->max_vcpus, sizeof(*d->vcpus));
+    if (!d->vcpus) {
+        free(d);
+        return NULL;
+    }
+    d->domid = cfg->domid;
+    d->max_vcpus = cfg->max_vcpus;
+    d->ram_pages = cfg->ram_pages;
+    if (cfg->nr_e820)
+        memcpy(d->e820, cfg->e820, cfg->nr_e820 * sizeof(d->e820[0]));
+    d->nr_e820 = cfg->nr_e820;
+    d->evtchn = cfg->evtchn;
+    d->ops = *cfg->ops;
+    d->opaque = cfg->opaque;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    d->con_tokens = 65536;
+    d->con_last_ns = hv_now_ns();
+
+    /* Until the guest registers its own, vCPU i's vcpu_info is slot i of
+     * shared_info (only the first XEN_LEGACY_MAX_VCPUS have one). */
+    struct shared_info *si = evtchn_domain_shared_info(d->evtchn, d->domid);
+    for (uint32_t i = 0; i < d->max_vcpus; i++)
+        d->vcpus[i].info = (si && i < XEN_LEGACY_MAX_VCPUS) ?
+                           &si->vcpu_info[i] : NULL;
+    return d;
+}
+
+void hv_domain_destroy(struct hv_domain *d)
+{
+    if (!d)
+        return;
+    pthread_cond_destroy(&d->wake);
+    pthread_mutex_destroy(&d->lock);
+    free(d->vcpus);
+    free(d);
+}
+
+static void hv_log_enosys(struct hv_ctx *c, uint64_t nr)
+{
+    uint64_t bit = nr < 63 ? 1ull << nr : 1ull << 63;
+    uint64_t old = atomic_fetch_or(&c->d->enosys_logged, bit);
+    atomic_fetch_add(&c->d->n_enosys, 1);
+    if (!(old & bit))
+        fprintf(stderr, "xenkvm: dom%u: hypercall %llu not implemented "
+                "(-ENOSYS; logged once)\n", c->d->domid,
+                (unsigned long long)nr);
+}
+
+void hv_log_subop_enosys(struct hv_ctx *c, unsigned int cmd)
+{
+    uint64_t nr = c->call->nr;
+    uint64_t bit = 1ull << (nr & 63);
+    uint64_t old = atomic_fetch_or(&c->d->subop_logged, bit);
+    atomic_fetch_add(&c->d->n_enosys, 1);
+    if (!(old & bit))
+        fprintf(stderr, "xenkvm: dom%u: %s sub-op %u not implemented "
+                "(-ENOSYS; further ones not logged)\n", c->d->domid,
+                hv_table[nr & 63].name ? hv_table[nr & 63].name : "?", cmd);
+}
+
+long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
+                  const struct hv_call *call)
+{
+    struct hv_ctx c = { .d = d, .vcpu_id = vcpu_id, .vcpu = vcpu,
+                        .call = call };
+    atomic_fetch_add(&d->n_hypercalls, 1);
+    /* Xen refuses hypercalls from guest user space. */
+    if (call->cpl != 0)
+        return -EPERM;
+    if (call->nr >= HV_NR_HYPERCALLS || !hv_table[call->nr].fn ||
+        (!call->long_mode && !hv_table[call->nr].compat)) {
+        hv_log_enosys(&c, call->nr);
+        return -ENOSYS;
+    }
+    uint64_t a[5];
+    for (int i = 0; i < 5; i++)
+        a[i] = call->long_mode ? call->arg[i] : (uint32_t)call->arg[i];
+    return hv_table[call->nr].fn(&c, a);
+}
+
+void hv_fill_hypercall_page(void *page)
+{
+    uint8_t *p = page;
+    memset(p, 0xcc, 4096);
+    for (uint32_t i = 0; i < 4096 / HV_STUB_SIZE; i++) {
+        uint8_t *s = p + i * HV_STUB_SIZE;
+        s[0] = 0xb8;                       /* mov $i, %eax */
+        memcpy(s + 1, &i, 4);
+        s[5] = 0xe6;                       /* out %al, $HV_HCALL_PORT */
+        s[6] = HV_HCALL_PORT;
+        s[7] = 0xc3;                       /* ret */
+    }
+}
+
+/* Copy loop shared by both directions: one guest page at a time, each
+ * translated separately (a buffer may straddle unrelated frames). */
+static int hv_copy(struct hv_domain *d, void *vcpu, uint64_t gva, void *host,
+                   size_t len, bool to_guest)
+{
+    uint8_t *h = host;
+    while (len) {
+        size_t chunk = 4096 - (gva & 4095);
+        if (chunk > len)
+            chunk = len;
+        uint8_t *g = d->ops.gva_map(vcpu, gva, to_guest);
+        if (!g)
+            return -EFAULT;
+        if (to_guest)
+            memcpy(g, h, chunk);
+        else
+            memcpy(h, g, chunk);
+        h += chunk;
+        gva += chunk;
+        len -= chunk;
+        if (gva < chunk && len)      /* wrapped around the address space */
+            return -EFAULT;
+    }
+    return 0;
+}
+
+int hv_copy_from_guest(struct hv_domain *d, void *vcpu, void *dst,
+                       uint64_t gva, size_t len)
+{
+    return hv_copy(d, vcpu, gva, dst, len, false);
+}
+
+int hv_copy_to_guest(struct hv_domain *d, void *vcpu, uint64_t gva,
+                     const void *src, size_t len)
+{
+    return hv_copy(d, vcpu, gva, (void *)src, len, true);
+}
+
+int hv_set_param(struct hv_domain *d, uint32_t idx, uint64_t val)
+{
+    if (idx >= HVM_NR_PARAMS)
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    d->params[idx] = val;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int hv_get_param(struct hv_domain *d, uint32_t idx, uint64_t *val)
+{
+    if (idx >= HVM_NR_PARAMS)
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    *val = d->params[idx];
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id)
+{
+    if (vcpu_id >= d->max_vcpus)
+        return 0;
+    /* Read without the lock: a byte and a word, each written atomically
+     * enough on x86; a racing registration only changes which vector the
+     * next upcall uses, as on Xen. */
+    uint8_t v = __atomic_load_n(&d->vcpus[vcpu_id].upcall_vector,
+                                __ATOMIC_RELAXED);
+    if (v)
+        return v;
+    uint64_t cb = __atomic_load_n(&d->params[HVM_PARAM_CALLBACK_IRQ],
+                                  __ATOMIC_RELAXED);
+    if ((cb >> 56) == HVM_PARAM_CALLBACK_TYPE_VECTOR)
+        return (uint8_t)cb;
+    return 0;
+}
+
+void hv_vcpu_kick(struct hv_domain *d, uint32_t vcpu_id)
+{
+    if (vcpu_id >= d->max_vcpus)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->vcpus[vcpu_id].kicked = true;
+    d->wake_gen++;
+    pthread_cond_broadcast(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void hv_poll_wake(struct hv_domain *d, evtchn_port_t port)
+{
+    (void)port;
+    pthread_mutex_lock(&d->lock);
+    d->wake_gen++;
+    pthread_cond_broadcast(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void hv_domain_stop(struct hv_domain *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->stopping = true;
+    d->wake_gen++;
+    pthread_cond_broadcast(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* SCHEDOP_block: enable event delivery and sleep until an upcall is
+ * pending for this vCPU (or one was kicked in, or the domain stops). */
+int hv_block(struct hv_ctx *c)
+{
+    struct hv_domain *d = c->d;
+    struct hv_vcpu_state *v = &d->vcpus[c->vcpu_id];
+    pthread_mutex_lock(&d->lock);
+    v->kicked = false;
+    if (v->info)
+        __atomic_store_n(&v->info->evtchn_upcall_mask, 0, __ATOMIC_SEQ_CST);
+    while (!d->stopping && !v->kicked &&
+           !(v->info && __atomic_load_n(&v->info->evtchn_upcall_pending,
+                                        __ATOMIC_SEQ_CST)))
+        pthread_cond_wait(&d->wake, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+struct hv_poll_scan {
+    const evtchn_port_t *ports;
+    unsigned int n;
+    bool any_pending;
+};
+
+static void hv_poll_scan_fn(void *ctx, const struct evtchn_port_info *pi)
+{
+    struct hv_poll_scan *s = ctx;
+    if (!pi->pending)
+        return;
+    for (unsigned int i = 0; i < s->n; i++)
+        if (s->ports[i] == pi->port)
+            s->any_pending = true;
+}
+
+/* SCHEDOP_poll: sleep until one of ports is pending or the absolute
+ * deadline (CLOCK_MONOTONIC ns, 0: none) passes. The pending check goes
+ * through the core (it knows both ABIs) without our lock held; a wake
+ * generation counter closes the race with poll_wake. */
+int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
+            uint64_t timeout_ns)
+{
+    struct hv_domain *d = c->d;
+    int rc = evtchn_domain_pollers(d->evtchn, d->domid, 1);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        uint64_t gen = d->wake_gen;
+        bool stop = d->stopping;
+        pthread_mutex_unlock(&d->lock);
+        if (stop)
+            break;
+        struct hv_poll_scan s = { ports, n, false };
+        if (evtchn_port_foreach(d->evtchn, d->domid, hv_poll_scan_fn, &s) < 0
+            || s.any_pending)
+            break;
+        if (timeout_ns && hv_now_ns() >= timeout_ns)
+            break;
+        pthread_mutex_lock(&d->lock);
+        while (d->wake_gen == gen && !d->stopping) {
+            if (timeout_ns) {
+                struct timespec ts = { .tv_sec = timeout_ns / 1000000000ull,
+                                       .tv_nsec = timeout_ns % 1000000000ull };
+                if (pthread_cond_timedwait(&d->wake, &d->lock, &ts) ==
+                    ETIMEDOUT)
+                    break;
+            } else {
+                pthread_cond_wait(&d->wake, &d->lock);
+            }
+        }
+        pthread_mutex_unlock(&d->lock);
+    }
+    evtchn_domain_pollers(d->evtchn, d->domid, -1);
+    return 0;
+}
+
+void hv_get_stats(struct hv_domain *d, struct hv_stats *out)
+{
+    out->hypercalls = atomic_load(&d->n_hypercalls);
+    out->enosys = atomic_load(&d->n_enosys);
+    out->console_dropped = atomic_load(&d->n_con_dropped);
+}

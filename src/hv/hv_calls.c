@@ -1,0 +1,440 @@
+/*
+ * The hypercall handlers. Each validates every guest value before changing
+ * any state and returns what Xen returns (xen/common/kernel.c, memory.c,
+ * domain.c, sched/core.c, event_channel.c, arch/x86/hvm/hvm.c).
+ */
+#include <stdint.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <xen/features.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/hvm_vcpu.h>
+#include <xen/memory.h>
+#include <xen/sched.h>
+#include <xen/vcpu.h>
+#include <xen/version.h>
+
+#include "hv_int.h"
+
+/* memory_op's low 6 bits are the command; Xen keeps a continuation's start
+ * extent above them (xen/include/xen/hypercall.h, not a public header). */
+#define HV_MEMOP_CMD_BITS 6
+#define GUEST_PTR(h) ((uint64_t)(uintptr_t)(h).p)
+
+static int copy_in(struct hv_ctx *c, void *dst, uint64_t gva, size_t len)
+{
+    return hv_copy_from_guest(c->d, c->vcpu, dst, gva, len);
+}
+
+static int copy_out(struct hv_ctx *c, uint64_t gva, const void *src, size_t len)
+{
+    return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
+}
+
+/* A domU may only name itself (DOMID_SELF or its id). Otherwise Xen looks
+ * the domain up first (-ESRCH when absent: rcu_lock_domain_by_any_id),
+ * then asks XSM (dummy policy, XSM_TARGET: -EPERM). */
+static int self_domid(struct hv_ctx *c, domid_t domid)
+{
+    if (domid == DOMID_SELF || domid == c->d->domid)
+        return 0;
+    if (domid >= DOMID_FIRST_RESERVED ||
+        !evtchn_domain_shared_info(c->d->evtchn, domid))
+        return -ESRCH;
+    return -EPERM;
+}
+
+/* ---- xen_version ---- */
+
+long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int cmd = (unsigned int)a[0];
+    uint64_t arg = a[1];
+    switch (cmd) {
+    case XENVER_version:
+        return (HV_XEN_MAJOR << 16) | HV_XEN_MINOR;
+    case XENVER_extraversion: {
+        xen_extraversion_t v = ".0-xenkvm";
+        return copy_out(c, arg, v, sizeof(v));
+    }
+    case XENVER_compile_info: {
+        struct xen_compile_info ci;
+        memset(&ci, 0, sizeof(ci));
+        snprintf(ci.compiler, sizeof(ci.compiler), "gcc");
+        snprintf(ci.compile_by, sizeof(ci.compile_by), "xenkvm");
+        snprintf(ci.compile_domain, sizeof(ci.compile_domain), "xenkvm");
+        snprintf(ci.compile_date, sizeof(ci.compile_date), "%s", __DATE__);
+        return copy_out(c, arg, &ci, sizeof(ci));
+    }
+    case XENVER_capabilities: {
+        xen_capabilities_info_t caps;
+        memset(caps, 0, sizeof(caps));
+        snprintf(caps, sizeof(caps), "hvm-3.0-x86_64 hvm-3.0-x86_32");
+        return copy_out(c, arg, caps, sizeof(caps));
+    }
+    case XENVER_changeset: {
+        xen_changeset_info_t cs;
+        memset(cs, 0, sizeof(cs));
+        snprintf(cs, sizeof(cs), "xenkvm");
+        return copy_out(c, arg, cs, sizeof(cs));
+    }
+    case XENVER_platform_parameters: {
+        /* HVM guests own their whole address space: no hole for Xen. */
+        struct xen_platform_parameters pp = { .virt_start = 0 };
+        return copy_out(c, arg, &pp, sizeof(pp));
+    }
+    case XENVER_get_features: {
+        struct xen_feature_info fi;
+        if (copy_in(c, &fi, arg, sizeof(fi)))
+            return -EFAULT;
+        if (fi.submap_idx >= XENFEAT_NR_SUBMAPS)
+            return -EINVAL;
+        if (fi.submap_idx == 0)
+            /* What we really give an HVM/PVH guest: it manages its own
+             * page tables over a translated physmap and takes the upcall
+             * as a vector. No pvclock yet, so not hvm_safe_pvclock. */
+            fi.submap = (1u << XENFEAT_writable_page_tables) |
+                        (1u << XENFEAT_auto_translated_physmap) |
+                        (1u << XENFEAT_hvm_callback_vector);
+        return copy_out(c, arg, &fi, sizeof(fi));
+    }
+    case XENVER_pagesize:
+        return 4096;
+    case XENVER_guest_handle: {
+        xen_domain_handle_t h;
+        memset(h, 0, sizeof(h));
+        h[15] = (uint8_t)c->d->domid;
+        h[14] = (uint8_t)(c->d->domid >> 8);
+        return copy_out(c, arg, h, sizeof(h));
+    }
+    case XENVER_commandline:
+    case XENVER_build_id:
+        return -EPERM;    /* Xen's dummy XSM: privileged domains only */
+    default:
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+}
+
+/* ---- memory_op ---- */
+
+long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int cmd = (unsigned int)a[0] & ((1u << HV_MEMOP_CMD_BITS) - 1);
+    uint64_t arg = a[1];
+    switch (cmd) {
+    case XENMEM_add_to_physmap: {
+        struct xen_add_to_physmap x;
+        if (copy_in(c, &x, arg, sizeof(x)))
+            return -EFAULT;
+        int rc = self_domid(c, x.domid);
+        if (rc)
+            return rc;
+        if (x.space != XENMAPSPACE_shared_info) {
+            hv_log(c->d, "add_to_physmap space %u not supported", x.space);
+            return -ENOSYS;
+        }
+        if (x.idx != 0)
+            return -EINVAL;
+        return c->d->ops.map_shared_info ?
+               c->d->ops.map_shared_info(c->d->opaque, x.gpfn) : -ENOSYS;
+    }
+    case XENMEM_memory_map: {
+        struct xen_memory_map m;
+        if (copy_in(c, &m, arg, sizeof(m)))
+            return -EFAULT;
+        if (c->d->nr_e820 == 0)
+            return -ENOSYS;
+        unsigned int n = m.nr_entries < c->d->nr_e820 ? m.nr_entries :
+                         c->d->nr_e820;
+        /* The BIOS e820 layout: packed 8+8+4 bytes per entry. */
+        uint64_t buf = GUEST_PTR(m.buffer);
+        for (unsigned int i = 0; i < n; i++) {
+            uint8_t e[20];
+            memcpy(e, &c->d->e820[i].addr, 8);
+            memcpy(e + 8, &c->d->e820[i].size, 8);
+            memcpy(e + 16, &c->d->e820[i].type, 4);
+            if (copy_out(c, buf + 20ull * i, e, sizeof(e)))
+                return -EFAULT;
+        }
+        m.nr_entries = n;
+        if (copy_out(c, arg, &m, sizeof(m)))
+            return -EFAULT;
+        return 0;
+    }
+    case XENMEM_current_reservation:
+    case XENMEM_maximum_reservation: {
+        domid_t domid;
+        if (copy_in(c, &domid, arg, sizeof(domid)))
+            return -EFAULT;
+        int rc = self_domid(c, domid);
+        if (rc)
+            return rc;
+        return (long)c->d->ram_pages;
+    }
+    default:
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+}
+
+/* ---- hvm_op ---- */
+
+long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int op = (unsigned int)a[0];
+    uint64_t arg = a[1];
+    struct hv_domain *d = c->d;
+    switch (op) {
+    case HVMOP_set_param:
+    case HVMOP_get_param: {
+        struct xen_hvm_param p;
+        if (copy_in(c, &p, arg, sizeof(p)))
+            return -EFAULT;
+        /* Xen checks the index before looking the domain up */
+        if (p.index >= HVM_NR_PARAMS)
+            return -EINVAL;
+        int rc = self_domid(c, p.domid);
+        if (rc)
+            return rc;
+        if (op == HVMOP_get_param) {
+            hv_get_param(d, p.index, &p.value);
+            return copy_out(c, arg, &p, sizeof(p));
+        }
+        /* A guest may only set its callback; the rest belong to the
+         * toolstack (Xen's hvm_allow_set_param). */
+        if (p.index != HVM_PARAM_CALLBACK_IRQ)
+            return -EPERM;
+        uint64_t type = p.value >> 56;
+        if (type == HVM_PARAM_CALLBACK_TYPE_VECTOR && (p.value & 0xff) < 0x10)
+            return -EINVAL;
+        if (p.value && type != HVM_PARAM_CALLBACK_TYPE_VECTOR)
+            hv_log(d, "callback type %llu accepted but not delivered "
+                   "(only the vector type is)", (unsigned long long)type);
+        pthread_mutex_lock(&d->lock);
+        __atomic_store_n(&d->params[p.index], p.value, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&d->lock);
+        /* Xen's hvm_set_callback_via: assert the new vector on every vCPU */
+        if (type == HVM_PARAM_CALLBACK_TYPE_VECTOR && d->ops.assert_upcall)
+            for (uint32_t i = 0; i < d->max_vcpus; i++)
+                d->ops.assert_upcall(d->opaque, i);
+        return 0;
+    }
+    case HVMOP_set_evtchn_upcall_vector: {
+        struct xen_hvm_evtchn_upcall_vector u;
+        if (copy_in(c, &u, arg, sizeof(u)))
+            return -EFAULT;
+        if (u.vector < 0x10)
+            return -EINVAL;
+        if (u.vcpu >= d->max_vcpus)
+            return -ENOENT;
+        __atomic_store_n(&d->vcpus[u.vcpu].upcall_vector, u.vector,
+                         __ATOMIC_RELAXED);
+        /* As Xen: inject it once now, so an event that became pending
+         * before the vector existed is delivered. */
+        if (d->ops.assert_upcall)
+            d->ops.assert_upcall(d->opaque, u.vcpu);
+        return 0;
+    }
+    default:
+        hv_log_subop_enosys(c, op);
+        return -ENOSYS;
+    }
+}
+
+/* ---- vcpu_op ---- */
+
+long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int cmd = (unsigned int)a[0];
+    uint64_t vid = a[1], arg = a[2];
+    struct hv_domain *d = c->d;
+    if (vid >= d->max_vcpus)
+        return -ENOENT;
+    uint32_t id = (uint32_t)vid;
+    switch (cmd) {
+    case VCPUOP_register_vcpu_info: {
+        struct vcpu_register_vcpu_info r;
+        if (copy_in(c, &r, arg, sizeof(r)))
+            return -EFAULT;
+        if (r.offset > 4096 - sizeof(struct vcpu_info))
+            return -EINVAL;
+        uint8_t *page = d->ops.gfn_map ? d->ops.gfn_map(d->opaque, r.mfn) :
+                        NULL;
+        if (!page)
+            return -EINVAL;
+        pthread_mutex_lock(&d->lock);
+        bool again = d->vcpus[id].info_registered;
+        pthread_mutex_unlock(&d->lock);
+        if (again)
+            return -EINVAL;   /* Xen: only once per vCPU */
+        struct vcpu_info *vi = (struct vcpu_info *)(page + r.offset);
+        int rc = evtchn_vcpu_set_info(d->evtchn, d->domid, id, vi);
+        if (rc)
+            return rc;
+        pthread_mutex_lock(&d->lock);
+        d->vcpus[id].info = vi;
+        d->vcpus[id].info_registered = true;
+        pthread_mutex_unlock(&d->lock);
+        return 0;
+    }
+    case VCPUOP_initialise: {
+        struct vcpu_hvm_context ctx;
+        if (copy_in(c, &ctx, arg, sizeof(ctx)))
+            return -EFAULT;
+        if (ctx.mode != VCPU_HVM_MODE_32B && ctx.mode != VCPU_HVM_MODE_64B)
+            return -EINVAL;
+        return d->ops.vcpu_initialise ?
+               d->ops.vcpu_initialise(d->opaque, id, &ctx) : -ENOSYS;
+    }
+    case VCPUOP_up:
+        return d->ops.vcpu_up ? d->ops.vcpu_up(d->opaque, id) : -ENOSYS;
+    case VCPUOP_down:
+        return d->ops.vcpu_down ? d->ops.vcpu_down(d->opaque, id) : -ENOSYS;
+    case VCPUOP_is_up:
+        return d->ops.vcpu_is_up ? d->ops.vcpu_is_up(d->opaque, id) : -ENOSYS;
+    default:
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+}
+
+/* ---- event_channel_op: all of it is the core's ---- */
+
+long hv_do_event_channel_op(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int cmd = (unsigned int)a[0];
+    uint64_t arg = a[1];
+    /* Large enough for every struct of <xen/event_channel.h>. */
+    union {
+        uint64_t align;
+        uint8_t bytes[128];
+    } buf;
+    size_t len = evtchn_op_arg_size(cmd);
+    if (len == 0) {
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+    if (len > sizeof(buf))
+        return -ENOSYS;    /* cannot happen with Xen's structs */
+    if (copy_in(c, buf.bytes, arg, len))
+        return -EFAULT;
+    int rc = evtchn_do_op(c->d->evtchn, c->d->domid, c->vcpu_id, cmd,
+                          buf.bytes);
+    if (rc == 0 && evtchn_op_copies_back(cmd) &&
+        copy_out(c, arg, buf.bytes, len))
+        return -EFAULT;
+    return rc;
+}
+
+/* ---- sched_op ---- */
+
+long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int cmd = (unsigned int)a[0];
+    uint64_t arg = a[1];
+    switch (cmd) {
+    case SCHEDOP_yield:
+        sched_yield();
+        return 0;
+    case SCHEDOP_block:
+        return hv_block(c);
+    case SCHEDOP_shutdown: {
+        struct sched_shutdown s;
+        if (copy_in(c, &s, arg, sizeof(s)))
+            return -EFAULT;
+        /* Xen accepts any reason up to SHUTDOWN_MAX. */
+        if (s.reason > SHUTDOWN_MAX)
+            return -EINVAL;
+        if (c->d->ops.shutdown)
+            c->d->ops.shutdown(c->d->opaque, s.reason);
+        return 0;
+    }
+    case SCHEDOP_poll: {
+        if (!c->call->long_mode)
+            return -ENOSYS;      /* compat layout of sched_poll: not yet */
+        struct sched_poll p;
+        if (copy_in(c, &p, arg, sizeof(p)))
+            return -EFAULT;
+        if (p.nr_ports > 128)
+            return -EINVAL;
+        evtchn_port_t ports[128];
+        if (p.nr_ports &&
+            copy_in(c, ports, GUEST_PTR(p.ports), p.nr_ports * sizeof(ports[0])))
+            return -EFAULT;
+        for (unsigned int i = 0; i < p.nr_ports; i++)
+            if (ports[i] >= EVTCHN_FIFO_NR_CHANNELS)
+                return -EINVAL;
+        return hv_poll(c, ports, p.nr_ports, p.timeout);
+    }
+    case SCHEDOP_remote_shutdown: {
+        /* Xen: look the target up (-ESRCH), then XSM_DM_PRIV (-EPERM) */
+        struct sched_remote_shutdown r;
+        if (copy_in(c, &r, arg, sizeof(r)))
+            return -EFAULT;
+        if (r.domain_id >= DOMID_FIRST_RESERVED ||
+            !evtchn_domain_shared_info(c->d->evtchn, r.domain_id))
+            return -ESRCH;
+        return -EPERM;
+    }
+    default:
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+}
+
+/* ---- console_io ---- */
+
+/* Per-domain token bucket: 64 KiB burst, refilled at 32 KiB/s. Bytes over
+ * the limit are dropped (and counted), as Xen's guest console drops. */
+static size_t console_allow(struct hv_domain *d, size_t want)
+{
+    pthread_mutex_lock(&d->lock);
+    uint64_t now = hv_now_ns();
+    d->con_tokens += (double)(now - d->con_last_ns) * 32768.0 / 1e9;
+    if (d->con_tokens > 65536)
+        d->con_tokens = 65536;
+    d->con_last_ns = now;
+    size_t ok = want;
+    if ((double)ok > d->con_tokens)
+        ok = (size_t)d->con_tokens;
+    d->con_tokens -= (double)ok;
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+long hv_do_console_io(struct hv_ctx *c, const uint64_t *a)
+{
+    unsigned int cmd = (unsigned int)a[0];
+    uint64_t count = a[1], buf = a[2];
+    switch (cmd) {
+    case CONSOLEIO_write: {
+        char tmp[512];
+        while (count) {
+            size_t n = count < sizeof(tmp) ? (size_t)count : sizeof(tmp);
+            if (copy_in(c, tmp, buf, n))
+                return -EFAULT;
+            size_t ok = console_allow(c->d, n);
+            if (ok && c->d->ops.console_write)
+                c->d->ops.console_write(c->d->opaque, tmp, ok);
+            if (ok < n) {
+                /* Bucket empty: the rest is dropped unread, which also
+                 * bounds the work one call can cause. */
+                atomic_fetch_add(&c->d->n_con_dropped, count - ok);
+                return 0;
+            }
+            buf += n;
+            count -= n;
+        }
+        return 0;
+    }
+    case CONSOLEIO_read:
+        return -EPERM;          /* only the hardware domain reads */
+    default:
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+}

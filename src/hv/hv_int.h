@@ -1,0 +1,82 @@
+/* Private state of the hypercall layer, shared by hv.c and hv_calls.c. */
+#ifndef XENKVM_HV_INT_H
+#define XENKVM_HV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "xenkvm/hv.h"
+
+#include <xen/hvm/params.h>
+
+struct hv_vcpu_state {
+    struct vcpu_info *info;    /* where its vcpu_info lives (may be NULL) */
+    bool info_registered;      /* VCPUOP_register_vcpu_info done */
+    uint8_t upcall_vector;     /* HVMOP_set_evtchn_upcall_vector, 0: none */
+    bool kicked;               /* an upcall arrived since block began */
+};
+
+struct hv_domain {
+    domid_t domid;
+    uint32_t max_vcpus;
+    uint64_t ram_pages;
+    struct hv_e820 e820[HV_MAX_E820];
+    unsigned int nr_e820;
+    struct evtchn_host *evtchn;
+    struct hv_platform_ops ops;
+    void *opaque;
+
+    /* lock protects params, vcpu states, the wait state and the limiter.
+     * Lock order: evtchn core locks, then this one (the core calls
+     * hv_vcpu_kick/hv_poll_wake with its locks held), so nothing here
+     * calls into the core while holding it. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;       /* broadcast on kick, poll wake, stop */
+    uint64_t wake_gen;         /* bumped with every broadcast */
+    bool stopping;
+    uint64_t params[HVM_NR_PARAMS];
+    struct hv_vcpu_state *vcpus;
+
+    /* console_io token bucket (bytes) */
+    double con_tokens;
+    uint64_t con_last_ns;
+
+    /* -ENOSYS is logged once per hypercall number / per sub-op family */
+    _Atomic uint64_t enosys_logged;
+    _Atomic uint64_t subop_logged;
+
+    _Atomic uint64_t n_hypercalls, n_enosys, n_con_dropped;
+};
+
+/* Context of the hypercall being served. */
+struct hv_ctx {
+    struct hv_domain *d;
+    uint32_t vcpu_id;
+    void *vcpu;
+    const struct hv_call *call;
+};
+
+typedef long (*hv_handler_fn)(struct hv_ctx *c, const uint64_t *a);
+
+/* Handlers (hv_calls.c). */
+long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a);
+long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_event_channel_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_console_io(struct hv_ctx *c, const uint64_t *a);
+
+/* hv.c helpers for handlers */
+int hv_block(struct hv_ctx *c);
+int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
+            uint64_t timeout_ns);
+/* Log that sub-op cmd of hypercall nr is not implemented (once). */
+void hv_log_subop_enosys(struct hv_ctx *c, unsigned int cmd);
+uint64_t hv_now_ns(void);
+
+#define hv_log(d, ...) hv_log_ratelimited((d), __VA_ARGS__)
+void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,151 @@
+/* Private state of the VMM, shared by the .c files of src/vmm. */
+#ifndef XENKVM_VMM_INT_H
+#define XENKVM_VMM_INT_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "xenkvm/hv.h"
+#include "xenkvm/store.h"
+#include "xenkvm/vmm.h"
+
+#define VMM_PAGE 4096ull
+
+struct vmm_vcpu {
+    struct vmm_domain *d;
+    uint32_t id;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic bool in_thread;       /* its thread is running */
+    /* Requests from other threads, acted on between KVM_RUN calls. */
+    _Atomic unsigned int req;
+    /* VCPUOP_initialise context waiting to be loaded, VCPUOP_up */
+    bool ctx_valid;               /* under d->lock */
+    bool initialised;             /* under d->lock */
+    bool up;                      /* under d->lock */
+    uint8_t ctx[256];             /* struct vcpu_hvm_context */
+};
+
+#define VMM_REQ_STOP  1u          /* leave the guest, end the thread */
+#define VMM_REQ_LOAD  2u          /* load ctx and make runnable */
+
+struct vmm_console {
+    FILE *out;
+    bool prefix;
+    char line[256];              /* partial line (prefix mode) */
+    size_t line_len;
+    uint32_t ring_cons;          /* our copy of out_cons */
+    evtchn_port_t port;          /* dom0 side */
+    evtchn_port_t guest_port;
+    pthread_mutex_t lock;
+};
+
+struct vmm_domain {
+    struct vmm_host *h;
+    domid_t domid;
+    char name[64];
+    int vmfd;
+    int memfd;
+    uint8_t *ram;                 /* [0, ram_size) guest physical */
+    uint64_t ram_size;
+    uint8_t *special;             /* VMM_SPECIAL_PAGES pages */
+    uint8_t *shinfo;              /* the shared_info page */
+    uint64_t shinfo_gfn;          /* where the guest sees it, ~0: nowhere */
+    int shinfo_slot;              /* memslot used when outside RAM, or -1 */
+    uint32_t next_slot;
+    uint32_t nr_vcpus;
+    struct vmm_vcpu *vcpus;
+    struct hv_domain *hv;
+    struct hv_e820 e820[HV_MAX_E820];
+    unsigned int nr_e820;
+    enum vmm_action on_poweroff, on_crash;
+
+    uint64_t entry;               /* PVH entry point */
+
+    pthread_mutex_t lock;         /* vCPU up/init state, memslots, outcome */
+    _Atomic int outcome;          /* enum vmm_outcome */
+    unsigned int shutdown_reason;
+    _Atomic bool stopping;
+    _Atomic unsigned int threads_running;
+    bool started, ended_reported;
+
+    struct vmm_console con;
+
+    /* XenStore (vmm_store.c) */
+    char uuid[40];
+    struct store_conn *store_ring;    /* the guest's ring connection */
+    evtchn_port_t store_port;         /* dom0 end, host-consumer */
+    evtchn_port_t store_guest_port;
+};
+
+struct vmm_host {
+    int kvmfd;
+    int vcpu_mmap_size;
+    struct kvm_cpuid2 *supported_cpuid;
+    struct evtchn_host *evtchn;
+    struct vmm_host_config cfg;
+    FILE *console;
+
+    pthread_mutex_t lock;         /* domains[] */
+    struct vmm_domain *domains[VMM_MAX_DOMAINS];
+    int wake_pipe[2];             /* domain ended / interrupted */
+    _Atomic bool interrupted;
+
+    /* XenStore (vmm_store.c) */
+    struct store *store;
+    struct store_conn *store_dom0;    /* our privileged connection */
+    pthread_mutex_t store_lock;       /* serialises store_dom0 requests */
+    struct store_sock *store_sock;
+    pthread_t store_thread;
+    bool store_thread_started;
+    volatile int store_stop;
+    struct vmm_domain *introducing;   /* domain of the XS_INTRODUCE in flight */
+    struct vmm_dom0pp *dom0pp;        /* vmm_dom0pp.c, or NULL */
+};
+
+/* vmm_mem.c */
+int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen);
+void vmm_mem_fini(struct vmm_domain *d);
+void *vmm_gfn_map(struct vmm_domain *d, uint64_t gfn);
+void *vmm_gpa_map(struct vmm_domain *d, uint64_t gpa, size_t len);
+/* Translate a linear address with the paging state in sregs. */
+void *vmm_gva_map(struct vmm_domain *d, const struct kvm_sregs *sregs,
+                  uint64_t gva, bool write);
+int vmm_map_shared_info(struct vmm_domain *d, uint64_t gfn);
+
+/* vmm_cpuid.c */
+int vmm_cpuid_setup(struct vmm_vcpu *v);
+
+/* vmm_loader.c */
+int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                 char *err, size_t errlen);
+int vmm_load_pvh_image(struct vmm_domain *d,
+                       const struct vmm_domain_config *cfg,
+                       const uint8_t *image, size_t len, char *err,
+                       size_t errlen);
+int vmm_setup_boot_vcpu(struct vmm_vcpu *v, uint64_t entry, uint64_t ebx);
+int vmm_load_hvm_context(struct vmm_vcpu *v, const void *ctx);
+
+/* vmm_console.c */
+int vmm_console_init(struct vmm_domain *d);
+void vmm_console_fini(struct vmm_domain *d);
+void vmm_console_write(struct vmm_domain *d, const char *buf, size_t len);
+void vmm_console_flush(struct vmm_domain *d);
+
+/* vmm_store.c */
+int vmm_store_init(struct vmm_host *h, char *err, size_t errlen);
+void vmm_store_fini(struct vmm_host *h);
+int vmm_store_domain_setup(struct vmm_domain *d);
+void vmm_store_domain_release(struct vmm_domain *d);
+
+/* vmm_dom0pp.c */
+int vmm_dom0pp_start(struct vmm_host *h);
+void vmm_dom0pp_stop(struct vmm_host *h);
+
+void vmm_log(struct vmm_domain *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

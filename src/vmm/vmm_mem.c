@@ -1,0 +1,244 @@
+/*
+ * Guest memory: one memfd per domain holding RAM, the special pages and the
+ * shared_info page; KVM memslots over host mappings of it; guest-physical
+ * and guest-linear (page-table walk) translation for the hypercall layer.
+ */
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm_int.h"
+
+#define SHINFO_OFFSET(d) ((d)->ram_size + VMM_SPECIAL_PAGES * VMM_PAGE)
+
+static int set_slot(struct vmm_domain *d, uint32_t slot, uint64_t gpa,
+                    uint64_t size, void *host)
+{
+    struct kvm_userspace_memory_region r = {
+        .slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+        .userspace_addr = (uint64_t)(uintptr_t)host,
+    };
+    return ioctl(d->vmfd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen)
+{
+    uint64_t total = SHINFO_OFFSET(d) + VMM_PAGE;
+    d->memfd = memfd_create(d->name, MFD_CLOEXEC);
+    if (d->memfd < 0 || ftruncate(d->memfd, (off_t)total) < 0) {
+        snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
+                 (unsigned long long)(d->ram_size >> 20), strerror(errno));
+        return -ENOMEM;
+    }
+    d->ram = mmap(NULL, d->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  d->memfd, 0);
+    d->special = mmap(NULL, VMM_SPECIAL_PAGES * VMM_PAGE,
+                      PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd,
+                      (off_t)d->ram_size);
+    d->shinfo = mmap(NULL, VMM_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     d->memfd, (off_t)SHINFO_OFFSET(d));
+    if (d->ram == MAP_FAILED || d->special == MAP_FAILED ||
+        d->shinfo == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map guest memory: %s", strerror(errno));
+        return -ENOMEM;
+    }
+    d->shinfo_gfn = ~0ull;
+    d->shinfo_slot = -1;
+    int rc = set_slot(d, 0, 0, d->ram_size, d->ram);
+    if (!rc)
+        rc = set_slot(d, 1, VMM_SPECIAL_GPA, VMM_SPECIAL_PAGES * VMM_PAGE,
+                      d->special);
+    if (rc) {
+        snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
+        return rc;
+    }
+    d->next_slot = 2;
+    return 0;
+}
+
+void vmm_mem_fini(struct vmm_domain *d)
+{
+    if (d->ram && d->ram != MAP_FAILED)
+        munmap(d->ram, d->ram_size);
+    if (d->special && d->special != MAP_FAILED)
+        munmap(d->special, VMM_SPECIAL_PAGES * VMM_PAGE);
+    if (d->shinfo && d->shinfo != MAP_FAILED)
+        munmap(d->shinfo, VMM_PAGE);
+    if (d->memfd >= 0)
+        close(d->memfd);
+}
+
+void *vmm_gfn_map(struct vmm_domain *d, uint64_t gfn)
+{
+    uint64_t ram_pages = d->ram_size / VMM_PAGE;
+    if (gfn < ram_pages)
+        /* Also right for a RAM frame now showing shared_info: the host
+         * mapping of that frame was replaced too (vmm_map_shared_info). */
+        return d->ram + gfn * VMM_PAGE;
+    uint64_t sp = VMM_SPECIAL_GPA / VMM_PAGE;
+    if (gfn >= sp && gfn < sp + VMM_SPECIAL_PAGES)
+        return d->special + (gfn - sp) * VMM_PAGE;
+    if (gfn == __atomic_load_n(&d->shinfo_gfn, __ATOMIC_ACQUIRE))
+        return d->shinfo;
+    return NULL;
+}
+
+void *vmm_gpa_map(struct vmm_domain *d, uint64_t gpa, size_t len)
+{
+    if (len > VMM_PAGE - (gpa & (VMM_PAGE - 1)))
+        return NULL;
+    uint8_t *p = vmm_gfn_map(d, gpa / VMM_PAGE);
+    return p ? p + (gpa & (VMM_PAGE - 1)) : NULL;
+}
+
+/* Read one page-table entry of the given width at guest physical gpa. */
+static bool read_pte(struct vmm_domain *d, uint64_t gpa, bool wide,
+                     uint64_t *pte)
+{
+    void *p = vmm_gpa_map(d, gpa, wide ? 8 : 4);
+    if (!p)
+        return false;
+    if (wide)
+        *pte = __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED);
+    else
+        *pte = __atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED);
+    return true;
+}
+
+#define CR0_PG   (1ull << 31)
+#define CR0_WP   (1ull << 16)
+#define CR4_PSE  (1ull << 4)
+#define CR4_PAE  (1ull << 5)
+#define CR4_LA57 (1ull << 12)
+#define EFER_LMA (1ull << 10)
+#define PTE_P    1ull
+#define PTE_W    2ull
+#define PTE_PS   0x80ull
+#define PTE_ADDR 0x000ffffffffff000ull
+
+/*
+ * Walk the guest's page tables (iteratively; at most 5 levels) the way the
+ * CPU would for a supervisor access. Writes honour CR0.WP. Accessed/dirty
+ * bits are not set: the guest sees the access as a DMA-like copy, as Xen's
+ * copy_to_guest does not promise them either.
+ */
+void *vmm_gva_map(struct vmm_domain *d, const struct kvm_sregs *s,
+                  uint64_t gva, bool write)
+{
+    if (!(s->cr0 & CR0_PG))
+        return vmm_gpa_map(d, (s->efer & EFER_LMA) ? gva : (uint32_t)gva, 1);
+
+    bool wp = write && (s->cr0 & CR0_WP);
+    uint64_t table = s->cr3, pte;
+    int levels, bits_per = 9;
+    bool wide = true;
+    if (s->efer & EFER_LMA) {
+        levels = (s->cr4 & CR4_LA57) ? 5 : 4;
+        /* canonical check */
+        int va_bits = levels == 5 ? 57 : 48;
+        int64_t sx = (int64_t)(gva << (64 - va_bits)) >> (64 - va_bits);
+        if ((uint64_t)sx != gva)
+            return NULL;
+        table &= PTE_ADDR;
+    } else if (s->cr4 & CR4_PAE) {
+        gva = (uint32_t)gva;
+        /* 4 PDPTEs at cr3 (32-byte aligned) */
+        if (!read_pte(d, (table & 0xffffffe0ull) + ((gva >> 30) & 3) * 8,
+                      true, &pte) || !(pte & PTE_P))
+            return NULL;
+        table = pte & PTE_ADDR;
+        levels = 2;
+    } else {
+        gva = (uint32_t)gva;
+        levels = 2;
+        bits_per = 10;
+        wide = false;
+        table &= 0xfffff000ull;
+    }
+    for (int l = levels; l >= 1; l--) {
+        int shift = 12 + (l - 1) * bits_per;
+        uint64_t idx = (gva >> shift) & ((1ull << bits_per) - 1);
+        if (!read_pte(d, table + idx * (wide ? 8 : 4), wide, &pte) ||
+            !(pte & PTE_P))
+            return NULL;
+        if (wp && !(pte & PTE_W))
+            return NULL;
+        bool large = (pte & PTE_PS) && (l == 2 || (l == 3 && wide));
+        if (l == 2 && !wide && !(s->cr4 & CR4_PSE))
+            large = false;
+        if (large) {
+            uint64_t base;
+            if (!wide)   /* 4 MiB page: bits 13-20 hold PA bits 32-39 */
+                base = (pte & 0xffc00000ull) | ((pte & 0x1fe000ull) << 19);
+            else
+                base = pte & PTE_ADDR & ~((1ull << shift) - 1);
+            return vmm_gpa_map(d, base + (gva & ((1ull << shift) - 1)), 1);
+        }
+        table = wide ? (pte & PTE_ADDR) : (pte & 0xfffff000ull);
+    }
+    return vmm_gpa_map(d, table + (gva & 0xfff), 1);
+}
+
+/*
+ * XENMAPSPACE_shared_info: make guest frame gfn show the shared_info page.
+ * Inside RAM the host mapping of that frame is replaced (MAP_FIXED) by the
+ * shared_info offset of the memfd; KVM follows host mappings through its
+ * MMU notifier, so the memslot stays as it is and the RAM page is hidden
+ * as Xen hides it. Outside RAM a one-page memslot is added. A previous
+ * location gets its RAM back (or loses the slot).
+ */
+int vmm_map_shared_info(struct vmm_domain *d, uint64_t gfn)
+{
+    uint64_t ram_pages = d->ram_size / VMM_PAGE;
+    uint64_t sp = VMM_SPECIAL_GPA / VMM_PAGE;
+    /* Below 2^40 pages keeps gfn*4K inside the guest physical space. */
+    if (gfn >= (1ull << 40) || (gfn >= sp && gfn < sp + VMM_SPECIAL_PAGES) ||
+        (gfn >= 0xfec00 && gfn < 0xfef00))    /* IOAPIC/LAPIC window */
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    int rc = 0;
+    uint64_t old = d->shinfo_gfn;
+    if (old == gfn)
+        goto out;
+    /* Remove from the old place first. */
+    if (old != ~0ull) {
+        if (old < ram_pages) {
+            void *p = mmap(d->ram + old * VMM_PAGE, VMM_PAGE,
+                           PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                           d->memfd, (off_t)(old * VMM_PAGE));
+            if (p == MAP_FAILED) {
+                rc = -ENOMEM;
+                goto out;
+            }
+        } else if (d->shinfo_slot >= 0) {
+            set_slot(d, (uint32_t)d->shinfo_slot, old * VMM_PAGE, 0, NULL);
+        }
+        __atomic_store_n(&d->shinfo_gfn, ~0ull, __ATOMIC_RELEASE);
+    }
+    if (gfn < ram_pages) {
+        void *p = mmap(d->ram + gfn * VMM_PAGE, VMM_PAGE,
+                       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                       d->memfd, (off_t)SHINFO_OFFSET(d));
+        if (p == MAP_FAILED) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    } else {
+        if (d->shinfo_slot < 0)
+            d->shinfo_slot = (int)d->next_slot++;
+        rc = set_slot(d, (uint32_t)d->shinfo_slot, gfn * VMM_PAGE, VMM_PAGE,
+                      d->shinfo);
+        if (rc) {
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    __atomic_store_n(&d->shinfo_gfn, gfn, __ATOMIC_RELEASE);
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}

@@ -1,0 +1,80 @@
+#!/bin/sh
+# Integration tests of the guests built on guest/ (guests/pingpong,
+# guests/hostile) under `xenkvm run`.
+# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF
+set -u
+t=$1 xk=$2 pp=$3 hostile=$4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -e /dev/kvm ]; then
+    echo "SKIP: /dev/kvm not available"
+    exit 77
+fi
+fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; exit 1; }
+
+# cfg NAME KERNEL CMDLINE: an xl.cfg for one domain
+cfg() {
+    printf 'name = "%s"\nkernel = "%s"\nmemory = 16\ncmdline = "%s"\n' "$1" "$2" "$3" > "$tmp/$1.cfg"
+}
+
+# Two guests: alice (domid 1) allocates for bob (domid 2), bob binds.
+# $1: extra runtime options, $2: rounds
+two_guest_pingpong() {
+    cfg alice "$pp" "role=alloc peer=2 rounds=$2 $1"
+    cfg bob "$pp" "role=bind peer=1 rounds=$2 $1"
+    "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+    # seed 002's lines, from both sides
+    grep -q "^alice: DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
+    grep -q "^alice: DomU: Bound local irq: [0-9]* to evtchn:[0-9]" "$tmp/out" || fail "no 'Bound local irq'"
+    grep -q "^bob: Peer: bound local irq:[0-9]* to evtchn:[0-9]" "$tmp/out" || fail "bob did not bind"
+    grep -q "^alice: DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "alice did not answer round $2"
+    grep -q "^bob: Peer: Handled! domid: 1, port: [0-9]*, local_irq:[0-9]* (round $2/$2)" "$tmp/out" || fail "bob did not see round $2"
+    grep -q "^alice: pingpong: PASS $2 rounds ($3 ABI" "$tmp/out" || fail "alice did not pass on $3"
+    grep -q "^bob: pingpong: PASS $2 rounds ($3 ABI" "$tmp/out" || fail "bob did not pass on $3"
+    grep -q "domain 'alice' (domid 1): shut down (poweroff)" "$tmp/err" || fail "alice did not power off"
+    grep -q "domain 'bob' (domid 2): shut down (poweroff)" "$tmp/err" || fail "bob did not power off"
+}
+
+# The guest with domain 0 (a service in the VMM) as its peer.
+dom0_pingpong() {
+    cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
+    "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+    grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
+    grep -q "DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "no round $2"
+    grep -q "pingpong: PASS $2 rounds ($3 ABI" "$tmp/out" || fail "guest did not pass on $3"
+}
+
+# hostile beside a ping-pong pair that must still finish; the pair runs
+# long enough to still exist while hostile aims at it (victim=1).
+hostile_beside_pingpong() {
+    cfg alice "$pp" "role=alloc peer=2 rounds=3000 quiet $1"
+    cfg bob "$pp" "role=bind peer=1 rounds=3000 quiet $1"
+    cfg hostile "$hostile" "victim=1 $1"
+    "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep -q "^alice: pingpong: PASS 3000 rounds" "$tmp/out" || fail "alice did not finish beside hostile"
+    grep -q "^bob: pingpong: PASS 3000 rounds" "$tmp/out" || fail "bob did not finish beside hostile"
+    summary=$(grep "^hostile: hostile: [0-9]* checks" "$tmp/out") || fail "hostile did not finish"
+    grep "^hostile: FAIL" "$tmp/out"
+    echo "$summary"
+    echo "$summary" | grep -q " 0 failed$" || fail "hostile: errno checks failed (see FAIL lines above)"
+    [ "$(grep -c '^hostile: PASS' "$tmp/out")" -ge 140 ] || fail "hostile ran fewer checks than expected"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
+case $t in
+pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;
+pingpong_fifo)    two_guest_pingpong "evtchn=fifo" 50 FIFO ;;
+pingpong_legacy)  two_guest_pingpong "evtchn=fifo upcall=legacy" 20 FIFO ;;
+pingpong_dom0_2l)   dom0_pingpong "evtchn=2l" 50 2-level ;;
+pingpong_dom0_fifo) dom0_pingpong "evtchn=fifo" 50 FIFO ;;
+hostile_2l)       hostile_beside_pingpong "evtchn=2l" ;;
+hostile_fifo)     hostile_beside_pingpong "evtchn=fifo" ;;
+*) echo "unknown test $t"; exit 2 ;;
+esac
+echo "ok: $t"

@@ -1,0 +1,229 @@
+#!/bin/sh
+# Integration tests of `xenkvm run` with the VMM's own test guest.
+# usage: vmm_tests.sh TEST XENKVM GUEST
+set -u
+t=$1 xk=$2 guest=$3  # (hostile: $4 is the hostile guest)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# our own XenStore socket, not the system's
+export XENSTORED_PATH="$tmp/xenstored.sock"
+
+needs_kvm() {
+    if [ ! -e /dev/kvm ]; then
+        echo "SKIP: /dev/kvm not available"
+        exit 77
+    fi
+}
+fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; exit 1; }
+# exactly one line on stderr, mentioning $1
+one_line() {
+    n=$(wc -l < "$tmp/err")
+    [ "$n" -eq 1 ] || fail "expected one line on stderr, got $n"
+    grep -q -- "$1" "$tmp/err" || fail "stderr does not mention '$1'"
+}
+
+case $t in
+hello)
+    needs_kvm
+    "$xk" run --name hello --kernel "$guest" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+    grep -q "^hello from the xenkvm test guest" "$tmp/out" || fail "no hello"
+    grep -q "^hello on the console ring" "$tmp/out" || fail "no console ring output"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -ge 8 ] || fail "guest checks missing"
+    grep -q "domain 'hello' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no shutdown report"
+    ;;
+crash)
+    needs_kvm
+    "$xk" run --name c1 --kernel "$guest" --cmdline crash >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "exit status $rc, expected 1"
+    grep -q "shut down (crash)" "$tmp/err" || fail "no crash report"
+    ;;
+fault)
+    needs_kvm
+    # one domain triple-faults; the other one must still finish cleanly
+    "$xk" run --quiet --name ok --kernel "$guest" >/dev/null 2>&1 || fail "plain guest failed alone"
+    cat > "$tmp/a.cfg" <<CFG
+name = "faulty"
+kernel = "$guest"
+cmdline = "fault"
+memory = 16
+CFG
+    cat > "$tmp/b.cfg" <<CFG
+name = "good"
+kernel = "$guest"
+memory = 16
+CFG
+    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "exit status $rc, expected 1"
+    grep -q "domain 'faulty' (domid 1): vCPU 0: .* at rip 0x" "$tmp/err" || fail "no fault report with rip"
+    grep -q "bytes: " "$tmp/err" || fail "no instruction bytes"
+    grep -q "domain 'good' (domid 2): shut down (poweroff)" "$tmp/err" || fail "good domain did not finish"
+    grep -q "^good: hello on the console ring" "$tmp/out" || fail "no prefixed output of good"
+    ;;
+two_domains)
+    needs_kvm
+    "$xk" run --name solo --kernel "$guest" --memory 8 >"$tmp/out" 2>"$tmp/err" || fail "solo"
+    printf 'name="a"\nkernel="%s"\nmemory=8\n' "$guest" > "$tmp/a.cfg"
+    printf 'name="b"\nkernel="%s"\nmemory=8\n' "$guest" > "$tmp/b.cfg"
+    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    grep -q "^a: hello from the xenkvm test guest" "$tmp/out" || fail "no a"
+    grep -q "^b: hello from the xenkvm test guest" "$tmp/out" || fail "no b"
+    ;;
+events)
+    needs_kvm
+    "$xk" run --name ev --kernel "$guest" --cmdline events >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -eq 16 ] || fail "expected 16 checks"
+    ;;
+smp)
+    needs_kvm
+    "$xk" run --name smp --vcpus 2 --kernel "$guest" --cmdline smp >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    grep -q "^hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
+    [ "$(grep -c '^ok:' "$tmp/out")" -eq 9 ] || fail "expected 9 checks"
+    ;;
+pingpong)
+    needs_kvm
+    printf 'name="pong"\nkernel="%s"\nmemory=8\ncmdline="pong 2 300"\n' "$guest" > "$tmp/a.cfg"
+    printf 'name="ping"\nkernel="%s"\nmemory=8\ncmdline="ping 1 3 300"\n' "$guest" > "$tmp/b.cfg"
+    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    grep -q "^pong: pong: answered 300" "$tmp/out" || fail "pong did not answer 300"
+    grep -q "^ping: ping: rounds 300" "$tmp/out" || fail "ping did not finish"
+    ! grep -q "FAIL" "$tmp/out" || fail "guest check failed"
+    ;;
+pp2l|ppfifo)
+    # seed 002 between two guests of guests/pingpong ($guest), one ABI
+    needs_kvm
+    abi=2l; [ $t = ppfifo ] && abi=fifo
+    printf 'name="alice"\nkernel="%s"\nmemory=16\ncmdline="role=alloc peer=2 rounds=200 quiet evtchn=%s"\n' "$guest" $abi > "$tmp/a.cfg"
+    printf 'name="bob"\nkernel="%s"\nmemory=16\ncmdline="role=bind peer=1 evtchn=%s"\n' "$guest" $abi > "$tmp/b.cfg"
+    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    want=2-level; [ $abi = fifo ] && want=FIFO
+    grep -q "^alice: DomU: Get new evtchn: " "$tmp/out" || fail "no 'Get new evtchn'"
+    grep -q "^alice: DomU: Bound local irq: " "$tmp/out" || fail "no 'Bound local irq'"
+    grep -q "^bob: Peer: Handled! .*(round 200/200)" "$tmp/out" || fail "bob did not see round 200"
+    grep -q "^alice: pingpong: PASS 200 rounds ($want ABI" "$tmp/out" || fail "alice did not pass on $want"
+    grep -q "^bob: pingpong: PASS" "$tmp/out" || fail "bob did not pass"
+    ;;
+ppdom0_2l|ppdom0_fifo)
+    # the same with domain 0 (the VMM's service) as the peer
+    needs_kvm
+    abi=2l; [ $t = ppdom0_fifo ] && abi=fifo
+    "$xk" run --dom0-pingpong --name alice --memory 16 --kernel "$guest" \
+        --cmdline "role=alloc peer=0 rounds=200 quiet evtchn=$abi" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    grep -q "^Dom0: bound local irq:" "$tmp/out" || fail "dom0 did not bind"
+    grep -q "^Dom0: PASS 200 rounds with domain 1" "$tmp/out" || fail "dom0 did not finish"
+    grep -q "^pingpong: PASS 200 rounds" "$tmp/out" || fail "guest did not pass"
+    ;;
+hostile)
+    # guests/hostile ($4) hammers every hypercall with garbage, aimed also at
+    # domain 2, while domains 2 and 3 ping-pong ($guest)
+    needs_kvm
+    hostile=$4
+    for abi in 2l fifo; do
+    printf 'name="hostile"\nkernel="%s"\nmemory=16\ncmdline="victim=2 evtchn=%s"\n' "$hostile" $abi > "$tmp/h.cfg"
+    printf 'name="alice"\nkernel="%s"\nmemory=16\ncmdline="role=alloc peer=3 rounds=200 quiet"\n' "$guest" > "$tmp/a.cfg"
+    printf 'name="bob"\nkernel="%s"\nmemory=16\ncmdline="role=bind peer=2"\n' "$guest" > "$tmp/b.cfg"
+    "$xk" run "$tmp/h.cfg" "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc ($abi)"
+    ! grep -q "^hostile: FAIL" "$tmp/out" || fail "hostile checks failed ($abi)"
+    [ "$(grep -c '^hostile: PASS' "$tmp/out")" -ge 20 ] || fail "too few hostile checks ($abi)"
+    grep -q "^alice: pingpong: PASS 200 rounds" "$tmp/out" || fail "alice did not pass beside hostile"
+    grep -q "^bob: pingpong: PASS" "$tmp/out" || fail "bob did not pass beside hostile"
+    done
+    ;;
+no_kvm)
+    XENKVM_DEV_KVM=$tmp/no-such-kvm "$xk" run --kernel "$guest" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -ne 0 ] || fail "exit status 0 without KVM"
+    one_line "no-such-kvm not found"
+    ;;
+bad_kernel)
+    needs_kvm
+    "$xk" run --kernel "$tmp/missing.elf" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -ne 0 ] || fail "exit status 0"
+    one_line "cannot read kernel '$tmp/missing.elf': No such file"
+    ;;
+not_elf)
+    needs_kvm
+    echo "this is not a kernel" > "$tmp/k"
+    "$xk" run --kernel "$tmp/k" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -ne 0 ] || fail "exit status 0"
+    one_line "is not an ELF file"
+    ;;
+not_pvh)
+    needs_kvm
+    "$xk" run --kernel /bin/true >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -ne 0 ] || fail "exit status 0"
+    one_line "no XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel"
+    ;;
+bad_config)
+    printf 'name = "x"\nkernel = "%s"\nmemory = "lots\n' "$guest" > "$tmp/bad.cfg"
+    "$xk" run "$tmp/bad.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 2 ] || fail "exit status $rc, expected 2"
+    grep -q "bad.cfg" "$tmp/err" || fail "error does not name the file"
+    printf 'name = "x"\nkernel = "%s"\nvcpus = 0\n' "$guest" > "$tmp/bad2.cfg"
+    "$xk" run "$tmp/bad2.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 2 ] || fail "exit status $rc, expected 2"
+    one_line "vcpus = 0: must be"
+    ;;
+xl_cfg)
+    needs_kvm
+    cat > "$tmp/g.cfg" <<CFG
+# an xl.cfg as xl would take it
+type = "pvh"
+name = "fromcfg"
+kernel = "$guest"
+memory = 32
+vcpus = 1
+extra = "crash"
+on_poweroff = "destroy"
+on_crash = "destroy"
+CFG
+    "$xk" run "$tmp/g.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "exit status $rc, expected 1 (extra=crash)"
+    grep -q "domain 'fromcfg' (domid 1): started (1 vCPU, 32 MiB)" "$tmp/err" || fail "config values not used"
+    ;;
+sigint)
+    needs_kvm
+    "$xk" run --name spinner --kernel "$guest" --cmdline spin >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    i=0
+    while ! grep -q "hello from" "$tmp/out" 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 300 ] || { kill -9 $pid; fail "guest never started"; }
+        sleep 0.1
+    done
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    [ $rc -eq 130 ] || fail "exit status $rc, expected 130"
+    grep -q "interrupted" "$tmp/err" || fail "no interrupt message"
+    ;;
+*)
+    echo "unknown test $t"; exit 2 ;;
+esac
+echo "PASS: $t"
+exit 0
