@@ -3,7 +3,7 @@
 set -eu
 bdir=${1:-build}
 for b in "$bdir"/bench/bench_*; do
-    [ -x "$b" ] || continue
+    [ -f "$b" ] && [ -x "$b" ] || continue
     echo "== $(basename "$b")"
     "$b"
 done
