@@ -188,22 +188,46 @@ static int hvo_vcpu_up(void *dom, uint32_t id)
         rc = -EINVAL;               /* Xen: VCPUOP_up needs a context */
     else if (!v->up) {
         v->up = true;
-        if (!v->thread_started)
+        if (!v->thread_started) {
             rc = start_vcpu_thread(v);
-        else
+        } else {
+            /* A parked vCPU resumes where it stopped (Xen clears
+             * _VPF_down); a new VCPUOP_initialise context is loaded. */
             vcpu_request(v, VMM_REQ_LOAD);
+            pthread_cond_broadcast(&d->vcpu_cv);
+        }
     }
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
 
+/* VCPUOP_down: the vCPU stops running until VCPUOP_up (Xen sets
+ * _VPF_down). A vCPU may take itself down; its thread parks after the
+ * hypercall returns. Events meanwhile stay pending in its LAPIC. */
 static int hvo_vcpu_down(void *dom, uint32_t id)
 {
     struct vmm_domain *d = dom;
-    (void)d;
-    (void)id;
-    /* Parking a running vCPU needs an INIT; not offered yet. */
-    return -ENOSYS;
+    if (id >= d->nr_vcpus)
+        return -ENOENT;
+    struct vmm_vcpu *v = &d->vcpus[id];
+    pthread_mutex_lock(&d->lock);
+    if (v->up) {
+        v->up = false;
+        if (v->thread_started)
+            vcpu_request(v, VMM_REQ_PARK);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+/* In the vCPU's own thread: wait while it is down. */
+static void vcpu_park(struct vmm_vcpu *v)
+{
+    struct vmm_domain *d = v->d;
+    pthread_mutex_lock(&d->lock);
+    while (!v->up && !atomic_load(&d->stopping))
+        pthread_cond_wait(&d->vcpu_cv, &d->lock);
+    pthread_mutex_unlock(&d->lock);
 }
 
 static int hvo_vcpu_is_up(void *dom, uint32_t id)
@@ -230,6 +254,10 @@ static void domain_stop(struct vmm_domain *d)
     for (uint32_t i = 0; i < d->nr_vcpus; i++)
         if (d->vcpus[i].thread_started)
             vcpu_request(&d->vcpus[i], VMM_REQ_STOP);
+    /* Parked vCPUs see stopping (vcpu_park). */
+    pthread_mutex_lock(&d->lock);
+    pthread_cond_broadcast(&d->vcpu_cv);
+    pthread_mutex_unlock(&d->lock);
 }
 
 /* Record how the domain ended (the first reason wins) and stop it. */
@@ -477,6 +505,12 @@ static void *vcpu_thread(void *arg)
         unsigned int req = atomic_exchange(&v->req, 0);
         if ((req & VMM_REQ_STOP) || atomic_load(&d->stopping))
             break;
+        if (req & VMM_REQ_PARK) {
+            vcpu_park(v);
+            /* Keep what came with it (VCPUOP_up's LOAD, a STOP). */
+            atomic_fetch_or(&v->req, req & ~VMM_REQ_PARK);
+            continue;
+        }
         if (req & VMM_REQ_LOAD)
             load_pending_context(v);
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
@@ -645,6 +679,7 @@ static void domain_free(struct vmm_domain *d)
         close(d->vmfd);
     free(d->vcpus);
     pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->vcpu_cv);
     free(d);
 }
 
@@ -787,6 +822,7 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
     d->on_poweroff = cfg->on_poweroff;
     d->on_crash = cfg->on_crash;
     pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->vcpu_cv, NULL);
     atomic_store(&d->outcome, VMM_RUNNING);
     d->vcpus = calloc(nv, sizeof(*d->vcpus));
     if (!d->vcpus) {

@@ -31,6 +31,7 @@ struct vmm_vcpu {
 
 #define VMM_REQ_STOP  1u          /* leave the guest, end the thread */
 #define VMM_REQ_LOAD  2u          /* load ctx and make runnable */
+#define VMM_REQ_PARK  4u          /* VCPUOP_down: wait until up or stop */
 
 struct vmm_console {
     FILE *out;
@@ -66,6 +67,7 @@ struct vmm_domain {
     uint64_t entry;               /* PVH entry point */
 
     pthread_mutex_t lock;         /* vCPU up/init state, memslots, outcome */
+    pthread_cond_t vcpu_cv;       /* a parked vCPU's up flag or stopping changed */
     _Atomic int outcome;          /* enum vmm_outcome */
     unsigned int shutdown_reason;
     _Atomic bool stopping;

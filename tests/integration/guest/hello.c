@@ -179,6 +179,7 @@ static void ring_write(const char *s)
 /* ---- SMP: a second vCPU brought up with VCPUOP_initialise + VCPUOP_up ---- */
 
 static volatile int ap_alive;
+static volatile uint64_t ap_count;
 static volatile uint32_t ap_cpuid_vcpu = ~0u;
 static uint8_t ap_stack[8192] __attribute__((aligned(16)));
 
@@ -190,7 +191,13 @@ static void ap_main(void)
     puts_io("hello from vCPU 1\n");
     ap_alive = 1;
     for (;;)
-        __asm__ volatile("cli; hlt");
+        ap_count++;          /* visibly running, until VCPUOP_down parks it */
+}
+
+static void spin(long n)
+{
+    for (long i = 0; i < n; i++)
+        __asm__ volatile("pause");
 }
 
 static void smp_checks(void)
@@ -227,6 +234,22 @@ static void smp_checks(void)
     tg_check(ap_cpuid_vcpu == 1, "vCPU 1 sees vcpu id 1 in CPUID leaf 4");
     tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 1,
              "vCPU 1 is up");
+
+    /* VCPUOP_down parks it where it is; VCPUOP_up lets it go on. */
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_down, 1, 0) == 0, "VCPUOP_down");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 0,
+             "vCPU 1 is down after VCPUOP_down");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_down, 7, 0) == -2,
+             "VCPUOP_down of a missing vCPU: -ENOENT");
+    spin(2000);                     /* let the park take effect */
+    uint64_t c1 = ap_count;
+    spin(20000);
+    uint64_t c2 = ap_count;
+    tg_check(c1 == c2, "a down vCPU does not run");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up again");
+    for (long i = 0; i < 2000000 && ap_count == c2; i++)
+        __asm__ volatile("pause");
+    tg_check(ap_count != c2, "vCPU 1 resumes where it stopped");
 }
 
 void tg_main(const struct hvm_start_info *si);
