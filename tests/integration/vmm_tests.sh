@@ -90,7 +90,7 @@ smp)
     [ $rc -eq 0 ] || fail "exit status $rc"
     ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
     grep -q "^hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
-    [ "$(grep -c '^ok:' "$tmp/out")" -eq 9 ] || fail "expected 9 checks"
+    [ "$(grep -c '^ok:' "$tmp/out")" -eq 15 ] || fail "expected 15 checks"
     ;;
 pingpong)
     needs_kvm
