@@ -1,9 +1,9 @@
 #!/bin/sh
 # Integration tests of the guests built on guest/ (guests/pingpong,
 # guests/hostile) under `xenkvm run`.
-# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF
+# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF
 set -u
-t=$1 xk=$2 pp=$3 hostile=$4
+t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -67,7 +67,20 @@ hostile_beside_pingpong() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# The runtime's own checks (IRQ layer rules and flows, XenStore client).
+selftest() {
+    "$xk" run --name selftest --memory 16 --kernel "$selftest" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep "FAIL" "$tmp/out"
+    grep -q "^selftest: $2 ABI" "$tmp/out" || fail "not on the $2 ABI"
+    grep -q "^selftest: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "selftest checks failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -ge 60 ] || fail "fewer checks than expected"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 case $t in
+selftest_2l)      selftest "evtchn=2l" 2-level ;;
+selftest_fifo)    selftest "evtchn=fifo" FIFO ;;
 pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;
 pingpong_fifo)    two_guest_pingpong "evtchn=fifo" 50 FIFO ;;
 pingpong_legacy)  two_guest_pingpong "evtchn=fifo upcall=legacy" 20 FIFO ;;
