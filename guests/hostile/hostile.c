@@ -8,6 +8,7 @@
  * Command line:
  *   victim=<domid>   another running domain to aim foreign-domain calls at
  *   evtchn=fifo      also runs the FIFO-only checks (runtime option)
+ *   norings          skip the XenStore/console ring garbage at the end
  *
  * The guest must stay alive and useful: nothing here may succeed in
  * changing our upcall vector, vcpu_info, event ABI or shutting us down;
@@ -18,6 +19,8 @@
 #include <guest/evtchn.h>
 #include <guest/irq.h>
 #include <guest/xenbus.h>
+#include <xen/io/xs_wire.h>
+#include <xen/io/console.h>
 
 static int passes, fails;
 
@@ -493,6 +496,47 @@ static void test_still_alive(void)
     }
 }
 
+/*
+ * Garbage on the shared rings, last (our XenStore connection may be closed
+ * for it, and the console falls back to console_io): a request whose
+ * header claims a payload over XENSTORE_PAYLOAD_MAX, and console indexes
+ * that claim more data than the ring holds. The VMM must drop or close
+ * just this connection; the test script checks that the other guests still
+ * finish. Here we check that the hypervisor still answers us.
+ */
+static void test_rings(void)
+{
+    uint64_t pfn = 0, port = 0;
+
+    if (hvm_get_param(HVM_PARAM_STORE_PFN, &pfn) == 0 && pfn &&
+        hvm_get_param(HVM_PARAM_STORE_EVTCHN, &port) == 0 && port) {
+        volatile struct xenstore_domain_interface *xs =
+            (volatile struct xenstore_domain_interface *)(uintptr_t)(pfn << PAGE_SHIFT);
+        struct xsd_sockmsg bad = { .type = XS_READ, .req_id = 0xbad, .tx_id = 0,
+                                   .len = 0xffffffffu };
+        XENSTORE_RING_IDX prod = xs->req_prod;
+        const unsigned char *b = (const unsigned char *)&bad;
+        for (unsigned int i = 0; i < sizeof(bad); i++)
+            xs->req[MASK_XENSTORE_IDX(prod + i)] = b[i];
+        wmb();
+        xs->req_prod = prod + sizeof(bad);
+        check("XenStore: header with a 4 GiB payload sent", notify_remote_via_evtchn(port), 0);
+        /* And indexes that cannot be: more unconsumed than the ring holds. */
+        xs->req_prod = xs->req_cons + 3 * XENSTORE_RING_SIZE;
+        check("XenStore: impossible request indexes sent", notify_remote_via_evtchn(port), 0);
+    }
+    if (hvm_get_param(HVM_PARAM_CONSOLE_PFN, &pfn) == 0 && pfn &&
+        hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN, &port) == 0 && port) {
+        console_flush();
+        volatile struct xencons_interface *con =
+            (volatile struct xencons_interface *)(uintptr_t)(pfn << PAGE_SHIFT);
+        con->out_prod = con->out_cons + 0x10000;
+        check("console: impossible output indexes sent", notify_remote_via_evtchn(port), 0);
+    }
+    check("sched_op(yield) still answered after the ring garbage",
+          HYPERVISOR_sched_op(SCHEDOP_yield, NULL), 0);
+}
+
 int guest_main(const char *cmdline)
 {
     (void)cmdline;
@@ -511,6 +555,8 @@ int guest_main(const char *cmdline)
     test_fifo();
     test_other_hypercalls();
     test_still_alive();
+    if (!guest_cmdline_get("norings", NULL, 0))
+        test_rings();
 
     printk("hostile: %d checks, %d passed, %d failed\n", passes + fails, passes, fails);
     return fails ? 1 : 0;
