@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bdir=$1; secs=$2; only=${3:-}
 fails=0; ran=0
 for h in "$bdir"/fuzz/fuzz_*; do
-    [ -x "$h" ] || continue
+    [ -f "$h" ] && [ -x "$h" ] || continue
     name=$(basename "$h"); name=${name#fuzz_}
     [ -n "$only" ] && [ "$only" != "$name" ] && continue
     work=$(mktemp -d)

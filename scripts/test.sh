@@ -3,34 +3,75 @@
 #  1. normal build: every meson test (unit, integration, conformance)
 #  2. ASan+UBSan build: the unit tests again
 #  3. clang/libFuzzer build: each harness for FUZZ_SECONDS on its corpus
+# Prints the cmocka summaries of the unit tests and ends with one line
+# "test: N passed, N failed, N skipped" counting every meson test and fuzzer.
 set -eu
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 JOBS=$(nproc 2>/dev/null || echo 2)
+PASS=0; FAIL=0; SKIP=0
 
 step() { printf '\n=== %s ===\n' "$*"; }
+
+# meson test with a summary; adds to the totals; returns meson's status.
+run_meson_tests() {
+    bdir=$1; shift
+    log=$(mktemp)
+    set +e
+    meson test -C "$bdir" --print-errorlogs --num-processes "$JOBS" "$@" 2>&1 | tee "$log"
+    rc=$?
+    set -e
+    # The cmocka summaries of each test binary, from meson's log.
+    grep -E '^\[ *(PASSED|FAILED) *\]|^\[=+\] .*run\.$' "$bdir/meson-logs/testlog.txt" \
+        | sed 's/^/  cmocka: /' || true
+    ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log"); ok=${ok:-0}
+    ex=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$log"); ex=${ex:-0}
+    fl=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log"); fl=${fl:-0}
+    up=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$log"); up=${up:-0}
+    to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log"); to=${to:-0}
+    sk=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$log"); sk=${sk:-0}
+    PASS=$((PASS + ok + ex)); FAIL=$((FAIL + fl + up + to)); SKIP=$((SKIP + sk))
+    rm -f "$log"
+    return "$rc"
+}
+
+status=0
 
 step "build (gcc, -Wall -Wextra -Werror)"
 [ -f build/build.ninja ] || meson setup build
 ninja -C build
 
 step "tests"
-meson test -C build --print-errorlogs --num-processes "$JOBS"
+run_meson_tests build || status=1
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 [ -f build-san/build.ninja ] || meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-san
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-    meson test -C build-san --suite unit --print-errorlogs --num-processes "$JOBS"
+    run_meson_tests build-san --suite unit || status=1
 
 step "fuzz smoke (${FUZZ_SECONDS}s per harness)"
 if command -v clang >/dev/null 2>&1; then
     [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true \
         -Db_sanitize=address,undefined -Db_lundef=false
     ninja -C build-fuzz
-    scripts/fuzz.sh build-fuzz "$FUZZ_SECONDS"
+    flog=$(mktemp)
+    set +e
+    scripts/fuzz.sh build-fuzz "$FUZZ_SECONDS" | tee "$flog"
+    [ "$?" -eq 0 ] || status=1
+    set -e
+    fp=$(sed -n 's/^fuzz smoke: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$flog")
+    ff=$(sed -n 's/^fuzz smoke: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$flog")
+    PASS=$((PASS + ${fp:-0})); FAIL=$((FAIL + ${ff:-0}))
+    rm -f "$flog"
 else
     echo "SKIP: clang not installed, no fuzz smoke"
+    SKIP=$((SKIP + 1))
 fi
+
 echo
-echo "make test: all steps passed"
+if [ "$status" -ne 0 ] && [ "$FAIL" -eq 0 ]; then
+    FAIL=1     # a step failed without a test to blame (build, setup)
+fi
+echo "test: $PASS passed, $FAIL failed, $SKIP skipped"
+exit "$status"

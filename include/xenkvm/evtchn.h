@@ -96,7 +96,9 @@ struct evtchn_domain_config {
 int evtchn_domain_create(struct evtchn_host *h,
                          const struct evtchn_domain_config *cfg);
 /* Destroy a domain: every port is closed (peers return to UNBOUND, PIRQs are
- * unbound), then its state is freed. 0 or -ESRCH. */
+ * unbound), then its state is freed. 0 or -ESRCH. Call it only once none of
+ * the domain's vCPUs can enter evtchn_do_op any more (the VMM stops them
+ * first): the caller's own domain is looked up without a reference. */
 int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid);
 /* The shared_info page of a domain, or NULL if there is no such domain. */
 struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h,
@@ -190,6 +192,11 @@ int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
                         void *ctx);
 /* Which ABI dom uses: 2 (2-level) or 3 (FIFO, "v3"), or -ESRCH. */
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom);
+/* Check the internal invariants of dom (both ends of every interdomain
+ * channel agree, VIRQ/PIRQ tables match their ports, counts match, FIFO
+ * tails are sane). 0, -1 (described on stderr) or -ESRCH. For tests and
+ * fuzzing on a quiescent host. */
+int evtchn_debug_check(struct evtchn_host *h, domid_t dom);
 /* Name of a state, for printing. */
 const char *evtchn_state_name(enum evtchn_state s);
 

@@ -77,7 +77,8 @@ struct store_ops {
     int (*introduce)(void *opaque, struct store *s, domid_t domid,
                      uint64_t mfn, uint32_t port);
     /* The domain was released (XS_RELEASE or store_domain_release): unbind
-     * its event channel. Its ring connection is already gone. */
+     * its event channel, then store_ring_detach() its ring connection
+     * (already inert: it no longer touches the page). */
     void (*release)(void *opaque, domid_t domid);
 };
 
@@ -138,12 +139,16 @@ int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
  * Domains.
  */
 /* Introduce domid with its ring (XS_INTRODUCE done by the host itself):
- * attaches the ring and fires @introduceDomain. 0, EEXIST, EINVAL, ENOMEM. */
+ * attaches the ring and fires @introduceDomain; *conn (if not NULL) gets
+ * the ring connection, for store_ring_kick(). 0, EEXIST, EINVAL, ENOMEM. */
 int store_domain_introduce(struct store *s, domid_t domid,
                            struct xenstore_domain_interface *intf,
-                           void (*notify)(void *arg), void *arg);
-/* Release domid: drops its connection, watches, transactions and quota
- * counters, fires @releaseDomain. 0 or ENOENT. */
+                           void (*notify)(void *arg), void *arg,
+                           struct store_conn **conn);
+/* Release domid: drops its watches, transactions and quota counters, fires
+ * @releaseDomain. Its ring connection stops touching the page at once and
+ * ignores kicks; the VMM frees it with store_ring_detach() after closing
+ * the event channel (store_destroy frees what is left). 0 or ENOENT. */
 int store_domain_release(struct store *s, domid_t domid);
 
 /*

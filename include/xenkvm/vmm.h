@@ -67,6 +67,9 @@ struct vmm_host_config {
     /* The XenStore's Unix socket for tools (xenstore-ls ...); NULL or "":
      * none. The store itself always serves the guests' rings. */
     const char *store_socket;
+    /* Domain 0 answers seed 002's ping-pong (guests/pingpong role=alloc
+     * peer=0): see src/vmm/vmm_dom0pp.c. */
+    bool dom0_pingpong;
 };
 
 /* Open /dev/kvm and create the host (domain 0, the event-channel core).

@@ -3,7 +3,7 @@
 #define XENKVM_CLI_H
 
 /* Each returns the process exit status. argv[0] is the subcommand name. */
-int cli_evtchn(int argc, char **argv);    /* cli_evtchn.c */
+int cli_irq(int argc, char **argv);       /* cli_irq.c */
 int cli_run(int argc, char **argv);       /* cli_run.c */
 int cli_xenstored(int argc, char **argv); /* cli_xenstored.c */
 

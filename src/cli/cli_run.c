@@ -49,7 +49,8 @@ static void usage(FILE *f)
         "  --cmdline STR     kernel command line\n"
         "  --name NAME       domain name (default: guest)\n"
         "  --console-log F   write guest consoles to F instead of stdout\n"
-        "  --quiet           no lifecycle messages\n");
+        "  --quiet           no lifecycle messages\n"
+        "  --dom0-pingpong   domain 0 answers guests/pingpong (role=alloc peer=0)\n");
 }
 
 /* on_poweroff / on_crash: what we can honour. */
@@ -182,12 +183,13 @@ int cli_run(int argc, char **argv)
         { "name", required_argument, NULL, 'n' },
         { "console-log", required_argument, NULL, 'l' },
         { "quiet", no_argument, NULL, 'q' },
+        { "dom0-pingpong", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct vmm_domain_config flag = { .name = "guest" };
     const char *console_log = NULL;
-    bool quiet = false;
+    bool quiet = false, dom0_pp = false;
     uint32_t mem_mib = 0;
     int ch;
     optind = 1;
@@ -199,6 +201,7 @@ int cli_run(int argc, char **argv)
         case 'n': flag.name = optarg; break;
         case 'l': console_log = optarg; break;
         case 'q': quiet = true; break;
+        case 'P': dom0_pp = true; break;
         case 'm':
             if (parse_u32("--memory", optarg, 2, 3072, &mem_mib))
                 return 2;
@@ -246,7 +249,7 @@ int cli_run(int argc, char **argv)
     /* The store's socket where xenstore-utils look for it. */
     const char *sock = getenv("XENSTORED_PATH");
     struct vmm_host_config hc = { .console = con, .prefix_console = ndoms > 1,
-                                  .quiet = quiet,
+                                  .quiet = quiet, .dom0_pingpong = dom0_pp,
                                   .store_socket = sock && *sock ? sock :
                                                   STORE_DEFAULT_SOCKET };
     run_host = vmm_host_create(&hc, err, sizeof(err));

@@ -13,9 +13,7 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
-#ifdef CLI_HAVE_EVTCHN
-    { "evtchn", cli_evtchn, "event-channel tools (evtchn demo)" },
-#endif
+    { "irq", cli_irq, "host interrupt lines (irq list, serve, check)" },
     { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
     { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };

@@ -75,6 +75,11 @@ static void twolevel_unmask(struct evtchn_dom *d, struct evtchn_chn *c)
         evtchn_mark_events_pending(d, vcpu);
 }
 
+static void twolevel_mask_clear(struct evtchn_dom *d, struct evtchn_chn *c)
+{
+    test_and_clear(d->si->evtchn_mask, c->port);
+}
+
 static bool twolevel_is_pending(struct evtchn_dom *d, uint32_t port)
 {
     return test_bit(d->si->evtchn_pending, port);
@@ -91,6 +96,7 @@ const struct port_ops evtchn_2l_ops = {
     .set_pending = twolevel_set_pending,
     .clear_pending = twolevel_clear_pending,
     .unmask = twolevel_unmask,
+    .mask_clear = twolevel_mask_clear,
     .is_pending = twolevel_is_pending,
     .is_masked = twolevel_is_masked,
 };

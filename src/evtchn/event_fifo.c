@@ -12,6 +12,7 @@
  * Nothing read from guest memory is trusted: a LINK or HEAD value is only
  * ever written by us, never followed.
  */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "evtchn_internal.h"
@@ -141,6 +142,9 @@ static void fifo_set_pending(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_
     if (!fv->cb)
         goto unlock;   /* no control block on this vCPU: guest must not unmask */
 
+    /* Only bound ports get here (send, VIRQ, PIRQ, unmask and expand_array
+     * all check): a free port is never linked into a queue. */
+    assert(c->state != EVTCHN_STATE_FREE);
     if (!(wload(word) & W_MASKED) && !wtest_and_set(word, W_LINKED)) {
         /* If it was the old queue's tail, that queue is empty now: forget
          * the tail so a later link there does not point into our queue. */
@@ -201,6 +205,13 @@ static void fifo_unmask(struct evtchn_dom *d, struct evtchn_chn *c)
         fifo_set_pending(d, c->notify_vcpu, c);
 }
 
+static void fifo_mask_clear(struct evtchn_dom *d, struct evtchn_chn *c)
+{
+    event_word_t *word = word_of(d, c->port);
+    if (word)
+        wclear(word, W_MASKED);
+}
+
 static bool fifo_is_pending(struct evtchn_dom *d, uint32_t port)
 {
     event_word_t *w = word_of(d, port);
@@ -245,6 +256,7 @@ const struct port_ops evtchn_fifo_ops = {
     .set_pending = fifo_set_pending,
     .clear_pending = fifo_clear_pending,
     .unmask = fifo_unmask,
+    .mask_clear = fifo_mask_clear,
     .is_pending = fifo_is_pending,
     .is_masked = fifo_is_masked,
     .is_busy = fifo_is_busy,

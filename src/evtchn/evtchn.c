@@ -953,7 +953,12 @@ static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
         return -XEN_EINVAL;
     struct evtchn_chn *c = evtchn_chn_of(d, u->port);
     evtchn_read_lock(&c->lock);
-    dom_ops(d)->unmask(d, c);
+    /* A free port never raises an event (Xen would re-raise a pending bit
+     * the guest set on a free port; we only clear the mask). */
+    if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED)
+        dom_ops(d)->mask_clear(d, c);
+    else
+        dom_ops(d)->unmask(d, c);
     is_pirq = c->state == EVTCHN_STATE_PIRQ;
     if (is_pirq)
         pirq = c->u.pirq;
@@ -1282,4 +1287,106 @@ const char *evtchn_state_name(enum evtchn_state s)
         [EVTCHN_STATE_IPI] = "ipi",
     };
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+/* ---- self-check (tests and fuzzing) -------------------------------------- */
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "evtchn invariant: dom %u: ", d->id);            \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fputc('\n', stderr);                                             \
+            rc = -1;                                                         \
+            goto out;                                                        \
+        }                                                                    \
+    } while (0)
+
+int evtchn_debug_check(struct evtchn_host *h, domid_t dom)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    uint32_t active = 0;
+    int rc = 0;
+    if (!d)
+        return -XEN_ESRCH;
+    /* Both ends of a channel are only ever changed together under both
+     * domains' locks; taking the whole host's order (by domid) would be
+     * heavy, so this check is for quiescent hosts (tests, fuzzer). */
+    pthread_mutex_lock(&d->lock);
+    uint32_t valid = atomic_load(&d->valid_ports);
+    CHECK(valid >= EVTCHN_BUCKET_PORTS, "no storage for port 0");
+    CHECK(evtchn_chn_of(d, 0)->state == EVTCHN_STATE_RESERVED, "port 0 not reserved");
+    for (uint32_t p = 1; p < valid; p++) {
+        struct evtchn_chn *c = evtchn_chn_of(d, p);
+        CHECK(c->port == p, "port %u stored as %u", p, c->port);
+        CHECK(c->state <= EVTCHN_STATE_IPI && c->state != EVTCHN_STATE_RESERVED,
+              "port %u bad state %u", p, c->state);
+        if (c->state == EVTCHN_STATE_FREE) {
+            CHECK(!c->cb, "free port %u has a host consumer", p);
+            continue;
+        }
+        active++;
+        CHECK(c->notify_vcpu < d->max_vcpus, "port %u vcpu %u", p, c->notify_vcpu);
+        CHECK(p < max_ports(d), "bound port %u beyond the ABI limit", p);
+        switch (c->state) {
+        case EVTCHN_STATE_INTERDOMAIN: {
+            struct evtchn_dom *rd = c->u.inter.rd;
+            CHECK(rd && c->u.inter.rport < atomic_load(&rd->valid_ports),
+                  "port %u: bad peer", p);
+            struct evtchn_chn *r = evtchn_chn_of(rd, c->u.inter.rport);
+            CHECK(r->state == EVTCHN_STATE_INTERDOMAIN && r->u.inter.rd == d &&
+                      r->u.inter.rport == p,
+                  "port %u: peer dom %u port %u does not point back", p, rd->id,
+                  c->u.inter.rport);
+            break;
+        }
+        case EVTCHN_STATE_VIRQ: {
+            uint32_t v = virq_is_global(c->u.virq) ? 0 : c->notify_vcpu;
+            CHECK(c->u.virq < NR_VIRQS &&
+                      atomic_load(&d->vcpus[v].virq_port[c->u.virq]) == p,
+                  "port %u: VIRQ %u not in vCPU %u's table", p, c->u.virq, v);
+            break;
+        }
+        case EVTCHN_STATE_PIRQ: {
+            atomic_uint *tab = pirq_table(d);
+            CHECK(tab && c->u.pirq < d->nr_pirqs && atomic_load(&tab[c->u.pirq]) == p,
+                  "port %u: PIRQ %u not in the table", p, c->u.pirq);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    CHECK(active == d->active_ports, "active count %u, found %u", d->active_ports, active);
+    for (uint32_t v = 0; v < d->max_vcpus; v++)
+        for (uint32_t virq = 0; virq < NR_VIRQS; virq++) {
+            uint32_t p = atomic_load(&d->vcpus[v].virq_port[virq]);
+            if (!p)
+                continue;
+            CHECK(p < valid && evtchn_chn_of(d, p)->state == EVTCHN_STATE_VIRQ &&
+                      evtchn_chn_of(d, p)->u.virq == virq,
+                  "vCPU %u VIRQ %u -> port %u which is not that VIRQ", v, virq, p);
+        }
+    atomic_uint *tab = pirq_table(d);
+    for (uint32_t i = 0; tab && i < d->nr_pirqs; i++) {
+        uint32_t p = atomic_load(&tab[i]);
+        CHECK(!p || (p < valid && evtchn_chn_of(d, p)->state == EVTCHN_STATE_PIRQ &&
+                     evtchn_chn_of(d, p)->u.pirq == i),
+              "PIRQ %u -> port %u which is not that PIRQ", i, p);
+    }
+    /* FIFO: the queues' private tails only name ports that have an event
+     * word, and no free port is left pending. */
+    if (d->fifo) {
+        uint32_t words = atomic_load(&d->fifo->num_words);
+        for (uint32_t v = 0; v < d->max_vcpus; v++) {
+            struct fifo_vcpu *fv = d->vcpus[v].fifo;
+            for (int q = 0; fv && q < EVTCHN_FIFO_MAX_QUEUES; q++)
+                CHECK(fv->q[q].tail == 0 || fv->q[q].tail < words,
+                      "vCPU %u queue %d tail %u without a word", v, q, fv->q[q].tail);
+        }
+    }
+out:
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return rc;
 }

@@ -210,6 +210,7 @@ struct port_ops {
     void (*set_pending)(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_chn *c);
     void (*clear_pending)(struct evtchn_dom *d, struct evtchn_chn *c);
     void (*unmask)(struct evtchn_dom *d, struct evtchn_chn *c);
+    void (*mask_clear)(struct evtchn_dom *d, struct evtchn_chn *c); /* no re-raise */
     bool (*is_pending)(struct evtchn_dom *d, uint32_t port);
     bool (*is_masked)(struct evtchn_dom *d, uint32_t port);
     bool (*is_busy)(struct evtchn_dom *d, uint32_t port);   /* may be NULL */

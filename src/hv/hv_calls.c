@@ -34,12 +34,17 @@ static int copy_out(struct hv_ctx *c, uint64_t gva, const void *src, size_t len)
     return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
 }
 
-/* DOMID_SELF or the caller's own id: a domU may only name itself. */
+/* A domU may only name itself (DOMID_SELF or its id). Otherwise Xen looks
+ * the domain up first (-ESRCH when absent: rcu_lock_domain_by_any_id),
+ * then asks XSM (dummy policy, XSM_TARGET: -EPERM). */
 static int self_domid(struct hv_ctx *c, domid_t domid)
 {
     if (domid == DOMID_SELF || domid == c->d->domid)
         return 0;
-    return domid >= DOMID_FIRST_RESERVED ? -EINVAL : -EPERM;
+    if (domid >= DOMID_FIRST_RESERVED ||
+        !evtchn_domain_shared_info(c->d->evtchn, domid))
+        return -ESRCH;
+    return -EPERM;
 }
 
 /* ---- xen_version ---- */
@@ -85,6 +90,8 @@ long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a)
         struct xen_feature_info fi;
         if (copy_in(c, &fi, arg, sizeof(fi)))
             return -EFAULT;
+        if (fi.submap_idx >= XENFEAT_NR_SUBMAPS)
+            return -EINVAL;
         if (fi.submap_idx == 0)
             /* What we really give an HVM/PVH guest: it manages its own
              * page tables over a translated physmap and takes the upcall
@@ -92,8 +99,6 @@ long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a)
             fi.submap = (1u << XENFEAT_writable_page_tables) |
                         (1u << XENFEAT_auto_translated_physmap) |
                         (1u << XENFEAT_hvm_callback_vector);
-        else
-            fi.submap = 0;
         return copy_out(c, arg, &fi, sizeof(fi));
     }
     case XENVER_pagesize:
@@ -127,7 +132,7 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
             return -EFAULT;
         int rc = self_domid(c, x.domid);
         if (rc)
-            return rc == -EPERM ? -ESRCH : rc;
+            return rc;
         if (x.space != XENMAPSPACE_shared_info) {
             hv_log(c->d, "add_to_physmap space %u not supported", x.space);
             return -ENOSYS;
@@ -167,7 +172,7 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
             return -EFAULT;
         int rc = self_domid(c, domid);
         if (rc)
-            return rc == -EPERM ? -ESRCH : rc;
+            return rc;
         return (long)c->d->ram_pages;
     }
     default:
@@ -189,11 +194,12 @@ long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
         struct xen_hvm_param p;
         if (copy_in(c, &p, arg, sizeof(p)))
             return -EFAULT;
-        int rc = self_domid(c, p.domid);
-        if (rc)
-            return rc == -EPERM ? -ESRCH : rc;
+        /* Xen checks the index before looking the domain up */
         if (p.index >= HVM_NR_PARAMS)
             return -EINVAL;
+        int rc = self_domid(c, p.domid);
+        if (rc)
+            return rc;
         if (op == HVMOP_get_param) {
             hv_get_param(d, p.index, &p.value);
             return copy_out(c, arg, &p, sizeof(p));
@@ -364,8 +370,16 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
                 return -EINVAL;
         return hv_poll(c, ports, p.nr_ports, p.timeout);
     }
-    case SCHEDOP_remote_shutdown:
-        return -EPERM;          /* control-domain only */
+    case SCHEDOP_remote_shutdown: {
+        /* Xen: look the target up (-ESRCH), then XSM_DM_PRIV (-EPERM) */
+        struct sched_remote_shutdown r;
+        if (copy_in(c, &r, arg, sizeof(r)))
+            return -EFAULT;
+        if (r.domain_id >= DOMID_FIRST_RESERVED ||
+            !evtchn_domain_shared_info(c->d->evtchn, r.domain_id))
+            return -ESRCH;
+        return -EPERM;
+    }
     default:
         hv_log_subop_enosys(c, cmd);
         return -ENOSYS;

@@ -71,8 +71,20 @@ int store_do_release(struct store *s, domid_t domid)
     struct store_domain *d = store_domain_get(s, domid);
     if (domid == 0 || !d || !d->introduced)
         return ENOENT;
-    if (d->ring)
-        store_conn_close_locked(d->ring);
+    if (d->ring) {
+        /* The ring connection is emptied and detached but not freed: the
+         * VMM may still hold it (a kick in flight on another thread); it
+         * frees it with store_ring_detach() once the event channel is
+         * gone. Kicks on it do nothing from now on. */
+        struct store_conn *rc = d->ring;
+        store_txn_free_all(rc);
+        store_watch_del_all(rc);
+        store_conn_out_consume_locked(rc, rc->out_bytes);
+        rc->intf = NULL;
+        rc->dom = NULL;
+        rc->dead = true;
+        d->ring = NULL;
+    }
     /* Any other connection of the domain loses its state and is closed
      * by its transport. */
     for (struct store_conn *c = s->conns; c; c = c->next) {
@@ -97,20 +109,25 @@ int store_do_release(struct store *s, domid_t domid)
 
 int store_domain_introduce(struct store *s, domid_t domid,
                            struct xenstore_domain_interface *intf,
-                           void (*notify)(void *arg), void *arg)
+                           void (*notify)(void *arg), void *arg,
+                           struct store_conn **conn)
 {
     int rc = 0;
+    struct store_conn *c = NULL;
     pthread_mutex_lock(&s->lock);
     struct store_domain *d = store_domain_get(s, domid);
     if (domid == 0 || domid >= DOMID_FIRST_RESERVED || !intf) {
         rc = EINVAL;
     } else if (d && d->introduced) {
         rc = EEXIST;
-    } else if (!store_ring_attach_locked(s, domid, intf, notify, arg)) {
+    } else if (!(c = store_ring_attach_locked(s, domid, intf, notify,
+                                              arg))) {
         rc = ENOMEM;
     } else {
         rc = store_do_introduce(s, domid, 0, 0, false);
     }
+    if (conn)
+        *conn = rc ? NULL : c;
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

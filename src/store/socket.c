@@ -31,6 +31,7 @@ struct sock_client {
     bool pending;        /* on k->pend (guarded by k->pend_lock) */
     bool want_out;       /* output left: poll for POLLOUT */
     bool closing;
+    bool more;           /* the last recv filled the buffer */
     uint32_t off, len;   /* unfed bytes in buf */
     char buf[RBUF];
 };
@@ -248,10 +249,17 @@ static void pump(struct sock_client *cl)
         }
         if (cl->len > cl->off)
             return;   /* back-pressure: resume when output drains */
+        /* After a short read poll says when more comes, unless half a
+         * message is waiting (libxenstore writes header and body apart:
+         * the body is usually there already). in_len is only changed by
+         * feeding, which happens on this thread. */
+        if (rounds > 0 && !cl->more && cl->c->in_len == 0)
+            return;
         ssize_t n = recv(cl->fd, cl->buf, RBUF, 0);
         if (n > 0) {
             cl->off = 0;
             cl->len = (uint32_t)n;
+            cl->more = n == RBUF;
             continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&

@@ -192,8 +192,10 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
         struct store_nodev w = nv;
         w.val = val;
         w.vlen = vlen;
+        /* Decide before the put: in a transaction it frees nv's buffers. */
+        bool own = v->t && owns(v, nv.perms);
         rc = view_put(v, path, plen, &w, false, STORE_FIRE_TREE);
-        if (!rc && v->t && owns(v, nv.perms))
+        if (!rc && own)
             store_txn_account(v->t, 0, (int64_t)vlen - (int64_t)nv.vlen);
         return rc;
     }

@@ -598,6 +598,11 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         vmm_host_destroy(h);
         return NULL;
     }
+    if (h->cfg.dom0_pingpong && vmm_dom0pp_start(h)) {
+        snprintf(err, errlen, "cannot start the domain-0 ping-pong service");
+        vmm_host_destroy(h);
+        return NULL;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = kick_handler;     /* no SA_RESTART: KVM_RUN must fail */
@@ -650,6 +655,7 @@ void vmm_host_destroy(struct vmm_host *h)
                 pthread_join(d->vcpus[j].thread, NULL);
         vmm_store_domain_release(d);
     }
+    vmm_dom0pp_stop(h);
     for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
         if (h->domains[i])
             domain_free(h->domains[i]);

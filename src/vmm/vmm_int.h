@@ -103,6 +103,7 @@ struct vmm_host {
     bool store_thread_started;
     volatile int store_stop;
     struct vmm_domain *introducing;   /* domain of the XS_INTRODUCE in flight */
+    struct vmm_dom0pp *dom0pp;        /* vmm_dom0pp.c, or NULL */
 };
 
 /* vmm_mem.c */
@@ -135,6 +136,10 @@ int vmm_store_init(struct vmm_host *h, char *err, size_t errlen);
 void vmm_store_fini(struct vmm_host *h);
 int vmm_store_domain_setup(struct vmm_domain *d);
 void vmm_store_domain_release(struct vmm_domain *d);
+
+/* vmm_dom0pp.c */
+int vmm_dom0pp_start(struct vmm_host *h);
+void vmm_dom0pp_stop(struct vmm_host *h);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

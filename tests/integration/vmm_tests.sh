@@ -2,7 +2,7 @@
 # Integration tests of `xenkvm run` with the VMM's own test guest.
 # usage: vmm_tests.sh TEST XENKVM GUEST
 set -u
-t=$1 xk=$2 guest=$3
+t=$1 xk=$2 guest=$3  # (hostile: $4 is the hostile guest)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # our own XenStore socket, not the system's
@@ -86,13 +86,59 @@ events)
 pingpong)
     needs_kvm
     printf 'name="pong"\nkernel="%s"\nmemory=8\ncmdline="pong 2 300"\n' "$guest" > "$tmp/a.cfg"
-    printf 'name="ping"\nkernel="%s"\nmemory=8\ncmdline="ping 1 2 300"\n' "$guest" > "$tmp/b.cfg"
+    printf 'name="ping"\nkernel="%s"\nmemory=8\ncmdline="ping 1 3 300"\n' "$guest" > "$tmp/b.cfg"
     "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc"
     grep -q "^pong: pong: answered 300" "$tmp/out" || fail "pong did not answer 300"
     grep -q "^ping: ping: rounds 300" "$tmp/out" || fail "ping did not finish"
     ! grep -q "FAIL" "$tmp/out" || fail "guest check failed"
+    ;;
+pp2l|ppfifo)
+    # seed 002 between two guests of guests/pingpong ($guest), one ABI
+    needs_kvm
+    abi=2l; [ $t = ppfifo ] && abi=fifo
+    printf 'name="alice"\nkernel="%s"\nmemory=16\ncmdline="role=alloc peer=2 rounds=200 quiet evtchn=%s"\n' "$guest" $abi > "$tmp/a.cfg"
+    printf 'name="bob"\nkernel="%s"\nmemory=16\ncmdline="role=bind peer=1 evtchn=%s"\n' "$guest" $abi > "$tmp/b.cfg"
+    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    want=2-level; [ $abi = fifo ] && want=FIFO
+    grep -q "^alice: DomU: Get new evtchn: " "$tmp/out" || fail "no 'Get new evtchn'"
+    grep -q "^alice: DomU: Bound local irq: " "$tmp/out" || fail "no 'Bound local irq'"
+    grep -q "^bob: Peer: Handled! .*(round 200/200)" "$tmp/out" || fail "bob did not see round 200"
+    grep -q "^alice: pingpong: PASS 200 rounds ($want ABI" "$tmp/out" || fail "alice did not pass on $want"
+    grep -q "^bob: pingpong: PASS" "$tmp/out" || fail "bob did not pass"
+    ;;
+ppdom0_2l|ppdom0_fifo)
+    # the same with domain 0 (the VMM's service) as the peer
+    needs_kvm
+    abi=2l; [ $t = ppdom0_fifo ] && abi=fifo
+    "$xk" run --dom0-pingpong --name alice --memory 16 --kernel "$guest" \
+        --cmdline "role=alloc peer=0 rounds=200 quiet evtchn=$abi" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    grep -q "^Dom0: bound local irq:" "$tmp/out" || fail "dom0 did not bind"
+    grep -q "^Dom0: PASS 200 rounds with domain 1" "$tmp/out" || fail "dom0 did not finish"
+    grep -q "^pingpong: PASS 200 rounds" "$tmp/out" || fail "guest did not pass"
+    ;;
+hostile)
+    # guests/hostile ($4) hammers every hypercall with garbage, aimed also at
+    # domain 2, while domains 2 and 3 ping-pong ($guest)
+    needs_kvm
+    hostile=$4
+    for abi in 2l fifo; do
+    printf 'name="hostile"\nkernel="%s"\nmemory=16\ncmdline="victim=2 evtchn=%s"\n' "$hostile" $abi > "$tmp/h.cfg"
+    printf 'name="alice"\nkernel="%s"\nmemory=16\ncmdline="role=alloc peer=3 rounds=200 quiet"\n' "$guest" > "$tmp/a.cfg"
+    printf 'name="bob"\nkernel="%s"\nmemory=16\ncmdline="role=bind peer=2"\n' "$guest" > "$tmp/b.cfg"
+    "$xk" run "$tmp/h.cfg" "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc ($abi)"
+    ! grep -q "^hostile: FAIL" "$tmp/out" || fail "hostile checks failed ($abi)"
+    [ "$(grep -c '^hostile: PASS' "$tmp/out")" -ge 20 ] || fail "too few hostile checks ($abi)"
+    grep -q "^alice: pingpong: PASS 200 rounds" "$tmp/out" || fail "alice did not pass beside hostile"
+    grep -q "^bob: pingpong: PASS" "$tmp/out" || fail "bob did not pass beside hostile"
+    done
     ;;
 no_kvm)
     XENKVM_DEV_KVM=$tmp/no-such-kvm "$xk" run --kernel "$guest" >"$tmp/out" 2>"$tmp/err"

@@ -3,6 +3,7 @@
 #ifndef STORE_TEST_UTIL_H
 #define STORE_TEST_UTIL_H
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,0 +1,284 @@
+/*
+ * `xenkvm irq`: host interrupt lines.
+ *
+ *   xenkvm irq list  [--socket PATH]     live table from a running xenkvm
+ *   xenkvm irq list  --config HOST.cfg   the configured lines (not live)
+ *   xenkvm irq serve --config HOST.cfg --socket PATH [--seconds N]
+ *        run the lines of HOST.cfg with domain-0 counting sinks and answer
+ *        `irq list` on PATH (the control protocol a VMM serves)
+ *   xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)
+ *        parse a configuration and print what it grants / binds
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xenkvm/irq.h"
+
+#include "cli.h"
+
+#define IRQ_DEFAULT_SOCKET "/run/xenkvm/control.sock"
+
+static void irq_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: xenkvm irq list  [--socket PATH]       (default $XENKVM_CONTROL or "
+        IRQ_DEFAULT_SOCKET ")\n"
+        "       xenkvm irq list  --config HOST.cfg\n"
+        "       xenkvm irq serve --config HOST.cfg --socket PATH [--seconds N]\n"
+        "       xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)\n");
+}
+
+/* Read a whole file (configs are small; 16 MiB cap). */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "xenkvm irq: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 24, n = 0;
+    char *buf = malloc(cap);
+    if (buf)
+        n = fread(buf, 1, cap, f);
+    int bad = ferror(f) || !buf || n == cap;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "xenkvm irq: cannot read %s (or larger than 16 MiB)\n", path);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static struct irq_icu *icu_from_config(const char *path)
+{
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text)
+        return NULL;
+    struct irq_host_cfg hc;
+    int rc = irq_cfg_parse_host(text, len, path, stderr, &hc);
+    free(text);
+    if (rc < 0)
+        return NULL;
+    struct irq_icu *icu = NULL;
+    rc = irq_host_cfg_apply(&hc, &icu, stderr);
+    irq_host_cfg_free(&hc);
+    return rc < 0 ? NULL : icu;
+}
+
+static const char *opt(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name))
+            return argv[i + 1];
+    return NULL;
+}
+
+static int irq_list(int argc, char **argv)
+{
+    const char *cfg = opt(argc, argv, "--config");
+    if (cfg) {
+        struct irq_icu *icu = icu_from_config(cfg);
+        if (!icu)
+            return 1;
+        irq_icu_format(icu, stdout);
+        irq_icu_destroy(icu);
+        return 0;
+    }
+    const char *sock = opt(argc, argv, "--socket");
+    if (!sock)
+        sock = getenv("XENKVM_CONTROL");
+    if (!sock)
+        sock = IRQ_DEFAULT_SOCKET;
+    int rc = irq_ctl_request(sock, "irq list", stdout);
+    if (rc < 0) {
+        fprintf(stderr, "xenkvm irq list: cannot reach xenkvm at %s: %s "
+                "(is it running? give --socket PATH)\n", sock, strerror(-rc));
+        return 1;
+    }
+    return 0;
+}
+
+static volatile sig_atomic_t irq_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    irq_stop = 1;
+}
+
+/* The domain-0 sink of `irq serve`: count and EOI at once. */
+static void serve_sink(void *arg, struct irq_icu *icu, unsigned int line)
+{
+    (void)arg;
+    irq_icu_eoi(icu, line);
+}
+
+static int irq_serve(int argc, char **argv)
+{
+    const char *cfg = opt(argc, argv, "--config");
+    const char *sock = opt(argc, argv, "--socket");
+    const char *secs = opt(argc, argv, "--seconds");
+    if (!cfg || !sock) {
+        irq_usage(stderr);
+        return 2;
+    }
+    struct irq_icu *icu = icu_from_config(cfg);
+    if (!icu)
+        return 1;
+    struct irq_icu_info info;
+    irq_icu_info(icu, &info);
+    struct irq_cb_sink *sinks = calloc(info.nr_lines, sizeof(*sinks));
+    for (unsigned int i = 0; sinks && i < info.nr_lines; i++) {
+        irq_cb_sink_init(&sinks[i], "irq-serve", serve_sink, NULL);
+        irq_icu_bind(icu, i, &sinks[i].sink);   /* -ENODEV for empty lines */
+    }
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!sinks || strlen(sock) >= sizeof(sa.sun_path) || lfd < 0) {
+        fprintf(stderr, "xenkvm irq serve: bad socket path %s\n", sock);
+        free(sinks);
+        irq_icu_destroy(icu);
+        return 1;
+    }
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    unlink(sock);   /* a stale socket of an earlier run */
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0) {
+        fprintf(stderr, "xenkvm irq serve: cannot listen on %s: %s\n", sock,
+                strerror(errno));
+        close(lfd);
+        free(sinks);
+        irq_icu_destroy(icu);
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double limit = secs ? atof(secs) : 0;
+    fprintf(stderr, "xenkvm irq serve: %u lines, `xenkvm irq list --socket %s`\n",
+            info.nr_lines, sock);
+    while (!irq_stop) {
+        struct pollfd p[2] = {
+            { .fd = irq_icu_epoll_fd(icu), .events = POLLIN },
+            { .fd = lfd, .events = POLLIN },
+        };
+        if (poll(p, 2, 200) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents & POLLIN)
+            irq_icu_process(icu, 0);
+        if (p[1].revents & POLLIN) {
+            int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0) {
+                irq_ctl_serve(icu, c);
+                close(c);
+            }
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (limit > 0 && (double)(t.tv_sec - t0.tv_sec) +
+                         (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >= limit)
+            break;
+    }
+    close(lfd);
+    unlink(sock);
+    irq_icu_destroy(icu);
+    free(sinks);
+    return 0;
+}
+
+static int irq_check(int argc, char **argv)
+{
+    const char *host = opt(argc, argv, "--host");
+    const char *dom = opt(argc, argv, "--domain");
+    const char *dt = opt(argc, argv, "--dt");
+    const char *path = host ? host : dom ? dom : dt;
+    if (!path) {
+        irq_usage(stderr);
+        return 2;
+    }
+    size_t len;
+    char *data = read_file(path, &len);
+    if (!data)
+        return 1;
+    int rc;
+    if (host) {
+        struct irq_host_cfg c;
+        rc = irq_cfg_parse_host(data, len, path, stderr, &c);
+        if (rc == 0) {
+            printf("%u host lines\n", c.nr_lines);
+            static const char *const kind[] = { "eventfd", "timerfd", "uio" };
+            for (unsigned int i = 0; i < c.n; i++)
+                printf("line %u: %s%s%s %s\n", c.lines[i].line,
+                       kind[c.lines[i].kind],
+                       c.lines[i].kind == IRQ_SRC_UIO ? ":" : "",
+                       c.lines[i].path,
+                       c.lines[i].mode.trigger == IRQ_LEVEL ? "level" : "edge");
+            irq_host_cfg_free(&c);
+        }
+    } else if (dom) {
+        struct irq_domain_cfg c;
+        rc = irq_cfg_parse_domain(data, len, path, stderr, &c);
+        if (rc == 0) {
+            for (unsigned int i = 0; i < c.nr_irqs; i++)
+                printf("irq %u granted\n", c.irqs[i]);
+            for (unsigned int i = 0; i < c.nr_iomem; i++)
+                printf("iomem host pfn 0x%llx, %llu pages at guest pfn 0x%llx\n",
+                       (unsigned long long)c.iomem[i].pfn,
+                       (unsigned long long)c.iomem[i].nr,
+                       (unsigned long long)c.iomem[i].gfn);
+            irq_domain_cfg_free(&c);
+        }
+    } else {
+        struct irq_dt_cfg c;
+        rc = irq_dt_parse(data, len, stderr, &c);
+        if (rc == 0) {
+            if (c.has_domid)
+                printf("domain %u\n", c.domid);
+            for (unsigned int i = 0; i < c.nr_irqs; i++)
+                printf("%s interrupts[%u]: host line %u -> %s %u (%s)\n",
+                       c.irqs[i].node, c.irqs[i].index, c.irqs[i].host_line,
+                       c.irqs[i].sink == IRQ_DT_IOAPIC ? "ioapic pin" : "pirq gsi",
+                       c.irqs[i].guest_irq,
+                       c.irqs[i].mode.trigger == IRQ_LEVEL ? "level" : "edge");
+            for (unsigned int i = 0; i < c.nr_mmio; i++)
+                printf("%s reg[%u]: host 0x%llx +0x%llx -> guest 0x%llx\n",
+                       c.mmio[i].node, c.mmio[i].index,
+                       (unsigned long long)c.mmio[i].host_addr,
+                       (unsigned long long)c.mmio[i].size,
+                       (unsigned long long)c.mmio[i].guest_addr);
+            printf("%u warning(s)\n", c.warnings);
+            irq_dt_cfg_free(&c);
+        }
+    }
+    free(data);
+    return rc < 0 ? 1 : 0;
+}
+
+int cli_irq(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        irq_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "list"))
+        return irq_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve"))
+        return irq_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "check"))
+        return irq_check(argc - 1, argv + 1);
+    fprintf(stderr, "xenkvm irq: unknown command '%s'\n", argv[1]);
+    irq_usage(stderr);
+    return 2;
+}

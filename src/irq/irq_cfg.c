@@ -1,0 +1,397 @@
+/*
+ * The xl.cfg settings irqs= and iomem= of a domain, and xenkvm's host file
+ * saying which source backs each line. Both are read with libxlutil (the
+ * parser xl itself uses), so quoting, comments and lists behave as in xl;
+ * this file only checks the values. Every value is untrusted: a bad one is
+ * one message naming the file, the setting and the entry, and -EINVAL.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxlutil.h>
+
+#include "xenkvm/irq.h"
+
+#define CFG_MAX_ENTRIES 1024u
+
+static XLU_Config *cfg_open(const char *data, size_t len, const char *name,
+                            FILE *report, int *rc)
+{
+    if (len > 1u << 20) {
+        fprintf(report, "%s: larger than 1 MiB\n", name);
+        *rc = -EINVAL;
+        return NULL;
+    }
+    /* libxlutil 4.17 asserts (aborts) on a NUL byte inside a quoted string
+     * (found by fuzz/irq_cfg.c); a text file has none, so refuse it here. */
+    if (memchr(data, '\0', len)) {
+        fprintf(report, "%s: contains a NUL byte, not a text file\n", name);
+        *rc = -EINVAL;
+        return NULL;
+    }
+    XLU_Config *c = xlu_cfg_init(report, name);
+    if (!c) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    /* libxlutil prints the syntax error (file:line: ...) itself */
+    int e = xlu_cfg_readdata(c, data, (int)len);
+    if (e) {
+        xlu_cfg_destroy(c);
+        *rc = e == ENOMEM ? -ENOMEM : -EINVAL;
+        return NULL;
+    }
+    *rc = 0;
+    return c;
+}
+
+/* The whole string is one number in base (no sign, no junk, no overflow). */
+static bool parse_u64(const char *s, int base, uint64_t *v)
+{
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(s, &end, base);
+    if (errno || *end)
+        return false;
+    *v = x;
+    return true;
+}
+
+/* Get list n; *items NULL with *count 0 when it is not set. */
+static int get_list(XLU_Config *c, const char *n, const char *file,
+                    FILE *report, XLU_ConfigList **list, int *count)
+{
+    *list = NULL;
+    *count = 0;
+    int e = xlu_cfg_get_list(c, n, list, count, 0);
+    if (e == ESRCH)
+        return 0;
+    if (e) {
+        fprintf(report, "%s: %s must be a list [ ... ]\n", file, n);
+        return -EINVAL;
+    }
+    if ((unsigned int)*count > CFG_MAX_ENTRIES) {
+        fprintf(report, "%s: %s has %d entries, at most %u\n", file, n, *count,
+                CFG_MAX_ENTRIES);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void irq_domain_cfg_free(struct irq_domain_cfg *c)
+{
+    if (!c)
+        return;
+    free(c->irqs);
+    free(c->iomem);
+    memset(c, 0, sizeof(*c));
+}
+
+/* "PFN,NR[@GFN]", hex as in xl.cfg(5). */
+static bool parse_iomem(const char *s, struct irq_iomem *m)
+{
+    char buf[64];
+    if (!s || strlen(s) >= sizeof(buf))
+        return false;
+    strcpy(buf, s);
+    char *comma = strchr(buf, ',');
+    if (!comma)
+        return false;
+    *comma = '\0';
+    char *at = strchr(comma + 1, '@');
+    if (at)
+        *at = '\0';
+    if (!parse_u64(buf, 16, &m->pfn) || !parse_u64(comma + 1, 16, &m->nr))
+        return false;
+    m->gfn = m->pfn;
+    if (at && !parse_u64(at + 1, 16, &m->gfn))
+        return false;
+    /* a page count of 0 maps nothing; frames beyond 2^52 do not exist */
+    const uint64_t max = 1ull << 52;
+    return m->nr > 0 && m->pfn < max && m->nr <= max - m->pfn &&
+           m->gfn < max && m->nr <= max - m->gfn;
+}
+
+int irq_cfg_parse_domain(const char *data, size_t len, const char *name,
+                         FILE *report, struct irq_domain_cfg *out)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    name = name ? name : "domain config";
+    XLU_Config *c = cfg_open(data, len, name, report, &rc);
+    if (!c)
+        return rc;
+    XLU_ConfigList *l;
+    int n;
+    rc = get_list(c, "irqs", name, report, &l, &n);
+    if (rc == 0 && n > 0) {
+        out->irqs = calloc((size_t)n, sizeof(*out->irqs));
+        if (!out->irqs)
+            rc = -ENOMEM;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            const char *s = xlu_cfg_get_listitem(l, i);
+            uint64_t v;
+            if (!parse_u64(s, 10, &v) || v >= IRQ_MAX_LINES) {
+                fprintf(report, "%s: irqs entry %d ('%.32s'): expected a line "
+                        "number 0..%u\n", name, i + 1, s ? s : "(a list)",
+                        IRQ_MAX_LINES - 1);
+                rc = -EINVAL;
+                break;
+            }
+            out->irqs[out->nr_irqs++] = (uint32_t)v;
+        }
+    }
+    if (rc == 0)
+        rc = get_list(c, "iomem", name, report, &l, &n);
+    if (rc == 0 && n > 0) {
+        out->iomem = calloc((size_t)n, sizeof(*out->iomem));
+        if (!out->iomem)
+            rc = -ENOMEM;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            const char *s = xlu_cfg_get_listitem(l, i);
+            if (!parse_iomem(s, &out->iomem[out->nr_iomem])) {
+                fprintf(report, "%s: iomem entry %d ('%.40s'): expected "
+                        "\"PFN,NR[@GFN]\" in hex, NR > 0\n", name, i + 1,
+                        s ? s : "(a list)");
+                rc = -EINVAL;
+                break;
+            }
+            out->nr_iomem++;
+        }
+    }
+    xlu_cfg_destroy(c);
+    if (rc)
+        irq_domain_cfg_free(out);
+    return rc;
+}
+
+int irq_domain_cfg_apply(const struct irq_domain_cfg *c, struct irq_pirq *r,
+                         domid_t dom, unsigned int nr_lines, FILE *report)
+{
+    for (unsigned int i = 0; i < c->nr_irqs; i++)
+        if (c->irqs[i] >= nr_lines) {
+            fprintf(report, "domain %u: irqs: host line %u does not exist "
+                    "(the host has %u)\n", (unsigned int)dom, c->irqs[i],
+                    nr_lines);
+            return -EINVAL;
+        }
+    for (unsigned int i = 0; i < c->nr_irqs; i++) {
+        int rc = irq_pirq_grant(r, dom, c->irqs[i], true);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void irq_host_cfg_free(struct irq_host_cfg *c)
+{
+    if (!c)
+        return;
+    free(c->lines);
+    memset(c, 0, sizeof(*c));
+}
+
+/* "1000us", "5ms", "2s", "250000ns" */
+static bool parse_duration(const char *s, uint64_t *ns)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        { "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
+    };
+    char num[24];
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits >= sizeof(num))
+        return false;
+    memcpy(num, s, digits);
+    num[digits] = '\0';
+    uint64_t v;
+    if (!parse_u64(num, 10, &v))
+        return false;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcmp(s + digits, units[i].unit)) {
+            if (v > UINT64_MAX / units[i].mul)
+                return false;
+            *ns = v * units[i].mul;
+            return *ns >= 1000 && *ns <= 3600ull * 1000000000ull;
+        }
+    return false;
+}
+
+/* One "N=SOURCE[,option...]" entry; *why says what is wrong. */
+static bool parse_line(const char *s, struct irq_host_line_cfg *lc,
+                       const char **why)
+{
+    char buf[160];
+    memset(lc, 0, sizeof(*lc));
+    if (!s || strlen(s) >= sizeof(buf)) {
+        *why = "expected \"LINE=SOURCE[,OPTION...]\" (at most 159 characters)";
+        return false;
+    }
+    strcpy(buf, s);
+    char *eq = strchr(buf, '=');
+    if (!eq) {
+        *why = "expected \"LINE=SOURCE[,OPTION...]\"";
+        return false;
+    }
+    *eq = '\0';
+    uint64_t line;
+    if (!parse_u64(buf, 10, &line) || line >= IRQ_MAX_LINES) {
+        *why = "the line number must be 0..1023";
+        return false;
+    }
+    lc->line = (unsigned int)line;
+    char *save = NULL;
+    char *src = strtok_r(eq + 1, ",", &save);
+    if (!src) {
+        *why = "missing source (eventfd, timerfd:PERIOD, timerfd:once:DELAY, uio:PATH)";
+        return false;
+    }
+    bool trigger_set = false;
+    if (!strcmp(src, "eventfd")) {
+        lc->kind = IRQ_SRC_EVENTFD;
+    } else if (!strncmp(src, "timerfd:", 8)) {
+        lc->kind = IRQ_SRC_TIMERFD;
+        const char *d = src + 8;
+        lc->periodic = strncmp(d, "once:", 5) != 0;
+        if (!lc->periodic)
+            d += 5;
+        if (!parse_duration(d, &lc->period_ns)) {
+            *why = "timer period must be a number with ns/us/ms/s, 1us..1h";
+            return false;
+        }
+    } else if (!strncmp(src, "uio:", 4)) {
+        lc->kind = IRQ_SRC_UIO;
+        if (src[4] != '/' || strlen(src + 4) >= sizeof(lc->path)) {
+            *why = "uio needs an absolute device path (uio:/dev/uioN)";
+            return false;
+        }
+        strcpy(lc->path, src + 4);
+        lc->mode.trigger = IRQ_LEVEL;   /* UIO lines are usually level */
+    } else {
+        *why = "unknown source (eventfd, timerfd:PERIOD, timerfd:once:DELAY, uio:PATH)";
+        return false;
+    }
+    for (char *o; (o = strtok_r(NULL, ",", &save));) {
+        if (!strcmp(o, "edge") || !strcmp(o, "level")) {
+            if (trigger_set) {
+                *why = "edge/level given twice";
+                return false;
+            }
+            trigger_set = true;
+            lc->mode.trigger = o[0] == 'e' ? IRQ_EDGE : IRQ_LEVEL;
+        } else if (!strcmp(o, "high") || !strcmp(o, "rising")) {
+            lc->mode.polarity = IRQ_ACTIVE_HIGH;
+        } else if (!strcmp(o, "low") || !strcmp(o, "falling")) {
+            lc->mode.polarity = IRQ_ACTIVE_LOW;
+        } else if (!strcmp(o, "ack=unmask")) {
+            lc->mode.ack = IRQ_ACK_UNMASK;
+        } else if (!strcmp(o, "ack=eoi")) {
+            lc->mode.ack = IRQ_ACK_EOI;
+        } else {
+            *why = "unknown option (edge, level, high, low, ack=unmask, ack=eoi)";
+            return false;
+        }
+    }
+    return true;
+}
+
+int irq_cfg_parse_host(const char *data, size_t len, const char *name,
+                       FILE *report, struct irq_host_cfg *out)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    name = name ? name : "host irq config";
+    XLU_Config *c = cfg_open(data, len, name, report, &rc);
+    if (!c)
+        return rc;
+    long nr = 0;
+    int e = xlu_cfg_get_bounded_long(c, "nr_lines", 1, IRQ_MAX_LINES, &nr, 1);
+    if (e && e != ESRCH) {
+        fprintf(report, "%s: nr_lines must be a number 1..%u\n", name,
+                IRQ_MAX_LINES);
+        rc = -EINVAL;
+    }
+    XLU_ConfigList *l;
+    int n = 0;
+    if (rc == 0)
+        rc = get_list(c, "line", name, report, &l, &n);
+    if (rc == 0 && n > 0) {
+        out->lines = calloc((size_t)n, sizeof(*out->lines));
+        if (!out->lines)
+            rc = -ENOMEM;
+    }
+    unsigned int max_line = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const char *s = xlu_cfg_get_listitem(l, i);
+        const char *why = NULL;
+        struct irq_host_line_cfg *lc = &out->lines[out->n];
+        if (!parse_line(s, lc, &why)) {
+            fprintf(report, "%s: line entry %d ('%.40s'): %s\n", name, i + 1,
+                    s ? s : "(a list)", why);
+            rc = -EINVAL;
+            break;
+        }
+        for (unsigned int j = 0; j < out->n; j++)
+            if (out->lines[j].line == lc->line) {
+                fprintf(report, "%s: line %u is configured twice (entries %u "
+                        "and %d)\n", name, lc->line, j + 1, i + 1);
+                rc = -EINVAL;
+            }
+        if (lc->line + 1 > max_line)
+            max_line = lc->line + 1;
+        out->n++;
+    }
+    if (rc == 0) {
+        if (nr && max_line > (unsigned long)nr) {
+            fprintf(report, "%s: line %u is beyond nr_lines = %ld\n", name,
+                    max_line - 1, nr);
+            rc = -EINVAL;
+        }
+        out->nr_lines = nr ? (unsigned int)nr : (max_line ? max_line : 1);
+    }
+    xlu_cfg_destroy(c);
+    if (rc)
+        irq_host_cfg_free(out);
+    return rc;
+}
+
+int irq_host_cfg_apply(const struct irq_host_cfg *c, struct irq_icu **out,
+                       FILE *report)
+{
+    struct irq_icu *icu = irq_icu_create(c->nr_lines);
+    if (!icu)
+        return -errno;
+    for (unsigned int i = 0; i < c->n; i++) {
+        const struct irq_host_line_cfg *lc = &c->lines[i];
+        struct irq_source *s = NULL;
+        int rc;
+        switch (lc->kind) {
+        case IRQ_SRC_EVENTFD:
+            rc = irq_source_eventfd(-1, &s);
+            break;
+        case IRQ_SRC_TIMERFD:
+            rc = irq_source_timerfd(lc->period_ns, lc->periodic, &s);
+            break;
+        case IRQ_SRC_UIO:
+            rc = irq_source_uio(lc->path, &s);
+            break;
+        default:
+            rc = -EINVAL;
+        }
+        if (rc == 0)
+            rc = irq_icu_set_source(icu, lc->line, s, lc->mode);
+        if (rc < 0) {
+            fprintf(report, "host line %u: cannot set up its source%s%s: %s\n",
+                    lc->line, lc->kind == IRQ_SRC_UIO ? " " : "",
+                    lc->kind == IRQ_SRC_UIO ? lc->path : "", strerror(-rc));
+            irq_icu_destroy(icu);
+            return rc;
+        }
+    }
+    *out = icu;
+    return 0;
+}

@@ -1,0 +1,449 @@
+/*
+ * The device-tree form of pass-through (seed 004's Io_proxy), read with
+ * libfdt. /xenkvm-io holds the host devices with their resources named
+ * irqX / regX (L4Re io's vbus); a guest node whose compatible matches an
+ * unassigned host device (uvmm's find_unassigned_dev) gets the host line of
+ * resource irqX as its interrupts[X] and the host MMIO of regX as its
+ * reg[X]. Messages follow uvmm's: a resource with a wrong name or an
+ * out-of-range index is a warning naming node and resource; a host line or
+ * guest pin bound twice differently is an error naming both bindings.
+ *
+ * The blob is untrusted: fdt_check_full validates it first, and the walk is
+ * iterative (fdt_next_node), never recursive.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfdt.h>
+
+#include "xenkvm/irq.h"
+
+#define DT_MAX_HOSTDEV 256
+#define DT_MAX_BINDINGS 1024
+
+/* IRQ_TYPE_* of the Linux dt-bindings (interrupt-controller/irq.h) */
+enum { DT_EDGE_RISING = 1, DT_EDGE_FALLING = 2, DT_LEVEL_HIGH = 4,
+       DT_LEVEL_LOW = 8 };
+
+struct hostdev {
+    int off;
+    bool assigned;
+};
+
+struct dt_ctx {
+    const void *fdt;
+    FILE *report;
+    struct irq_dt_cfg *out;
+    unsigned int errors;
+    unsigned int cap_irqs, cap_mmio;
+};
+
+static void warn(struct dt_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void warn(struct dt_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("warning: ", c->report);
+    vfprintf(c->report, fmt, ap);
+    fputc('\n', c->report);
+    va_end(ap);
+    c->out->warnings++;
+}
+
+static void err(struct dt_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void err(struct dt_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("error: ", c->report);
+    vfprintf(c->report, fmt, ap);
+    fputc('\n', c->report);
+    va_end(ap);
+    c->errors++;
+}
+
+/* uvmm's decode_resource_id: '0'-'9' then 'A'-'Z'. */
+static int decode_id(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static void node_path(const void *fdt, int off, char *buf, size_t n)
+{
+    if (fdt_get_path(fdt, off, buf, (int)n) < 0)
+        snprintf(buf, n, "%s", "(path too long)");
+}
+
+static const char *node_name(const void *fdt, int off)
+{
+    const char *s = fdt_get_name(fdt, off, NULL);
+    return s ? s : "?";
+}
+
+/* Cell i of a property; memcpy because a blob handed to us need not be
+ * 4-byte aligned in memory. */
+static uint32_t cell(const void *p, int i)
+{
+    fdt32_t v;
+    memcpy(&v, (const char *)p + 4 * i, sizeof(v));
+    return fdt32_to_cpu(v);
+}
+
+static uint64_t cells64(const void *p, int i, int n)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < n; k++)
+        v = (v << 32) | cell(p, i + k);
+    return v;
+}
+
+/* The interrupt parent of off: interrupt-parent on the node or the nearest
+ * ancestor that has one (bounded by the tree depth, iterative). */
+static int irq_parent(const void *fdt, int off)
+{
+    for (int depth = 0; off >= 0 && depth < 64; depth++) {
+        int len;
+        const void *p = fdt_getprop(fdt, off, "interrupt-parent", &len);
+        if (p && len == 4)
+            return fdt_node_offset_by_phandle(fdt, cell(p, 0));
+        off = fdt_parent_offset(fdt, off);
+    }
+    return -FDT_ERR_NOTFOUND;
+}
+
+static const char *sink_name(enum irq_dt_sink s)
+{
+    return s == IRQ_DT_IOAPIC ? "ioapic pin" : "pirq gsi";
+}
+
+static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
+                   const char *hostdev)
+{
+    struct irq_dt_cfg *o = c->out;
+    for (unsigned int i = 0; i < o->nr_irqs; i++) {
+        const struct irq_dt_irq *x = &o->irqs[i];
+        if (x->host_line == b->host_line) {
+            if (x->sink == b->sink && x->guest_irq == b->guest_irq) {
+                warn(c, "%s interrupts[%u]: host line %u -> %s %u already "
+                     "registered by %s interrupts[%u]", b->node, b->index,
+                     b->host_line, sink_name(b->sink), b->guest_irq, x->node,
+                     x->index);
+                return 0;
+            }
+            err(c, "host line %u: %s interrupts[%u] -> %s %u conflicts with "
+                "%s interrupts[%u] -> %s %u (the line is already bound)",
+                b->host_line, b->node, b->index, sink_name(b->sink),
+                b->guest_irq, x->node, x->index, sink_name(x->sink),
+                x->guest_irq);
+            return 0;
+        }
+        if (x->sink == IRQ_DT_IOAPIC && b->sink == IRQ_DT_IOAPIC &&
+            x->guest_irq == b->guest_irq) {
+            err(c, "ioapic pin %u: %s irq%u = host line %u (device '%s'): "
+                "pin already bound to different host line %u by %s "
+                "interrupts[%u]", b->guest_irq, b->node, b->index,
+                b->host_line, hostdev, x->host_line, x->node, x->index);
+            return 0;
+        }
+    }
+    if (o->nr_irqs == DT_MAX_BINDINGS) {
+        err(c, "more than %u interrupt bindings", DT_MAX_BINDINGS);
+        return 0;
+    }
+    if (o->nr_irqs == c->cap_irqs) {
+        unsigned int n = c->cap_irqs ? c->cap_irqs * 2 : 8;
+        void *p = realloc(o->irqs, n * sizeof(*o->irqs));
+        if (!p)
+            return -ENOMEM;
+        o->irqs = p;
+        c->cap_irqs = n;
+    }
+    o->irqs[o->nr_irqs++] = *b;
+    return 0;
+}
+
+static int add_mmio(struct dt_ctx *c, const struct irq_dt_mmio *m)
+{
+    struct irq_dt_cfg *o = c->out;
+    if (o->nr_mmio == DT_MAX_BINDINGS) {
+        err(c, "more than %u MMIO regions", DT_MAX_BINDINGS);
+        return 0;
+    }
+    if (o->nr_mmio == c->cap_mmio) {
+        unsigned int n = c->cap_mmio ? c->cap_mmio * 2 : 8;
+        void *p = realloc(o->mmio, n * sizeof(*o->mmio));
+        if (!p)
+            return -ENOMEM;
+        o->mmio = p;
+        c->cap_mmio = n;
+    }
+    o->mmio[o->nr_mmio++] = *m;
+    return 0;
+}
+
+/* Pass guest node gnode through with host device hdev's resources. */
+static int passthrough(struct dt_ctx *c, int gnode, int hdev)
+{
+    const void *fdt = c->fdt;
+    char path[96];
+    node_path(fdt, gnode, path, sizeof(path));
+    const char *dev = node_name(fdt, hdev);
+
+    /* the guest side: interrupts and their controller, reg and its cells */
+    int ilen = 0, cells = 0, numint = 0;
+    const void *ints = fdt_getprop(fdt, gnode, "interrupts", &ilen);
+    enum irq_dt_sink sink = IRQ_DT_IOAPIC;
+    bool have_ic = false;
+    if (ints) {
+        int ic = irq_parent(fdt, gnode);
+        int clen;
+        const void *cp = ic >= 0 ? fdt_getprop(fdt, ic, "#interrupt-cells", &clen)
+                                 : NULL;
+        if (ic < 0) {
+            err(c, "%s: interrupt parent not found", path);
+        } else if (!cp || clen != 4 || (cells = (int)cell(cp, 0)) < 1 ||
+                   cells > 4) {
+            err(c, "%s: interrupt parent '%s' needs #interrupt-cells 1..4",
+                path, node_name(fdt, ic));
+        } else if (fdt_node_check_compatible(fdt, ic, "xenkvm,ioapic") == 0) {
+            have_ic = true;
+        } else if (fdt_node_check_compatible(fdt, ic, "xenkvm,pirq") == 0) {
+            have_ic = true;
+            sink = IRQ_DT_PIRQ;
+        } else {
+            warn(c, "%s: irqs are handled by '%s', ignoring irq assignments",
+                 path, node_name(fdt, ic));
+        }
+        if (have_ic)
+            numint = ilen / (4 * cells);
+    }
+    int parent = fdt_parent_offset(fdt, gnode);
+    int ac = parent >= 0 ? fdt_address_cells(fdt, parent) : 2;
+    int sc = parent >= 0 ? fdt_size_cells(fdt, parent) : 1;
+    if (ac < 1 || ac > 2 || sc < 0 || sc > 2) {
+        err(c, "%s: #address-cells/#size-cells of its parent must be 1..2/0..2",
+            path);
+        ac = sc = -1;
+    }
+    int rlen = 0;
+    const void *reg = fdt_getprop(fdt, gnode, "reg", &rlen);
+    int numreg = (reg && ac > 0) ? rlen / (4 * (ac + sc)) : 0;
+
+    /* the host side: every property of the device is a resource */
+    int prop;
+    fdt_for_each_property_offset(prop, fdt, hdev) {
+        const char *name;
+        int len;
+        const void *val = fdt_getprop_by_offset(fdt, prop, &name, &len);
+        if (!val || !name)
+            continue;
+        if (!strcmp(name, "compatible") || !strcmp(name, "phandle") ||
+            !strcmp(name, "linux,phandle") || !strcmp(name, "name"))
+            continue;
+        if (len == 4) {                           /* an IRQ resource */
+            if (strncmp(name, "irq", 3)) {
+                warn(c, "IRQ resource '%.32s' of device '%s' ignored. Should "
+                     "be named 'irq[0-9A-Z]'.", name, dev);
+                continue;
+            }
+            int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
+            if (id < 0) {
+                err(c, "IO device '%s' has invalid irq resource id. Expected "
+                    "'irq[0-9A-Z]', got '%.8s'", dev, name);
+                continue;
+            }
+            if (!have_ic)
+                continue;
+            if (id >= numint) {
+                warn(c, "%s: IO IRQ resource '%s' of device '%s' is out of "
+                     "bounds: the node has %d interrupts", path, name, dev,
+                     numint);
+                continue;
+            }
+            struct irq_dt_irq b = { .index = (unsigned int)id, .sink = sink };
+            snprintf(b.node, sizeof(b.node), "%s", path);
+            uint32_t line = cell(val, 0);
+            if (line >= IRQ_MAX_LINES) {
+                err(c, "IO device '%s' resource %s: host line %u beyond %u",
+                    dev, name, line, IRQ_MAX_LINES - 1);
+                continue;
+            }
+            b.host_line = line;
+            b.guest_irq = cell(ints, id * cells);
+            uint32_t flags = cells >= 2 ? cell(ints, id * cells + 1)
+                                        : DT_LEVEL_HIGH;
+            switch (flags) {
+            case DT_EDGE_RISING: b.mode.trigger = IRQ_EDGE; break;
+            case DT_EDGE_FALLING:
+                b.mode.trigger = IRQ_EDGE;
+                b.mode.polarity = IRQ_ACTIVE_LOW;
+                break;
+            case DT_LEVEL_HIGH: b.mode.trigger = IRQ_LEVEL; break;
+            case DT_LEVEL_LOW:
+                b.mode.trigger = IRQ_LEVEL;
+                b.mode.polarity = IRQ_ACTIVE_LOW;
+                break;
+            default:
+                err(c, "%s interrupts[%d]: flags %u is not one of 1, 2, 4, 8 "
+                    "(IRQ_TYPE_*)", path, id, flags);
+                continue;
+            }
+            if (sink == IRQ_DT_PIRQ && b.guest_irq != line) {
+                err(c, "%s interrupts[%d]: a PIRQ's GSI is the host line: "
+                    "GSI %u but %s = host line %u", path, id, b.guest_irq,
+                    name, line);
+                continue;
+            }
+            if (add_irq(c, &b, dev) < 0)
+                return -ENOMEM;
+        } else if (len == 16) {                   /* an MMIO resource */
+            if (strncmp(name, "reg", 3)) {
+                warn(c, "MMIO resource '%.32s' of device '%s' ignored. Should "
+                     "be named 'reg[0-9A-Z]'.", name, dev);
+                continue;
+            }
+            int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
+            if (id < 0) {
+                err(c, "IO device '%s' has invalid mmio resource id. Expected "
+                    "'reg[0-9A-Z]', got '%.8s'", dev, name);
+                continue;
+            }
+            if (id >= numreg) {
+                warn(c, "%s: IO MMIO resource '%s' of device '%s' is out of "
+                     "bounds: the node has %d reg entries", path, name, dev,
+                     numreg);
+                continue;
+            }
+            struct irq_dt_mmio m = { .index = (unsigned int)id };
+            snprintf(m.node, sizeof(m.node), "%s", path);
+            m.host_addr = cells64(val, 0, 2);
+            m.size = cells64(val, 2, 2);
+            m.guest_addr = cells64(reg, id * (ac + sc), ac);
+            uint64_t gsize = sc ? cells64(reg, id * (ac + sc) + ac, sc) : 0;
+            if (m.size == 0 || (m.host_addr | m.size | m.guest_addr) & 0xfff ||
+                m.host_addr + m.size < m.host_addr) {
+                err(c, "IO device '%s' %s: MMIO must be whole 4 KiB pages",
+                    dev, name);
+                continue;
+            }
+            if (gsize != m.size)
+                warn(c, "%s reg[%d]: size 0x%llx differs from %s of device "
+                     "'%s' (0x%llx); the host size is used", path, id,
+                     (unsigned long long)gsize, name, dev,
+                     (unsigned long long)m.size);
+            if (add_mmio(c, &m) < 0)
+                return -ENOMEM;
+        } else {
+            warn(c, "resource '%.32s' of device '%s' ignored: expected irqX = "
+                 "<line> or regX = <addr-hi addr-lo size-hi size-lo>", name, dev);
+        }
+    }
+    return 0;
+}
+
+void irq_dt_cfg_free(struct irq_dt_cfg *c)
+{
+    if (!c)
+        return;
+    free(c->irqs);
+    free(c->mmio);
+    memset(c, 0, sizeof(*c));
+}
+
+int irq_dt_parse(const void *blob, size_t len, FILE *report,
+                 struct irq_dt_cfg *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!blob || len < sizeof(struct fdt_header) || len > (1u << 24)) {
+        fprintf(report, "error: not a device tree blob (size %zu)\n", len);
+        return -EINVAL;
+    }
+    /* libfdt 1.6.1's fdt_check_full dereferences NULL on a tree older than
+     * version 16 (fdt_get_name fails on the old name format; found by
+     * fuzz/irq_dt.c). dtc has written version 17 since 2007: refuse older. */
+    if (fdt_magic(blob) != FDT_MAGIC || fdt_version(blob) < 16) {
+        fprintf(report, "error: not a device tree blob of version 16 or later\n");
+        return -EINVAL;
+    }
+    int frc = fdt_check_full(blob, len);
+    if (frc) {
+        fprintf(report, "error: not a valid device tree blob: %s\n",
+                fdt_strerror(frc));
+        return -EINVAL;
+    }
+    struct dt_ctx c = { .fdt = blob, .report = report, .out = out };
+    int plen;
+    const void *p = fdt_getprop(blob, 0, "xenkvm,domid", &plen);
+    if (p && plen == 4) {
+        out->has_domid = true;
+        out->domid = cell(p, 0);
+    }
+
+    struct hostdev *hd = NULL;
+    int nhd = 0, rc = 0;
+    int io = fdt_path_offset(blob, "/xenkvm-io");
+    if (io >= 0) {
+        hd = calloc(DT_MAX_HOSTDEV, sizeof(*hd));
+        if (!hd)
+            return -ENOMEM;
+        int sub;
+        fdt_for_each_subnode(sub, blob, io) {
+            if (nhd == DT_MAX_HOSTDEV) {
+                err(&c, "/xenkvm-io: more than %d devices", DT_MAX_HOSTDEV);
+                break;
+            }
+            if (!fdt_getprop(blob, sub, "compatible", NULL)) {
+                warn(&c, "/xenkvm-io/%s: no compatible, never assigned",
+                     node_name(blob, sub));
+                continue;
+            }
+            hd[nhd++] = (struct hostdev){ .off = sub };
+        }
+    }
+
+    /* every node outside /xenkvm-io, in tree order */
+    int depth = 0, skip_below = -1;
+    for (int off = fdt_next_node(blob, -1, &depth); off >= 0;
+         off = fdt_next_node(blob, off, &depth)) {
+        if (skip_below >= 0) {
+            if (depth > skip_below)
+                continue;
+            skip_below = -1;
+        }
+        if (off == io) {
+            skip_below = depth;
+            continue;
+        }
+        int ncompat = fdt_stringlist_count(blob, off, "compatible");
+        for (int k = 0; k < ncompat; k++) {
+            const char *compat = fdt_stringlist_get(blob, off, "compatible", k,
+                                                    NULL);
+            int match = -1;
+            for (int h = 0; compat && h < nhd && match < 0; h++)
+                if (!hd[h].assigned &&
+                    fdt_node_check_compatible(blob, hd[h].off, compat) == 0)
+                    match = h;
+            if (match < 0)
+                continue;
+            hd[match].assigned = true;
+            rc = passthrough(&c, off, hd[match].off);
+            break;
+        }
+        if (rc < 0)
+            break;
+    }
+    free(hd);
+    if (rc == 0 && c.errors)
+        rc = -EINVAL;
+    if (rc < 0)
+        irq_dt_cfg_free(out);
+    return rc;
+}

@@ -1,0 +1,684 @@
+/*
+ * Xen PIRQ event channels (seed 003): the logic of Xen's pirq_guest_bind /
+ * pirq_guest_unbind / do_IRQ_guest / pirq_guest_eoi and the PHYSDEVOPs that
+ * map host lines to a domain's PIRQ numbers.
+ *
+ * Per host line, one guest action (Xen's irq_guest_action_t): the sharing
+ * domains, whether the first binder agreed to share, the ack type, and the
+ * in-flight count. The action is the line's sink at the ICU; it lives as
+ * long as the router, so a raise that races with the last unbind finds an
+ * inactive action rather than freed memory.
+ *
+ * Locking: r->lock protects everything here. Delivery collects its targets
+ * under the lock and calls evtchn_send_pirq after dropping it, because the
+ * evtchn core calls our hooks with its domain lock held. The ICU may be
+ * called with r->lock held (it never calls a sink back synchronously).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xen/errno.h>
+
+#include "xenkvm/evtchn.h"
+#include "xenkvm/irq.h"
+
+enum { ACK_NONE, ACK_UNMASK, ACK_EOI };   /* Xen's ACK_TYPE_* */
+
+#define PIRQ_MAX      32768u   /* bits in the 4 KiB EOI page */
+#define PIRQ_DEFAULT  256u
+
+struct pirq_guest {
+    domid_t dom;
+    uint32_t pirq;
+    evtchn_port_t port;
+    bool masked;          /* delivered, not yet EOI'd (Xen's pirq->masked) */
+};
+
+struct pirq_action {
+    struct irq_pirq *r;
+    unsigned int line;
+    bool active;          /* bound at the ICU, has guests */
+    bool shareable;
+    int ack_type;
+    unsigned int nr_guests;
+    unsigned int in_flight;
+    struct pirq_guest guest[IRQ_MAX_GUESTS];
+};
+
+struct pirq_entry {
+    int32_t line;         /* -1: not mapped */
+    bool reserved;        /* handed out by get_free_pirq, not yet mapped */
+    bool bound;           /* an event channel is bound (in the action) */
+    evtchn_port_t port;
+};
+
+struct pirq_dom {
+    struct pirq_dom *next;
+    domid_t id;
+    bool privileged;
+    uint32_t nr_pirqs;
+    struct pirq_entry *pirqs;
+    uint8_t *granted;     /* one byte per host line */
+    uint64_t *eoi_map;    /* guest page (PHYSDEVOP_pirq_eoi_gmfn_v2) */
+};
+
+struct irq_pirq {
+    pthread_mutex_t lock;
+    struct irq_icu *icu;
+    struct evtchn_host *evh;
+    irq_map_gfn_fn map_gfn;
+    void *opaque;
+    unsigned int nr_lines;
+    struct pirq_action *actions;
+    struct pirq_dom *doms;
+};
+
+static const struct irq_sink_ops pirq_sink_ops;
+
+static struct irq_sink action_sink(struct pirq_action *a)
+{
+    return (struct irq_sink){ .ops = &pirq_sink_ops, .ctx = a };
+}
+
+static struct pirq_dom *dom_find(struct irq_pirq *r, domid_t id)
+{
+    for (struct pirq_dom *d = r->doms; d; d = d->next)
+        if (d->id == id)
+            return d;
+    return NULL;
+}
+
+/* The guest's EOI bitmap: bit set while a PIRQ needs PHYSDEVOP_eoi. The
+ * page is guest memory, so only atomic bit operations touch it. */
+static void eoi_bit(struct pirq_dom *d, uint32_t pirq, bool set)
+{
+    if (!d || !d->eoi_map || pirq >= PIRQ_MAX)
+        return;
+    uint64_t bit = 1ull << (pirq % 64);
+    if (set)
+        __atomic_fetch_or(&d->eoi_map[pirq / 64], bit, __ATOMIC_SEQ_CST);
+    else
+        __atomic_fetch_and(&d->eoi_map[pirq / 64], ~bit, __ATOMIC_SEQ_CST);
+}
+
+struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
+                                 irq_map_gfn_fn map_gfn, void *opaque)
+{
+    struct irq_icu_info info;
+    if (!icu || irq_icu_info(icu, &info) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct irq_pirq *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->actions = calloc(info.nr_lines, sizeof(*r->actions));
+    if (!r->actions) {
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    r->icu = icu;
+    r->evh = h;
+    r->map_gfn = map_gfn;
+    r->opaque = opaque;
+    r->nr_lines = info.nr_lines;
+    for (unsigned int i = 0; i < info.nr_lines; i++) {
+        r->actions[i].r = r;
+        r->actions[i].line = i;
+    }
+    return r;
+}
+
+void irq_pirq_destroy(struct irq_pirq *r)
+{
+    if (!r)
+        return;
+    while (r->doms)
+        irq_pirq_domain_remove(r, r->doms->id);
+    irq_icu_sync(r->icu);
+    pthread_mutex_destroy(&r->lock);
+    free(r->actions);
+    free(r);
+}
+
+int irq_pirq_domain_add(struct irq_pirq *r, domid_t dom, bool privileged,
+                        uint32_t nr_pirqs)
+{
+    if (nr_pirqs == 0)
+        nr_pirqs = PIRQ_DEFAULT;
+    if (nr_pirqs > PIRQ_MAX || dom >= DOMID_FIRST_RESERVED)
+        return -EINVAL;
+    struct pirq_dom *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->pirqs = calloc(nr_pirqs, sizeof(*d->pirqs));
+    d->granted = calloc(r->nr_lines, 1);
+    if (!d->pirqs || !d->granted) {
+        free(d->pirqs);
+        free(d->granted);
+        free(d);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < nr_pirqs; i++)
+        d->pirqs[i].line = -1;
+    d->id = dom;
+    d->privileged = privileged;
+    d->nr_pirqs = nr_pirqs;
+    pthread_mutex_lock(&r->lock);
+    if (dom_find(r, dom)) {
+        pthread_mutex_unlock(&r->lock);
+        free(d->pirqs);
+        free(d->granted);
+        free(d);
+        return -EEXIST;
+    }
+    d->next = r->doms;
+    r->doms = d;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+/* Remove dom's guest entry from line's action: Xen's pirq_guest_unbind.
+ * An interrupt in flight to this guest counts as its EOI; the last guest
+ * out unbinds the line at the ICU. r->lock held. */
+static void guest_unbind_locked(struct irq_pirq *r, struct pirq_dom *d,
+                                uint32_t pirq)
+{
+    struct pirq_entry *pe = &d->pirqs[pirq];
+    if (!pe->bound || pe->line < 0)
+        return;
+    pe->bound = false;
+    struct pirq_action *a = &r->actions[pe->line];
+    unsigned int i;
+    for (i = 0; i < a->nr_guests; i++)
+        if (a->guest[i].dom == d->id && a->guest[i].pirq == pirq)
+            break;
+    if (i == a->nr_guests)
+        return;
+    bool was_in_flight = a->guest[i].masked;
+    eoi_bit(d, pirq, false);
+    a->guest[i] = a->guest[--a->nr_guests];
+    if (was_in_flight)
+        a->in_flight--;
+    if (a->nr_guests == 0) {
+        struct irq_sink s = action_sink(a);
+        irq_icu_unbind(r->icu, a->line, &s);   /* also ends the in-flight */
+        a->active = false;
+        a->in_flight = 0;
+    } else if (was_in_flight && a->in_flight == 0) {
+        irq_icu_eoi(r->icu, a->line);
+    }
+}
+
+int irq_pirq_domain_remove(struct irq_pirq *r, domid_t dom)
+{
+    pthread_mutex_lock(&r->lock);
+    struct pirq_dom **pp = &r->doms, *d;
+    while ((d = *pp) && d->id != dom)
+        pp = &d->next;
+    if (!d) {
+        pthread_mutex_unlock(&r->lock);
+        return -ESRCH;
+    }
+    for (uint32_t p = 0; p < d->nr_pirqs; p++)
+        guest_unbind_locked(r, d, p);
+    *pp = d->next;
+    pthread_mutex_unlock(&r->lock);
+    free(d->pirqs);
+    free(d->granted);
+    free(d);
+    return 0;
+}
+
+int irq_pirq_grant(struct irq_pirq *r, domid_t dom, unsigned int line,
+                   bool allow)
+{
+    if (line >= r->nr_lines)
+        return -EINVAL;
+    pthread_mutex_lock(&r->lock);
+    struct pirq_dom *d = dom_find(r, dom);
+    if (d)
+        d->granted[line] = allow;
+    pthread_mutex_unlock(&r->lock);
+    return d ? 0 : -ESRCH;
+}
+
+int irq_pirq_bind(struct irq_pirq *r, domid_t dom, uint32_t pirq,
+                  evtchn_port_t port, bool will_share)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->lock);
+    struct pirq_dom *d = dom_find(r, dom);
+    if (!d || pirq >= d->nr_pirqs) {
+        rc = d ? -XEN_EINVAL : -XEN_EPERM;
+        goto out;
+    }
+    struct pirq_entry *pe = &d->pirqs[pirq];
+    /* Xen: pirq_access_permitted — an unmapped PIRQ has no line to permit */
+    if (pe->line < 0 || !d->granted[pe->line]) {
+        rc = -XEN_EPERM;
+        goto out;
+    }
+    if (pe->bound) {
+        rc = -XEN_EEXIST;
+        goto out;
+    }
+    struct pirq_action *a = &r->actions[pe->line];
+    if (!a->active) {
+        struct irq_line_info li;
+        /* irq_icu_line_info would call our describe (r->lock): read the mode
+         * before binding, when the line has no PIRQ sink yet. */
+        pthread_mutex_unlock(&r->lock);
+        int lrc = irq_icu_line_info(r->icu, (unsigned int)pe->line, &li);
+        pthread_mutex_lock(&r->lock);
+        /* re-validate: the world may have moved while unlocked */
+        d = dom_find(r, dom);
+        if (!d || d->pirqs[pirq].line != (int32_t)a->line || d->pirqs[pirq].bound) {
+            rc = d ? -XEN_EBUSY : -XEN_EPERM;
+            goto out;
+        }
+        pe = &d->pirqs[pirq];
+        if (lrc < 0 || !li.has_source) {
+            rc = -XEN_ENODEV;
+            goto out;
+        }
+        if (!a->active) {
+            struct irq_sink s = action_sink(a);
+            int brc = irq_icu_bind(r->icu, a->line, &s);
+            if (brc == -EEXIST) {
+                /* "Cannot bind IRQ to guest. In use by <another sink>." */
+                rc = -XEN_EBUSY;
+                goto out;
+            }
+            if (brc < 0) {
+                rc = brc;
+                goto out;
+            }
+            a->active = true;
+            a->shareable = will_share;
+            a->ack_type = li.mode.trigger == IRQ_EDGE ? ACK_NONE
+                          : li.mode.ack == IRQ_ACK_EOI ? ACK_EOI : ACK_UNMASK;
+            a->nr_guests = 0;
+            a->in_flight = 0;
+            goto add;
+        }
+    }
+    if (!will_share || !a->shareable) {
+        rc = -XEN_EBUSY;   /* "Will not share with others." */
+        goto out;
+    }
+    if (a->nr_guests == IRQ_MAX_GUESTS) {
+        rc = -XEN_EBUSY;   /* "Already at max share." */
+        goto out;
+    }
+add:
+    a->guest[a->nr_guests++] = (struct pirq_guest){
+        .dom = dom, .pirq = pirq, .port = port, .masked = false };
+    pe->bound = true;
+    pe->port = port;
+out:
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+void irq_pirq_unbind(struct irq_pirq *r, domid_t dom, uint32_t pirq)
+{
+    pthread_mutex_lock(&r->lock);
+    struct pirq_dom *d = dom_find(r, dom);
+    if (d && pirq < d->nr_pirqs)
+        guest_unbind_locked(r, d, pirq);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* One sharer finished (Xen's pirq_guest_eoi / desc_guest_eoi). r->lock held. */
+static void guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
+                             uint32_t pirq, bool by_unmask)
+{
+    struct pirq_entry *pe = &d->pirqs[pirq];
+    if (!pe->bound || pe->line < 0)
+        return;
+    struct pirq_action *a = &r->actions[pe->line];
+    if (a->ack_type == ACK_NONE || (by_unmask && a->ack_type != ACK_UNMASK))
+        return;
+    for (unsigned int i = 0; i < a->nr_guests; i++) {
+        struct pirq_guest *g = &a->guest[i];
+        if (g->dom != d->id || g->pirq != pirq)
+            continue;
+        if (!g->masked)
+            return;
+        g->masked = false;
+        eoi_bit(d, pirq, false);
+        if (--a->in_flight == 0)
+            irq_icu_eoi(r->icu, a->line);   /* every sharer is done */
+        return;
+    }
+}
+
+void irq_pirq_unmasked(struct irq_pirq *r, domid_t dom, uint32_t pirq)
+{
+    pthread_mutex_lock(&r->lock);
+    struct pirq_dom *d = dom_find(r, dom);
+    if (d && pirq < d->nr_pirqs)
+        guest_eoi_locked(r, d, pirq, true);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* The line fired: Xen's do_IRQ_guest. Each sharer gets the event; on a
+ * level line each one not yet masked becomes in flight. */
+static void pirq_raise(void *ctx, struct irq_icu *icu, unsigned int line)
+{
+    struct pirq_action *a = ctx;
+    struct irq_pirq *r = a->r;
+    struct { domid_t dom; uint32_t pirq; } t[IRQ_MAX_GUESTS];
+    unsigned int n = 0, took = 0;
+    bool level;
+
+    pthread_mutex_lock(&r->lock);
+    level = a->ack_type != ACK_NONE;
+    if (!a->active || a->nr_guests == 0) {
+        pthread_mutex_unlock(&r->lock);
+        irq_icu_eoi(icu, line);        /* a raise racing the last unbind */
+        return;
+    }
+    for (unsigned int i = 0; i < a->nr_guests; i++) {
+        struct pirq_guest *g = &a->guest[i];
+        if (level && !g->masked) {
+            g->masked = true;
+            a->in_flight++;
+            took++;
+            eoi_bit(dom_find(r, g->dom), g->pirq, true);
+        }
+        t[n].dom = g->dom;
+        t[n].pirq = g->pirq;
+        n++;
+    }
+    pthread_mutex_unlock(&r->lock);
+
+    unsigned int delivered = 0;
+    for (unsigned int i = 0; i < n; i++)
+        if (r->evh && evtchn_send_pirq(r->evh, t[i].dom, t[i].pirq) == 0)
+            delivered++;
+    irq_icu_count_delivered(icu, line, delivered);
+    /* Nobody took a level interrupt (every sharer was still masked, which
+     * only a stale raise can cause): do not leave the line masked. */
+    if (level && took == 0)
+        irq_icu_eoi(icu, line);
+}
+
+static int pirq_describe(void *ctx, unsigned int line, char *buf, size_t n)
+{
+    struct pirq_action *a = ctx;
+    struct irq_pirq *r = a->r;
+    size_t off = 0;
+    (void)line;
+    if (n)
+        buf[0] = '\0';
+    pthread_mutex_lock(&r->lock);
+    static const char *const ack[] = { "none", "unmask", "eoi" };
+    int w = snprintf(buf, n, "ack %s%s, in flight %u;", ack[a->ack_type],
+                     a->shareable ? " shared" : "", a->in_flight);
+    off = w > 0 ? (size_t)w : 0;
+    for (unsigned int i = 0; i < a->nr_guests && off < n; i++) {
+        const struct pirq_guest *g = &a->guest[i];
+        w = snprintf(buf + off, n - off, " dom%u pirq %u port %u%s",
+                     (unsigned int)g->dom, g->pirq, g->port,
+                     g->masked ? " (in flight)" : "");
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return (int)off;
+}
+
+static const struct irq_sink_ops pirq_sink_ops = {
+    .kind = "pirq",
+    .raise = pirq_raise,
+    .describe = pirq_describe,
+};
+
+/*
+ * PHYSDEVOPs.
+ */
+
+/* The domain an op names (DOMID_SELF or an id): only a privileged caller
+ * may act for another domain. r->lock held. */
+static int target_dom(struct irq_pirq *r, domid_t caller, domid_t domid,
+                      struct pirq_dom **out)
+{
+    struct pirq_dom *c = dom_find(r, caller);
+    if (!c)
+        return -XEN_ESRCH;
+    if (domid == DOMID_SELF || domid == caller) {
+        *out = c;
+        return 0;
+    }
+    if (!c->privileged)
+        return -XEN_EPERM;
+    *out = dom_find(r, domid);
+    return *out ? 0 : -XEN_ESRCH;
+}
+
+/* Lowest free PIRQ from 16 up, then below 16 (Xen keeps 0-15 for the
+ * legacy identity map); MSI-type from the top down, as Xen does. */
+static int free_pirq_locked(struct pirq_dom *d, int type)
+{
+    if (type == MAP_PIRQ_TYPE_MSI) {
+        for (uint32_t p = d->nr_pirqs; p-- > 16;)
+            if (d->pirqs[p].line < 0 && !d->pirqs[p].reserved)
+                return (int)p;
+        return -XEN_ENOSPC;
+    }
+    for (uint32_t p = 16; p < d->nr_pirqs; p++)
+        if (d->pirqs[p].line < 0 && !d->pirqs[p].reserved)
+            return (int)p;
+    for (uint32_t p = 0; p < 16 && p < d->nr_pirqs; p++)
+        if (d->pirqs[p].line < 0 && !d->pirqs[p].reserved)
+            return (int)p;
+    return -XEN_ENOSPC;
+}
+
+static int op_map_pirq(struct irq_pirq *r, domid_t caller,
+                       struct physdev_map_pirq *m)
+{
+    struct pirq_dom *d;
+    int rc = target_dom(r, caller, m->domid, &d);
+    if (rc)
+        return rc;
+    if (m->type != MAP_PIRQ_TYPE_GSI)
+        return -XEN_EINVAL;   /* message interrupts are not mapped this way */
+    if (m->index < 0 || (unsigned int)m->index >= r->nr_lines)
+        return -XEN_EINVAL;
+    unsigned int line = (unsigned int)m->index;
+    if (!d->granted[line])
+        return -XEN_EPERM;
+    /* the PIRQ this domain already has for the line, if any */
+    int have = -1;
+    for (uint32_t p = 0; p < d->nr_pirqs; p++)
+        if (d->pirqs[p].line == (int32_t)line) {
+            have = (int)p;
+            break;
+        }
+    int pirq = m->pirq;
+    if (pirq < 0) {
+        pirq = have >= 0 ? have : free_pirq_locked(d, MAP_PIRQ_TYPE_GSI);
+        if (pirq < 0)
+            return pirq;
+    } else if ((uint32_t)pirq >= d->nr_pirqs) {
+        return -XEN_EINVAL;
+    }
+    struct pirq_entry *pe = &d->pirqs[pirq];
+    if (pe->line == (int32_t)line) {
+        m->pirq = pirq;       /* the same mapping again */
+        return 0;
+    }
+    if (pe->line >= 0 || have >= 0)
+        return -XEN_EEXIST;   /* PIRQ or line already mapped differently */
+    pe->line = (int32_t)line;
+    pe->reserved = false;
+    m->pirq = pirq;
+    return 0;
+}
+
+static int op_unmap_pirq(struct irq_pirq *r, domid_t caller,
+                         struct physdev_unmap_pirq *u)
+{
+    struct pirq_dom *d;
+    int rc = target_dom(r, caller, u->domid, &d);
+    if (rc)
+        return rc;
+    if (u->pirq < 0 || (uint32_t)u->pirq >= d->nr_pirqs)
+        return -XEN_EINVAL;
+    struct pirq_entry *pe = &d->pirqs[u->pirq];
+    if (pe->line < 0 && !pe->reserved)
+        return -XEN_EINVAL;
+    /* Xen force-unbinds a still-bound PIRQ; its port stays in state PIRQ
+     * and delivers nothing until closed. */
+    guest_unbind_locked(r, d, (uint32_t)u->pirq);
+    pe->line = -1;
+    pe->reserved = false;
+    return 0;
+}
+
+static int op_status_query(struct irq_pirq *r, domid_t caller,
+                           struct physdev_irq_status_query *q)
+{
+    struct pirq_dom *d = dom_find(r, caller);
+    if (!d)
+        return -XEN_ESRCH;
+    if (q->irq >= d->nr_pirqs || d->pirqs[q->irq].line < 0)
+        return -XEN_EINVAL;
+    struct pirq_action *a = &r->actions[d->pirqs[q->irq].line];
+    q->flags = 0;
+    /* An edge line never waits for the guest; a level one (or one not yet
+     * bound, whose ack type is not known) does. */
+    if (!a->active || a->ack_type != ACK_NONE)
+        q->flags |= XENIRQSTAT_needs_eoi;
+    if (a->active && a->nr_guests > 1)
+        q->flags |= XENIRQSTAT_shared;
+    return 0;
+}
+
+static int op_eoi_gmfn(struct irq_pirq *r, domid_t caller,
+                       struct physdev_pirq_eoi_gmfn *g)
+{
+    struct pirq_dom *d = dom_find(r, caller);
+    if (!d)
+        return -XEN_ESRCH;
+    if (d->eoi_map)
+        return -XEN_EBUSY;    /* Xen lets a domain register it once */
+    void *page = r->map_gfn ? r->map_gfn(r->opaque, caller, g->gmfn) : NULL;
+    if (!page)
+        return -XEN_EINVAL;
+    d->eoi_map = page;
+    /* PIRQs already in flight need their bit now. */
+    for (uint32_t p = 0; p < d->nr_pirqs; p++) {
+        struct pirq_entry *pe = &d->pirqs[p];
+        if (!pe->bound || pe->line < 0)
+            continue;
+        struct pirq_action *a = &r->actions[pe->line];
+        for (unsigned int i = 0; i < a->nr_guests; i++)
+            if (a->guest[i].dom == d->id && a->guest[i].pirq == p)
+                eoi_bit(d, p, a->guest[i].masked);
+    }
+    return 0;
+}
+
+int irq_pirq_physdev_op(struct irq_pirq *r, domid_t caller, unsigned int cmd,
+                        void *arg)
+{
+    if (!arg)
+        return -XEN_EFAULT;
+    int rc;
+    pthread_mutex_lock(&r->lock);
+    switch (cmd) {
+    case PHYSDEVOP_map_pirq:
+        rc = op_map_pirq(r, caller, arg);
+        break;
+    case PHYSDEVOP_unmap_pirq:
+        rc = op_unmap_pirq(r, caller, arg);
+        break;
+    case PHYSDEVOP_get_free_pirq: {
+        struct physdev_get_free_pirq *f = arg;
+        struct pirq_dom *d = dom_find(r, caller);
+        if (!d) {
+            rc = -XEN_ESRCH;
+        } else if (f->type != MAP_PIRQ_TYPE_GSI && f->type != MAP_PIRQ_TYPE_MSI) {
+            rc = -XEN_EINVAL;
+        } else {
+            rc = free_pirq_locked(d, f->type);
+            if (rc >= 0) {
+                d->pirqs[rc].reserved = true;
+                f->pirq = (uint32_t)rc;
+                rc = 0;
+            }
+        }
+        break;
+    }
+    case PHYSDEVOP_irq_status_query:
+        rc = op_status_query(r, caller, arg);
+        break;
+    case PHYSDEVOP_eoi: {
+        struct physdev_eoi *e = arg;
+        struct pirq_dom *d = dom_find(r, caller);
+        if (!d)
+            rc = -XEN_ESRCH;
+        else if (e->irq >= d->nr_pirqs || d->pirqs[e->irq].line < 0)
+            rc = -XEN_EINVAL;
+        else {
+            guest_eoi_locked(r, d, e->irq, false);
+            rc = 0;
+        }
+        break;
+    }
+    case PHYSDEVOP_pirq_eoi_gmfn_v2:
+        rc = op_eoi_gmfn(r, caller, arg);
+        break;
+    default:
+        rc = -XEN_ENOSYS;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+size_t irq_pirq_physdev_arg_size(unsigned int cmd)
+{
+    switch (cmd) {
+    case PHYSDEVOP_map_pirq: return sizeof(struct physdev_map_pirq);
+    case PHYSDEVOP_unmap_pirq: return sizeof(struct physdev_unmap_pirq);
+    case PHYSDEVOP_get_free_pirq: return sizeof(struct physdev_get_free_pirq);
+    case PHYSDEVOP_irq_status_query: return sizeof(struct physdev_irq_status_query);
+    case PHYSDEVOP_eoi: return sizeof(struct physdev_eoi);
+    case PHYSDEVOP_pirq_eoi_gmfn_v2: return sizeof(struct physdev_pirq_eoi_gmfn);
+    default: return 0;
+    }
+}
+
+bool irq_pirq_physdev_copies_back(unsigned int cmd)
+{
+    return cmd == PHYSDEVOP_map_pirq || cmd == PHYSDEVOP_get_free_pirq ||
+           cmd == PHYSDEVOP_irq_status_query;
+}
+
+int irq_pirq_line_of(struct irq_pirq *r, domid_t dom, uint32_t pirq)
+{
+    pthread_mutex_lock(&r->lock);
+    struct pirq_dom *d = dom_find(r, dom);
+    int rc = !d ? -ESRCH : pirq >= d->nr_pirqs ? -EINVAL
+             : d->pirqs[pirq].line < 0 ? -ENOENT : d->pirqs[pirq].line;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line)
+{
+    if (line >= r->nr_lines)
+        return -EINVAL;
+    pthread_mutex_lock(&r->lock);
+    int n = (int)r->actions[line].in_flight;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}

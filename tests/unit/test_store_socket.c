@@ -1,0 +1,226 @@
+/* The Unix socket transport with real sockets: framing over partial reads
+ * and writes, many clients, a bad client closed alone, a client that never
+ * reads its watch events. */
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "store_test_util.h"
+
+static struct store *s;
+static struct store_sock *k;
+static pthread_t thr;
+static volatile int stop;
+static char path[108];
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    store_sock_run(k, &stop);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(path, sizeof(path), "/tmp/xenkvm-test-%d/sock", (int)getpid());
+    s = store_create(NULL, NULL);
+    int err;
+    k = store_sock_open(s, path, &err);
+    if (!k)
+        return -1;
+    stop = 0;
+    pthread_create(&thr, NULL, serve, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    stop = 1;
+    pthread_join(thr, NULL);
+    store_sock_close(k);
+    store_destroy(s);
+    char dir[120];
+    snprintf(dir, sizeof(dir), "/tmp/xenkvm-test-%d", (int)getpid());
+    rmdir(dir);
+    return 0;
+}
+
+static int cli(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    strcpy(sa.sun_path, path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        p = (const char *)p + w;
+        n -= (size_t)w;
+    }
+}
+
+static void send_msg(int fd, uint32_t type, uint32_t req, const void *pl,
+                     uint32_t len)
+{
+    struct xsd_sockmsg h = { type, req, 0, len };
+    send_all(fd, &h, sizeof(h));
+    if (len)
+        send_all(fd, pl, len);
+}
+
+/* Receive one message; -1 on EOF/timeout. */
+static int recv_msg(int fd, struct xsd_sockmsg *h, char *buf, size_t max)
+{
+    size_t got = 0;
+    while (got < sizeof(*h)) {
+        ssize_t r = recv(fd, (char *)h + got, sizeof(*h) - got, 0);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    assert_true(h->len < max);
+    got = 0;
+    while (got < h->len) {
+        ssize_t r = recv(fd, buf + got, h->len - got, 0);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    buf[h->len] = 0;
+    return 0;
+}
+
+static void test_byte_by_byte(void **state)
+{
+    (void)state;
+    int fd = cli();
+    char msg[64];
+    struct xsd_sockmsg h = { XS_WRITE, 5, 0, 7 };
+    memcpy(msg, &h, sizeof(h));
+    memcpy(msg + sizeof(h), "/a\0xyz", 6);
+    msg[sizeof(h) + 6] = 'w';
+    for (size_t i = 0; i < sizeof(h) + 7; i++) {
+        send_all(fd, msg + i, 1);
+        usleep(200);
+    }
+    char buf[4200];
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.type, XS_WRITE);
+    assert_int_equal(h.req_id, 5);
+    assert_string_equal(buf, "OK");
+    send_msg(fd, XS_READ, 6, "/a", 3);
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.len, 4);
+    assert_memory_equal(buf, "xyzw", 4);
+    /* Missing NUL: an error reply, the connection stays. */
+    send_msg(fd, XS_READ, 7, "/a", 2);
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.type, XS_ERROR);
+    assert_string_equal(buf, "EINVAL");
+    close(fd);
+}
+
+static void test_oversize_closes_only_that_client(void **state)
+{
+    (void)state;
+    int good = cli(), bad = cli();
+    struct xsd_sockmsg h = { XS_READ, 1, 0, XENSTORE_PAYLOAD_MAX + 1 };
+    send_all(bad, &h, sizeof(h));
+    char buf[4200];
+    assert_int_equal(recv_msg(bad, &h, buf, sizeof(buf)), -1);   /* closed */
+    send_msg(good, XS_READ, 2, "/tool", 6);
+    assert_int_equal(recv_msg(good, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.type, XS_READ);
+    close(bad);
+    close(good);
+}
+
+static void test_many_clients_pipelined(void **state)
+{
+    (void)state;
+    enum { N = 40, REQS = 50 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = cli();
+    char buf[4200], p[64];
+    /* Each client pipelines all its writes, then reads all replies. */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < REQS; j++) {
+            int n = snprintf(p, sizeof(p), "/m/%d", i) + 1;
+            n += snprintf(p + n, sizeof(p) - (size_t)n, "%d", j);
+            send_msg(fds[i], XS_WRITE, (uint32_t)j, p, (uint32_t)n);
+        }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < REQS; j++) {
+            struct xsd_sockmsg h;
+            assert_int_equal(recv_msg(fds[i], &h, buf, sizeof(buf)), 0);
+            assert_int_equal(h.type, XS_WRITE);
+            assert_int_equal(h.req_id, j);
+        }
+    for (int i = 0; i < N; i++) {
+        struct xsd_sockmsg h;
+        snprintf(p, sizeof(p), "/m/%d", i);
+        send_msg(fds[i], XS_READ, 1, p, (uint32_t)strlen(p) + 1);
+        assert_int_equal(recv_msg(fds[i], &h, buf, sizeof(buf)), 0);
+        char want[8];
+        snprintf(want, sizeof(want), "%d", REQS - 1);
+        assert_string_equal(buf, want);
+        close(fds[i]);
+    }
+}
+
+static void test_client_never_reads_events(void **state)
+{
+    (void)state;
+    int lazy = cli(), writer = cli();
+    struct xsd_sockmsg h;
+    char buf[4200];
+    /* A long watch path makes each event ~3 KiB. */
+    static char wp[3000];
+    memset(wp, 'w', sizeof(wp) - 1);
+    memcpy(wp, "/lazy/", 6);
+    wp[sizeof(wp) - 1] = 0;
+    char m[3100];
+    size_t l = strlen(wp) + 1;
+    memcpy(m, wp, l);
+    memcpy(m + l, "t", 2);
+    send_msg(lazy, XS_WATCH, 1, m, (uint32_t)(l + 2));
+    /* lazy never reads again. The writer does 3000 writes (9 MiB of
+     * events for lazy) and every one is answered. */
+    memcpy(m + l, "v", 1);
+    for (int i = 0; i < 3000; i++) {
+        send_msg(writer, XS_WRITE, (uint32_t)i, m, (uint32_t)(l + 1));
+        assert_int_equal(recv_msg(writer, &h, buf, sizeof(buf)), 0);
+        assert_int_equal(h.type, XS_WRITE);
+    }
+    /* lazy got a bounded backlog, not all 3000 events. */
+    int events = 0;
+    struct timeval tv = { 0, 300000 };
+    setsockopt(lazy, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (recv_msg(lazy, &h, buf, sizeof(buf)) == 0)
+        events += h.type == XS_WATCH_EVENT;
+    assert_true(events > 10);
+    assert_true(events < 3000);
+    close(lazy);
+    close(writer);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_byte_by_byte), T(test_oversize_closes_only_that_client),
+        T(test_many_clients_pipelined), T(test_client_never_reads_events),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
