@@ -38,17 +38,6 @@ two_guest_pingpong() {
     grep -q "domain 'bob' (domid 2): shut down (poweroff)" "$tmp/err" || fail "bob did not power off"
 }
 
-# The guest with domain 0 (a service in the VMM) as its peer.
-dom0_pingpong() {
-    cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
-    "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
-    grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
-    grep -q "DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "no round $2"
-    grep -q "pingpong: PASS $2 rounds ($3 ABI" "$tmp/out" || fail "guest did not pass on $3"
-}
-
 # hostile beside a ping-pong pair that must still finish; the pair runs
 # long enough to still exist while hostile aims at it (victim=1).
 hostile_beside_pingpong() {
@@ -84,8 +73,6 @@ selftest_fifo)    selftest "evtchn=fifo" FIFO ;;
 pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;
 pingpong_fifo)    two_guest_pingpong "evtchn=fifo" 50 FIFO ;;
 pingpong_legacy)  two_guest_pingpong "evtchn=fifo upcall=legacy" 20 FIFO ;;
-pingpong_dom0_2l)   dom0_pingpong "evtchn=2l" 50 2-level ;;
-pingpong_dom0_fifo) dom0_pingpong "evtchn=fifo" 50 FIFO ;;
 hostile_2l)       hostile_beside_pingpong "evtchn=2l" ;;
 hostile_fifo)     hostile_beside_pingpong "evtchn=fifo" ;;
 *) echo "unknown test $t"; exit 2 ;;
