@@ -103,6 +103,12 @@ static void test_pointers(void)
         check("event_channel_op(send, struct straddling the end of RAM)",
               evtchn_op(EVTCHNOP_send, (void *)bad_straddle), E(EFAULT));
     }
+    check("event_channel_op(status, pointer into the LAPIC's MMIO page)",
+          evtchn_op(EVTCHNOP_status, (void *)0xfee00000UL), E(EFAULT));
+    if (bad_beyond_ram)
+        check("console_io(write, buffer running past the end of RAM)",
+              HYPERVISOR_console_io(CONSOLEIO_write, 0x1000, (const char *)(bad_straddle - 0x10)),
+              E(EFAULT));
     check("sched_op(shutdown, unmapped pointer)",
           HYPERVISOR_sched_op(SCHEDOP_shutdown, (void *)BAD_UNMAPPED), E(EFAULT));
     check("sched_op(poll, unmapped pointer)",
@@ -272,6 +278,26 @@ static void test_evtchn(void)
     clear_evtchn(pi);
     check("close(IPI port)", ev_close(pi), 0);
 
+    /* poll with a timeout already in the past on a quiet port: returns. */
+    evtchn_port_t quiet;
+    check("alloc_unbound(self) for poll", ev_alloc_self(DOMID_SELF, &quiet), 0);
+    set_xen_guest_handle(sp.ports, &quiet);
+    sp.nr_ports = 1;
+    sp.timeout = 1;
+    check("sched_op(poll, quiet port, timeout in the past)",
+          HYPERVISOR_sched_op(SCHEDOP_poll, &sp), 0);
+    check("close(poll port)", ev_close(quiet), 0);
+    if (evtchn_abi() == EVTCHN_ABI_2L) {
+        /* 2-level: 64 x 64 ports; 4096 is beyond max_evtchns. */
+        evtchn_port_t p4096 = 4096;
+        set_xen_guest_handle(sp.ports, &p4096);
+        /* Timeout in the past: a hypervisor that wrongly accepts the port
+         * returns 0 (a FAIL line) instead of blocking us forever. */
+        sp.timeout = 1;
+        check("sched_op(poll, port 4096 on the 2-level ABI)",
+              HYPERVISOR_sched_op(SCHEDOP_poll, &sp), E(EINVAL));
+    }
+
     /* bind_pirq: out of range either way. */
     struct evtchn_bind_pirq bp = { .pirq = 0xffffffffu };
     check("bind_pirq(pirq -1)", evtchn_op(EVTCHNOP_bind_pirq, &bp), E(EINVAL));
@@ -327,6 +353,9 @@ static void test_fifo(void)
     if (evtchn_abi() == EVTCHN_ABI_2L) {
         ic = (struct evtchn_init_control){ .control_gfn = 1ULL << 40 };
         check("init_control(gfn 2^40, unmapped)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
+        ic = (struct evtchn_init_control){ .control_gfn = 0xfee00 };
+        check("init_control(gfn of the LAPIC MMIO page)", evtchn_op(EVTCHNOP_init_control, &ic),
+              E(EINVAL));
         ic = (struct evtchn_init_control){ .control_gfn = beyond };
         check("init_control(gfn past the end of RAM)", evtchn_op(EVTCHNOP_init_control, &ic),
               E(EINVAL));
@@ -343,6 +372,9 @@ static void test_fifo(void)
     check("init_control(vcpu 0 again)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
     ex = (struct evtchn_expand_array){ .array_gfn = 1ULL << 40 };
     check("expand_array(gfn 2^40, unmapped)", evtchn_op(EVTCHNOP_expand_array, &ex), E(EINVAL));
+    ex = (struct evtchn_expand_array){ .array_gfn = 0xfee00 };
+    check("expand_array(gfn of the LAPIC MMIO page)", evtchn_op(EVTCHNOP_expand_array, &ex),
+          E(EINVAL));
     ex = (struct evtchn_expand_array){ .array_gfn = beyond };
     check("expand_array(gfn past the end of RAM)", evtchn_op(EVTCHNOP_expand_array, &ex), E(EINVAL));
     sp = (struct evtchn_set_priority){ .port = 0x7fffffff, .priority = 0 };
@@ -384,6 +416,15 @@ static void test_other_hypercalls(void)
     set_xen_guest_handle(mm.buffer, (void *)BAD_UNMAPPED);
     check("memory_op(memory_map into an unmapped buffer)",
           HYPERVISOR_memory_op(XENMEM_memory_map, &mm), E(EFAULT));
+    /* Room for all 1000 BIOS-format (20-byte) entries, so a hypervisor that
+     * does not clamp cannot scribble over the rest of the guest. */
+    static uint8_t e820[1000 * 20];
+    mm = (struct xen_memory_map){ .nr_entries = 1000 };
+    set_xen_guest_handle(mm.buffer, e820);
+    long mrc = HYPERVISOR_memory_op(XENMEM_memory_map, &mm);
+    check("memory_op(memory_map, nr_entries 1000)", mrc, 0);
+    check_true("memory_map clamps nr_entries to the real map",
+               mrc == 0 && mm.nr_entries >= 1 && mm.nr_entries <= 64);
     check("memory_op(cmd 63)", HYPERVISOR_memory_op(63, buf), E(ENOSYS));
 
     /* hvm_op */
@@ -427,6 +468,12 @@ static void test_other_hypercalls(void)
     ri = (struct vcpu_register_vcpu_info){ .mfn = 1ULL << 40, .offset = 0 };
     check("vcpu_op(register_vcpu_info gfn 2^40)",
           HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+    if (evtchn_vcpu_info() != &HYPERVISOR_shared_info->vcpu_info[0]) {
+        /* The runtime registered one (vcpuinfo=register): only once. */
+        ri = (struct vcpu_register_vcpu_info){ .mfn = virt_to_gfn(spare_page), .offset = 0 };
+        check("vcpu_op(register_vcpu_info a second time)",
+              HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+    }
     check("vcpu_op(cmd 99)", HYPERVISOR_vcpu_op(99, 0, buf), E(ENOSYS));
 
     /* sched_op */

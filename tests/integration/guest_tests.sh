@@ -73,8 +73,9 @@ selftest_fifo)    selftest "evtchn=fifo" FIFO ;;
 pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;
 pingpong_fifo)    two_guest_pingpong "evtchn=fifo" 50 FIFO ;;
 pingpong_legacy)  two_guest_pingpong "evtchn=fifo upcall=legacy" 20 FIFO ;;
+pingpong_vcpuinfo) two_guest_pingpong "evtchn=2l vcpuinfo=register" 20 2-level ;;
 hostile_2l)       hostile_beside_pingpong "evtchn=2l" ;;
-hostile_fifo)     hostile_beside_pingpong "evtchn=fifo" ;;
+hostile_fifo)     hostile_beside_pingpong "evtchn=fifo vcpuinfo=register" ;;
 *) echo "unknown test $t"; exit 2 ;;
 esac
 echo "ok: $t"

@@ -14,6 +14,8 @@
  *                         percpu when CPUID advertises it)
  *   console=ring|io       PV console ring or HYPERVISOR_console_io
  *                         (default ring when HVM_PARAM_CONSOLE_PFN is set)
+ *   vcpuinfo=register     move vcpu_info out of shared_info with
+ *                         VCPUOP_register_vcpu_info
  */
 #ifndef GUEST_GUEST_H
 #define GUEST_GUEST_H
