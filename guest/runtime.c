@@ -67,18 +67,28 @@ static void set_gate(unsigned int vec, const void *fn)
     };
 }
 
-static void idt_init(void)
+void guest_load_idt(void)
 {
     struct {
         uint16_t limit;
         uint64_t base;
     } __attribute__((packed)) desc = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
 
+    __asm__ __volatile__("lidt %0" :: "m"(desc) : "memory");
+}
+
+static void idt_init(void)
+{
     for (unsigned int i = 0; i < 32; i++)
         set_gate(i, exception_stubs[i]);
     set_gate(GUEST_UPCALL_VECTOR, trap_stub_243);
     set_gate(0xff, trap_stub_spurious);
-    __asm__ __volatile__("lidt %0" :: "m"(desc) : "memory");
+    guest_load_idt();
+}
+
+/* Guests without secondary vCPUs need not define it. */
+__attribute__((weak)) void guest_ap_main(void)
+{
 }
 
 static inline void lapic_write(unsigned int reg, uint32_t v)

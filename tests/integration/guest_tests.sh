@@ -1,9 +1,9 @@
 #!/bin/sh
 # Integration tests of the guests built on guest/ (guests/pingpong,
 # guests/hostile) under `xenkvm run`.
-# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF
+# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF
 set -u
-t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5
+t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -67,7 +67,19 @@ selftest() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# A second vCPU: VCPUOP_initialise/up/down/is_up and a poll woken by an IPI.
+smp() {
+    "$xk" run --name smp --vcpus 2 --memory 16 --kernel "$smp" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep "FAIL" "$tmp/out"
+    grep -q "^smp: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "smp checks failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -ge 17 ] || fail "fewer checks than expected"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 case $t in
+smp_2l)           smp "evtchn=2l" ;;
+smp_fifo)         smp "evtchn=fifo" ;;
 selftest_2l)      selftest "evtchn=2l" 2-level ;;
 selftest_fifo)    selftest "evtchn=fifo" FIFO ;;
 pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;

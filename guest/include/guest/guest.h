@@ -60,6 +60,16 @@ static inline uint64_t virt_to_gfn(const void *p)
     return (uint64_t)(uintptr_t)p >> PAGE_SHIFT;
 }
 
+/* Secondary vCPUs: the runtime itself is single-vCPU (IRQ layer, console
+ * and XenStore belong to vcpu 0). A guest that starts another vCPU with
+ * VCPUOP_initialise (VCPU_HVM_MODE_64B, rip = guest_ap_entry64, cr3/cr0/cr4/
+ * efer of vcpu 0, its own rsp) gets it in guest_ap_main() with interrupts
+ * off and the runtime's GDT and IDT loaded; guest_ap_main must only use
+ * hypercalls and its own memory. */
+extern char guest_ap_entry64[];
+void guest_ap_main(void);
+void guest_load_idt(void);
+
 /* Console (console.c). */
 void console_init(void);
 void console_write(const char *s, size_t len);
