@@ -602,6 +602,17 @@ int guest_main(const char *cmdline)
     test_fifo();
     test_other_hypercalls();
     test_still_alive();
+    /* Done with the victim: tell it (tests keep it alive until then). */
+    if (victim > 0 && xs_available() && guest_domid() >= 0) {
+        char owner[16], reader[16];
+        const char *perms[2] = { owner, reader };
+        snprintf(owner, sizeof(owner), "n%d", guest_domid());
+        snprintf(reader, sizeof(reader), "r%d", victim);
+        int rc = xs_write(XBT_NIL, "data/hostile-done", "1");
+        if (rc == 0)
+            rc = xs_set_perms(XBT_NIL, "data/hostile-done", perms, 2);
+        check("tell the victim we are done (data/hostile-done)", rc, 0);
+    }
     if (!guest_cmdline_get("norings", NULL, 0))
         test_rings();
 

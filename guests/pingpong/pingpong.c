@@ -8,6 +8,9 @@
  *                         the inter-domain channel, serve; count the answers.
  *   rounds=N              round trips (default 10; A publishes its value)
  *   quiet                 print only the first and last few "Handled" lines
+ *   waitkey=<path>        after the last round, wait until this XenStore node
+ *                         exists before shutting down (tests keep a guest alive
+ *                         while another one aims hypercalls at it)
  *   port=<n>              (bind) the peer's port is known: skip XenStore and
  *                         retry the bind until the peer has allocated it
  *                         (for VMMs without a store; alloc then skips publishing)
@@ -41,6 +44,7 @@ struct pingpong_info {
 };
 
 static struct pingpong_info info;
+static char waitkey[128];
 
 static bool should_print(long n)
 {
@@ -255,6 +259,47 @@ bound:
     return 0;
 }
 
+/* The home of the domain a /local/domain/<id>/... path belongs to. */
+static void domain_home(const char *key, char *home, size_t len)
+{
+    const char *p = key;
+    int slashes = 0;
+
+    while (*p && !(*p == '/' && ++slashes == 4))
+        p++;
+    size_t n = (size_t)(p - key) < len - 1 ? (size_t)(p - key) : len - 1;
+    memcpy(home, key, n);
+    home[n] = '\0';
+}
+
+/* Wait until `key` exists, or its domain is gone (the node goes with it;
+ * for us an existing foreign home reads EACCES, a released one ENOENT).
+ * The watch was registered at start-up, so no change is missed. */
+static void wait_for_key(const char *key)
+{
+    char val[16], home[64], evpath[128], token[16];
+    int rc = 0;
+
+    domain_home(key, home, sizeof(home));
+    printk("pingpong: waiting for %s\n", key);
+    for (;;) {
+        if (xs_read(XBT_NIL, key, val, sizeof(val)) >= 0) {
+            printk("pingpong: %s appeared\n", key);
+            break;
+        }
+        if (xs_read(XBT_NIL, home, val, sizeof(val)) == -2 /* ENOENT */) {
+            printk("pingpong: %s is gone, so is %s\n", home, key);
+            break;
+        }
+        rc = xs_read_watch(evpath, sizeof(evpath), token, sizeof(token));
+        if (rc) {
+            printk("pingpong: waiting for %s failed: %d\n", key, rc);
+            break;
+        }
+    }
+    xs_unwatch(key, "waitkey");
+}
+
 int guest_main(const char *cmdline)
 {
     char role[16] = "";
@@ -273,10 +318,16 @@ int guest_main(const char *cmdline)
     }
     printk("pingpong: role=%s self=%d peer=%d rounds=%ld\n", info.role_alloc ? "alloc" : "bind",
            guest_domid(), info.remote_domid, info.rounds);
+    if (guest_cmdline_get("waitkey", waitkey, sizeof(waitkey)) && waitkey[0] &&
+        xs_watch(waitkey, "waitkey") != 0)
+        waitkey[0] = '\0';
 
     int rc = info.role_alloc ? run_alloc() : run_bind();
     if (rc)
         return rc;
+
+    if (waitkey[0])
+        wait_for_key(waitkey);
 
     const struct irq_desc *d = irq_get_desc(info.irq);
     if (info.notify_errors) {

@@ -38,14 +38,15 @@ two_guest_pingpong() {
     grep -q "domain 'bob' (domid 2): shut down (poweroff)" "$tmp/err" || fail "bob did not power off"
 }
 
-# hostile beside a ping-pong pair that must still finish; the pair runs
-# long enough to still exist while hostile aims at it (victim=1).
+# hostile beside a ping-pong pair that must still finish; alice (victim=1)
+# stays up until hostile says it is done with her (data/hostile-done).
 hostile_beside_pingpong() {
-    cfg alice "$pp" "role=alloc peer=2 rounds=3000 quiet $1"
+    cfg alice "$pp" "role=alloc peer=2 rounds=3000 quiet waitkey=/local/domain/3/data/hostile-done $1"
     cfg bob "$pp" "role=bind peer=1 rounds=3000 quiet $1"
     cfg hostile "$hostile" "victim=1 $1"
     "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    grep -Eq "^alice: pingpong: (/local/domain/3/data/hostile-done appeared|/local/domain/3 is gone)" "$tmp/out" || fail "alice was not kept alive for hostile"
     grep -q "^alice: pingpong: PASS 3000 rounds" "$tmp/out" || fail "alice did not finish beside hostile"
     grep -q "^bob: pingpong: PASS 3000 rounds" "$tmp/out" || fail "bob did not finish beside hostile"
     summary=$(grep "^hostile: hostile: [0-9]* checks" "$tmp/out") || fail "hostile did not finish"
