@@ -100,5 +100,10 @@ enum vmm_outcome vmm_domain_outcome(const struct vmm_domain *d,
 int vmm_host_wait(struct vmm_host *h);
 /* Async-signal-safe: make vmm_host_wait return (Ctrl-C). */
 void vmm_host_interrupt(struct vmm_host *h);
+/* Like vmm_host_wait, for at most timeout_ms; also returns on interrupt. */
+int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms);
+/* Ask a guest to power off as `xl shutdown` does: write "poweroff" to its
+ * control/shutdown node. 0 or negative errno (no store). */
+int vmm_domain_request_shutdown(struct vmm_domain *d);
 
 #endif /* XENKVM_VMM_H */

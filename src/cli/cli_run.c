@@ -282,10 +282,21 @@ int cli_run(int argc, char **argv)
 
     bool interrupted = vmm_host_wait(run_host) > 0;
     if (interrupted) {
+        /* As `xl shutdown`: ask through control/shutdown, give the guests
+         * a moment, then destroy what is left (at once on a 2nd Ctrl-C). */
         if (!quiet)
-            fprintf(stderr, "xenkvm run: interrupted: stopping the guests\n");
+            fprintf(stderr, "xenkvm run: interrupted: asking the guests to "
+                    "power off (Ctrl-C again to destroy them now)\n");
         for (int i = 0; i < ndoms; i++)
-            vmm_domain_kill(vd[i]);
+            if (vmm_domain_outcome(vd[i], NULL) == VMM_RUNNING)
+                vmm_domain_request_shutdown(vd[i]);
+        if (vmm_host_wait_timeout(run_host, 2000) > 0) {
+            if (!quiet)
+                fprintf(stderr, "xenkvm run: destroying the guests still "
+                        "running\n");
+            for (int i = 0; i < ndoms; i++)
+                vmm_domain_kill(vd[i]);
+        }
     }
     status = 0;
     for (int i = 0; i < ndoms; i++) {

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xen/hvm/params.h>
@@ -918,6 +920,19 @@ enum vmm_outcome vmm_domain_outcome(const struct vmm_domain *d,
 
 int vmm_host_wait(struct vmm_host *h)
 {
+    return vmm_host_wait_timeout(h, -1);
+}
+
+int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms)
+{
+    uint64_t deadline = 0;
+    if (timeout_ms >= 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        deadline = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 +
+                   (uint64_t)timeout_ms;
+    }
+    atomic_store(&h->interrupted, false);
     for (;;) {
         int running = 0;
         for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
@@ -927,8 +942,20 @@ int vmm_host_wait(struct vmm_host *h)
         }
         if (running == 0 || atomic_load(&h->interrupted))
             return running;
+        int wait_ms = -1;
+        if (deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t now = (uint64_t)ts.tv_sec * 1000 +
+                           (uint64_t)ts.tv_nsec / 1000000;
+            if (now >= deadline)
+                return running;
+            wait_ms = (int)(deadline - now);
+        }
+        struct pollfd pfd = { .fd = h->wake_pipe[0], .events = POLLIN };
+        int n = poll(&pfd, 1, wait_ms);
         char c;
-        if (read(h->wake_pipe[0], &c, 1) < 0 && errno != EINTR)
+        if (n > 0 && read(h->wake_pipe[0], &c, 1) < 0 && errno != EINTR)
             return running;
     }
 }

@@ -122,6 +122,10 @@ int vmm_cpuid_setup(struct vmm_vcpu *v);
 /* vmm_loader.c */
 int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
                  char *err, size_t errlen);
+int vmm_load_pvh_image(struct vmm_domain *d,
+                       const struct vmm_domain_config *cfg,
+                       const uint8_t *image, size_t len, char *err,
+                       size_t errlen);
 int vmm_setup_boot_vcpu(struct vmm_vcpu *v, uint64_t entry, uint64_t ebx);
 int vmm_load_hvm_context(struct vmm_vcpu *v, const void *ctx);
 

@@ -143,7 +143,18 @@ int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
                  rc == -EFBIG ? "larger than 512 MiB" : strerror(-rc));
         return rc;
     }
-    rc = -ENOEXEC;
+    rc = vmm_load_pvh_image(d, cfg, f, len, err, errlen);
+    free(f);
+    return rc;
+}
+
+/* The kernel image f (len bytes, untrusted) into d's RAM, plus start_info.
+ * Every offset and size of the ELF is checked against len and RAM. */
+int vmm_load_pvh_image(struct vmm_domain *d,
+                       const struct vmm_domain_config *cfg,
+                       const uint8_t *f, size_t len, char *err, size_t errlen)
+{
+    int rc = -ENOEXEC;
     if (len < EI_NIDENT || memcmp(f, ELFMAG, SELFMAG)) {
         bool bz = len > 0x206 && !memcmp(f + 0x202, "HdrS", 4);
         snprintf(err, errlen, "kernel '%s' is not an ELF file%s: xenkvm "
@@ -282,7 +293,6 @@ trunc:
              cfg->kernel);
     rc = -ENOEXEC;
 out:
-    free(f);
     return rc;
 }
 

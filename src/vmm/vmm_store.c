@@ -318,3 +318,13 @@ void vmm_store_domain_release(struct vmm_domain *d)
     snprintf(p, sizeof(p), "/vm/%s", d->uuid);
     xs_rm(h, p);
 }
+
+int vmm_domain_request_shutdown(struct vmm_domain *d)
+{
+    if (!d->h->store)
+        return -ENOSYS;
+    char p[96];
+    snprintf(p, sizeof(p), "/local/domain/%u/control/shutdown", d->domid);
+    int rc = xs_write(d->h, p, "poweroff");
+    return rc ? -rc : 0;
+}

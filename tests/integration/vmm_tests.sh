@@ -83,6 +83,15 @@ events)
     ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
     [ "$(grep -c '^ok:' "$tmp/out")" -eq 16 ] || fail "expected 16 checks"
     ;;
+smp)
+    needs_kvm
+    "$xk" run --name smp --vcpus 2 --kernel "$guest" --cmdline smp >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    grep -q "^hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
+    [ "$(grep -c '^ok:' "$tmp/out")" -eq 9 ] || fail "expected 9 checks"
+    ;;
 pingpong)
     needs_kvm
     printf 'name="pong"\nkernel="%s"\nmemory=8\ncmdline="pong 2 300"\n' "$guest" > "$tmp/a.cfg"

@@ -36,8 +36,11 @@ static volatile uint64_t upcalls, port_hits[64];
 static void (*volatile on_port)(evtchn_port_t port);
 
 /* histogram of round trips: 64-cycle buckets */
-#define HBUCKETS 16384
-static uint32_t hist[HBUCKETS + 1];
+#define HBUCKETS TG_HBUCKETS
+uint32_t tg_hist[TG_HBUCKETS + 1];
+uint64_t tg_hist_total;
+#define hist tg_hist
+#define hist_total tg_hist_total
 
 static inline uint64_t rdtsc(void)
 {
@@ -234,7 +237,6 @@ void tg_ping(domid_t peer, evtchn_port_t port, uint64_t rounds)
     for (int i = 0; i < 1000 && !pp_got; i++)
         __asm__ volatile("pause");
     pp_got = 0;
-    uint64_t total = 0;
     for (uint64_t i = 0; i < rounds; i++) {
         uint64_t t0 = rdtsc();
         __asm__ volatile("cli");
@@ -242,11 +244,16 @@ void tg_ping(domid_t peer, evtchn_port_t port, uint64_t rounds)
         while (pp_got <= i)
             __asm__ volatile("sti; hlt; cli");
         __asm__ volatile("sti");
-        uint64_t dt = rdtsc() - t0;
-        total += dt;
-        uint64_t bkt = dt >> 6;
-        hist[bkt < HBUCKETS ? bkt : HBUCKETS]++;
+        tg_hist_add(rdtsc() - t0);
     }
+    tg_put_dec("ping: rounds ", rounds);
+    tg_hist_print("ping: ", rounds);
+}
+
+
+/* Upper edge of the buckets holding the 50th and 99th percentiles. */
+void tg_hist_print(const char *prefix, uint64_t rounds)
+{
     uint64_t p50 = 0, p99 = 0, seen = 0;
     for (uint64_t b = 0; b <= HBUCKETS; b++) {
         seen += hist[b];
@@ -257,8 +264,22 @@ void tg_ping(domid_t peer, evtchn_port_t port, uint64_t rounds)
             break;
         }
     }
-    tg_put_dec("ping: rounds ", rounds);
-    tg_put_dec("ping: mean_cycles ", rounds ? total / rounds : 0);
-    tg_put_dec("ping: p50_cycles ", p50);
-    tg_put_dec("ping: p99_cycles ", p99);
+    char l[3][48];
+    const char *names[3] = { "mean_cycles ", "p50_cycles ", "p99_cycles " };
+    for (int i = 0; i < 3; i++) {
+        size_t n = 0;
+        for (const char *q = prefix; *q && n < 30; q++)
+            l[i][n++] = *q;
+        for (const char *q = names[i]; *q; q++)
+            l[i][n++] = *q;
+        l[i][n] = 0;
+    }
+    tg_put_dec(l[0], rounds ? hist_total / rounds : 0);
+    tg_put_dec(l[1], p50);
+    tg_put_dec(l[2], p99);
+}
+
+uint64_t tg_rdtsc(void)
+{
+    return rdtsc();
 }

@@ -8,6 +8,7 @@
  *   fault   triple fault (the VMM must stop this domain only)
  *   spin    loop forever (for Ctrl-C tests)
  *   null N  N null hypercalls, then poweroff (timing by the caller)
+ *   smp     a second vCPU through VCPUOP_initialise/up (run with 2 vCPUs)
  *   events  upcall, mask/unmask, block and poll checks (events.c)
  *   pong PEER N / ping PEER PORT N  the two halves of a ping-pong
  * Every check prints "ok: ..." or "FAIL: ..."; failures end in a crash.
@@ -24,6 +25,8 @@
 #include <xen/io/console.h>
 #include <xen/arch-x86/cpuid.h>
 #include <xen/arch-x86/hvm/start_info.h>
+#include <xen/hvm/hvm_vcpu.h>
+#include <xen/vcpu.h>
 
 #include "tg.h"
 
@@ -173,6 +176,59 @@ static void ring_write(const char *s)
           (uint64_t)(uintptr_t)&snd, 0);
 }
 
+/* ---- SMP: a second vCPU brought up with VCPUOP_initialise + VCPUOP_up ---- */
+
+static volatile int ap_alive;
+static volatile uint32_t ap_cpuid_vcpu = ~0u;
+static uint8_t ap_stack[8192] __attribute__((aligned(16)));
+
+static void ap_main(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(XEN_CPUID_LEAF(4), &a, &b, &c, &d);
+    ap_cpuid_vcpu = b;
+    puts_io("hello from vCPU 1\n");
+    ap_alive = 1;
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+static void smp_checks(void)
+{
+    long rc = tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0);
+    tg_check(rc == 0, "vCPU 1 is down at boot");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == -22,
+             "VCPUOP_up before initialise: -EINVAL");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 7, 0) == -2,
+             "VCPUOP_is_up of a missing vCPU: -ENOENT");
+    static struct vcpu_hvm_context ctx;
+    uint64_t cr0, cr3, cr4;
+    uint32_t lo, hi;
+    __asm__ volatile("mov %%cr0, %0; mov %%cr3, %1; mov %%cr4, %2"
+                     : "=r"(cr0), "=r"(cr3), "=r"(cr4));
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0xc0000080));
+    ctx.mode = VCPU_HVM_MODE_64B;
+    ctx.cpu_regs.x86_64.rip = (uint64_t)(uintptr_t)ap_main;
+    ctx.cpu_regs.x86_64.rsp = (uint64_t)(uintptr_t)(ap_stack + sizeof(ap_stack) - 8);
+    ctx.cpu_regs.x86_64.rflags = 2;
+    ctx.cpu_regs.x86_64.cr0 = cr0;
+    ctx.cpu_regs.x86_64.cr3 = cr3;
+    ctx.cpu_regs.x86_64.cr4 = cr4;
+    ctx.cpu_regs.x86_64.efer = ((uint64_t)hi << 32) | lo;
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1,
+                      (uint64_t)(uintptr_t)&ctx) == 0, "VCPUOP_initialise");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1,
+                      (uint64_t)(uintptr_t)&ctx) == -17,
+             "second VCPUOP_initialise: -EEXIST");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
+    for (long i = 0; i < 2000000 && !ap_alive; i++)
+        __asm__ volatile("pause");
+    tg_check(ap_alive, "vCPU 1 runs its entry");
+    tg_check(ap_cpuid_vcpu == 1, "vCPU 1 sees vcpu id 1 in CPUID leaf 4");
+    tg_check(tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 1,
+             "vCPU 1 is up");
+}
+
 void tg_main(const struct hvm_start_info *si);
 void tg_main(const struct hvm_start_info *si)
 {
@@ -196,8 +252,13 @@ void tg_main(const struct hvm_start_info *si)
                       (const char *)(uintptr_t)si->cmdline_paddr : "";
     if (word_is(cmd, "null")) {
         uint64_t n = parse_num(cmd);
-        for (uint64_t i = 0; i < n; i++)
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t t0 = tg_rdtsc_inline();
             tg_hcall(__HYPERVISOR_xen_version, XENVER_version, 0, 0);
+            tg_hist_add(tg_rdtsc_inline() - t0);
+        }
+        tg_put_dec("null: rounds ", n);
+        tg_hist_print("null: ", n);
         shutdown(SHUTDOWN_poweroff);
     }
     puts_io("hello from the xenkvm test guest\n");
@@ -209,6 +270,10 @@ void tg_main(const struct hvm_start_info *si)
     if (word_is(cmd, "ping")) {
         tg_ping((domid_t)parse_num_at(cmd, 0),
                 (evtchn_port_t)parse_num_at(cmd, 1), parse_num_at(cmd, 2));
+        shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+    }
+    if (word_is(cmd, "smp")) {
+        smp_checks();
         shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
     }
     if (word_is(cmd, "events")) {
