@@ -211,6 +211,41 @@ static void test_bindings(void)
     HYPERVISOR_event_channel_op(EVTCHNOP_close, &cl);
 }
 
+/* FIFO: events are taken from the highest-priority ready queue first. */
+static int order[4], norder;
+
+static irqreturn_t order_handler(int irq, void *dev_id)
+{
+    (void)irq;
+    if (norder < 4)
+        order[norder++] = (int)(uintptr_t)dev_id;
+    return IRQ_HANDLED;
+}
+
+static void test_fifo_priority(void)
+{
+    if (evtchn_abi() != EVTCHN_ABI_FIFO)
+        return;
+    int lo = bind_ipi_to_irqhandler(0, 0, order_handler, 0, "low", (void *)1);
+    int hi = bind_ipi_to_irqhandler(1, 0, order_handler, 0, "high", (void *)2);
+    struct evtchn_set_priority sp = { .port = evtchn_from_irq(lo),
+                                      .priority = EVTCHN_FIFO_PRIORITY_MIN };
+    check("set_priority(low port, 15)", HYPERVISOR_event_channel_op(EVTCHNOP_set_priority, &sp), 0);
+    sp = (struct evtchn_set_priority){ .port = evtchn_from_irq(hi),
+                                       .priority = EVTCHN_FIFO_PRIORITY_MAX };
+    check("set_priority(high port, 0)", HYPERVISOR_event_channel_op(EVTCHNOP_set_priority, &sp), 0);
+    /* Raise low, then high, with interrupts off: one upcall sees both. */
+    cpu_cli();
+    send_ipi(0, 0);
+    send_ipi(0, 1);
+    cpu_sti();
+    settle();
+    check("FIFO: two events handled", norder, 2);
+    check("FIFO: the priority-0 queue went first", order[0] * 10 + order[1], 21);
+    unbind_from_irqhandler(lo, (void *)1);
+    unbind_from_irqhandler(hi, (void *)2);
+}
+
 static void test_xenstore(void)
 {
     char buf[256], path[96], token[16];
@@ -268,6 +303,7 @@ int guest_main(const char *cmdline)
     test_request_rules();
     test_flows();
     test_bindings();
+    test_fifo_priority();
     test_xenstore();
     printk("selftest: %d checks, %d passed, %d failed\n", passes + fails, passes, fails);
     return fails ? 1 : 0;
