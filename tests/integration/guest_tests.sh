@@ -78,7 +78,20 @@ smp() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# Ctrl-C: xenkvm writes control/shutdown = poweroff; the runtime's watch
+# sees it while the guest idles (a ping-pong peer that never comes).
+shutdown_request() {
+    timeout --preserve-status -s INT 3 "$xk" run --name idle --memory 16 --kernel "$pp" \
+        --cmdline "role=alloc peer=7 rounds=5" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep -q "^DomU: published port" "$tmp/out" || fail "the guest did not get to idle"
+    grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
+    grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 case $t in
+shutdown_request) shutdown_request ;;
 smp_2l)           smp "evtchn=2l" ;;
 smp_fifo)         smp "evtchn=fifo" ;;
 selftest_2l)      selftest "evtchn=2l" 2-level ;;
