@@ -9,7 +9,7 @@
 #define RAW_PORT_KICK    0xe2
 #define RAW_VECTOR       0xf3
 #define RAW_HIST_SHIFT   6          /* 64-cycle buckets */
-#define RAW_HIST_BUCKETS 16384
+#define RAW_HIST_BUCKETS 65536
 
 struct raw_params {
     uint32_t mode, done;

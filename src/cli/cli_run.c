@@ -50,7 +50,8 @@ static void usage(FILE *f)
         "  --name NAME       domain name (default: guest)\n"
         "  --console-log F   write guest consoles to F instead of stdout\n"
         "  --quiet           no lifecycle messages\n"
-        "  --dom0-pingpong   domain 0 answers guests/pingpong (role=alloc peer=0)\n");
+        "  --no-dom0-pingpong  domain 0 does not answer guests/pingpong\n"
+        "                    (role=alloc peer=0); it does by default\n");
 }
 
 /* on_poweroff / on_crash: what we can honour. */
@@ -184,12 +185,15 @@ int cli_run(int argc, char **argv)
         { "console-log", required_argument, NULL, 'l' },
         { "quiet", no_argument, NULL, 'q' },
         { "dom0-pingpong", no_argument, NULL, 'P' },
+        { "no-dom0-pingpong", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct vmm_domain_config flag = { .name = "guest" };
     const char *console_log = NULL;
-    bool quiet = false, dom0_pp = false;
+    /* Domain 0 plays seed 002's peer by default: it only binds ports a
+     * guest offered to domain 0 (bind_interdomain refuses the others). */
+    bool quiet = false, dom0_pp = true;
     uint32_t mem_mib = 0;
     int ch;
     optind = 1;
@@ -202,6 +206,7 @@ int cli_run(int argc, char **argv)
         case 'l': console_log = optarg; break;
         case 'q': quiet = true; break;
         case 'P': dom0_pp = true; break;
+        case 'N': dom0_pp = false; break;
         case 'm':
             if (parse_u32("--memory", optarg, 2, 3072, &mem_mib))
                 return 2;

@@ -101,19 +101,21 @@ static void consider(struct vmm_dom0pp *s, const char *path)
     peer->dom = (domid_t)dom;
     peer->remote_port = (evtchn_port_t)port;
     peer->rounds = rounds > 0 ? rounds : 1;
-    fprintf(s->h->console, "Dom0: init info with remoteDomID:%u, port:%ld\n",
-            dom, port);
     int rc = evtchn_host_bind_interdomain(s->h->evtchn, 0, peer->dom,
                                           peer->remote_port, pp_event, peer,
                                           &peer->local_port);
     if (rc) {
-        /* not for us (allocated for another domain) or gone: Xen's errno */
-        fprintf(s->h->console, "Dom0: bind_interdomain to domain %u port %ld "
-                "failed: %d\n", dom, port, rc);
+        /* -EINVAL: the port was offered to another domain (a guest-to-guest
+         * ping-pong): not ours, say nothing. Anything else is reported. */
+        if (rc != -EINVAL)
+            fprintf(s->h->console, "Dom0: bind_interdomain to domain %u port "
+                    "%ld failed: %d\n", dom, port, rc);
         free(peer);
         return;
     }
     s->peers[dom] = peer;
+    fprintf(s->h->console, "Dom0: init info with remoteDomID:%u, port:%ld\n",
+            dom, port);
     /* no IRQ layer in domain 0: the local port stands in for the irq */
     fprintf(s->h->console, "Dom0: bound local irq:%u to evtchn:%u\n",
             peer->local_port, peer->local_port);

@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <xen/event_channel.h>
 #include <xen/hvm/params.h>
@@ -79,6 +82,21 @@ static void store_log_cb(void *opaque, enum store_log_level lvl,
         fprintf(stderr, "xenkvm: xenstore: %s\n", msg);
 }
 
+/* Does something accept connections on the Unix socket at path? */
+static bool socket_in_use(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return used;
+}
+
 static void *sock_thread(void *arg)
 {
     struct vmm_host *h = arg;
@@ -105,6 +123,15 @@ int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
     xs_write(h, "/local/domain/0/name", "Domain-0");
     xs_write(h, "/local/domain/0/domid", "0");
     const char *path = h->cfg.store_socket;
+    if (path && *path && socket_in_use(path)) {
+        /* Another store (a real xenstored, another xenkvm) owns it: leave
+         * it alone rather than steal its clients. */
+        if (!h->cfg.quiet)
+            fprintf(stderr, "xenkvm: warning: XenStore socket %s is in use "
+                    "by another daemon; set XENSTORED_PATH to serve this "
+                    "store elsewhere\n", path);
+        path = NULL;
+    }
     if (path && *path) {
         int e = 0;
         h->store_sock = store_sock_open(h->store, path, &e);
@@ -301,8 +328,8 @@ int vmm_store_domain_setup(struct vmm_domain *d)
 }
 
 /* The domain has ended: unbind its channel first (so no callback can use
- * the ring connection), then release it (@releaseDomain) and remove its
- * nodes, as xl does on destroy. */
+ * the ring connection), then release it (@releaseDomain), free the ring
+ * connection and remove its nodes, as xl does on destroy. */
 void vmm_store_domain_release(struct vmm_domain *d)
 {
     struct vmm_host *h = d->h;
@@ -310,8 +337,12 @@ void vmm_store_domain_release(struct vmm_domain *d)
         return;
     evtchn_host_close(h->evtchn, 0, d->store_port);
     d->store_port = 0;
-    __atomic_store_n(&d->store_ring, NULL, __ATOMIC_RELEASE);
+    struct store_conn *c = __atomic_exchange_n(&d->store_ring, NULL,
+                                               __ATOMIC_ACQ_REL);
     store_domain_release(h->store, d->domid);
+    /* released rings are inert; freeing one is ours to do */
+    if (c)
+        store_ring_detach(c);
     char p[96];
     snprintf(p, sizeof(p), "/local/domain/%u", d->domid);
     xs_rm(h, p);

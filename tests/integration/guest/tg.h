@@ -10,7 +10,7 @@ void tg_pong(domid_t peer, uint64_t rounds);
 void tg_ping(domid_t peer, evtchn_port_t port, uint64_t rounds);
 /* Inline, so a timed loop costs the same instructions as bench/pingpong's
  * raw guest loop (guest code is emulated at ~1 us per instruction here). */
-#define TG_HBUCKETS 16384
+#define TG_HBUCKETS 65536
 extern uint32_t tg_hist[TG_HBUCKETS + 1];
 extern uint64_t tg_hist_total;
 static inline void tg_hist_add(uint64_t dt)

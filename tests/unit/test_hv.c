@@ -1,0 +1,354 @@
+/*
+ * Unit tests of the hypercall layer (src/hv) against the real event-channel
+ * core, with guest memory a plain buffer (linear == physical, one domain
+ * of 16 pages, another domain existing beside it).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <xen/xen.h>
+#include <xen/event_channel.h>
+#include <xen/features.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
+#include <xen/memory.h>
+#include <xen/sched.h>
+#include <xen/version.h>
+
+#include "xenkvm/evtchn.h"
+#include "xenkvm/hv.h"
+
+#define PAGES 16
+#define MEM (PAGES * 4096)
+
+static uint8_t mem[MEM] __attribute__((aligned(4096)));
+static struct shared_info shinfo __attribute__((aligned(4096)));
+static uint64_t unmapped_gfn = 5;      /* a hole in the guest's memory */
+
+static char con_buf[256];
+static size_t con_len;
+static unsigned int shut_reason = ~0u;
+static int asserted[4];
+static uint64_t shinfo_gfn = ~0ull;
+
+static void *t_gva_map(void *vcpu, uint64_t gva, bool write)
+{
+    (void)vcpu;
+    (void)write;
+    if (gva >= MEM || gva / 4096 == unmapped_gfn)
+        return NULL;
+    return mem + gva;
+}
+
+static void *t_gfn_map(void *dom, uint64_t gfn)
+{
+    (void)dom;
+    return gfn < PAGES && gfn != unmapped_gfn ? mem + gfn * 4096 : NULL;
+}
+
+static int t_map_shinfo(void *dom, uint64_t gfn)
+{
+    (void)dom;
+    shinfo_gfn = gfn;
+    return 0;
+}
+
+static void t_shutdown(void *dom, unsigned int reason)
+{
+    (void)dom;
+    shut_reason = reason;
+}
+
+static void t_console(void *dom, const char *buf, size_t len)
+{
+    (void)dom;
+    if (con_len + len <= sizeof(con_buf)) {
+        memcpy(con_buf + con_len, buf, len);
+        con_len += len;
+    }
+}
+
+static void t_assert(void *dom, uint32_t id)
+{
+    (void)dom;
+    if (id < 4)
+        asserted[id]++;
+}
+
+static const struct hv_platform_ops ops = {
+    .gva_map = t_gva_map, .gfn_map = t_gfn_map,
+    .map_shared_info = t_map_shinfo, .shutdown = t_shutdown,
+    .console_write = t_console, .assert_upcall = t_assert,
+};
+
+static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
+{
+    (void)opaque;
+    return dom == 1 ? t_gfn_map(NULL, gfn) : NULL;
+}
+
+struct fx {
+    struct evtchn_host *h;
+    struct hv_domain *d;
+};
+
+static const struct hv_e820 e820[2] = {
+    { 0, 0xa0000, 1 }, { 0x100000, 0x100000, 1 },
+};
+
+static int setup(void **state)
+{
+    static struct fx f;
+    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
+    f.h = evtchn_host_create(&eops, NULL);
+    struct evtchn_domain_config c0 = { .domid = 0, .privileged = true,
+                                       .max_vcpus = 1 };
+    struct evtchn_domain_config c1 = { .domid = 1, .max_vcpus = 2,
+                                       .shared_info = &shinfo };
+    struct evtchn_domain_config c7 = { .domid = 7, .max_vcpus = 1 };
+    assert_int_equal(evtchn_domain_create(f.h, &c0), 0);
+    assert_int_equal(evtchn_domain_create(f.h, &c1), 0);
+    assert_int_equal(evtchn_domain_create(f.h, &c7), 0);
+    struct hv_domain_config hc = { .domid = 1, .max_vcpus = 2,
+        .ram_pages = PAGES, .e820 = e820, .nr_e820 = 2, .evtchn = f.h,
+        .ops = &ops };
+    f.d = hv_domain_create(&hc);
+    assert_non_null(f.d);
+    memset(mem, 0, sizeof(mem));
+    con_len = 0;
+    shut_reason = ~0u;
+    memset(asserted, 0, sizeof(asserted));
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    hv_domain_destroy(f->d);
+    evtchn_domain_destroy(f->h, 1);
+    evtchn_domain_destroy(f->h, 7);
+    evtchn_domain_destroy(f->h, 0);
+    evtchn_host_destroy(f->h);
+    return 0;
+}
+
+static long call(struct fx *f, unsigned int nr, uint64_t a0, uint64_t a1,
+                 uint64_t a2)
+{
+    struct hv_call c = { .nr = nr, .arg = { a0, a1, a2 }, .long_mode = true };
+    return hv_hypercall(f->d, 0, NULL, &c);
+}
+
+static void test_stub_page(void **state)
+{
+    (void)state;
+    uint8_t page[4096];
+    hv_fill_hypercall_page(page);
+    for (uint32_t i = 0; i < 4096 / HV_STUB_SIZE; i += 17) {
+        const uint8_t *s = page + i * HV_STUB_SIZE;
+        uint32_t nr;
+        memcpy(&nr, s + 1, 4);
+        assert_int_equal(s[0], 0xb8);
+        assert_int_equal(nr, i);
+        assert_int_equal(s[5], 0xe6);
+        assert_int_equal(s[6], HV_HCALL_PORT);
+        assert_int_equal(s[7], 0xc3);
+    }
+}
+
+static void test_dispatch_errors(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(call(f, 63, 0, 0, 0), -ENOSYS);
+    assert_int_equal(call(f, 1000, 0, 0, 0), -ENOSYS);
+    struct hv_call user = { .nr = __HYPERVISOR_xen_version, .long_mode = true,
+                            .cpl = 3 };
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &user), -EPERM);
+    /* 32-bit callers: struct layouts differ, so only layout-free calls */
+    struct hv_call c32 = { .nr = __HYPERVISOR_hvm_op, .long_mode = false };
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c32), -ENOSYS);
+    c32.nr = __HYPERVISOR_xen_version;
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c32),
+                     (HV_XEN_MAJOR << 16) | HV_XEN_MINOR);
+    struct hv_stats st;
+    hv_get_stats(f->d, &st);
+    assert_true(st.enosys >= 3);
+}
+
+static void test_copy_bounds(void **state)
+{
+    struct fx *f = *state;
+    char buf[64];
+    memset(mem + 4096 * 4 + 4096 - 8, 'x', 8);
+    /* straddles into the unmapped frame 5 */
+    assert_int_equal(hv_copy_from_guest(f->d, NULL, buf, 4096 * 5 - 8, 16),
+                     -EFAULT);
+    assert_int_equal(hv_copy_from_guest(f->d, NULL, buf, 4096 * 5 - 8, 8), 0);
+    assert_memory_equal(buf, "xxxxxxxx", 8);
+    assert_int_equal(hv_copy_from_guest(f->d, NULL, buf, MEM - 4, 8), -EFAULT);
+    assert_int_equal(hv_copy_to_guest(f->d, NULL, UINT64_MAX - 3, buf, 8),
+                     -EFAULT);
+}
+
+static void test_console_io(void **state)
+{
+    struct fx *f = *state;
+    memcpy(mem + 0x100, "hello", 5);
+    assert_int_equal(call(f, __HYPERVISOR_console_io, CONSOLEIO_write, 5,
+                          0x100), 0);
+    assert_int_equal(con_len, 5);
+    assert_memory_equal(con_buf, "hello", 5);
+    assert_int_equal(call(f, __HYPERVISOR_console_io, CONSOLEIO_write, 5,
+                          5 * 4096), -EFAULT);
+    assert_int_equal(call(f, __HYPERVISOR_console_io, CONSOLEIO_read, 5,
+                          0x100), -EPERM);
+}
+
+static void test_hvm_params(void **state)
+{
+    struct fx *f = *state;
+    struct xen_hvm_param p = { .domid = DOMID_SELF, .index = HVM_NR_PARAMS };
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0),
+                     -EINVAL);
+    p.index = HVM_PARAM_STORE_PFN;
+    p.domid = 7;                    /* exists, not us */
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0),
+                     -EPERM);
+    p.domid = 9;                    /* no such domain */
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0),
+                     -ESRCH);
+    hv_set_param(f->d, HVM_PARAM_STORE_PFN, 0xfeff1);
+    p.domid = DOMID_SELF;
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0), 0);
+    memcpy(&p, mem + 0x200, sizeof(p));
+    assert_int_equal(p.value, 0xfeff1);
+    /* the toolstack's params are read-only for the guest */
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x200, 0),
+                     -EPERM);
+    /* callback vector: below 0x10 refused; set asserts every vCPU */
+    p.index = HVM_PARAM_CALLBACK_IRQ;
+    p.value = (2ull << 56) | 0x08;
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x200, 0),
+                     -EINVAL);
+    p.value = (2ull << 56) | 0xf3;
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x200, 0), 0);
+    assert_int_equal(hv_upcall_vector(f->d, 1), 0xf3);
+    assert_int_equal(asserted[0], 1);
+    assert_int_equal(asserted[1], 1);
+}
+
+static void test_upcall_vector(void **state)
+{
+    struct fx *f = *state;
+    struct xen_hvm_evtchn_upcall_vector u = { .vcpu = 0, .vector = 0x0f };
+    memcpy(mem + 0x300, &u, sizeof(u));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op,
+                          HVMOP_set_evtchn_upcall_vector, 0x300, 0), -EINVAL);
+    u = (struct xen_hvm_evtchn_upcall_vector){ .vcpu = 2, .vector = 0x40 };
+    memcpy(mem + 0x300, &u, sizeof(u));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op,
+                          HVMOP_set_evtchn_upcall_vector, 0x300, 0), -ENOENT);
+    u = (struct xen_hvm_evtchn_upcall_vector){ .vcpu = 1, .vector = 0x40 };
+    memcpy(mem + 0x300, &u, sizeof(u));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op,
+                          HVMOP_set_evtchn_upcall_vector, 0x300, 0), 0);
+    assert_int_equal(hv_upcall_vector(f->d, 1), 0x40);
+    assert_int_equal(hv_upcall_vector(f->d, 0), 0);
+    assert_int_equal(asserted[1], 1);
+}
+
+static void test_event_channel_op(void **state)
+{
+    struct fx *f = *state;
+    struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = 0 };
+    memcpy(mem + 0x400, &au, sizeof(au));
+    assert_int_equal(call(f, __HYPERVISOR_event_channel_op,
+                          EVTCHNOP_alloc_unbound, 0x400, 0), 0);
+    memcpy(&au, mem + 0x400, sizeof(au));
+    assert_true(au.port > 0);
+    assert_int_equal(call(f, __HYPERVISOR_event_channel_op, 99, 0x400, 0),
+                     -ENOSYS);
+    assert_int_equal(call(f, __HYPERVISOR_event_channel_op,
+                          EVTCHNOP_alloc_unbound, 5 * 4096, 0), -EFAULT);
+}
+
+static void test_sched_and_memory(void **state)
+{
+    struct fx *f = *state;
+    struct sched_shutdown s = { .reason = SHUTDOWN_MAX + 1 };
+    memcpy(mem + 0x500, &s, sizeof(s));
+    assert_int_equal(call(f, __HYPERVISOR_sched_op, SCHEDOP_shutdown, 0x500, 0),
+                     -EINVAL);
+    s.reason = SHUTDOWN_reboot;
+    memcpy(mem + 0x500, &s, sizeof(s));
+    assert_int_equal(call(f, __HYPERVISOR_sched_op, SCHEDOP_shutdown, 0x500, 0),
+                     0);
+    assert_int_equal(shut_reason, SHUTDOWN_reboot);
+
+    /* memory_map: at most the buffer's capacity, count written back */
+    struct xen_memory_map m = { .nr_entries = 1 };
+    set_xen_guest_handle(m.buffer, (void *)(uintptr_t)0x700);
+    memcpy(mem + 0x600, &m, sizeof(m));
+    assert_int_equal(call(f, __HYPERVISOR_memory_op, XENMEM_memory_map,
+                          0x600, 0), 0);
+    memcpy(&m, mem + 0x600, sizeof(m));
+    assert_int_equal(m.nr_entries, 1);
+    uint64_t addr, size;
+    uint32_t type;
+    memcpy(&addr, mem + 0x700, 8);
+    memcpy(&size, mem + 0x708, 8);
+    memcpy(&type, mem + 0x710, 4);
+    assert_int_equal(addr, 0);
+    assert_int_equal(size, 0xa0000);
+    assert_int_equal(type, 1);
+
+    struct xen_add_to_physmap x = { .domid = DOMID_SELF,
+        .space = XENMAPSPACE_shared_info, .idx = 0, .gpfn = 9 };
+    memcpy(mem + 0x800, &x, sizeof(x));
+    assert_int_equal(call(f, __HYPERVISOR_memory_op, XENMEM_add_to_physmap,
+                          0x800, 0), 0);
+    assert_int_equal(shinfo_gfn, 9);
+    x.domid = 7;
+    memcpy(mem + 0x800, &x, sizeof(x));
+    assert_int_equal(call(f, __HYPERVISOR_memory_op, XENMEM_add_to_physmap,
+                          0x800, 0), -EPERM);
+
+    struct xen_feature_info fi = { .submap_idx = XENFEAT_NR_SUBMAPS };
+    memcpy(mem + 0x900, &fi, sizeof(fi));
+    assert_int_equal(call(f, __HYPERVISOR_xen_version, XENVER_get_features,
+                          0x900, 0), -EINVAL);
+    fi.submap_idx = 0;
+    memcpy(mem + 0x900, &fi, sizeof(fi));
+    assert_int_equal(call(f, __HYPERVISOR_xen_version, XENVER_get_features,
+                          0x900, 0), 0);
+    memcpy(&fi, mem + 0x900, sizeof(fi));
+    assert_true(fi.submap & (1u << XENFEAT_hvm_callback_vector));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stub_page),
+        cmocka_unit_test_setup_teardown(test_dispatch_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_io, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hvm_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upcall_vector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_channel_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_and_memory, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
