@@ -190,6 +190,10 @@ struct evtchn_port_info {
 int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
                         void (*fn)(void *ctx, const struct evtchn_port_info *),
                         void *ctx);
+/* Whether port is a valid port number of dom now (below the ABI's and the
+ * config's limit, and within allocated storage: Xen's port_is_valid), as
+ * SCHEDOP_poll checks its ports. */
+bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
 /* Which ABI dom uses: 2 (2-level) or 3 (FIFO, "v3"), or -ESRCH. */
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom);
 /* Check the internal invariants of dom (both ends of every interdomain

@@ -481,6 +481,16 @@ int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
     return 0;
 }
 
+bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    if (!d)
+        return false;
+    bool ok = port_is_valid(d, port);
+    dom_put(d);
+    return ok;
+}
+
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom)
 {
     struct evtchn_dom *d = dom_get(h, dom);

@@ -365,8 +365,10 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
         if (p.nr_ports &&
             copy_in(c, ports, GUEST_PTR(p.ports), p.nr_ports * sizeof(ports[0])))
             return -EFAULT;
+        /* Xen's do_poll: every port must be valid for the domain's ABI
+         * (4096 on 2-level), else -EINVAL before blocking. */
         for (unsigned int i = 0; i < p.nr_ports; i++)
-            if (ports[i] >= EVTCHN_FIFO_NR_CHANNELS)
+            if (!evtchn_port_valid(c->d->evtchn, c->d->domid, ports[i]))
                 return -EINVAL;
         return hv_poll(c, ports, p.nr_ports, p.timeout);
     }

@@ -72,6 +72,9 @@ static void test_domain_create_errors(void **state)
     assert_int_equal(evtchn_domain_destroy(x->h, 3), -XEN_ESRCH);
     assert_int_equal(evtchn_domain_abi(x->h, 3), -XEN_ESRCH);
     assert_int_equal(evtchn_domain_abi(x->h, 1), 2);
+    assert_true(evtchn_port_valid(x->h, 1, 0));
+    assert_false(evtchn_port_valid(x->h, 1, 4096));
+    assert_false(evtchn_port_valid(x->h, 7, 1));
     /* Unknown caller. */
     struct evtchn_send s = { .port = 1 };
     assert_int_equal(evtchn_do_op(x->h, 3, 0, EVTCHNOP_send, &s), -XEN_ESRCH);
