@@ -201,6 +201,9 @@ static int hvo_vcpu_up(void *dom, uint32_t id)
     return rc;
 }
 
+static void domain_end(struct vmm_domain *d, enum vmm_outcome o,
+                       unsigned int reason);
+
 /* VCPUOP_down: the vCPU stops running until VCPUOP_up (Xen sets
  * _VPF_down). A vCPU may take itself down; its thread parks after the
  * hypercall returns. Events meanwhile stay pending in its LAPIC. */
@@ -216,7 +219,13 @@ static int hvo_vcpu_down(void *dom, uint32_t id)
         if (v->thread_started)
             vcpu_request(v, VMM_REQ_PARK);
     }
+    bool any_up = false;
+    for (uint32_t i = 0; i < d->nr_vcpus; i++)
+        any_up |= d->vcpus[i].up;
     pthread_mutex_unlock(&d->lock);
+    /* Xen: taking down the last running vCPU powers the domain off. */
+    if (!any_up)
+        domain_end(d, VMM_SHUTDOWN, SHUTDOWN_poweroff);
     return 0;
 }
 

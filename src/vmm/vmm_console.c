@@ -55,14 +55,23 @@ void vmm_console_write(struct vmm_domain *d, const char *buf, size_t len)
 }
 
 /* Drain the output ring. Indices are free-running; a producer index more
- * than a ring ahead is a guest bug: skip to it rather than read garbage. */
+ * than a ring ahead is a guest bug: like xenconsoled, consume nothing
+ * (re-reading the ring would replay stale text into the log) and say so
+ * once, until the guest puts a sane index there again. */
 static void drain(struct vmm_domain *d)
 {
     struct xencons_interface *r = ring(d);
     uint32_t prod = __atomic_load_n(&r->out_prod, __ATOMIC_ACQUIRE);
     uint32_t cons = d->con.ring_cons;
-    if (prod - cons > sizeof(r->out))
-        cons = prod - (uint32_t)sizeof(r->out);
+    if (prod - cons > sizeof(r->out)) {
+        if (!d->con.bad_index_logged)
+            vmm_log(d, "console ring: producer index %u is %u bytes past ours "
+                    "(ring is %zu): ignoring the ring until it is sane",
+                    prod, prod - cons, sizeof(r->out));
+        d->con.bad_index_logged = true;
+        return;
+    }
+    d->con.bad_index_logged = false;
     char tmp[sizeof(r->out)];
     size_t n = 0;
     while (cons != prod)

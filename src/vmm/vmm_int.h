@@ -39,6 +39,7 @@ struct vmm_console {
     char line[256];              /* partial line (prefix mode) */
     size_t line_len;
     uint32_t ring_cons;          /* our copy of out_cons */
+    bool bad_index_logged;       /* said once per bad stretch */
     evtchn_port_t port;          /* dom0 side */
     evtchn_port_t guest_port;
     pthread_mutex_t lock;

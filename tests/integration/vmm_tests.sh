@@ -92,6 +92,14 @@ smp)
     grep -q "^hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
     [ "$(grep -c '^ok:' "$tmp/out")" -eq 15 ] || fail "expected 15 checks"
     ;;
+downself)
+    needs_kvm
+    "$xk" run --name down --kernel "$guest" --cmdline downself >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "the vCPU kept running"
+    grep -q "shut down (poweroff)" "$tmp/err" || fail "no poweroff reported"
+    ;;
 pingpong)
     needs_kvm
     printf 'name="pong"\nkernel="%s"\nmemory=8\ncmdline="pong 2 300"\n' "$guest" > "$tmp/a.cfg"

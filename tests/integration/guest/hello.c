@@ -9,6 +9,7 @@
  *   spin    loop forever (for Ctrl-C tests)
  *   null N  N null hypercalls, then poweroff (timing by the caller)
  *   smp     a second vCPU through VCPUOP_initialise/up (run with 2 vCPUs)
+ *   downself  VCPUOP_down of the only vCPU: the domain powers off
  *   events  upcall, mask/unmask, block and poll checks (events.c)
  *   pong PEER N / ping PEER PORT N  the two halves of a ping-pong
  * Every check prints "ok: ..." or "FAIL: ..."; failures end in a crash.
@@ -294,6 +295,12 @@ void tg_main(const struct hvm_start_info *si)
         tg_ping((domid_t)parse_num_at(cmd, 0),
                 (evtchn_port_t)parse_num_at(cmd, 1), parse_num_at(cmd, 2));
         shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+    }
+    if (word_is(cmd, "downself")) {
+        /* Xen: taking down the last running vCPU powers the domain off. */
+        tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_down, 0, 0);
+        puts_io("FAIL: still running after VCPUOP_down of the last vCPU\n");
+        shutdown(SHUTDOWN_crash);
     }
     if (word_is(cmd, "smp")) {
         smp_checks();
