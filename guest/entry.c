@@ -130,6 +130,29 @@ __asm__(
     "jmp 6b\n"
     ".popsection\n"
 
+    /* ---- secondary vCPU entry (VCPUOP_initialise, 64-bit mode) ----
+     * Started by the hypervisor in long mode with flat segment caches, our
+     * CR3 and the RSP/RIP of the context: load our GDT and data segments,
+     * then the guest's guest_ap_main(). */
+    ".pushsection .text, \"ax\", @progbits\n"
+    ".globl guest_ap_entry64\n"
+    "guest_ap_entry64:\n"
+    "cli\n"
+    "lgdt boot_gdt_desc\n"
+    "movl $0x10, %eax\n"
+    "movl %eax, %ds\n"
+    "movl %eax, %es\n"
+    "movl %eax, %ss\n"
+    "movl %eax, %fs\n"
+    "movl %eax, %gs\n"
+    "andq $-16, %rsp\n"
+    "xorl %ebp, %ebp\n"
+    "call guest_ap_main\n"
+    "7: cli\n"
+    "hlt\n"
+    "jmp 7b\n"
+    ".popsection\n"
+
     /* ---- interrupt stubs: push (error code), vector; common frame ---- */
     ".pushsection .text, \"ax\", @progbits\n"
     ".macro TRAP_NOERR vec\n"

@@ -41,9 +41,38 @@ static volatile evtchn_fifo_control_block_t *fifo_cb;
 /* Our cursor in each queue: the next port to consume, 0 = read HEAD. */
 static uint32_t fifo_head[EVTCHN_FIFO_MAX_QUEUES];
 
+/* vcpu 0's vcpu_info: in shared_info until VCPUOP_register_vcpu_info
+ * moves it to a page of ours. */
+static volatile vcpu_info_t *vcpu0_info;
+static unsigned char vcpu_info_page[PAGE_SIZE]
+    __attribute__((aligned(PAGE_SIZE), section(".bss.pages")));
+/* Not at the start of the page on purpose: the offset must be honoured. */
+#define VCPU_INFO_OFFSET 0x40
+
 static inline volatile vcpu_info_t *this_vcpu(void)
 {
-    return &HYPERVISOR_shared_info->vcpu_info[0];
+    return vcpu0_info;
+}
+
+volatile vcpu_info_t *evtchn_vcpu_info(void)
+{
+    return vcpu0_info;
+}
+
+int evtchn_register_vcpu_info(void)
+{
+    struct vcpu_register_vcpu_info ri = {
+        .mfn = virt_to_gfn(vcpu_info_page),
+        .offset = VCPU_INFO_OFFSET,
+    };
+    int rc = HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri);
+
+    /* From here the hypervisor writes only the new copy (Xen copies the
+     * old contents over and sets upcall_pending with every selector bit,
+     * so the next scan sees anything raised meanwhile). */
+    if (rc == 0)
+        vcpu0_info = (volatile vcpu_info_t *)(vcpu_info_page + VCPU_INFO_OFFSET);
+    return rc;
 }
 
 int evtchn_map_shared_info(void)
@@ -56,8 +85,10 @@ int evtchn_map_shared_info(void)
     };
     long rc = HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp);
 
-    if (rc == 0)
+    if (rc == 0) {
         HYPERVISOR_shared_info = (shared_info_t *)shared_info_page;
+        vcpu0_info = &HYPERVISOR_shared_info->vcpu_info[0];
+    }
     return (int)rc;
 }
 

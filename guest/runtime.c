@@ -67,18 +67,28 @@ static void set_gate(unsigned int vec, const void *fn)
     };
 }
 
-static void idt_init(void)
+void guest_load_idt(void)
 {
     struct {
         uint16_t limit;
         uint64_t base;
     } __attribute__((packed)) desc = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
 
+    __asm__ __volatile__("lidt %0" :: "m"(desc) : "memory");
+}
+
+static void idt_init(void)
+{
     for (unsigned int i = 0; i < 32; i++)
         set_gate(i, exception_stubs[i]);
     set_gate(GUEST_UPCALL_VECTOR, trap_stub_243);
     set_gate(0xff, trap_stub_spurious);
-    __asm__ __volatile__("lidt %0" :: "m"(desc) : "memory");
+    guest_load_idt();
+}
+
+/* Guests without secondary vCPUs need not define it. */
+__attribute__((weak)) void guest_ap_main(void)
+{
 }
 
 static inline void lapic_write(unsigned int reg, uint32_t v)
@@ -282,13 +292,21 @@ void guest_start(uint32_t start_info_pa)
      * enable it, spurious vector 0xff. */
     lapic_write(LAPIC_SVR, 0x100 | 0xff);
 
-    char opt[8] = "";
+    char opt[16] = "";
     guest_cmdline_get("evtchn", opt, sizeof(opt));
     enum evtchn_abi abi = evtchn_init(strcmp(opt, "fifo") == 0 ? EVTCHN_ABI_FIFO : EVTCHN_ABI_2L);
     irq_init();
 
+    if (guest_cmdline_get("vcpuinfo", opt, sizeof(opt)) && strcmp(opt, "register") == 0) {
+        rc = evtchn_register_vcpu_info();
+        if (rc) {
+            printk("guest: VCPUOP_register_vcpu_info failed: %d\n", rc);
+            guest_exit(2);
+        }
+        printk("guest: vcpu_info registered at %p\n", (void *)evtchn_vcpu_info());
+    }
     /* HVM guests take upcalls by the interrupt flag, not the mask byte. */
-    HYPERVISOR_shared_info->vcpu_info[0].evtchn_upcall_mask = 0;
+    evtchn_vcpu_info()->evtchn_upcall_mask = 0;
     rc = upcall_setup();
     if (rc) {
         printk("guest: cannot register the upcall vector: %d\n", rc);
@@ -301,7 +319,7 @@ void guest_start(uint32_t start_info_pa)
      * with no interrupt behind it; every later event would then find it
      * already set and not interrupt us either. Scan once by hand (with
      * IF=0, as in a real upcall) so delivery starts from a clean state. */
-    if (HYPERVISOR_shared_info->vcpu_info[0].evtchn_upcall_pending) {
+    if (evtchn_vcpu_info()->evtchn_upcall_pending) {
         printk("guest: upcall pending before the vector was registered; scanning\n");
         evtchn_do_upcall();
     }

@@ -8,6 +8,7 @@
  * Command line:
  *   victim=<domid>   another running domain to aim foreign-domain calls at
  *   evtchn=fifo      also runs the FIFO-only checks (runtime option)
+ *   norings          skip the XenStore/console ring garbage at the end
  *
  * The guest must stay alive and useful: nothing here may succeed in
  * changing our upcall vector, vcpu_info, event ABI or shutting us down;
@@ -18,6 +19,8 @@
 #include <guest/evtchn.h>
 #include <guest/irq.h>
 #include <guest/xenbus.h>
+#include <xen/io/xs_wire.h>
+#include <xen/io/console.h>
 
 static int passes, fails;
 
@@ -100,6 +103,12 @@ static void test_pointers(void)
         check("event_channel_op(send, struct straddling the end of RAM)",
               evtchn_op(EVTCHNOP_send, (void *)bad_straddle), E(EFAULT));
     }
+    check("event_channel_op(status, pointer into the LAPIC's MMIO page)",
+          evtchn_op(EVTCHNOP_status, (void *)0xfee00000UL), E(EFAULT));
+    if (bad_beyond_ram)
+        check("console_io(write, buffer running past the end of RAM)",
+              HYPERVISOR_console_io(CONSOLEIO_write, 0x1000, (const char *)(bad_straddle - 0x10)),
+              E(EFAULT));
     check("sched_op(shutdown, unmapped pointer)",
           HYPERVISOR_sched_op(SCHEDOP_shutdown, (void *)BAD_UNMAPPED), E(EFAULT));
     check("sched_op(poll, unmapped pointer)",
@@ -269,6 +278,26 @@ static void test_evtchn(void)
     clear_evtchn(pi);
     check("close(IPI port)", ev_close(pi), 0);
 
+    /* poll with a timeout already in the past on a quiet port: returns. */
+    evtchn_port_t quiet;
+    check("alloc_unbound(self) for poll", ev_alloc_self(DOMID_SELF, &quiet), 0);
+    set_xen_guest_handle(sp.ports, &quiet);
+    sp.nr_ports = 1;
+    sp.timeout = 1;
+    check("sched_op(poll, quiet port, timeout in the past)",
+          HYPERVISOR_sched_op(SCHEDOP_poll, &sp), 0);
+    check("close(poll port)", ev_close(quiet), 0);
+    if (evtchn_abi() == EVTCHN_ABI_2L) {
+        /* 2-level: 64 x 64 ports; 4096 is beyond max_evtchns. */
+        evtchn_port_t p4096 = 4096;
+        set_xen_guest_handle(sp.ports, &p4096);
+        /* Timeout in the past: a hypervisor that wrongly accepts the port
+         * returns 0 (a FAIL line) instead of blocking us forever. */
+        sp.timeout = 1;
+        check("sched_op(poll, port 4096 on the 2-level ABI)",
+              HYPERVISOR_sched_op(SCHEDOP_poll, &sp), E(EINVAL));
+    }
+
     /* bind_pirq: out of range either way. */
     struct evtchn_bind_pirq bp = { .pirq = 0xffffffffu };
     check("bind_pirq(pirq -1)", evtchn_op(EVTCHNOP_bind_pirq, &bp), E(EINVAL));
@@ -324,6 +353,9 @@ static void test_fifo(void)
     if (evtchn_abi() == EVTCHN_ABI_2L) {
         ic = (struct evtchn_init_control){ .control_gfn = 1ULL << 40 };
         check("init_control(gfn 2^40, unmapped)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
+        ic = (struct evtchn_init_control){ .control_gfn = 0xfee00 };
+        check("init_control(gfn of the LAPIC MMIO page)", evtchn_op(EVTCHNOP_init_control, &ic),
+              E(EINVAL));
         ic = (struct evtchn_init_control){ .control_gfn = beyond };
         check("init_control(gfn past the end of RAM)", evtchn_op(EVTCHNOP_init_control, &ic),
               E(EINVAL));
@@ -340,6 +372,9 @@ static void test_fifo(void)
     check("init_control(vcpu 0 again)", evtchn_op(EVTCHNOP_init_control, &ic), E(EINVAL));
     ex = (struct evtchn_expand_array){ .array_gfn = 1ULL << 40 };
     check("expand_array(gfn 2^40, unmapped)", evtchn_op(EVTCHNOP_expand_array, &ex), E(EINVAL));
+    ex = (struct evtchn_expand_array){ .array_gfn = 0xfee00 };
+    check("expand_array(gfn of the LAPIC MMIO page)", evtchn_op(EVTCHNOP_expand_array, &ex),
+          E(EINVAL));
     ex = (struct evtchn_expand_array){ .array_gfn = beyond };
     check("expand_array(gfn past the end of RAM)", evtchn_op(EVTCHNOP_expand_array, &ex), E(EINVAL));
     sp = (struct evtchn_set_priority){ .port = 0x7fffffff, .priority = 0 };
@@ -381,6 +416,15 @@ static void test_other_hypercalls(void)
     set_xen_guest_handle(mm.buffer, (void *)BAD_UNMAPPED);
     check("memory_op(memory_map into an unmapped buffer)",
           HYPERVISOR_memory_op(XENMEM_memory_map, &mm), E(EFAULT));
+    /* Room for all 1000 BIOS-format (20-byte) entries, so a hypervisor that
+     * does not clamp cannot scribble over the rest of the guest. */
+    static uint8_t e820[1000 * 20];
+    mm = (struct xen_memory_map){ .nr_entries = 1000 };
+    set_xen_guest_handle(mm.buffer, e820);
+    long mrc = HYPERVISOR_memory_op(XENMEM_memory_map, &mm);
+    check("memory_op(memory_map, nr_entries 1000)", mrc, 0);
+    check_true("memory_map clamps nr_entries to the real map",
+               mrc == 0 && mm.nr_entries >= 1 && mm.nr_entries <= 64);
     check("memory_op(cmd 63)", HYPERVISOR_memory_op(63, buf), E(ENOSYS));
 
     /* hvm_op */
@@ -424,6 +468,12 @@ static void test_other_hypercalls(void)
     ri = (struct vcpu_register_vcpu_info){ .mfn = 1ULL << 40, .offset = 0 };
     check("vcpu_op(register_vcpu_info gfn 2^40)",
           HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+    if (evtchn_vcpu_info() != &HYPERVISOR_shared_info->vcpu_info[0]) {
+        /* The runtime registered one (vcpuinfo=register): only once. */
+        ri = (struct vcpu_register_vcpu_info){ .mfn = virt_to_gfn(spare_page), .offset = 0 };
+        check("vcpu_op(register_vcpu_info a second time)",
+              HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+    }
     check("vcpu_op(cmd 99)", HYPERVISOR_vcpu_op(99, 0, buf), E(ENOSYS));
 
     /* sched_op */
@@ -493,6 +543,47 @@ static void test_still_alive(void)
     }
 }
 
+/*
+ * Garbage on the shared rings, last (our XenStore connection may be closed
+ * for it, and the console falls back to console_io): a request whose
+ * header claims a payload over XENSTORE_PAYLOAD_MAX, and console indexes
+ * that claim more data than the ring holds. The VMM must drop or close
+ * just this connection; the test script checks that the other guests still
+ * finish. Here we check that the hypervisor still answers us.
+ */
+static void test_rings(void)
+{
+    uint64_t pfn = 0, port = 0;
+
+    if (hvm_get_param(HVM_PARAM_STORE_PFN, &pfn) == 0 && pfn &&
+        hvm_get_param(HVM_PARAM_STORE_EVTCHN, &port) == 0 && port) {
+        volatile struct xenstore_domain_interface *xs =
+            (volatile struct xenstore_domain_interface *)(uintptr_t)(pfn << PAGE_SHIFT);
+        struct xsd_sockmsg bad = { .type = XS_READ, .req_id = 0xbad, .tx_id = 0,
+                                   .len = 0xffffffffu };
+        XENSTORE_RING_IDX prod = xs->req_prod;
+        const unsigned char *b = (const unsigned char *)&bad;
+        for (unsigned int i = 0; i < sizeof(bad); i++)
+            xs->req[MASK_XENSTORE_IDX(prod + i)] = b[i];
+        wmb();
+        xs->req_prod = prod + sizeof(bad);
+        check("XenStore: header with a 4 GiB payload sent", notify_remote_via_evtchn(port), 0);
+        /* And indexes that cannot be: more unconsumed than the ring holds. */
+        xs->req_prod = xs->req_cons + 3 * XENSTORE_RING_SIZE;
+        check("XenStore: impossible request indexes sent", notify_remote_via_evtchn(port), 0);
+    }
+    if (hvm_get_param(HVM_PARAM_CONSOLE_PFN, &pfn) == 0 && pfn &&
+        hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN, &port) == 0 && port) {
+        console_flush();
+        volatile struct xencons_interface *con =
+            (volatile struct xencons_interface *)(uintptr_t)(pfn << PAGE_SHIFT);
+        con->out_prod = con->out_cons + 0x10000;
+        check("console: impossible output indexes sent", notify_remote_via_evtchn(port), 0);
+    }
+    check("sched_op(yield) still answered after the ring garbage",
+          HYPERVISOR_sched_op(SCHEDOP_yield, NULL), 0);
+}
+
 int guest_main(const char *cmdline)
 {
     (void)cmdline;
@@ -511,6 +602,19 @@ int guest_main(const char *cmdline)
     test_fifo();
     test_other_hypercalls();
     test_still_alive();
+    /* Done with the victim: tell it (tests keep it alive until then). */
+    if (victim > 0 && xs_available() && guest_domid() >= 0) {
+        char owner[16], reader[16];
+        const char *perms[2] = { owner, reader };
+        snprintf(owner, sizeof(owner), "n%d", guest_domid());
+        snprintf(reader, sizeof(reader), "r%d", victim);
+        int rc = xs_write(XBT_NIL, "data/hostile-done", "1");
+        if (rc == 0)
+            rc = xs_set_perms(XBT_NIL, "data/hostile-done", perms, 2);
+        check("tell the victim we are done (data/hostile-done)", rc, 0);
+    }
+    if (!guest_cmdline_get("norings", NULL, 0))
+        test_rings();
 
     printk("hostile: %d checks, %d passed, %d failed\n", passes + fails, passes, fails);
     return fails ? 1 : 0;

@@ -8,6 +8,9 @@
  *                         the inter-domain channel, serve; count the answers.
  *   rounds=N              round trips (default 10; A publishes its value)
  *   quiet                 print only the first and last few "Handled" lines
+ *   waitkey=<path>        after the last round, wait until this XenStore node
+ *                         exists before shutting down (tests keep a guest alive
+ *                         while another one aims hypercalls at it)
  *   port=<n>              (bind) the peer's port is known: skip XenStore and
  *                         retry the bind until the peer has allocated it
  *                         (for VMMs without a store; alloc then skips publishing)
@@ -41,6 +44,7 @@ struct pingpong_info {
 };
 
 static struct pingpong_info info;
+static char waitkey[128];
 
 static bool should_print(long n)
 {
@@ -255,6 +259,38 @@ bound:
     return 0;
 }
 
+/*
+ * Wait until `key` exists. If its writer was quicker and its domain is
+ * already gone, the node went with it: the watch registered at start-up
+ * still saw it come and go. The registration event is the first one, so a
+ * second event on the key means it changed after we started.
+ */
+static void wait_for_key(const char *key)
+{
+    char val[16], evpath[128], token[16];
+    int events = 0;
+
+    printk("pingpong: waiting for %s\n", key);
+    for (;;) {
+        if (xs_read(XBT_NIL, key, val, sizeof(val)) >= 0) {
+            printk("pingpong: %s appeared\n", key);
+            break;
+        }
+        if (events >= 2) {
+            printk("pingpong: %s came and went\n", key);
+            break;
+        }
+        int rc = xs_read_watch(evpath, sizeof(evpath), token, sizeof(token));
+        if (rc) {
+            printk("pingpong: waiting for %s failed: %d\n", key, rc);
+            break;
+        }
+        if (strcmp(token, "waitkey") == 0 && strcmp(evpath, key) == 0)
+            events++;
+    }
+    xs_unwatch(key, "waitkey");
+}
+
 int guest_main(const char *cmdline)
 {
     char role[16] = "";
@@ -273,10 +309,16 @@ int guest_main(const char *cmdline)
     }
     printk("pingpong: role=%s self=%d peer=%d rounds=%ld\n", info.role_alloc ? "alloc" : "bind",
            guest_domid(), info.remote_domid, info.rounds);
+    if (guest_cmdline_get("waitkey", waitkey, sizeof(waitkey)) && waitkey[0] &&
+        xs_watch(waitkey, "waitkey") != 0)
+        waitkey[0] = '\0';
 
     int rc = info.role_alloc ? run_alloc() : run_bind();
     if (rc)
         return rc;
+
+    if (waitkey[0])
+        wait_for_key(waitkey);
 
     const struct irq_desc *d = irq_get_desc(info.irq);
     if (info.notify_errors) {

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Integration tests of the guests built on guest/ (guests/pingpong,
 # guests/hostile) under `xenkvm run`.
-# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF
+# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF
 set -u
-t=$1 xk=$2 pp=$3 hostile=$4
+t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -38,25 +38,15 @@ two_guest_pingpong() {
     grep -q "domain 'bob' (domid 2): shut down (poweroff)" "$tmp/err" || fail "bob did not power off"
 }
 
-# The guest with domain 0 (a service in the VMM) as its peer.
-dom0_pingpong() {
-    cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
-    "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
-    grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
-    grep -q "DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "no round $2"
-    grep -q "pingpong: PASS $2 rounds ($3 ABI" "$tmp/out" || fail "guest did not pass on $3"
-}
-
-# hostile beside a ping-pong pair that must still finish; the pair runs
-# long enough to still exist while hostile aims at it (victim=1).
+# hostile beside a ping-pong pair that must still finish; alice (victim=1)
+# stays up until hostile says it is done with her (data/hostile-done).
 hostile_beside_pingpong() {
-    cfg alice "$pp" "role=alloc peer=2 rounds=3000 quiet $1"
+    cfg alice "$pp" "role=alloc peer=2 rounds=3000 quiet waitkey=/local/domain/3/data/hostile-done $1"
     cfg bob "$pp" "role=bind peer=1 rounds=3000 quiet $1"
     cfg hostile "$hostile" "victim=1 $1"
     "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    grep -Eq "^alice: pingpong: /local/domain/3/data/hostile-done (appeared|came and went)" "$tmp/out" || fail "alice was not kept alive for hostile"
     grep -q "^alice: pingpong: PASS 3000 rounds" "$tmp/out" || fail "alice did not finish beside hostile"
     grep -q "^bob: pingpong: PASS 3000 rounds" "$tmp/out" || fail "bob did not finish beside hostile"
     summary=$(grep "^hostile: hostile: [0-9]* checks" "$tmp/out") || fail "hostile did not finish"
@@ -67,14 +57,38 @@ hostile_beside_pingpong() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# The runtime's own checks (IRQ layer rules and flows, XenStore client).
+selftest() {
+    "$xk" run --name selftest --memory 16 --kernel "$selftest" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep "FAIL" "$tmp/out"
+    grep -q "^selftest: $2 ABI" "$tmp/out" || fail "not on the $2 ABI"
+    grep -q "^selftest: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "selftest checks failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -ge 60 ] || fail "fewer checks than expected"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
+# A second vCPU: VCPUOP_initialise/up/down/is_up and a poll woken by an IPI.
+smp() {
+    "$xk" run --name smp --vcpus 2 --memory 16 --kernel "$smp" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep "FAIL" "$tmp/out"
+    grep -q "^smp: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "smp checks failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -ge 17 ] || fail "fewer checks than expected"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 case $t in
+smp_2l)           smp "evtchn=2l" ;;
+smp_fifo)         smp "evtchn=fifo" ;;
+selftest_2l)      selftest "evtchn=2l" 2-level ;;
+selftest_fifo)    selftest "evtchn=fifo" FIFO ;;
 pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;
 pingpong_fifo)    two_guest_pingpong "evtchn=fifo" 50 FIFO ;;
 pingpong_legacy)  two_guest_pingpong "evtchn=fifo upcall=legacy" 20 FIFO ;;
-pingpong_dom0_2l)   dom0_pingpong "evtchn=2l" 50 2-level ;;
-pingpong_dom0_fifo) dom0_pingpong "evtchn=fifo" 50 FIFO ;;
+pingpong_vcpuinfo) two_guest_pingpong "evtchn=2l vcpuinfo=register" 20 2-level ;;
 hostile_2l)       hostile_beside_pingpong "evtchn=2l" ;;
-hostile_fifo)     hostile_beside_pingpong "evtchn=fifo" ;;
+hostile_fifo)     hostile_beside_pingpong "evtchn=fifo vcpuinfo=register" ;;
 *) echo "unknown test $t"; exit 2 ;;
 esac
 echo "ok: $t"

@@ -77,6 +77,24 @@ static inline void cpu_wrmsr(uint32_t msr, uint64_t val)
                          "d"((uint32_t)(val >> 32)) : "memory");
 }
 
+static inline uint64_t cpu_rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+#define CPU_READ_CR(n)                                              \
+    static inline uint64_t cpu_read_cr##n(void)                     \
+    {                                                               \
+        uint64_t v;                                                 \
+        __asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v));       \
+        return v;                                                   \
+    }
+CPU_READ_CR(0)
+CPU_READ_CR(3)
+CPU_READ_CR(4)
+
 static inline uint64_t cpu_read_cr2(void)
 {
     uint64_t v;

@@ -28,6 +28,13 @@ int evtchn_map_shared_info(void);
 enum evtchn_abi evtchn_init(enum evtchn_abi want);
 enum evtchn_abi evtchn_abi(void);
 
+/* Contract: move vcpu 0's vcpu_info out of shared_info into a page of ours
+ * (VCPUOP_register_vcpu_info, at a non-zero offset). 0 or -Xen errno; on
+ * failure the shared_info copy stays in use. */
+int evtchn_register_vcpu_info(void);
+/* The vcpu_info in use for vcpu 0. */
+volatile vcpu_info_t *evtchn_vcpu_info(void);
+
 /* Make sure the ABI can deliver `port` (FIFO: expand the event array).
  * 0 or -Xen errno. */
 int evtchn_setup_port(evtchn_port_t port);

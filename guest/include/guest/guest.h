@@ -14,6 +14,8 @@
  *                         percpu when CPUID advertises it)
  *   console=ring|io       PV console ring or HYPERVISOR_console_io
  *                         (default ring when HVM_PARAM_CONSOLE_PFN is set)
+ *   vcpuinfo=register     move vcpu_info out of shared_info with
+ *                         VCPUOP_register_vcpu_info
  */
 #ifndef GUEST_GUEST_H
 #define GUEST_GUEST_H
@@ -57,6 +59,16 @@ static inline uint64_t virt_to_gfn(const void *p)
 {
     return (uint64_t)(uintptr_t)p >> PAGE_SHIFT;
 }
+
+/* Secondary vCPUs: the runtime itself is single-vCPU (IRQ layer, console
+ * and XenStore belong to vcpu 0). A guest that starts another vCPU with
+ * VCPUOP_initialise (VCPU_HVM_MODE_64B, rip = guest_ap_entry64, cr3/cr0/cr4/
+ * efer of vcpu 0, its own rsp) gets it in guest_ap_main() with interrupts
+ * off and the runtime's GDT and IDT loaded; guest_ap_main must only use
+ * hypercalls and its own memory. */
+extern char guest_ap_entry64[];
+void guest_ap_main(void);
+void guest_load_idt(void);
 
 /* Console (console.c). */
 void console_init(void);
