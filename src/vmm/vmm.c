@@ -495,7 +495,9 @@ static void *vcpu_thread(void *arg)
     }
     atomic_store(&v->in_thread, false);
     if (atomic_fetch_sub(&d->threads_running, 1) == 1) {
-        /* Last vCPU out: the domain has ended. */
+        /* Last vCPU out: the domain has ended. Its host lines go first:
+         * a line it left in flight must not stay masked for the others. */
+        vmm_irq_domain_dead(d);
         vmm_console_flush(d);
         vmm_store_domain_release(d);
         char c = 1;
@@ -569,6 +571,7 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         h->cfg = *cfg;
     h->console = h->cfg.console ? h->cfg.console : stdout;
     h->wake_pipe[0] = h->wake_pipe[1] = -1;
+    h->irq_stop_fd = h->irq_stop_watch = -1;
     pthread_mutex_init(&h->lock, NULL);
     h->vcpu_mmap_size = ioctl(kfd, KVM_GET_VCPU_MMAP_SIZE, 0);
     for (int n = 64; n <= 4096; n *= 2) {
@@ -595,11 +598,16 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         .kick_vcpu = ec_kick_vcpu,
         .poll_wake = ec_poll_wake,
     };
+    vmm_irq_evtchn_hooks(&ops);
     h->evtchn = evtchn_host_create(&ops, h);
     struct evtchn_domain_config d0 = { .domid = 0, .privileged = true,
                                        .max_vcpus = 1 };
     if (!h->evtchn || evtchn_domain_create(h->evtchn, &d0) < 0) {
         snprintf(err, errlen, "cannot create the event-channel core");
+        vmm_host_destroy(h);
+        return NULL;
+    }
+    if (vmm_irq_init(h, err, errlen)) {
         vmm_host_destroy(h);
         return NULL;
     }
@@ -609,6 +617,11 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
     }
     if (h->cfg.dom0_pingpong && vmm_dom0pp_start(h)) {
         snprintf(err, errlen, "cannot start the domain-0 ping-pong service");
+        vmm_host_destroy(h);
+        return NULL;
+    }
+    if (h->cfg.control_socket && *h->cfg.control_socket &&
+        vmm_ctl_start(h, h->cfg.control_socket, err, errlen)) {
         vmm_host_destroy(h);
         return NULL;
     }
@@ -628,6 +641,7 @@ struct evtchn_host *vmm_host_evtchn(struct vmm_host *h)
 static void domain_free(struct vmm_domain *d)
 {
     vmm_store_domain_release(d);       /* no-op once released */
+    vmm_irq_domain_dead(d);            /* pins go before the VM fd */
     for (uint32_t i = 0; d->vcpus && i < d->nr_vcpus; i++) {
         struct vmm_vcpu *v = &d->vcpus[i];
         if (v->run && v->run != MAP_FAILED)
@@ -643,6 +657,7 @@ static void domain_free(struct vmm_domain *d)
     vmm_mem_fini(d);
     if (d->vmfd >= 0)
         close(d->vmfd);
+    vmm_irq_domain_free(d);            /* iomem mappings, after the VM */
     free(d->vcpus);
     pthread_mutex_destroy(&d->lock);
     free(d);
@@ -665,16 +680,19 @@ void vmm_host_destroy(struct vmm_host *h)
         vmm_store_domain_release(d);
     }
     vmm_dom0pp_stop(h);
+    vmm_ctl_stop(h);
+    vmm_irq_stop(h);
     for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
         if (h->domains[i])
             domain_free(h->domains[i]);
         h->domains[i] = NULL;
     }
     vmm_store_fini(h);
-    if (h->evtchn) {
+    if (h->evtchn)
         evtchn_domain_destroy(h->evtchn, 0);
+    vmm_irq_fini(h);
+    if (h->evtchn)
         evtchn_host_destroy(h->evtchn);
-    }
     free(h->supported_cpuid);
     if (h->wake_pipe[0] >= 0) {
         close(h->wake_pipe[0]);
@@ -843,10 +861,13 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
                  strerror(-rc));
         goto fail;
     }
+    rc = vmm_irq_domain_setup(d, &cfg->irq, err, errlen);
+    if (rc)
+        goto fail;
     struct hv_domain_config hc = {
         .domid = d->domid, .max_vcpus = nv, .ram_pages = mem / VMM_PAGE,
         .e820 = d->e820, .nr_e820 = d->nr_e820, .evtchn = h->evtchn,
-        .ops = &vmm_hv_ops, .opaque = d,
+        .ops = &vmm_hv_ops, .opaque = d, .pirq = h->pirq,
     };
     d->hv = hv_domain_create(&hc);
     if (!d->hv) {
