@@ -87,6 +87,10 @@ struct vmm_host_config {
      * of docs/irq.md, parsed by irq_cfg_parse_host; copied). NULL: an ICU
      * with 16 lines and no source, so PHYSDEVOPs answer EPERM/EINVAL. */
     const struct irq_host_cfg *irq_host;
+    /* Or an ICU the caller built (its own sources, e.g. eventfds with
+     * resample fds); the host owns it from then on, also on failure.
+     * Takes precedence over irq_host (whose mmio= is still used). */
+    struct irq_icu *icu;
     /* Unix socket of the control protocol (`xenkvm irq list`, `xenkvm
      * evtchn list`, docs/irq.md); NULL or "": none. */
     const char *control_socket;

@@ -515,9 +515,19 @@ static void kick_handler(int sig)
     (void)sig;   /* only there to make KVM_RUN return -EINTR */
 }
 
+/* vmm_host_create owns a caller's ICU from the start: failing before the
+ * host exists, it frees it here. */
+static struct vmm_host *drop_icu(struct irq_icu *icu)
+{
+    if (icu)
+        irq_icu_destroy(icu);
+    return NULL;
+}
+
 struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
                                  char *err, size_t errlen)
 {
+    struct irq_icu *given = cfg ? cfg->icu : NULL;
     /* XENKVM_DEV_KVM names another KVM device node (containers, tests). */
     const char *dev = getenv("XENKVM_DEV_KVM");
     if (!dev || !*dev)
@@ -530,12 +540,12 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         else
             snprintf(err, errlen, "cannot open %s: %s%s", dev, strerror(errno),
                      errno == EACCES ? " (join group 'kvm')" : "");
-        return NULL;
+        return drop_icu(given);
     }
     if (ioctl(kfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
         snprintf(err, errlen, "/dev/kvm: unsupported KVM API version");
         close(kfd);
-        return NULL;
+        return drop_icu(given);
     }
     static const struct { int cap; const char *name; } need[] = {
         { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
@@ -550,7 +560,7 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
             snprintf(err, errlen, "/dev/kvm lacks %s (host kernel too old)",
                      need[i].name);
             close(kfd);
-            return NULL;
+            return drop_icu(given);
         }
     int sync = ioctl(kfd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
     if ((sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) !=
@@ -558,13 +568,13 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         snprintf(err, errlen, "/dev/kvm lacks KVM_CAP_SYNC_REGS for regs and "
                  "sregs (host kernel too old)");
         close(kfd);
-        return NULL;
+        return drop_icu(given);
     }
     struct vmm_host *h = calloc(1, sizeof(*h));
     if (!h) {
         snprintf(err, errlen, "out of memory");
         close(kfd);
-        return NULL;
+        return drop_icu(given);
     }
     h->kvmfd = kfd;
     if (cfg)

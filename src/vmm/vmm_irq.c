@@ -108,7 +108,10 @@ static void *irq_thread(void *arg)
 int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
 {
     int rc;
-    if (h->cfg.irq_host) {
+    if (h->cfg.icu) {
+        h->icu = h->cfg.icu;
+        h->cfg.icu = NULL;
+    } else if (h->cfg.irq_host) {
         char *msg = NULL;
         size_t len = 0;
         FILE *rep = open_memstream(&msg, &len);
@@ -129,6 +132,15 @@ int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
             return rc;
         }
         free(msg);
+    } else {
+        h->icu = irq_icu_create(VMM_IRQ_DEFAULT_LINES);
+        if (!h->icu) {
+            snprintf(err, errlen, "cannot create the interrupt controller: %s",
+                     strerror(errno));
+            return -errno;
+        }
+    }
+    if (h->cfg.irq_host) {
         const struct irq_host_cfg *c = h->cfg.irq_host;
         if (c->nr_mmio) {
             h->mmio = calloc(c->nr_mmio, sizeof(*h->mmio));
@@ -140,13 +152,6 @@ int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
             h->nr_mmio = c->nr_mmio;
         }
         h->cfg.irq_host = NULL;     /* not ours to keep */
-    } else {
-        h->icu = irq_icu_create(VMM_IRQ_DEFAULT_LINES);
-        if (!h->icu) {
-            snprintf(err, errlen, "cannot create the interrupt controller: %s",
-                     strerror(errno));
-            return -errno;
-        }
     }
     h->pirq = irq_pirq_create(h->icu, h->evtchn, pirq_map_gfn, h);
     if (!h->pirq) {
@@ -198,6 +203,9 @@ void vmm_irq_fini(struct vmm_host *h)
     if (h->icu)
         irq_icu_destroy(h->icu);
     h->icu = NULL;
+    if (h->cfg.icu)                 /* given, but never taken over */
+        irq_icu_destroy(h->cfg.icu);
+    h->cfg.icu = NULL;
     free(h->mmio);
     h->mmio = NULL;
 }
