@@ -583,6 +583,7 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
     h->wake_pipe[0] = h->wake_pipe[1] = -1;
     h->irq_stop_fd = h->irq_stop_watch = -1;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->sink_lock, NULL);
     h->vcpu_mmap_size = ioctl(kfd, KVM_GET_VCPU_MMAP_SIZE, 0);
     for (int n = 64; n <= 4096; n *= 2) {
         h->supported_cpuid = calloc(1, sizeof(struct kvm_cpuid2) +
@@ -710,6 +711,7 @@ void vmm_host_destroy(struct vmm_host *h)
     }
     close(h->kvmfd);
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->sink_lock);
     free(h);
 }
 

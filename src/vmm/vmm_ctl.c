@@ -198,6 +198,8 @@ static void serve(struct vmm_host *h, int fd)
     char *w2 = w1 ? strtok_r(NULL, " \t", &save) : NULL;
     char *w3 = w2 ? strtok_r(NULL, " \t", &save) : NULL;
     char *w4 = w3 ? strtok_r(NULL, " \t", &save) : NULL;
+    /* sink_lock: see vmm_int.h; the answer is only built here, sent later */
+    pthread_mutex_lock(&h->sink_lock);
     if (w1 && w2 && !strcmp(w1, "irq") && !strcmp(w2, "list") && !w3)
         irq_icu_format(h->icu, out);
     else if (w1 && w2 && !strcmp(w1, "irq") && !strcmp(w2, "raise") && !w4)
@@ -207,6 +209,7 @@ static void serve(struct vmm_host *h, int fd)
     else
         fprintf(out, "error: unknown request (known: irq list, evtchn list "
                 "[DOMID], irq raise LINE)\n");
+    pthread_mutex_unlock(&h->sink_lock);
     if (fclose(out) == 0)
         send_all(fd, text, len);
     free(text);

@@ -124,6 +124,10 @@ struct vmm_host {
     int irq_stop_watch;
     _Atomic bool irq_stop;
     struct vmm_ctl *ctl;
+    /* Held by the control thread while it prints (irq_icu_format calls a
+     * sink's describe after dropping the ICU lock) and while a domain's
+     * IOAPIC pins are freed, so a listing never reads a freed pin. */
+    pthread_mutex_t sink_lock;
 };
 
 struct vmm_iomem_map {

@@ -431,9 +431,11 @@ void vmm_irq_domain_dead(struct vmm_domain *d)
     if (d->pirq_added && h->pirq)
         irq_pirq_domain_remove(h->pirq, d->domid);
     d->pirq_added = false;
+    pthread_mutex_lock(&h->sink_lock);
     for (unsigned int i = 0; i < d->nr_pins; i++)
         irq_kvm_pin_destroy(d->pins[i]);
     d->nr_pins = 0;
+    pthread_mutex_unlock(&h->sink_lock);
 }
 
 void vmm_irq_domain_free(struct vmm_domain *d)

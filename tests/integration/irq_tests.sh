@@ -115,8 +115,10 @@ shared)
     # one level line, two guests; a holds each EOI for 20 ticks. While a
     # holds, the line stays in flight (masked at the source) and b, which
     # EOI'd at once, gets nothing more.
-    guest a "gsi=7 share=1 count=8 hold=20 tick=8" "7, 8"
-    guest b "gsi=7 share=1 count=8 tick=8" "7, 8"
+    # a binds first and publishes it; b binds only then (waitdom), so the
+    # two share the line while a holds
+    guest a "gsi=7 share=1 count=15 hold=20 tick=8 publish=1" "7, 8"
+    guest b "gsi=7 share=1 count=8 tick=8 waitdom=1" "7, 8"
     start "$tmp/a.cfg" "$tmp/b.cfg"
     : > "$tmp/list"
     while kill -0 $run_pid 2>/dev/null; do
