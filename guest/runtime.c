@@ -220,6 +220,9 @@ int guest_domid(void)
 void guest_wait_until(bool (*cond)(void *), void *arg)
 {
     for (;;) {
+        int req = xs_poll_shutdown();
+        if (req)
+            guest_shutdown_reason((unsigned int)req - 1);
         cpu_cli();
         if (cond(arg))
             break;
@@ -228,16 +231,22 @@ void guest_wait_until(bool (*cond)(void *), void *arg)
     cpu_sti();
 }
 
-void guest_exit(int code)
+void guest_shutdown_reason(unsigned int reason)
 {
-    struct sched_shutdown sd = { .reason = code == 0 ? SHUTDOWN_poweroff : SHUTDOWN_crash };
+    struct sched_shutdown sd = { .reason = reason };
 
     cpu_cli();
-    printk("guest: exit code %d\n", code);
     console_flush();
     HYPERVISOR_sched_op(SCHEDOP_shutdown, &sd);
     for (;;)
         __asm__ __volatile__("cli; hlt");
+}
+
+void guest_exit(int code)
+{
+    cpu_cli();
+    printk("guest: exit code %d\n", code);
+    guest_shutdown_reason(code == 0 ? SHUTDOWN_poweroff : SHUTDOWN_crash);
 }
 
 /* ---- upcall registration ---- */

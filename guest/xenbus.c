@@ -34,13 +34,40 @@ static struct {
 } xs_events[XS_EVENTS];
 static unsigned int xs_ev_head, xs_ev_count;
 
-/* Seed 001's wake_waiting: the waiters re-check the ring themselves. */
+/* Token of the runtime's own watch on control/shutdown (xl shutdown). */
+#define XS_SHUTDOWN_TOKEN "xenkvm-guest-shutdown"
+static volatile int xs_shutdown_seen;
+/* Someone (process context, or the drain below) is using the ring. */
+static volatile int xs_busy;
+
+static void xs_drain_events(void);
+
+/* Seed 001's wake_waiting: the waiters re-check the ring themselves. When
+ * nobody is using the ring (the guest is idle), complete watch events are
+ * taken off it here, so a control/shutdown request is seen. */
 static irqreturn_t wake_waiting(int irq, void *dev_id)
 {
     (void)irq;
     (void)dev_id;
     xs_wakeups++;
+    xs_drain_events();
     return IRQ_HANDLED;
+}
+
+/* Claim the ring for this context; false if another one has it. */
+static bool xs_claim(void)
+{
+    unsigned long flags = cpu_irq_save();
+    bool ok = !xs_busy;
+    if (ok)
+        xs_busy = 1;
+    cpu_irq_restore(flags);
+    return ok;
+}
+
+static void xs_release(void)
+{
+    xs_busy = 0;
 }
 
 int xs_available(void)
@@ -80,6 +107,10 @@ int xs_init(void)
         return irq;
     }
     xs_irq = irq;
+    /* xl shutdown / Ctrl-C in xenkvm run: the toolstack writes the request
+     * to control/shutdown (handled in guest_wait_until). */
+    if (xs_watch("control/shutdown", XS_SHUTDOWN_TOKEN) != 0)
+        printk("xenbus: cannot watch control/shutdown\n");
     return 0;
 }
 
@@ -181,6 +212,10 @@ static void queue_event(uint32_t len)
     size_t plen = strnlen(path, len);
     const char *token = plen < len ? path + plen + 1 : "";
 
+    if (strcmp(token, XS_SHUTDOWN_TOKEN) == 0) {
+        xs_shutdown_seen = 1;      /* handled by xs_poll_shutdown() */
+        return;
+    }
     if (plen >= XS_EVENT_PATH || strlen(token) >= XS_EVENT_TOKEN) {
         printk("xenbus: watch event too long, dropped\n");
         return;
@@ -231,18 +266,20 @@ static int xs_talkv(xs_transaction_t t, enum xsd_sockmsg_type type,
         msg.len += (uint32_t)iov[i].len;
     if (msg.len > XENSTORE_PAYLOAD_MAX)
         return -E2BIG;
+    /* Process context only; the drain in the IRQ handler backs off while
+     * we hold the ring. */
+    while (!xs_claim())
+        HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
 
     int rc = xb_write(&msg, sizeof(msg));
     for (unsigned int i = 0; rc == 0 && i < n; i++)
         rc = xb_write(iov[i].base, iov[i].len);
-    if (rc)
-        return rc;
 
-    for (;;) {
+    while (rc == 0) {
         struct xsd_sockmsg r;
         rc = read_message(&r);
         if (rc)
-            return rc;
+            break;
         if (r.type == XS_WATCH_EVENT)
             continue;
         if (r.req_id != msg.req_id) {
@@ -250,16 +287,18 @@ static int xs_talkv(xs_transaction_t t, enum xsd_sockmsg_type type,
                    r.req_id, msg.req_id);
             continue;
         }
-        if (r.type == XS_ERROR)
-            return xs_errno(xs_reply);
-        if (r.type != msg.type) {
+        if (r.type == XS_ERROR) {
+            rc = xs_errno(xs_reply);
+        } else if (r.type != msg.type) {
             printk("xenbus: reply type %u to request type %u\n", r.type, msg.type);
-            return -EIO;
-        }
-        if (rlen)
+            rc = -EIO;
+        } else if (rlen) {
             *rlen = r.len;
-        return 0;
+        }
+        break;
     }
+    xs_release();
+    return rc;
 }
 
 static int xs_single(xs_transaction_t t, enum xsd_sockmsg_type type, const char *arg,
@@ -378,22 +417,84 @@ int xs_unwatch(const char *path, const char *token)
     return xs_talkv(XBT_NIL, XS_UNWATCH, iov, 2, NULL);
 }
 
+static bool message_complete(void);
+
+static bool event_ready(void *arg)
+{
+    (void)arg;
+    return xs_ev_count != 0 || xs_broken || message_complete();
+}
+
 int xs_read_watch(char *path, size_t plen, char *token, size_t tlen)
 {
-    while (xs_ev_count == 0) {
-        struct xsd_sockmsg r;
+    for (;;) {
         if (!xs_available())
             return -EIO;
-        int rc = read_message(&r);
-        if (rc)
-            return rc;
+        /* Events reach the queue from replies we read, from the IRQ
+         * handler's drain, or from this one (a message may have arrived
+         * while the ring was busy, after its notification). */
+        xs_drain_events();
+        guest_wait_until(event_ready, NULL);
+        unsigned long flags = cpu_irq_save();
+        if (xs_ev_count) {
+            strlcpy(path, xs_events[xs_ev_head].path, plen);
+            strlcpy(token, xs_events[xs_ev_head].token, tlen);
+            xs_ev_head = (xs_ev_head + 1) % XS_EVENTS;
+            xs_ev_count--;
+            cpu_irq_restore(flags);
+            return 0;
+        }
+        cpu_irq_restore(flags);
+    }
+}
+
+/* Complete messages waiting in the response ring, without blocking. */
+static bool message_complete(void)
+{
+    XENSTORE_RING_IDX cons = xs_intf->rsp_cons, prod = xs_intf->rsp_prod;
+    struct xsd_sockmsg hdr;
+
+    if (!ring_ok(cons, prod) || prod - cons < sizeof(hdr))
+        return false;
+    rmb();
+    for (uint32_t i = 0; i < sizeof(hdr); i++)
+        ((char *)&hdr)[i] = xs_intf->rsp[MASK_XENSTORE_IDX(cons + i)];
+    /* An oversized header is complete enough: read_message rejects it. */
+    return hdr.len > XENSTORE_PAYLOAD_MAX || prod - cons >= sizeof(hdr) + hdr.len;
+}
+
+static void xs_drain_events(void)
+{
+    if (!xs_available() || !xs_claim())
+        return;
+    while (!xs_broken && message_complete()) {
+        struct xsd_sockmsg r;
+        if (read_message(&r))
+            break;
         if (r.type != XS_WATCH_EVENT)
             printk("xenbus: unexpected message type %u (req %u) while idle\n",
                    r.type, r.req_id);
     }
-    strlcpy(path, xs_events[xs_ev_head].path, plen);
-    strlcpy(token, xs_events[xs_ev_head].token, tlen);
-    xs_ev_head = (xs_ev_head + 1) % XS_EVENTS;
-    xs_ev_count--;
+    xs_release();
+}
+
+int xs_poll_shutdown(void)
+{
+    char val[16];
+
+    xs_drain_events();
+    if (!xs_shutdown_seen || xs_busy)
+        return 0;
+    xs_shutdown_seen = 0;
+    if (xs_read(XBT_NIL, "control/shutdown", val, sizeof(val)) <= 0)
+        return 0;
+    /* Acknowledge as Linux does: the toolstack sees the request taken. */
+    xs_write(XBT_NIL, "control/shutdown", "");
+    printk("guest: control/shutdown: %s\n", val);
+    if (strcmp(val, "poweroff") == 0 || strcmp(val, "halt") == 0)
+        return SHUTDOWN_poweroff + 1;
+    if (strcmp(val, "reboot") == 0)
+        return SHUTDOWN_reboot + 1;
+    printk("guest: control/shutdown request '%s' not supported\n", val);
     return 0;
 }

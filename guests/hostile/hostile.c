@@ -543,6 +543,45 @@ static void test_still_alive(void)
     }
 }
 
+/* XenStore requests a guest may not make (xenstored's permission model and
+ * request checks, docs/misc/xenstore.txt). Errors are Linux/Xen errno. */
+static void test_xenstore(void)
+{
+    char path[96], buf[64];
+
+    if (!xs_available())
+        return;
+    check("xs: write to /local/domain/0 (dom0's)", xs_write(XBT_NIL, "/local/domain/0/evil", "x"),
+          E(EACCES));
+    check("xs: node name with a space", xs_write(XBT_NIL, "data/bad name", "x"), E(EINVAL));
+    check("xs: read in transaction 0xdeadbeef (not ours)",
+          xs_read(0xdeadbeefu, "data", buf, sizeof(buf)), E(ENOENT));
+    check("xs: commit transaction 0xdeadbeef", xs_transaction_end(0xdeadbeefu, 0), E(ENOENT));
+    if (victim <= 0)
+        return;
+    snprintf(path, sizeof(path), "/local/domain/%d/name", victim);
+    check("xs: read the victim's name", xs_read(XBT_NIL, path, buf, sizeof(buf)), E(EACCES));
+    snprintf(path, sizeof(path), "/local/domain/%d/data/evil", victim);
+    check("xs: write into the victim's data", xs_write(XBT_NIL, path, "x"), E(EACCES));
+    snprintf(path, sizeof(path), "/local/domain/%d/data", victim);
+    char owner[16];
+    const char *perms[1] = { owner };
+    snprintf(owner, sizeof(owner), "n%d", guest_domid());
+    check("xs: take ownership of the victim's data", xs_set_perms(XBT_NIL, path, perms, 1),
+          E(EACCES));
+    snprintf(path, sizeof(path), "/local/domain/%d", victim);
+    check("xs: remove the victim's home", xs_rm(XBT_NIL, path), E(EACCES));
+    /* Ports: none of the victim's first ports is offered to us. */
+    for (evtchn_port_t p = 1; p <= 8; p++) {
+        char what[64];
+        struct evtchn_bind_interdomain bi = { .remote_dom = (domid_t)victim, .remote_port = p };
+        snprintf(what, sizeof(what), "bind_interdomain(victim's port %u)", p);
+        check(what, evtchn_op(EVTCHNOP_bind_interdomain, &bi), E(EINVAL));
+    }
+    struct evtchn_status st = { .dom = (domid_t)victim, .port = 0 };
+    check("status(victim's port 0)", evtchn_op(EVTCHNOP_status, &st), E(EPERM));
+}
+
 /*
  * Garbage on the shared rings, last (our XenStore connection may be closed
  * for it, and the console falls back to console_io): a request whose
@@ -601,6 +640,7 @@ int guest_main(const char *cmdline)
     test_evtchn();
     test_fifo();
     test_other_hypercalls();
+    test_xenstore();
     test_still_alive();
     /* Done with the victim: tell it (tests keep it alive until then). */
     if (victim > 0 && xs_available() && guest_domid() >= 0) {

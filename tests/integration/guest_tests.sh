@@ -38,6 +38,19 @@ two_guest_pingpong() {
     grep -q "domain 'bob' (domid 2): shut down (poweroff)" "$tmp/err" || fail "bob did not power off"
 }
 
+# The guest with domain 0 (the VMM's ping-pong service) as its peer.
+dom0_pingpong() {
+    cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
+    "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
+    grep -q "DomU: Bound local irq: [0-9]* to evtchn:[0-9]" "$tmp/out" || fail "no 'Bound local irq'"
+    grep -q "DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "no round $2"
+    grep -q "pingpong: PASS $2 rounds ($3 ABI" "$tmp/out" || fail "guest did not pass on $3"
+    grep -q "domain 'alice' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no poweroff"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 # hostile beside a ping-pong pair that must still finish; alice (victim=1)
 # stays up until hostile says it is done with her (data/hostile-done).
 hostile_beside_pingpong() {
@@ -78,7 +91,20 @@ smp() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# Ctrl-C: xenkvm writes control/shutdown = poweroff; the runtime's watch
+# sees it while the guest idles (a ping-pong peer that never comes).
+shutdown_request() {
+    timeout --preserve-status -s INT 3 "$xk" run --name idle --memory 16 --kernel "$pp" \
+        --cmdline "role=alloc peer=7 rounds=5" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep -q "^DomU: published port" "$tmp/out" || fail "the guest did not get to idle"
+    grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
+    grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 case $t in
+shutdown_request) shutdown_request ;;
 smp_2l)           smp "evtchn=2l" ;;
 smp_fifo)         smp "evtchn=fifo" ;;
 selftest_2l)      selftest "evtchn=2l" 2-level ;;
@@ -87,6 +113,8 @@ pingpong_2l)      two_guest_pingpong "evtchn=2l" 50 2-level ;;
 pingpong_fifo)    two_guest_pingpong "evtchn=fifo" 50 FIFO ;;
 pingpong_legacy)  two_guest_pingpong "evtchn=fifo upcall=legacy" 20 FIFO ;;
 pingpong_vcpuinfo) two_guest_pingpong "evtchn=2l vcpuinfo=register" 20 2-level ;;
+pingpong_dom0_2l)   dom0_pingpong "evtchn=2l" 50 2-level ;;
+pingpong_dom0_fifo) dom0_pingpong "evtchn=fifo" 50 FIFO ;;
 hostile_2l)       hostile_beside_pingpong "evtchn=2l" ;;
 hostile_fifo)     hostile_beside_pingpong "evtchn=fifo vcpuinfo=register" ;;
 *) echo "unknown test $t"; exit 2 ;;

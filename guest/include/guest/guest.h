@@ -34,6 +34,9 @@ int guest_main(const char *cmdline);
  * (after printing the code). Flushes the console first. Never returns. */
 void guest_exit(int code) __attribute__((noreturn));
 
+/* SCHEDOP_shutdown with a SHUTDOWN_* reason, console flushed. */
+void guest_shutdown_reason(unsigned int reason) __attribute__((noreturn));
+
 /* The command line ("" if none). */
 const char *guest_cmdline(void);
 
@@ -51,7 +54,9 @@ uint64_t guest_ram_end(void);
 const struct hvm_start_info *guest_start_info(void);
 
 /* Sleep (sti;hlt) until cond(arg) is true. Must be called with interrupts
- * enabled, outside interrupt context; cond is evaluated with IF=0. */
+ * enabled, outside interrupt context; cond is evaluated with IF=0. A
+ * shutdown requested through XenStore control/shutdown is carried out
+ * here. */
 void guest_wait_until(bool (*cond)(void *), void *arg);
 
 /* Virtual == physical: the runtime identity-maps the low 4 GiB. */

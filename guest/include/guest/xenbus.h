@@ -42,6 +42,11 @@ int xs_unwatch(const char *path, const char *token);
 /* Block until a watch event is queued; copy its path and token. */
 int xs_read_watch(char *path, size_t plen, char *token, size_t tlen);
 
+/* If the toolstack asked for a shutdown through control/shutdown (seen by
+ * the runtime's own watch), acknowledge it and return the SHUTDOWN_* reason
+ * plus one; 0 when there is nothing to do. Process context. */
+int xs_poll_shutdown(void);
+
 /* Read an integer value; -errno on failure. */
 int xs_read_int(xs_transaction_t t, const char *path, long *val);
 
