@@ -151,11 +151,9 @@ static int bind_line(long gsi, unsigned int flags, int *pirq_out)
 /* Wait until key exists, or existed: the watch's first event is its
  * registration, a second one on the key means it was written since (its
  * domain may be gone again by the time we read). */
-static bool key_seen(const char *key)
+static bool key_wait(const char *key)
 {
     char val[8], ev[128], tok[16];
-    if (xs_watch(key, "k"))
-        return false;
     bool ok = false;
     int events = 0;
     for (int n = 0; n < 256; n++) {
@@ -170,6 +168,12 @@ static bool key_seen(const char *key)
     }
     xs_unwatch(key, "k");
     return ok;
+}
+
+/* Watch first when the key may come and go before we look. */
+static bool key_seen(const char *key)
+{
+    return xs_watch(key, "k") == 0 && key_wait(key);
 }
 
 static int mode_count(void)
@@ -212,6 +216,16 @@ static int mode_count(void)
     printk("pirq: bound gsi %ld pirq %d port %u irq %d (%s%s, EOI bitmap %s)\n",
            gsi, pirq, evtchn_from_irq(irq), irq, level ? "level" : "edge",
            share ? ", will share" : "", pirq_eoi_map_active() ? "on" : "off");
+    long after = guest_cmdline_int("after", -1);
+    char after_key[64];
+    bool after_watch = false;
+    if (after >= 0) {
+        /* watch before we publish: the other one binds (and may die) as
+         * soon as it sees our key */
+        snprintf(after_key, sizeof(after_key),
+                 "/local/domain/%ld/data/pirq-bound", after);
+        after_watch = xs_watch(after_key, "k") == 0;
+    }
     if (guest_cmdline_int("publish", 0) && xs_available()) {
         /* owner: us; everybody else may read (the errors guest waits) */
         char owner[16];
@@ -223,13 +237,10 @@ static int mode_count(void)
     }
     if (crash || hold)
         pirq_defer_eoi(irq, true);
-    long after = guest_cmdline_int("after", -1);
     unsigned long base = 0;
     if (after >= 0) {
         /* count only what comes once domain `after` has bound too */
-        char key[64];
-        snprintf(key, sizeof(key), "/local/domain/%ld/data/pirq-bound", after);
-        check(key_seen(key), "the other sharer bound", 0, 1);
+        check(after_watch && key_wait(after_key), "the other sharer bound", 0, 1);
         base = count;
         printk("pirq: domain %ld bound; counting from interrupt %lu\n", after,
                base);
