@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xenkvm/evtchn.h"
 #include "xenkvm/hv.h"
+#include "xenkvm/irq.h"
 
 #define MEM (64 * 1024)
 
@@ -80,11 +82,46 @@ static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
     return mem[dom - 1] + gfn * 4096;
 }
 
+/* The IRQ router behind PHYSDEVOP and the evtchn PIRQ hooks: two level
+ * eventfd lines and one edge line, lines 1 and 2 granted to both domains. */
+static struct irq_pirq *fz_pirq;
+
+static int fz_pirq_bind(void *o, domid_t dom, uint32_t pirq, evtchn_port_t port,
+                        bool share)
+{
+    (void)o;
+    return fz_pirq ? irq_pirq_bind(fz_pirq, dom, pirq, port, share) : -XEN_EPERM;
+}
+
+static void fz_pirq_unbind(void *o, domid_t dom, uint32_t pirq)
+{
+    (void)o;
+    if (fz_pirq)
+        irq_pirq_unbind(fz_pirq, dom, pirq);
+}
+
+static void fz_pirq_unmasked(void *o, domid_t dom, uint32_t pirq)
+{
+    (void)o;
+    if (fz_pirq)
+        irq_pirq_unmasked(fz_pirq, dom, pirq);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
+    struct evtchn_platform_ops eops = { .map_gfn = ec_map,
+        .pirq_bind = fz_pirq_bind, .pirq_unbind = fz_pirq_unbind,
+        .pirq_unmasked = fz_pirq_unmasked };
     struct evtchn_host *h = evtchn_host_create(&eops, NULL);
+    struct irq_icu *icu = irq_icu_create(4);
+    for (unsigned int l = 0; icu && l < 3; l++) {
+        struct irq_source *src;
+        struct irq_mode md = { .trigger = l == 2 ? IRQ_EDGE : IRQ_LEVEL };
+        if (irq_source_eventfd(-1, &src) == 0)
+            irq_icu_set_source(icu, l, src, md);
+    }
+    fz_pirq = icu ? irq_pirq_create(icu, h, ec_map, NULL) : NULL;
     struct hv_domain *d[2] = { NULL, NULL };
     struct hv_e820 e820[1] = { { 0, MEM, 1 } };
     struct evtchn_domain_config d0 = { .domid = 0, .privileged = true,
@@ -96,9 +133,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct evtchn_domain_config c = { .domid = (domid_t)(i + 1),
             .max_vcpus = 2, .shared_info = &shinfo[i] };
         evtchn_domain_create(h, &c);
+        if (fz_pirq) {
+            irq_pirq_domain_add(fz_pirq, (domid_t)(i + 1), false, 0);
+            irq_pirq_grant(fz_pirq, (domid_t)(i + 1), 1, true);
+            irq_pirq_grant(fz_pirq, (domid_t)(i + 1), 2, true);
+        }
         struct hv_domain_config hc = { .domid = (domid_t)(i + 1),
             .max_vcpus = 2, .ram_pages = MEM / 4096, .e820 = e820,
-            .nr_e820 = 1, .evtchn = h, .ops = &fz_ops, .opaque = mem[i] };
+            .nr_e820 = 1, .evtchn = h, .ops = &fz_ops, .opaque = mem[i],
+            .pirq = fz_pirq };
         d[i] = hv_domain_create(&hc);
         hv_domain_stop(d[i]);
     }
@@ -124,11 +167,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data += 22;
         size -= 22;
     }
+    /* a raise now exercises delivery to whatever got bound */
+    for (unsigned int l = 0; icu && l < 3; l++) {
+        uint64_t one = 1;
+        if (write(irq_icu_source_fd(icu, l), &one, sizeof(one)) < 0) {
+            /* unbound lines have a source all the same */
+        }
+    }
+    if (icu)
+        irq_icu_process(icu, 0);
     for (int i = 0; i < 2; i++) {
         hv_domain_destroy(d[i]);
         evtchn_domain_destroy(h, (domid_t)(i + 1));
+        if (fz_pirq)
+            irq_pirq_domain_remove(fz_pirq, (domid_t)(i + 1));
     }
     evtchn_domain_destroy(h, 0);
+    irq_pirq_destroy(fz_pirq);
+    fz_pirq = NULL;
+    if (icu)
+        irq_icu_destroy(icu);
     evtchn_host_destroy(h);
     return 0;
 }

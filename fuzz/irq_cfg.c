@@ -37,6 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (unsigned int i = 0; i < c.n; i++)
                 if (c.lines[i].line >= c.nr_lines)
                     __builtin_trap();
+            for (unsigned int i = 0; i < c.nr_mmio; i++)
+                if (c.mmio[i].nr == 0 || c.mmio[i].path[0] != '/' ||
+                    c.mmio[i].uio_map > 4)
+                    __builtin_trap();
             irq_host_cfg_free(&c);
         }
     } else {
@@ -47,6 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     __builtin_trap();
             for (unsigned int i = 0; i < c.nr_iomem; i++)
                 if (c.iomem[i].nr == 0)
+                    __builtin_trap();
+            for (unsigned int i = 0; i < c.nr_pins; i++)
+                if (c.pins[i].line >= IRQ_MAX_LINES || c.pins[i].pin > 255)
                     __builtin_trap();
             irq_domain_cfg_free(&c);
         }

@@ -48,6 +48,7 @@
 #define HV_XEN_MINOR 17
 
 struct hv_domain;
+struct irq_pirq;
 
 /* One trapped hypercall, as decoded by an entry point. */
 struct hv_call {
@@ -106,6 +107,9 @@ struct hv_domain_config {
     struct evtchn_host *evtchn;    /* the domain exists there already */
     const struct hv_platform_ops *ops;  /* copied */
     void *opaque;
+    /* The IRQ router serving __HYPERVISOR_physdev_op (xenkvm/irq.h); the
+     * domain must have been added to it. NULL: physdev_op is -ENOSYS. */
+    struct irq_pirq *pirq;
 };
 
 /* Create the hypercall-layer state of a domain. NULL on ENOMEM/EINVAL. */

@@ -323,11 +323,18 @@ int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
 struct irq_iomem {
     uint64_t pfn, nr, gfn;        /* host frame, page count, guest frame */
 };
+/* irq_pins = [ "LINE@PIN" ] (decimal): host line LINE drives pin PIN of the
+ * domain's virtual IOAPIC through a KVM irqfd (resamplefd if level). */
+struct irq_pin_cfg {
+    uint32_t line, pin;
+};
 struct irq_domain_cfg {
     unsigned int nr_irqs;
     uint32_t *irqs;
     unsigned int nr_iomem;
     struct irq_iomem *iomem;
+    unsigned int nr_pins;
+    struct irq_pin_cfg *pins;
 };
 /* Parse an xl.cfg text. 0, -EINVAL (message on report), -ENOMEM. */
 int irq_cfg_parse_domain(const char *data, size_t len, const char *name,
@@ -347,10 +354,23 @@ struct irq_host_line_cfg {
     bool periodic;                /* timerfd */
     char path[64];                /* uio */
 };
+/* Host MMIO the host file offers for domains' iomem= (key mmio =
+ * [ "PFN,NR=file:PATH", "PFN,NR=uio:/dev/uioN[:MAP]" ], hex PFN and page
+ * count): which file or UIO map stands for host frames PFN..PFN+NR-1. A
+ * plain file is mapped from offset 0 (frame PFN) on; a UIO map is mmap'd
+ * at offset MAP * page size of the device, as UIO defines it. */
+struct irq_host_mmio {
+    uint64_t pfn, nr;
+    bool uio;
+    unsigned int uio_map;
+    char path[128];
+};
 struct irq_host_cfg {
     unsigned int nr_lines;
     unsigned int n;
     struct irq_host_line_cfg *lines;
+    unsigned int nr_mmio;
+    struct irq_host_mmio *mmio;
 };
 int irq_cfg_parse_host(const char *data, size_t len, const char *name,
                        FILE *report, struct irq_host_cfg *out);

@@ -25,6 +25,7 @@
 #include <xen/xen.h>
 
 #include "xenkvm/evtchn.h"
+#include "xenkvm/irq.h"
 
 #define VMM_SPECIAL_GPA     0xfeff0000ull
 #define VMM_SPECIAL_PAGES   16
@@ -50,6 +51,17 @@ enum vmm_outcome {
     VMM_KILLED,        /* destroyed by the host (Ctrl-C, host error) */
 };
 
+/* Host interrupts and MMIO given to one domain (docs/irq.md, "In the
+ * VMM"): xl.cfg irqs= / iomem= / irq_pins=, or the device tree. */
+struct vmm_domain_irq {
+    const uint32_t *grants;    /* host lines it may map as PIRQs */
+    unsigned int nr_grants;
+    const struct irq_iomem *iomem;  /* host frames -> guest frames */
+    unsigned int nr_iomem;
+    const struct irq_pin_cfg *pins;  /* host line -> IOAPIC pin */
+    unsigned int nr_pins;
+};
+
 struct vmm_domain_config {
     const char *name;          /* required, unique */
     uint64_t mem_bytes;        /* RAM; 0: 64 MiB */
@@ -58,6 +70,7 @@ struct vmm_domain_config {
     const char *ramdisk;       /* optional: start_info module 0 */
     const char *cmdline;       /* optional */
     enum vmm_action on_poweroff, on_crash;
+    struct vmm_domain_irq irq; /* all empty: no host interrupts, no MMIO */
 };
 
 struct vmm_host_config {
@@ -70,6 +83,17 @@ struct vmm_host_config {
     /* Domain 0 answers seed 002's ping-pong (guests/pingpong role=alloc
      * peer=0): see src/vmm/vmm_dom0pp.c. */
     bool dom0_pingpong;
+    /* Host interrupt lines and the host MMIO behind iomem= (the host file
+     * of docs/irq.md, parsed by irq_cfg_parse_host; copied). NULL: an ICU
+     * with 16 lines and no source, so PHYSDEVOPs answer EPERM/EINVAL. */
+    const struct irq_host_cfg *irq_host;
+    /* Or an ICU the caller built (its own sources, e.g. eventfds with
+     * resample fds); the host owns it from then on, also on failure.
+     * Takes precedence over irq_host (whose mmio= is still used). */
+    struct irq_icu *icu;
+    /* Unix socket of the control protocol (`xenkvm irq list`, `xenkvm
+     * evtchn list`, docs/irq.md); NULL or "": none. */
+    const char *control_socket;
 };
 
 /* Open /dev/kvm and create the host (domain 0, the event-channel core).
@@ -94,6 +118,10 @@ const char *vmm_domain_name(const struct vmm_domain *d);
 /* The outcome so far; reason is the SHUTDOWN_* code for VMM_SHUTDOWN. */
 enum vmm_outcome vmm_domain_outcome(const struct vmm_domain *d,
                                     unsigned int *reason);
+
+/* The host's interrupt controller (every host line) and PIRQ router. */
+struct irq_icu *vmm_host_icu(struct vmm_host *h);
+struct irq_pirq *vmm_host_pirq(struct vmm_host *h);
 
 /* Block until every started domain has ended (all its vCPU threads left)
  * or vmm_host_interrupt was called. Returns the number still running. */

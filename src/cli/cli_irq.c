@@ -2,6 +2,8 @@
  * `xenkvm irq`: host interrupt lines.
  *
  *   xenkvm irq list  [--socket PATH]     live table from a running xenkvm
+ *   xenkvm irq raise [--socket PATH] LINE  signal an eventfd line of a
+ *        running xenkvm once (a test / simulation aid)
  *   xenkvm irq list  --config HOST.cfg   the configured lines (not live)
  *   xenkvm irq serve --config HOST.cfg --socket PATH [--seconds N]
  *        run the lines of HOST.cfg with domain-0 counting sinks and answer
@@ -33,6 +35,7 @@ static void irq_usage(FILE *f)
         "usage: xenkvm irq list  [--socket PATH]       (default $XENKVM_CONTROL or "
         IRQ_DEFAULT_SOCKET ")\n"
         "       xenkvm irq list  --config HOST.cfg\n"
+        "       xenkvm irq raise [--socket PATH] LINE   (test aid: signal an eventfd line)\n"
         "       xenkvm irq serve --config HOST.cfg --socket PATH [--seconds N]\n"
         "       xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)\n");
 }
@@ -108,6 +111,31 @@ static int irq_list(int argc, char **argv)
         return 1;
     }
     return 0;
+}
+
+/* Test / simulation aid: a running xenkvm signals the eventfd of LINE. */
+static int irq_raise(int argc, char **argv)
+{
+    const char *sock = NULL, *line = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+            sock = argv[++i];
+        else if (!line && argv[i][0] != '-')
+            line = argv[i];
+        else
+            line = NULL, i = argc;
+    }
+    if (!line) {
+        irq_usage(stderr);
+        return 2;
+    }
+    if (!sock)
+        sock = getenv("XENKVM_CONTROL");
+    if (!sock)
+        sock = IRQ_DEFAULT_SOCKET;
+    char req[64];
+    snprintf(req, sizeof(req), "irq raise %.20s", line);
+    return cli_control_request("xenkvm irq raise", sock, req);
 }
 
 static volatile sig_atomic_t irq_stop;
@@ -274,6 +302,8 @@ int cli_irq(int argc, char **argv)
     }
     if (!strcmp(argv[1], "list"))
         return irq_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "raise"))
+        return irq_raise(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve"))
         return irq_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))

@@ -15,6 +15,7 @@
 
 #include <libxlutil.h>
 
+#include "xenkvm/irq.h"
 #include "xenkvm/store.h"
 #include "xenkvm/vmm.h"
 #include "cli.h"
@@ -25,6 +26,13 @@ struct run_dom {
     struct vmm_domain_config cfg;
     XLU_Config *xlu;            /* owns the strings of a config file */
     const char *source;         /* file name or "command line" */
+    struct irq_domain_cfg irq;  /* irqs= iomem= irq_pins= */
+    struct irq_dt_cfg dt;       /* device_tree= / --dt */
+    bool has_dt;
+    /* what the domain gets: both sources merged */
+    uint32_t *grants;
+    struct irq_iomem *iomem;
+    struct irq_pin_cfg *pins;
 };
 
 static struct vmm_host *run_host;
@@ -51,7 +59,16 @@ static void usage(FILE *f)
         "  --console-log F   write guest consoles to F instead of stdout\n"
         "  --quiet           no lifecycle messages\n"
         "  --no-dom0-pingpong  domain 0 does not answer guests/pingpong\n"
-        "                    (role=alloc peer=0); it does by default\n");
+        "                    (role=alloc peer=0); it does by default\n"
+        "  --dt FILE.dtb     device tree of the --kernel domain's pass-through\n"
+        "                    (docs/irq.md; xl.cfg: device_tree = \"FILE.dtb\")\n"
+        "  --irq-config FILE host interrupt lines and MMIO (docs/irq.md):\n"
+        "                    line = [ \"7=eventfd,level\", ... ], mmio = [...]\n"
+        "  --control PATH    serve the control socket (xenkvm irq list,\n"
+        "                    xenkvm evtchn list) at PATH; default\n"
+        "                    $XENKVM_CONTROL, else none\n"
+        "xl.cfg keys for host interrupts: irqs = [ 7 ], iomem = [ \"PFN,NR@GFN\" ],\n"
+        "irq_pins = [ \"LINE@PIN\" ], device_tree = \"FILE.dtb\".\n");
 }
 
 /* on_poweroff / on_crash: what we can honour. */
@@ -76,6 +93,107 @@ static int parse_action(const char *src, const char *key, const char *v,
     }
     fprintf(stderr, "xenkvm run: %s: %s = \"%s\": unknown action\n", src, key, v);
     return -1;
+}
+
+/* Read a whole (small) file; NULL after one message. */
+static char *slurp(const char *path, const char *what, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "xenkvm run: cannot open %s '%s': %s\n", what, path,
+                strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 22;
+    char *buf = malloc(cap);
+    size_t n = buf ? fread(buf, 1, cap, f) : 0;
+    bool bad = !buf || ferror(f) || n == cap;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "xenkvm run: cannot read %s '%s' (or larger than "
+                "4 MiB)\n", what, path);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* The device tree of a domain (libfdt, docs/irq.md). Warnings (uvmm's
+ * wording) go to stderr; errors are fatal. 0 or -1. */
+static int load_dt(struct run_dom *rd, const char *path)
+{
+    size_t len;
+    char *blob = slurp(path, "device tree", &len);
+    if (!blob)
+        return -1;
+    char *msg = NULL;
+    size_t mlen = 0;
+    FILE *rep = open_memstream(&msg, &mlen);
+    int rc = rep ? irq_dt_parse(blob, len, rep, &rd->dt) : -ENOMEM;
+    if (rep)
+        fclose(rep);
+    free(blob);
+    if (msg && *msg) {
+        /* every report line names the file: the tree is per domain */
+        for (char *line = msg, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            fprintf(stderr, "xenkvm run: %s: %s\n", path, line);
+            if (!nl)
+                break;
+        }
+    }
+    free(msg);
+    if (rc < 0) {
+        if (rc != -EINVAL)
+            fprintf(stderr, "xenkvm run: %s: %s\n", path, strerror(-rc));
+        return -1;
+    }
+    rd->has_dt = true;
+    return 0;
+}
+
+/* Merge irqs=/iomem=/irq_pins= and the device tree into cfg.irq. */
+static int merge_irq(struct run_dom *rd)
+{
+    const struct irq_domain_cfg *x = &rd->irq;
+    const struct irq_dt_cfg *t = &rd->dt;
+    size_t ng = x->nr_irqs + t->nr_irqs, nm = x->nr_iomem + t->nr_mmio,
+           np = x->nr_pins + t->nr_irqs;
+    rd->grants = calloc(ng + 1, sizeof(*rd->grants));
+    rd->iomem = calloc(nm + 1, sizeof(*rd->iomem));
+    rd->pins = calloc(np + 1, sizeof(*rd->pins));
+    if (!rd->grants || !rd->iomem || !rd->pins) {
+        fprintf(stderr, "xenkvm run: out of memory\n");
+        return -1;
+    }
+    struct vmm_domain_irq *o = &rd->cfg.irq;
+    for (unsigned int i = 0; i < x->nr_irqs; i++)
+        rd->grants[o->nr_grants++] = x->irqs[i];
+    for (unsigned int i = 0; i < x->nr_iomem; i++)
+        rd->iomem[o->nr_iomem++] = x->iomem[i];
+    for (unsigned int i = 0; i < x->nr_pins; i++)
+        rd->pins[o->nr_pins++] = x->pins[i];
+    for (unsigned int i = 0; i < t->nr_irqs; i++) {
+        const struct irq_dt_irq *q = &t->irqs[i];
+        if (q->sink == IRQ_DT_PIRQ)
+            rd->grants[o->nr_grants++] = q->host_line;
+        else
+            rd->pins[o->nr_pins++] = (struct irq_pin_cfg){
+                .line = q->host_line, .pin = q->guest_irq };
+    }
+    for (unsigned int i = 0; i < t->nr_mmio; i++) {
+        const struct irq_dt_mmio *m = &t->mmio[i];
+        rd->iomem[o->nr_iomem++] = (struct irq_iomem){
+            .pfn = m->host_addr >> 12, .nr = m->size >> 12,
+            .gfn = m->guest_addr >> 12 };
+    }
+    o->grants = rd->grants;
+    o->iomem = rd->iomem;
+    o->pins = rd->pins;
+    return 0;
 }
 
 /* Parse one xl.cfg. 0, or -1 after printing one line. */
@@ -155,6 +273,17 @@ static int parse_xl_cfg(const char *path, struct run_dom *rd)
     xlu_cfg_get_string(rd->xlu, "on_crash", &a, 1);
     if (parse_action(path, "on_crash", a, &rd->cfg.on_crash))
         return -1;
+    /* irqs= iomem= irq_pins=: the IRQ module's parser, on the same text */
+    size_t len;
+    char *text = slurp(path, "config", &len);
+    if (!text)
+        return -1;
+    int rc = irq_cfg_parse_domain(text, len, path, stderr, &rd->irq);
+    free(text);
+    if (rc)
+        return -1;
+    if (!xlu_cfg_get_string(rd->xlu, "device_tree", &s, 1) && load_dt(rd, s))
+        return -1;
     return 0;
 }
 
@@ -186,11 +315,15 @@ int cli_run(int argc, char **argv)
         { "quiet", no_argument, NULL, 'q' },
         { "dom0-pingpong", no_argument, NULL, 'P' },
         { "no-dom0-pingpong", no_argument, NULL, 'N' },
+        { "dt", required_argument, NULL, 'D' },
+        { "irq-config", required_argument, NULL, 'I' },
+        { "control", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct vmm_domain_config flag = { .name = "guest" };
-    const char *console_log = NULL;
+    const char *console_log = NULL, *dt_path = NULL, *irq_path = NULL;
+    const char *control = getenv("XENKVM_CONTROL");
     /* Domain 0 plays seed 002's peer by default: it only binds ports a
      * guest offered to domain 0 (bind_interdomain refuses the others). */
     bool quiet = false, dom0_pp = true;
@@ -207,6 +340,9 @@ int cli_run(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'P': dom0_pp = true; break;
         case 'N': dom0_pp = false; break;
+        case 'D': dt_path = optarg; break;
+        case 'I': irq_path = optarg; break;
+        case 'C': control = optarg; break;
         case 'm':
             if (parse_u32("--memory", optarg, 2, 3072, &mem_mib))
                 return 2;
@@ -222,6 +358,19 @@ int cli_run(int argc, char **argv)
     }
     struct run_dom doms[MAX_DOMS];
     int ndoms = 0, status = 2;
+    struct irq_host_cfg irq_host;
+    bool have_irq_host = false;
+    memset(doms, 0, sizeof(doms));
+    if (irq_path) {
+        size_t len;
+        char *text = slurp(irq_path, "host interrupt config", &len);
+        if (!text || irq_cfg_parse_host(text, len, irq_path, stderr, &irq_host)) {
+            free(text);
+            return 2;
+        }
+        free(text);
+        have_irq_host = true;
+    }
     for (int i = optind; i < argc; i++) {
         if (ndoms == MAX_DOMS) {
             fprintf(stderr, "xenkvm run: at most %d domains\n", MAX_DOMS);
@@ -237,6 +386,24 @@ int cli_run(int argc, char **argv)
         }
         doms[ndoms++] = (struct run_dom){ .cfg = flag,
                                           .source = "command line" };
+        if (dt_path && load_dt(&doms[ndoms - 1], dt_path))
+            goto out;
+    } else if (dt_path) {
+        fprintf(stderr, "xenkvm run: --dt applies to the --kernel domain; "
+                "use device_tree = \"...\" in an xl.cfg\n");
+        goto out;
+    }
+    for (int i = 0; i < ndoms; i++) {
+        /* Domains get ids 1, 2, ... in order on a fresh host. */
+        if (doms[i].has_dt && doms[i].dt.has_domid &&
+            doms[i].dt.domid != (uint32_t)(i + 1)) {
+            fprintf(stderr, "xenkvm run: %s: device tree says xenkvm,domid = "
+                    "<%u> but the domain gets domid %d\n", doms[i].source,
+                    doms[i].dt.domid, i + 1);
+            goto out;
+        }
+        if (merge_irq(&doms[i]))
+            goto out;
     }
     if (ndoms == 0) {
         fprintf(stderr, "xenkvm run: nothing to run: give --kernel FILE or "
@@ -256,7 +423,9 @@ int cli_run(int argc, char **argv)
     struct vmm_host_config hc = { .console = con, .prefix_console = ndoms > 1,
                                   .quiet = quiet, .dom0_pingpong = dom0_pp,
                                   .store_socket = sock && *sock ? sock :
-                                                  STORE_DEFAULT_SOCKET };
+                                                  STORE_DEFAULT_SOCKET,
+                                  .irq_host = have_irq_host ? &irq_host : NULL,
+                                  .control_socket = control };
     run_host = vmm_host_create(&hc, err, sizeof(err));
     if (!run_host) {
         fprintf(stderr, "xenkvm run: %s\n", err);
@@ -316,8 +485,16 @@ int cli_run(int argc, char **argv)
     if (con)
         fclose(con);
 out:
-    for (int i = 0; i < ndoms; i++)
+    for (int i = 0; i < ndoms; i++) {
         if (doms[i].xlu)
             xlu_cfg_destroy(doms[i].xlu);
+        irq_domain_cfg_free(&doms[i].irq);
+        irq_dt_cfg_free(&doms[i].dt);
+        free(doms[i].grants);
+        free(doms[i].iomem);
+        free(doms[i].pins);
+    }
+    if (have_irq_host)
+        irq_host_cfg_free(&irq_host);
     return status;
 }

@@ -13,6 +13,7 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
+    { "evtchn", cli_evtchn, "event channels of a running xenkvm (evtchn list)" },
     { "irq", cli_irq, "host interrupt lines (irq list, serve, check)" },
     { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
     { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },

@@ -28,6 +28,7 @@ static const struct {
     [__HYPERVISOR_vcpu_op]          = { hv_do_vcpu_op, "vcpu_op", false },
     [__HYPERVISOR_event_channel_op] = { hv_do_event_channel_op,
                                         "event_channel_op", false },
+    [__HYPERVISOR_physdev_op]       = { hv_do_physdev_op, "physdev_op", false },
 };
 
 uint64_t hv_now_ns(void)
@@ -80,6 +81,7 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
     d->evtchn = cfg->evtchn;
     d->ops = *cfg->ops;
     d->opaque = cfg->opaque;
+    d->pirq = cfg->pirq;
     pthread_mutex_init(&d->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -25,6 +25,7 @@ struct hv_domain {
     struct evtchn_host *evtchn;
     struct hv_platform_ops ops;
     void *opaque;
+    struct irq_pirq *pirq;     /* PHYSDEVOP router, or NULL: -ENOSYS */
 
     /* lock protects params, vcpu states, the wait state and the limiter.
      * Lock order: evtchn core locks, then this one (the core calls
@@ -66,6 +67,8 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_event_channel_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_console_io(struct hv_ctx *c, const uint64_t *a);
+/* hv_physdev.c: PHYSDEVOPs of the IRQ router (d->pirq). */
+long hv_do_physdev_op(struct hv_ctx *c, const uint64_t *a);
 
 /* hv.c helpers for handlers */
 int hv_block(struct hv_ctx *c);

@@ -89,6 +89,7 @@ void irq_domain_cfg_free(struct irq_domain_cfg *c)
         return;
     free(c->irqs);
     free(c->iomem);
+    free(c->pins);
     memset(c, 0, sizeof(*c));
 }
 
@@ -164,6 +165,31 @@ int irq_cfg_parse_domain(const char *data, size_t len, const char *name,
             out->nr_iomem++;
         }
     }
+    if (rc == 0)
+        rc = get_list(c, "irq_pins", name, report, &l, &n);
+    if (rc == 0 && n > 0) {
+        out->pins = calloc((size_t)n, sizeof(*out->pins));
+        if (!out->pins)
+            rc = -ENOMEM;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            const char *s = xlu_cfg_get_listitem(l, i);
+            char buf[32];
+            char *at;
+            uint64_t line, pin;
+            if (!s || strlen(s) >= sizeof(buf) || !strcpy(buf, s) ||
+                !(at = strchr(buf, '@')) || (*at = '\0') ||
+                !parse_u64(buf, 10, &line) || !parse_u64(at + 1, 10, &pin) ||
+                line >= IRQ_MAX_LINES || pin > 255) {
+                fprintf(report, "%s: irq_pins entry %d ('%.32s'): expected "
+                        "\"LINE@PIN\" (host line 0..%u, IOAPIC pin)\n", name,
+                        i + 1, s ? s : "(a list)", IRQ_MAX_LINES - 1);
+                rc = -EINVAL;
+                break;
+            }
+            out->pins[out->nr_pins++] = (struct irq_pin_cfg){
+                .line = (uint32_t)line, .pin = (uint32_t)pin };
+        }
+    }
     xlu_cfg_destroy(c);
     if (rc)
         irq_domain_cfg_free(out);
@@ -193,7 +219,91 @@ void irq_host_cfg_free(struct irq_host_cfg *c)
     if (!c)
         return;
     free(c->lines);
+    free(c->mmio);
     memset(c, 0, sizeof(*c));
+}
+
+/* "PFN,NR=file:PATH" or "PFN,NR=uio:PATH[:MAP]" (see irq.h). */
+static bool parse_mmio(const char *s, struct irq_host_mmio *m,
+                       const char **why)
+{
+    char buf[256];
+    *why = "expected \"PFN,NR=file:PATH\" or \"PFN,NR=uio:/dev/uioN[:MAP]\"";
+    if (!s || strlen(s) >= sizeof(buf))
+        return false;
+    strcpy(buf, s);
+    char *eq = strchr(buf, '=');
+    char *comma = strchr(buf, ',');
+    if (!eq || !comma || comma > eq)
+        return false;
+    *comma = '\0';
+    *eq = '\0';
+    memset(m, 0, sizeof(*m));
+    if (!parse_u64(buf, 16, &m->pfn) || !parse_u64(comma + 1, 16, &m->nr))
+        return false;
+    const uint64_t max = 1ull << 52;
+    if (m->nr == 0 || m->pfn >= max || m->nr > max - m->pfn) {
+        *why = "frame range empty or beyond 2^52";
+        return false;
+    }
+    char *what = eq + 1, *path;
+    if (!strncmp(what, "file:", 5)) {
+        path = what + 5;
+    } else if (!strncmp(what, "uio:", 4)) {
+        m->uio = true;
+        path = what + 4;
+        char *colon = strchr(path, ':');
+        if (colon) {
+            uint64_t map;
+            *colon = '\0';
+            if (!parse_u64(colon + 1, 10, &map) || map > 4) {
+                *why = "UIO map index must be 0..4";
+                return false;
+            }
+            m->uio_map = (unsigned int)map;
+        }
+    } else {
+        return false;
+    }
+    if (!*path || path[0] != '/' || strlen(path) >= sizeof(m->path)) {
+        *why = "the path must be absolute and shorter than 128 bytes";
+        return false;
+    }
+    strcpy(m->path, path);
+    return true;
+}
+
+static int parse_mmio_list(XLU_Config *c, const char *name, FILE *report,
+                           struct irq_host_cfg *out)
+{
+    XLU_ConfigList *l;
+    int n = 0;
+    int rc = get_list(c, "mmio", name, report, &l, &n);
+    if (rc || n == 0)
+        return rc;
+    out->mmio = calloc((size_t)n, sizeof(*out->mmio));
+    if (!out->mmio)
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const char *s = xlu_cfg_get_listitem(l, i);
+        const char *why;
+        struct irq_host_mmio *m = &out->mmio[out->nr_mmio];
+        if (!parse_mmio(s, m, &why)) {
+            fprintf(report, "%s: mmio entry %d ('%.60s'): %s\n", name, i + 1,
+                    s ? s : "(a list)", why);
+            return -EINVAL;
+        }
+        for (unsigned int j = 0; j < out->nr_mmio; j++) {
+            const struct irq_host_mmio *o = &out->mmio[j];
+            if (m->pfn < o->pfn + o->nr && o->pfn < m->pfn + m->nr) {
+                fprintf(report, "%s: mmio entries %u and %d overlap\n", name,
+                        j + 1, i + 1);
+                return -EINVAL;
+            }
+        }
+        out->nr_mmio++;
+    }
+    return 0;
 }
 
 /* "1000us", "5ms", "2s", "250000ns" */
@@ -353,6 +463,8 @@ int irq_cfg_parse_host(const char *data, size_t len, const char *name,
         }
         out->nr_lines = nr ? (unsigned int)nr : (max_line ? max_line : 1);
     }
+    if (rc == 0)
+        rc = parse_mmio_list(c, name, report, out);
     xlu_cfg_destroy(c);
     if (rc)
         irq_host_cfg_free(out);

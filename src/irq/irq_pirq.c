@@ -568,11 +568,13 @@ static int op_eoi_gmfn(struct irq_pirq *r, domid_t caller,
     struct pirq_dom *d = dom_find(r, caller);
     if (!d)
         return -XEN_ESRCH;
-    if (d->eoi_map)
-        return -XEN_EBUSY;    /* Xen lets a domain register it once */
+    /* Xen looks the frame up first (EINVAL), then lets a domain register
+     * the page only once (EBUSY). */
     void *page = r->map_gfn ? r->map_gfn(r->opaque, caller, g->gmfn) : NULL;
     if (!page)
         return -XEN_EINVAL;
+    if (d->eoi_map)
+        return -XEN_EBUSY;
     d->eoi_map = page;
     /* PIRQs already in flight need their bit now. */
     for (uint32_t p = 0; p < d->nr_pirqs; p++) {

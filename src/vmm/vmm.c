@@ -538,7 +538,9 @@ static void *vcpu_thread(void *arg)
     }
     atomic_store(&v->in_thread, false);
     if (atomic_fetch_sub(&d->threads_running, 1) == 1) {
-        /* Last vCPU out: the domain has ended. */
+        /* Last vCPU out: the domain has ended. Its host lines go first:
+         * a line it left in flight must not stay masked for the others. */
+        vmm_irq_domain_dead(d);
         vmm_console_flush(d);
         vmm_store_domain_release(d);
         char c = 1;
@@ -556,9 +558,19 @@ static void kick_handler(int sig)
     (void)sig;   /* only there to make KVM_RUN return -EINTR */
 }
 
+/* vmm_host_create owns a caller's ICU from the start: failing before the
+ * host exists, it frees it here. */
+static struct vmm_host *drop_icu(struct irq_icu *icu)
+{
+    if (icu)
+        irq_icu_destroy(icu);
+    return NULL;
+}
+
 struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
                                  char *err, size_t errlen)
 {
+    struct irq_icu *given = cfg ? cfg->icu : NULL;
     /* XENKVM_DEV_KVM names another KVM device node (containers, tests). */
     const char *dev = getenv("XENKVM_DEV_KVM");
     if (!dev || !*dev)
@@ -571,12 +583,12 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         else
             snprintf(err, errlen, "cannot open %s: %s%s", dev, strerror(errno),
                      errno == EACCES ? " (join group 'kvm')" : "");
-        return NULL;
+        return drop_icu(given);
     }
     if (ioctl(kfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
         snprintf(err, errlen, "/dev/kvm: unsupported KVM API version");
         close(kfd);
-        return NULL;
+        return drop_icu(given);
     }
     static const struct { int cap; const char *name; } need[] = {
         { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
@@ -591,7 +603,7 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
             snprintf(err, errlen, "/dev/kvm lacks %s (host kernel too old)",
                      need[i].name);
             close(kfd);
-            return NULL;
+            return drop_icu(given);
         }
     int sync = ioctl(kfd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
     if ((sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) !=
@@ -599,20 +611,22 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         snprintf(err, errlen, "/dev/kvm lacks KVM_CAP_SYNC_REGS for regs and "
                  "sregs (host kernel too old)");
         close(kfd);
-        return NULL;
+        return drop_icu(given);
     }
     struct vmm_host *h = calloc(1, sizeof(*h));
     if (!h) {
         snprintf(err, errlen, "out of memory");
         close(kfd);
-        return NULL;
+        return drop_icu(given);
     }
     h->kvmfd = kfd;
     if (cfg)
         h->cfg = *cfg;
     h->console = h->cfg.console ? h->cfg.console : stdout;
     h->wake_pipe[0] = h->wake_pipe[1] = -1;
+    h->irq_stop_fd = h->irq_stop_watch = -1;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->sink_lock, NULL);
     h->vcpu_mmap_size = ioctl(kfd, KVM_GET_VCPU_MMAP_SIZE, 0);
     for (int n = 64; n <= 4096; n *= 2) {
         h->supported_cpuid = calloc(1, sizeof(struct kvm_cpuid2) +
@@ -638,11 +652,16 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         .kick_vcpu = ec_kick_vcpu,
         .poll_wake = ec_poll_wake,
     };
+    vmm_irq_evtchn_hooks(&ops);
     h->evtchn = evtchn_host_create(&ops, h);
     struct evtchn_domain_config d0 = { .domid = 0, .privileged = true,
                                        .max_vcpus = 1 };
     if (!h->evtchn || evtchn_domain_create(h->evtchn, &d0) < 0) {
         snprintf(err, errlen, "cannot create the event-channel core");
+        vmm_host_destroy(h);
+        return NULL;
+    }
+    if (vmm_irq_init(h, err, errlen)) {
         vmm_host_destroy(h);
         return NULL;
     }
@@ -652,6 +671,11 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
     }
     if (h->cfg.dom0_pingpong && vmm_dom0pp_start(h)) {
         snprintf(err, errlen, "cannot start the domain-0 ping-pong service");
+        vmm_host_destroy(h);
+        return NULL;
+    }
+    if (h->cfg.control_socket && *h->cfg.control_socket &&
+        vmm_ctl_start(h, h->cfg.control_socket, err, errlen)) {
         vmm_host_destroy(h);
         return NULL;
     }
@@ -671,6 +695,7 @@ struct evtchn_host *vmm_host_evtchn(struct vmm_host *h)
 static void domain_free(struct vmm_domain *d)
 {
     vmm_store_domain_release(d);       /* no-op once released */
+    vmm_irq_domain_dead(d);            /* pins go before the VM fd */
     for (uint32_t i = 0; d->vcpus && i < d->nr_vcpus; i++) {
         struct vmm_vcpu *v = &d->vcpus[i];
         if (v->run && v->run != MAP_FAILED)
@@ -686,6 +711,7 @@ static void domain_free(struct vmm_domain *d)
     vmm_mem_fini(d);
     if (d->vmfd >= 0)
         close(d->vmfd);
+    vmm_irq_domain_free(d);            /* iomem mappings, after the VM */
     free(d->vcpus);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->vcpu_cv);
@@ -709,16 +735,19 @@ void vmm_host_destroy(struct vmm_host *h)
         vmm_store_domain_release(d);
     }
     vmm_dom0pp_stop(h);
+    vmm_ctl_stop(h);
+    vmm_irq_stop(h);
     for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
         if (h->domains[i])
             domain_free(h->domains[i]);
         h->domains[i] = NULL;
     }
     vmm_store_fini(h);
-    if (h->evtchn) {
+    if (h->evtchn)
         evtchn_domain_destroy(h->evtchn, 0);
+    vmm_irq_fini(h);
+    if (h->evtchn)
         evtchn_host_destroy(h->evtchn);
-    }
     free(h->supported_cpuid);
     if (h->wake_pipe[0] >= 0) {
         close(h->wake_pipe[0]);
@@ -726,6 +755,7 @@ void vmm_host_destroy(struct vmm_host *h)
     }
     close(h->kvmfd);
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->sink_lock);
     free(h);
 }
 
@@ -888,10 +918,13 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
                  strerror(-rc));
         goto fail;
     }
+    rc = vmm_irq_domain_setup(d, &cfg->irq, err, errlen);
+    if (rc)
+        goto fail;
     struct hv_domain_config hc = {
         .domid = d->domid, .max_vcpus = nv, .ram_pages = mem / VMM_PAGE,
         .e820 = d->e820, .nr_e820 = d->nr_e820, .evtchn = h->evtchn,
-        .ops = &vmm_hv_ops, .opaque = d,
+        .ops = &vmm_hv_ops, .opaque = d, .pirq = h->pirq,
     };
     d->hv = hv_domain_create(&hc);
     if (!d->hv) {

@@ -77,6 +77,14 @@ struct vmm_domain {
 
     struct vmm_console con;
 
+    /* Host interrupts (vmm_irq.c) */
+    bool pirq_added;                  /* known to the PIRQ router */
+    struct irq_kvm_pin **pins;        /* IOAPIC pins, nr_pins of them */
+    unsigned int nr_pins;
+    struct vmm_iomem_map *iomem;      /* host MMIO mapped into the guest */
+    unsigned int nr_iomem;
+    _Atomic bool irq_released;        /* lines released at death */
+
     /* XenStore (vmm_store.c) */
     char uuid[40];
     struct store_conn *store_ring;    /* the guest's ring connection */
@@ -107,6 +115,29 @@ struct vmm_host {
     volatile int store_stop;
     struct vmm_domain *introducing;   /* domain of the XS_INTRODUCE in flight */
     struct vmm_dom0pp *dom0pp;        /* vmm_dom0pp.c, or NULL */
+
+    /* Host interrupts (vmm_irq.c) and the control socket (vmm_ctl.c) */
+    struct irq_icu *icu;
+    struct irq_pirq *pirq;
+    struct irq_host_mmio *mmio;       /* copy of the host file's mmio= */
+    unsigned int nr_mmio;
+    pthread_t irq_thread;
+    bool irq_thread_started;
+    int irq_stop_fd;                  /* eventfd: ends the IRQ thread */
+    int irq_stop_watch;
+    _Atomic bool irq_stop;
+    struct vmm_ctl *ctl;
+    /* Held by the control thread while it prints (irq_icu_format calls a
+     * sink's describe after dropping the ICU lock) and while a domain's
+     * IOAPIC pins are freed, so a listing never reads a freed pin. */
+    pthread_mutex_t sink_lock;
+};
+
+struct vmm_iomem_map {
+    void *base;                       /* mmap of the backing */
+    size_t len;
+    uint32_t slot;
+    uint64_t gfn, nr;
 };
 
 /* vmm_mem.c */
@@ -147,6 +178,23 @@ void vmm_store_domain_release(struct vmm_domain *d);
 /* vmm_dom0pp.c */
 int vmm_dom0pp_start(struct vmm_host *h);
 void vmm_dom0pp_stop(struct vmm_host *h);
+
+/* vmm_irq.c */
+void vmm_irq_evtchn_hooks(struct evtchn_platform_ops *ops);
+int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen);
+void vmm_irq_stop(struct vmm_host *h);
+void vmm_irq_fini(struct vmm_host *h);
+int vmm_irq_domain_setup(struct vmm_domain *d,
+                         const struct vmm_domain_irq *cfg, char *err,
+                         size_t errlen);
+/* The domain has ended (last vCPU out): release its lines (XSA-360). */
+void vmm_irq_domain_dead(struct vmm_domain *d);
+void vmm_irq_domain_free(struct vmm_domain *d);
+
+/* vmm_ctl.c */
+int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
+                  size_t errlen);
+void vmm_ctl_stop(struct vmm_host *h);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,83 @@
+/*
+ * Virtual IOAPIC pins for the guest runtime (include/guest/ioapic.h). The
+ * runtime's IDT is private to runtime.c, so the gate is written through
+ * the IDTR (sidt): the table is ours, identity-mapped and writable.
+ */
+#include <guest/guest.h>
+#include <guest/ioapic.h>
+#include <xen/errno.h>
+
+#define IOAPIC_BASE   0xfec00000ul
+#define IOAPIC_PINS   24
+#define RTE_MASKED    (1u << 16)
+#define RTE_LEVEL     (1u << 15)
+
+static void (*vec_handler)(void);
+static uint8_t vec_number;
+
+static void ioapic_write(unsigned int reg, uint32_t v)
+{
+    *(volatile uint32_t *)IOAPIC_BASE = reg;
+    *(volatile uint32_t *)(IOAPIC_BASE + 0x10) = v;
+}
+
+void ioapic_isr(void);
+void ioapic_isr(void)
+{
+    if (vec_handler)
+        vec_handler();
+    lapic_eoi();
+}
+
+/* Caller-saved registers around the C part; the CPU aligned the stack to
+ * 16 before its 40-byte frame, so nine pushes leave the call aligned. */
+__asm__(".text\n"
+        ".globl ioapic_stub\n"
+        "ioapic_stub:\n"
+        "  push %rax; push %rcx; push %rdx; push %rsi; push %rdi\n"
+        "  push %r8; push %r9; push %r10; push %r11\n"
+        "  cld\n"
+        "  call ioapic_isr\n"
+        "  pop %r11; pop %r10; pop %r9; pop %r8\n"
+        "  pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rax\n"
+        "  iretq\n");
+extern char ioapic_stub[];
+
+static void set_gate(uint8_t vec, const void *fn)
+{
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) idtr;
+    __asm__ __volatile__("sidt %0" : "=m"(idtr));
+    uint64_t a = (uint64_t)(uintptr_t)fn;
+    uint16_t cs;
+    __asm__ __volatile__("mov %%cs, %0" : "=r"(cs));
+    volatile uint32_t *g = (volatile uint32_t *)(uintptr_t)(idtr.base + vec * 16u);
+    g[0] = (uint32_t)(a & 0xffff) | ((uint32_t)cs << 16);
+    g[1] = (uint32_t)(a & 0xffff0000u) | 0x8e00u;   /* present, interrupt gate */
+    g[2] = (uint32_t)(a >> 32);
+    g[3] = 0;
+}
+
+int ioapic_route(unsigned int pin, uint8_t vector, bool level,
+                 void (*handler)(void))
+{
+    if (pin >= IOAPIC_PINS || vector < 0x30 || vector >= 0xf0 || !handler ||
+        (vec_handler && vector != vec_number))
+        return -XEN_EINVAL;
+    unsigned long f = cpu_irq_save();
+    vec_handler = handler;
+    vec_number = vector;
+    set_gate(vector, ioapic_stub);
+    ioapic_write(0x11 + 2 * pin, 0);                 /* destination LAPIC 0 */
+    ioapic_write(0x10 + 2 * pin, vector | (level ? RTE_LEVEL : 0));
+    cpu_irq_restore(f);
+    return 0;
+}
+
+void ioapic_mask(unsigned int pin)
+{
+    if (pin < IOAPIC_PINS)
+        ioapic_write(0x10 + 2 * pin, RTE_MASKED);
+}
