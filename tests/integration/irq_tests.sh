@@ -99,7 +99,9 @@ edge_level)
     wait $run_pid; rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc"
     for g in e l n v; do passed $g; done
-    grep -q "^e: pirq: gsi 10 pirq [0-9]* port [0-9]* edge: 30 interrupts, 0 EOIs" "$tmp/out" || fail "edge report"
+    # a periodic edge source keeps firing while the guest reports: at least
+    # 30 counted (its PASS line), and never an EOI on an edge line
+    grep -q "^e: pirq: gsi 10 pirq [0-9]* port [0-9]* edge: [0-9]* interrupts, 0 EOIs" "$tmp/out" || fail "edge report"
     grep -q "^l: pirq: gsi 12 .* level: [0-9]* interrupts" "$tmp/out" || fail "level report"
     grep -q "^l: pirq: PASS one EOI per level interrupt" "$tmp/out" || fail "level EOIs"
     grep -q "^l: pirq: PASS second handler ran for every interrupt since it was attached" "$tmp/out" || fail "in-guest sharing"
