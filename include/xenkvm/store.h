@@ -172,7 +172,7 @@ void store_ring_kick(struct store_conn *c);
 void store_ring_detach(struct store_conn *c);
 
 /*
- * Unix socket transport: an epoll server whose clients are domain 0.
+ * Unix socket transport: a poll() server whose clients are domain 0.
  */
 struct store_sock;
 /* Listen on path (an existing socket file is replaced; its directory is
@@ -180,6 +180,13 @@ struct store_sock;
 struct store_sock *store_sock_open(struct store *s, const char *path, int *err);
 /* Serve for up to timeout_ms (-1: until an event); returns 0 or -errno. */
 int store_sock_step(struct store_sock *k, int timeout_ms);
+/* Busy-poll: after serving a request, keep checking for the next one for
+ * up to usec microseconds (an adaptive window, yielding the CPU between
+ * checks) before sleeping; saves a wake-up per request for synchronous
+ * clients at the cost of that much CPU per reply. 0 (the default of a new
+ * store_sock): always sleep. */
+#define STORE_SOCK_BUSY_POLL_DEFAULT 50
+void store_sock_set_busy_poll(struct store_sock *k, unsigned usec);
 /* Serve until *stop becomes non-zero (checked at least every 200 ms). */
 int store_sock_run(struct store_sock *k, volatile int *stop);
 /* Number of connected clients. */
