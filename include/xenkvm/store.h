@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <xen/xen.h>
 #include <xen/io/xs_wire.h>
@@ -120,7 +121,13 @@ bool store_conn_dead(struct store_conn *c);
 /* The next bytes to send (0 if none); valid until the next call into the
  * store for this connection. */
 size_t store_conn_out_peek(struct store_conn *c, const void **data);
-/* n bytes of what store_conn_out_peek() gave were sent. */
+/* Up to max queued messages as iovecs (the first one less what was sent
+ * of it), to send with one sendmsg(); returns how many were filled. Valid
+ * as store_conn_out_peek()'s bytes are; report what went with
+ * store_conn_out_consume(). */
+unsigned store_conn_out_iov(struct store_conn *c, struct iovec *iov,
+                            unsigned max);
+/* n bytes of what store_conn_out_peek()/_out_iov() gave were sent. */
 void store_conn_out_consume(struct store_conn *c, size_t n);
 /* Whether the connection refuses input until output is drained. */
 bool store_conn_blocked(struct store_conn *c);

@@ -240,16 +240,28 @@ static void do_accept(struct store_sock *k)
     }
 }
 
+/* Messages sent per sendmsg(): a reply is one; a watch fan-out queues
+ * many events on a connection, which then go out in a few calls. */
+#define FLUSH_IOV 32
+
 /* Write what the connection has queued; want_out if the socket is full. */
 static void flush(struct sock_client *cl)
 {
-    const void *p;
-    size_t n;
+    struct iovec iov[FLUSH_IOV];
+    unsigned n;
     cl->want_out = false;
-    while ((n = store_conn_out_peek(cl->c, &p)) > 0) {
-        ssize_t w = send(cl->fd, p, n, MSG_NOSIGNAL);
+    while ((n = store_conn_out_iov(cl->c, iov, FLUSH_IOV)) > 0) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
+        ssize_t w = sendmsg(cl->fd, &m, MSG_NOSIGNAL);
         if (w > 0) {
             store_conn_out_consume(cl->c, (size_t)w);
+            /* All of a short queue went: done. What other threads queue
+             * meanwhile wakes the loop (client_wake). */
+            if ((size_t)w == total && n < FLUSH_IOV)
+                return;
             continue;
         }
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
