@@ -22,7 +22,11 @@
  * as cpuidle's haltpoll does: it grows while the next event comes soon
  * after a sleep, shrinks when it expires unused, and is never used after
  * an idle step, so an idle daemon never spins and a busy one spends at
- * most the window per reply.
+ * most the window per reply. On a CPU shared with other busy tasks a
+ * yield hands them a whole time slice, while a sleeping daemon would be
+ * woken (and preempt them) as soon as a request comes; so a yield that
+ * takes far longer than a client's turnaround turns spinning off for a
+ * while.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -68,10 +72,16 @@ struct store_sock {
      * whether the last step served anything. */
     uint32_t spin_max, spin;
     bool active;
+    uint64_t spin_off_until;   /* CPU contended: no spinning until then */
 };
 
 /* Smallest non-zero window: below this a spin rarely catches anything. */
 #define SPIN_MIN_NS 4000u
+/* A yield longer than this means another task had the CPU for a time
+ * slice (a client's turnaround is ~10 us; a slice is ~1 ms)... */
+#define SPIN_CONTENDED_NS 200000u
+/* ...and then the loop sleeps instead of spinning for this long. */
+#define SPIN_BACKOFF_NS 100000000u
 
 static uint64_t mono_ns(void)
 {
@@ -333,9 +343,10 @@ static void run_pending(struct store_sock *k)
 /* The next event came t ns after the wait began: had the window been
  * longer it would have been caught without a sleep, so grow; if it came
  * later than the limit (or not at all), a spin would be waste: shrink. */
-static void spin_adapt(struct store_sock *k, uint64_t t, bool event)
+static void spin_adapt(struct store_sock *k, uint64_t now, uint64_t t,
+                       bool event)
 {
-    if (event && t < k->spin_max) {
+    if (event && t < k->spin_max && now >= k->spin_off_until) {
         uint32_t w = k->spin ? k->spin * 2 : SPIN_MIN_NS;
         k->spin = w < k->spin_max ? w : k->spin_max;
     } else {
@@ -354,16 +365,25 @@ static int sock_wait(struct store_sock *k, unsigned n, int timeout_ms)
     uint64_t t0 = mono_ns();
     if (k->active && k->spin) {
         uint64_t end = t0 + k->spin;
-        do {
+        for (uint64_t now = t0; now < end;) {
             int r = poll(k->pfd, n, 0);
             if (r)
                 return r;          /* caught: keep the window */
             sched_yield();         /* a client on this CPU runs now */
-        } while (mono_ns() < end);
+            uint64_t after = mono_ns();
+            if (after - now > SPIN_CONTENDED_NS) {
+                k->spin = 0;
+                k->spin_off_until = after + SPIN_BACKOFF_NS;
+                break;
+            }
+            now = after;
+        }
     }
     int r = poll(k->pfd, n, timeout_ms);
-    if (r >= 0)
-        spin_adapt(k, mono_ns() - t0, r > 0);
+    if (r >= 0) {
+        uint64_t now = mono_ns();
+        spin_adapt(k, now, now - t0, r > 0);
+    }
     return r;
 }
 
