@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <xen/xen.h>
 #include <xen/io/xs_wire.h>
@@ -120,7 +121,13 @@ bool store_conn_dead(struct store_conn *c);
 /* The next bytes to send (0 if none); valid until the next call into the
  * store for this connection. */
 size_t store_conn_out_peek(struct store_conn *c, const void **data);
-/* n bytes of what store_conn_out_peek() gave were sent. */
+/* Up to max queued messages as iovecs (the first one less what was sent
+ * of it), to send with one sendmsg(); returns how many were filled. Valid
+ * as store_conn_out_peek()'s bytes are; report what went with
+ * store_conn_out_consume(). */
+unsigned store_conn_out_iov(struct store_conn *c, struct iovec *iov,
+                            unsigned max);
+/* n bytes of what store_conn_out_peek()/_out_iov() gave were sent. */
 void store_conn_out_consume(struct store_conn *c, size_t n);
 /* Whether the connection refuses input until output is drained. */
 bool store_conn_blocked(struct store_conn *c);
@@ -172,7 +179,7 @@ void store_ring_kick(struct store_conn *c);
 void store_ring_detach(struct store_conn *c);
 
 /*
- * Unix socket transport: an epoll server whose clients are domain 0.
+ * Unix socket transport: a poll() server whose clients are domain 0.
  */
 struct store_sock;
 /* Listen on path (an existing socket file is replaced; its directory is
@@ -180,6 +187,13 @@ struct store_sock;
 struct store_sock *store_sock_open(struct store *s, const char *path, int *err);
 /* Serve for up to timeout_ms (-1: until an event); returns 0 or -errno. */
 int store_sock_step(struct store_sock *k, int timeout_ms);
+/* Busy-poll: after serving a request, keep checking for the next one for
+ * up to usec microseconds (an adaptive window, yielding the CPU between
+ * checks) before sleeping; saves a wake-up per request for synchronous
+ * clients at the cost of that much CPU per reply. 0 (the default of a new
+ * store_sock): always sleep. */
+#define STORE_SOCK_BUSY_POLL_DEFAULT 50
+void store_sock_set_busy_poll(struct store_sock *k, unsigned usec);
 /* Serve until *stop becomes non-zero (checked at least every 200 ms). */
 int store_sock_run(struct store_sock *k, volatile int *stop);
 /* Number of connected clients. */

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -23,28 +24,46 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xenkvm xenstored [--socket PATH] [--verbose]\n"
-            "  --socket PATH  listen on PATH (default %s)\n"
-            "  --verbose      log every request\n"
+            "usage: xenkvm xenstored [--socket PATH] [--busy-poll USEC] "
+            "[--verbose]\n"
+            "  --socket PATH     listen on PATH (default %s)\n"
+            "  --busy-poll USEC  after a reply, check for the next request\n"
+            "                    for up to USEC us before sleeping (adaptive;\n"
+            "                    default %u, 0: always sleep)\n"
+            "  --verbose         log every request\n"
             "Clients: XENSTORED_PATH=PATH xenstore-ls /\n",
-            STORE_DEFAULT_SOCKET);
+            STORE_DEFAULT_SOCKET, STORE_SOCK_BUSY_POLL_DEFAULT);
 }
 
 int cli_xenstored(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' },
+        { "busy-poll", required_argument, NULL, 'b' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *path = STORE_DEFAULT_SOCKET;
     bool verbose = false;
+    unsigned busy_poll = STORE_SOCK_BUSY_POLL_DEFAULT;
+    char *end;
+    unsigned long v;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "s:vh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:b:vh", opts, NULL)) != -1) {
         switch (o) {
         case 's': path = optarg; break;
+        case 'b':
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || errno || v > 1000000) {
+                fprintf(stderr, "xenkvm xenstored: --busy-poll takes "
+                        "microseconds, 0..1000000\n");
+                return 2;
+            }
+            busy_poll = (unsigned)v;
+            break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -71,6 +90,7 @@ int cli_xenstored(int argc, char **argv)
         store_destroy(s);
         return 1;
     }
+    store_sock_set_busy_poll(k, busy_poll);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

@@ -221,6 +221,22 @@ size_t store_conn_out_peek(struct store_conn *c, const void **data)
     return n;
 }
 
+unsigned store_conn_out_iov(struct store_conn *c, struct iovec *iov,
+                            unsigned max)
+{
+    pthread_mutex_lock(&c->s->lock);
+    unsigned n = 0;
+    uint32_t off = c->out_off;
+    for (struct store_out *o = c->out_head; o && n < max; o = o->next) {
+        iov[n].iov_base = o->data + off;
+        iov[n].iov_len = o->len - off;
+        n++;
+        off = 0;
+    }
+    pthread_mutex_unlock(&c->s->lock);
+    return n;
+}
+
 void store_conn_out_consume_locked(struct store_conn *c, size_t n)
 {
     while (n && c->out_head) {

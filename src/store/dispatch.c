@@ -35,7 +35,26 @@ const char *store_errname(int err)
 
 int store_domain_path(domid_t domid, char *buf, size_t size)
 {
-    return snprintf(buf, size, "/local/domain/%u", domid);
+    /* Every relative path of every request comes through here: format by
+     * hand (snprintf was ~15% of a request's user-space instructions). */
+    static const char pre[] = "/local/domain/";
+    char tmp[sizeof(pre) + 5];
+    char dig[5];
+    unsigned n = 0, v = domid;
+    do {
+        dig[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(tmp, pre, sizeof(pre) - 1);
+    size_t l = sizeof(pre) - 1;
+    while (n)
+        tmp[l++] = dig[--n];
+    if (size) {
+        size_t c = l < size - 1 ? l : size - 1;
+        memcpy(buf, tmp, c);
+        buf[c] = 0;
+    }
+    return (int)l;
 }
 
 /* xenstored's get_strings(): the number of NUL-terminated strings. */

@@ -9,9 +9,29 @@
  * becomes writable. Watch events raised by other connections (possibly on
  * other threads, e.g. a guest ring) put the client on a pending list and
  * wake the loop through a pipe.
+ *
+ * Busy-poll (store_sock_set_busy_poll): XenStore clients are synchronous
+ * (libxenstore sends a request, waits for the reply, sends the next), so
+ * a request usually follows a reply within microseconds. Sleeping in
+ * poll() between the two costs a wake-up each time: on another CPU an
+ * inter-processor interrupt (tens of microseconds in a VM), on the same
+ * CPU a preemption of the client after each of the separate writes
+ * libxenstore makes per request. So after serving, the loop keeps
+ * checking (poll with timeout 0) for a bounded window, yielding the CPU
+ * between checks (a client on this CPU runs at once). The window adapts
+ * as cpuidle's haltpoll does: it grows while the next event comes soon
+ * after a sleep, shrinks when it expires unused, and is never used after
+ * an idle step, so an idle daemon never spins and a busy one spends at
+ * most the window per reply. On a CPU shared with other busy tasks a
+ * yield hands them a whole time slice, while a sleeping daemon would be
+ * woken (and preempt them) as soon as a request comes; so a yield that
+ * takes far longer than a client's turnaround turns spinning off for a
+ * while.
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,7 +68,27 @@ struct store_sock {
     struct pollfd *pfd;
     struct sock_client **pcl;
     unsigned pcap;
+    /* Busy-poll window (ns): the limit, the current adaptive value, and
+     * whether the last step served anything. */
+    uint32_t spin_max, spin;
+    bool active;
+    uint64_t spin_off_until;   /* CPU contended: no spinning until then */
 };
+
+/* Smallest non-zero window: below this a spin rarely catches anything. */
+#define SPIN_MIN_NS 4000u
+/* A yield longer than this means another task had the CPU for a time
+ * slice (a client's turnaround is ~10 us; a slice is ~1 ms)... */
+#define SPIN_CONTENDED_NS 200000u
+/* ...and then the loop sleeps instead of spinning for this long. */
+#define SPIN_BACKOFF_NS 100000000u
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void client_wake(void *arg);
 static const struct store_conn_ops client_ops = { client_wake };
@@ -210,16 +250,28 @@ static void do_accept(struct store_sock *k)
     }
 }
 
+/* Messages sent per sendmsg(): a reply is one; a watch fan-out queues
+ * many events on a connection, which then go out in a few calls. */
+#define FLUSH_IOV 32
+
 /* Write what the connection has queued; want_out if the socket is full. */
 static void flush(struct sock_client *cl)
 {
-    const void *p;
-    size_t n;
+    struct iovec iov[FLUSH_IOV];
+    unsigned n;
     cl->want_out = false;
-    while ((n = store_conn_out_peek(cl->c, &p)) > 0) {
-        ssize_t w = send(cl->fd, p, n, MSG_NOSIGNAL);
+    while ((n = store_conn_out_iov(cl->c, iov, FLUSH_IOV)) > 0) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
+        ssize_t w = sendmsg(cl->fd, &m, MSG_NOSIGNAL);
         if (w > 0) {
             store_conn_out_consume(cl->c, (size_t)w);
+            /* All of a short queue went: done. What other threads queue
+             * meanwhile wakes the loop (client_wake). */
+            if ((size_t)w == total && n < FLUSH_IOV)
+                return;
             continue;
         }
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -288,6 +340,60 @@ static void run_pending(struct store_sock *k)
     }
 }
 
+/* The next event came t ns after the wait began: had the window been
+ * longer it would have been caught without a sleep, so grow; if it came
+ * later than the limit (or not at all), a spin would be waste: shrink. */
+static void spin_adapt(struct store_sock *k, uint64_t now, uint64_t t,
+                       bool event)
+{
+    if (event && t < k->spin_max && now >= k->spin_off_until) {
+        uint32_t w = k->spin ? k->spin * 2 : SPIN_MIN_NS;
+        k->spin = w < k->spin_max ? w : k->spin_max;
+    } else {
+        k->spin /= 2;
+        if (k->spin < SPIN_MIN_NS)
+            k->spin = 0;
+    }
+}
+
+/* poll() the n prepared fds: first, after a step that served something,
+ * spin for up to the busy-poll window; then sleep up to timeout_ms. */
+static int sock_wait(struct store_sock *k, unsigned n, int timeout_ms)
+{
+    if (!k->spin_max || timeout_ms == 0)
+        return poll(k->pfd, n, timeout_ms);
+    uint64_t t0 = mono_ns();
+    if (k->active && k->spin) {
+        uint64_t end = t0 + k->spin;
+        for (uint64_t now = t0; now < end;) {
+            int r = poll(k->pfd, n, 0);
+            if (r)
+                return r;          /* caught: keep the window */
+            sched_yield();         /* a client on this CPU runs now */
+            uint64_t after = mono_ns();
+            if (after - now > SPIN_CONTENDED_NS) {
+                k->spin = 0;
+                k->spin_off_until = after + SPIN_BACKOFF_NS;
+                break;
+            }
+            now = after;
+        }
+    }
+    int r = poll(k->pfd, n, timeout_ms);
+    if (r >= 0) {
+        uint64_t now = mono_ns();
+        spin_adapt(k, now, now - t0, r > 0);
+    }
+    return r;
+}
+
+void store_sock_set_busy_poll(struct store_sock *k, unsigned usec)
+{
+    uint64_t ns = (uint64_t)usec * 1000u;
+    k->spin_max = ns > 1000000000u ? 1000000000u : (uint32_t)ns;
+    k->spin = 0;
+}
+
 int store_sock_step(struct store_sock *k, int timeout_ms)
 {
     unsigned need = k->nclients + 2;
@@ -315,9 +421,10 @@ int store_sock_step(struct store_sock *k, int timeout_ms)
         k->pcl[n] = cl;
         k->pfd[n++] = (struct pollfd){ .fd = cl->fd, .events = ev };
     }
-    int r = poll(k->pfd, n, timeout_ms);
+    int r = sock_wait(k, n, timeout_ms);
     if (r < 0)
         return errno == EINTR ? 0 : -errno;
+    k->active = r > 0;
     if (k->pfd[1].revents)
         run_pending(k);
     for (unsigned i = 2; i < n; i++) {

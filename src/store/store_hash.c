@@ -7,15 +7,36 @@
 
 #include "store_int.h"
 
-/* FNV-1a: short paths, good spread, no state. */
+/* Eight bytes per step (multiply and xor-shift per word, then the
+ * MurmurHash3 finaliser so the low bits that pick a bucket depend on every
+ * byte). Paths are hashed ~3 times per request; byte-wise FNV-1a was a
+ * sixth of a request's user-space instructions. */
+static inline uint64_t mix_word(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0xbf58476d1ce4e5b9u;
+    return h ^ (h >> 31);
+}
+
 uint32_t store_hash(const char *key, uint32_t klen)
 {
-    uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
+    uint64_t h = 0x9e3779b97f4a7c15u ^ klen;
+    for (; klen >= 8; key += 8, klen -= 8) {
+        uint64_t w;
+        memcpy(&w, key, 8);
+        h = mix_word(h, w);
     }
-    return h;
+    if (klen) {
+        uint64_t w = 0;
+        for (uint32_t i = 0; i < klen; i++)
+            w |= (uint64_t)(unsigned char)key[i] << (8 * i);
+        h = mix_word(h, w);
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 int store_htab_init(struct store_htab *t, uint32_t buckets)

@@ -1,7 +1,9 @@
 /* The Unix socket transport with real sockets: framing over partial reads
  * and writes, many clients, a bad client closed alone, a client that never
- * reads its watch events. */
+ * reads its watch events; each with and without busy-poll, and an idle
+ * busy-polling server that must sleep, not spin. */
 #include <pthread.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,18 +23,31 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static int setup(void **state)
+static int setup_with(unsigned busy_poll_us)
 {
-    (void)state;
     snprintf(path, sizeof(path), "/tmp/xenkvm-test-%d/sock", (int)getpid());
     s = store_create(NULL, NULL);
     int err;
     k = store_sock_open(s, path, &err);
     if (!k)
         return -1;
+    store_sock_set_busy_poll(k, busy_poll_us);
     stop = 0;
     pthread_create(&thr, NULL, serve, NULL);
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(0);
+}
+
+/* A long window, so the spin path runs through every test. */
+static int setup_bp(void **state)
+{
+    (void)state;
+    return setup_with(2000);
 }
 
 static int teardown(void **state)
@@ -215,12 +230,52 @@ static void test_client_never_reads_events(void **state)
     close(writer);
 }
 
+static uint64_t thread_cpu_ns(pthread_t t)
+{
+    clockid_t cid;
+    struct timespec ts;
+    assert_int_equal(pthread_getcpuclockid(t, &cid), 0);
+    assert_int_equal(clock_gettime(cid, &ts), 0);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Busy-poll spends CPU only right after serving: a burst of round trips,
+ * then 400 ms without requests, during which the server thread must use
+ * far less CPU than a spinning one would (all of it). */
+static void test_busy_poll_idle_sleeps(void **state)
+{
+    (void)state;
+    int fd = cli();
+    struct xsd_sockmsg h;
+    char buf[4200];
+    for (int i = 0; i < 200; i++) {
+        send_msg(fd, XS_WRITE, (uint32_t)i, "/bp\0x", 5);
+        assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+        assert_int_equal(h.type, XS_WRITE);
+    }
+    uint64_t before = thread_cpu_ns(thr);
+    usleep(400000);
+    uint64_t used = thread_cpu_ns(thr) - before;
+    /* A spinning thread would use ~400 ms; one window is 2 ms. */
+    assert_true(used < 40000000u);
+    /* And it still answers after the idle time. */
+    send_msg(fd, XS_READ, 7, "/bp", 4);
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.req_id, 7);
+    assert_string_equal(buf, "x");
+    close(fd);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TB(f) cmocka_unit_test_setup_teardown(f, setup_bp, teardown)
     const struct CMUnitTest tests[] = {
         T(test_byte_by_byte), T(test_oversize_closes_only_that_client),
         T(test_many_clients_pipelined), T(test_client_never_reads_events),
+        TB(test_byte_by_byte), TB(test_oversize_closes_only_that_client),
+        TB(test_many_clients_pipelined), TB(test_client_never_reads_events),
+        TB(test_busy_poll_idle_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,9 +177,16 @@ static void test_relative_paths(void **state)
     char *v = rd(c, 0, "/local/domain/0/rel/x");
     assert_string_equal(v, "1");
     free(v);
-    struct rep r = rqv(c, XS_GET_DOMAIN_PATH, 0, "7", NULL);
-    assert_string_equal(r.d, "/local/domain/7");
-    rep_free(r);
+    /* One digit, several, and the largest domid (formatted by hand). */
+    static const char *const ids[][2] = {
+        { "7", "/local/domain/7" }, { "0", "/local/domain/0" },
+        { "10", "/local/domain/10" }, { "32751", "/local/domain/32751" },
+    };
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        struct rep r = rqv(c, XS_GET_DOMAIN_PATH, 0, ids[i][0], NULL);
+        assert_string_equal(r.d, ids[i][1]);
+        rep_free(r);
+    }
     EXPECT_ERR(rqv(c, XS_GET_DOMAIN_PATH, 0, "x7", NULL), "EINVAL");
 }
 

@@ -1,0 +1,90 @@
+/* The path hash table (store_hash.c): every entry found again, none found
+ * that is absent, deletion, and the spread of store-shaped keys (paths that
+ * differ only in a digit or two, short and long, tails of 0..7 bytes) over
+ * the buckets: a weak hash would pile them into few chains. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "../../src/store/store_int.h"
+
+enum { N = 20000 };
+
+struct ent {
+    struct store_hent h;
+    char key[64];
+};
+
+static struct ent *make(unsigned i)
+{
+    struct ent *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    /* Like a toolstack's tree: many domains, a few devices each. */
+    snprintf(e->key, sizeof(e->key), "/local/domain/%u/device/vif/%u/state%.*s",
+             i / 8, i % 8, (int)(i % 8), "xxxxxxx");
+    e->h.key = e->key;
+    e->h.klen = (uint32_t)strlen(e->key);
+    return e;
+}
+
+static void test_find_spread_delete(void **state)
+{
+    (void)state;
+    struct store_htab t;
+    assert_int_equal(store_htab_init(&t, 16), 0);
+    struct ent **all = calloc(N, sizeof(*all));
+    assert_non_null(all);
+    for (unsigned i = 0; i < N; i++) {
+        all[i] = make(i);
+        store_htab_add(&t, &all[i]->h);
+    }
+    assert_int_equal(t.count, N);
+    for (unsigned i = 0; i < N; i++)
+        assert_ptr_equal(store_htab_find(&t, all[i]->key, all[i]->h.klen),
+                         &all[i]->h);
+    assert_null(store_htab_find(&t, "/local/domain/0/device/vif/9/state", 34));
+    assert_null(store_htab_find(&t, "", 0));
+
+    /* Spread: with load <= 1 a uniform hash gives chains of a handful;
+     * allow generous slack, far below what clustering produces. */
+    unsigned longest = 0, used = 0;
+    for (uint32_t b = 0; b <= t.mask; b++) {
+        unsigned len = 0;
+        for (struct store_hent *e = t.b[b]; e; e = e->next)
+            len++;
+        used += len > 0;
+        if (len > longest)
+            longest = len;
+    }
+    assert_true(longest <= 12);
+    assert_true(used >= N / 2);
+
+    /* Equal keys hash equally whatever their address and alignment. */
+    char buf[80];
+    for (unsigned off = 0; off < 8; off++) {
+        memcpy(buf + off, all[5]->key, all[5]->h.klen);
+        assert_int_equal(store_hash(buf + off, all[5]->h.klen),
+                         store_hash(all[5]->key, all[5]->h.klen));
+    }
+
+    for (unsigned i = 0; i < N; i += 2)
+        store_htab_del(&t, &all[i]->h);
+    assert_int_equal(t.count, N / 2);
+    for (unsigned i = 0; i < N; i++)
+        assert_true((store_htab_find(&t, all[i]->key, all[i]->h.klen) ==
+                     NULL) == (i % 2 == 0));
+    for (unsigned i = 0; i < N; i++)
+        free(all[i]);
+    free(all);
+    store_htab_fini(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find_spread_delete),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
