@@ -13,9 +13,7 @@
 
 #include "xenkvm/irq.h"
 
-/* Read one line (up to 127 bytes) within 2 s; a slow or silent client must
- * not hold the VMM's control thread. */
-static int read_request(int fd, char *buf, size_t n)
+int irq_ctl_read_line(int fd, char *buf, size_t n)
 {
     size_t len = 0;
     while (len + 1 < n) {
@@ -34,10 +32,12 @@ static int read_request(int fd, char *buf, size_t n)
         len++;
     }
     buf[len] = '\0';
+    if (len && buf[len - 1] == '\r')
+        buf[len - 1] = '\0';
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int irq_ctl_write_all(int fd, const char *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -55,7 +55,7 @@ static int write_all(int fd, const char *p, size_t n)
 int irq_ctl_serve(struct irq_icu *icu, int fd)
 {
     char req[128];
-    int rc = read_request(fd, req, sizeof(req));
+    int rc = irq_ctl_read_line(fd, req, sizeof(req));
     if (rc < 0)
         return rc;
     char *text = NULL;
@@ -71,7 +71,7 @@ int irq_ctl_serve(struct irq_icu *icu, int fd)
         free(text);
         return -ENOMEM;
     }
-    rc = write_all(fd, text, len);
+    rc = irq_ctl_write_all(fd, text, len);
     free(text);
     return rc;
 }
@@ -90,9 +90,9 @@ int irq_ctl_request(const char *path, const char *request, FILE *out)
         rc = -errno;
         goto out;
     }
-    rc = write_all(fd, request, strlen(request));
+    rc = irq_ctl_write_all(fd, request, strlen(request));
     if (rc == 0)
-        rc = write_all(fd, "\n", 1);
+        rc = irq_ctl_write_all(fd, "\n", 1);
     if (rc < 0)
         goto out;
     char buf[4096];

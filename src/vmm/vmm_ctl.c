@@ -34,43 +34,10 @@ struct vmm_ctl {
     pthread_t thread;
 };
 
-/* One request line within 2 s (at most 127 bytes). */
-static int read_line(int fd, char *buf, size_t n)
-{
-    size_t len = 0;
-    while (len + 1 < n) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        int r = poll(&p, 1, 2000);
-        if (r <= 0)
-            return r == 0 ? -ETIMEDOUT : -errno;
-        ssize_t got = read(fd, buf + len, 1);
-        if (got < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -errno;
-        }
-        if (got == 0 || buf[len] == '\n')
-            break;
-        len++;
-    }
-    buf[len] = '\0';
-    if (len && buf[len - 1] == '\r')
-        buf[len - 1] = '\0';
-    return 0;
-}
-
+/* Replies are best effort: a client that went away loses its answer. */
 static void send_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
+    (void)irq_ctl_write_all(fd, p, n);
 }
 
 struct evl_ctx {
@@ -186,7 +153,7 @@ static void irq_raise(struct vmm_host *h, FILE *out, const char *arg)
 static void serve(struct vmm_host *h, int fd)
 {
     char req[128];
-    if (read_line(fd, req, sizeof(req)) < 0)
+    if (irq_ctl_read_line(fd, req, sizeof(req)) < 0)
         return;
     char *text = NULL;
     size_t len = 0;
