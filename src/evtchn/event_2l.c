@@ -42,8 +42,11 @@ static void twolevel_set_pending(struct evtchn_dom *d, uint32_t vcpu, struct evt
     struct vcpu_info *vi;
 
     /* The pending bit is a latch: a second event before the guest clears
-     * it coalesces with the first. */
-    if (test_and_set(d->si->evtchn_pending, port))
+     * it coalesces with the first. Look before the atomic RMW: a bit seen
+     * set is cleared by the guest only when it handles the port, after
+     * this send, and the cache line stays shared under a flood. */
+    if (test_bit(d->si->evtchn_pending, port) ||
+        test_and_set(d->si->evtchn_pending, port))
         return;
 
     /* Only an unmasked port makes the selector bit, and only a newly set

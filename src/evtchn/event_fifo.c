@@ -111,6 +111,13 @@ static void fifo_set_pending(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_
         return;
     }
 
+    /* Coalesce without the queue locks: an event already PENDING and
+     * LINKED is still ahead of the guest's consumer, which clears LINKED
+     * before it tests PENDING, so it will handle it after this send. */
+    event_word_t w0 = wload(word);
+    if ((w0 & (W_PENDING | W_LINKED)) == (W_PENDING | W_LINKED))
+        return;
+
     /* Lock the event's current queue and the one it was last linked on (a
      * bind_vcpu or set_priority moves it), lower address first. The last
      * queue may change while we wait, so re-check it after locking. */
