@@ -136,6 +136,12 @@ int hv_get_param(struct hv_domain *d, uint32_t idx, uint64_t *val);
  * (type VECTOR), else 0 (nothing registered: no interrupt). */
 uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id);
 
+/* An upcall interrupt of vcpu_id has been raised and not yet taken: a
+ * vector is registered and the vCPU's evtchn_upcall_pending is set (the
+ * guest's handler clears it first thing). Lock-free; for the VMM's check
+ * at every exit that the interrupt is taken as soon as the guest can. */
+bool hv_upcall_outstanding(struct hv_domain *d, uint32_t vcpu_id);
+
 /* Delivery hooks, called by the VMM's evtchn platform ops from any thread:
  * an upcall was raised for vcpu_id (wakes it from SCHEDOP_block/poll), and
  * port became pending while the domain has pollers. */

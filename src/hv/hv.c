@@ -243,6 +243,17 @@ uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id)
     return 0;
 }
 
+bool hv_upcall_outstanding(struct hv_domain *d, uint32_t vcpu_id)
+{
+    if (vcpu_id >= d->max_vcpus || !hv_upcall_vector(d, vcpu_id))
+        return false;
+    /* No lock: called at every vCPU exit. The pointer is published with a
+     * release store and vcpu_info pages stay mapped for the domain's life. */
+    struct vcpu_info *vi = __atomic_load_n(&d->vcpus[vcpu_id].info,
+                                           __ATOMIC_ACQUIRE);
+    return vi && __atomic_load_n(&vi->evtchn_upcall_pending, __ATOMIC_ACQUIRE);
+}
+
 void hv_vcpu_kick(struct hv_domain *d, uint32_t vcpu_id)
 {
     if (vcpu_id >= d->max_vcpus)

@@ -276,7 +276,8 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
         if (rc)
             return rc;
         pthread_mutex_lock(&d->lock);
-        d->vcpus[id].info = vi;
+        /* Atomic: hv_upcall_outstanding reads it without the lock. */
+        __atomic_store_n(&d->vcpus[id].info, vi, __ATOMIC_RELEASE);
         d->vcpus[id].info_registered = true;
         pthread_mutex_unlock(&d->lock);
         return 0;

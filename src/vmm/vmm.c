@@ -29,6 +29,12 @@
 
 #define VMM_HYPERCALL_MSR 0x40000000u
 #define VMM_KICK_SIGNAL   SIGUSR1
+#define VMM_RFLAGS_TF     (1ull << 8)
+#define VMM_RFLAGS_IF     (1ull << 9)
+/* Single steps one interrupt window may take before we stop stepping and
+ * leave the interrupt to the next exit (a guest spinning with IF=0 for
+ * long must not run at one exit per instruction). */
+#define VMM_IRQWIN_MAX_STEPS 4096u
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
 {
@@ -435,6 +441,12 @@ static int handle_exit(struct vmm_vcpu *v)
         return 1;
     case KVM_EXIT_INTR:
         return 1;
+    case KVM_EXIT_DEBUG:
+        if (v->irqwin_stepping)
+            return 1;           /* a step of irq_window's; it looks next */
+        report_crash(v, "unexpected debug exit");
+        domain_end(v->d, VMM_CRASHED, SHUTDOWN_crash);
+        return 0;
     case KVM_EXIT_HLT:
         /* Only without the in-kernel LAPIC; treat as a pause. */
         return 1;
@@ -496,6 +508,106 @@ static void load_pending_context(struct vmm_vcpu *v)
                 v->id, strerror(-rc));
 }
 
+static void irq_window_step(struct vmm_vcpu *v, bool on)
+{
+    struct kvm_guest_debug dbg = {
+        .control = on ? KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP : 0,
+    };
+    if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) < 0) {
+        vmm_log_guest(v->d, "vCPU %u: KVM_SET_GUEST_DEBUG: %s", v->id,
+                      strerror(errno));
+        on = false;
+        v->irqwin_gave_up = true;
+    }
+    v->irqwin_stepping = on;
+    v->irqwin_steps = 0;
+}
+
+/* The guest's next instruction is one we must not single-step: HLT or
+ * IRET/IRETQ (see irq_window). An unreadable RIP counts as neither. */
+static bool irq_window_unsteppable(struct vmm_vcpu *v)
+{
+    const struct kvm_sregs *sr = &v->run->s.regs.sregs;
+    uint64_t lin = sr->cs.base + v->run->s.regs.regs.rip;
+    const uint8_t *p = vmm_gva_map(v->d, sr, lin, false);
+    if (!p)
+        return false;
+    if (*p == 0xf4 || *p == 0xcf)            /* hlt, iret */
+        return true;
+    /* iretq: a REX prefix and iret, both on this page */
+    return (*p & 0xf0) == 0x40 && ((lin + 1) & 4095) && p[1] == 0xcf;
+}
+
+/*
+ * Between two KVM_RUNs (registers as of the exit in the sync-regs area):
+ * an upcall that was raised and not yet taken must be taken as soon as the
+ * guest can take it, as on Xen and on hardware, before the next instruction
+ * with IF=1.
+ *
+ * KVM does that by itself only at an entry where it re-examines its LAPIC
+ * (a new interrupt, written registers, HLT) and, for an interrupt that
+ * found IF=0, by an interrupt-window exit when the guest sets IF. This
+ * host's KVM (nested kvm_pvm) gives no such exit: an interrupt raised while
+ * IF=0 (EVTCHNOP_unmask or a send to oneself under cli, the usual
+ * irqsave-around-unmask of Linux and of our guest runtime) was taken only
+ * at some later exit, ticks late (tests/integration/kvm_irq_window.c
+ * shows it on raw KVM). So we keep the window ourselves:
+ *   IF=1: written registers make KVM look at the LAPIC at this entry;
+ *   IF=0: single-step the guest until IF=1 and no STI/MOV SS shadow, then
+ *         stop stepping (KVM injects at that entry), at most
+ *         VMM_IRQWIN_MAX_STEPS steps; or until the guest consumed the
+ *         events another way (upcall_pending cleared). Never over HLT
+ *         or IRET: the in-kernel HLT wakes for a pending interrupt by
+ *         itself (STI;HLT takes it), and this host's KVM, single-stepping
+ *         a HLT (or the IRET of a handler that woke a HLT), puts the vCPU
+ *         back to sleep inside the next interrupt handler, where nothing
+ *         wakes it (seen as vmm_pingpong hangs; the sti;hlt variant of the
+ *         probe hangs). An IRET re-enables interrupts of a handler, which
+ *         is outside what this window covers: the interrupt then waits for
+ *         the next exit, as before.
+ * Costs nothing unless an upcall is outstanding; where KVM keeps the window
+ * itself the guest takes the interrupt at the first step.
+ */
+static void irq_window(struct vmm_vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    uint64_t rflags = run->s.regs.regs.rflags;
+    if (v->irqwin_stepping && irq_window_unsteppable(v)) {
+        irq_window_step(v, false);
+        run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+        return;
+    }
+    if (!hv_upcall_outstanding(v->d->hv, v->id)) {
+        if (v->irqwin_stepping)
+            irq_window_step(v, false);
+        v->irqwin_gave_up = false;
+        return;
+    }
+    if (rflags & VMM_RFLAGS_IF) {
+        if (v->irqwin_stepping) {
+            struct kvm_vcpu_events ev;
+            if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) == 0 &&
+                ev.interrupt.shadow)
+                return;            /* one more instruction first */
+            irq_window_step(v, false);
+        }
+        v->irqwin_gave_up = false;
+        run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+        return;
+    }
+    if (v->irqwin_stepping) {
+        if (++v->irqwin_steps >= VMM_IRQWIN_MAX_STEPS) {
+            irq_window_step(v, false);
+            v->irqwin_gave_up = true;
+        }
+        return;
+    }
+    /* The guest's own single-stepping owns TF. */
+    if (!v->irqwin_gave_up && !(rflags & VMM_RFLAGS_TF) &&
+        !irq_window_unsteppable(v))
+        irq_window_step(v, true);
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vmm_vcpu *v = arg;
@@ -525,6 +637,7 @@ static void *vcpu_thread(void *arg)
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+                irq_window(v);
                 continue;
             }
             char what[96];
@@ -535,6 +648,7 @@ static void *vcpu_thread(void *arg)
         }
         if (!handle_exit(v))
             break;
+        irq_window(v);
     }
     atomic_store(&v->in_thread, false);
     if (atomic_fetch_sub(&d->threads_running, 1) == 1) {

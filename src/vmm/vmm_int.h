@@ -27,6 +27,11 @@ struct vmm_vcpu {
     bool initialised;             /* under d->lock */
     bool up;                      /* under d->lock */
     uint8_t ctx[256];             /* struct vcpu_hvm_context */
+    /* Interrupt window kept by single-stepping (vmm.c irq_window); its
+     * own thread only. */
+    bool irqwin_stepping;         /* KVM_GUESTDBG_SINGLESTEP is on */
+    bool irqwin_gave_up;          /* step limit hit: wait for IF=1 */
+    unsigned int irqwin_steps;    /* steps in this episode */
 };
 
 #define VMM_REQ_STOP  1u          /* leave the guest, end the thread */

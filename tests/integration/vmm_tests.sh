@@ -83,6 +83,20 @@ events)
     ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
     [ "$(grep -c '^ok:' "$tmp/out")" -eq 16 ] || fail "expected 16 checks"
     ;;
+unmask|unmask_cli|unmask_legacy|unmask_legacy_cli)
+    # EVTCHNOP_unmask of a pending port: the upcall before the next guest
+    # instruction (after STI's shadow when IF=0 around the call), 200 times,
+    # per-vCPU vector or legacy CALLBACK_IRQ vector.
+    needs_kvm
+    args=$(echo "$t" | tr _ ' ')
+    "$xk" run --name um --kernel "$guest" --cmdline "$args 200" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    grep -q "^unmask: late 0$" "$tmp/out" || fail "upcall late"
+    grep -q "^unmask: lost 0$" "$tmp/out" || fail "upcall lost"
+    [ "$(grep -c "^ok:" "$tmp/out")" -eq 7 ] || fail "expected 7 checks"
+    ;;
 smp)
     needs_kvm
     "$xk" run --name smp --vcpus 2 --kernel "$guest" --cmdline smp >"$tmp/out" 2>"$tmp/err"

@@ -11,6 +11,7 @@
 #include <xen/memory.h>
 #include <xen/sched.h>
 #include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
 
 #include "tg.h"
 
@@ -34,6 +35,10 @@ void tg_isr(void);
 
 static volatile uint64_t upcalls, port_hits[64];
 static void (*volatile on_port)(evtchn_port_t port);
+/* The per-vCPU upcall vector goes through the LAPIC and is EOI'd; the
+ * legacy HVM_PARAM_CALLBACK_IRQ vector is not (Xen injects it directly,
+ * Linux sends no EOI for it). */
+static volatile int upcall_eoi = 1;
 
 /* histogram of round trips: 64-cycle buckets */
 #define HBUCKETS TG_HBUCKETS
@@ -77,7 +82,8 @@ void tg_isr(void)
         }
     }
     upcalls++;
-    mmio_write32(LAPIC_EOI, 0);
+    if (upcall_eoi)
+        mmio_write32(LAPIC_EOI, 0);
 }
 
 static long evtchn_op(unsigned int cmd, void *arg)
@@ -92,8 +98,9 @@ static long send(evtchn_port_t p)
     return evtchn_op(EVTCHNOP_send, &s);
 }
 
-/* IDT gate for the upcall, LAPIC on, shared_info mapped, vector set. */
-static void setup_events(void)
+/* IDT gate for the upcall, LAPIC on, shared_info mapped, vector set
+ * (per-vCPU vector, or the legacy CALLBACK_IRQ one). */
+static void setup_events_via(int legacy)
 {
     uint64_t a = (uint64_t)(uintptr_t)tg_isr_stub;
     idt[UPCALL_VECTOR] = (struct idt_gate){ (uint16_t)a, 0x08, 0, 0x8e,
@@ -110,11 +117,88 @@ static void setup_events(void)
     tg_check(tg_hcall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap,
                       (uint64_t)(uintptr_t)&x, 0) == 0,
              "add_to_physmap(shared_info)");
+    if (legacy) {
+        upcall_eoi = 0;
+        struct xen_hvm_param p = { .domid = DOMID_SELF,
+            .index = HVM_PARAM_CALLBACK_IRQ,
+            .value = ((uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) |
+                     UPCALL_VECTOR };
+        tg_check(tg_hcall(__HYPERVISOR_hvm_op, HVMOP_set_param,
+                          (uint64_t)(uintptr_t)&p, 0) == 0,
+                 "set_param(CALLBACK_IRQ, vector)");
+        return;
+    }
     struct xen_hvm_evtchn_upcall_vector u = { .vcpu = 0,
                                               .vector = UPCALL_VECTOR };
     tg_check(tg_hcall(__HYPERVISOR_hvm_op, HVMOP_set_evtchn_upcall_vector,
                       (uint64_t)(uintptr_t)&u, 0) == 0,
              "set_evtchn_upcall_vector");
+}
+
+static void setup_events(void)
+{
+    setup_events_via(0);
+}
+
+/*
+ * "unmask [legacy] [cli] N": N times mask an IPI port, send to it, and
+ * unmask it with EVTCHNOP_unmask, with interrupts enabled (or disabled
+ * around the call and enabled by STI after it). Xen re-raises the pending
+ * event inside the hypercall and the vCPU takes the upcall before its next
+ * instruction with IF=1, so the handler must have run when the call (or
+ * the STI and the one instruction in its shadow) is done: the volatile
+ * counter is read right there. "late" counts rounds where it
+ * had not (the upcall came later), "lost" rounds where it never came.
+ */
+void tg_unmask_now(int legacy, int irqs_off, uint64_t rounds)
+{
+    setup_events_via(legacy);
+    struct evtchn_bind_ipi ipi = { .vcpu = 0 };
+    tg_check(evtchn_op(EVTCHNOP_bind_ipi, &ipi) == 0, "unmask: bind_ipi");
+    evtchn_port_t port = ipi.port;
+    uint64_t bit = 1ull << (port % 64);
+    uint64_t *mask = (uint64_t *)&shinfo->evtchn_mask[port / 64];
+    struct evtchn_unmask um = { .port = port };
+    uint64_t late = 0, lost = 0, early = 0, bad_rc = 0;
+    __asm__ volatile("sti");
+    for (uint64_t i = 0; i < rounds; i++) {
+        __atomic_fetch_or(mask, bit, __ATOMIC_SEQ_CST);
+        uint64_t before = port_hits[port % 64];
+        send(port);
+        if (port_hits[port % 64] != before)
+            early++;                   /* delivered through the mask */
+        before = port_hits[port % 64];
+        long rc;
+        uint64_t after;
+        if (irqs_off) {
+            /* Unmasked with IF=0 (as under a spin_lock_irqsave): the
+             * upcall is due as soon as STI's one-instruction shadow ends. */
+            __asm__ volatile("cli");
+            rc = evtchn_op(EVTCHNOP_unmask, &um);
+            __asm__ volatile("sti; nop" ::: "memory");
+        } else {
+            rc = evtchn_op(EVTCHNOP_unmask, &um);
+        }
+        after = port_hits[port % 64];            /* the very next read */
+        if (rc)
+            bad_rc++;
+        if (after == before) {
+            late++;
+            for (int j = 0; j < 100000 && port_hits[port % 64] == before; j++)
+                __asm__ volatile("pause");
+            if (port_hits[port % 64] == before)
+                lost++;
+        }
+        if (lost > 3)
+            break;                      /* delivery is stuck: stop early */
+    }
+    tg_put_dec("unmask: rounds ", rounds);
+    tg_put_dec("unmask: late ", late);
+    tg_put_dec("unmask: lost ", lost);
+    tg_check(bad_rc == 0, "unmask: EVTCHNOP_unmask returns 0");
+    tg_check(early == 0, "unmask: no upcall while masked");
+    tg_check(late == 0, "unmask: upcall taken before the next instruction");
+    tg_check(lost == 0, "unmask: every re-raised event delivered");
 }
 
 void tg_events(void)

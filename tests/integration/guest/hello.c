@@ -11,6 +11,9 @@
  *   smp     a second vCPU through VCPUOP_initialise/up (run with 2 vCPUs)
  *   downself  VCPUOP_down of the only vCPU: the domain powers off
  *   events  upcall, mask/unmask, block and poll checks (events.c)
+ *   unmask [legacy] [cli] N  EVTCHNOP_unmask of a pending port delivers
+ *           before the next instruction (with IF=0 around the call: right
+ *           after STI), N rounds, per-vCPU or legacy CALLBACK_IRQ vector
  *   pong PEER N / ping PEER PORT N  the two halves of a ping-pong
  * Every check prints "ok: ..." or "FAIL: ..."; failures end in a crash.
  */
@@ -308,6 +311,25 @@ void tg_main(const struct hvm_start_info *si)
     }
     if (word_is(cmd, "events")) {
         tg_events();
+        shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
+    }
+    if (word_is(cmd, "unmask")) {
+        int legacy = 0, irqs_off = 0, words = 0;
+        const char *arg = cmd + 6;
+        for (;;) {
+            while (*arg == ' ')
+                arg++;
+            if (word_is(arg, "legacy"))
+                legacy = 1;
+            else if (word_is(arg, "cli"))
+                irqs_off = 1;
+            else
+                break;
+            words++;
+            while (*arg && *arg != ' ')
+                arg++;
+        }
+        tg_unmask_now(legacy, irqs_off, parse_num_at(cmd, words));
         shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
     }
     if (word_is(cmd, "crash"))

@@ -6,6 +6,7 @@ long tg_hcall(unsigned int nr, uint64_t a1, uint64_t a2, uint64_t a3);
 void tg_check(int cond, const char *what);
 void tg_put_dec(const char *label, uint64_t v);
 void tg_events(void);
+void tg_unmask_now(int legacy, int irqs_off, uint64_t rounds);
 void tg_pong(domid_t peer, uint64_t rounds);
 void tg_ping(domid_t peer, evtchn_port_t port, uint64_t rounds);
 /* Inline, so a timed loop costs the same instructions as bench/pingpong's
