@@ -570,6 +570,8 @@ static bool irq_window_unsteppable(struct vmm_vcpu *v)
  */
 static void irq_window(struct vmm_vcpu *v)
 {
+    if (!v->d->h->irqwin_assist)
+        return;                 /* KVM keeps the window itself here */
     struct kvm_run *run = v->run;
     uint64_t rflags = run->s.regs.regs.rflags;
     if (v->irqwin_stepping && irq_window_unsteppable(v)) {
@@ -734,6 +736,17 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         return drop_icu(given);
     }
     h->kvmfd = kfd;
+    /* Does this KVM take an interrupt raised under IF=0 at the guest's STI?
+     * XENKVM_IRQ_WINDOW=assist|native overrides the probe (tests). */
+    const char *iw = getenv("XENKVM_IRQ_WINDOW");
+    if (iw && !strcmp(iw, "assist")) {
+        h->irqwin_assist = true;
+    } else if (iw && !strcmp(iw, "native")) {
+        h->irqwin_assist = false;
+    } else {
+        int late = vmm_probe_irq_window(kfd, VMM_PROBE_IF0, 4, NULL);
+        h->irqwin_assist = late != 0;   /* late, or the probe itself failed */
+    }
     if (cfg)
         h->cfg = *cfg;
     h->console = h->cfg.console ? h->cfg.console : stdout;

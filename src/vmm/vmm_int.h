@@ -99,6 +99,9 @@ struct vmm_domain {
 
 struct vmm_host {
     int kvmfd;
+    /* The host's KVM does not open an interrupt window by itself (see
+     * vmm_probe.c): keep it ourselves (vmm.c irq_window). */
+    bool irqwin_assist;
     int vcpu_mmap_size;
     struct kvm_cpuid2 *supported_cpuid;
     struct evtchn_host *evtchn;
@@ -203,5 +206,13 @@ void vmm_ctl_stop(struct vmm_host *h);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* vmm_probe.c: run the interrupt-window probe of the host's KVM in a
+ * throw-away VM for rounds rounds; the count of late interrupts, or
+ * -errno. */
+enum vmm_probe_mode { VMM_PROBE_IF1, VMM_PROBE_IF0, VMM_PROBE_IF0_WIN,
+                      VMM_PROBE_IF0_STEP };
+int vmm_probe_irq_window(int kvm_fd, enum vmm_probe_mode mode, int rounds,
+                         int *exits);
 
 #endif
