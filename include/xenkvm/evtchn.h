@@ -194,6 +194,10 @@ int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
  * config's limit, and within allocated storage: Xen's port_is_valid), as
  * SCHEDOP_poll checks its ports. */
 bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
+/* Bytes of host memory that dom's port storage takes now (buckets and the
+ * bucket table, not the domain struct): ports cost memory in proportion to
+ * the highest port used, not to the ABI's limit. -ESRCH for no domain. */
+long evtchn_domain_port_bytes(struct evtchn_host *h, domid_t dom);
 /* Which ABI dom uses: 2 (2-level) or 3 (FIFO, "v3"), or -ESRCH. */
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom);
 /* Check the internal invariants of dom (both ends of every interdomain

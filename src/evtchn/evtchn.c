@@ -491,6 +491,20 @@ bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
     return ok;
 }
 
+long evtchn_domain_port_bytes(struct evtchn_host *h, domid_t dom)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    if (!d)
+        return -XEN_ESRCH;
+    pthread_mutex_lock(&d->lock);
+    long n = (long)(atomic_load(&d->valid_ports) / EVTCHN_BUCKET_PORTS) *
+                 (long)(EVTCHN_BUCKET_PORTS * sizeof(struct evtchn_chn)) +
+             (long)(d->buckets_cap * sizeof(struct evtchn_chn *));
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return n;
+}
+
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom)
 {
     struct evtchn_dom *d = dom_get(h, dom);

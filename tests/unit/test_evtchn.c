@@ -80,6 +80,24 @@ static void test_domain_create_errors(void **state)
     assert_int_equal(evtchn_do_op(x->h, 3, 0, EVTCHNOP_send, &s), -XEN_ESRCH);
 }
 
+static void test_port_memory(void **state)
+{
+    struct hx *x = *state;
+    /* Three ports cost a few hundred bytes, not an array of 131072. */
+    for (int i = 0; i < 3; i++)
+        assert_true(hx_alloc_unbound(x, 1, DOMID_SELF, 0) > 0);
+    long small = evtchn_domain_port_bytes(x->h, 1);
+    print_message("3 ports: %ld bytes of port storage\n", small);
+    assert_true(small > 0 && small < 1024);
+    /* It grows with the ports used. */
+    for (int i = 0; i < 1000; i++)
+        assert_true(hx_bind_ipi(x, 2, 0) > 0);
+    long big = evtchn_domain_port_bytes(x->h, 2);
+    print_message("1000 ports: %ld bytes\n", big);
+    assert_true(big > 50 * small && big < 1001 * 128);
+    assert_int_equal(evtchn_domain_port_bytes(x->h, 9), -XEN_ESRCH);
+}
+
 static void test_unknown_op(void **state)
 {
     struct hx *x = *state;
@@ -741,6 +759,7 @@ int main(void)
         T(test_domain_port0_reserved),
         T(test_domain_create_errors),
         T(test_unknown_op),
+        T(test_port_memory),
         T(test_alloc_unbound),
         T(test_alloc_unbound_errors),
         T(test_enospc),
