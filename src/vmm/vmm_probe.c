@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -80,6 +81,7 @@ int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
     int rc = 0, vm = -1, vfd = -1, msz = 0;
     uint8_t *mem = MAP_FAILED;
     struct kvm_run *run = MAP_FAILED;
+    struct kvm_cpuid2 *cp = NULL;
     size_t memsz = 1 << 20;
     vm = ioctl(kfd, KVM_CREATE_VM, 0);
     if (vm < 0)
@@ -102,16 +104,15 @@ int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
     msz = ioctl(kfd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (vfd < 0 || msz <= 0)
         FAIL("KVM_CREATE_VCPU");
-    run = mmap(NULL, (size_t)msz, PROT_READ | PROT_WRITE,
-                               MAP_SHARED, vfd, 0);
+    run = mmap(NULL, (size_t)msz, PROT_READ | PROT_WRITE, MAP_SHARED, vfd, 0);
     if (run == MAP_FAILED)
         FAIL("mmap kvm_run");
-    static struct {
-        struct kvm_cpuid2 c;
-        struct kvm_cpuid_entry2 e[128];
-    } cp = { .c.nent = 128 };
-    if (ioctl(kfd, KVM_GET_SUPPORTED_CPUID, &cp) < 0 ||
-        ioctl(vfd, KVM_SET_CPUID2, &cp) < 0)
+    cp = calloc(1, sizeof(*cp) + 128 * sizeof(struct kvm_cpuid_entry2));
+    if (!cp)
+        FAIL("calloc");
+    cp->nent = 128;
+    if (ioctl(kfd, KVM_GET_SUPPORTED_CPUID, cp) < 0 ||
+        ioctl(vfd, KVM_SET_CPUID2, cp) < 0)
         FAIL("CPUID");
 
     /* Long mode: 0-1 GiB and 3-4 GiB (the LAPIC) in 2 MiB pages. */
@@ -218,6 +219,7 @@ int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
     if (exits_out)
         *exits_out = exits;
 out:
+    free(cp);
     if (run != MAP_FAILED)
         munmap(run, (size_t)msz);
     if (mem != MAP_FAILED)
