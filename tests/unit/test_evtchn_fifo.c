@@ -180,8 +180,6 @@ static void test_fifo_priority(void **state)
     assert_int_equal(got[0], hi);
     assert_int_equal(got[1], mid);
     assert_int_equal(got[2], lo);
-    struct hx_dom *d = &x->d[1];
-    (void)d;
 }
 
 static void test_set_priority_2l(void **state)
