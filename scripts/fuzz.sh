@@ -14,13 +14,23 @@ for h in "$bdir"/fuzz/fuzz_*; do
     [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"
     mkdir -p fuzz/artifacts
     echo "fuzz $name: ${secs}s"
-    if "$h" -max_total_time="$secs" -print_final_stats=0 -artifact_prefix=fuzz/artifacts/ \
-          "$work" > "$work.log" 2>&1; then
-        tail -n 1 "$work.log"
+    # -timeout: an input that runs this long is a hang, reported as a
+    # failure with the input saved; the outer timeout keeps a fuzzer that
+    # stalls in any other way from holding CI (it fails too).
+    st=0
+    timeout -k 10 $((secs + 120)) "$h" -max_total_time="$secs" -timeout=20 \
+        -print_final_stats=0 -artifact_prefix=fuzz/artifacts/ "$work" > "$work.log" 2>&1 ||
+        st=$?
+    if [ "$st" -eq 0 ]; then
+        grep -E '^Done [0-9]+ runs' "$work.log" | tail -n 1
         ran=$((ran + 1))
     else
         tail -n 40 "$work.log"
-        echo "fuzz $name: FAILED (input saved under fuzz/artifacts/)"
+        if [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
+            echo "fuzz $name: FAILED (stalled past $((secs + 120))s; log above)"
+        else
+            echo "fuzz $name: FAILED (input saved under fuzz/artifacts/)"
+        fi
         fails=$((fails + 1))
     fi
     rm -rf "$work" "$work.log"
