@@ -11,30 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "evtchn_harness.h"
-
-/* dom 0 privileged, doms 1 and 2 ordinary guests with 2 vCPUs. */
-static int setup(void **state)
-{
-    struct hx *x = hx_create();
-    assert_non_null(x);
-    assert_int_equal(hx_dom_add(x, 0, true, 1, 0), 0);
-    assert_int_equal(hx_dom_add(x, 1, false, 2, 0), 0);
-    assert_int_equal(hx_dom_add(x, 2, false, 2, 0), 0);
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct hx *x = *state;
-    /* Whatever a test did, the core's invariants hold at its end. */
-    for (domid_t d = 0; d < HX_MAX_DOMS; d++)
-        if (x->d[d].exists)
-            assert_int_equal(evtchn_debug_check(x->h, d), 0);
-    hx_destroy(x);
-    return 0;
-}
+#include "evtchn_fixture.h"
 
 static struct evtchn_status status(struct hx *x, domid_t caller, domid_t dom,
                                    uint32_t port, int *rc)
