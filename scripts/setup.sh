@@ -2,12 +2,25 @@
 # Install the Debian packages xenkvm needs to build, test, fuzz and run.
 # Only packages that are missing are installed; as root directly, otherwise
 # through sudo. Nothing is fetched from anywhere but the Debian archive.
+#   scripts/setup.sh        what the build and the tests need; on a host
+#                           without /dev/kvm also the KVM box's packages
+#   scripts/setup.sh box    only the KVM box's packages (scripts/kvmbox)
 set -eu
 
-PKGS="build-essential meson ninja-build pkg-config
+BASE="build-essential meson ninja-build pkg-config
 libxen-dev libcmocka-dev libfdt-dev device-tree-compiler libseccomp-dev
 clang llvm libclang-rt-dev
 xenstore-utils xen-utils-4.17 redis-server redis-tools"
+# The KVM box: QEMU (TCG with SVM), a static busybox for its initramfs,
+# cpio to pack it. Debian's kernel package itself is fetched by
+# scripts/kvmbox with apt-get download and never installed.
+BOX="qemu-system-x86 busybox-static cpio"
+
+case "${1:-}" in
+    box) PKGS=$BOX;;
+    "") PKGS=$BASE; [ -e /dev/kvm ] || PKGS="$PKGS $BOX";;
+    *) echo "usage: scripts/setup.sh [box]" >&2; exit 2;;
+esac
 
 missing=""
 for p in $PKGS; do
