@@ -133,8 +133,13 @@ int hv_get_param(struct hv_domain *d, uint32_t idx, uint64_t *val);
 
 /* The vector to inject for an event upcall on vCPU vcpu_id: the per-vCPU
  * HVMOP_set_evtchn_upcall_vector one, else HVM_PARAM_CALLBACK_IRQ's vector
- * (type VECTOR), else 0 (nothing registered: no interrupt). */
-uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id);
+ * (type VECTOR), else 0 (nothing registered: no interrupt). *legacy (if
+ * not NULL) tells which: the per-vCPU vector is a LAPIC interrupt the
+ * guest EOIs; the CALLBACK_IRQ vector is injected by the hypervisor
+ * directly whenever evtchn_upcall_pending is set and the guest can take
+ * interrupts, never through the LAPIC, and the guest does not EOI it
+ * (Xen's hvm_vcpu_has_pending_irq; Linux sends no EOI for it). */
+uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id, bool *legacy);
 
 /* An upcall interrupt of vcpu_id has been raised and not yet taken: a
  * vector is registered and the vCPU's evtchn_upcall_pending is set (the

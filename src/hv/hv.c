@@ -225,8 +225,10 @@ int hv_get_param(struct hv_domain *d, uint32_t idx, uint64_t *val)
     return 0;
 }
 
-uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id)
+uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id, bool *legacy)
 {
+    if (legacy)
+        *legacy = false;
     if (vcpu_id >= d->max_vcpus)
         return 0;
     /* Read without the lock: a byte and a word, each written atomically
@@ -238,14 +240,17 @@ uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id)
         return v;
     uint64_t cb = __atomic_load_n(&d->params[HVM_PARAM_CALLBACK_IRQ],
                                   __ATOMIC_RELAXED);
-    if ((cb >> 56) == HVM_PARAM_CALLBACK_TYPE_VECTOR)
+    if ((cb >> 56) == HVM_PARAM_CALLBACK_TYPE_VECTOR && (uint8_t)cb) {
+        if (legacy)
+            *legacy = true;
         return (uint8_t)cb;
+    }
     return 0;
 }
 
 bool hv_upcall_outstanding(struct hv_domain *d, uint32_t vcpu_id)
 {
-    if (vcpu_id >= d->max_vcpus || !hv_upcall_vector(d, vcpu_id))
+    if (vcpu_id >= d->max_vcpus || !hv_upcall_vector(d, vcpu_id, NULL))
         return false;
     /* No lock: called at every vCPU exit. The pointer is published with a
      * release store and vcpu_info pages stay mapped for the domain's life. */

@@ -5,7 +5,8 @@
  * Threads: one per vCPU (runs the guest and serves its hypercalls, as Xen
  * runs a hypercall on the calling vCPU); the caller of vmm_host_wait (main)
  * just waits. Other threads reach a vCPU thread through v->req plus a
- * SIGUSR1 that makes KVM_RUN return -EINTR.
+ * SIGUSR1 that makes KVM_RUN return -EINTR (vmm_vcpu_request; the signal
+ * is blocked in the vCPU thread but inside KVM_RUN, vmm_irqwin.c).
  */
 #include <stdint.h>
 #include <errno.h>
@@ -28,18 +29,6 @@
 #include "vmm_int.h"
 
 #define VMM_HYPERCALL_MSR 0x40000000u
-#define VMM_KICK_SIGNAL   SIGUSR1
-#define VMM_RFLAGS_TF     (1ull << 8)
-#define VMM_RFLAGS_IF     (1ull << 9)
-/* Single steps one interrupt window may take before we stop stepping and
- * leave the interrupt to the next exit. Eight cover the pattern that needs
- * it, a hypercall inside irqsave/irqrestore (the STI or POPF comes a few
- * instructions after the stub's RET). Longer IF=0 stretches are handlers
- * running to their IRET, which cannot be stepped anyway, and whose upcall
- * loop rescans on its own: stepping them cost every PIRQ round trip ~0.7 ms
- * here with a budget of 4096 (bench_irq_guests: 1013 us p50 against 311 us
- * without the assist; 372 us with 8). */
-#define VMM_IRQWIN_MAX_STEPS 8u
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
 {
@@ -54,10 +43,7 @@ void vmm_log(struct vmm_domain *d, const char *fmt, ...)
             buf);
 }
 
-/* Guest-caused messages, at most 20 per 5 s per process thread. */
-static void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
+void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
 {
     static _Thread_local time_t window;
     static _Thread_local unsigned int n;
@@ -92,28 +78,12 @@ static void *ec_map_gfn(void *opaque, domid_t dom, uint64_t gfn)
     return d ? vmm_gfn_map(d, gfn) : NULL;
 }
 
-/* Inject vCPU vcpu's upcall vector as a fixed, edge MSI to its LAPIC (the
- * in-kernel LAPIC wakes it if it halted), then wake it if it sleeps in
- * SCHEDOP_block/poll in user space. KVM_SIGNAL_MSI rather than a per-vCPU
- * irqfd with an MSI route: on this host's nested KVM an EVTCHNOP_send took
- * ~16k cycles with the ioctl and ~76k with the eventfd write (measured in
- * the VMM around hv_hypercall), and it needs no routing table. */
+/* An upcall for vCPU vcpu was raised (vmm_irqwin.c delivers it). */
 static void ec_kick_vcpu(void *opaque, domid_t dom, uint32_t vcpu)
 {
     struct vmm_domain *d = find_domain(opaque, dom);
-    if (!d || vcpu >= d->nr_vcpus)
-        return;
-    uint8_t vec = hv_upcall_vector(d->hv, vcpu);
-    if (vec) {
-        struct kvm_msi msi = {
-            .address_lo = 0xfee00000u | (vcpu << 12),  /* physical dest */
-            .data = vec,                               /* fixed, edge */
-        };
-        if (ioctl(d->vmfd, KVM_SIGNAL_MSI, &msi) < 0 && errno != EINTR)
-            vmm_log_guest(d, "KVM_SIGNAL_MSI vector %u: %s", vec,
-                          strerror(errno));
-    }
-    hv_vcpu_kick(d->hv, vcpu);
+    if (d && vcpu < d->nr_vcpus)
+        vmm_upcall_raise(d, vcpu);
 }
 
 static void ec_poll_wake(void *opaque, domid_t dom, evtchn_port_t port)
@@ -141,7 +111,7 @@ static int hvo_map_shared_info(void *dom, uint64_t gfn)
     return vmm_map_shared_info(dom, gfn);
 }
 
-static void vcpu_request(struct vmm_vcpu *v, unsigned int req)
+void vmm_vcpu_request(struct vmm_vcpu *v, unsigned int req)
 {
     atomic_fetch_or(&v->req, req);
     /* After req is visible: the next KVM_RUN returns at once, and the
@@ -204,7 +174,7 @@ static int hvo_vcpu_up(void *dom, uint32_t id)
         } else {
             /* A parked vCPU resumes where it stopped (Xen clears
              * _VPF_down); a new VCPUOP_initialise context is loaded. */
-            vcpu_request(v, VMM_REQ_LOAD);
+            vmm_vcpu_request(v, VMM_REQ_LOAD);
             pthread_cond_broadcast(&d->vcpu_cv);
         }
     }
@@ -228,7 +198,7 @@ static int hvo_vcpu_down(void *dom, uint32_t id)
     if (v->up) {
         v->up = false;
         if (v->thread_started)
-            vcpu_request(v, VMM_REQ_PARK);
+            vmm_vcpu_request(v, VMM_REQ_PARK);
     }
     bool any_up = false;
     for (uint32_t i = 0; i < d->nr_vcpus; i++)
@@ -273,7 +243,7 @@ static void domain_stop(struct vmm_domain *d)
     hv_domain_stop(d->hv);
     for (uint32_t i = 0; i < d->nr_vcpus; i++)
         if (d->vcpus[i].thread_started)
-            vcpu_request(&d->vcpus[i], VMM_REQ_STOP);
+            vmm_vcpu_request(&d->vcpus[i], VMM_REQ_STOP);
     /* Parked vCPUs see stopping (vcpu_park). */
     pthread_mutex_lock(&d->lock);
     pthread_cond_broadcast(&d->vcpu_cv);
@@ -313,7 +283,8 @@ static void hvo_shutdown(void *dom, unsigned int reason)
 static void hvo_assert_upcall(void *dom, uint32_t vcpu)
 {
     struct vmm_domain *d = dom;
-    ec_kick_vcpu(d->h, d->domid, vcpu);
+    if (vcpu < d->nr_vcpus)
+        vmm_upcall_raise(d, vcpu);
 }
 
 static void hvo_console_write(void *dom, const char *buf, size_t len)
@@ -513,116 +484,11 @@ static void load_pending_context(struct vmm_vcpu *v)
                 v->id, strerror(-rc));
 }
 
-static void irq_window_step(struct vmm_vcpu *v, bool on)
-{
-    struct kvm_guest_debug dbg = {
-        .control = on ? KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP : 0,
-    };
-    if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) < 0) {
-        vmm_log_guest(v->d, "vCPU %u: KVM_SET_GUEST_DEBUG: %s", v->id,
-                      strerror(errno));
-        on = false;
-        v->irqwin_gave_up = true;
-    }
-    v->irqwin_stepping = on;
-    v->irqwin_steps = 0;
-}
-
-/* The guest's next instruction is one we must not single-step: HLT or
- * IRET/IRETQ (see irq_window). An unreadable RIP counts as neither. */
-static bool irq_window_unsteppable(struct vmm_vcpu *v)
-{
-    const struct kvm_sregs *sr = &v->run->s.regs.sregs;
-    uint64_t lin = sr->cs.base + v->run->s.regs.regs.rip;
-    const uint8_t *p = vmm_gva_map(v->d, sr, lin, false);
-    if (!p)
-        return false;
-    if (*p == 0xf4 || *p == 0xcf)            /* hlt, iret */
-        return true;
-    /* iretq: a REX prefix and iret, both on this page */
-    return (*p & 0xf0) == 0x40 && ((lin + 1) & 4095) && p[1] == 0xcf;
-}
-
-/*
- * Between two KVM_RUNs (registers as of the exit in the sync-regs area):
- * an upcall that was raised and not yet taken must be taken as soon as the
- * guest can take it, as on Xen and on hardware, before the next instruction
- * with IF=1.
- *
- * KVM does that by itself only at an entry where it re-examines its LAPIC
- * (a new interrupt, written registers, HLT) and, for an interrupt that
- * found IF=0, by an interrupt-window exit when the guest sets IF. This
- * host's KVM (nested kvm_pvm) gives no such exit: an interrupt raised while
- * IF=0 (EVTCHNOP_unmask or a send to oneself under cli, the usual
- * irqsave-around-unmask of Linux and of our guest runtime) was taken only
- * at some later exit, ticks late (tests/integration/kvm_irq_window.c
- * shows it on raw KVM). So we keep the window ourselves:
- *   IF=1: written registers make KVM look at the LAPIC at this entry;
- *   IF=0: single-step the guest until IF=1 and no STI/MOV SS shadow, then
- *         stop stepping (KVM injects at that entry), at most
- *         VMM_IRQWIN_MAX_STEPS steps; or until the guest consumed the
- *         events another way (upcall_pending cleared). Never over HLT
- *         or IRET: the in-kernel HLT wakes for a pending interrupt by
- *         itself (STI;HLT takes it), and this host's KVM, single-stepping
- *         a HLT (or the IRET of a handler that woke a HLT), puts the vCPU
- *         back to sleep inside the next interrupt handler, where nothing
- *         wakes it (seen as vmm_pingpong hangs; the sti;hlt variant of the
- *         probe hangs). An IRET re-enables interrupts of a handler, which
- *         is outside what this window covers: the interrupt then waits for
- *         the next exit, as before.
- * Costs nothing unless an upcall is outstanding; where KVM keeps the window
- * itself the guest takes the interrupt at the first step.
- */
-static void irq_window(struct vmm_vcpu *v)
-{
-    if (!v->d->h->irqwin_assist)
-        return;                 /* KVM keeps the window itself here */
-    struct kvm_run *run = v->run;
-    uint64_t rflags = run->s.regs.regs.rflags;
-    if (v->irqwin_stepping && irq_window_unsteppable(v)) {
-        irq_window_step(v, false);
-        run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-        return;
-    }
-    if (!hv_upcall_outstanding(v->d->hv, v->id)) {
-        if (v->irqwin_stepping)
-            irq_window_step(v, false);
-        v->irqwin_gave_up = false;
-        return;
-    }
-    if (rflags & VMM_RFLAGS_IF) {
-        if (v->irqwin_stepping) {
-            struct kvm_vcpu_events ev;
-            if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) == 0 &&
-                ev.interrupt.shadow)
-                return;            /* one more instruction first */
-            irq_window_step(v, false);
-        }
-        v->irqwin_gave_up = false;
-        run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-        return;
-    }
-    if (v->irqwin_stepping) {
-        if (++v->irqwin_steps >= VMM_IRQWIN_MAX_STEPS) {
-            irq_window_step(v, false);
-            v->irqwin_gave_up = true;
-        }
-        return;
-    }
-    /* The guest's own single-stepping owns TF. */
-    if (!v->irqwin_gave_up && !(rflags & VMM_RFLAGS_TF) &&
-        !irq_window_unsteppable(v))
-        irq_window_step(v, true);
-}
-
 static void *vcpu_thread(void *arg)
 {
     struct vmm_vcpu *v = arg;
     struct vmm_domain *d = v->d;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, VMM_KICK_SIGNAL);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    vmm_irqwin_thread_init(v);
     char tname[16];
     snprintf(tname, sizeof(tname), "d%uv%u", d->domid, v->id);
     pthread_setname_np(pthread_self(), tname);
@@ -644,7 +510,8 @@ static void *vcpu_thread(void *arg)
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-                irq_window(v);
+                vmm_irqwin_eat_kicks();
+                vmm_irqwin_exit(v);
                 continue;
             }
             char what[96];
@@ -655,8 +522,9 @@ static void *vcpu_thread(void *arg)
         }
         if (!handle_exit(v))
             break;
-        irq_window(v);
+        vmm_irqwin_exit(v);
     }
+    vmm_irqwin_fini(v);
     atomic_store(&v->in_thread, false);
     if (atomic_fetch_sub(&d->threads_running, 1) == 1) {
         /* Last vCPU out: the domain has ended. Its host lines go first:

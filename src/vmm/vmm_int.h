@@ -4,7 +4,9 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "xenkvm/hv.h"
 #include "xenkvm/store.h"
@@ -27,16 +29,26 @@ struct vmm_vcpu {
     bool initialised;             /* under d->lock */
     bool up;                      /* under d->lock */
     uint8_t ctx[256];             /* struct vcpu_hvm_context */
-    /* Interrupt window kept by single-stepping (vmm.c irq_window); its
-     * own thread only. */
+    /* Interrupt window kept by single-stepping and re-kicks
+     * (vmm_irqwin.c); its own thread only. */
     bool irqwin_stepping;         /* KVM_GUESTDBG_SINGLESTEP is on */
-    bool irqwin_gave_up;          /* step limit hit: wait for IF=1 */
+    bool irqwin_gave_up;          /* stepping stopped short: re-kicks */
     unsigned int irqwin_steps;    /* steps in this episode */
+    bool irqwin_rekick;           /* irqwin_timer is armed */
+    bool irqwin_timer_made;
+    timer_t irqwin_timer;         /* periodic VMM_KICK_SIGNAL to us */
 };
 
 #define VMM_REQ_STOP  1u          /* leave the guest, end the thread */
 #define VMM_REQ_LOAD  2u          /* load ctx and make runnable */
 #define VMM_REQ_PARK  4u          /* VCPUOP_down: wait until up or stop */
+#define VMM_REQ_UPCALL 8u         /* a legacy-vector upcall to inject */
+
+/* Makes KVM_RUN return -EINTR; blocked in vCPU threads outside KVM_RUN. */
+#define VMM_KICK_SIGNAL SIGUSR1
+
+/* From any thread: set req bits of v and get it out of KVM_RUN (vmm.c). */
+void vmm_vcpu_request(struct vmm_vcpu *v, unsigned int req);
 
 struct vmm_console {
     FILE *out;
@@ -206,6 +218,21 @@ void vmm_ctl_stop(struct vmm_host *h);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Guest-caused messages: vmm_log, at most 20 per 5 s per thread. */
+void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* vmm_irqwin.c: event upcalls into the guest (see its top comment).
+ * vmm_upcall_raise: any thread, an upcall for vCPU vcpu was raised.
+ * The rest run in the vCPU's own thread: _thread_init at its start (the
+ * kick signal blocked but inside KVM_RUN), _eat_kicks after KVM_RUN
+ * returned -EINTR, _exit between two KVM_RUNs (registers synced), _fini at
+ * its end. */
+void vmm_upcall_raise(struct vmm_domain *d, uint32_t vcpu);
+void vmm_irqwin_thread_init(struct vmm_vcpu *v);
+void vmm_irqwin_eat_kicks(void);
+void vmm_irqwin_exit(struct vmm_vcpu *v);
+void vmm_irqwin_fini(struct vmm_vcpu *v);
 
 /* vmm_probe.c: run the interrupt-window probe of the host's KVM in a
  * throw-away VM for rounds rounds; the count of late interrupts, or

@@ -245,7 +245,9 @@ static void test_hvm_params(void **state)
     p.value = (2ull << 56) | 0xf3;
     memcpy(mem + 0x200, &p, sizeof(p));
     assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x200, 0), 0);
-    assert_int_equal(hv_upcall_vector(f->d, 1), 0xf3);
+    bool legacy = false;
+    assert_int_equal(hv_upcall_vector(f->d, 1, &legacy), 0xf3);
+    assert_true(legacy);               /* injected directly, no LAPIC/EOI */
     assert_int_equal(asserted[0], 1);
     assert_int_equal(asserted[1], 1);
 }
@@ -265,8 +267,10 @@ static void test_upcall_vector(void **state)
     memcpy(mem + 0x300, &u, sizeof(u));
     assert_int_equal(call(f, __HYPERVISOR_hvm_op,
                           HVMOP_set_evtchn_upcall_vector, 0x300, 0), 0);
-    assert_int_equal(hv_upcall_vector(f->d, 1), 0x40);
-    assert_int_equal(hv_upcall_vector(f->d, 0), 0);
+    bool legacy = true;
+    assert_int_equal(hv_upcall_vector(f->d, 1, &legacy), 0x40);
+    assert_false(legacy);              /* a LAPIC vector the guest EOIs */
+    assert_int_equal(hv_upcall_vector(f->d, 0, NULL), 0);
     assert_int_equal(asserted[1], 1);
 }
 
