@@ -271,7 +271,8 @@ struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
                                  irq_map_gfn_fn map_gfn, void *opaque);
 /* Destroy: every domain must already be removed. */
 void irq_pirq_destroy(struct irq_pirq *r);
-/* How long a level interrupt may stay in flight before the sharers that
+/* How long a level interrupt on a shared line (two guests or more) may
+ * stay in flight before the sharers that
  * have not EOI'd are force-EOI'd and the line unmasked (Xen's eoi_timer in
  * do_IRQ_guest / irq_guest_eoi_timer_fn). ns = 0: Xen's 1 ms, the default.
  * Handled by the ICU's loop (irq_icu_process). Tests lengthen it to watch

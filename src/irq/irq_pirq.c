@@ -9,12 +9,16 @@
  * long as the router, so a raise that races with the last unbind finds an
  * inactive action rather than freed memory.
  *
- * A level interrupt in flight is bounded in time, as in Xen: each raise
- * (re)arms the action's EOI deadline, 1 ms later (Xen's eoi_timer set in
- * do_IRQ_guest); when it passes with sharers still masked, they are
- * force-EOI'd (irq_guest_eoi_timer_fn) and the line is unmasked, so one
- * sharer that never EOIs cannot starve the others. The deadlines share one
- * timerfd, watched by the ICU's loop, armed for the earliest of them.
+ * A level interrupt in flight on a shared line is bounded in time, as in
+ * Xen: each raise (re)arms the action's EOI deadline, 1 ms later (Xen's
+ * eoi_timer set in do_IRQ_guest); when it passes with sharers still
+ * masked, they are force-EOI'd (irq_guest_eoi_timer_fn) and the line is
+ * unmasked, so one sharer that never EOIs cannot starve the others. Unlike
+ * Xen, a line with a single guest gets no deadline: holding it harms only
+ * that guest, and forcing its EOI while its vCPU thread waits for a host
+ * CPU (a millisecond is short for a thread) would only re-raise a line it
+ * has not finished with. The deadlines share one timerfd, watched by the
+ * ICU's loop, armed for the earliest of them.
  *
  * Locking: r->lock protects everything here. Delivery collects its targets
  * under the lock and calls evtchn_send_pirq after dropping it, because the
@@ -160,11 +164,12 @@ static void force_eoi_locked(struct irq_pirq *r, struct pirq_action *a)
         struct pirq_guest *g = &a->guest[i];
         if (!g->masked)
             continue;
+        /* The guest's bitmap bit stays set, as Xen leaves it: the guest
+         * still EOIs this one, which then only clears the bit. */
         g->masked = false;
         a->in_flight--;
-        eoi_bit(dom_find(r, g->dom), g->pirq, false);
-        irq_log(r->icu, "line %u: dom%u pirq %u did not EOI in time; forced "
-                "(the line is shared)", a->line, (unsigned int)g->dom, g->pirq);
+        irq_log(r->icu, "line %u: dom%u pirq %u did not EOI in time; forced",
+                a->line, (unsigned int)g->dom, g->pirq);
     }
     if (a->in_flight == 0)
         irq_icu_eoi(r->icu, a->line);
@@ -464,10 +469,10 @@ static void guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
         struct pirq_guest *g = &a->guest[i];
         if (g->dom != d->id || g->pirq != pirq)
             continue;
-        if (!g->masked)
-            return;
-        g->masked = false;
         eoi_bit(d, pirq, false);
+        if (!g->masked)
+            return;                         /* nothing in flight (or forced) */
+        g->masked = false;
         if (--a->in_flight == 0) {
             a->eoi_deadline = 0;            /* Xen lets its timer find 0 */
             irq_icu_eoi(r->icu, a->line);   /* every sharer is done */
@@ -514,7 +519,7 @@ static void pirq_raise(void *ctx, struct irq_icu *icu, unsigned int line)
         t[n].pirq = g->pirq;
         n++;
     }
-    if (level && a->in_flight)
+    if (level && a->in_flight && a->nr_guests > 1)
         eoi_timer_start_locked(r, a);
     pthread_mutex_unlock(&r->lock);
 
