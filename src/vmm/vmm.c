@@ -55,9 +55,7 @@ void vmm_log(struct vmm_domain *d, const char *fmt, ...)
 }
 
 /* Guest-caused messages, at most 20 per 5 s per process thread. */
-static void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
+void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
 {
     static _Thread_local time_t window;
     static _Thread_local unsigned int n;
