@@ -312,6 +312,12 @@ bool irq_pirq_physdev_copies_back(unsigned int cmd);
 int irq_pirq_line_of(struct irq_pirq *r, domid_t dom, uint32_t pirq);
 /* In-flight count of line's guest action (sharers yet to EOI), or -errno. */
 int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
+/* Invariant check (tests, stress harnesses), one consistent snapshot: each
+ * line's in-flight count equals its sharers marked in flight, an unbound
+ * line has no guests, every guest is a live domain's bound PIRQ on that
+ * line, and every bound PIRQ appears exactly once among its line's guests.
+ * 0, or -EFAULT with the first violation described in msg. */
+int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n);
 
 /*
  * Configuration (parsed with Debian's libxlutil, the parser of xl.cfg).

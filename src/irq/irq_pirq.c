@@ -810,3 +810,59 @@ int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line)
     pthread_mutex_unlock(&r->lock);
     return n;
 }
+
+int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n)
+{
+    int rc = 0;
+#define CHECK_FAIL(...) do { snprintf(msg, n, __VA_ARGS__); rc = -EFAULT; \
+                             goto out; } while (0)
+    if (n)
+        msg[0] = '\0';
+    pthread_mutex_lock(&r->lock);
+    for (unsigned int l = 0; l < r->nr_lines; l++) {
+        const struct pirq_action *a = &r->actions[l];
+        unsigned int masked = 0;
+        if (!a->active && (a->nr_guests || a->in_flight))
+            CHECK_FAIL("line %u: inactive with %u guests, %u in flight", l,
+                       a->nr_guests, a->in_flight);
+        if (a->nr_guests > IRQ_MAX_GUESTS)
+            CHECK_FAIL("line %u: %u guests", l, a->nr_guests);
+        for (unsigned int i = 0; i < a->nr_guests; i++) {
+            const struct pirq_guest *g = &a->guest[i];
+            struct pirq_dom *d = dom_find(r, g->dom);
+            if (!d || g->pirq >= d->nr_pirqs)
+                CHECK_FAIL("line %u: guest dom%u pirq %u has no domain", l,
+                           (unsigned int)g->dom, g->pirq);
+            const struct pirq_entry *pe = &d->pirqs[g->pirq];
+            if (!pe->bound || pe->line != (int32_t)l || pe->port != g->port)
+                CHECK_FAIL("line %u: guest dom%u pirq %u not bound there", l,
+                           (unsigned int)g->dom, g->pirq);
+            if (g->masked && a->ack_type == ACK_NONE)
+                CHECK_FAIL("line %u: edge line with a guest in flight", l);
+            masked += g->masked;
+        }
+        if (masked != a->in_flight)
+            CHECK_FAIL("line %u: in flight %u, %u guests masked", l,
+                       a->in_flight, masked);
+    }
+    for (struct pirq_dom *d = r->doms; d; d = d->next)
+        for (uint32_t p = 0; p < d->nr_pirqs; p++) {
+            const struct pirq_entry *pe = &d->pirqs[p];
+            if (!pe->bound)
+                continue;
+            if (pe->line < 0 || (unsigned int)pe->line >= r->nr_lines)
+                CHECK_FAIL("dom%u pirq %u bound without a line",
+                           (unsigned int)d->id, p);
+            const struct pirq_action *a = &r->actions[pe->line];
+            unsigned int k = 0;
+            for (unsigned int i = 0; i < a->nr_guests; i++)
+                k += a->guest[i].dom == d->id && a->guest[i].pirq == p;
+            if (k != 1)
+                CHECK_FAIL("dom%u pirq %u bound, %u times in line %d's "
+                           "guests", (unsigned int)d->id, p, k, pe->line);
+        }
+out:
+    pthread_mutex_unlock(&r->lock);
+#undef CHECK_FAIL
+    return rc;
+}
