@@ -438,7 +438,9 @@ void irq_dt_cfg_free(struct irq_dt_cfg *c);
 /* Control-socket helpers shared with the VMM's control server: read one
  * request line (at most n-1 bytes, '\n' and a trailing '\r' dropped)
  * within 2 s, so a slow or silent client cannot hold the serving thread;
- * and write all of a reply (no SIGPIPE). 0 or -errno (-ETIMEDOUT). */
+ * and write all of a reply (no SIGPIPE), giving up when the peer takes no
+ * data for 2 s (a client that never reads cannot wedge the server).
+ * 0 or -errno (-ETIMEDOUT). */
 int irq_ctl_read_line(int fd, char *buf, size_t n);
 int irq_ctl_write_all(int fd, const char *p, size_t n);
 
