@@ -123,6 +123,12 @@ void hv_domain_destroy(struct hv_domain *d);
 long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
                   const struct hv_call *call);
 
+/* The domain's guest-console budget, shared by console_io and the VMM's PV
+ * console ring: a token bucket of 64 KiB refilled at 32 KiB/s. Returns how
+ * many of want bytes may be shown now; the rest is counted as dropped
+ * (hv_stats.console_dropped). Thread-safe. */
+size_t hv_console_allow(struct hv_domain *d, size_t want);
+
 /* Write the 128 stubs described above into page (4 KiB host memory). */
 void hv_fill_hypercall_page(void *page);
 

@@ -271,6 +271,13 @@ struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
                                  irq_map_gfn_fn map_gfn, void *opaque);
 /* Destroy: every domain must already be removed. */
 void irq_pirq_destroy(struct irq_pirq *r);
+/* How long a level interrupt on a shared line (two guests or more) may
+ * stay in flight before the sharers that
+ * have not EOI'd are force-EOI'd and the line unmasked (Xen's eoi_timer in
+ * do_IRQ_guest / irq_guest_eoi_timer_fn). ns = 0: Xen's 1 ms, the default.
+ * Handled by the ICU's loop (irq_icu_process). Tests lengthen it to watch
+ * the in-flight state. */
+void irq_pirq_set_eoi_timeout(struct irq_pirq *r, uint64_t ns);
 
 /* Add a domain with PIRQ numbers 0..nr_pirqs-1 (0: 256, max 32768, the bits
  * of one EOI page). privileged: may map PIRQs for other domains.
@@ -305,6 +312,12 @@ bool irq_pirq_physdev_copies_back(unsigned int cmd);
 int irq_pirq_line_of(struct irq_pirq *r, domid_t dom, uint32_t pirq);
 /* In-flight count of line's guest action (sharers yet to EOI), or -errno. */
 int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
+/* Invariant check (tests, stress harnesses), one consistent snapshot: each
+ * line's in-flight count equals its sharers marked in flight, an unbound
+ * line has no guests, every guest is a live domain's bound PIRQ on that
+ * line, and every bound PIRQ appears exactly once among its line's guests.
+ * 0, or -EFAULT with the first violation described in msg. */
+int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n);
 
 /*
  * Configuration (parsed with Debian's libxlutil, the parser of xl.cfg).
@@ -425,7 +438,9 @@ void irq_dt_cfg_free(struct irq_dt_cfg *c);
 /* Control-socket helpers shared with the VMM's control server: read one
  * request line (at most n-1 bytes, '\n' and a trailing '\r' dropped)
  * within 2 s, so a slow or silent client cannot hold the serving thread;
- * and write all of a reply (no SIGPIPE). 0 or -errno (-ETIMEDOUT). */
+ * and write all of a reply (no SIGPIPE), giving up when the peer takes no
+ * data for 2 s (a client that never reads cannot wedge the server).
+ * 0 or -errno (-ETIMEDOUT). */
 int irq_ctl_read_line(int fd, char *buf, size_t n);
 int irq_ctl_write_all(int fd, const char *p, size_t n);
 

@@ -182,6 +182,7 @@ static int irq_serve(int argc, char **argv)
     }
     memcpy(sa.sun_path, sock, strlen(sock) + 1);
     unlink(sock);   /* a stale socket of an earlier run */
+    (void)fchmod(lfd, 0600);   /* the socket file is created 0600 (Linux) */
     if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0) {
         fprintf(stderr, "xenkvm irq serve: cannot listen on %s: %s\n", sock,
                 strerror(errno));

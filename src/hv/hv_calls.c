@@ -392,8 +392,9 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
 /* ---- console_io ---- */
 
 /* Per-domain token bucket: 64 KiB burst, refilled at 32 KiB/s. Bytes over
- * the limit are dropped (and counted), as Xen's guest console drops. */
-static size_t console_allow(struct hv_domain *d, size_t want)
+ * the limit are dropped (and counted), as Xen's guest console drops. The
+ * VMM's PV console ring draws on the same bucket (xenkvm/hv.h). */
+size_t hv_console_allow(struct hv_domain *d, size_t want)
 {
     pthread_mutex_lock(&d->lock);
     uint64_t now = hv_now_ns();
@@ -406,6 +407,8 @@ static size_t console_allow(struct hv_domain *d, size_t want)
         ok = (size_t)d->con_tokens;
     d->con_tokens -= (double)ok;
     pthread_mutex_unlock(&d->lock);
+    if (ok < want)
+        atomic_fetch_add(&d->n_con_dropped, want - ok);
     return ok;
 }
 
@@ -420,13 +423,13 @@ long hv_do_console_io(struct hv_ctx *c, const uint64_t *a)
             size_t n = count < sizeof(tmp) ? (size_t)count : sizeof(tmp);
             if (copy_in(c, tmp, buf, n))
                 return -EFAULT;
-            size_t ok = console_allow(c->d, n);
+            size_t ok = hv_console_allow(c->d, n);
             if (ok && c->d->ops.console_write)
                 c->d->ops.console_write(c->d->opaque, tmp, ok);
             if (ok < n) {
                 /* Bucket empty: the rest is dropped unread, which also
                  * bounds the work one call can cause. */
-                atomic_fetch_add(&c->d->n_con_dropped, count - ok);
+                atomic_fetch_add(&c->d->n_con_dropped, count - n);
                 return 0;
             }
             buf += n;

@@ -37,14 +37,25 @@ int irq_ctl_read_line(int fd, char *buf, size_t n)
     return 0;
 }
 
+/* Non-blocking sends, each waited for at most 2 s: a client that stops
+ * reading (its receive queue full) costs the serving thread 2 s, never the
+ * thread itself. */
 int irq_ctl_write_all(int fd, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -errno;
+            struct pollfd pw = { .fd = fd, .events = POLLOUT };
+            int r = poll(&pw, 1, 2000);
+            if (r == 0)
+                return -ETIMEDOUT;
+            if (r < 0 && errno != EINTR)
+                return -errno;
+            continue;
         }
         p += w;
         n -= (size_t)w;

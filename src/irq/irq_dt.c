@@ -8,8 +8,10 @@
  * out-of-range index is a warning naming node and resource; a host line or
  * guest pin bound twice differently is an error naming both bindings.
  *
- * The blob is untrusted: fdt_check_full validates it first, and the walk is
- * iterative (fdt_next_node), never recursive.
+ * The blob is untrusted. check_blob walks its structure block first, with
+ * bounds of its own (libfdt 1.6.1's fdt_check_full loops forever on a
+ * property length that wraps its int offset); fdt_check_full then adds its
+ * own checks, and the walk is iterative (fdt_next_node), never recursive.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -358,6 +360,111 @@ void irq_dt_cfg_free(struct irq_dt_cfg *c)
     memset(c, 0, sizeof(*c));
 }
 
+static uint32_t be32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Validate the header's blocks and walk the structure block once, in 64-bit
+ * arithmetic: every tag inside the block, every node name terminated inside
+ * it, every property's value inside it and its name offset inside the
+ * strings block, nodes balanced, FDT_END last. Each step moves forward, so
+ * the walk ends after at most size/4 tags. 0, or -1 with the reason on
+ * report. After this, libfdt's own offset arithmetic cannot wrap. */
+static int check_blob(const void *blob, size_t len, FILE *report)
+{
+    const unsigned char *b = blob;
+    int hrc = fdt_check_header(blob);
+    if (hrc) {
+        fprintf(report, "error: not a valid device tree blob: %s\n",
+                fdt_strerror(hrc));
+        return -1;
+    }
+    uint64_t total = fdt_totalsize(blob);
+    uint64_t so = fdt_off_dt_struct(blob), ssz;
+    uint64_t stro = fdt_off_dt_strings(blob), strsz = fdt_size_dt_strings(blob);
+    /* version 16 headers have no size_dt_struct: the block may run to the
+     * end of the blob */
+    ssz = fdt_version(blob) >= 17 ? fdt_size_dt_struct(blob) : total - so;
+    if (total > len || so > total || ssz > total - so || stro > total ||
+        strsz > total - stro || (so & 3)) {
+        fprintf(report, "error: not a valid device tree blob: blocks outside "
+                "its %zu bytes\n", len);
+        return -1;
+    }
+    const unsigned char *s = b + so;
+    uint64_t off = 0;
+    long depth = 0;
+    bool seen_root = false;
+    for (;;) {
+        if (ssz - off < 4)
+            goto trunc;
+        uint32_t tag = be32_at(s + off);
+        uint64_t at = off;
+        off += 4;
+        switch (tag) {
+        case FDT_BEGIN_NODE: {
+            if (depth == 0 && seen_root) {
+                fprintf(report, "error: not a valid device tree blob: a "
+                        "second root node at struct offset %llu\n",
+                        (unsigned long long)at);
+                return -1;
+            }
+            const unsigned char *nul = memchr(s + off, 0, ssz - off);
+            if (!nul)
+                goto trunc;
+            off = ((uint64_t)(nul - s) + 1 + 3) & ~3ull;
+            depth++;
+            seen_root = true;
+            break;
+        }
+        case FDT_END_NODE:
+            if (depth-- == 0) {
+                fprintf(report, "error: not a valid device tree blob: "
+                        "unbalanced end of node at struct offset %llu\n",
+                        (unsigned long long)at);
+                return -1;
+            }
+            break;
+        case FDT_PROP: {
+            if (ssz - off < 8)
+                goto trunc;
+            uint64_t plen = be32_at(s + off), nameoff = be32_at(s + off + 4);
+            off += 8;
+            if (depth == 0 || plen > ssz - off || nameoff >= strsz) {
+                fprintf(report, "error: not a valid device tree blob: property "
+                        "at struct offset %llu (property length %llu, name "
+                        "offset %llu) outside its node or block\n",
+                        (unsigned long long)at, (unsigned long long)plen,
+                        (unsigned long long)nameoff);
+                return -1;
+            }
+            off = (off + plen + 3) & ~3ull;
+            break;
+        }
+        case FDT_NOP:
+            break;
+        case FDT_END:
+            if (depth != 0 || !seen_root) {
+                fprintf(report, "error: not a valid device tree blob: end "
+                        "inside a node or before the root\n");
+                return -1;
+            }
+            return 0;
+        default:
+            fprintf(report, "error: not a valid device tree blob: tag 0x%x at "
+                    "struct offset %llu\n", tag, (unsigned long long)at);
+            return -1;
+        }
+        if (off > ssz)
+            goto trunc;
+    }
+trunc:
+    fprintf(report, "error: not a valid device tree blob: structure block "
+            "truncated\n");
+    return -1;
+}
+
 int irq_dt_parse(const void *blob, size_t len, FILE *report,
                  struct irq_dt_cfg *out)
 {
@@ -373,6 +480,8 @@ int irq_dt_parse(const void *blob, size_t len, FILE *report,
         fprintf(report, "error: not a device tree blob of version 16 or later\n");
         return -EINVAL;
     }
+    if (check_blob(blob, len, report) < 0)
+        return -EINVAL;
     int frc = fdt_check_full(blob, len);
     if (frc) {
         fprintf(report, "error: not a valid device tree blob: %s\n",

@@ -9,6 +9,17 @@
  * long as the router, so a raise that races with the last unbind finds an
  * inactive action rather than freed memory.
  *
+ * A level interrupt in flight on a shared line is bounded in time, as in
+ * Xen: each raise (re)arms the action's EOI deadline, 1 ms later (Xen's
+ * eoi_timer set in do_IRQ_guest); when it passes with sharers still
+ * masked, they are force-EOI'd (irq_guest_eoi_timer_fn) and the line is
+ * unmasked, so one sharer that never EOIs cannot starve the others. Unlike
+ * Xen, a line with a single guest gets no deadline: holding it harms only
+ * that guest, and forcing its EOI while its vCPU thread waits for a host
+ * CPU (a millisecond is short for a thread) would only re-raise a line it
+ * has not finished with. The deadlines share one timerfd, watched by the
+ * ICU's loop, armed for the earliest of them.
+ *
  * Locking: r->lock protects everything here. Delivery collects its targets
  * under the lock and calls evtchn_send_pirq after dropping it, because the
  * evtchn core calls our hooks with its domain lock held. The ICU may be
@@ -18,16 +29,21 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <xen/errno.h>
 
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
+#include "irq_int.h"
 
 enum { ACK_NONE, ACK_UNMASK, ACK_EOI };   /* Xen's ACK_TYPE_* */
 
 #define PIRQ_MAX      32768u   /* bits in the 4 KiB EOI page */
 #define PIRQ_DEFAULT  256u
+#define PIRQ_EOI_TIMEOUT_NS 1000000ull   /* Xen: MILLISECS(1) */
 
 struct pirq_guest {
     domid_t dom;
@@ -44,6 +60,7 @@ struct pirq_action {
     int ack_type;
     unsigned int nr_guests;
     unsigned int in_flight;
+    uint64_t eoi_deadline;   /* CLOCK_MONOTONIC ns; 0: no timer pending */
     struct pirq_guest guest[IRQ_MAX_GUESTS];
 };
 
@@ -73,6 +90,10 @@ struct irq_pirq {
     unsigned int nr_lines;
     struct pirq_action *actions;
     struct pirq_dom *doms;
+    int timer_fd;            /* EOI deadlines (timerfd), watched by the ICU */
+    int timer_watch;
+    uint64_t timer_armed;    /* deadline the timerfd is set for, 0: none */
+    uint64_t eoi_timeout_ns;
 };
 
 static const struct irq_sink_ops pirq_sink_ops;
@@ -103,6 +124,90 @@ static void eoi_bit(struct pirq_dom *d, uint32_t pirq, bool set)
         __atomic_fetch_and(&d->eoi_map[pirq / 64], ~bit, __ATOMIC_SEQ_CST);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Set the timerfd for deadline (0: disarm). r->lock held. */
+static void timer_set_locked(struct irq_pirq *r, uint64_t deadline)
+{
+    struct itimerspec its = { 0 };
+    if (deadline) {
+        its.it_value.tv_sec = (time_t)(deadline / 1000000000ull);
+        its.it_value.tv_nsec = (long)(deadline % 1000000000ull);
+    }
+    if (timerfd_settime(r->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        r->timer_armed = deadline;
+}
+
+/* A level interrupt was just delivered on a: (re)start its EOI deadline,
+ * as Xen's do_IRQ_guest restarts eoi_timer. Deadlines only move later, so
+ * the timerfd needs setting only when nothing earlier is pending; the
+ * expiry handler re-arms it for the next one. r->lock held. */
+static void eoi_timer_start_locked(struct irq_pirq *r, struct pirq_action *a)
+{
+    a->eoi_deadline = now_ns() + r->eoi_timeout_ns;
+    if (!r->timer_armed)
+        timer_set_locked(r, a->eoi_deadline);
+}
+
+/* Force the EOI of every sharer still masked on a (Xen's
+ * irq_guest_eoi_timer_fn) and unmask the line. r->lock held. */
+static void force_eoi_locked(struct irq_pirq *r, struct pirq_action *a)
+{
+    if (!a->active || a->in_flight == 0)
+        return;
+    for (unsigned int i = 0; i < a->nr_guests; i++) {
+        struct pirq_guest *g = &a->guest[i];
+        if (!g->masked)
+            continue;
+        /* The guest's bitmap bit stays set, as Xen leaves it: the guest
+         * still EOIs this one, which then only clears the bit. */
+        g->masked = false;
+        a->in_flight--;
+        irq_log(r->icu, "line %u: dom%u pirq %u did not EOI in time; forced",
+                a->line, (unsigned int)g->dom, g->pirq);
+    }
+    if (a->in_flight == 0)
+        irq_icu_eoi(r->icu, a->line);
+}
+
+/* The timerfd fired (ICU loop thread): handle every passed deadline and
+ * re-arm for the earliest one left. */
+static void eoi_timer_fired(void *arg, int fd)
+{
+    struct irq_pirq *r = arg;
+    uint64_t ticks;
+    if (read(fd, &ticks, sizeof(ticks)) < 0) {
+        /* EAGAIN: nothing expired (re-armed meanwhile); the scan is cheap */
+    }
+    pthread_mutex_lock(&r->lock);
+    uint64_t now = now_ns(), next = 0;
+    for (unsigned int i = 0; i < r->nr_lines; i++) {
+        struct pirq_action *a = &r->actions[i];
+        if (!a->eoi_deadline)
+            continue;
+        if (a->eoi_deadline <= now) {
+            a->eoi_deadline = 0;
+            force_eoi_locked(r, a);
+        } else if (!next || a->eoi_deadline < next) {
+            next = a->eoi_deadline;
+        }
+    }
+    timer_set_locked(r, next);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void irq_pirq_set_eoi_timeout(struct irq_pirq *r, uint64_t ns)
+{
+    pthread_mutex_lock(&r->lock);
+    r->eoi_timeout_ns = ns ? ns : PIRQ_EOI_TIMEOUT_NS;
+    pthread_mutex_unlock(&r->lock);
+}
+
 struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
                                  irq_map_gfn_fn map_gfn, void *opaque)
 {
@@ -119,6 +224,19 @@ struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
         free(r);
         return NULL;
     }
+    r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    r->timer_watch = r->timer_fd < 0 ? -errno
+                     : irq_icu_watch_fd(icu, r->timer_fd, eoi_timer_fired, r);
+    if (r->timer_watch < 0) {
+        int e = -r->timer_watch;
+        if (r->timer_fd >= 0)
+            close(r->timer_fd);
+        free(r->actions);
+        free(r);
+        errno = e;
+        return NULL;
+    }
+    r->eoi_timeout_ns = PIRQ_EOI_TIMEOUT_NS;
     pthread_mutex_init(&r->lock, NULL);
     r->icu = icu;
     r->evh = h;
@@ -138,6 +256,8 @@ void irq_pirq_destroy(struct irq_pirq *r)
         return;
     while (r->doms)
         irq_pirq_domain_remove(r, r->doms->id);
+    irq_icu_unwatch_fd(r->icu, r->timer_watch);   /* waits for the handler */
+    close(r->timer_fd);
     irq_icu_sync(r->icu);
     pthread_mutex_destroy(&r->lock);
     free(r->actions);
@@ -208,7 +328,9 @@ static void guest_unbind_locked(struct irq_pirq *r, struct pirq_dom *d,
         irq_icu_unbind(r->icu, a->line, &s);   /* also ends the in-flight */
         a->active = false;
         a->in_flight = 0;
+        a->eoi_deadline = 0;
     } else if (was_in_flight && a->in_flight == 0) {
+        a->eoi_deadline = 0;
         irq_icu_eoi(r->icu, a->line);
     }
 }
@@ -347,12 +469,14 @@ static void guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
         struct pirq_guest *g = &a->guest[i];
         if (g->dom != d->id || g->pirq != pirq)
             continue;
-        if (!g->masked)
-            return;
-        g->masked = false;
         eoi_bit(d, pirq, false);
-        if (--a->in_flight == 0)
+        if (!g->masked)
+            return;                         /* nothing in flight (or forced) */
+        g->masked = false;
+        if (--a->in_flight == 0) {
+            a->eoi_deadline = 0;            /* Xen lets its timer find 0 */
             irq_icu_eoi(r->icu, a->line);   /* every sharer is done */
+        }
         return;
     }
 }
@@ -395,6 +519,8 @@ static void pirq_raise(void *ctx, struct irq_icu *icu, unsigned int line)
         t[n].pirq = g->pirq;
         n++;
     }
+    if (level && a->in_flight && a->nr_guests > 1)
+        eoi_timer_start_locked(r, a);
     pthread_mutex_unlock(&r->lock);
 
     unsigned int delivered = 0;
@@ -683,4 +809,60 @@ int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line)
     int n = (int)r->actions[line].in_flight;
     pthread_mutex_unlock(&r->lock);
     return n;
+}
+
+int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n)
+{
+    int rc = 0;
+#define CHECK_FAIL(...) do { snprintf(msg, n, __VA_ARGS__); rc = -EFAULT; \
+                             goto out; } while (0)
+    if (n)
+        msg[0] = '\0';
+    pthread_mutex_lock(&r->lock);
+    for (unsigned int l = 0; l < r->nr_lines; l++) {
+        const struct pirq_action *a = &r->actions[l];
+        unsigned int masked = 0;
+        if (!a->active && (a->nr_guests || a->in_flight))
+            CHECK_FAIL("line %u: inactive with %u guests, %u in flight", l,
+                       a->nr_guests, a->in_flight);
+        if (a->nr_guests > IRQ_MAX_GUESTS)
+            CHECK_FAIL("line %u: %u guests", l, a->nr_guests);
+        for (unsigned int i = 0; i < a->nr_guests; i++) {
+            const struct pirq_guest *g = &a->guest[i];
+            struct pirq_dom *d = dom_find(r, g->dom);
+            if (!d || g->pirq >= d->nr_pirqs)
+                CHECK_FAIL("line %u: guest dom%u pirq %u has no domain", l,
+                           (unsigned int)g->dom, g->pirq);
+            const struct pirq_entry *pe = &d->pirqs[g->pirq];
+            if (!pe->bound || pe->line != (int32_t)l || pe->port != g->port)
+                CHECK_FAIL("line %u: guest dom%u pirq %u not bound there", l,
+                           (unsigned int)g->dom, g->pirq);
+            if (g->masked && a->ack_type == ACK_NONE)
+                CHECK_FAIL("line %u: edge line with a guest in flight", l);
+            masked += g->masked;
+        }
+        if (masked != a->in_flight)
+            CHECK_FAIL("line %u: in flight %u, %u guests masked", l,
+                       a->in_flight, masked);
+    }
+    for (struct pirq_dom *d = r->doms; d; d = d->next)
+        for (uint32_t p = 0; p < d->nr_pirqs; p++) {
+            const struct pirq_entry *pe = &d->pirqs[p];
+            if (!pe->bound)
+                continue;
+            if (pe->line < 0 || (unsigned int)pe->line >= r->nr_lines)
+                CHECK_FAIL("dom%u pirq %u bound without a line",
+                           (unsigned int)d->id, p);
+            const struct pirq_action *a = &r->actions[pe->line];
+            unsigned int k = 0;
+            for (unsigned int i = 0; i < a->nr_guests; i++)
+                k += a->guest[i].dom == d->id && a->guest[i].pirq == p;
+            if (k != 1)
+                CHECK_FAIL("dom%u pirq %u bound, %u times in line %d's "
+                           "guests", (unsigned int)d->id, p, k, pe->line);
+        }
+out:
+    pthread_mutex_unlock(&r->lock);
+#undef CHECK_FAIL
+    return rc;
 }

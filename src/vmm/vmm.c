@@ -43,6 +43,7 @@ void vmm_log(struct vmm_domain *d, const char *fmt, ...)
             buf);
 }
 
+/* Guest-caused messages, at most 20 per 5 s per process thread. */
 void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
 {
     static _Thread_local time_t window;

@@ -8,7 +8,9 @@
  *                       simulation aid standing in for a device
  *
  * One thread accepts and serves connections one at a time; each has 2 s to
- * send its request, so a silent client delays others by at most that and
+ * send its request and the answer's writes give up after 2 s without
+ * progress (irq_ctl_write_all), so a silent or never-reading client delays
+ * others by at most that and
  * never touches guest delivery (the ICU and the vCPUs have their own
  * threads). Answers are built in memory first, so a slow reader holds no
  * lock of ours.
@@ -241,6 +243,11 @@ int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
             close(probe);
         unlink(path);
     }
+    /* Linux creates the socket file with the socket inode's mode less the
+     * umask: 0600 from the start, so there is no moment at which the umask
+     * lets anyone else connect (the chmod below only covers other kernels). */
+    if (c->lfd >= 0)
+        (void)fchmod(c->lfd, 0600);
     if (c->lfd < 0 || bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(c->lfd, 16) < 0) {
         int e = errno;

@@ -50,12 +50,19 @@ struct vmm_vcpu {
 /* From any thread: set req bits of v and get it out of KVM_RUN (vmm.c). */
 void vmm_vcpu_request(struct vmm_vcpu *v, unsigned int req);
 
+/* A UTF-8 sequence the sanitiser has seen the start of (vmm_console.c). */
+struct vmm_con_utf8 {
+    unsigned char seq[4];
+    unsigned int have, need;
+};
+
 struct vmm_console {
     FILE *out;
     bool prefix;
     char line[256];              /* partial line (prefix mode) */
     size_t line_len;
     uint32_t ring_cons;          /* our copy of out_cons */
+    struct vmm_con_utf8 utf8;    /* sequence split across writes */
     bool bad_index_logged;       /* said once per bad stretch */
     evtchn_port_t port;          /* dom0 side */
     evtchn_port_t guest_port;
@@ -188,6 +195,15 @@ int vmm_console_init(struct vmm_domain *d);
 void vmm_console_fini(struct vmm_domain *d);
 void vmm_console_write(struct vmm_domain *d, const char *buf, size_t len);
 void vmm_console_flush(struct vmm_domain *d);
+/* The one filter between guest console bytes (console_io and the ring) and
+ * the host terminal: UTF-8 and printable ASCII, '\n' and '\t' pass; '\r'
+ * is dropped; every other C0 control (ESC included), DEL, every C1 control
+ * (raw 0x80-0x9f and U+0080-U+009F encoded, e.g. C2 9B = CSI, C2 9D = OSC)
+ * and every byte of malformed UTF-8 becomes '?'. A sequence split across
+ * calls is completed from st. Writes at most n + 3 bytes to out; returns
+ * how many. Pure: no lock, no I/O. */
+size_t vmm_console_sanitize(struct vmm_con_utf8 *st, const char *in, size_t n,
+                            char *out);
 
 /* vmm_store.c */
 int vmm_store_init(struct vmm_host *h, char *err, size_t errlen);

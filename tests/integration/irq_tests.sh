@@ -114,9 +114,11 @@ edge_level)
     ;;
 shared)
     needs_kvm
-    # one level line, two guests; a holds each EOI for 20 ticks. While a
-    # holds, the line stays in flight (masked at the source) and b, which
-    # EOI'd at once, gets nothing more.
+    # one level line, two guests; a holds each EOI for 20 ticks. As in Xen,
+    # a level interrupt still in flight 1 ms after it was raised is
+    # force-EOI'd for the sharers that have not EOI'd (issue 14 defect 3),
+    # so a's holding cannot starve b, which EOIs at once: b still gets all
+    # its interrupts, and the host says it forced a's EOI.
     # a binds first and publishes it; b binds only then (waitdom), so the
     # two share the line while a holds
     guest a "gsi=7 share=1 count=15 hold=20 tick=8 publish=1" "7, 8"
@@ -131,10 +133,8 @@ shared)
     wait $run_pid; rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc"
     passed a; passed b
-    # a sample where a (dom1) holds the line and b (dom2) is done with it
-    grep -E "^7 +timerfd.* yes .*in flight 1; .*dom1 pirq [0-9]+ port [0-9]+ \(in flight\) dom2 pirq [0-9]+ port [0-9]+$" "$tmp/list" >/dev/null ||
-        grep -E "^7 +timerfd.* yes .*in flight 1; dom2 pirq [0-9]+ port [0-9]+ dom1 pirq [0-9]+ port [0-9]+ \(in flight\)" "$tmp/list" >/dev/null ||
-        fail "never saw the line held in flight by a alone"
+    grep -Eq "line 7: dom1 pirq [0-9]+ did not EOI in time; forced" "$tmp/err" ||
+        fail "no forced EOI of the holding sharer"
     # and never b in flight while a is not holding... b never holds: it must
     # not appear in flight alone for long; the line never shows 2 in flight
     # without both marked

@@ -248,6 +248,61 @@ static void test_not_a_tree(void **state)
     free(msg);
 }
 
+/* The 88-byte tree of issue 14 (found by fuzz/irq_dt.c after ~297 s): a
+ * root node with one property whose length is 0xfffffff4. libfdt 1.6.1's
+ * fdt_next_tag adds 8 + len to an int offset, i.e. steps back 4 bytes onto
+ * the same tag, so fdt_check_full never ends. Big-endian header: magic,
+ * totalsize 88, struct at 56 (28 bytes), strings at 84 (4), reservation
+ * map at 40 (one empty entry), version 17, last compatible 16. */
+static const unsigned char dt_loop88[88] = {
+    0xd0, 0x0d, 0xfe, 0xed, 0, 0, 0, 88, 0, 0, 0, 56, 0, 0, 0, 84,
+    0, 0, 0, 40, 0, 0, 0, 17, 0, 0, 0, 16, 0, 0, 0, 0,
+    0, 0, 0, 4, 0, 0, 0, 28,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    /* rsvmap end */
+    0, 0, 0, 1, 0, 0, 0, 0,                            /* BEGIN_NODE "" */
+    0, 0, 0, 3, 0xff, 0xff, 0xff, 0xf4, 0, 0, 0, 0,    /* PROP len, name */
+    0, 0, 0, 2, 0, 0, 0, 9,                            /* END_NODE, END */
+    'a', 0, 0, 0,                                      /* strings */
+};
+
+static int parse_raw(const void *blob, size_t len, char **msg)
+{
+    struct irq_dt_cfg c;
+    size_t mlen;
+    FILE *f = open_memstream(msg, &mlen);
+    int rc = irq_dt_parse(blob, len, f, &c);
+    fclose(f);
+    if (rc == 0)
+        irq_dt_cfg_free(&c);
+    return rc;
+}
+
+static void test_prop_len_loop(void **state)
+{
+    (void)state;
+    char *msg;
+    assert_int_equal(parse_raw(dt_loop88, sizeof(dt_loop88), &msg), -EINVAL);
+    assert_non_null(strstr(msg, "property length"));
+    free(msg);
+    /* the same tree with a sane length (0) is fine */
+    unsigned char ok[sizeof(dt_loop88)];
+    memcpy(ok, dt_loop88, sizeof(ok));
+    memset(ok + 68, 0, 4);
+    assert_int_equal(parse_raw(ok, sizeof(ok), &msg), 0);
+    free(msg);
+    /* lengths that run past the block, by one byte or by wrapping */
+    static const uint32_t bad[] = { 1, 9, 0x7fffffff, 0x80000000, 0xfffffffc,
+                                    0xffffffff };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok[68] = (unsigned char)(bad[i] >> 24);
+        ok[69] = (unsigned char)(bad[i] >> 16);
+        ok[70] = (unsigned char)(bad[i] >> 8);
+        ok[71] = (unsigned char)bad[i];
+        assert_int_equal(parse_raw(ok, sizeof(ok), &msg), -EINVAL);
+        free(msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_not_a_tree),
+        cmocka_unit_test(test_prop_len_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

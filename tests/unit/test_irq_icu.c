@@ -526,6 +526,59 @@ static void test_kvm_pin(void **state)
     close(kvm);
 }
 
+/* Read fd to EOF, counting bytes ({ int fd; size_t got; }). */
+static void *drain_fd(void *arg)
+{
+    struct { int fd; size_t got; } *rd = arg;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(rd->fd, buf, sizeof(buf))) > 0)
+        rd->got += (size_t)r;
+    return NULL;
+}
+
+/* Issue 14 suspected item: a client that sends a request and never reads
+ * its (large) answer must not wedge the serving thread. The server side's
+ * send buffer is made small so an `irq list` of 1024 lines cannot fit; the
+ * serve call must give up (-ETIMEDOUT) instead of blocking forever, and the
+ * next client is then served in full. Before the fix irq_ctl_serve blocked
+ * in send() for good. */
+static void test_ctl_client_never_reads(void **state)
+{
+    (void)state;
+    struct irq_icu *icu = irq_icu_create(IRQ_MAX_LINES);
+    assert_non_null(icu);
+    for (unsigned int l = 0; l < IRQ_MAX_LINES; l++) {
+        struct irq_source *s;
+        assert_int_equal(irq_source_eventfd(-1, &s), 0);
+        struct irq_mode m = { IRQ_LEVEL, IRQ_ACTIVE_HIGH, IRQ_ACK_UNMASK };
+        assert_int_equal(irq_icu_set_source(icu, l, s, m), 0);
+    }
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    assert_int_equal(write(sv[1], "irq list\n", 9), 9);   /* and never reads */
+    assert_int_equal(irq_ctl_serve(icu, sv[0]), -ETIMEDOUT);
+    close(sv[0]);
+    close(sv[1]);
+    /* the next client reads: it gets the whole table */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(write(sv[1], "irq list\n", 9), 9);
+    shutdown(sv[1], SHUT_WR);
+    pthread_t t;
+    struct { int fd; size_t got; } rd = { sv[1], 0 };
+    /* serve from this thread, drain from another */
+    pthread_create(&t, NULL, drain_fd, &rd);
+    assert_int_equal(irq_ctl_serve(icu, sv[0]), 0);
+    close(sv[0]);
+    pthread_join(t, NULL);
+    close(sv[1]);
+    assert_true(rd.got > 64 * 1024);
+    irq_icu_destroy(icu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_ctl_socket),
+        cmocka_unit_test(test_ctl_client_never_reads),
         cmocka_unit_test(test_kvm_pin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
