@@ -29,11 +29,27 @@ for p in $PKGS; do
     fi
 done
 
-if [ -z "$missing" ]; then
+# The box needs a QEMU newer than bookworm's 7.2, whose TCG emulation of
+# SVM now and then leaves a nested guest halted with IF=0 right after
+# STI;HLT (docs/kvmbox.md). On bookworm it comes from Debian's own
+# bookworm-backports (4 packages: qemu-system-x86, -common, -data, seabios).
+bpo_qemu() {
+    case " $PKGS " in *" qemu-system-x86 "*) ;; *) return 1;; esac
+    . /etc/os-release 2>/dev/null || return 1
+    [ "${VERSION_CODENAME:-}" = bookworm ] || return 1
+    v=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
+    case "$v" in 1:[89].*|1:[1-9][0-9].*) return 1;; esac
+    return 0
+}
+if bpo_qemu; then
+    missing=$(echo "$missing" | sed 's/ qemu-system-x86//')
+fi
+
+if [ -z "$missing" ] && ! bpo_qemu; then
     exit 0
 fi
 
-echo "xenkvm setup: installing Debian packages:$missing"
+[ -z "$missing" ] || echo "xenkvm setup: installing Debian packages:$missing"
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=""
 elif command -v sudo >/dev/null 2>&1; then
@@ -43,7 +59,16 @@ else
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+if bpo_qemu; then
+    echo "xenkvm setup: QEMU from bookworm-backports for the KVM box (bookworm's 7.2 loses interrupts of nested guests)"
+    echo "deb http://deb.debian.org/debian bookworm-backports main" |
+        $SUDO tee /etc/apt/sources.list.d/xenkvm-bookworm-backports.list >/dev/null
+fi
 $SUDO apt-get update -qq
+if bpo_qemu; then
+    $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86
+fi
+[ -n "$missing" ] || exit 0
 # xen-utils pulls in a hypervisor package; we only use its user-space tools
 # (test-xenstore, C xenstored as a benchmark baseline), never boot it.
 # shellcheck disable=SC2086
