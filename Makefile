@@ -3,7 +3,7 @@
 BUILD ?= build
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build run test unit sanitize fuzz bench clean
+.PHONY: all deps build run test test-box run-box bench-box bench clean
 
 all: build
 
@@ -26,6 +26,17 @@ test: deps
 
 bench: build
 	@scripts/bench.sh $(BUILD)
+
+# The same, with every KVM guest inside the KVM box (QEMU TCG, Debian's
+# kernel, kvm_amd) even where /dev/kvm exists: checks the second KVM.
+test-box: deps
+	@XENKVM_BOX=1 scripts/test.sh
+
+run-box: build
+	@XENKVM_BOX=1 scripts/run.sh $(BUILD)
+
+bench-box: build
+	@XENKVM_BOX=1 scripts/bench.sh $(BUILD)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -1,9 +1,45 @@
 #!/bin/sh
 # Every benchmark in bench/, each printing its figure beside its baseline.
+# The guest benchmarks (bench_pingpong, bench_irq_guests) need KVM: where
+# there is no /dev/kvm (or XENKVM_BOX=1) they run inside the KVM box, each
+# still against its raw-KVM baseline measured in the same box and run.
 set -eu
 bdir=${1:-build}
+cd "$(dirname "$0")/.."
+GUEST_BENCHES="bench_pingpong bench_irq_guests"
+
+# Which KVM the guest benchmarks measure, for the output.
+kvm_name() {
+    if [ -n "${XENKVM_IN_BOX:-}" ]; then
+        echo "the KVM box's (Debian $(uname -r), kvm_amd under QEMU TCG)"
+    else
+        echo "this machine's /dev/kvm (kernel $(uname -r))"
+    fi
+}
+
+if [ "${1:-}" = "--guests" ]; then
+    # inside the box (or on a KVM host): the guest benchmarks only
+    bdir=$2
+    for b in $GUEST_BENCHES; do
+        echo "== $b (KVM: $(kvm_name))"
+        "$bdir/bench/$b"
+    done
+    exit 0
+fi
+
+box=""
+if [ -n "${XENKVM_BOX:-}" ] || [ ! -e /dev/kvm ]; then box=1; fi
 for b in "$bdir"/bench/bench_*; do
     [ -f "$b" ] && [ -x "$b" ] || continue
-    echo "== $(basename "$b")"
+    name=$(basename "$b")
+    case " $GUEST_BENCHES " in
+        *" $name "*) [ -n "$box" ] && continue
+                     echo "== $name (KVM: $(kvm_name))";;
+        *) echo "== $name";;
+    esac
     "$b"
 done
+if [ -n "$box" ]; then
+    echo "== guest benchmarks inside the KVM box (no /dev/kvm here, or XENKVM_BOX is set)"
+    scripts/kvmbox -- scripts/bench.sh --guests "$bdir"
+fi

@@ -1,6 +1,9 @@
 #!/bin/sh
 # `make test`: the whole test suite, as CI runs it.
-#  1. normal build: every meson test (unit, integration, conformance)
+#  1. normal build: every meson test (unit, integration, conformance);
+#     where there is no /dev/kvm (or XENKVM_BOX=1: `make test-box`) the
+#     integration suite, every test that needs KVM, runs inside the KVM box
+#     (scripts/kvmbox), booted once for the whole suite
 #  2. ASan+UBSan build: the unit tests again
 #  3. clang/libFuzzer build: each harness for FUZZ_SECONDS on its corpus
 # Prints the cmocka summaries of the unit tests and ends with one line
@@ -14,11 +17,13 @@ PASS=0; FAIL=0; SKIP=0
 step() { printf '\n=== %s ===\n' "$*"; }
 
 # meson test with a summary; adds to the totals; returns meson's status.
+# $RUNNER (empty, or the KVM box) runs meson.
+RUNNER=""
 run_meson_tests() {
     bdir=$1; shift
     log=$(mktemp)
     set +e
-    meson test -C "$bdir" --print-errorlogs --num-processes "$JOBS" "$@" 2>&1 | tee "$log"
+    $RUNNER meson test -C "$bdir" --print-errorlogs --num-processes "$JOBS" "$@" 2>&1 | tee "$log"
     rc=$?
     set -e
     # The cmocka summaries of each test binary, from meson's log.
@@ -41,8 +46,30 @@ step "build (gcc, -Wall -Wextra -Werror)"
 [ -f build/build.ninja ] || meson setup build
 ninja -C build
 
-step "tests"
-run_meson_tests build || status=1
+if [ -n "${XENKVM_BOX:-}" ] || [ ! -e /dev/kvm ]; then
+    step "tests (all but the integration suite)"
+    run_meson_tests build --no-suite integration || status=1
+    if [ -e /dev/kvm ]; then why="XENKVM_BOX is set"; else why="this machine has no /dev/kvm"; fi
+    step "integration tests inside the KVM box ($why)"
+    t0=$(date +%s)
+    if scripts/kvmbox --prepare; then
+        echo "kvmbox: $(scripts/kvmbox --info) ready in $(( $(date +%s) - t0 ))s"
+        # One box for the suite; its one vCPU runs one test at a time, the
+        # binaries were built above.
+        t0=$(date +%s)
+        RUNNER="scripts/kvmbox --"; jobs_host=$JOBS; JOBS=1
+        run_meson_tests build --suite integration --no-rebuild || status=1
+        RUNNER=""; JOBS=$jobs_host
+        BOXLINE="integration suite: ran inside the KVM box in $(( $(date +%s) - t0 ))s"
+    else
+        status=1
+        BOXLINE="integration suite: NOT RUN, the KVM box could not be built (see above)"
+    fi
+else
+    step "tests"
+    run_meson_tests build || status=1
+    BOXLINE="integration suite: ran on this machine's /dev/kvm"
+fi
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 [ -f build-san/build.ninja ] || meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false
@@ -73,5 +100,6 @@ echo
 if [ "$status" -ne 0 ] && [ "$FAIL" -eq 0 ]; then
     FAIL=1     # a step failed without a test to blame (build, setup)
 fi
+echo "$BOXLINE"
 echo "test: $PASS passed, $FAIL failed, $SKIP skipped"
 exit "$status"
