@@ -176,10 +176,18 @@ static uint32_t max_ports(struct evtchn_dom *d)
     return d->max_port_cfg < abi - 1 ? d->max_port_cfg + 1 : abi;
 }
 
+/* A port with storage (Xen's port_is_valid): what the host and the remote
+ * end of a binding check. A host-consumer port may lie beyond the ABI's
+ * limit: it survives EVTCHNOP_reset taking a FIFO domain back to 2-level. */
+static bool port_has_storage(struct evtchn_dom *d, uint32_t port)
+{
+    return port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
+}
+
+/* A port number the domain's ABI and config allow, with storage. */
 static bool port_is_valid(struct evtchn_dom *d, uint32_t port)
 {
-    return port < max_ports(d) &&
-           port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
+    return port < max_ports(d) && port_has_storage(d, port);
 }
 
 /* Give ports up to and including port storage. Called with d->lock held. */
@@ -277,7 +285,10 @@ static void port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
 /* Called with d->lock and the channel's write lock held. */
 static void port_free(struct evtchn_dom *d, struct evtchn_chn *c)
 {
-    dom_ops(d)->clear_pending(d, c);
+    /* A host-consumer port's events never reach the guest's ABI (and it
+     * may lie beyond that ABI's limit). */
+    if (!c->cb)
+        dom_ops(d)->clear_pending(d, c);
     c->state = EVTCHN_STATE_FREE;
     c->notify_vcpu = 0;
     c->cb = NULL;
@@ -576,7 +587,7 @@ static int do_bind_interdomain(struct evtchn_dom *ld, struct evtchn_bind_interdo
         rc = lport;
         goto out;
     }
-    if (!port_is_valid(rd, rport)) {
+    if (!port_has_storage(rd, rport)) {
         rc = -XEN_EINVAL;
         goto out;
     }
@@ -744,7 +755,7 @@ static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest)
 
 again:
     pthread_mutex_lock(&d1->lock);
-    if (!port_is_valid(d1, port1)) {
+    if (guest ? !port_is_valid(d1, port1) : !port_has_storage(d1, port1)) {
         rc = -XEN_EINVAL;
         goto out;
     }
@@ -830,7 +841,7 @@ static int send_port(struct evtchn_dom *ld, uint32_t lport, bool guest)
     struct evtchn_chn *lc;
     int rc = 0;
 
-    if (!port_is_valid(ld, lport))
+    if (guest ? !port_is_valid(ld, lport) : !port_has_storage(ld, lport))
         return -XEN_EINVAL;
     lc = evtchn_chn_of(ld, lport);
     evtchn_read_lock(&lc->lock);
@@ -1351,7 +1362,7 @@ int evtchn_debug_check(struct evtchn_host *h, domid_t dom)
         }
         active++;
         CHECK(c->notify_vcpu < d->max_vcpus, "port %u vcpu %u", p, c->notify_vcpu);
-        CHECK(p < max_ports(d), "bound port %u beyond the ABI limit", p);
+        CHECK(p < max_ports(d) || c->cb, "bound port %u beyond the ABI limit", p);
         switch (c->state) {
         case EVTCHN_STATE_INTERDOMAIN: {
             struct evtchn_dom *rd = c->u.inter.rd;
