@@ -978,26 +978,47 @@ out:
     return rc;
 }
 
+/* Xen's evtchn_unmask. The ABI (d->ops, the FIFO state, the port limit) is
+ * only stable under d->lock, or under the read lock of a bound guest port:
+ * EVTCHNOP_reset returns a FIFO domain to 2-level (freeing the FIFO state)
+ * only once every guest port is closed, which takes each port's write lock.
+ * So a bound port is unmasked under its own lock alone (the fast path), and
+ * a free one under d->lock, where reset, init_control and expand_array
+ * cannot run. Unmasking a free port only clears its mask. */
 static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
 {
     struct evtchn_host *h = d->h;
     uint32_t pirq = 0;
-    bool is_pirq;
+    bool is_pirq = false, locked = false;
 
     if (!port_is_valid(d, u->port))
         return -XEN_EINVAL;
     struct evtchn_chn *c = evtchn_chn_of(d, u->port);
     evtchn_read_lock(&c->lock);
-    /* A free port never raises an event (Xen would re-raise a pending bit
-     * the guest set on a free port; we only clear the mask). */
-    if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED)
+    if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED) {
+        evtchn_read_unlock(&c->lock);
+        pthread_mutex_lock(&d->lock);
+        locked = true;
+        /* The ABI may have changed since the unlocked check. */
+        if (!port_is_valid(d, u->port)) {
+            pthread_mutex_unlock(&d->lock);
+            return -XEN_EINVAL;
+        }
+        evtchn_read_lock(&c->lock);
+    }
+    if (c->cb) {
+        /* A host-consumer port's events never reach the guest's ABI: as
+         * Xen (evtchn_usable), unmask does nothing to it. */
+    } else if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED) {
         dom_ops(d)->mask_clear(d, c);
-    else
+    } else {
         dom_ops(d)->unmask(d, c);
-    is_pirq = c->state == EVTCHN_STATE_PIRQ;
-    if (is_pirq)
+        is_pirq = c->state == EVTCHN_STATE_PIRQ;
         pirq = c->u.pirq;
+    }
     evtchn_read_unlock(&c->lock);
+    if (locked)
+        pthread_mutex_unlock(&d->lock);
     if (is_pirq && h->ops.pirq_unmasked)
         h->ops.pirq_unmasked(h->opaque, d->id, pirq);
     return 0;
@@ -1072,10 +1093,12 @@ static int do_set_priority(struct evtchn_dom *d, struct evtchn_set_priority *a)
     if (!port_is_valid(d, a->port))
         return -XEN_EINVAL;
     struct evtchn_chn *c = evtchn_chn_of(d, a->port);
-    evtchn_read_lock(&c->lock);
+    /* Exclusive: senders read the priority under the shared lock. The op
+     * touches no guest memory, so an ABI switch racing it is harmless. */
+    evtchn_write_lock(&c->lock);
     const struct port_ops *ops = dom_ops(d);
     rc = ops->set_priority ? ops->set_priority(d, c, a->priority) : -XEN_ENOSYS;
-    evtchn_read_unlock(&c->lock);
+    evtchn_write_unlock(&c->lock);
     return rc;
 }
 
