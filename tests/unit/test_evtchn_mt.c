@@ -19,8 +19,10 @@
  * under a minute on two cores (the soak binary is for long runs). */
 #if defined(__SANITIZE_THREAD__)
 #define SCALE 12
+#define OPS 600
 #else
 #define SCALE 1
+#define OPS 2000
 #endif
 
 /* cmocka catches SIGSEGV to fail the running test, which does not work
@@ -41,7 +43,7 @@ static void test_mt_random_ops(void **state)
 {
     (void)state;
     struct hxmt_config cfg = { .threads = 4, .doms = 3, .rounds = 150 / SCALE,
-                               .ops_per_round = 2000 / SCALE, .seed = 14 };
+                               .ops_per_round = OPS, .seed = 14 };
     struct hxmt_stats st = { 0 };
     restore_crash_signals();
     assert_int_equal(hxmt_run(&cfg, &st), 0);
@@ -63,7 +65,7 @@ static void test_mt_reset_vs_unmask(void **state)
 {
     (void)state;
     struct hxmt_config cfg = { .threads = 3, .doms = 2, .rounds = 60 / SCALE,
-                               .ops_per_round = 2000 / SCALE, .churn_every = 1, .seed = 343 };
+                               .ops_per_round = OPS, .churn_every = 1, .seed = 343 };
     struct hxmt_stats st = { 0 };
     restore_crash_signals();
     assert_int_equal(hxmt_run(&cfg, &st), 0);
