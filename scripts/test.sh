@@ -5,7 +5,9 @@
 #     integration suite, every test that needs KVM, runs inside the KVM box
 #     (scripts/kvmbox), booted once for the whole suite
 #  2. ASan+UBSan build: the unit tests again
-#  3. clang/libFuzzer build: each harness for FUZZ_SECONDS on its corpus
+#  3. ThreadSanitizer build: the 'concurrency' suite (multi-threaded tests)
+#  4. clang/libFuzzer build: each harness for FUZZ_SECONDS on its corpus
+# Every sanitizer halts on its first report, so a report fails the run.
 # Prints the cmocka summaries of the unit tests and ends with one line
 # "test: N passed, N failed, N skipped" counting every meson test and fuzzer.
 set -eu
@@ -72,15 +74,29 @@ else
 fi
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-[ -f build-san/build.ninja ] || meson setup build-san -Db_sanitize=address,undefined -Db_lundef=false
+# -fno-sanitize-recover=all: a UBSan report aborts the test (gcc's default
+# for -fsanitize=undefined is to print and carry on).
+[ -f build-san/build.ninja ] || meson setup build-san -Db_sanitize=address,undefined \
+    -Db_lundef=false
+meson configure build-san -Dc_args=-fno-sanitize-recover=all   # also an older build-san/
 ninja -C build-san
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     run_meson_tests build-san --suite unit || status=1
 
+step "concurrency tests under ThreadSanitizer"
+# No suppressions: every report is a failure (halt_on_error exits non-zero).
+[ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Db_lundef=false
+ninja -C build-tsan
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    run_meson_tests build-tsan --suite concurrency || status=1
+
 step "fuzz smoke (${FUZZ_SECONDS}s per harness)"
 if command -v clang >/dev/null 2>&1; then
+    # -fno-sanitize-recover=all: a UBSan report is a crash, saved and
+    # counted as a failure, not a line in a log that still passes.
     [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true \
         -Db_sanitize=address,undefined -Db_lundef=false
+    meson configure build-fuzz -Dc_args=-fno-sanitize-recover=all
     ninja -C build-fuzz
     flog=$(mktemp)
     set +e

@@ -71,7 +71,22 @@ struct vmm_domain_config {
     const char *cmdline;       /* optional */
     enum vmm_action on_poweroff, on_crash;
     struct vmm_domain_irq irq; /* all empty: no host interrupts, no MMIO */
+    /* xl.cfg's per-domain limits; 0: libxl's default (VMM_DEFAULT_*). */
+    uint32_t max_event_channels;  /* highest event-channel port the guest gets */
+    uint32_t max_grant_frames;    /* kept for grant tables (none yet) */
+    uint32_t max_maptrack_frames; /* likewise; xl.cfg's 0 is VMM_NO_MAPTRACK */
 };
+
+/* libxl's defaults and Xen's bounds for those limits (xl.cfg(5)): ports
+ * 1..131071 (the FIFO ABI's last port), grant frames 1..64 and maptrack
+ * frames 0..1024 (Xen's default gnttab_max_frames / max_maptrack_frames). */
+#define VMM_DEFAULT_MAX_EVENT_CHANNELS 1023u
+#define VMM_MAX_EVENT_CHANNELS (EVTCHN_FIFO_NR_CHANNELS - 1u)
+#define VMM_DEFAULT_MAX_GRANT_FRAMES 64u
+#define VMM_MAX_GRANT_FRAMES 64u
+#define VMM_DEFAULT_MAX_MAPTRACK_FRAMES 1024u
+#define VMM_MAX_MAPTRACK_FRAMES 1024u
+#define VMM_NO_MAPTRACK UINT32_MAX      /* max_maptrack_frames = 0 */
 
 struct vmm_host_config {
     FILE *console;             /* guest output; NULL: stdout */

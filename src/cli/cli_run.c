@@ -197,6 +197,24 @@ static int merge_irq(struct run_dom *rd)
 }
 
 /* Parse one xl.cfg. 0, or -1 after printing one line. */
+/* An optional numeric xl.cfg key in lo..hi: 0 (absent: *out untouched) or
+ * -1 after one line on stderr. */
+static int cfg_u32(struct run_dom *rd, const char *path, const char *key,
+                   long lo, long hi, uint32_t *out)
+{
+    long l;
+    int e = xlu_cfg_get_long(rd->xlu, key, &l, 1);
+    if (e == ESRCH)
+        return 0;
+    if (e || l < lo || l > hi) {
+        fprintf(stderr, "xenkvm run: %s: %s must be a number %ld..%ld\n", path, key,
+                lo, hi);
+        return -1;
+    }
+    *out = (uint32_t)l;
+    return 0;
+}
+
 static int parse_xl_cfg(const char *path, struct run_dom *rd)
 {
     memset(rd, 0, sizeof(*rd));
@@ -265,6 +283,17 @@ static int parse_xl_cfg(const char *path, struct run_dom *rd)
         fprintf(stderr, "xenkvm run: %s: vcpus must be a number\n", path);
         return -1;
     }
+    /* Per-domain limits, as xl.cfg(5) (libxl's defaults when absent). The
+     * grant limits are kept for the grant tables to come. */
+    if (cfg_u32(rd, path, "max_event_channels", 1, VMM_MAX_EVENT_CHANNELS,
+                &rd->cfg.max_event_channels) ||
+        cfg_u32(rd, path, "max_grant_frames", 1, VMM_MAX_GRANT_FRAMES,
+                &rd->cfg.max_grant_frames) ||
+        cfg_u32(rd, path, "max_maptrack_frames", 0, VMM_MAX_MAPTRACK_FRAMES,
+                &rd->cfg.max_maptrack_frames))
+        return -1;
+    if (!xlu_cfg_get_long(rd->xlu, "max_maptrack_frames", &l, 1) && l == 0)
+        rd->cfg.max_maptrack_frames = VMM_NO_MAPTRACK;
     const char *a = NULL;
     xlu_cfg_get_string(rd->xlu, "on_poweroff", &a, 1);
     if (parse_action(path, "on_poweroff", a, &rd->cfg.on_poweroff))

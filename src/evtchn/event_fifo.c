@@ -333,10 +333,13 @@ int evtchn_fifo_init_control(struct evtchn_dom *d, struct evtchn_init_control *a
     uint32_t valid = atomic_load(&d->valid_ports);
     for (uint32_t p = 1; p < valid; p++) {
         struct evtchn_chn *c = evtchn_chn_of(d, p);
+        /* Exclusive: set_priority writes the priority under it too. */
+        evtchn_write_lock(&c->lock);
         c->priority = EVTCHN_FIFO_PRIORITY_DEFAULT;
         atomic_store(&c->fifo_lastq, LASTQ(c->notify_vcpu, EVTCHN_FIFO_PRIORITY_DEFAULT));
         c->fifo_pending = c->state != EVTCHN_STATE_FREE &&
                           evtchn_2l_ops.is_pending(d, p);
+        evtchn_write_unlock(&c->lock);
     }
     d->fifo = f;
     atomic_store_explicit(&d->ops, &evtchn_fifo_ops, memory_order_release);

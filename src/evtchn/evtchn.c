@@ -176,10 +176,18 @@ static uint32_t max_ports(struct evtchn_dom *d)
     return d->max_port_cfg < abi - 1 ? d->max_port_cfg + 1 : abi;
 }
 
+/* A port with storage (Xen's port_is_valid): what the host and the remote
+ * end of a binding check. A host-consumer port may lie beyond the ABI's
+ * limit: it survives EVTCHNOP_reset taking a FIFO domain back to 2-level. */
+static bool port_has_storage(struct evtchn_dom *d, uint32_t port)
+{
+    return port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
+}
+
+/* A port number the domain's ABI and config allow, with storage. */
 static bool port_is_valid(struct evtchn_dom *d, uint32_t port)
 {
-    return port < max_ports(d) &&
-           port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
+    return port < max_ports(d) && port_has_storage(d, port);
 }
 
 /* Give ports up to and including port storage. Called with d->lock held. */
@@ -277,7 +285,10 @@ static void port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
 /* Called with d->lock and the channel's write lock held. */
 static void port_free(struct evtchn_dom *d, struct evtchn_chn *c)
 {
-    dom_ops(d)->clear_pending(d, c);
+    /* A host-consumer port's events never reach the guest's ABI (and it
+     * may lie beyond that ABI's limit). */
+    if (!c->cb)
+        dom_ops(d)->clear_pending(d, c);
     c->state = EVTCHN_STATE_FREE;
     c->notify_vcpu = 0;
     c->cb = NULL;
@@ -576,7 +587,7 @@ static int do_bind_interdomain(struct evtchn_dom *ld, struct evtchn_bind_interdo
         rc = lport;
         goto out;
     }
-    if (!port_is_valid(rd, rport)) {
+    if (!port_has_storage(rd, rport)) {
         rc = -XEN_EINVAL;
         goto out;
     }
@@ -744,7 +755,7 @@ static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest)
 
 again:
     pthread_mutex_lock(&d1->lock);
-    if (!port_is_valid(d1, port1)) {
+    if (guest ? !port_is_valid(d1, port1) : !port_has_storage(d1, port1)) {
         rc = -XEN_EINVAL;
         goto out;
     }
@@ -830,7 +841,7 @@ static int send_port(struct evtchn_dom *ld, uint32_t lport, bool guest)
     struct evtchn_chn *lc;
     int rc = 0;
 
-    if (!port_is_valid(ld, lport))
+    if (guest ? !port_is_valid(ld, lport) : !port_has_storage(ld, lport))
         return -XEN_EINVAL;
     lc = evtchn_chn_of(ld, lport);
     evtchn_read_lock(&lc->lock);
@@ -967,26 +978,47 @@ out:
     return rc;
 }
 
+/* Xen's evtchn_unmask. The ABI (d->ops, the FIFO state, the port limit) is
+ * only stable under d->lock, or under the read lock of a bound guest port:
+ * EVTCHNOP_reset returns a FIFO domain to 2-level (freeing the FIFO state)
+ * only once every guest port is closed, which takes each port's write lock.
+ * So a bound port is unmasked under its own lock alone (the fast path), and
+ * a free one under d->lock, where reset, init_control and expand_array
+ * cannot run. Unmasking a free port only clears its mask. */
 static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
 {
     struct evtchn_host *h = d->h;
     uint32_t pirq = 0;
-    bool is_pirq;
+    bool is_pirq = false, locked = false;
 
     if (!port_is_valid(d, u->port))
         return -XEN_EINVAL;
     struct evtchn_chn *c = evtchn_chn_of(d, u->port);
     evtchn_read_lock(&c->lock);
-    /* A free port never raises an event (Xen would re-raise a pending bit
-     * the guest set on a free port; we only clear the mask). */
-    if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED)
+    if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED) {
+        evtchn_read_unlock(&c->lock);
+        pthread_mutex_lock(&d->lock);
+        locked = true;
+        /* The ABI may have changed since the unlocked check. */
+        if (!port_is_valid(d, u->port)) {
+            pthread_mutex_unlock(&d->lock);
+            return -XEN_EINVAL;
+        }
+        evtchn_read_lock(&c->lock);
+    }
+    if (c->cb) {
+        /* A host-consumer port's events never reach the guest's ABI: as
+         * Xen (evtchn_usable), unmask does nothing to it. */
+    } else if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED) {
         dom_ops(d)->mask_clear(d, c);
-    else
+    } else {
         dom_ops(d)->unmask(d, c);
-    is_pirq = c->state == EVTCHN_STATE_PIRQ;
-    if (is_pirq)
+        is_pirq = c->state == EVTCHN_STATE_PIRQ;
         pirq = c->u.pirq;
+    }
     evtchn_read_unlock(&c->lock);
+    if (locked)
+        pthread_mutex_unlock(&d->lock);
     if (is_pirq && h->ops.pirq_unmasked)
         h->ops.pirq_unmasked(h->opaque, d->id, pirq);
     return 0;
@@ -1061,10 +1093,12 @@ static int do_set_priority(struct evtchn_dom *d, struct evtchn_set_priority *a)
     if (!port_is_valid(d, a->port))
         return -XEN_EINVAL;
     struct evtchn_chn *c = evtchn_chn_of(d, a->port);
-    evtchn_read_lock(&c->lock);
+    /* Exclusive: senders read the priority under the shared lock. The op
+     * touches no guest memory, so an ABI switch racing it is harmless. */
+    evtchn_write_lock(&c->lock);
     const struct port_ops *ops = dom_ops(d);
     rc = ops->set_priority ? ops->set_priority(d, c, a->priority) : -XEN_ENOSYS;
-    evtchn_read_unlock(&c->lock);
+    evtchn_write_unlock(&c->lock);
     return rc;
 }
 
@@ -1351,7 +1385,7 @@ int evtchn_debug_check(struct evtchn_host *h, domid_t dom)
         }
         active++;
         CHECK(c->notify_vcpu < d->max_vcpus, "port %u vcpu %u", p, c->notify_vcpu);
-        CHECK(p < max_ports(d), "bound port %u beyond the ABI limit", p);
+        CHECK(p < max_ports(d) || c->cb, "bound port %u beyond the ABI limit", p);
         switch (c->state) {
         case EVTCHN_STATE_INTERDOMAIN: {
             struct evtchn_dom *rd = c->u.inter.rd;

@@ -257,30 +257,44 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
     uint32_t id = (uint32_t)vid;
     switch (cmd) {
     case VCPUOP_register_vcpu_info: {
+        /* Xen's map_vcpu_info. The core updates vcpu_info with locked
+         * read-modify-writes: a struct that straddles the page or is not
+         * naturally aligned (split locks) is refused with -ENXIO. */
         struct vcpu_register_vcpu_info r;
         if (copy_in(c, &r, arg, sizeof(r)))
             return -EFAULT;
-        if (r.offset > 4096 - sizeof(struct vcpu_info))
+        if (r.offset > 4096 - sizeof(struct vcpu_info) ||
+            r.offset % _Alignof(struct vcpu_info)) {
+            hv_log(d, "dom%u vcpu%u: register_vcpu_info offset %#x misplaced",
+                   d->domid, c->vcpu_id, r.offset);
+            return -ENXIO;
+        }
+        /* Only on yourself or on a vCPU that is down (Xen: -EINVAL). */
+        if (id != c->vcpu_id &&
+            (!d->ops.vcpu_is_up || d->ops.vcpu_is_up(d->opaque, id) != 0))
             return -EINVAL;
         uint8_t *page = d->ops.gfn_map ? d->ops.gfn_map(d->opaque, r.mfn) :
                         NULL;
         if (!page)
             return -EINVAL;
+        /* Only once per vCPU: claim it in the same lock hold as the test,
+         * so two racing calls cannot both pass. */
         pthread_mutex_lock(&d->lock);
         bool again = d->vcpus[id].info_registered;
-        pthread_mutex_unlock(&d->lock);
-        if (again)
-            return -EINVAL;   /* Xen: only once per vCPU */
-        struct vcpu_info *vi = (struct vcpu_info *)(page + r.offset);
-        int rc = evtchn_vcpu_set_info(d->evtchn, d->domid, id, vi);
-        if (rc)
-            return rc;
-        pthread_mutex_lock(&d->lock);
-        /* Atomic: hv_upcall_outstanding reads it without the lock. */
-        __atomic_store_n(&d->vcpus[id].info, vi, __ATOMIC_RELEASE);
         d->vcpus[id].info_registered = true;
         pthread_mutex_unlock(&d->lock);
-        return 0;
+        if (again)
+            return -EINVAL;
+        struct vcpu_info *vi = (struct vcpu_info *)(page + r.offset);
+        int rc = evtchn_vcpu_set_info(d->evtchn, d->domid, id, vi);
+        pthread_mutex_lock(&d->lock);
+        if (rc)
+            d->vcpus[id].info_registered = false;   /* give the claim back */
+        else
+            /* Atomic: hv_upcall_outstanding reads it without the lock. */
+            __atomic_store_n(&d->vcpus[id].info, vi, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&d->lock);
+        return rc;
     }
     case VCPUOP_initialise: {
         struct vcpu_hvm_context ctx;

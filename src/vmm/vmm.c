@@ -909,10 +909,20 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
         rc = vmm_load_pvh(d, cfg, err, errlen);
     if (rc)
         goto fail;
+    /* xl.cfg's max_event_channels (libxl's default 1023): the highest port
+     * the guest may allocate, so a guest cannot fill the host's memory
+     * with ports (issue 14 defect 9). */
     struct evtchn_domain_config ec = {
         .domid = d->domid, .max_vcpus = nv,
+        .max_evtchn_port = cfg->max_event_channels ? cfg->max_event_channels
+                                                   : VMM_DEFAULT_MAX_EVENT_CHANNELS,
         .shared_info = (struct shared_info *)d->shinfo,
     };
+    d->max_grant_frames = cfg->max_grant_frames ? cfg->max_grant_frames
+                                                : VMM_DEFAULT_MAX_GRANT_FRAMES;
+    d->max_maptrack_frames = !cfg->max_maptrack_frames ? VMM_DEFAULT_MAX_MAPTRACK_FRAMES
+                             : cfg->max_maptrack_frames == VMM_NO_MAPTRACK
+                                 ? 0 : cfg->max_maptrack_frames;
     rc = evtchn_domain_create(h->evtchn, &ec);
     if (rc) {
         snprintf(err, errlen, "event channels for '%s': %s", cfg->name,

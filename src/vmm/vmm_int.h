@@ -84,6 +84,8 @@ struct vmm_domain {
     uint32_t next_slot;
     uint32_t nr_vcpus;
     struct vmm_vcpu *vcpus;
+    /* xl.cfg limits for the grant tables to come (nothing uses them yet). */
+    uint32_t max_grant_frames, max_maptrack_frames;
     struct hv_domain *hv;
     struct hv_e820 e820[HV_MAX_E820];
     unsigned int nr_e820;

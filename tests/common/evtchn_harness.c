@@ -1,6 +1,7 @@
 /* See evtchn_harness.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "evtchn_harness.h"
 
@@ -108,9 +109,26 @@ int hx_dom_add(struct hx *x, domid_t id, bool privileged, uint32_t vcpus,
         .domid = id, .privileged = privileged, .max_vcpus = vcpus,
         .max_evtchn_port = max_port,
     };
+    if (x->guard_si) {
+        void *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || mprotect((char *)m + PAGE, PAGE, PROT_NONE)) {
+            free(d->mem);
+            d->exists = false;
+            return -XEN_ENOMEM;
+        }
+        d->si_map = m;
+        cfg.shared_info = m;
+        /* The core never writes past the 2-level bitmaps: a pattern there
+         * shows a 2-level op on a port beyond the ABI's limit. */
+        memset((char *)m + HX_SI_TAIL, 0xa5, PAGE - HX_SI_TAIL);
+    }
     int rc = evtchn_domain_create(x->h, &cfg);
     if (rc) {
         free(d->mem);
+        if (d->si_map)
+            munmap(d->si_map, 2 * PAGE);
+        d->si_map = NULL;
         d->exists = false;
         return rc;
     }
@@ -118,11 +136,23 @@ int hx_dom_add(struct hx *x, domid_t id, bool privileged, uint32_t vcpus,
     return 0;
 }
 
+bool hx_si_tail_intact(struct hx *x, domid_t id)
+{
+    const unsigned char *p = x->d[id].si_map;
+    for (unsigned int i = HX_SI_TAIL; p && i < PAGE; i++)
+        if (p[i] != 0xa5)
+            return false;
+    return true;
+}
+
 int hx_dom_del(struct hx *x, domid_t id)
 {
     int rc = evtchn_domain_destroy(x->h, id);
     free(x->d[id].mem);
     x->d[id].mem = NULL;
+    if (x->d[id].si_map)
+        munmap(x->d[id].si_map, 2 * PAGE);
+    x->d[id].si_map = NULL;
     x->d[id].exists = false;
     return rc;
 }

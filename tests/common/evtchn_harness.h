@@ -8,6 +8,7 @@
 #define XENKVM_TESTS_EVTCHN_HARNESS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <xenkvm/evtchn.h>
@@ -30,6 +31,7 @@ struct hx_dom {
     atomic_uint kicks[HX_MAX_VCPUS];
     atomic_uint poll_wakes;
     bool exists;
+    void *si_map;                        /* guarded shared_info (guard_si) */
 };
 
 struct hx {
@@ -39,7 +41,15 @@ struct hx {
     atomic_uint pirq_binds, pirq_unbinds;
     atomic_uint host_cb_calls;
     atomic_uint last_cb_port;
+    /* Give each new domain a shared_info page followed by an inaccessible
+     * page, so a write past it faults in any build (not only under ASan),
+     * and a known pattern after the 2-level bitmaps (hx_si_tail_intact). */
+    bool guard_si;
 };
+
+/* Offset of what follows the 2-level mask bitmap in struct shared_info. */
+#define HX_SI_TAIL (offsetof(struct shared_info, evtchn_mask) + \
+                    sizeof(((struct shared_info *)0)->evtchn_mask))
 
 /* Host with the harness platform ops; domains are added with hx_dom_add. */
 struct hx *hx_create(void);
@@ -50,6 +60,9 @@ void hx_destroy(struct hx *x);
 int hx_dom_add(struct hx *x, domid_t id, bool privileged, uint32_t vcpus,
                uint32_t max_port);
 int hx_dom_del(struct hx *x, domid_t id);
+/* guard_si: whether the bytes after the 2-level bitmaps are untouched (a
+ * 2-level op on a port beyond 4095 changes them). */
+bool hx_si_tail_intact(struct hx *x, domid_t id);
 /* EVTCHNOP cmd as domain dom (vCPU 0) would issue it. */
 int hx_op(struct hx *x, domid_t dom, unsigned int cmd, void *arg);
 

@@ -212,6 +212,31 @@ bad_config)
     [ $rc -eq 2 ] || fail "exit status $rc, expected 2"
     one_line "vcpus = 0: must be"
     ;;
+evtchn_limit)
+    # max_event_channels (issue 14 defect 9): a guest that allocates ports
+    # until refused stops at its own limit (ENOSPC); a domain beside it
+    # without the key gets libxl's default 1023, unaffected.
+    needs_kvm
+    printf 'name = "small"\nkernel = "%s"\nmax_event_channels = 100\ncmdline = "evtchnlimit"\n' \
+        "$guest" > "$tmp/a.cfg"
+    printf 'name = "dflt"\nkernel = "%s"\ncmdline = "evtchnlimit"\n' "$guest" > "$tmp/b.cfg"
+    "$xk" run --no-dom0-pingpong "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+    grep -q "small: evtchnlimit: last port 100\$" "$tmp/out" || fail "small: not stopped at port 100"
+    grep -q "small: evtchnlimit: errno 28\$" "$tmp/out" || fail "small: not ENOSPC"
+    grep -q "dflt: evtchnlimit: last port 1023\$" "$tmp/out" || fail "dflt: not stopped at 1023"
+    grep -q "dflt: evtchnlimit: errno 28\$" "$tmp/out" || fail "dflt: not ENOSPC"
+    for kv in "max_event_channels = 0" "max_event_channels = 131072" \
+              "max_grant_frames = 0" "max_grant_frames = 65" \
+              "max_maptrack_frames = 1025" 'max_event_channels = "many"'; do
+        printf 'name = "x"\nkernel = "%s"\n%s\n' "$guest" "$kv" > "$tmp/bad.cfg"
+        "$xk" run "$tmp/bad.cfg" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        [ $rc -eq 2 ] || fail "$kv: exit status $rc, expected 2"
+        one_line "${kv%% *}"
+    done
+    ;;
 xl_cfg)
     needs_kvm
     cat > "$tmp/g.cfg" <<CFG

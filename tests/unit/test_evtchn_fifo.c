@@ -288,6 +288,38 @@ static void test_fifo_reset_to_2l(void **state)
     fifo_on(x, 1);
 }
 
+/* A host-consumer port survives EVTCHNOP_reset (as Xen's Xen-attached
+ * ports do), even one the FIFO ABI placed beyond the 2-level limit: it stays
+ * consistent, bindable and closable by the host, and the domain can die. */
+static void test_fifo_reset_keeps_high_host_port(void **state)
+{
+    struct hx *x = *state;
+    evtchn_port_t hp;
+    fifo_on(x, 1);
+    for (uint32_t p = 1; p <= EVTCHN_2L_NR_CHANNELS; p++)
+        assert_int_equal(hx_alloc_unbound(x, 1, DOMID_SELF, 0), (int)p);
+    assert_int_equal(evtchn_host_alloc_unbound(x->h, 1, 0, hx_host_cb, x, &hp), 0);
+    assert_true(hp >= EVTCHN_2L_NR_CHANNELS);
+    for (uint32_t p = 1; p <= EVTCHN_2L_NR_CHANNELS; p++)
+        assert_int_equal(hx_close(x, 1, p), 0);
+    struct evtchn_reset r = { .dom = DOMID_SELF };
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_reset, &r), 0);
+    assert_int_equal(evtchn_domain_abi(x->h, 1), 2);
+    assert_int_equal(evtchn_debug_check(x->h, 1), 0);
+    /* The guest cannot touch it; dom 0 binds it and its events reach the
+     * host callback, not the guest's 2-level bitmaps. */
+    assert_int_equal(hx_unmask(x, 1, hp), -XEN_EINVAL);
+    assert_int_equal(hx_close(x, 1, hp), -XEN_EINVAL);
+    int lp = hx_bind_interdomain(x, 0, 1, hp);
+    assert_true(lp > 0);
+    unsigned int calls = atomic_load(&x->host_cb_calls);
+    assert_int_equal(hx_send(x, 0, (uint32_t)lp), 0);
+    assert_int_equal(atomic_load(&x->host_cb_calls), calls + 1);
+    assert_int_equal(evtchn_host_close(x->h, 1, hp), 0);
+    assert_int_equal(evtchn_debug_check(x->h, 1), 0);
+    assert_int_equal(evtchn_debug_check(x->h, 0), 0);
+}
+
 static void test_fifo_hostile_words(void **state)
 {
     struct hx *x = *state;
@@ -349,6 +381,7 @@ int main(void)
         T(test_fifo_init_keeps_2l_pending),
         T(test_fifo_busy_port_not_reused),
         T(test_fifo_reset_to_2l),
+        T(test_fifo_reset_keeps_high_host_port),
         T(test_fifo_hostile_words),
         T(test_fifo_unconsumed_tail_relink),
 #undef T

@@ -4,6 +4,7 @@
  * of 16 pages, another domain existing beside it).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <xen/hvm/params.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
+#include <xen/vcpu.h>
 #include <xen/version.h>
 
 #include "xenkvm/evtchn.h"
@@ -36,6 +38,7 @@ static size_t con_len;
 static unsigned int shut_reason = ~0u;
 static int asserted[4];
 static uint64_t shinfo_gfn = ~0ull;
+static int vcpu_up[2] = { 1, 0 };      /* vCPU 0 runs, vCPU 1 is down */
 
 static void *t_gva_map(void *vcpu, uint64_t gva, bool write)
 {
@@ -81,8 +84,14 @@ static void t_assert(void *dom, uint32_t id)
         asserted[id]++;
 }
 
+static int t_is_up(void *dom, uint32_t id)
+{
+    (void)dom;
+    return id < 2 ? __atomic_load_n(&vcpu_up[id], __ATOMIC_SEQ_CST) : 0;
+}
+
 static const struct hv_platform_ops ops = {
-    .gva_map = t_gva_map, .gfn_map = t_gfn_map,
+    .gva_map = t_gva_map, .gfn_map = t_gfn_map, .vcpu_is_up = t_is_up,
     .map_shared_info = t_map_shinfo, .shutdown = t_shutdown,
     .console_write = t_console, .assert_upcall = t_assert,
 };
@@ -124,6 +133,8 @@ static int setup(void **state)
     con_len = 0;
     shut_reason = ~0u;
     memset(asserted, 0, sizeof(asserted));
+    vcpu_up[0] = 1;
+    vcpu_up[1] = 0;
     *state = &f;
     return 0;
 }
@@ -289,6 +300,80 @@ static void test_event_channel_op(void **state)
                           EVTCHNOP_alloc_unbound, 5 * 4096, 0), -EFAULT);
 }
 
+/* VCPUOP_register_vcpu_info as hv_hypercall(vcpu caller) for vcpu target. */
+static long register_vi(struct fx *f, uint32_t caller, uint32_t target,
+                        uint64_t gfn, uint32_t offset)
+{
+    struct vcpu_register_vcpu_info r = { .mfn = gfn, .offset = offset };
+    uint64_t arg = 0x600 + caller * 0x20;
+    memcpy(mem + arg, &r, sizeof(r));
+    struct hv_call c = { .nr = __HYPERVISOR_vcpu_op,
+                         .arg = { VCPUOP_register_vcpu_info, target, arg },
+                         .long_mode = true };
+    return hv_hypercall(f->d, caller, NULL, &c);
+}
+
+/* Issue 14 defect 6: Xen's map_vcpu_info checks. */
+static void test_register_vcpu_info(void **state)
+{
+    struct fx *f = *state;
+    /* Misaligned, or not leaving room for the struct in the page. */
+    assert_int_equal(register_vi(f, 0, 0, 3, 0x404), -ENXIO);
+    assert_int_equal(register_vi(f, 0, 0, 3, 1), -ENXIO);
+    assert_int_equal(register_vi(f, 0, 0, 3, 4096 - sizeof(struct vcpu_info) + 8), -ENXIO);
+    /* Another vCPU only while it is down. */
+    vcpu_up[1] = 1;
+    assert_int_equal(register_vi(f, 0, 1, 3, 0x100), -EINVAL);
+    vcpu_up[1] = 0;
+    assert_int_equal(register_vi(f, 0, 1, 3, 0x100), 0);
+    assert_int_equal(register_vi(f, 1, 1, 3, 0x140), -EINVAL);   /* only once */
+    /* Yourself, at the last aligned place in the page. */
+    assert_int_equal(register_vi(f, 0, 0, 4, 4096 - sizeof(struct vcpu_info)), 0);
+    assert_int_equal(register_vi(f, 0, 0, 4, 0), -EINVAL);
+}
+
+struct race {
+    struct fx *f;
+    pthread_barrier_t *go;
+    uint32_t caller;
+    long rc;
+};
+
+static void *race_register(void *arg)
+{
+    struct race *r = arg;
+    pthread_barrier_wait(r->go);
+    r->rc = register_vi(r->f, r->caller, 1, 3 + r->caller, 0x80);
+    return NULL;
+}
+
+/* Two vCPUs register vCPU 1's vcpu_info at once: exactly one may win
+ * ("only once" tested and set in one lock hold). */
+static void test_register_vcpu_info_race(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 0; i < 400; i++) {
+        pthread_barrier_t go;
+        pthread_t t[2];
+        struct race r[2] = { { f, &go, 0, 0 }, { f, &go, 1, 0 } };
+        /* A fresh hypercall domain each round: vCPU 1 unregistered. */
+        hv_domain_destroy(f->d);
+        struct hv_domain_config hc = { .domid = 1, .max_vcpus = 2,
+            .ram_pages = PAGES, .e820 = e820, .nr_e820 = 2, .evtchn = f->h,
+            .ops = &ops };
+        f->d = hv_domain_create(&hc);
+        assert_non_null(f->d);
+        pthread_barrier_init(&go, NULL, 2);
+        for (int k = 0; k < 2; k++)
+            pthread_create(&t[k], NULL, race_register, &r[k]);
+        for (int k = 0; k < 2; k++)
+            pthread_join(t[k], NULL);
+        pthread_barrier_destroy(&go);
+        assert_true((r[0].rc == 0) != (r[1].rc == 0));
+        assert_true(r[0].rc == -EINVAL || r[1].rc == -EINVAL);
+    }
+}
+
 static void test_sched_and_memory(void **state)
 {
     struct fx *f = *state;
@@ -352,6 +437,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hvm_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upcall_vector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_channel_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_vcpu_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_vcpu_info_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_and_memory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

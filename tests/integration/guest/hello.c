@@ -299,6 +299,23 @@ void tg_main(const struct hvm_start_info *si)
                 (evtchn_port_t)parse_num_at(cmd, 1), parse_num_at(cmd, 2));
         shutdown(failures ? SHUTDOWN_crash : SHUTDOWN_poweroff);
     }
+    if (word_is(cmd, "evtchnlimit")) {
+        /* Allocate ports until the hypervisor refuses (issue 14 defect 9:
+         * max_event_channels). Prints the last port and the errno. */
+        long rc;
+        uint64_t last = 0;
+        for (;;) {
+            struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = 0 };
+            rc = tg_hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
+                          (uint64_t)(uintptr_t)&au, 0);
+            if (rc || au.port > 200000)
+                break;
+            last = au.port;
+        }
+        tg_put_dec("evtchnlimit: last port ", last);
+        tg_put_dec("evtchnlimit: errno ", (uint64_t)-rc);
+        shutdown(SHUTDOWN_poweroff);
+    }
     if (word_is(cmd, "downself")) {
         /* Xen: taking down the last running vCPU powers the domain off. */
         tg_hcall(__HYPERVISOR_vcpu_op, VCPUOP_down, 0, 0);
