@@ -213,4 +213,26 @@ int store_quota_get(struct store *s, int domid, enum store_quota q,
 int store_quota_set(struct store *s, int domid, enum store_quota q,
                     unsigned val);
 
+/*
+ * Introspection for tests and harnesses.
+ */
+/* What domain domid is charged for (its quota usage). */
+struct store_usage {
+    uint32_t nodes;        /* committed nodes it owns */
+    uint32_t watches;      /* watches of its connections */
+    uint32_t txns;         /* open transactions */
+    uint64_t memory;       /* bytes of the nodes it owns */
+    uint64_t txn_memory;   /* bytes of copies its transactions hold */
+};
+/* 0 and *u filled, or ENOENT (the store has no such domain). */
+int store_domain_usage(struct store *s, domid_t domid, struct store_usage *u);
+/*
+ * Check the store's invariants: every node but "/" has its parent, which
+ * lists it once; every listed child exists; each domain's counters equal
+ * the sum over what is charged to it (nodes, memory, watches,
+ * transactions, transaction copies). 0, or -1 with the first violation
+ * described in why (if not NULL). Cost: O(nodes + watches + touched).
+ */
+int store_check(struct store *s, char *why, size_t len);
+
 #endif

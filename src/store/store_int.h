@@ -89,9 +89,12 @@ struct store_domain {
     uint32_t features;         /* server features of its ring */
     domid_t target;            /* SET_TARGET, or DOMID_INVALID */
     struct store_conn *ring;   /* its ring connection, if any */
-    /* Accounting. */
+    /* Accounting. memory: committed nodes it owns; txn_mem: the copies
+     * its open transactions hold. Both count against the "memory" quota
+     * (store_dom_mem), and are charged before the allocation is made. */
     uint32_t nodes, watches, txns;
     uint64_t memory;
+    uint64_t txn_mem;
     unsigned q[STORE_Q_NR];    /* per-domain override, UINT32_MAX: global */
 };
 
@@ -196,6 +199,9 @@ int store_tree_put(struct store *s, const char *path, uint32_t plen,
 void store_tree_del(struct store *s, struct store_node *n);
 int store_tree_init(struct store *s);
 void store_tree_fini(struct store *s);
+/* The domain charged for n: its owner, unless that entry is stale. */
+struct store_domain *store_node_charged(struct store *s,
+                                       const struct store_node *n);
 /* The bytes a node costs its owner's memory quota. */
 uint64_t store_node_cost(uint32_t plen, uint32_t vlen, uint32_t klen,
                          uint32_t nperms);
@@ -283,6 +289,11 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
                   bool deleted, int fire);
 /* Fire kinds for recorded changes. */
 enum { STORE_FIRE_NONE, STORE_FIRE_TREE, STORE_FIRE_EXACT };
+/* Bytes of transaction copies t holds (charged to its domain). */
+uint64_t store_txn_charged(const struct store_txn *t);
+/* t's own bookkeeping adds up (store_check). */
+bool store_txn_consistent(const struct store_txn *t);
+struct store_txn *store_txn_next(const struct store_txn *t);
 /* Extra node delta of the txn for c's domain (quota checks). */
 int64_t store_txn_nodes_delta(struct store_txn *t);
 void store_txn_account(struct store_txn *t, int64_t nodes, int64_t memory);

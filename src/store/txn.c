@@ -30,6 +30,7 @@ struct store_tnode {
     struct store_perm *perms;
     uint32_t vlen, klen, nperms;
     uint64_t permgen;
+    uint64_t cost;             /* charged to the transaction's domain */
 };
 
 struct store_txn {
@@ -39,7 +40,49 @@ struct store_txn {
     struct store_tnode *head, *tail;
     unsigned count;
     int64_t nodes_delta, mem_delta;
+    uint64_t charged;          /* sum of the records' cost */
 };
+
+/* What one record costs: the record, its path, and copies of the
+ * value, children and permissions (each buffer with its NUL). */
+static uint64_t tnode_cost(uint32_t plen, uint32_t vlen, uint32_t klen,
+                           uint32_t nperms)
+{
+    return sizeof(struct store_tnode) + sizeof(struct store_hent *) +
+           (uint64_t)plen + 1 + vlen + 1 + klen + 1 +
+           (uint64_t)nperms * sizeof(struct store_perm) + 1;
+}
+
+/* Move t's charge by delta bytes (the record at e changed cost). */
+static void charge(struct store_conn *c, struct store_txn *t,
+                   struct store_tnode *e, uint64_t cost)
+{
+    if (c->dom)
+        c->dom->txn_mem = c->dom->txn_mem - e->cost + cost;
+    t->charged = t->charged - e->cost + cost;
+    e->cost = cost;
+}
+
+uint64_t store_txn_charged(const struct store_txn *t)
+{
+    return t->charged;
+}
+
+struct store_txn *store_txn_next(const struct store_txn *t)
+{
+    return t->next;
+}
+
+bool store_txn_consistent(const struct store_txn *t)
+{
+    uint64_t sum = 0;
+    unsigned n = 0;
+    for (const struct store_tnode *e = t->head; e; e = e->next) {
+        sum += e->cost;
+        n++;
+    }
+    return sum == t->charged && n == t->count && n == t->map.count;
+}
 
 struct store_txn *store_txn_find(struct store_conn *c, uint32_t id)
 {
@@ -92,6 +135,8 @@ static void txn_free(struct store_conn *c, struct store_txn *t)
     c->ntxns--;
     if (c->dom && c->dom->txns)
         c->dom->txns--;
+    if (c->dom)
+        c->dom->txn_mem -= t->charged;
     struct store_tnode *e = t->head, *next;
     for (; e; e = next) {
         next = e->next;
@@ -184,6 +229,7 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
         e->nperms = n->nperms;
         e->permgen = n->permgen;
     }
+    charge(c, t, e, tnode_cost(plen, e->vlen, e->klen, e->nperms));
     e->h.key = e->path;
     e->h.klen = plen;
     store_htab_add(&t->map, &e->h);
@@ -241,6 +287,7 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
     e->klen = deleted ? 0 : nv->klen;
     e->nperms = nv->nperms;
     e->permgen = nv->permgen;
+    charge(c, t, e, tnode_cost(plen, e->vlen, e->klen, e->nperms));
     if (fire == STORE_FIRE_TREE || e->fire == STORE_FIRE_TREE)
         e->fire = STORE_FIRE_TREE;
     else if (fire != STORE_FIRE_NONE)

@@ -43,6 +43,7 @@ static int teardown(void **state)
 {
     (void)state;
     store_conn_free(d0);
+    check_store(s);
     store_destroy(s);
     return 0;
 }

@@ -106,6 +106,7 @@ static int teardown(void **state)
     store_domain_release(s, 2);
     store_ring_detach(first);
     store_conn_free(d0);
+    check_store(s);
     store_destroy(s);
     free(intf);
     return 0;

@@ -56,6 +56,7 @@ static int teardown(void **state)
     stop = 1;
     pthread_join(thr, NULL);
     store_sock_close(k);
+    check_store(s);
     store_destroy(s);
     char dir[120];
     snprintf(dir, sizeof(dir), "/tmp/xenkvm-test-%d", (int)getpid());
