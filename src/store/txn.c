@@ -41,6 +41,10 @@ struct store_txn {
     unsigned count;
     int64_t nodes_delta, mem_delta;
     uint64_t charged;          /* sum of the records' cost */
+    /* An operation failed half-way (quota or memory): its view may hold
+     * part of a change, so the commit must fail (xenstored's
+     * trans->fail; TRANSACTION_END T then answers ENOMEM). */
+    bool fail;
 };
 
 /* What one record costs: the record, its path, and copies of the
@@ -247,8 +251,10 @@ int store_txn_get(struct store *s, struct store_conn *c, struct store_txn *t,
 {
     int err = 0;
     struct store_tnode *e = touch(s, c, t, path, plen, &err);
-    if (!e)
+    if (!e) {
+        t->fail = true;
         return err;
+    }
     if (e->deleted)
         return ENOENT;
     *out = (struct store_nodev){ e->val, e->kids, e->perms, e->vlen,
@@ -263,8 +269,10 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
 {
     int err = 0, fail = 0;
     struct store_tnode *e = touch(s, c, t, path, plen, &err);
-    if (!e)
+    if (!e) {
+        t->fail = true;
         return err;
+    }
     /* nv may point into e's own buffers: copy before freeing. */
     char *val = deleted ? NULL : dup_or_null(nv->val, nv->vlen, &fail);
     char *kids = deleted ? NULL : dup_or_null(nv->kids, nv->klen, &fail);
@@ -275,6 +283,7 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
         free(val);
         free(kids);
         free(perms);
+        t->fail = true;
         return ENOMEM;
     }
     tnode_free_state(e);
@@ -307,6 +316,8 @@ static int commit(struct store_conn *c, struct store_txn *t)
     struct store *s = c->s;
     struct store_tnode *e;
 
+    if (t->fail)
+        return ENOMEM;
     /* 1. Conflicts: any touched node changed since first touched. */
     for (e = t->head; e; e = e->next) {
         struct store_node *n = store_tree_get(s, e->path, e->plen);

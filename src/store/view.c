@@ -277,8 +277,13 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
         const char *p = list[i].path;
         uint32_t pl = list[i].plen;
         struct store_nodev cur;
-        if (store_view_get(v, p, pl, &cur))
-            continue;
+        /* Every node of the subtree exists (it is listed by its parent):
+         * any error here (ENOSPC from the transaction-nodes quota, ENOMEM)
+         * fails the whole RM before anything has changed. Skipping the
+         * node would unlink the subtree and leave its descendants behind,
+         * orphaned. */
+        if ((rc = store_view_get(v, p, pl, &cur)))
+            goto out;
         for (uint32_t off = 0; off < cur.klen;) {
             uint32_t kl = (uint32_t)strnlen(cur.kids + off, cur.klen - off);
             if (n == cap) {
@@ -333,8 +338,10 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
     }
     for (size_t i = n; i-- > 0;) {
         struct store_nodev cur;
-        if (store_view_get(v, list[i].path, list[i].plen, &cur))
-            continue;
+        /* Already looked up above, so this cannot fail on a quota; an
+         * error (none expected) still stops and fails the transaction. */
+        if ((rc = store_view_get(v, list[i].path, list[i].plen, &cur)))
+            goto out;
         bool own = v->t && owns(v, cur.perms);
         int64_t cost = (int64_t)store_node_cost(list[i].plen, cur.vlen,
                                                 cur.klen, cur.nperms);

@@ -1,0 +1,124 @@
+/* Hostile guests against the store (issue 14): each test drives a guest
+ * connection the way a malicious guest would and checks Xen's answer, the
+ * store's own accounting and its invariants (store_check). */
+#include "store_test_util.h"
+
+static struct store *s;
+static struct store_conn *d0;
+
+static void quiet(void *opaque, enum store_log_level lvl, const char *msg)
+{
+    (void)opaque;
+    (void)lvl;
+    (void)msg;
+}
+
+static const struct store_ops ops = { .log = quiet };
+
+/* Introduce domid (no ring), give it its home directory, connect it. */
+static struct store_conn *guest(domid_t id)
+{
+    char d[8], p[32], o[8];
+    snprintf(d, sizeof(d), "%u", id);
+    snprintf(p, sizeof(p), "/local/domain/%u", id);
+    snprintf(o, sizeof(o), "n%u", id);
+    EXPECT_OK(rqv(d0, XS_INTRODUCE, 0, d, "0", "0", NULL), XS_INTRODUCE);
+    EXPECT_OK(rqv(d0, XS_MKDIR, 0, p, NULL), XS_MKDIR);
+    EXPECT_OK(rqv(d0, XS_SET_PERMS, 0, p, o, NULL), XS_SET_PERMS);
+    return store_conn_new(s, id, false, NULL, NULL);
+}
+
+static struct store_usage usage(domid_t id)
+{
+    struct store_usage u;
+    assert_int_equal(store_domain_usage(s, id, &u), 0);
+    return u;
+}
+
+/* Nodes at and below path, as dom0 sees them (recursive DIRECTORY). */
+static unsigned count_tree(const char *path)
+{
+    struct rep r = rqv(d0, XS_DIRECTORY, 0, path, NULL);
+    if (r.type != XS_DIRECTORY) {
+        rep_free(r);
+        return 0;
+    }
+    unsigned n = 1;
+    for (uint32_t off = 0; off < r.len; off += (uint32_t)strlen(r.d + off) + 1) {
+        char child[1024];
+        snprintf(child, sizeof(child), "%s/%s", path, r.d + off);
+        n += count_tree(child);
+    }
+    rep_free(r);
+    return n;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    s = store_create(&ops, NULL);
+    d0 = store_conn_new(s, 0, true, NULL, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    check_store(s);
+    store_conn_free(d0);
+    store_destroy(s);
+    return 0;
+}
+
+/*
+ * Defect 2: RM inside a transaction that runs out of transaction-nodes
+ * quota half-way. Xen fails the RM (ENOSPC), marks the transaction failed
+ * (its commit returns ENOMEM) and changes nothing; the old code skipped the
+ * failed lookups, unlinked the subtree and left 208 orphans.
+ */
+static void test_rm_in_txn_over_quota_changes_nothing(void **state)
+{
+    (void)state;
+    struct store_conn *g = guest(5);
+    /* 931 nodes: sub, 30 dirs, 900 leaves. */
+    for (int i = 0; i < 30; i++)
+        for (int j = 0; j < 30; j++) {
+            char p[64];
+            snprintf(p, sizeof(p), "sub/d%02d/l%02d", i, j);
+            EXPECT_OK(wr(g, 0, p, "v"), XS_WRITE);
+        }
+    assert_int_equal(count_tree("/local/domain/5/sub"), 931);
+    struct store_usage before = usage(5);
+    assert_int_equal(before.nodes, 932);   /* with /local/domain/5 */
+
+    uint32_t t = txn_start(g);
+    for (int i = 0; i < 300; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "other/%d", i);
+        EXPECT_ERR(rqv(g, XS_READ, t, p, NULL), "ENOENT");
+    }
+    EXPECT_ERR(rqv(g, XS_RM, t, "sub", NULL), "ENOSPC");
+    EXPECT_ERR(rqv(g, XS_TRANSACTION_END, t, "T", NULL), "ENOMEM");
+    check_store(s);
+
+    /* Nothing changed, nothing orphaned, accounting as before. */
+    assert_int_equal(count_tree("/local/domain/5/sub"), 931);
+    struct store_usage after = usage(5);
+    assert_int_equal(after.nodes, before.nodes);
+    assert_int_equal(after.memory, before.memory);
+    assert_int_equal(after.txn_memory, 0);
+    /* And the subtree still goes away whole, outside a transaction. */
+    EXPECT_OK(rqv(g, XS_RM, 0, "sub", NULL), XS_RM);
+    assert_int_equal(usage(5).nodes, 1);
+    check_store(s);
+    store_conn_free(g);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_rm_in_txn_over_quota_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
