@@ -62,6 +62,11 @@ unsigned store_quota_of(struct store *s, const struct store_domain *d,
     return s->quota[q];
 }
 
+uint64_t store_dom_mem(const struct store_domain *d)
+{
+    return d ? d->memory + d->txn_mem : 0;
+}
+
 bool store_quota_ok(struct store *s, const struct store_conn *c,
                     enum store_quota q, uint64_t used, uint64_t add)
 {

@@ -236,6 +236,9 @@ int store_special_index(const char *path);
 /* quota.c */
 unsigned store_quota_of(struct store *s, const struct store_domain *d,
                         enum store_quota q);
+/* Everything charged to d's "memory" quota: its nodes and the copies its
+ * transactions hold. */
+uint64_t store_dom_mem(const struct store_domain *d);
 /* Check used + add against the quota of c's domain (privileged: no limit);
  * logs a refusal. true when within. */
 bool store_quota_ok(struct store *s, const struct store_conn *c,
@@ -269,6 +272,11 @@ struct store_nodev {
 /* 0 and *out filled, ENOENT, or ENOSPC (transaction-nodes quota). */
 int store_view_get(struct store_view *v, const char *path, uint32_t plen,
                    struct store_nodev *out);
+/* Same, and c must have perm on the node: EACCES otherwise (checked before
+ * a transaction copies anything). */
+int store_view_get_perm(struct store_view *v, const char *path,
+                        uint32_t plen, unsigned perm,
+                        struct store_nodev *out);
 /* Write (creating the node and missing parents) with permission checks. */
 int store_view_write(struct store_view *v, const char *path, uint32_t plen,
                      const char *val, uint32_t vlen, bool mkdir_only);
@@ -282,8 +290,15 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
 
 /* Shadow-level primitives used by view.c (txn.c). */
 struct store_tnode;
+/* Whether t has a record of path (read or written). */
+bool store_txn_has(struct store_txn *t, const char *path, uint32_t plen);
+/* The node as t sees it. perm (XS_PERM_* mask, 0: none) is checked
+ * before a node is first copied into t: EACCES then, and nothing copied.
+ * Copies are charged to c's domain first (ENOSPC over its memory quota;
+ * ENOSPC also over the transaction-nodes quota). */
 int store_txn_get(struct store *s, struct store_conn *c, struct store_txn *t,
-                  const char *path, uint32_t plen, struct store_nodev *out);
+                  const char *path, uint32_t plen, unsigned perm,
+                  struct store_nodev *out);
 int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
                   const char *path, uint32_t plen, const struct store_nodev *nv,
                   bool deleted, int fire);

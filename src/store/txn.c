@@ -187,16 +187,33 @@ static void *dup_or_null(const void *p, size_t len, int *fail)
     return q;
 }
 
+/* May c's domain be charged add more bytes of transaction copies? */
+static bool mem_ok(struct store *s, struct store_conn *c, uint64_t add)
+{
+    return store_quota_ok(s, c, STORE_Q_MEMORY, store_dom_mem(c->dom), add);
+}
+
 /* The record of path in t, created (with the committed generation) on
- * first touch. NULL with *err set (ENOSPC: transaction-nodes quota). */
+ * first touch. NULL with *err set: ENOSPC (transaction-nodes or memory
+ * quota), EACCES (c lacks perm on the committed node: nothing copied). */
 static struct store_tnode *touch(struct store *s, struct store_conn *c,
                                  struct store_txn *t, const char *path,
-                                 uint32_t plen, int *err)
+                                 uint32_t plen, unsigned perm, int *err)
 {
     struct store_hent *h = store_htab_find(&t->map, path, plen);
     if (h)
         return container_of(h, struct store_tnode, h);
-    if (!store_quota_ok(s, c, STORE_Q_TXN_NODES, t->count, 1)) {
+    struct store_node *n = store_tree_get(s, path, plen);
+    /* Permission first: a node the caller may not see costs nothing
+     * (XSA-326: reads that fail must not pin memory). */
+    if (n && perm && (store_perm_for(s, c, n->perms, n->nperms,
+                                     n->permgen) & perm) != perm) {
+        *err = EACCES;
+        return NULL;
+    }
+    if (!store_quota_ok(s, c, STORE_Q_TXN_NODES, t->count, 1) ||
+        !mem_ok(s, c, n ? tnode_cost(plen, n->vlen, n->klen, n->nperms)
+                        : tnode_cost(plen, 0, 0, 0))) {
         *err = ENOSPC;
         return NULL;
     }
@@ -209,7 +226,6 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
     memcpy(e->path, path, plen);
     e->path[plen] = 0;
     e->plen = plen;
-    struct store_node *n = store_tree_get(s, path, plen);
     e->base_gen = n ? n->gen : STORE_NO_GEN;
     /* Snapshot on first touch: the transaction keeps seeing the node as
      * it was then, whatever others commit meanwhile (test-xenstore's
@@ -246,17 +262,27 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
     return e;
 }
 
+bool store_txn_has(struct store_txn *t, const char *path, uint32_t plen)
+{
+    return store_htab_find(&t->map, path, plen) != NULL;
+}
+
 int store_txn_get(struct store *s, struct store_conn *c, struct store_txn *t,
-                  const char *path, uint32_t plen, struct store_nodev *out)
+                  const char *path, uint32_t plen, unsigned perm,
+                  struct store_nodev *out)
 {
     int err = 0;
-    struct store_tnode *e = touch(s, c, t, path, plen, &err);
+    struct store_tnode *e = touch(s, c, t, path, plen, perm, &err);
     if (!e) {
-        t->fail = true;
+        if (err != EACCES)
+            t->fail = true;
         return err;
     }
     if (e->deleted)
         return ENOENT;
+    if (perm && (store_perm_for(s, c, e->perms, e->nperms, e->permgen) &
+                 perm) != perm)
+        return EACCES;
     *out = (struct store_nodev){ e->val, e->kids, e->perms, e->vlen,
                                  e->klen, e->nperms, e->base_gen,
                                  e->permgen };
@@ -268,10 +294,16 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
                   bool deleted, int fire)
 {
     int err = 0, fail = 0;
-    struct store_tnode *e = touch(s, c, t, path, plen, &err);
+    struct store_tnode *e = touch(s, c, t, path, plen, 0, &err);
     if (!e) {
         t->fail = true;
         return err;
+    }
+    uint64_t cost = tnode_cost(plen, deleted ? 0 : nv->vlen,
+                               deleted ? 0 : nv->klen, nv->nperms);
+    if (cost > e->cost && !mem_ok(s, c, cost - e->cost)) {
+        t->fail = true;
+        return ENOSPC;
     }
     /* nv may point into e's own buffers: copy before freeing. */
     char *val = deleted ? NULL : dup_or_null(nv->val, nv->vlen, &fail);
@@ -296,7 +328,7 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
     e->klen = deleted ? 0 : nv->klen;
     e->nperms = nv->nperms;
     e->permgen = nv->permgen;
-    charge(c, t, e, tnode_cost(plen, e->vlen, e->klen, e->nperms));
+    charge(c, t, e, cost);
     if (fire == STORE_FIRE_TREE || e->fire == STORE_FIRE_TREE)
         e->fire = STORE_FIRE_TREE;
     else if (fire != STORE_FIRE_NONE)
@@ -345,7 +377,9 @@ static int commit(struct store_conn *c, struct store_txn *t)
         if (nodes > 0 && !store_quota_ok(s, c, STORE_Q_NODES, c->dom->nodes,
                                          (uint64_t)nodes))
             return ENOSPC;
-        if (mem > 0 && !store_quota_ok(s, c, STORE_Q_MEMORY, c->dom->memory,
+        /* This transaction's copies go away with it: not counted. */
+        if (mem > 0 && !store_quota_ok(s, c, STORE_Q_MEMORY,
+                                       store_dom_mem(c->dom) - t->charged,
                                        (uint64_t)mem))
             return ENOSPC;
     }

@@ -11,17 +11,39 @@
 
 #include "store_int.h"
 
-int store_view_get(struct store_view *v, const char *path, uint32_t plen,
-                   struct store_nodev *out)
+int store_view_get_perm(struct store_view *v, const char *path,
+                        uint32_t plen, unsigned perm, struct store_nodev *out)
 {
     if (v->t)
-        return store_txn_get(v->s, v->c, v->t, path, plen, out);
+        return store_txn_get(v->s, v->c, v->t, path, plen, perm, out);
     struct store_node *n = store_tree_get(v->s, path, plen);
     if (!n)
         return ENOENT;
     *out = (struct store_nodev){ n->val, n->kids, n->perms, n->vlen, n->klen,
                                  n->nperms, n->gen, n->permgen };
+    if (perm && (store_perm_for(v->s, v->c, n->perms, n->nperms,
+                                n->permgen) & perm) != perm)
+        return EACCES;
     return 0;
+}
+
+int store_view_get(struct store_view *v, const char *path, uint32_t plen,
+                   struct store_nodev *out)
+{
+    return store_view_get_perm(v, path, plen, 0, out);
+}
+
+/* Like store_view_get_perm, but a node that is absent and not yet in the
+ * transaction is reported ENOENT without being recorded: whether the
+ * caller may even learn that is decided by an ancestor, checked next.
+ * (A refused request must leave nothing behind in the transaction.) */
+static int get_lazy(struct store_view *v, const char *path, uint32_t plen,
+                    unsigned perm, struct store_nodev *out)
+{
+    if (v->t && !store_txn_has(v->t, path, plen) &&
+        !store_tree_get(v->s, path, plen))
+        return ENOENT;
+    return store_view_get_perm(v, path, plen, perm, out);
 }
 
 /* Store nv at path (or remove the node when deleted) and fire or record
@@ -58,17 +80,12 @@ static uint32_t parent_len(const char *path, uint32_t plen)
     return i > 1 ? i - 1 : 1;
 }
 
-static unsigned store_view_perm(struct store_view *v, const struct store_nodev *nv)
-{
-    return store_perm_for(v->s, v->c, nv->perms, nv->nperms, nv->permgen);
-}
 
 int store_view_read(struct store_view *v, const char *path, uint32_t plen,
                     unsigned perm, struct store_nodev *out)
 {
-    int rc = store_view_get(v, path, plen, out);
-    if (rc == 0)
-        return (store_view_perm(v, out) & perm) == perm ? 0 : EACCES;
+    /* The permission is checked before a transaction copies the node. */
+    int rc = get_lazy(v, path, plen, perm, out);
     if (rc != ENOENT)
         return rc;
     /* Absent: say EACCES instead if the caller may not read the nearest
@@ -77,11 +94,19 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
     while (l > 1) {
         struct store_nodev a;
         l = parent_len(path, l);
-        int r = store_view_get(v, path, l, &a);
-        if (r == 0)
-            return (store_view_perm(v, &a) & XS_PERM_READ) ? ENOENT : EACCES;
-        if (r != ENOENT)
+        int r = get_lazy(v, path, l, XS_PERM_READ, &a);
+        if (r == ENOENT)
+            continue;
+        if (r)
             return r;
+        break;
+    }
+    /* The caller learns the node is absent: a transaction records that
+     * (its creation by someone else is then a conflict). */
+    if (v->t) {
+        struct store_nodev a;
+        rc = store_view_get(v, path, plen, &a);
+        return rc ? rc : EIO;   /* it was absent a moment ago */
     }
     return ENOENT;
 }
@@ -165,7 +190,7 @@ static uint64_t dom_nodes(struct store_view *v)
 
 static uint64_t dom_memory(struct store_view *v)
 {
-    uint64_t n = v->c->dom ? v->c->dom->memory : 0;
+    uint64_t n = store_dom_mem(v->c->dom);
     if (v->t) {
         int64_t d = store_txn_memory_delta(v->t);
         n = d < 0 && (uint64_t)-d > n ? 0 : n + (uint64_t)d;
@@ -177,10 +202,8 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
                      const char *val, uint32_t vlen, bool mkdir_only)
 {
     struct store_nodev nv;
-    int rc = store_view_get(v, path, plen, &nv);
+    int rc = get_lazy(v, path, plen, XS_PERM_WRITE, &nv);
     if (rc == 0) {
-        if (!(store_view_perm(v, &nv) & XS_PERM_WRITE))
-            return EACCES;
         if (mkdir_only)
             return 0;
         if (!fits(v, plen, vlen, nv.klen, nv.nperms))
@@ -207,16 +230,13 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
     struct store_nodev anc;
     for (;;) {
         l = parent_len(path, l);
-        rc = store_view_get(v, path, l, &anc);
+        rc = get_lazy(v, path, l, XS_PERM_WRITE, &anc);
         if (rc == 0)
             break;
         if (rc != ENOENT || l == 1)
             return rc;
         missing++;
     }
-    unsigned p = store_view_perm(v, &anc);
-    if (!(p & XS_PERM_WRITE))
-        return EACCES;
     if (!fits(v, plen, vlen, 0, anc.nperms))
         return ENOSPC;
     if (!store_quota_ok(v->s, v->c, STORE_Q_NODES, dom_nodes(v), missing))

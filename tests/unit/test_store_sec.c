@@ -114,11 +114,117 @@ static void test_rm_in_txn_over_quota_changes_nothing(void **state)
     store_conn_free(g);
 }
 
+/*
+ * Defect 4 (XSA-326 class): a transaction copied a node before checking
+ * permission, charged to no one. B has no access to A's big directory and
+ * reads it in 10 transactions: every read is EACCES and costs B (and the
+ * store) nothing.
+ */
+static void test_denied_txn_reads_copy_nothing(void **state)
+{
+    (void)state;
+    struct store_conn *a = guest(1), *b = guest(2);
+    static char val[1001];
+    memset(val, 'a', 1000);
+    for (int i = 0; i < 200; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "big/c%03d", i);
+        EXPECT_OK(wr(a, 0, p, val), XS_WRITE);
+    }
+    uint32_t t[10];
+    for (int k = 0; k < 10; k++) {
+        t[k] = txn_start(b);
+        EXPECT_ERR(rqv(b, XS_DIRECTORY, t[k], "/local/domain/1/big", NULL),
+                   "EACCES");
+        for (int i = 0; i < 200; i++) {
+            char p[64];
+            snprintf(p, sizeof(p), "/local/domain/1/big/c%03d", i);
+            EXPECT_ERR(rqv(b, XS_READ, t[k], p, NULL), "EACCES");
+            snprintf(p, sizeof(p), "/local/domain/1/big/c%03d/none", i);
+            EXPECT_ERR(rqv(b, XS_READ, t[k], p, NULL), "EACCES");
+            EXPECT_ERR(wr(b, t[k], p, "x"), "EACCES");
+        }
+    }
+    /* All 10 still open: what they hold is what was charged to B, and no
+     * copy of A's nodes is among it. */
+    struct store_usage ub = usage(2), ua = usage(1), u0 = usage(0);
+    assert_int_equal(ub.txns, 10);
+    assert_true(ub.txn_memory < 10 * 1024);
+    assert_int_equal(ua.txn_memory, 0);
+    assert_int_equal(u0.txn_memory, 0);
+    check_store(s);
+    for (int k = 0; k < 10; k++)
+        EXPECT_OK(rqv(b, XS_TRANSACTION_END, t[k], "F", NULL),
+                  XS_TRANSACTION_END);
+    assert_int_equal(usage(2).txn_memory, 0);
+    store_conn_free(a);
+    store_conn_free(b);
+}
+
+/*
+ * Defect 4, the other half: what a transaction does copy (nodes the
+ * reader may read) is charged to the reader before it is made, against
+ * its memory quota; over it the read is ENOSPC and the transaction fails.
+ * The owner of the nodes is unaffected.
+ */
+static void test_txn_copies_charged_to_reader(void **state)
+{
+    (void)state;
+    struct store_conn *a = guest(1), *b = guest(2);
+    static char val[1001];
+    memset(val, 'a', 1000);
+    for (int i = 0; i < 100; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "pub/c%03d", i);
+        EXPECT_OK(wr(a, 0, p, val), XS_WRITE);
+    }
+    for (int i = 0; i < 100; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/local/domain/1/pub/c%03d", i);
+        EXPECT_OK(rqv(d0, XS_SET_PERMS, 0, p, "n1", "r2", NULL),
+                  XS_SET_PERMS);
+    }
+    struct store_usage b0 = usage(2), a0 = usage(1);
+    const unsigned quota = (unsigned)b0.memory + 50 * 1024;
+    assert_int_equal(store_quota_set(s, 2, STORE_Q_MEMORY, quota), 0);
+    uint32_t t = txn_start(b);
+    char *v = rd(b, t, "/local/domain/1/pub/c000");
+    assert_non_null(v);
+    free(v);
+    struct store_usage b1 = usage(2);
+    assert_true(b1.txn_memory > 1000);     /* the copy is B's */
+    int refused = -1;
+    for (int i = 1; i < 100 && refused < 0; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/local/domain/1/pub/c%03d", i);
+        struct rep r = rqv(b, XS_READ, t, p, NULL);
+        if (r.type == XS_ERROR) {
+            assert_string_equal(r.d, "ENOSPC");
+            refused = i;
+        }
+        rep_free(r);
+        struct store_usage u = usage(2);
+        assert_true(u.memory + u.txn_memory <= quota);
+    }
+    assert_true(refused > 10 && refused < 99);
+    EXPECT_ERR(rqv(b, XS_TRANSACTION_END, t, "T", NULL), "ENOMEM");
+    assert_int_equal(usage(2).txn_memory, 0);
+    /* A lost nothing and is not charged. */
+    struct store_usage a1 = usage(1);
+    assert_int_equal(a1.memory, a0.memory);
+    assert_int_equal(a1.txn_memory, 0);
+    EXPECT_OK(wr(a, 0, "pub/c000", "new"), XS_WRITE);
+    store_conn_free(a);
+    store_conn_free(b);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_rm_in_txn_over_quota_changes_nothing),
+        T(test_denied_txn_reads_copy_nothing),
+        T(test_txn_copies_charged_to_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
