@@ -243,6 +243,10 @@ uint64_t store_dom_mem(const struct store_domain *d);
  * logs a refusal. true when within. */
 bool store_quota_ok(struct store *s, const struct store_conn *c,
                     enum store_quota q, uint64_t used, uint64_t add);
+/* The same against domain d's quota (d: who is charged; no privilege
+ * check: the caller decides whether the quota applies). */
+bool store_quota_dom_ok(struct store *s, const struct store_domain *d,
+                        enum store_quota q, uint64_t used, uint64_t add);
 void store_quota_defaults(struct store *s);
 /* CONTROL quota / quota-soft text. */
 int store_control_quota(struct store *s, struct store_conn *c, bool soft,

@@ -118,12 +118,36 @@ static bool owns(struct store_view *v, const struct store_perm *p)
     return store_conn_unpriv(v->c) && p[0].id == v->c->id;
 }
 
-static bool fits(struct store_view *v, uint32_t plen, uint32_t vlen,
-                 uint32_t klen, uint32_t nperms)
+/* The node-size quota, xenstored's rule (write_node_raw): the node's
+ * record -- a 16-byte header, 8 bytes per permission, the value and the
+ * children list -- must stay below the quota. It applies to every node a
+ * request writes, parents whose children list grows included. */
+static bool fits(struct store_view *v, uint32_t vlen, uint32_t klen,
+                 uint32_t nperms)
 {
-    uint64_t size = (uint64_t)vlen + klen + nperms * sizeof(struct store_perm);
-    (void)plen;
-    return store_quota_ok(v->s, v->c, STORE_Q_NODE_SIZE, 0, size);
+    uint64_t size = 16 + 8 * (uint64_t)nperms + vlen + klen;
+    return store_quota_ok(v->s, v->c, STORE_Q_NODE_SIZE, size, 1);
+}
+
+/* The domain charged for a node the view sees (its owner unless that
+ * entry is stale), as tree.c charges it. */
+static struct store_domain *charged_dom(struct store_view *v,
+                                        const struct store_nodev *nv)
+{
+    if (store_perm_stale(v->s, NULL, &nv->perms[0], nv->permgen))
+        return NULL;
+    return store_domain_get(v->s, nv->perms[0].id);
+}
+
+/* The permissions a node created under par gets: count only. */
+static uint32_t inherited_nperms(struct store_view *v,
+                                 const struct store_nodev *par)
+{
+    uint32_t np = 1;
+    for (uint32_t i = 1; i < par->nperms; i++)
+        if (!store_perm_stale(v->s, NULL, &par->perms[i], par->permgen))
+            np++;
+    return np;
 }
 
 /* Create path (whose parent exists in the view) with value val. */
@@ -164,7 +188,10 @@ static int create_one(struct store_view *v, const char *path, uint32_t plen,
     struct store_nodev newpar = par;
     newpar.kids = kids;
     newpar.klen = klen;
+    bool own_par = v->t && owns(v, par.perms);
     rc = view_put(v, path, pl, &newpar, false, STORE_FIRE_NONE);
+    if (!rc && own_par)
+        store_txn_account(v->t, 0, (int64_t)nlen + 1);
     if (!rc) {
         nv = (struct store_nodev){ val, "", perms, vlen, 0, np, 0,
                                    store_next_gen(s) };
@@ -206,7 +233,7 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
     if (rc == 0) {
         if (mkdir_only)
             return 0;
-        if (!fits(v, plen, vlen, nv.klen, nv.nperms))
+        if (!fits(v, vlen, nv.klen, nv.nperms))
             return ENOSPC;
         if (vlen > nv.vlen &&
             !store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v),
@@ -237,14 +264,46 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
             return rc;
         missing++;
     }
-    if (!fits(v, plen, vlen, 0, anc.nperms))
+    /* Every quota is checked for every node the request will write,
+     * before the first one is written: the ancestor whose children list
+     * gains a name, each missing level (one child), the node itself.
+     * Memory is charged to each node's owner: the new nodes are the
+     * caller's, the ancestor's growth is its owner's. */
+    uint32_t np = inherited_nperms(v, &anc);
+    uint32_t first = l == 1 ? 1 : l + 1;   /* the first missing name */
+    uint32_t fend = first;
+    while (fend < plen && path[fend] != '/')
+        fend++;
+    if (!fits(v, anc.vlen, anc.klen + (fend - first) + 1, anc.nperms))
         return ENOSPC;
+    uint64_t mem = 0;
+    for (uint32_t i = fend; i <= plen; i++) {
+        if (i < plen && path[i] != '/')
+            continue;
+        /* Level path[0..i): its child is the next component, if any. */
+        uint32_t kid = 0;
+        if (i < plen) {
+            uint32_t e = i + 1;
+            while (e < plen && path[e] != '/')
+                e++;
+            kid = e - (i + 1) + 1;
+        }
+        uint32_t lv = i == plen ? vlen : 0;
+        if (!fits(v, lv, kid, np))
+            return ENOSPC;
+        mem += store_node_cost(i, lv, kid, np);
+    }
     if (!store_quota_ok(v->s, v->c, STORE_Q_NODES, dom_nodes(v), missing))
         return ENOSPC;
-    if (!store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v),
-                        store_node_cost(plen, vlen, 0, anc.nperms) +
-                        (uint64_t)(missing - 1) *
-                        store_node_cost(plen, 0, 0, anc.nperms)))
+    struct store_domain *ad = charged_dom(v, &anc);
+    uint64_t growth = (uint64_t)(fend - first) + 1;
+    if (ad && ad == v->c->dom)
+        mem += growth;
+    else if (ad && store_conn_unpriv(v->c) && ad->id != 0 &&
+             !store_quota_dom_ok(v->s, ad, STORE_Q_MEMORY, store_dom_mem(ad),
+                                 growth))
+        return ENOSPC;
+    if (!store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v), mem))
         return ENOSPC;
     /* Create top-down: each level's parent exists when it is made. */
     for (uint32_t i = l + 1; i <= plen; i++) {
@@ -397,7 +456,11 @@ int store_view_set_perms(struct store_view *v, const char *path,
     }
     if (!store_quota_ok(s, v->c, STORE_Q_PERMS, 0, n))
         return ENOSPC;
-    if (!fits(v, plen, nv.vlen, nv.klen, n))
+    if (!fits(v, nv.vlen, nv.klen, n))
+        return ENOSPC;
+    if (n > nv.nperms && owns(v, nv.perms) &&
+        !store_quota_ok(s, v->c, STORE_Q_MEMORY, dom_memory(v),
+                        (n - nv.nperms) * sizeof(struct store_perm)))
         return ENOSPC;
     /* Entries name domains as they are now: make sure each is known so
      * the entry is not stale from birth. */

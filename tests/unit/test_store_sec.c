@@ -218,6 +218,91 @@ static void test_txn_copies_charged_to_reader(void **state)
     store_conn_free(b);
 }
 
+/* Xen's node size: header (16), permissions (8 each), value, children. */
+static unsigned xen_node_size(unsigned nperms, unsigned vlen, unsigned klen)
+{
+    return 16 + 8 * nperms + vlen + klen;
+}
+
+/*
+ * Defect 5: the node-size quota applies to the parent's record with its
+ * children list. 300 children of 29 bytes each against 2048: Xen refuses
+ * the child that would make the parent's record reach the quota with
+ * ENOSPC, so the directory stays readable by everyone.
+ */
+static void test_children_list_counts_in_node_size(void **state)
+{
+    (void)state;
+    struct store_conn *g = guest(3);
+    EXPECT_OK(rqv(g, XS_MKDIR, 0, "d", NULL), XS_MKDIR);
+    unsigned accepted = 0, klen = 0;
+    for (int i = 0; i < 300; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "d/child-%03d-xxxxxxxxxxxxxxxxxx", i);
+        unsigned nlen = (unsigned)strlen(p) - 2;     /* 28 */
+        assert_int_equal(nlen, 28);
+        bool fits = xen_node_size(1, 0, klen + nlen + 1) < 2048;
+        struct rep r = wr(g, 0, p, "");
+        if (fits) {
+            assert_string_equal(rep_err(r), "");
+            accepted++;
+            klen += nlen + 1;
+        } else {
+            assert_string_equal(rep_err(r), "ENOSPC");
+        }
+        rep_free(r);
+    }
+    assert_true(accepted > 0 && accepted < 300);
+    /* The directory is small enough for one reply, for dom0 and guest. */
+    struct rep r = rqv(d0, XS_DIRECTORY, 0, "/local/domain/3/d", NULL);
+    assert_int_equal(r.type, XS_DIRECTORY);
+    assert_int_equal(r.len, klen);
+    rep_free(r);
+    EXPECT_OK(rqv(g, XS_DIRECTORY, 0, "d", NULL), XS_DIRECTORY);
+    /* The same rule inside a transaction (refused before anything is
+     * written, so the transaction itself stays good), and for implicit
+     * parents. */
+    uint32_t t = txn_start(g);
+    EXPECT_ERR(wr(g, t, "d/child-999-xxxxxxxxxxxxxxxxxx", ""), "ENOSPC");
+    EXPECT_OK(rqv(g, XS_TRANSACTION_END, t, "T", NULL), XS_TRANSACTION_END);
+    EXPECT_ERR(wr(g, 0, "d/child-999-xxxxxxxxxxxxxxxxxx/deeper", ""),
+               "ENOSPC");
+    assert_int_equal(count_tree("/local/domain/3/d"), 1 + accepted);
+    struct store_usage u = usage(3);
+    assert_true(u.memory <= 2621440);
+    store_conn_free(g);
+}
+
+/*
+ * Defect 5, memory: a child also grows its parent's record, which is
+ * charged too; the memory quota counts it before the write, so the domain
+ * never ends above its quota.
+ */
+static void test_memory_quota_counts_parent_growth(void **state)
+{
+    (void)state;
+    struct store_conn *g = guest(4);
+    assert_int_equal(store_quota_set(s, 4, STORE_Q_NODE_SIZE, 1u << 20), 0);
+    static char name[300];
+    EXPECT_OK(rqv(g, XS_MKDIR, 0, "d", NULL), XS_MKDIR);
+    memset(name, 'n', 200);
+    memcpy(name, "d/000", 5);
+    struct store_usage u0 = usage(4);
+    EXPECT_OK(wr(g, 0, name, ""), XS_WRITE);
+    uint64_t delta = usage(4).memory - u0.memory;   /* child + list */
+    /* One byte short of another such child: refused, nothing charged. */
+    unsigned quota = (unsigned)(usage(4).memory + delta - 1);
+    assert_int_equal(store_quota_set(s, 4, STORE_Q_MEMORY, quota), 0);
+    memcpy(name, "d/001", 5);
+    EXPECT_ERR(wr(g, 0, name, ""), "ENOSPC");
+    assert_true(usage(4).memory <= quota);
+    /* Exactly enough: accepted, and the domain is at (not above) it. */
+    assert_int_equal(store_quota_set(s, 4, STORE_Q_MEMORY, quota + 1), 0);
+    EXPECT_OK(wr(g, 0, name, ""), XS_WRITE);
+    assert_int_equal(usage(4).memory, quota + 1);
+    store_conn_free(g);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -225,6 +310,8 @@ int main(void)
         T(test_rm_in_txn_over_quota_changes_nothing),
         T(test_denied_txn_reads_copy_nothing),
         T(test_txn_copies_charged_to_reader),
+        T(test_children_list_counts_in_node_size),
+        T(test_memory_quota_counts_parent_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
