@@ -223,7 +223,10 @@ struct store_usage {
     uint32_t txns;         /* open transactions */
     uint64_t memory;       /* bytes of the nodes it owns */
     uint64_t txn_memory;   /* bytes of copies its transactions hold */
+    uint64_t watch_memory; /* bytes of its watches */
+    uint64_t out_memory;   /* watch events queued to its connections */
 };
+/* All of it counts against the domain's "memory" quota. */
 /* 0 and *u filled, or ENOENT (the store has no such domain). */
 int store_domain_usage(struct store *s, domid_t domid, struct store_usage *u);
 /*

@@ -12,7 +12,7 @@
 #include "store_int.h"
 
 struct expect {
-    uint64_t nodes, memory, watches, txns, txn_mem;
+    uint64_t nodes, memory, watches, txns, txn_mem, watch_mem, out_mem;
 };
 
 static int fail(char *why, size_t len, const char *fmt, ...)
@@ -101,8 +101,20 @@ static int check_conns(struct store *s, struct expect *exp, char *why,
     uint32_t watches = 0;
     for (struct store_conn *c = s->conns; c; c = c->next) {
         unsigned nw = 0, nt = 0;
-        for (struct store_watch *w = c->watches; w; w = w->conn_next)
+        uint64_t wm = 0, om = 0;
+        for (struct store_watch *w = c->watches; w; w = w->conn_next) {
             nw++;
+            wm += STORE_WATCH_COST(w->plen, w->tlen);
+        }
+        uint64_t queued = 0;
+        for (struct store_out *o = c->out_head; o; o = o->next) {
+            queued += o->len;
+            om += o->event ? o->len : 0;
+        }
+        if (queued != c->out_bytes)
+            return fail(why, len, "connection of domain %u: %" PRIu64
+                        " bytes queued, counted %" PRIu64, c->id, queued,
+                        c->out_bytes);
         if (nw != c->nwatches)
             return fail(why, len, "connection of domain %u: %u watches, "
                         "counted %u", c->id, nw, c->nwatches);
@@ -130,6 +142,8 @@ static int check_conns(struct store *s, struct expect *exp, char *why,
         exp[c->id].watches += nw;
         exp[c->id].txns += nt;
         exp[c->id].txn_mem += tm;
+        exp[c->id].watch_mem += wm;
+        exp[c->id].out_mem += om;
     }
     if (watches != s->watches.count)
         return fail(why, len, "watch table counts %u, connections hold %u",
@@ -166,6 +180,11 @@ int store_check(struct store *s, char *why, size_t len)
             rc = fail(why, len, "domain %u: transaction memory %" PRIu64
                       ", transactions hold %" PRIu64, i, d->txn_mem,
                       e->txn_mem);
+        else if (d->watch_mem != e->watch_mem || d->out_mem != e->out_mem)
+            rc = fail(why, len, "domain %u: watch memory %" PRIu64
+                      " output %" PRIu64 ", connections hold %" PRIu64
+                      " and %" PRIu64, i, d->watch_mem, d->out_mem,
+                      e->watch_mem, e->out_mem);
     }
     pthread_mutex_unlock(&s->lock);
     free(exp);
@@ -179,7 +198,7 @@ int store_domain_usage(struct store *s, domid_t domid, struct store_usage *u)
     struct store_domain *d = store_domain_get(s, domid);
     if (d) {
         *u = (struct store_usage){ d->nodes, d->watches, d->txns, d->memory,
-                                   d->txn_mem };
+                                   d->txn_mem, d->watch_mem, d->out_mem };
         rc = 0;
     }
     pthread_mutex_unlock(&s->lock);

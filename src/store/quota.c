@@ -64,7 +64,7 @@ unsigned store_quota_of(struct store *s, const struct store_domain *d,
 
 uint64_t store_dom_mem(const struct store_domain *d)
 {
-    return d ? d->memory + d->txn_mem : 0;
+    return d ? d->memory + d->txn_mem + d->watch_mem + d->out_mem : 0;
 }
 
 bool store_quota_ok(struct store *s, const struct store_conn *c,

@@ -27,6 +27,9 @@
 #define STORE_HDR_SIZE sizeof(struct xsd_sockmsg)
 #define STORE_NO_GEN 0            /* generation of an absent node */
 #define STORE_DOMID_MAX DOMID_FIRST_RESERVED
+/* What a watch costs its domain's memory quota. */
+#define STORE_WATCH_COST(plen, tlen) \
+    (sizeof(struct store_watch) + (uint64_t)(plen) + 1 + (tlen) + 1)
 /* Unsent output above which a connection stops taking input and further
  * watch events are dropped (memory stays bounded per connection). */
 #define STORE_OUT_SOFT (64u * 1024)
@@ -95,6 +98,8 @@ struct store_domain {
     uint32_t nodes, watches, txns;
     uint64_t memory;
     uint64_t txn_mem;
+    uint64_t watch_mem;        /* its watches (struct, path, token) */
+    uint64_t out_mem;          /* watch events queued to it */
     unsigned q[STORE_Q_NR];    /* per-domain override, UINT32_MAX: global */
 };
 
@@ -236,8 +241,9 @@ int store_special_index(const char *path);
 /* quota.c */
 unsigned store_quota_of(struct store *s, const struct store_domain *d,
                         enum store_quota q);
-/* Everything charged to d's "memory" quota: its nodes and the copies its
- * transactions hold. */
+/* Everything charged to d's "memory" quota: its nodes, the copies its
+ * transactions hold, its watches and the watch events queued to it (as
+ * xenstored counts them; replies are bounded by "outstanding"). */
 uint64_t store_dom_mem(const struct store_domain *d);
 /* Check used + add against the quota of c's domain (privileged: no limit);
  * logs a refusal. true when within. */

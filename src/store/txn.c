@@ -47,6 +47,9 @@ struct store_txn {
     bool fail;
 };
 
+/* The transaction itself and its first buckets. */
+#define TXN_BASE_COST (sizeof(struct store_txn) + 16 * sizeof(void *))
+
 /* What one record costs: the record, its path, and copies of the
  * value, children and permissions (each buffer with its NUL). */
 static uint64_t tnode_cost(uint32_t plen, uint32_t vlen, uint32_t klen,
@@ -85,7 +88,13 @@ bool store_txn_consistent(const struct store_txn *t)
         sum += e->cost;
         n++;
     }
-    return sum == t->charged && n == t->count && n == t->map.count;
+    return sum + TXN_BASE_COST == t->charged && n == t->count && n == t->map.count;
+}
+
+/* May c's domain be charged add more bytes of transaction copies? */
+static bool mem_ok(struct store *s, struct store_conn *c, uint64_t add)
+{
+    return store_quota_ok(s, c, STORE_Q_MEMORY, store_dom_mem(c->dom), add);
 }
 
 struct store_txn *store_txn_find(struct store_conn *c, uint32_t id)
@@ -102,11 +111,16 @@ int store_txn_start(struct store_conn *c, uint32_t *id)
     if (!store_quota_ok(s, c, STORE_Q_TRANSACTIONS, c->dom ? c->dom->txns : 0,
                         1))
         return ENOSPC;
+    if (!mem_ok(s, c, TXN_BASE_COST))
+        return ENOSPC;
     struct store_txn *t = calloc(1, sizeof(*t));
     if (!t || store_htab_init(&t->map, 16)) {
         free(t);
         return ENOMEM;
     }
+    t->charged = TXN_BASE_COST;
+    if (c->dom)
+        c->dom->txn_mem += TXN_BASE_COST;
     /* A fresh non-zero id not used by this connection. */
     do {
         t->id = ++c->next_txid;
@@ -185,12 +199,6 @@ static void *dup_or_null(const void *p, size_t len, int *fail)
         memcpy(q, p, len);
     ((char *)q)[len] = 0;
     return q;
-}
-
-/* May c's domain be charged add more bytes of transaction copies? */
-static bool mem_ok(struct store *s, struct store_conn *c, uint64_t add)
-{
-    return store_quota_ok(s, c, STORE_Q_MEMORY, store_dom_mem(c->dom), add);
 }
 
 /* The record of path in t, created (with the committed generation) on

@@ -462,9 +462,14 @@ int store_view_set_perms(struct store_view *v, const char *path,
         !store_quota_ok(s, v->c, STORE_Q_MEMORY, dom_memory(v),
                         (n - nv.nperms) * sizeof(struct store_perm)))
         return ENOSPC;
-    /* Entries name domains as they are now: make sure each is known so
-     * the entry is not stale from birth. */
-    for (uint32_t i = 0; i < n; i++)
+    /* Entries name domains as they are now: the privileged toolstack may
+     * name a domain before introducing it, so make sure each is known and
+     * the entry is not stale from birth. A guest may not make the store
+     * allocate a domain record per number it names (32752 of them): an
+     * entry naming a domain the store does not know is stale from birth,
+     * as xenstored marks it XS_PERM_IGNORE; the owner entry is the
+     * caller's own domain. */
+    for (uint32_t i = 0; i < n && !store_conn_unpriv(v->c); i++)
         if (!store_domain_get_or_add(s, p[i].id))
             return ENOMEM;
     struct store_nodev w = nv;
