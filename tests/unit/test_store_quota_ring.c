@@ -3,16 +3,7 @@
  * its quota, another guest on its own ring is unaffected, and nothing the
  * hostile guest had is lost. Invariants (store_check) after each test. */
 #include "store_test_util.h"
-
-struct gring {
-    domid_t id;
-    struct xenstore_domain_interface *intf;
-    struct store_conn *c;
-    char in[1 << 20];
-    size_t have;
-    uint32_t next_req;
-    unsigned events;
-};
+#include "store_ring_guest.h"
 
 static struct store *s;
 static struct store_conn *d0;
@@ -34,77 +25,27 @@ static void notify(void *arg)
 
 static size_t ring_put(struct gring *g, const char *p, size_t len)
 {
-    struct xenstore_domain_interface *in = g->intf;
-    XENSTORE_RING_IDX cons = __atomic_load_n(&in->req_cons, __ATOMIC_ACQUIRE);
-    XENSTORE_RING_IDX prod = in->req_prod;
-    size_t n = 0;
-    while (n < len && (XENSTORE_RING_IDX)(prod + n - cons) < XENSTORE_RING_SIZE) {
-        in->req[MASK_XENSTORE_IDX(prod + n)] = p[n];
-        n++;
-    }
-    __atomic_store_n(&in->req_prod, prod + (XENSTORE_RING_IDX)n,
-                     __ATOMIC_RELEASE);
-    return n;
+    return gring_put(g, p, len);
 }
 
-/* Move what the store answered into g->in. */
 static void pump(struct gring *g)
 {
-    struct xenstore_domain_interface *in = g->intf;
-    store_ring_kick(g->c);
-    XENSTORE_RING_IDX prod = __atomic_load_n(&in->rsp_prod, __ATOMIC_ACQUIRE);
-    XENSTORE_RING_IDX cons = in->rsp_cons;
-    while (cons != prod && g->have < sizeof(g->in))
-        g->in[g->have++] = in->rsp[MASK_XENSTORE_IDX(cons++)];
-    __atomic_store_n(&in->rsp_cons, cons, __ATOMIC_RELEASE);
-    store_ring_kick(g->c);
+    gring_pump(g);
 }
 
-/* Send one request (reading replies meanwhile so a full ring drains). */
 static uint32_t send_req(struct gring *g, uint32_t type, uint32_t tx,
                          const void *payload, uint32_t len)
 {
-    static char msg[XENSTORE_PAYLOAD_MAX + 64];
-    struct xsd_sockmsg h = { type, ++g->next_req, tx, len };
-    memcpy(msg, &h, sizeof(h));
-    memcpy(msg + sizeof(h), payload, len);
-    size_t total = sizeof(h) + len, sent = 0;
-    for (int spins = 0; sent < total; spins++) {
-        assert_true(spins < 100000);
-        sent += ring_put(g, msg + sent, total - sent);
-        pump(g);
-    }
-    return h.req_id;
+    uint32_t id = 0;
+    assert_int_equal(gring_send(g, type, tx, payload, len, &id), 0);
+    return id;
 }
 
-/* The reply to req_id; watch events before it are counted and dropped. */
 static struct rep take(struct gring *g, uint32_t req_id)
 {
-    for (int spins = 0;; spins++) {
-        assert_true(spins < 100000);
-        pump(g);
-        while (g->have >= sizeof(struct xsd_sockmsg)) {
-            struct xsd_sockmsg h;
-            memcpy(&h, g->in, sizeof(h));
-            size_t whole = sizeof(h) + h.len;
-            if (g->have < whole)
-                break;
-            struct rep r = { h.type, h.len, NULL };
-            bool mine = h.type != XS_WATCH_EVENT;
-            if (mine) {
-                assert_int_equal(h.req_id, req_id);
-                r.d = malloc(h.len + 1);
-                memcpy(r.d, g->in + sizeof(h), h.len);
-                r.d[h.len] = 0;
-            } else {
-                g->events++;
-            }
-            memmove(g->in, g->in + whole, g->have - whole);
-            g->have -= whole;
-            if (mine)
-                return r;
-        }
-    }
+    struct rep r;
+    assert_int_equal(gring_take(g, req_id, &r.type, &r.d, &r.len), 0);
+    return r;
 }
 
 static struct rep grq(struct gring *g, uint32_t type, uint32_t tx, ...)
