@@ -49,9 +49,16 @@ struct store_htab {
     struct store_hent **b;
     uint32_t mask;     /* buckets - 1 */
     uint32_t count;
+    uint64_t seed;     /* the store's secret: see store_hash_seed() */
 };
-uint32_t store_hash(const char *key, uint32_t klen);
-int store_htab_init(struct store_htab *t, uint32_t buckets);
+/* The hash of a key under seed. Guests choose their paths: without a
+ * secret seed they could compute offline paths that share one bucket
+ * (hash flooding) and make every lookup walk a long chain. */
+uint32_t store_hash(const char *key, uint32_t klen, uint64_t seed);
+/* A fresh secret seed from getrandom() (a clock-based one, logged by the
+ * caller, only if the kernel has no getrandom). 0 if it fell back. */
+int store_hash_seed(uint64_t *seed);
+int store_htab_init(struct store_htab *t, uint32_t buckets, uint64_t seed);
 void store_htab_fini(struct store_htab *t);
 struct store_hent *store_htab_find(const struct store_htab *t,
                                    const char *key, uint32_t klen);
@@ -163,6 +170,7 @@ struct store {
     void *opaque;
     bool verbose;
     uint64_t gen;              /* global generation counter */
+    uint64_t hash_seed;        /* secret, per store (every htab of it) */
     struct store_htab nodes;
     struct store_htab watches;
     struct store_conn *conns;

@@ -114,7 +114,7 @@ int store_txn_start(struct store_conn *c, uint32_t *id)
     if (!mem_ok(s, c, TXN_BASE_COST))
         return ENOSPC;
     struct store_txn *t = calloc(1, sizeof(*t));
-    if (!t || store_htab_init(&t->map, 16)) {
+    if (!t || store_htab_init(&t->map, 16, s->hash_seed)) {
         free(t);
         return ENOMEM;
     }

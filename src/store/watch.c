@@ -143,7 +143,7 @@ void store_watch_fire(struct store *s, const char *path, uint32_t plen,
         return;
     uint32_t ql = plen;
     for (;;) {
-        uint32_t h = store_hash(path, ql);
+        uint32_t h = store_hash(path, ql, s->watches.seed);
         for (struct store_hent *e = s->watches.b[h & s->watches.mask]; e;
              e = e->next) {
             if (e->hash != h || e->klen != ql || memcmp(e->key, path, ql))
@@ -166,7 +166,7 @@ void store_watch_fire_special(struct store *s, const char *name)
     uint32_t nl = (uint32_t)strlen(name);
     if (!s->watches.count)
         return;
-    uint32_t h = store_hash(name, nl);
+    uint32_t h = store_hash(name, nl, s->watches.seed);
     for (struct store_hent *e = s->watches.b[h & s->watches.mask]; e;
          e = e->next) {
         if (e->hash != h || e->klen != nl || memcmp(e->key, name, nl))
