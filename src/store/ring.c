@@ -56,7 +56,10 @@ static void ring_fail(struct store_conn *c, uint32_t err, const char *why)
     store_log_rl(c->s, STORE_LOG_WARN, "domain %u: xenstore ring %s: "
                  "connection ignored until the guest reconnects", c->id, why);
     c->dead = true;
-    __atomic_store_n(&intf->error, err, __ATOMIC_RELAXED);
+    /* The field is the guest's to read only if the feature is offered
+     * (SET_FEATURE may have withdrawn it): xenstored's ignore_connection. */
+    if (c->dom && (c->dom->features & XENSTORE_SERVER_FEATURE_ERROR))
+        __atomic_store_n(&intf->error, err, __ATOMIC_RELAXED);
     RING_MB();
     if (c->notify)
         c->notify(c->notify_arg);
@@ -130,7 +133,11 @@ static void service(struct store_conn *c)
     bool notify = false;
     if (!intf)
         return;
-    if (__atomic_load_n(&intf->connection, __ATOMIC_RELAXED) ==
+    /* The connection state holds valid data only while the reconnection
+     * feature is advertised (xenstore-ring.txt); after SET_FEATURE took
+     * it away, whatever the guest writes there is ignored. */
+    if (c->dom && (c->dom->features & XENSTORE_SERVER_FEATURE_RECONNECTION) &&
+        __atomic_load_n(&intf->connection, __ATOMIC_RELAXED) ==
         XENSTORE_RECONNECT) {
         RING_MB();
         reconnect(c);
@@ -156,7 +163,7 @@ static void service(struct store_conn *c)
         memcpy(buf, intf->req + at, first);
         memcpy(buf + first, intf->req, avail - first);
         size_t used = store_conn_feed_locked(c, buf, avail);
-        if (c->dead && !c->intf->error) {
+        if (c->dead) {   /* the feed found an oversized message */
             ring_fail(c, XENSTORE_ERROR_PROTO, "message too long");
             return;
         }

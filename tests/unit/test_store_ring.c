@@ -270,6 +270,44 @@ static void test_oversize_and_reconnect(void **state)
     store_ring_detach(ring);
 }
 
+/*
+ * SET_FEATURE can take the reconnection and error features away from a
+ * domain's ring. Then the connection-state field carries no valid data
+ * (docs/misc/xenstore-ring.txt): a guest writing XENSTORE_RECONNECT there
+ * must not get its watches and transactions reset, and the store must
+ * not write the error field.
+ */
+static void test_features_withdrawn(void **state)
+{
+    (void)state;
+    ring = attach_fresh();
+    EXPECT_OK(rqv(d0, XS_MKDIR, 0, "/local/domain/2/w", NULL), XS_MKDIR);
+    char out[8192];
+    struct xsd_sockmsg h;
+    size_t got = g_send(XS_WATCH, 1, "w\0tok", 6, out, sizeof(out));
+    got = g_recv(out, got, sizeof(out), &h);
+    assert_int_equal(h.type, XS_WATCH);
+    EXPECT_OK(rqv(d0, STORE_XS_SET_FEATURE, 0, "2", "0", NULL),
+              STORE_XS_SET_FEATURE);
+    assert_int_equal(intf->server_features, 0);
+    intf->connection = XENSTORE_RECONNECT;
+    store_ring_kick(ring);
+    assert_int_equal(intf->connection, XENSTORE_RECONNECT);   /* ignored */
+    struct store_usage u;
+    assert_int_equal(store_domain_usage(s, 2, &u), 0);
+    assert_int_equal(u.watches, 1);
+    /* Still served; then a protocol error: given up, error not written. */
+    got = g_send(XS_GET_DOMAIN_PATH, 3, "2", 2, out, sizeof(out));
+    got = g_recv(out, got, sizeof(out), &h);
+    assert_int_equal(h.req_id, 3);
+    intf->req_cons = 0;
+    intf->req_prod = XENSTORE_RING_SIZE + 1;
+    store_ring_kick(ring);
+    assert_true(store_conn_dead(ring));
+    assert_int_equal(intf->error, XENSTORE_ERROR_NONE);
+    store_ring_detach(ring);
+}
+
 static void test_guest_not_reading(void **state)
 {
     (void)state;
@@ -348,6 +386,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_features_and_simple), T(test_pieces_and_wrap),
         T(test_hostile_indexes), T(test_oversize_and_reconnect),
+        T(test_features_withdrawn),
         T(test_guest_not_reading), T(test_watch_event_via_ring),
         T(test_release_makes_ring_inert),
     };
