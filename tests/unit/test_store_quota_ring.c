@@ -197,7 +197,7 @@ static void test_memory_and_node_size(void **state)
     (void)state;
     const unsigned q = 100000;
     assert_int_equal(store_quota_set(s, 7, STORE_Q_MEMORY, q), 0);
-    static char big[2100];
+    static char big[2101];     /* NUL-terminated */
     memset(big, 'v', 2100);
     EXPECT_ERR(gwr(ga, 0, "huge", big), "ENOSPC");      /* node-size */
     big[1900] = 0;
