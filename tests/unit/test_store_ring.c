@@ -16,10 +16,13 @@ static void notify(void *arg)
     notified++;
 }
 
-/* Guest side: put up to len bytes into the request ring. */
+/* Guest side: put up to len bytes into the request ring. (Acquire and
+ * release on the indexes rather than fences: the same order, and the
+ * ThreadSanitizer build accepts it.) */
 static size_t g_write(const void *data, size_t len)
 {
-    XENSTORE_RING_IDX cons = intf->req_cons, prod = intf->req_prod;
+    XENSTORE_RING_IDX cons = __atomic_load_n(&intf->req_cons, __ATOMIC_ACQUIRE);
+    XENSTORE_RING_IDX prod = intf->req_prod;
     size_t space = XENSTORE_RING_SIZE - (XENSTORE_RING_IDX)(prod - cons);
     size_t n = 0;
     const char *p = data;
@@ -27,23 +30,23 @@ static size_t g_write(const void *data, size_t len)
         intf->req[MASK_XENSTORE_IDX(prod + n)] = p[n];
         n++;
     }
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    intf->req_prod = prod + (XENSTORE_RING_IDX)n;
+    __atomic_store_n(&intf->req_prod, prod + (XENSTORE_RING_IDX)n,
+                     __ATOMIC_RELEASE);
     return n;
 }
 
 static size_t g_read(void *buf, size_t max)
 {
-    XENSTORE_RING_IDX cons = intf->rsp_cons, prod = intf->rsp_prod;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    XENSTORE_RING_IDX cons = intf->rsp_cons;
+    XENSTORE_RING_IDX prod = __atomic_load_n(&intf->rsp_prod, __ATOMIC_ACQUIRE);
     size_t n = 0;
     char *p = buf;
     while (n < max && (XENSTORE_RING_IDX)(cons + n) != prod) {
         p[n] = intf->rsp[MASK_XENSTORE_IDX(cons + n)];
         n++;
     }
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    intf->rsp_cons = cons + (XENSTORE_RING_IDX)n;
+    __atomic_store_n(&intf->rsp_cons, cons + (XENSTORE_RING_IDX)n,
+                     __ATOMIC_RELEASE);
     return n;
 }
 
