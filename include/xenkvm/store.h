@@ -194,7 +194,9 @@ int store_sock_step(struct store_sock *k, int timeout_ms);
  * store_sock): always sleep. */
 #define STORE_SOCK_BUSY_POLL_DEFAULT 50
 void store_sock_set_busy_poll(struct store_sock *k, unsigned usec);
-/* Serve until *stop becomes non-zero (checked at least every 200 ms). */
+/* Serve until *stop becomes non-zero (checked at least every 200 ms; set
+ * it with __atomic_store_n from another thread, or from a signal
+ * handler). */
 int store_sock_run(struct store_sock *k, volatile int *stop);
 /* Number of connected clients. */
 unsigned store_sock_clients(struct store_sock *k);

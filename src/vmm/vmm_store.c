@@ -151,7 +151,7 @@ int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
 void vmm_store_fini(struct vmm_host *h)
 {
     if (h->store_thread_started) {
-        h->store_stop = 1;
+        __atomic_store_n(&h->store_stop, 1, __ATOMIC_RELEASE);
         pthread_join(h->store_thread, NULL);
     }
     if (h->store_sock)
