@@ -292,7 +292,8 @@ int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
     if (!msg)
         return -ENOMEM;
     pthread_mutex_lock(&s->lock);
-    uint32_t req = next_req++;
+    /* Shared by every store in the process: atomic, not the store lock. */
+    uint32_t req = __atomic_fetch_add(&next_req, 1, __ATOMIC_RELAXED);
     struct xsd_sockmsg h = { type, req, tx_id, len };
     memcpy(msg, &h, sizeof(h));
     if (len)
