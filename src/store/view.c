@@ -80,7 +80,6 @@ static uint32_t parent_len(const char *path, uint32_t plen)
     return i > 1 ? i - 1 : 1;
 }
 
-
 int store_view_read(struct store_view *v, const char *path, uint32_t plen,
                     unsigned perm, struct store_nodev *out)
 {
