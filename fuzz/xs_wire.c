@@ -5,9 +5,13 @@
  * connections (domain 0 on a socket, two guests, one guest on a ring page
  * the script also scribbles on), so framing across chunk boundaries,
  * transactions, watches between connections, permissions and quotas are
- * all reached. After each input the store must still answer a request.
+ * all reached. The guests get small quotas so that short inputs run into
+ * every one of them. After each input the store's invariants must hold
+ * (store_check: no orphan, accounting equal to what is charged) and it
+ * must still answer a request.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,10 +66,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!store_conn_request(setup, XS_SET_PERMS, 0, p1, sizeof(p1), &rt, &r,
                             &rl))
         free(r);
+    /* Small quotas for the guests (domain 3 is introduced by its ring). */
+    static const struct { enum store_quota q; unsigned v; } small[] = {
+        { STORE_Q_NODES, 24 }, { STORE_Q_MEMORY, 12000 },
+        { STORE_Q_WATCHES, 4 }, { STORE_Q_TRANSACTIONS, 2 },
+        { STORE_Q_TXN_NODES, 12 }, { STORE_Q_NODE_SIZE, 300 },
+        { STORE_Q_OUTSTANDING, 4 },
+    };
     c[1] = store_conn_new(s, 1, false, NULL, NULL);
     c[2] = store_conn_new(s, 2, false, NULL, NULL);
     struct xenstore_domain_interface *intf = calloc(1, 4096);
     c[3] = store_ring_attach(s, 3, intf, nop, NULL);
+    for (domid_t d = 1; d <= 3; d++)
+        for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++)
+            store_quota_set(s, d, small[i].q, small[i].v);
 
     size_t off = 0;
     while (off + 2 <= size) {
@@ -106,6 +120,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         off += len;
+    }
+    char why[256];
+    if (store_check(s, why, sizeof(why))) {
+        fprintf(stderr, "store invariant broken: %s\n", why);
+        abort();
     }
     /* Still serving. */
     static const char zero[] = "0";

@@ -194,7 +194,9 @@ int store_sock_step(struct store_sock *k, int timeout_ms);
  * store_sock): always sleep. */
 #define STORE_SOCK_BUSY_POLL_DEFAULT 50
 void store_sock_set_busy_poll(struct store_sock *k, unsigned usec);
-/* Serve until *stop becomes non-zero (checked at least every 200 ms). */
+/* Serve until *stop becomes non-zero (checked at least every 200 ms; set
+ * it with __atomic_store_n from another thread, or from a signal
+ * handler). */
 int store_sock_run(struct store_sock *k, volatile int *stop);
 /* Number of connected clients. */
 unsigned store_sock_clients(struct store_sock *k);
@@ -212,5 +214,30 @@ int store_quota_get(struct store *s, int domid, enum store_quota q,
                     unsigned *val);
 int store_quota_set(struct store *s, int domid, enum store_quota q,
                     unsigned val);
+
+/*
+ * Introspection for tests and harnesses.
+ */
+/* What domain domid is charged for (its quota usage). */
+struct store_usage {
+    uint32_t nodes;        /* committed nodes it owns */
+    uint32_t watches;      /* watches of its connections */
+    uint32_t txns;         /* open transactions */
+    uint64_t memory;       /* bytes of the nodes it owns */
+    uint64_t txn_memory;   /* bytes of copies its transactions hold */
+    uint64_t watch_memory; /* bytes of its watches */
+    uint64_t out_memory;   /* watch events queued to its connections */
+};
+/* All of it counts against the domain's "memory" quota. */
+/* 0 and *u filled, or ENOENT (the store has no such domain). */
+int store_domain_usage(struct store *s, domid_t domid, struct store_usage *u);
+/*
+ * Check the store's invariants: every node but "/" has its parent, which
+ * lists it once; every listed child exists; each domain's counters equal
+ * the sum over what is charged to it (nodes, memory, watches,
+ * transactions, transaction copies). 0, or -1 with the first violation
+ * described in why (if not NULL). Cost: O(nodes + watches + touched).
+ */
+int store_check(struct store *s, char *why, size_t len);
 
 #endif

@@ -64,6 +64,8 @@ void store_conn_close_locked(struct store_conn *c)
     while (c->out_head) {
         struct store_out *o = c->out_head;
         c->out_head = o->next;
+        if (c->dom && o->event)
+            c->dom->out_mem -= o->len;
         free(o);
     }
     if (c->is_ring && c->dom && c->dom->ring == c)
@@ -113,7 +115,15 @@ int store_conn_send(struct store_conn *c, uint32_t type, uint32_t req_id,
     struct store *s = c->s;
     if (c->dead)
         return 0;
-    if (event && c->out_bytes + len > STORE_OUT_HARD) {
+    /* Events are charged to the domain's memory quota and dropped over it
+     * (xenstored's send_event) or over the connection's bound. Replies
+     * are always queued: the "outstanding" quota bounds them (input stops
+     * while that many wait), so they are not charged as memory. */
+    if (event && (c->out_bytes + len > STORE_OUT_HARD ||
+                  (store_conn_unpriv(c) &&
+                   !store_quota_dom_ok(s, c->dom, STORE_Q_MEMORY,
+                                       store_dom_mem(c->dom),
+                                       STORE_HDR_SIZE + len)))) {
         c->events_dropped++;
         store_log_rl(s, STORE_LOG_WARN,
                      "domain %u: connection does not read its watch events; "
@@ -137,6 +147,8 @@ int store_conn_send(struct store_conn *c, uint32_t type, uint32_t req_id,
         c->out_head = o;
     c->out_tail = o;
     c->out_bytes += o->len;
+    if (c->dom && event)
+        c->dom->out_mem += o->len;
     c->out_msgs++;
     if (!event)
         c->out_replies++;
@@ -251,6 +263,8 @@ void store_conn_out_consume_locked(struct store_conn *c, size_t n)
                 c->out_tail = NULL;
             c->out_off = 0;
             c->out_bytes -= o->len;
+            if (c->dom && o->event)
+                c->dom->out_mem -= o->len;
             c->out_msgs--;
             if (!o->event)
                 c->out_replies--;
@@ -278,7 +292,8 @@ int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
     if (!msg)
         return -ENOMEM;
     pthread_mutex_lock(&s->lock);
-    uint32_t req = next_req++;
+    /* Shared by every store in the process: atomic, not the store lock. */
+    uint32_t req = __atomic_fetch_add(&next_req, 1, __ATOMIC_RELAXED);
     struct xsd_sockmsg h = { type, req, tx_id, len };
     memcpy(msg, &h, sizeof(h));
     if (len)

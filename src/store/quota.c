@@ -62,19 +62,31 @@ unsigned store_quota_of(struct store *s, const struct store_domain *d,
     return s->quota[q];
 }
 
+uint64_t store_dom_mem(const struct store_domain *d)
+{
+    return d ? d->memory + d->txn_mem + d->watch_mem + d->out_mem : 0;
+}
+
 bool store_quota_ok(struct store *s, const struct store_conn *c,
                     enum store_quota q, uint64_t used, uint64_t add)
 {
     if (!store_conn_unpriv(c))
         return true;
-    unsigned limit = store_quota_of(s, c->dom, q);
+    return store_quota_dom_ok(s, c->dom, q, used, add);
+}
+
+bool store_quota_dom_ok(struct store *s, const struct store_domain *d,
+                        enum store_quota q, uint64_t used, uint64_t add)
+{
+    domid_t id = d ? d->id : DOMID_INVALID;
+    unsigned limit = store_quota_of(s, d, q);
     if (used + add <= limit) {
         if (q == STORE_Q_MEMORY && used + add > s->quota_soft_memory &&
             used <= s->quota_soft_memory)
             store_log_rl(s, STORE_LOG_WARN,
                          "domain %u: xenstore memory %llu bytes is above the "
                          "soft quota 'memory' %u (raise: xenstore-control "
-                         "quota-soft memory VALUE)", c->id,
+                         "quota-soft memory VALUE)", id,
                          (unsigned long long)(used + add),
                          s->quota_soft_memory);
         return true;
@@ -83,8 +95,8 @@ bool store_quota_ok(struct store *s, const struct store_conn *c,
                  "domain %u: request refused by quota '%s' (limit %u, "
                  "would be %llu); raise it with `xenstore-control quota %s "
                  "VALUE` (all domains) or SET_QUOTA %u %s VALUE",
-                 c->id, quota_tab[q].name, limit,
-                 (unsigned long long)(used + add), quota_tab[q].name, c->id,
+                 id, quota_tab[q].name, limit,
+                 (unsigned long long)(used + add), quota_tab[q].name, id,
                  quota_tab[q].name);
     return false;
 }

@@ -18,16 +18,35 @@
 
 #include "store_int.h"
 
-#define RING_MB() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#if defined(__SANITIZE_THREAD__)
+#define RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RING_TSAN 1
+#endif
+#endif
 
+#ifdef RING_TSAN
+/* ThreadSanitizer does not model fences (GCC refuses to build them): a
+ * seq_cst read-modify-write is a full barrier too, and the acquire and
+ * release on the indexes below carry the ordering TSan checks. */
+static int ring_mb_word;
+#define RING_MB() ((void)__atomic_fetch_add(&ring_mb_word, 0, __ATOMIC_SEQ_CST))
+#else
+#define RING_MB() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+
+/* Index loads acquire and stores release (besides the full barriers the
+ * protocol asks for), so a reader on another thread -- a vCPU polling
+ * the page -- sees the data that a published index covers. */
 static uint32_t ld(const XENSTORE_RING_IDX *p)
 {
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
 static void st(XENSTORE_RING_IDX *p, uint32_t v)
 {
-    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
 /* Give up on the ring (the guest can ask for a reconnect). */
@@ -37,7 +56,10 @@ static void ring_fail(struct store_conn *c, uint32_t err, const char *why)
     store_log_rl(c->s, STORE_LOG_WARN, "domain %u: xenstore ring %s: "
                  "connection ignored until the guest reconnects", c->id, why);
     c->dead = true;
-    __atomic_store_n(&intf->error, err, __ATOMIC_RELAXED);
+    /* The field is the guest's to read only if the feature is offered
+     * (SET_FEATURE may have withdrawn it): xenstored's ignore_connection. */
+    if (c->dom && (c->dom->features & XENSTORE_SERVER_FEATURE_ERROR))
+        __atomic_store_n(&intf->error, err, __ATOMIC_RELAXED);
     RING_MB();
     if (c->notify)
         c->notify(c->notify_arg);
@@ -111,7 +133,11 @@ static void service(struct store_conn *c)
     bool notify = false;
     if (!intf)
         return;
-    if (__atomic_load_n(&intf->connection, __ATOMIC_RELAXED) ==
+    /* The connection state holds valid data only while the reconnection
+     * feature is advertised (xenstore-ring.txt); after SET_FEATURE took
+     * it away, whatever the guest writes there is ignored. */
+    if (c->dom && (c->dom->features & XENSTORE_SERVER_FEATURE_RECONNECTION) &&
+        __atomic_load_n(&intf->connection, __ATOMIC_RELAXED) ==
         XENSTORE_RECONNECT) {
         RING_MB();
         reconnect(c);
@@ -137,7 +163,7 @@ static void service(struct store_conn *c)
         memcpy(buf, intf->req + at, first);
         memcpy(buf + first, intf->req, avail - first);
         size_t used = store_conn_feed_locked(c, buf, avail);
-        if (c->dead && !c->intf->error) {
+        if (c->dead) {   /* the feed found an oversized message */
             ring_fail(c, XENSTORE_ERROR_PROTO, "message too long");
             return;
         }

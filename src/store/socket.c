@@ -449,7 +449,8 @@ int store_sock_step(struct store_sock *k, int timeout_ms)
 
 int store_sock_run(struct store_sock *k, volatile int *stop)
 {
-    while (!*stop) {
+    /* An atomic load: another thread (or a signal handler) sets it. */
+    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
         int rc = store_sock_step(k, 200);
         if (rc)
             return rc;

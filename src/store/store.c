@@ -18,7 +18,11 @@ struct store *store_create(const struct store_ops *ops, void *opaque)
     s->gen = 1;
     pthread_mutex_init(&s->lock, NULL);
     store_quota_defaults(s);
-    if (store_htab_init(&s->nodes, 1024) || store_htab_init(&s->watches, 256))
+    if (store_hash_seed(&s->hash_seed))
+        store_log(s, STORE_LOG_WARN, "getrandom() failed: the path hash "
+                  "seed is not secret (hash flooding by guests possible)");
+    if (store_htab_init(&s->nodes, 1024, s->hash_seed) ||
+        store_htab_init(&s->watches, 256, s->hash_seed))
         goto fail;
     if (!store_domain_get_or_add(s, 0))
         goto fail;

@@ -4,6 +4,8 @@
  * costs one hash of the path and no allocation.
  */
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "store_int.h"
 
@@ -17,9 +19,24 @@ static inline uint64_t mix_word(uint64_t h, uint64_t w)
     return h ^ (h >> 31);
 }
 
-uint32_t store_hash(const char *key, uint32_t klen)
+int store_hash_seed(uint64_t *seed)
 {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ klen;
+    if (getrandom(seed, sizeof(*seed), GRND_NONBLOCK) == sizeof(*seed))
+        return 0;
+    /* No getrandom (or no entropy yet): not secret, but not constant. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    *seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+            (uint64_t)(uintptr_t)seed;
+    return -1;
+}
+
+/* The seed enters the initial state and the finaliser, so no bucket a key
+ * lands in can be predicted without it. (Not a keyed PRF like SipHash;
+ * enough that collisions cannot be computed offline.) */
+uint32_t store_hash(const char *key, uint32_t klen, uint64_t seed)
+{
+    uint64_t h = (0x9e3779b97f4a7c15u ^ seed) ^ klen;
     for (; klen >= 8; key += 8, klen -= 8) {
         uint64_t w;
         memcpy(&w, key, 8);
@@ -31,6 +48,7 @@ uint32_t store_hash(const char *key, uint32_t klen)
             w |= (uint64_t)(unsigned char)key[i] << (8 * i);
         h = mix_word(h, w);
     }
+    h ^= seed >> 7;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdu;
     h ^= h >> 33;
@@ -39,8 +57,9 @@ uint32_t store_hash(const char *key, uint32_t klen)
     return (uint32_t)h;
 }
 
-int store_htab_init(struct store_htab *t, uint32_t buckets)
+int store_htab_init(struct store_htab *t, uint32_t buckets, uint64_t seed)
 {
+    t->seed = seed;
     uint32_t n = 16;
     while (n < buckets)
         n <<= 1;
@@ -62,7 +81,7 @@ void store_htab_fini(struct store_htab *t)
 struct store_hent *store_htab_find(const struct store_htab *t,
                                    const char *key, uint32_t klen)
 {
-    uint32_t h = store_hash(key, klen);
+    uint32_t h = store_hash(key, klen, t->seed);
     for (struct store_hent *e = t->b[h & t->mask]; e; e = e->next)
         if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
             return e;
@@ -94,7 +113,7 @@ void store_htab_add(struct store_htab *t, struct store_hent *e)
 {
     if (t->count >= t->mask + 1 && t->mask < (1u << 30))
         grow(t);
-    e->hash = store_hash(e->key, e->klen);
+    e->hash = store_hash(e->key, e->klen, t->seed);
     e->next = t->b[e->hash & t->mask];
     t->b[e->hash & t->mask] = e;
     t->count++;

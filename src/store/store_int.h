@@ -27,6 +27,9 @@
 #define STORE_HDR_SIZE sizeof(struct xsd_sockmsg)
 #define STORE_NO_GEN 0            /* generation of an absent node */
 #define STORE_DOMID_MAX DOMID_FIRST_RESERVED
+/* What a watch costs its domain's memory quota. */
+#define STORE_WATCH_COST(plen, tlen) \
+    (sizeof(struct store_watch) + (uint64_t)(plen) + 1 + (tlen) + 1)
 /* Unsent output above which a connection stops taking input and further
  * watch events are dropped (memory stays bounded per connection). */
 #define STORE_OUT_SOFT (64u * 1024)
@@ -46,9 +49,16 @@ struct store_htab {
     struct store_hent **b;
     uint32_t mask;     /* buckets - 1 */
     uint32_t count;
+    uint64_t seed;     /* the store's secret: see store_hash_seed() */
 };
-uint32_t store_hash(const char *key, uint32_t klen);
-int store_htab_init(struct store_htab *t, uint32_t buckets);
+/* The hash of a key under seed. Guests choose their paths: without a
+ * secret seed they could compute offline paths that share one bucket
+ * (hash flooding) and make every lookup walk a long chain. */
+uint32_t store_hash(const char *key, uint32_t klen, uint64_t seed);
+/* A fresh secret seed from getrandom() (a clock-based one, logged by the
+ * caller, only if the kernel has no getrandom). 0 if it fell back. */
+int store_hash_seed(uint64_t *seed);
+int store_htab_init(struct store_htab *t, uint32_t buckets, uint64_t seed);
 void store_htab_fini(struct store_htab *t);
 struct store_hent *store_htab_find(const struct store_htab *t,
                                    const char *key, uint32_t klen);
@@ -89,9 +99,14 @@ struct store_domain {
     uint32_t features;         /* server features of its ring */
     domid_t target;            /* SET_TARGET, or DOMID_INVALID */
     struct store_conn *ring;   /* its ring connection, if any */
-    /* Accounting. */
+    /* Accounting. memory: committed nodes it owns; txn_mem: the copies
+     * its open transactions hold. Both count against the "memory" quota
+     * (store_dom_mem), and are charged before the allocation is made. */
     uint32_t nodes, watches, txns;
     uint64_t memory;
+    uint64_t txn_mem;
+    uint64_t watch_mem;        /* its watches (struct, path, token) */
+    uint64_t out_mem;          /* watch events queued to it */
     unsigned q[STORE_Q_NR];    /* per-domain override, UINT32_MAX: global */
 };
 
@@ -155,6 +170,7 @@ struct store {
     void *opaque;
     bool verbose;
     uint64_t gen;              /* global generation counter */
+    uint64_t hash_seed;        /* secret, per store (every htab of it) */
     struct store_htab nodes;
     struct store_htab watches;
     struct store_conn *conns;
@@ -196,6 +212,9 @@ int store_tree_put(struct store *s, const char *path, uint32_t plen,
 void store_tree_del(struct store *s, struct store_node *n);
 int store_tree_init(struct store *s);
 void store_tree_fini(struct store *s);
+/* The domain charged for n: its owner, unless that entry is stale. */
+struct store_domain *store_node_charged(struct store *s,
+                                       const struct store_node *n);
 /* The bytes a node costs its owner's memory quota. */
 uint64_t store_node_cost(uint32_t plen, uint32_t vlen, uint32_t klen,
                          uint32_t nperms);
@@ -230,10 +249,18 @@ int store_special_index(const char *path);
 /* quota.c */
 unsigned store_quota_of(struct store *s, const struct store_domain *d,
                         enum store_quota q);
+/* Everything charged to d's "memory" quota: its nodes, the copies its
+ * transactions hold, its watches and the watch events queued to it (as
+ * xenstored counts them; replies are bounded by "outstanding"). */
+uint64_t store_dom_mem(const struct store_domain *d);
 /* Check used + add against the quota of c's domain (privileged: no limit);
  * logs a refusal. true when within. */
 bool store_quota_ok(struct store *s, const struct store_conn *c,
                     enum store_quota q, uint64_t used, uint64_t add);
+/* The same against domain d's quota (d: who is charged; no privilege
+ * check: the caller decides whether the quota applies). */
+bool store_quota_dom_ok(struct store *s, const struct store_domain *d,
+                        enum store_quota q, uint64_t used, uint64_t add);
 void store_quota_defaults(struct store *s);
 /* CONTROL quota / quota-soft text. */
 int store_control_quota(struct store *s, struct store_conn *c, bool soft,
@@ -263,6 +290,11 @@ struct store_nodev {
 /* 0 and *out filled, ENOENT, or ENOSPC (transaction-nodes quota). */
 int store_view_get(struct store_view *v, const char *path, uint32_t plen,
                    struct store_nodev *out);
+/* Same, and c must have perm on the node: EACCES otherwise (checked before
+ * a transaction copies anything). */
+int store_view_get_perm(struct store_view *v, const char *path,
+                        uint32_t plen, unsigned perm,
+                        struct store_nodev *out);
 /* Write (creating the node and missing parents) with permission checks. */
 int store_view_write(struct store_view *v, const char *path, uint32_t plen,
                      const char *val, uint32_t vlen, bool mkdir_only);
@@ -276,13 +308,25 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
 
 /* Shadow-level primitives used by view.c (txn.c). */
 struct store_tnode;
+/* Whether t has a record of path (read or written). */
+bool store_txn_has(struct store_txn *t, const char *path, uint32_t plen);
+/* The node as t sees it. perm (XS_PERM_* mask, 0: none) is checked
+ * before a node is first copied into t: EACCES then, and nothing copied.
+ * Copies are charged to c's domain first (ENOSPC over its memory quota;
+ * ENOSPC also over the transaction-nodes quota). */
 int store_txn_get(struct store *s, struct store_conn *c, struct store_txn *t,
-                  const char *path, uint32_t plen, struct store_nodev *out);
+                  const char *path, uint32_t plen, unsigned perm,
+                  struct store_nodev *out);
 int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
                   const char *path, uint32_t plen, const struct store_nodev *nv,
                   bool deleted, int fire);
 /* Fire kinds for recorded changes. */
 enum { STORE_FIRE_NONE, STORE_FIRE_TREE, STORE_FIRE_EXACT };
+/* Bytes of transaction copies t holds (charged to its domain). */
+uint64_t store_txn_charged(const struct store_txn *t);
+/* t's own bookkeeping adds up (store_check). */
+bool store_txn_consistent(const struct store_txn *t);
+struct store_txn *store_txn_next(const struct store_txn *t);
 /* Extra node delta of the txn for c's domain (quota checks). */
 int64_t store_txn_nodes_delta(struct store_txn *t);
 void store_txn_account(struct store_txn *t, int64_t nodes, int64_t memory);

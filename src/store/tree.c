@@ -25,8 +25,8 @@ uint64_t store_node_cost(uint32_t plen, uint32_t vlen, uint32_t klen,
            sizeof(struct store_node);
 }
 
-/* The domain charged for n: its owner, unless that entry is stale. */
-static struct store_domain *charged(struct store *s, const struct store_node *n)
+struct store_domain *store_node_charged(struct store *s,
+                                       const struct store_node *n)
 {
     struct store_domain *d = store_domain_get(s, n->perms[0].id);
     if (!d || d->gen > n->permgen)
@@ -36,7 +36,7 @@ static struct store_domain *charged(struct store *s, const struct store_node *n)
 
 static void charge(struct store *s, const struct store_node *n, int sign)
 {
-    struct store_domain *d = charged(s, n);
+    struct store_domain *d = store_node_charged(s, n);
     if (!d)
         return;
     uint64_t cost = store_node_cost(n->plen, n->vlen, n->klen, n->nperms);

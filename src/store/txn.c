@@ -30,6 +30,7 @@ struct store_tnode {
     struct store_perm *perms;
     uint32_t vlen, klen, nperms;
     uint64_t permgen;
+    uint64_t cost;             /* charged to the transaction's domain */
 };
 
 struct store_txn {
@@ -39,7 +40,62 @@ struct store_txn {
     struct store_tnode *head, *tail;
     unsigned count;
     int64_t nodes_delta, mem_delta;
+    uint64_t charged;          /* sum of the records' cost */
+    /* An operation failed half-way (quota or memory): its view may hold
+     * part of a change, so the commit must fail (xenstored's
+     * trans->fail; TRANSACTION_END T then answers ENOMEM). */
+    bool fail;
 };
+
+/* The transaction itself and its first buckets. */
+#define TXN_BASE_COST (sizeof(struct store_txn) + 16 * sizeof(void *))
+
+/* What one record costs: the record, its path, and copies of the
+ * value, children and permissions (each buffer with its NUL). */
+static uint64_t tnode_cost(uint32_t plen, uint32_t vlen, uint32_t klen,
+                           uint32_t nperms)
+{
+    return sizeof(struct store_tnode) + sizeof(struct store_hent *) +
+           (uint64_t)plen + 1 + vlen + 1 + klen + 1 +
+           (uint64_t)nperms * sizeof(struct store_perm) + 1;
+}
+
+/* Move t's charge by delta bytes (the record at e changed cost). */
+static void charge(struct store_conn *c, struct store_txn *t,
+                   struct store_tnode *e, uint64_t cost)
+{
+    if (c->dom)
+        c->dom->txn_mem = c->dom->txn_mem - e->cost + cost;
+    t->charged = t->charged - e->cost + cost;
+    e->cost = cost;
+}
+
+uint64_t store_txn_charged(const struct store_txn *t)
+{
+    return t->charged;
+}
+
+struct store_txn *store_txn_next(const struct store_txn *t)
+{
+    return t->next;
+}
+
+bool store_txn_consistent(const struct store_txn *t)
+{
+    uint64_t sum = 0;
+    unsigned n = 0;
+    for (const struct store_tnode *e = t->head; e; e = e->next) {
+        sum += e->cost;
+        n++;
+    }
+    return sum + TXN_BASE_COST == t->charged && n == t->count && n == t->map.count;
+}
+
+/* May c's domain be charged add more bytes of transaction copies? */
+static bool mem_ok(struct store *s, struct store_conn *c, uint64_t add)
+{
+    return store_quota_ok(s, c, STORE_Q_MEMORY, store_dom_mem(c->dom), add);
+}
 
 struct store_txn *store_txn_find(struct store_conn *c, uint32_t id)
 {
@@ -55,11 +111,16 @@ int store_txn_start(struct store_conn *c, uint32_t *id)
     if (!store_quota_ok(s, c, STORE_Q_TRANSACTIONS, c->dom ? c->dom->txns : 0,
                         1))
         return ENOSPC;
+    if (!mem_ok(s, c, TXN_BASE_COST))
+        return ENOSPC;
     struct store_txn *t = calloc(1, sizeof(*t));
-    if (!t || store_htab_init(&t->map, 16)) {
+    if (!t || store_htab_init(&t->map, 16, s->hash_seed)) {
         free(t);
         return ENOMEM;
     }
+    t->charged = TXN_BASE_COST;
+    if (c->dom)
+        c->dom->txn_mem += TXN_BASE_COST;
     /* A fresh non-zero id not used by this connection. */
     do {
         t->id = ++c->next_txid;
@@ -92,6 +153,8 @@ static void txn_free(struct store_conn *c, struct store_txn *t)
     c->ntxns--;
     if (c->dom && c->dom->txns)
         c->dom->txns--;
+    if (c->dom)
+        c->dom->txn_mem -= t->charged;
     struct store_tnode *e = t->head, *next;
     for (; e; e = next) {
         next = e->next;
@@ -139,15 +202,26 @@ static void *dup_or_null(const void *p, size_t len, int *fail)
 }
 
 /* The record of path in t, created (with the committed generation) on
- * first touch. NULL with *err set (ENOSPC: transaction-nodes quota). */
+ * first touch. NULL with *err set: ENOSPC (transaction-nodes or memory
+ * quota), EACCES (c lacks perm on the committed node: nothing copied). */
 static struct store_tnode *touch(struct store *s, struct store_conn *c,
                                  struct store_txn *t, const char *path,
-                                 uint32_t plen, int *err)
+                                 uint32_t plen, unsigned perm, int *err)
 {
     struct store_hent *h = store_htab_find(&t->map, path, plen);
     if (h)
         return container_of(h, struct store_tnode, h);
-    if (!store_quota_ok(s, c, STORE_Q_TXN_NODES, t->count, 1)) {
+    struct store_node *n = store_tree_get(s, path, plen);
+    /* Permission first: a node the caller may not see costs nothing
+     * (XSA-326: reads that fail must not pin memory). */
+    if (n && perm && (store_perm_for(s, c, n->perms, n->nperms,
+                                     n->permgen) & perm) != perm) {
+        *err = EACCES;
+        return NULL;
+    }
+    if (!store_quota_ok(s, c, STORE_Q_TXN_NODES, t->count, 1) ||
+        !mem_ok(s, c, n ? tnode_cost(plen, n->vlen, n->klen, n->nperms)
+                        : tnode_cost(plen, 0, 0, 0))) {
         *err = ENOSPC;
         return NULL;
     }
@@ -160,7 +234,6 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
     memcpy(e->path, path, plen);
     e->path[plen] = 0;
     e->plen = plen;
-    struct store_node *n = store_tree_get(s, path, plen);
     e->base_gen = n ? n->gen : STORE_NO_GEN;
     /* Snapshot on first touch: the transaction keeps seeing the node as
      * it was then, whatever others commit meanwhile (test-xenstore's
@@ -184,6 +257,7 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
         e->nperms = n->nperms;
         e->permgen = n->permgen;
     }
+    charge(c, t, e, tnode_cost(plen, e->vlen, e->klen, e->nperms));
     e->h.key = e->path;
     e->h.klen = plen;
     store_htab_add(&t->map, &e->h);
@@ -196,15 +270,27 @@ static struct store_tnode *touch(struct store *s, struct store_conn *c,
     return e;
 }
 
+bool store_txn_has(struct store_txn *t, const char *path, uint32_t plen)
+{
+    return store_htab_find(&t->map, path, plen) != NULL;
+}
+
 int store_txn_get(struct store *s, struct store_conn *c, struct store_txn *t,
-                  const char *path, uint32_t plen, struct store_nodev *out)
+                  const char *path, uint32_t plen, unsigned perm,
+                  struct store_nodev *out)
 {
     int err = 0;
-    struct store_tnode *e = touch(s, c, t, path, plen, &err);
-    if (!e)
+    struct store_tnode *e = touch(s, c, t, path, plen, perm, &err);
+    if (!e) {
+        if (err != EACCES)
+            t->fail = true;
         return err;
+    }
     if (e->deleted)
         return ENOENT;
+    if (perm && (store_perm_for(s, c, e->perms, e->nperms, e->permgen) &
+                 perm) != perm)
+        return EACCES;
     *out = (struct store_nodev){ e->val, e->kids, e->perms, e->vlen,
                                  e->klen, e->nperms, e->base_gen,
                                  e->permgen };
@@ -216,9 +302,17 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
                   bool deleted, int fire)
 {
     int err = 0, fail = 0;
-    struct store_tnode *e = touch(s, c, t, path, plen, &err);
-    if (!e)
+    struct store_tnode *e = touch(s, c, t, path, plen, 0, &err);
+    if (!e) {
+        t->fail = true;
         return err;
+    }
+    uint64_t cost = tnode_cost(plen, deleted ? 0 : nv->vlen,
+                               deleted ? 0 : nv->klen, nv->nperms);
+    if (cost > e->cost && !mem_ok(s, c, cost - e->cost)) {
+        t->fail = true;
+        return ENOSPC;
+    }
     /* nv may point into e's own buffers: copy before freeing. */
     char *val = deleted ? NULL : dup_or_null(nv->val, nv->vlen, &fail);
     char *kids = deleted ? NULL : dup_or_null(nv->kids, nv->klen, &fail);
@@ -229,6 +323,7 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
         free(val);
         free(kids);
         free(perms);
+        t->fail = true;
         return ENOMEM;
     }
     tnode_free_state(e);
@@ -241,6 +336,7 @@ int store_txn_put(struct store *s, struct store_conn *c, struct store_txn *t,
     e->klen = deleted ? 0 : nv->klen;
     e->nperms = nv->nperms;
     e->permgen = nv->permgen;
+    charge(c, t, e, cost);
     if (fire == STORE_FIRE_TREE || e->fire == STORE_FIRE_TREE)
         e->fire = STORE_FIRE_TREE;
     else if (fire != STORE_FIRE_NONE)
@@ -260,6 +356,8 @@ static int commit(struct store_conn *c, struct store_txn *t)
     struct store *s = c->s;
     struct store_tnode *e;
 
+    if (t->fail)
+        return ENOMEM;
     /* 1. Conflicts: any touched node changed since first touched. */
     for (e = t->head; e; e = e->next) {
         struct store_node *n = store_tree_get(s, e->path, e->plen);
@@ -287,7 +385,9 @@ static int commit(struct store_conn *c, struct store_txn *t)
         if (nodes > 0 && !store_quota_ok(s, c, STORE_Q_NODES, c->dom->nodes,
                                          (uint64_t)nodes))
             return ENOSPC;
-        if (mem > 0 && !store_quota_ok(s, c, STORE_Q_MEMORY, c->dom->memory,
+        /* This transaction's copies go away with it: not counted. */
+        if (mem > 0 && !store_quota_ok(s, c, STORE_Q_MEMORY,
+                                       store_dom_mem(c->dom) - t->charged,
                                        (uint64_t)mem))
             return ENOSPC;
     }

@@ -11,17 +11,39 @@
 
 #include "store_int.h"
 
-int store_view_get(struct store_view *v, const char *path, uint32_t plen,
-                   struct store_nodev *out)
+int store_view_get_perm(struct store_view *v, const char *path,
+                        uint32_t plen, unsigned perm, struct store_nodev *out)
 {
     if (v->t)
-        return store_txn_get(v->s, v->c, v->t, path, plen, out);
+        return store_txn_get(v->s, v->c, v->t, path, plen, perm, out);
     struct store_node *n = store_tree_get(v->s, path, plen);
     if (!n)
         return ENOENT;
     *out = (struct store_nodev){ n->val, n->kids, n->perms, n->vlen, n->klen,
                                  n->nperms, n->gen, n->permgen };
+    if (perm && (store_perm_for(v->s, v->c, n->perms, n->nperms,
+                                n->permgen) & perm) != perm)
+        return EACCES;
     return 0;
+}
+
+int store_view_get(struct store_view *v, const char *path, uint32_t plen,
+                   struct store_nodev *out)
+{
+    return store_view_get_perm(v, path, plen, 0, out);
+}
+
+/* Like store_view_get_perm, but a node that is absent and not yet in the
+ * transaction is reported ENOENT without being recorded: whether the
+ * caller may even learn that is decided by an ancestor, checked next.
+ * (A refused request must leave nothing behind in the transaction.) */
+static int get_lazy(struct store_view *v, const char *path, uint32_t plen,
+                    unsigned perm, struct store_nodev *out)
+{
+    if (v->t && !store_txn_has(v->t, path, plen) &&
+        !store_tree_get(v->s, path, plen))
+        return ENOENT;
+    return store_view_get_perm(v, path, plen, perm, out);
 }
 
 /* Store nv at path (or remove the node when deleted) and fire or record
@@ -58,17 +80,11 @@ static uint32_t parent_len(const char *path, uint32_t plen)
     return i > 1 ? i - 1 : 1;
 }
 
-static unsigned store_view_perm(struct store_view *v, const struct store_nodev *nv)
-{
-    return store_perm_for(v->s, v->c, nv->perms, nv->nperms, nv->permgen);
-}
-
 int store_view_read(struct store_view *v, const char *path, uint32_t plen,
                     unsigned perm, struct store_nodev *out)
 {
-    int rc = store_view_get(v, path, plen, out);
-    if (rc == 0)
-        return (store_view_perm(v, out) & perm) == perm ? 0 : EACCES;
+    /* The permission is checked before a transaction copies the node. */
+    int rc = get_lazy(v, path, plen, perm, out);
     if (rc != ENOENT)
         return rc;
     /* Absent: say EACCES instead if the caller may not read the nearest
@@ -77,11 +93,19 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
     while (l > 1) {
         struct store_nodev a;
         l = parent_len(path, l);
-        int r = store_view_get(v, path, l, &a);
-        if (r == 0)
-            return (store_view_perm(v, &a) & XS_PERM_READ) ? ENOENT : EACCES;
-        if (r != ENOENT)
+        int r = get_lazy(v, path, l, XS_PERM_READ, &a);
+        if (r == ENOENT)
+            continue;
+        if (r)
             return r;
+        break;
+    }
+    /* The caller learns the node is absent: a transaction records that
+     * (its creation by someone else is then a conflict). */
+    if (v->t) {
+        struct store_nodev a;
+        rc = store_view_get(v, path, plen, &a);
+        return rc ? rc : EIO;   /* it was absent a moment ago */
     }
     return ENOENT;
 }
@@ -93,12 +117,36 @@ static bool owns(struct store_view *v, const struct store_perm *p)
     return store_conn_unpriv(v->c) && p[0].id == v->c->id;
 }
 
-static bool fits(struct store_view *v, uint32_t plen, uint32_t vlen,
-                 uint32_t klen, uint32_t nperms)
+/* The node-size quota, xenstored's rule (write_node_raw): the node's
+ * record -- a 16-byte header, 8 bytes per permission, the value and the
+ * children list -- must stay below the quota. It applies to every node a
+ * request writes, parents whose children list grows included. */
+static bool fits(struct store_view *v, uint32_t vlen, uint32_t klen,
+                 uint32_t nperms)
 {
-    uint64_t size = (uint64_t)vlen + klen + nperms * sizeof(struct store_perm);
-    (void)plen;
-    return store_quota_ok(v->s, v->c, STORE_Q_NODE_SIZE, 0, size);
+    uint64_t size = 16 + 8 * (uint64_t)nperms + vlen + klen;
+    return store_quota_ok(v->s, v->c, STORE_Q_NODE_SIZE, size, 1);
+}
+
+/* The domain charged for a node the view sees (its owner unless that
+ * entry is stale), as tree.c charges it. */
+static struct store_domain *charged_dom(struct store_view *v,
+                                        const struct store_nodev *nv)
+{
+    if (store_perm_stale(v->s, NULL, &nv->perms[0], nv->permgen))
+        return NULL;
+    return store_domain_get(v->s, nv->perms[0].id);
+}
+
+/* The permissions a node created under par gets: count only. */
+static uint32_t inherited_nperms(struct store_view *v,
+                                 const struct store_nodev *par)
+{
+    uint32_t np = 1;
+    for (uint32_t i = 1; i < par->nperms; i++)
+        if (!store_perm_stale(v->s, NULL, &par->perms[i], par->permgen))
+            np++;
+    return np;
 }
 
 /* Create path (whose parent exists in the view) with value val. */
@@ -139,7 +187,10 @@ static int create_one(struct store_view *v, const char *path, uint32_t plen,
     struct store_nodev newpar = par;
     newpar.kids = kids;
     newpar.klen = klen;
+    bool own_par = v->t && owns(v, par.perms);
     rc = view_put(v, path, pl, &newpar, false, STORE_FIRE_NONE);
+    if (!rc && own_par)
+        store_txn_account(v->t, 0, (int64_t)nlen + 1);
     if (!rc) {
         nv = (struct store_nodev){ val, "", perms, vlen, 0, np, 0,
                                    store_next_gen(s) };
@@ -165,7 +216,7 @@ static uint64_t dom_nodes(struct store_view *v)
 
 static uint64_t dom_memory(struct store_view *v)
 {
-    uint64_t n = v->c->dom ? v->c->dom->memory : 0;
+    uint64_t n = store_dom_mem(v->c->dom);
     if (v->t) {
         int64_t d = store_txn_memory_delta(v->t);
         n = d < 0 && (uint64_t)-d > n ? 0 : n + (uint64_t)d;
@@ -177,13 +228,11 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
                      const char *val, uint32_t vlen, bool mkdir_only)
 {
     struct store_nodev nv;
-    int rc = store_view_get(v, path, plen, &nv);
+    int rc = get_lazy(v, path, plen, XS_PERM_WRITE, &nv);
     if (rc == 0) {
-        if (!(store_view_perm(v, &nv) & XS_PERM_WRITE))
-            return EACCES;
         if (mkdir_only)
             return 0;
-        if (!fits(v, plen, vlen, nv.klen, nv.nperms))
+        if (!fits(v, vlen, nv.klen, nv.nperms))
             return ENOSPC;
         if (vlen > nv.vlen &&
             !store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v),
@@ -207,24 +256,53 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
     struct store_nodev anc;
     for (;;) {
         l = parent_len(path, l);
-        rc = store_view_get(v, path, l, &anc);
+        rc = get_lazy(v, path, l, XS_PERM_WRITE, &anc);
         if (rc == 0)
             break;
         if (rc != ENOENT || l == 1)
             return rc;
         missing++;
     }
-    unsigned p = store_view_perm(v, &anc);
-    if (!(p & XS_PERM_WRITE))
-        return EACCES;
-    if (!fits(v, plen, vlen, 0, anc.nperms))
+    /* Every quota is checked for every node the request will write,
+     * before the first one is written: the ancestor whose children list
+     * gains a name, each missing level (one child), the node itself.
+     * Memory is charged to each node's owner: the new nodes are the
+     * caller's, the ancestor's growth is its owner's. */
+    uint32_t np = inherited_nperms(v, &anc);
+    uint32_t first = l == 1 ? 1 : l + 1;   /* the first missing name */
+    uint32_t fend = first;
+    while (fend < plen && path[fend] != '/')
+        fend++;
+    if (!fits(v, anc.vlen, anc.klen + (fend - first) + 1, anc.nperms))
         return ENOSPC;
+    uint64_t mem = 0;
+    for (uint32_t i = fend; i <= plen; i++) {
+        if (i < plen && path[i] != '/')
+            continue;
+        /* Level path[0..i): its child is the next component, if any. */
+        uint32_t kid = 0;
+        if (i < plen) {
+            uint32_t e = i + 1;
+            while (e < plen && path[e] != '/')
+                e++;
+            kid = e - (i + 1) + 1;
+        }
+        uint32_t lv = i == plen ? vlen : 0;
+        if (!fits(v, lv, kid, np))
+            return ENOSPC;
+        mem += store_node_cost(i, lv, kid, np);
+    }
     if (!store_quota_ok(v->s, v->c, STORE_Q_NODES, dom_nodes(v), missing))
         return ENOSPC;
-    if (!store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v),
-                        store_node_cost(plen, vlen, 0, anc.nperms) +
-                        (uint64_t)(missing - 1) *
-                        store_node_cost(plen, 0, 0, anc.nperms)))
+    struct store_domain *ad = charged_dom(v, &anc);
+    uint64_t growth = (uint64_t)(fend - first) + 1;
+    if (ad && ad == v->c->dom)
+        mem += growth;
+    else if (ad && store_conn_unpriv(v->c) && ad->id != 0 &&
+             !store_quota_dom_ok(v->s, ad, STORE_Q_MEMORY, store_dom_mem(ad),
+                                 growth))
+        return ENOSPC;
+    if (!store_quota_ok(v->s, v->c, STORE_Q_MEMORY, dom_memory(v), mem))
         return ENOSPC;
     /* Create top-down: each level's parent exists when it is made. */
     for (uint32_t i = l + 1; i <= plen; i++) {
@@ -277,8 +355,13 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
         const char *p = list[i].path;
         uint32_t pl = list[i].plen;
         struct store_nodev cur;
-        if (store_view_get(v, p, pl, &cur))
-            continue;
+        /* Every node of the subtree exists (it is listed by its parent):
+         * any error here (ENOSPC from the transaction-nodes quota, ENOMEM)
+         * fails the whole RM before anything has changed. Skipping the
+         * node would unlink the subtree and leave its descendants behind,
+         * orphaned. */
+        if ((rc = store_view_get(v, p, pl, &cur)))
+            goto out;
         for (uint32_t off = 0; off < cur.klen;) {
             uint32_t kl = (uint32_t)strnlen(cur.kids + off, cur.klen - off);
             if (n == cap) {
@@ -333,8 +416,10 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
     }
     for (size_t i = n; i-- > 0;) {
         struct store_nodev cur;
-        if (store_view_get(v, list[i].path, list[i].plen, &cur))
-            continue;
+        /* Already looked up above, so this cannot fail on a quota; an
+         * error (none expected) still stops and fails the transaction. */
+        if ((rc = store_view_get(v, list[i].path, list[i].plen, &cur)))
+            goto out;
         bool own = v->t && owns(v, cur.perms);
         int64_t cost = (int64_t)store_node_cost(list[i].plen, cur.vlen,
                                                 cur.klen, cur.nperms);
@@ -370,11 +455,20 @@ int store_view_set_perms(struct store_view *v, const char *path,
     }
     if (!store_quota_ok(s, v->c, STORE_Q_PERMS, 0, n))
         return ENOSPC;
-    if (!fits(v, plen, nv.vlen, nv.klen, n))
+    if (!fits(v, nv.vlen, nv.klen, n))
         return ENOSPC;
-    /* Entries name domains as they are now: make sure each is known so
-     * the entry is not stale from birth. */
-    for (uint32_t i = 0; i < n; i++)
+    if (n > nv.nperms && owns(v, nv.perms) &&
+        !store_quota_ok(s, v->c, STORE_Q_MEMORY, dom_memory(v),
+                        (n - nv.nperms) * sizeof(struct store_perm)))
+        return ENOSPC;
+    /* Entries name domains as they are now: the privileged toolstack may
+     * name a domain before introducing it, so make sure each is known and
+     * the entry is not stale from birth. A guest may not make the store
+     * allocate a domain record per number it names (32752 of them): an
+     * entry naming a domain the store does not know is stale from birth,
+     * as xenstored marks it XS_PERM_IGNORE; the owner entry is the
+     * caller's own domain. */
+    for (uint32_t i = 0; i < n && !store_conn_unpriv(v->c); i++)
         if (!store_domain_get_or_add(s, p[i].id))
             return ENOMEM;
     struct store_nodev w = nv;

@@ -14,6 +14,8 @@ static void watch_free(struct store_conn *c, struct store_watch *w)
     c->nwatches--;
     if (c->dom && c->dom->watches)
         c->dom->watches--;
+    if (c->dom)
+        c->dom->watch_mem -= STORE_WATCH_COST(w->plen, w->tlen);
     free(w->path);
     free(w->token);
     free(w);
@@ -28,7 +30,12 @@ int store_watch_add(struct store_conn *c, const char *path, const char *token,
         if (w->plen == plen && !strcmp(w->path, path) && !strcmp(w->token, token))
             return EEXIST;
     if (!store_quota_ok(s, c, STORE_Q_WATCHES, c->dom ? c->dom->watches : 0, 1))
-        return E2BIG;
+        return E2BIG;    /* xenstored 4.17's errno for this quota */
+    /* Its memory is the domain's, charged before it is allocated
+     * (xenstored's add_watch: ENOMEM over the memory quota). */
+    if (!store_quota_ok(s, c, STORE_Q_MEMORY, store_dom_mem(c->dom),
+                        STORE_WATCH_COST(plen, tlen)))
+        return ENOMEM;
     struct store_watch *w = calloc(1, sizeof(*w));
     if (!w)
         return ENOMEM;
@@ -53,8 +60,10 @@ int store_watch_add(struct store_conn *c, const char *path, const char *token,
     w->conn_next = c->watches;
     c->watches = w;
     c->nwatches++;
-    if (c->dom)
+    if (c->dom) {
         c->dom->watches++;
+        c->dom->watch_mem += STORE_WATCH_COST(plen, tlen);
+    }
     return 0;
 }
 
@@ -134,7 +143,7 @@ void store_watch_fire(struct store *s, const char *path, uint32_t plen,
         return;
     uint32_t ql = plen;
     for (;;) {
-        uint32_t h = store_hash(path, ql);
+        uint32_t h = store_hash(path, ql, s->watches.seed);
         for (struct store_hent *e = s->watches.b[h & s->watches.mask]; e;
              e = e->next) {
             if (e->hash != h || e->klen != ql || memcmp(e->key, path, ql))
@@ -157,7 +166,7 @@ void store_watch_fire_special(struct store *s, const char *name)
     uint32_t nl = (uint32_t)strlen(name);
     if (!s->watches.count)
         return;
-    uint32_t h = store_hash(name, nl);
+    uint32_t h = store_hash(name, nl, s->watches.seed);
     for (struct store_hent *e = s->watches.b[h & s->watches.mask]; e;
          e = e->next) {
         if (e->hash != h || e->klen != nl || memcmp(e->key, name, nl))

@@ -151,7 +151,7 @@ int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
 void vmm_store_fini(struct vmm_host *h)
 {
     if (h->store_thread_started) {
-        h->store_stop = 1;
+        __atomic_store_n(&h->store_stop, 1, __ATOMIC_RELEASE);
         pthread_join(h->store_thread, NULL);
     }
     if (h->store_sock)
@@ -327,19 +327,30 @@ int vmm_store_domain_setup(struct vmm_domain *d)
     return rc ? -rc : 0;
 }
 
-/* The domain has ended: unbind its channel first (so no callback can use
- * the ring connection), then release it (@releaseDomain), free the ring
- * connection and remove its nodes, as xl does on destroy. */
+/* The domain has ended: release it in the store (@releaseDomain), unbind
+ * its channel, free the ring connection and remove its nodes, as xl does
+ * on destroy.
+ *
+ * In that order: store_notify() sends on store_port from any thread that
+ * queues output to this ring (a dom0 write firing the guest's watch), with
+ * the store lock held. Closing the port first left a window in which such
+ * a send used the closed port's number -- which the next host binding in
+ * dom0 (another domain's store or console) may already have been given --
+ * and raised that other channel. store_domain_release() makes the ring
+ * inert under the store lock, so once it returns no notify can come; only
+ * then is the port closed (which waits for a store_event callback in
+ * flight: it finds the inert ring and does nothing) and the connection
+ * freed. */
 void vmm_store_domain_release(struct vmm_domain *d)
 {
     struct vmm_host *h = d->h;
     if (!h->store || !d->store_port)
         return;
+    store_domain_release(h->store, d->domid);
     evtchn_host_close(h->evtchn, 0, d->store_port);
     d->store_port = 0;
     struct store_conn *c = __atomic_exchange_n(&d->store_ring, NULL,
                                                __ATOMIC_ACQ_REL);
-    store_domain_release(h->store, d->domid);
     /* released rings are inert; freeing one is ours to do */
     if (c)
         store_ring_detach(c);

@@ -131,4 +131,13 @@ static inline uint32_t txn_start(struct store_conn *c)
     return id;
 }
 
+/* Fail the test if the store's invariants do not hold (store_check). */
+static inline void check_store(struct store *st)
+{
+    char why[256] = "";
+    int rc = store_check(st, why, sizeof(why));
+    if (rc)
+        fail_msg("store invariant: %s", why);
+}
+
 #endif

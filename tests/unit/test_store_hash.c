@@ -33,7 +33,9 @@ static void test_find_spread_delete(void **state)
 {
     (void)state;
     struct store_htab t;
-    assert_int_equal(store_htab_init(&t, 16), 0);
+    uint64_t seed;
+    assert_int_equal(store_hash_seed(&seed), 0);
+    assert_int_equal(store_htab_init(&t, 16, seed), 0);
     struct ent **all = calloc(N, sizeof(*all));
     assert_non_null(all);
     for (unsigned i = 0; i < N; i++) {
@@ -65,8 +67,8 @@ static void test_find_spread_delete(void **state)
     char buf[80];
     for (unsigned off = 0; off < 8; off++) {
         memcpy(buf + off, all[5]->key, all[5]->h.klen);
-        assert_int_equal(store_hash(buf + off, all[5]->h.klen),
-                         store_hash(all[5]->key, all[5]->h.klen));
+        assert_int_equal(store_hash(buf + off, all[5]->h.klen, seed),
+                         store_hash(all[5]->key, all[5]->h.klen, seed));
     }
 
     for (unsigned i = 0; i < N; i += 2)
@@ -81,10 +83,61 @@ static void test_find_spread_delete(void **state)
     store_htab_fini(&t);
 }
 
+/* Longest chain of t. */
+static unsigned longest_chain(const struct store_htab *t)
+{
+    unsigned longest = 0;
+    for (uint32_t b = 0; b <= t->mask; b++) {
+        unsigned len = 0;
+        for (struct store_hent *e = t->b[b]; e; e = e->next)
+            len++;
+        if (len > longest)
+            longest = len;
+    }
+    return longest;
+}
+
+/*
+ * Hash flooding: a guest picks the names of its nodes. Knowing the hash
+ * function, it computes offline 200 paths that share a bucket of a
+ * 1024-bucket table and every lookup walks a chain of 200. With the
+ * store's secret seed the same paths spread like any others.
+ */
+static void test_crafted_collisions_spread(void **state)
+{
+    (void)state;
+    enum { K = 200 };
+    static struct ent keys[K];
+    unsigned n = 0;
+    for (unsigned i = 0; n < K; i++) {
+        struct ent *e = &keys[n];
+        snprintf(e->key, sizeof(e->key), "/local/domain/5/data/k%u", i);
+        e->h.klen = (uint32_t)strlen(e->key);
+        e->h.key = e->key;
+        /* The attacker's guess at the seed: anything fixed. */
+        if ((store_hash(e->key, e->h.klen, 0) & 1023) == 0)
+            n++;
+    }
+    struct store_htab t;
+    uint64_t seed;
+    assert_int_equal(store_hash_seed(&seed), 0);    /* as store_create */
+    assert_int_equal(store_htab_init(&t, 1024, seed), 0);
+    for (unsigned i = 0; i < K; i++)
+        store_htab_add(&t, &keys[i].h);
+    assert_int_equal(t.mask, 1023);
+    assert_true(longest_chain(&t) <= 12);
+    store_htab_fini(&t);
+    /* Two seeds drawn apart differ (a constant seed is the bug). */
+    uint64_t again;
+    assert_int_equal(store_hash_seed(&again), 0);
+    assert_true(again != seed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_spread_delete),
+        cmocka_unit_test(test_crafted_collisions_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@ static int teardown(void **state)
     store_conn_free(g7);
     store_conn_free(g5);
     store_conn_free(d0);
+    check_store(s);
     store_destroy(s);
     return 0;
 }

@@ -32,7 +32,7 @@ static int setup_with(unsigned busy_poll_us)
     if (!k)
         return -1;
     store_sock_set_busy_poll(k, busy_poll_us);
-    stop = 0;
+    __atomic_store_n(&stop, 0, __ATOMIC_RELEASE);
     pthread_create(&thr, NULL, serve, NULL);
     return 0;
 }
@@ -53,9 +53,10 @@ static int setup_bp(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     pthread_join(thr, NULL);
     store_sock_close(k);
+    check_store(s);
     store_destroy(s);
     char dir[120];
     snprintf(dir, sizeof(dir), "/tmp/xenkvm-test-%d", (int)getpid());

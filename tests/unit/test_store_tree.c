@@ -16,6 +16,7 @@ static int teardown(void **state)
 {
     (void)state;
     store_conn_free(c);
+    check_store(s);
     store_destroy(s);
     return 0;
 }

@@ -21,6 +21,7 @@ static int teardown(void **state)
     (void)state;
     store_conn_free(a);
     store_conn_free(b);
+    check_store(s);
     store_destroy(s);
     return 0;
 }
