@@ -463,8 +463,13 @@ static void test_other_hypercalls(void)
     check("vcpu_op(is_up, vcpu 1 of 1)", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), E(ENOENT));
     check("vcpu_op(up, vcpu 0xffff)", HYPERVISOR_vcpu_op(VCPUOP_up, 0xffff, NULL), E(ENOENT));
     struct vcpu_register_vcpu_info ri = { .mfn = virt_to_gfn(spare_page), .offset = PAGE_SIZE };
+    /* Newer Xen's map_vcpu_info: ENXIO for an offset that leaves no room
+     * for the struct or is misaligned (older releases gave EINVAL). */
     check("vcpu_op(register_vcpu_info offset PAGE_SIZE)",
-          HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
+          HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(ENXIO));
+    ri.offset = 3;
+    check("vcpu_op(register_vcpu_info offset 3, misaligned)",
+          HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(ENXIO));
     ri = (struct vcpu_register_vcpu_info){ .mfn = 1ULL << 40, .offset = 0 };
     check("vcpu_op(register_vcpu_info gfn 2^40)",
           HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &ri), E(EINVAL));
