@@ -587,6 +587,10 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         { KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR" },
         { KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER" },
         { KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+        /* the legacy callback vector and the interrupt window
+         * (vmm_irqwin.c) */
+        { KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS" },
+        { KVM_CAP_SET_GUEST_DEBUG, "KVM_CAP_SET_GUEST_DEBUG" },
     };
     for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
         if (ioctl(kfd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
