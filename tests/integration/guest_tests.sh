@@ -94,7 +94,10 @@ smp() {
 # Ctrl-C: xenkvm writes control/shutdown = poweroff; the runtime's watch
 # sees it while the guest idles (a ping-pong peer that never comes).
 shutdown_request() {
-    timeout --preserve-status -s INT 3 "$xk" run --name idle --memory 16 --kernel "$pp" \
+    # --foreground: only xenkvm gets the SIGINT; without it timeout also
+    # signals its process group, and a xenkvm slow enough to have handled
+    # the first SIGINT takes the second as a second Ctrl-C (destroy now).
+    timeout --foreground --preserve-status -s INT 3 "$xk" run --name idle --memory 16 --kernel "$pp" \
         --cmdline "role=alloc peer=7 rounds=5" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep -q "^DomU: published port" "$tmp/out" || fail "the guest did not get to idle"

@@ -24,7 +24,7 @@ needs_kvm() {
 }
 fail() {
     echo "FAIL: $*"
-    for f in out err list; do
+    for f in out err list evl; do
         [ -f "$tmp/$f" ] && { echo "--- $f"; cat "$tmp/$f"; }
     done
     exit 1
@@ -90,6 +90,12 @@ edge_level)
     until grep -q "^v: pirq: bound gsi 14" "$tmp/out"; do
         sleep 0.05; n=$((n + 1)); [ $n -lt 400 ] || fail "v never bound"
     done
+    # v (domain 4) waits for the raises below: its PIRQ port is there to
+    # list, whatever the speed of the machine (sampled while the short-lived
+    # sharers of irq_shared ran, a slow KVM box could miss them).
+    "$xk" evtchn list --socket "$ctl" > "$tmp/evl" 2>&1 || fail "evtchn list"
+    grep -Eq "^4 +[0-9]+ +pirq +0 +pirq [0-9]+" "$tmp/evl" || fail "evtchn list: no PIRQ port of dom4"
+    grep -Eq "^0 +[0-9]+ +interdomain .* host$" "$tmp/evl" || fail "evtchn list: no host-consumer port"
     for i in 1 2 3; do
         "$xk" irq raise --socket "$ctl" 14 >/dev/null || fail "irq raise 14"
         sleep 0.2
@@ -127,7 +133,6 @@ shared)
     : > "$tmp/list"
     while kill -0 $run_pid 2>/dev/null; do
         "$xk" irq list --socket "$ctl" >> "$tmp/list" 2>/dev/null
-        "$xk" evtchn list --socket "$ctl" >> "$tmp/evl" 2>/dev/null
         sleep 0.02
     done
     wait $run_pid; rc=$?
@@ -140,10 +145,6 @@ shared)
     # without both marked
     ! grep -E "in flight 2; " "$tmp/list" | grep -vq "(in flight).*(in flight)" ||
         fail "in-flight count and sharers disagree"
-    # evtchn list showed both PIRQ ports
-    grep -Eq "^1 +[0-9]+ +pirq +0 +pirq [0-9]+" "$tmp/evl" || fail "evtchn list: no PIRQ port of dom1"
-    grep -Eq "^2 +[0-9]+ +pirq +0 +pirq [0-9]+" "$tmp/evl" || fail "evtchn list: no PIRQ port of dom2"
-    grep -Eq "^0 +[0-9]+ +interdomain .* host$" "$tmp/evl" || fail "evtchn list: no host-consumer port"
     ;;
 mask)
     needs_kvm
