@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -86,13 +87,16 @@ void vmm_irqwin_thread_init(struct vmm_vcpu *v)
     sigset_t during;
     pthread_sigmask(SIG_SETMASK, NULL, &during);
     sigdelset(&during, VMM_KICK_SIGNAL);
-    struct {
-        struct kvm_signal_mask m;
-        uint8_t bits[8];            /* the kernel's sigset_t on x86-64 */
-    } km;
-    km.m.len = 8;
-    memcpy(km.bits, &during, 8);
-    if (ioctl(v->fd, KVM_SET_SIGNAL_MASK, &km) < 0) {
+    /* The kernel's sigset_t on x86-64 is 8 bytes, after the length. */
+    struct kvm_signal_mask *km = malloc(sizeof(*km) + 8);
+    int rc = -1;
+    if (km) {
+        km->len = 8;
+        memcpy(km->sigset, &during, 8);
+        rc = ioctl(v->fd, KVM_SET_SIGNAL_MASK, km);
+        free(km);
+    }
+    if (rc < 0) {
         /* Then the signal must stay unblocked for kicks to work at all. */
         vmm_log(v->d, "vCPU %u: KVM_SET_SIGNAL_MASK: %s", v->id,
                 strerror(errno));

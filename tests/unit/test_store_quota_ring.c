@@ -9,19 +9,6 @@ static struct store *s;
 static struct store_conn *d0;
 static struct gring *ga, *gb;     /* hostile A (dom 7), bystander B (8) */
 
-static void quiet(void *opaque, enum store_log_level lvl, const char *msg)
-{
-    (void)opaque;
-    (void)lvl;
-    (void)msg;
-}
-
-static const struct store_ops ops = { .log = quiet };
-
-static void notify(void *arg)
-{
-    (void)arg;
-}
 
 static size_t ring_put(struct gring *g, const char *p, size_t len)
 {
@@ -94,7 +81,7 @@ static struct gring *gring_new(domid_t id)
     snprintf(o, sizeof(o), "n%u", id);
     EXPECT_OK(rqv(d0, XS_MKDIR, 0, p, NULL), XS_MKDIR);
     EXPECT_OK(rqv(d0, XS_SET_PERMS, 0, p, o, NULL), XS_SET_PERMS);
-    assert_int_equal(store_domain_introduce(s, id, g->intf, notify, NULL,
+    assert_int_equal(store_domain_introduce(s, id, g->intf, gring_no_notify, NULL,
                                             &g->c), 0);
     return g;
 }
@@ -144,7 +131,7 @@ static void bystander_ok(void)
 static int setup(void **state)
 {
     (void)state;
-    s = store_create(&ops, NULL);
+    s = store_create(&gring_quiet_ops, NULL);
     d0 = store_conn_new(s, 0, true, NULL, NULL);
     ga = gring_new(7);
     gb = gring_new(8);

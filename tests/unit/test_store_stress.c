@@ -32,19 +32,6 @@ static atomic_uint replies_ok, replies_err, events_seen;
 static char failmsg[512];
 static pthread_mutex_t failmsg_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void quiet(void *opaque, enum store_log_level lvl, const char *msg)
-{
-    (void)opaque;
-    (void)lvl;
-    (void)msg;
-}
-
-static const struct store_ops ops = { .log = quiet };
-
-static void notify(void *arg)
-{
-    (void)arg;
-}
 
 static void failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void failed(const char *fmt, ...)
@@ -247,7 +234,7 @@ static void introduce(unsigned i, struct store_conn *d0)
     snprintf(rd_, sizeof(rd_), "r%u", id);
     EXPECT_OK(rqv(d0, XS_MKDIR, 0, ts, NULL), XS_MKDIR);
     EXPECT_OK(rqv(d0, XS_SET_PERMS, 0, ts, "n0", rd_, NULL), XS_SET_PERMS);
-    assert_int_equal(store_domain_introduce(s, id, g->intf, notify, NULL,
+    assert_int_equal(store_domain_introduce(s, id, g->intf, gring_no_notify, NULL,
                                             &g->c), 0);
     /* Small quotas: the quota paths run all the time. */
     assert_int_equal(store_quota_set(s, id, STORE_Q_NODES, 40), 0);
@@ -283,7 +270,7 @@ static void test_store_stress(void **state)
     (void)state;
     unsigned rounds = env_or("XENKVM_STORE_STRESS_ROUNDS", 12);
     nops = env_or("XENKVM_STORE_STRESS_OPS", 400);
-    s = store_create(&ops, NULL);
+    s = store_create(&gring_quiet_ops, NULL);
     struct store_conn *d0 = store_conn_new(s, 0, true, NULL, NULL);
     for (unsigned i = 0; i < NGUESTS; i++)
         introduce(i, d0);
