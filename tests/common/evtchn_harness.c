@@ -334,7 +334,11 @@ int hx_fifo_consume(struct hx *x, domid_t dom, uint32_t v, uint32_t *out, int ma
     int n = 0, guard = 0;
 
     __atomic_store_n(&d->si->vcpu_info[v].evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
-    uint32_t ready = __atomic_exchange_n(&cb->ready, 0, __ATOMIC_SEQ_CST);
+    /* Only the queues there are (Linux: find_first_bit over
+     * EVTCHN_FIFO_MAX_QUEUES): the control block is guest memory, and the
+     * fuzzer's hostile guest writes any bit of it. */
+    const uint32_t queues = (1u << EVTCHN_FIFO_MAX_QUEUES) - 1;
+    uint32_t ready = __atomic_exchange_n(&cb->ready, 0, __ATOMIC_SEQ_CST) & queues;
     while (ready && guard++ < (1 << 20)) {
         unsigned int q = (unsigned int)__builtin_ctz(ready);
         uint32_t head = gv->fifo_head[q];
@@ -357,7 +361,7 @@ int hx_fifo_consume(struct hx *x, domid_t dom, uint32_t v, uint32_t *out, int ma
             n++;
         }
         gv->fifo_head[q] = next;
-        ready |= __atomic_exchange_n(&cb->ready, 0, __ATOMIC_SEQ_CST);
+        ready |= __atomic_exchange_n(&cb->ready, 0, __ATOMIC_SEQ_CST) & queues;
     }
     return n;
 }
