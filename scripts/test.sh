@@ -49,7 +49,7 @@ step "build (gcc, -Wall -Wextra -Werror)"
 ninja -C build
 
 if [ -n "${XENKVM_BOX:-}" ] || [ ! -e /dev/kvm ]; then
-    step "tests (all but the integration suite)"
+    step "tests (all but the integration suite; 'box' checks the KVM box itself)"
     run_meson_tests build --no-suite integration || status=1
     if [ -e /dev/kvm ]; then why="XENKVM_BOX is set"; else why="this machine has no /dev/kvm"; fi
     step "integration tests inside the KVM box ($why)"
