@@ -44,4 +44,14 @@ grep -qx "var=a b'c" "$tmp/out" || fail "environment not passed"
 grep -qx "inbox=1" "$tmp/out" || fail "XENKVM_IN_BOX not set"
 grep -qx "kvm=yes" "$tmp/out" || fail "no /dev/kvm in the box"
 [ "$(cat "$tmp/written.txt" 2>/dev/null)" = written ] || fail "a file written in the tree did not come back"
+# A cache (so the run directory) under /tmp, which the box covers with its
+# own tmpfs: the command must still be found. The box built above is copied
+# there, not downloaded again.
+cache=${XENKVM_BOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenkvm/box}
+tcache=$(mktemp -d /tmp/kvmbox-cache.XXXXXX)
+trap 'rm -rf "$tmp" "$tcache"' EXIT
+for b in "$cache"/linux-image-*; do [ -f "$b/ready" ] && cp -r "$b" "$tcache/"; done
+XENKVM_BOX_CACHE=$tcache "$box" -- sh -c 'echo from-tmp-cache' > "$tmp/out" 2> "$tmp/err" ||
+    fail "a cache under /tmp: exit status $?"
+grep -qx from-tmp-cache "$tmp/out" || fail "a cache under /tmp: the command did not run"
 echo "ok: kvmbox"
