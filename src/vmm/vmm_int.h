@@ -35,6 +35,7 @@ struct vmm_vcpu {
     bool irqwin_gave_up;          /* stepping stopped short: re-kicks */
     unsigned int irqwin_steps;    /* steps in this episode */
     bool irqwin_rekick;           /* irqwin_timer is armed */
+    long irqwin_rekick_ns;        /* its period */
     bool irqwin_timer_made;
     timer_t irqwin_timer;         /* periodic VMM_KICK_SIGNAL to us */
 };

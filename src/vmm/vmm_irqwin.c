@@ -66,8 +66,12 @@
  * p50 against 311 us without the assist; 372 us with 8). */
 #define VMM_IRQWIN_MAX_STEPS 8u
 /* Re-kick period while an outstanding upcall waits for IF=1 after the
- * stepping stopped short: a user-space exit costs 14-40 us on our hosts. */
+ * stepping stopped short: a user-space exit costs 14-40 us on our hosts.
+ * It doubles at each look that finds IF still 0, up to the maximum, so a
+ * guest that sits with interrupts off (or dead in CLI;HLT) costs at most
+ * one exit per VMM_IRQWIN_REKICK_MAX_NS. */
 #define VMM_IRQWIN_REKICK_NS 200000L
+#define VMM_IRQWIN_REKICK_MAX_NS 12800000L
 
 /* The vCPU whose thread this is, if any. */
 static _Thread_local struct vmm_vcpu *this_vcpu;
@@ -160,10 +164,13 @@ static void irqwin_step(struct vmm_vcpu *v, bool on)
 }
 
 /* Periodic VMM_KICK_SIGNAL to this vCPU's own thread while on (see the top
- * comment). Created on first use, in the vCPU's thread. */
-static void irqwin_rekick(struct vmm_vcpu *v, bool on)
+ * comment), every period_ns (0: VMM_IRQWIN_REKICK_NS). Created on first
+ * use, in the vCPU's thread. */
+static void irqwin_rekick_every(struct vmm_vcpu *v, bool on, long period_ns)
 {
-    if (v->irqwin_rekick == on)
+    if (!period_ns)
+        period_ns = VMM_IRQWIN_REKICK_NS;
+    if (v->irqwin_rekick == on && (!on || v->irqwin_rekick_ns == period_ns))
         return;
     if (!v->irqwin_timer_made) {
         if (!on)
@@ -183,11 +190,20 @@ static void irqwin_rekick(struct vmm_vcpu *v, bool on)
     struct itimerspec its;
     memset(&its, 0, sizeof(its));
     if (on) {
-        its.it_value.tv_nsec = VMM_IRQWIN_REKICK_NS;
-        its.it_interval.tv_nsec = VMM_IRQWIN_REKICK_NS;
+        its.it_value.tv_sec = period_ns / 1000000000L;
+        its.it_value.tv_nsec = period_ns % 1000000000L;
+        its.it_interval = its.it_value;
     }
-    if (timer_settime(v->irqwin_timer, 0, &its, NULL) == 0)
+    if (timer_settime(v->irqwin_timer, 0, &its, NULL) == 0) {
         v->irqwin_rekick = on;
+        v->irqwin_rekick_ns = on ? period_ns : 0;
+    }
+}
+
+static void irqwin_rekick(struct vmm_vcpu *v, bool on)
+{
+    /* a new episode starts at the shortest period */
+    irqwin_rekick_every(v, on, v->irqwin_rekick ? v->irqwin_rekick_ns : 0);
 }
 
 void vmm_irqwin_fini(struct vmm_vcpu *v)
@@ -287,8 +303,13 @@ void vmm_irqwin_exit(struct vmm_vcpu *v)
 {
     bool legacy;
     uint8_t vec = hv_upcall_vector(v->d->hv, v->id, &legacy);
-    if (!legacy && !v->d->h->irqwin_assist)
-        return;                 /* KVM keeps the LAPIC's window itself */
+    if (!legacy && !v->d->h->irqwin_assist) {
+        /* KVM keeps the LAPIC's window itself (a guest may have moved from
+         * the legacy vector to a per-vCPU one in mid-episode) */
+        if (v->irqwin_stepping || v->irqwin_rekick || v->irqwin_gave_up)
+            irqwin_done(v);
+        return;
+    }
     struct kvm_run *run = v->run;
     uint64_t rflags = run->s.regs.regs.rflags;
     if (!vec || !hv_upcall_outstanding(v->d->hv, v->id)) {
@@ -337,8 +358,13 @@ void vmm_irqwin_exit(struct vmm_vcpu *v)
         }
         return;
     }
-    if (v->irqwin_gave_up)
-        return;                 /* the re-kick looks again */
+    if (v->irqwin_gave_up) {
+        /* the re-kick looks again, less often while IF stays 0 */
+        long next = v->irqwin_rekick_ns * 2;
+        irqwin_rekick_every(v, true, next > VMM_IRQWIN_REKICK_MAX_NS ?
+                                     VMM_IRQWIN_REKICK_MAX_NS : next);
+        return;
+    }
     /* The guest's own single-stepping owns TF. */
     if (!(rflags & VMM_RFLAGS_TF) && !unsteppable(v))
         irqwin_step(v, true);
