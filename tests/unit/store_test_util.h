@@ -31,21 +31,29 @@ static inline struct rep rq(struct store_conn *c, uint32_t type, uint32_t tx,
     return r;
 }
 
+/* Pack a NULL-terminated list of strings into buf as a XenStore payload
+ * (each with its NUL); returns its length. */
+static inline size_t pack_strings(char *buf, size_t cap, va_list ap)
+{
+    size_t off = 0;
+    const char *s;
+    while ((s = va_arg(ap, const char *))) {
+        size_t l = strlen(s) + 1;
+        assert_true(off + l <= cap);
+        memcpy(buf + off, s, l);
+        off += l;
+    }
+    return off;
+}
+
 /* Payload of NUL-terminated strings, NULL-terminated arg list. */
 static inline struct rep rqv(struct store_conn *c, uint32_t type, uint32_t tx,
                              ...)
 {
     char buf[8192];
-    size_t off = 0;
     va_list ap;
     va_start(ap, tx);
-    const char *s;
-    while ((s = va_arg(ap, const char *))) {
-        size_t l = strlen(s) + 1;
-        assert_true(off + l <= sizeof(buf));
-        memcpy(buf + off, s, l);
-        off += l;
-    }
+    size_t off = pack_strings(buf, sizeof(buf), ap);
     va_end(ap);
     return rq(c, type, tx, buf, off);
 }

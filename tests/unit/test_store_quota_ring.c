@@ -38,16 +38,9 @@ static struct rep take(struct gring *g, uint32_t req_id)
 static struct rep grq(struct gring *g, uint32_t type, uint32_t tx, ...)
 {
     char buf[8192];
-    size_t off = 0;
     va_list ap;
     va_start(ap, tx);
-    const char *a;
-    while ((a = va_arg(ap, const char *))) {
-        size_t l = strlen(a) + 1;
-        assert_true(off + l <= sizeof(buf));
-        memcpy(buf + off, a, l);
-        off += l;
-    }
+    size_t off = pack_strings(buf, sizeof(buf), ap);
     va_end(ap);
     return take(g, send_req(g, type, tx, buf, (uint32_t)off));
 }
