@@ -240,16 +240,26 @@ static void test_hostile_indexes(void **state)
     store_ring_detach(ring);
 }
 
-static void test_oversize_and_reconnect(void **state)
+/* A fresh ring for domain 2 whose guest watches "w" (relative: its
+ * /local/domain/2/w) and has read the watch's reply. */
+static void attach_with_watch(void)
 {
-    (void)state;
     ring = attach_fresh();
     EXPECT_OK(rqv(d0, XS_MKDIR, 0, "/local/domain/2/w", NULL), XS_MKDIR);
     char out[8192];
     struct xsd_sockmsg h;
     size_t got = g_send(XS_WATCH, 1, "w\0tok", 6, out, sizeof(out));
-    got = g_recv(out, got, sizeof(out), &h);
+    g_recv(out, got, sizeof(out), &h);
     assert_int_equal(h.type, XS_WATCH);
+}
+
+static void test_oversize_and_reconnect(void **state)
+{
+    (void)state;
+    attach_with_watch();
+    char out[8192];
+    struct xsd_sockmsg h;
+    size_t got;
     /* A header announcing more than XENSTORE_PAYLOAD_MAX. */
     struct xsd_sockmsg bad = { XS_READ, 2, 0, XENSTORE_PAYLOAD_MAX + 1 };
     g_write(&bad, sizeof(bad));
@@ -283,13 +293,10 @@ static void test_oversize_and_reconnect(void **state)
 static void test_features_withdrawn(void **state)
 {
     (void)state;
-    ring = attach_fresh();
-    EXPECT_OK(rqv(d0, XS_MKDIR, 0, "/local/domain/2/w", NULL), XS_MKDIR);
+    attach_with_watch();
     char out[8192];
     struct xsd_sockmsg h;
-    size_t got = g_send(XS_WATCH, 1, "w\0tok", 6, out, sizeof(out));
-    got = g_recv(out, got, sizeof(out), &h);
-    assert_int_equal(h.type, XS_WATCH);
+    size_t got;
     EXPECT_OK(rqv(d0, STORE_XS_SET_FEATURE, 0, "2", "0", NULL),
               STORE_XS_SET_FEATURE);
     assert_int_equal(intf->server_features, 0);
