@@ -20,28 +20,18 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
 
+#include "pirq_test_hooks.h"
+
 enum { L_LEVEL = 5, L_EDGE = 6, L_EOI = 7, L_OTHER = 8, NLINES = 16 };
 
 struct fx {
+    struct irq_pirq *r;        /* first: pirq_test_hooks.h */
     struct irq_icu *icu;
-    struct irq_pirq *r;
     struct evtchn_host *h;
     uint64_t eoi_page[512];   /* a guest frame for pirq_eoi_gmfn_v2 */
     unsigned int kicks;
 };
 
-static int hook_bind(void *o, domid_t d, uint32_t p, evtchn_port_t port, bool s)
-{
-    return irq_pirq_bind(((struct fx *)o)->r, d, p, port, s);
-}
-static void hook_unbind(void *o, domid_t d, uint32_t p)
-{
-    irq_pirq_unbind(((struct fx *)o)->r, d, p);
-}
-static void hook_unmasked(void *o, domid_t d, uint32_t p)
-{
-    irq_pirq_unmasked(((struct fx *)o)->r, d, p);
-}
 static void hook_kick(void *o, domid_t d, uint32_t v)
 {
     (void)d;
@@ -80,9 +70,9 @@ static int setup(void **state)
     line(f, L_OTHER, IRQ_LEVEL, IRQ_ACK_UNMASK);
     struct evtchn_platform_ops ops = {
         .kick_vcpu = hook_kick,
-        .pirq_bind = hook_bind,
-        .pirq_unbind = hook_unbind,
-        .pirq_unmasked = hook_unmasked,
+        .pirq_bind = pth_bind,
+        .pirq_unbind = pth_unbind,
+        .pirq_unmasked = pth_unmasked,
     };
     f->h = evtchn_host_create(&ops, f);
     assert_non_null(f->h);

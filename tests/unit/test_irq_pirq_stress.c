@@ -40,6 +40,8 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
 
+#include "pirq_test_hooks.h"
+
 enum { NLINES = 8, NSHARERS = 4, ROUNDS = 40, OPS = 1500 };
 static const unsigned int lines[] = { 2, 3, 4 };   /* unmask, eoi, edge */
 #define NL (sizeof(lines) / sizeof(lines[0]))
@@ -53,8 +55,8 @@ struct sharer {
 };
 
 struct fx {
+    struct irq_pirq *r;        /* first: pirq_test_hooks.h */
     struct irq_icu *icu;
-    struct irq_pirq *r;
     struct evtchn_host *h;
     pthread_barrier_t start, end, resume;
     atomic_bool stop_loop;
@@ -65,18 +67,6 @@ struct fx {
     atomic_bool failed;
 };
 
-static int hook_bind(void *o, domid_t d, uint32_t p, evtchn_port_t port, bool s)
-{
-    return irq_pirq_bind(((struct fx *)o)->r, d, p, port, s);
-}
-static void hook_unbind(void *o, domid_t d, uint32_t p)
-{
-    irq_pirq_unbind(((struct fx *)o)->r, d, p);
-}
-static void hook_unmasked(void *o, domid_t d, uint32_t p)
-{
-    irq_pirq_unmasked(((struct fx *)o)->r, d, p);
-}
 static void hook_kick(void *o, domid_t d, uint32_t v)
 {
     (void)o;
@@ -364,8 +354,8 @@ static void test_pirq_stress(void **state)
         assert_int_equal(irq_icu_set_source(f->icu, lines[i], src, modes[i]), 0);
     }
     struct evtchn_platform_ops ops = {
-        .kick_vcpu = hook_kick, .pirq_bind = hook_bind,
-        .pirq_unbind = hook_unbind, .pirq_unmasked = hook_unmasked,
+        .kick_vcpu = hook_kick, .pirq_bind = pth_bind,
+        .pirq_unbind = pth_unbind, .pirq_unmasked = pth_unmasked,
     };
     f->h = evtchn_host_create(&ops, f);
     assert_non_null(f->h);
