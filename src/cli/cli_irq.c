@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "xenkvm/irq.h"
+#include "xenkvm/util.h"
 
 #include "cli.h"
 
@@ -40,26 +41,17 @@ static void irq_usage(FILE *f)
         "       xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)\n");
 }
 
-/* Read a whole file (configs are small; 16 MiB cap). */
+/* Read a whole file (configs are small; 16 MiB cap); NULL after one
+ * message. */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "xenkvm irq: cannot open %s: %s\n", path, strerror(errno));
+    char *buf;
+    int rc = util_read_file(path, 16u << 20, &buf, len);
+    if (rc < 0) {
+        fprintf(stderr, "xenkvm irq: cannot read %s: %s\n", path,
+                rc == -EFBIG ? "larger than 16 MiB" : strerror(-rc));
         return NULL;
     }
-    size_t cap = 1 << 24, n = 0;
-    char *buf = malloc(cap);
-    if (buf)
-        n = fread(buf, 1, cap, f);
-    int bad = ferror(f) || !buf || n == cap;
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "xenkvm irq: cannot read %s (or larger than 16 MiB)\n", path);
-        free(buf);
-        return NULL;
-    }
-    *len = n;
     return buf;
 }
 
@@ -172,21 +164,10 @@ static int irq_serve(int argc, char **argv)
         irq_cb_sink_init(&sinks[i], "irq-serve", serve_sink, NULL);
         irq_icu_bind(icu, i, &sinks[i].sink);   /* -ENODEV for empty lines */
     }
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (!sinks || strlen(sock) >= sizeof(sa.sun_path) || lfd < 0) {
-        fprintf(stderr, "xenkvm irq serve: bad socket path %s\n", sock);
-        free(sinks);
-        irq_icu_destroy(icu);
-        return 1;
-    }
-    memcpy(sa.sun_path, sock, strlen(sock) + 1);
-    unlink(sock);   /* a stale socket of an earlier run */
-    (void)fchmod(lfd, 0600);   /* the socket file is created 0600 (Linux) */
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0) {
+    int lfd = sinks ? util_unix_listen(sock, 8, 0) : -ENOMEM;
+    if (lfd < 0) {
         fprintf(stderr, "xenkvm irq serve: cannot listen on %s: %s\n", sock,
-                strerror(errno));
-        close(lfd);
+                strerror(-lfd));
         free(sinks);
         irq_icu_destroy(icu);
         return 1;

@@ -18,6 +18,7 @@
 #include "xenkvm/irq.h"
 #include "xenkvm/store.h"
 #include "xenkvm/vmm.h"
+#include "xenkvm/util.h"
 #include "cli.h"
 
 #define MAX_DOMS 32
@@ -98,24 +99,13 @@ static int parse_action(const char *src, const char *key, const char *v,
 /* Read a whole (small) file; NULL after one message. */
 static char *slurp(const char *path, const char *what, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "xenkvm run: cannot open %s '%s': %s\n", what, path,
-                strerror(errno));
+    char *buf;
+    int rc = util_read_file(path, 4u << 20, &buf, len);
+    if (rc < 0) {
+        fprintf(stderr, "xenkvm run: cannot read %s '%s': %s\n", what, path,
+                rc == -EFBIG ? "larger than 4 MiB" : strerror(-rc));
         return NULL;
     }
-    size_t cap = 1 << 22;
-    char *buf = malloc(cap);
-    size_t n = buf ? fread(buf, 1, cap, f) : 0;
-    bool bad = !buf || ferror(f) || n == cap;
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "xenkvm run: cannot read %s '%s' (or larger than "
-                "4 MiB)\n", what, path);
-        free(buf);
-        return NULL;
-    }
-    *len = n;
     return buf;
 }
 

@@ -38,18 +38,16 @@ uint64_t hv_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Guest-triggered messages: at most 20 per 5 s per domain, so a guest
- * cannot flood the host's log. */
+/* Guest-triggered messages: util_ratelimit_ok's budget per domain, so a
+ * guest cannot flood the host's log. */
 void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
 {
-    static _Thread_local uint64_t window_start;
-    static _Thread_local unsigned int in_window;
-    uint64_t now = hv_now_ns();
-    if (now - window_start > 5000000000ull) {
-        window_start = now;
-        in_window = 0;
-    }
-    if (++in_window > 20)
+    unsigned int dropped;
+    bool ok = util_ratelimit_ok(&d->log_rl, &dropped);
+    if (dropped)
+        fprintf(stderr, "xenkvm: dom%u: %u messages suppressed\n", d->domid,
+                dropped);
+    if (!ok)
         return;
     char buf[256];
     va_list ap;

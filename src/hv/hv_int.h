@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "xenkvm/hv.h"
+#include "xenkvm/util.h"
 
 #include <xen/hvm/params.h>
 
@@ -26,6 +27,7 @@ struct hv_domain {
     struct hv_platform_ops ops;
     void *opaque;
     struct irq_pirq *pirq;     /* PHYSDEVOP router, or NULL: -ENOSYS */
+    struct util_ratelimit log_rl;  /* hv_log's budget */
 
     /* lock protects params, vcpu states, the wait state and the limiter.
      * Lock order: evtchn core locks, then this one (the core calls

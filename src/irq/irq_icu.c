@@ -20,20 +20,10 @@
 
 void irq_log(struct irq_icu *icu, const char *fmt, ...)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    /* a window of one second, 5 lines per window; the rest are dropped */
-    pthread_mutex_lock(&icu->lock);
-    bool print = false;
-    if (icu->log_window != (uint64_t)ts.tv_sec) {
-        icu->log_window = (uint64_t)ts.tv_sec;
-        icu->log_count = 0;
-    }
-    if (icu->log_count < 5) {
-        icu->log_count++;
-        print = true;
-    }
-    pthread_mutex_unlock(&icu->lock);
+    unsigned int dropped;
+    bool print = util_ratelimit_ok(&icu->log_rl, &dropped);
+    if (dropped)
+        fprintf(stderr, "xenkvm irq: %u log lines suppressed\n", dropped);
     if (!print)
         return;
     va_list ap;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "xenkvm/irq.h"
+#include "xenkvm/util.h"
 
 struct irq_line {
     struct irq_source *src;
@@ -40,8 +41,7 @@ struct irq_icu {
     struct irq_watch *watches;
     unsigned int nr_watches;
     /* rate limit for log lines (untrusted sources may misbehave) */
-    uint64_t log_window;
-    unsigned int log_count;
+    struct util_ratelimit log_rl;
 };
 
 /* epoll data: lines use their number, watches this bit plus the slot */
@@ -62,7 +62,7 @@ void irq_loop_watch_del(struct irq_icu *icu, int fd);
 void irq_icu_fire(struct irq_icu *icu, unsigned int line);
 void irq_icu_fire_watch(struct irq_icu *icu, unsigned int slot);
 
-/* Rate-limited log line to stderr (at most a few per second per ICU). */
+/* Rate-limited log line to stderr (util_ratelimit_ok, per ICU). */
 void irq_log(struct irq_icu *icu, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

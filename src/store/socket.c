@@ -144,19 +144,10 @@ static int make_dirs(const char *path)
 
 struct store_sock *store_sock_open(struct store *s, const char *path, int *err)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct stat st;
+    struct sockaddr_un sa;
     if (strlen(path) >= sizeof(sa.sun_path)) {
         *err = ENAMETOOLONG;
         return NULL;
-    }
-    /* Replace a stale socket, never any other kind of file. */
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            *err = EEXIST;
-            return NULL;
-        }
-        unlink(path);
     }
     if ((*err = make_dirs(path)))
         return NULL;
@@ -169,18 +160,17 @@ struct store_sock *store_sock_open(struct store *s, const char *path, int *err)
     k->wake[0] = k->wake[1] = -1;
     pthread_mutex_init(&k->pend_lock, NULL);
     k->path = strdup(path);
-    k->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (!k->path || k->lfd < 0 || pipe(k->wake))
+    /* A stale socket file is replaced, never any other kind of file nor a
+     * socket a running daemon answers on. */
+    k->lfd = util_unix_listen(path, 128, UTIL_NONBLOCK);
+    if (k->lfd < 0) {
+        errno = -k->lfd;
         goto fail;
-    set_nonblock(k->lfd);
+    }
+    if (!k->path || pipe(k->wake))
+        goto fail;
     set_nonblock(k->wake[0]);
     set_nonblock(k->wake[1]);
-    strcpy(sa.sun_path, path);
-    mode_t old = umask(077);
-    int rc = bind(k->lfd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (rc || listen(k->lfd, 128))
-        goto fail;
     *err = 0;
     return k;
 fail:

@@ -108,27 +108,17 @@ void store_log(struct store *s, enum store_log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
-/* At most 20 client-triggered lines per 5 s window; the count of the
- * suppressed ones is reported when the next window opens. */
+/* At most UTIL_RL_BURST client-triggered lines per window; the count of
+ * the suppressed ones is reported when the next window opens. */
 void store_log_rl(struct store *s, enum store_log_level lvl,
                   const char *fmt, ...)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t window = (uint64_t)ts.tv_sec / 5;
-    if (window != s->log_window) {
-        if (s->log_dropped)
-            store_log(s, STORE_LOG_WARN, "%u log messages suppressed",
-                      s->log_dropped);
-        s->log_window = window;
-        s->log_count = 0;
-        s->log_dropped = 0;
-    }
-    if (s->log_count >= 20) {
-        s->log_dropped++;
+    unsigned int dropped;
+    bool ok = util_ratelimit_ok(&s->log_rl, &dropped);
+    if (dropped)
+        store_log(s, STORE_LOG_WARN, "%u log messages suppressed", dropped);
+    if (!ok)
         return;
-    }
-    s->log_count++;
     va_list ap;
     va_start(ap, fmt);
     vlog(s, lvl, fmt, ap);

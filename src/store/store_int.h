@@ -23,6 +23,7 @@
 #include <xenstore_lib.h>   /* XS_PERM_* */
 
 #include "xenkvm/store.h"
+#include "xenkvm/util.h"
 
 #define STORE_HDR_SIZE sizeof(struct xsd_sockmsg)
 #define STORE_NO_GEN 0            /* generation of an absent node */
@@ -178,8 +179,7 @@ struct store {
     unsigned quota[STORE_Q_NR];
     unsigned quota_soft_memory;
     /* Log rate limit. */
-    uint64_t log_window;
-    unsigned log_count, log_dropped;
+    struct util_ratelimit log_rl;   /* store_log_rl's budget */
     /* Permissions of the special watch paths @introduceDomain (0) and
      * @releaseDomain (1): who besides dom0 receives their events
      * (xenstored's set_perms_special). Default "n0". */

@@ -43,17 +43,14 @@ void vmm_log(struct vmm_domain *d, const char *fmt, ...)
             buf);
 }
 
-/* Guest-caused messages, at most 20 per 5 s per process thread. */
+/* Guest-caused messages: util_ratelimit_ok's budget per domain. */
 void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
 {
-    static _Thread_local time_t window;
-    static _Thread_local unsigned int n;
-    time_t now = time(NULL);
-    if (now - window >= 5) {
-        window = now;
-        n = 0;
-    }
-    if (++n > 20)
+    unsigned int dropped;
+    bool ok = util_ratelimit_ok(&d->log_rl, &dropped);
+    if (dropped)
+        vmm_log(d, "%u messages suppressed", dropped);
+    if (!ok)
         return;
     char buf[512];
     va_list ap;

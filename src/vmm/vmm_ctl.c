@@ -213,11 +213,6 @@ static void *ctl_thread(void *arg)
 int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
                   size_t errlen)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "control socket path too long: %s", path);
-        return -ENAMETOOLONG;
-    }
     struct vmm_ctl *c = calloc(1, sizeof(*c));
     if (!c) {
         snprintf(err, errlen, "out of memory");
@@ -225,39 +220,17 @@ int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
     }
     c->lfd = c->stop_fd = -1;
     snprintf(c->path, sizeof(c->path), "%s", path);
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    /* A socket file nobody listens on is left over from an earlier run;
-     * one that answers belongs to a running xenkvm: leave it alone. */
-    if (c->lfd >= 0) {
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            close(probe);
+    c->lfd = util_unix_listen(path, 16, 0);
+    if (c->lfd < 0) {
+        int e = -c->lfd;
+        if (e == EADDRINUSE)
             snprintf(err, errlen, "control socket %s is in use by another "
                      "xenkvm (give --control PATH)", path);
-            close(c->lfd);
-            free(c);
-            return -EADDRINUSE;
-        }
-        if (probe >= 0)
-            close(probe);
-        unlink(path);
-    }
-    /* Linux creates the socket file with the socket inode's mode less the
-     * umask: 0600 from the start, so there is no moment at which the umask
-     * lets anyone else connect (the chmod below only covers other kernels). */
-    if (c->lfd >= 0)
-        (void)fchmod(c->lfd, 0600);
-    if (c->lfd < 0 || bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(c->lfd, 16) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "control socket %s: %s", path, strerror(e));
-        if (c->lfd >= 0)
-            close(c->lfd);
+        else
+            snprintf(err, errlen, "control socket %s: %s", path, strerror(e));
         free(c);
         return -e;
     }
-    chmod(path, 0600);
     c->stop_fd = eventfd(0, EFD_CLOEXEC);
     h->ctl = c;
     int rc = c->stop_fd < 0 ? errno : pthread_create(&c->thread, NULL,

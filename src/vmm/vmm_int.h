@@ -10,6 +10,7 @@
 
 #include "xenkvm/hv.h"
 #include "xenkvm/store.h"
+#include "xenkvm/util.h"
 #include "xenkvm/vmm.h"
 
 #define VMM_PAGE 4096ull
@@ -93,6 +94,7 @@ struct vmm_domain {
     enum vmm_action on_poweroff, on_crash;
 
     uint64_t entry;               /* PVH entry point */
+    struct util_ratelimit log_rl; /* vmm_log_guest's budget */
 
     pthread_mutex_t lock;         /* vCPU up/init state, memslots, outcome */
     pthread_cond_t vcpu_cv;       /* a parked vCPU's up flag or stopping changed */
@@ -237,7 +239,7 @@ void vmm_ctl_stop(struct vmm_host *h);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Guest-caused messages: vmm_log, at most 20 per 5 s per thread. */
+/* Guest-caused messages: vmm_log within the domain's log budget. */
 void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -28,40 +28,6 @@
 #define SI_CMDLINE_OFF   0x1000
 #define SI_END_OFF       0x7000     /* cmdline up to 24 KiB */
 
-/* Read a whole file (bounded). 0 or negative errno. */
-static int slurp(const char *path, uint8_t **buf, size_t *len, uint64_t max)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size > max) {
-        int e = S_ISREG(st.st_mode) ? -EFBIG : -EISDIR;
-        close(fd);
-        return e;
-    }
-    *len = (size_t)st.st_size;
-    *buf = malloc(*len ? *len : 1);
-    if (!*buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t got = 0;
-    while (got < *len) {
-        ssize_t r = read(fd, *buf + got, *len - got);
-        if (r <= 0) {
-            int e = r < 0 ? -errno : -EIO;
-            free(*buf);
-            close(fd);
-            return e;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    return 0;
-}
-
 /* A program header, whatever the ELF class. */
 struct phdr {
     uint32_t type;
@@ -137,7 +103,7 @@ int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
 {
     uint8_t *f = NULL;
     size_t len = 0;
-    int rc = slurp(cfg->kernel, &f, &len, MAX_KERNEL_BYTES);
+    int rc = util_read_file(cfg->kernel, MAX_KERNEL_BYTES, (char **)&f, &len);
     if (rc) {
         snprintf(err, errlen, "cannot read kernel '%s': %s", cfg->kernel,
                  rc == -EFBIG ? "larger than 512 MiB" : strerror(-rc));
@@ -269,7 +235,8 @@ int vmm_load_pvh_image(struct vmm_domain *d,
     if (cfg->ramdisk) {
         uint8_t *rd = NULL;
         size_t rdlen = 0;
-        int r2 = slurp(cfg->ramdisk, &rd, &rdlen, d->ram_size / 2);
+        int r2 = util_read_file(cfg->ramdisk, d->ram_size / 2, (char **)&rd,
+                                &rdlen);
         if (r2) {
             snprintf(err, errlen, "cannot read ramdisk '%s': %s", cfg->ramdisk,
                      r2 == -EFBIG ? "larger than half the guest's memory" :

@@ -82,21 +82,6 @@ static void store_log_cb(void *opaque, enum store_log_level lvl,
         fprintf(stderr, "xenkvm: xenstore: %s\n", msg);
 }
 
-/* Does something accept connections on the Unix socket at path? */
-static bool socket_in_use(const char *path)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return false;
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    bool used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return used;
-}
-
 static void *sock_thread(void *arg)
 {
     struct vmm_host *h = arg;
@@ -123,7 +108,7 @@ int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
     xs_write(h, "/local/domain/0/name", "Domain-0");
     xs_write(h, "/local/domain/0/domid", "0");
     const char *path = h->cfg.store_socket;
-    if (path && *path && socket_in_use(path)) {
+    if (path && *path && util_unix_in_use(path)) {
         /* Another store (a real xenstored, another xenkvm) owns it: leave
          * it alone rather than steal its clients. */
         if (!h->cfg.quiet)
