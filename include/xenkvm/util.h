@@ -62,4 +62,41 @@ struct util_ratelimit {
  * their count so the caller can say so; otherwise 0. */
 bool util_ratelimit_ok(struct util_ratelimit *rl, unsigned int *suppressed);
 
+/* ---- the event loop (util_loop.c) ---- */
+
+/* One epoll loop and its thread: the VMM's dom0 services, the control
+ * server and the host-interrupt dispatch all register their fds on one.
+ * Callbacks run in the loop's thread, one at a time, with no lock held. */
+struct util_loop;
+/* events: the epoll events that fired (EPOLLIN, EPOLLHUP, ...). */
+typedef void (*util_loop_fn)(void *opaque, uint32_t events);
+
+/* A loop with no fd; NULL on failure (errno set). */
+struct util_loop *util_loop_create(void);
+/* Stop it (if started) and free it; every fd must have been removed. */
+void util_loop_destroy(struct util_loop *l);
+/* Watch fd for events (EPOLLIN/EPOLLOUT..., level-triggered unless
+ * EPOLLET is given) and call fn(opaque, events) when they fire. One
+ * registration per fd (-EEXIST). Any thread, also from a callback. */
+int util_loop_add(struct util_loop *l, int fd, uint32_t events,
+                  util_loop_fn fn, void *opaque);
+/* Change the events watched on a registered fd (-ENOENT if not). */
+int util_loop_mod(struct util_loop *l, int fd, uint32_t events);
+/* Stop watching fd. When it returns, fd's callback is not running and
+ * will not run again (from another thread it waits for a running one to
+ * return; from the fd's own callback it returns at once), so the caller
+ * may close fd and free opaque. -ENOENT if not registered. */
+int util_loop_del(struct util_loop *l, int fd);
+/* Dispatch what is ready, waiting at most timeout_ms (-1: forever), in the
+ * calling thread (for a loop that has no thread of its own). The number
+ * of callbacks run, or -errno. */
+int util_loop_run_once(struct util_loop *l, int timeout_ms);
+/* Run the loop in a thread of its own called name, until util_loop_stop. */
+int util_loop_start(struct util_loop *l, const char *name);
+/* End the loop's thread (after the callback running now) and join it.
+ * Idempotent; not from a callback. */
+void util_loop_stop(struct util_loop *l);
+/* Is the caller the loop's own thread (in one of its callbacks)? */
+bool util_loop_in_loop(const struct util_loop *l);
+
 #endif /* XENKVM_UTIL_H */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,6 +218,161 @@ static void test_ratelimit_threads(void **state)
                      (unsigned)RL_THREADS * RL_CALLS);
 }
 
+/* ---- the event loop ---- */
+
+struct counter {
+    int fd;
+    _Atomic int calls;
+    struct util_loop *l;
+    struct counter *victim;    /* removed by this one's callback */
+};
+
+static void count_cb(void *opaque, uint32_t events)
+{
+    struct counter *c = opaque;
+    assert_true(events & EPOLLIN);
+    uint64_t v;
+    assert_int_equal(read(c->fd, &v, sizeof(v)), sizeof(v));
+    c->calls++;
+    if (c->victim) {
+        assert_int_equal(util_loop_del(c->l, c->victim->fd), 0);
+        c->victim->fd = -1;     /* "freed": its callback must not run */
+    }
+}
+
+static void poke(int fd)
+{
+    uint64_t one = 1;
+    assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+static void test_loop_basics(void **state)
+{
+    (void)state;
+    struct util_loop *l = util_loop_create();
+    assert_non_null(l);
+    struct counter a = { .fd = eventfd(0, EFD_NONBLOCK), .l = l };
+    assert_int_equal(util_loop_add(l, a.fd, EPOLLIN, count_cb, &a), 0);
+    assert_int_equal(util_loop_add(l, a.fd, EPOLLIN, count_cb, &a), -EEXIST);
+    assert_int_equal(util_loop_add(l, -1, EPOLLIN, count_cb, &a), -EINVAL);
+    assert_int_equal(util_loop_run_once(l, 0), 0);
+    poke(a.fd);
+    assert_int_equal(util_loop_run_once(l, 1000), 1);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(util_loop_mod(l, a.fd, 0), 0);
+    poke(a.fd);
+    assert_int_equal(util_loop_run_once(l, 0), 0);   /* not watched */
+    assert_int_equal(util_loop_mod(l, a.fd, EPOLLIN), 0);
+    assert_int_equal(util_loop_run_once(l, 1000), 1);
+    assert_int_equal(util_loop_del(l, a.fd), 0);
+    assert_int_equal(util_loop_del(l, a.fd), -ENOENT);
+    assert_int_equal(util_loop_mod(l, a.fd, EPOLLIN), -ENOENT);
+    poke(a.fd);
+    assert_int_equal(util_loop_run_once(l, 0), 0);
+    assert_int_equal(a.calls, 2);
+    close(a.fd);
+    util_loop_destroy(l);
+}
+
+/* Both fds are ready in one batch; whichever runs first removes the
+ * other, whose callback must then not run in that batch. */
+static void test_loop_del_in_batch(void **state)
+{
+    (void)state;
+    struct util_loop *l = util_loop_create();
+    struct counter a = { .fd = eventfd(0, EFD_NONBLOCK), .l = l };
+    struct counter b = { .fd = eventfd(0, EFD_NONBLOCK), .l = l };
+    a.victim = &b;
+    b.victim = &a;
+    int fa = a.fd, fb = b.fd;
+    assert_int_equal(util_loop_add(l, fa, EPOLLIN, count_cb, &a), 0);
+    assert_int_equal(util_loop_add(l, fb, EPOLLIN, count_cb, &b), 0);
+    poke(fa);
+    poke(fb);
+    assert_int_equal(util_loop_run_once(l, 1000), 1);
+    assert_int_equal(a.calls + b.calls, 1);
+    struct counter *left = a.calls ? &a : &b;
+    left->victim = NULL;
+    assert_int_equal(util_loop_del(l, left->fd), 0);
+    close(fa);
+    close(fb);
+    util_loop_destroy(l);
+}
+
+struct slow {
+    int fd;
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    bool in_cb, release, done;
+};
+
+static void slow_cb(void *opaque, uint32_t events)
+{
+    (void)events;
+    struct slow *s = opaque;
+    uint64_t v;
+    if (read(s->fd, &v, sizeof(v)) < 0)
+        return;
+    pthread_mutex_lock(&s->m);
+    s->in_cb = true;
+    pthread_cond_broadcast(&s->cv);
+    while (!s->release)
+        pthread_cond_wait(&s->cv, &s->m);
+    s->done = true;
+    pthread_mutex_unlock(&s->m);
+}
+
+struct del_arg {
+    struct util_loop *l;
+    struct slow *s;
+    _Atomic bool returned;
+    bool done_at_return;
+};
+
+static void *del_thread(void *arg)
+{
+    struct del_arg *d = arg;
+    assert_int_equal(util_loop_del(d->l, d->s->fd), 0);
+    pthread_mutex_lock(&d->s->m);
+    d->done_at_return = d->s->done;
+    pthread_mutex_unlock(&d->s->m);
+    d->returned = true;
+    return NULL;
+}
+
+/* From another thread, util_loop_del returns only after the running
+ * callback has: the caller may then free what it uses. */
+static void test_loop_del_waits_for_callback(void **state)
+{
+    (void)state;
+    struct util_loop *l = util_loop_create();
+    struct slow s = { .fd = eventfd(0, EFD_NONBLOCK),
+                      .m = PTHREAD_MUTEX_INITIALIZER,
+                      .cv = PTHREAD_COND_INITIALIZER };
+    assert_int_equal(util_loop_add(l, s.fd, EPOLLIN, slow_cb, &s), 0);
+    assert_int_equal(util_loop_start(l, "test-loop"), 0);
+    poke(s.fd);
+    pthread_mutex_lock(&s.m);
+    while (!s.in_cb)
+        pthread_cond_wait(&s.cv, &s.m);
+    pthread_mutex_unlock(&s.m);
+    struct del_arg d = { .l = l, .s = &s };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, del_thread, &d), 0);
+    usleep(50000);      /* give a broken del the chance to return early */
+    pthread_mutex_lock(&s.m);
+    s.release = true;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.m);
+    pthread_join(t, NULL);
+    assert_true(d.returned);
+    assert_true(d.done_at_return);
+    util_loop_stop(l);
+    util_loop_stop(l);      /* idempotent */
+    close(s.fd);
+    util_loop_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +382,9 @@ int main(void)
         cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_ratelimit_burst_and_report),
         cmocka_unit_test(test_ratelimit_threads),
+        cmocka_unit_test(test_loop_basics),
+        cmocka_unit_test(test_loop_del_in_batch),
+        cmocka_unit_test(test_loop_del_waits_for_callback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
