@@ -14,7 +14,6 @@
 #include "vmm_int.h"
 
 /* MSR whose write installs the hypercall page (leaf 0x40000002 EBX). */
-#define VMM_HYPERCALL_MSR 0x40000000u
 
 static void put(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx, uint32_t a,
                 uint32_t b, uint32_t cx, uint32_t dx)

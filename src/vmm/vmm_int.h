@@ -14,6 +14,9 @@
 #include "xenkvm/vmm.h"
 
 #define VMM_PAGE 4096ull
+/* The MSR of CPUID leaf 0x40000002 through which the guest asks for the
+ * hypercall page (vmm_cpuid.c advertises it, vmm_vcpu.c serves it). */
+#define VMM_HYPERCALL_MSR 0x40000000u
 
 struct vmm_vcpu {
     struct vmm_domain *d;
@@ -49,8 +52,18 @@ struct vmm_vcpu {
 /* Makes KVM_RUN return -EINTR; blocked in vCPU threads outside KVM_RUN. */
 #define VMM_KICK_SIGNAL SIGUSR1
 
-/* From any thread: set req bits of v and get it out of KVM_RUN (vmm.c). */
+/* vmm_vcpu.c. From any thread: set req bits of v and get it out of
+ * KVM_RUN. */
 void vmm_vcpu_request(struct vmm_vcpu *v, unsigned int req);
+/* Start v's thread (it runs the guest from its loaded state). 0 or -errno;
+ * no-op if started. Under d->lock or before the domain is published. */
+int vmm_vcpu_start_thread(struct vmm_vcpu *v);
+/* KVM_CREATE_VCPU, its kvm_run mapping, CPUID. 0 or -errno (err says). */
+int vmm_vcpu_setup(struct vmm_vcpu *v, char *err, size_t errlen);
+/* Undo vmm_vcpu_setup (whatever part of it was done). */
+void vmm_vcpu_teardown(struct vmm_vcpu *v);
+/* Install the kick signal's handler (once per process is enough). */
+void vmm_vcpu_signals_init(void);
 
 /* A UTF-8 sequence the sanitiser has seen the start of (vmm_console.c). */
 struct vmm_con_utf8 {
@@ -96,6 +109,7 @@ struct vmm_domain {
     uint64_t entry;               /* PVH entry point */
     struct util_ratelimit log_rl; /* vmm_log_guest's budget */
 
+    unsigned int steps_done;      /* vmm_domain.c's set-up steps done */
     pthread_mutex_t lock;         /* vCPU up/init state, memslots, outcome */
     pthread_cond_t vcpu_cv;       /* a parked vCPU's up flag or stopping changed */
     _Atomic int outcome;          /* enum vmm_outcome */
@@ -122,9 +136,10 @@ struct vmm_domain {
 };
 
 struct vmm_host {
+    unsigned int steps_done;      /* vmm_host.c's set-up steps done */
     int kvmfd;
     /* The host's KVM does not open an interrupt window by itself (see
-     * vmm_probe.c): keep it ourselves (vmm.c irq_window). */
+     * vmm_probe.c): keep it ourselves (vmm_irqwin.c). */
     bool irqwin_assist;
     int vcpu_mmap_size;
     struct kvm_cpuid2 *supported_cpuid;
@@ -172,8 +187,34 @@ struct vmm_iomem_map {
     uint64_t gfn, nr;
 };
 
+/* vmm_domain.c */
+/* The published domain dom (never freed before the host), or NULL. */
+struct vmm_domain *vmm_domain_find(struct vmm_host *h, domid_t dom);
+/* SHUTDOWN_* code -> "poweroff", ... */
+const char *vmm_shutdown_name(unsigned int reason);
+/* Make every vCPU of d leave the guest (idempotent, any thread). */
+void vmm_domain_stop(struct vmm_domain *d);
+/* Record how d ended (the first outcome wins), log it, stop it. */
+void vmm_domain_end(struct vmm_domain *d, enum vmm_outcome o,
+                    unsigned int reason);
+/* The last vCPU thread of d has left: release what it held, wake
+ * vmm_host_wait. */
+void vmm_domain_dead(struct vmm_domain *d);
+/* vmm_host_destroy: stop every domain and join its vCPU threads; then,
+ * once the host's services are quiet, undo every domain's set-up. */
+void vmm_domains_stop_all(struct vmm_host *h);
+void vmm_domains_free_all(struct vmm_host *h);
+
+/* vmm_platform.c: the hooks of the event-channel core and of hv. */
+void vmm_evtchn_ops(struct evtchn_platform_ops *ops);
+extern const struct hv_platform_ops vmm_hv_ops;
+
 /* vmm_mem.c */
 int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen);
+/* A new memslot: size bytes at guest-physical gpa backed by host memory
+ * at host. 0 and *slot, or -errno (KVM_SET_USER_MEMORY_REGION's). */
+int vmm_mem_slot_add(struct vmm_domain *d, uint64_t gpa, uint64_t size,
+                     void *host, uint32_t *slot);
 void vmm_mem_fini(struct vmm_domain *d);
 void *vmm_gfn_map(struct vmm_domain *d, uint64_t gfn);
 void *vmm_gpa_map(struct vmm_domain *d, uint64_t gpa, size_t len);

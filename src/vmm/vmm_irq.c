@@ -324,16 +324,10 @@ static int map_iomem(struct vmm_domain *d, const struct irq_iomem *io,
                  m->path, strerror(e));
         return -e;
     }
-    pthread_mutex_lock(&d->lock);
-    uint32_t slot = d->next_slot++;
-    pthread_mutex_unlock(&d->lock);
-    struct kvm_userspace_memory_region r = {
-        .slot = slot, .guest_phys_addr = io->gfn * VMM_PAGE,
-        .memory_size = io->nr * VMM_PAGE,
-        .userspace_addr = (uint64_t)(uintptr_t)p + skip,
-    };
-    if (ioctl(d->vmfd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-        e = errno;
+    uint32_t slot;
+    e = -vmm_mem_slot_add(d, io->gfn * VMM_PAGE, io->nr * VMM_PAGE,
+                          (uint8_t *)p + skip, &slot);
+    if (e) {
         munmap(p, len);
         snprintf(err, errlen, "domain '%s': iomem at guest frame %llx: "
                  "KVM_SET_USER_MEMORY_REGION: %s", d->name,

@@ -25,6 +25,18 @@ static int set_slot(struct vmm_domain *d, uint32_t slot, uint64_t gpa,
     return ioctl(d->vmfd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
 }
 
+int vmm_mem_slot_add(struct vmm_domain *d, uint64_t gpa, uint64_t size,
+                     void *host, uint32_t *slot)
+{
+    pthread_mutex_lock(&d->lock);
+    uint32_t s = d->next_slot++;
+    pthread_mutex_unlock(&d->lock);
+    int rc = set_slot(d, s, gpa, size, host);
+    if (rc == 0)
+        *slot = s;
+    return rc;
+}
+
 int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen)
 {
     uint64_t total = SHINFO_OFFSET(d) + VMM_PAGE;

@@ -7,7 +7,7 @@
  * an upcall raised by a hypercall made under cli (EVTCHNOP_unmask inside
  * irqsave, as Linux does) waits for some later exit, ticks late. The VMM
  * runs this once at start-up and keeps the window itself only where the
- * host needs it (vmm.c irq_window), so hosts that do it right pay nothing.
+ * host needs it (vmm_irqwin.c), so hosts that do it right pay nothing.
  *
  * A 64-bit guest with the in-kernel irqchip loops over
  *     [cli]; out 0x10; [sti; nop]; read flag; out 0x11

@@ -1,0 +1,175 @@
+/*
+ * The platform hooks: what the event-channel core (struct
+ * evtchn_platform_ops) and the hypercall layer (struct hv_platform_ops)
+ * ask of the VMM, answered with its domains, vCPUs and guest memory.
+ */
+#include <stdint.h>
+#include <errno.h>
+#include <string.h>
+
+#include <xen/hvm/hvm_vcpu.h>
+#include <xen/sched.h>
+
+#include "vmm_int.h"
+
+static void *ec_map_gfn(void *opaque, domid_t dom, uint64_t gfn)
+{
+    struct vmm_domain *d = vmm_domain_find(opaque, dom);
+    return d ? vmm_gfn_map(d, gfn) : NULL;
+}
+
+/* An upcall for vCPU vcpu was raised (vmm_irqwin.c delivers it). */
+static void ec_kick_vcpu(void *opaque, domid_t dom, uint32_t vcpu)
+{
+    struct vmm_domain *d = vmm_domain_find(opaque, dom);
+    if (d && vcpu < d->nr_vcpus)
+        vmm_upcall_raise(d, vcpu);
+}
+
+static void ec_poll_wake(void *opaque, domid_t dom, evtchn_port_t port)
+{
+    struct vmm_domain *d = vmm_domain_find(opaque, dom);
+    if (d)
+        hv_poll_wake(d->hv, port);
+}
+
+static void *hvo_gva_map(void *vcpu, uint64_t gva, bool write)
+{
+    struct vmm_vcpu *v = vcpu;
+    return vmm_gva_map(v->d, &v->run->s.regs.sregs, gva, write);
+}
+
+static void *hvo_gfn_map(void *dom, uint64_t gfn)
+{
+    return vmm_gfn_map(dom, gfn);
+}
+
+static int hvo_map_shared_info(void *dom, uint64_t gfn)
+{
+    return vmm_map_shared_info(dom, gfn);
+}
+
+static int hvo_vcpu_initialise(void *dom, uint32_t id, const void *ctx)
+{
+    struct vmm_domain *d = dom;
+    if (id >= d->nr_vcpus)
+        return -ENOENT;
+    pthread_mutex_lock(&d->lock);
+    int rc = 0;
+    if (d->vcpus[id].initialised)
+        rc = -EEXIST;
+    else {
+        memcpy(d->vcpus[id].ctx, ctx, sizeof(struct vcpu_hvm_context));
+        d->vcpus[id].ctx_valid = true;
+        d->vcpus[id].initialised = true;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static int hvo_vcpu_up(void *dom, uint32_t id)
+{
+    struct vmm_domain *d = dom;
+    if (id >= d->nr_vcpus)
+        return -ENOENT;
+    struct vmm_vcpu *v = &d->vcpus[id];
+    pthread_mutex_lock(&d->lock);
+    int rc = 0;
+    if (!v->initialised)
+        rc = -EINVAL;               /* Xen: VCPUOP_up needs a context */
+    else if (!v->up) {
+        v->up = true;
+        if (!v->thread_started) {
+            rc = vmm_vcpu_start_thread(v);
+        } else {
+            /* A parked vCPU resumes where it stopped (Xen clears
+             * _VPF_down); a new VCPUOP_initialise context is loaded. */
+            vmm_vcpu_request(v, VMM_REQ_LOAD);
+            pthread_cond_broadcast(&d->vcpu_cv);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* VCPUOP_down: the vCPU stops running until VCPUOP_up (Xen sets
+ * _VPF_down). A vCPU may take itself down; its thread parks after the
+ * hypercall returns. Events meanwhile stay pending in its LAPIC. */
+static int hvo_vcpu_down(void *dom, uint32_t id)
+{
+    struct vmm_domain *d = dom;
+    if (id >= d->nr_vcpus)
+        return -ENOENT;
+    struct vmm_vcpu *v = &d->vcpus[id];
+    pthread_mutex_lock(&d->lock);
+    if (v->up) {
+        v->up = false;
+        if (v->thread_started)
+            vmm_vcpu_request(v, VMM_REQ_PARK);
+    }
+    bool any_up = false;
+    for (uint32_t i = 0; i < d->nr_vcpus; i++)
+        any_up |= d->vcpus[i].up;
+    pthread_mutex_unlock(&d->lock);
+    /* Xen: taking down the last running vCPU powers the domain off. */
+    if (!any_up)
+        vmm_domain_end(d, VMM_SHUTDOWN, SHUTDOWN_poweroff);
+    return 0;
+}
+
+static int hvo_vcpu_is_up(void *dom, uint32_t id)
+{
+    struct vmm_domain *d = dom;
+    pthread_mutex_lock(&d->lock);
+    int up = d->vcpus[id].up;
+    pthread_mutex_unlock(&d->lock);
+    return up;
+}
+
+static void hvo_shutdown(void *dom, unsigned int reason)
+{
+    struct vmm_domain *d = dom;
+    /* The guest's own SCHEDOP_shutdown: a crash reason counts as a crash
+     * for the exit status, but it is reported as a shutdown. */
+    int expect = VMM_RUNNING;
+    if (atomic_compare_exchange_strong(&d->outcome, &expect,
+            (int)(reason == SHUTDOWN_crash ? VMM_CRASHED : VMM_SHUTDOWN))) {
+        d->shutdown_reason = reason;
+        vmm_log(d, "shut down (%s)", vmm_shutdown_name(reason));
+    }
+    vmm_domain_stop(d);
+}
+
+static void hvo_assert_upcall(void *dom, uint32_t vcpu)
+{
+    struct vmm_domain *d = dom;
+    if (vcpu < d->nr_vcpus)
+        vmm_upcall_raise(d, vcpu);
+}
+
+static void hvo_console_write(void *dom, const char *buf, size_t len)
+{
+    vmm_console_write(dom, buf, len);
+}
+
+const struct hv_platform_ops vmm_hv_ops = {
+    .gva_map = hvo_gva_map,
+    .gfn_map = hvo_gfn_map,
+    .map_shared_info = hvo_map_shared_info,
+    .vcpu_initialise = hvo_vcpu_initialise,
+    .vcpu_up = hvo_vcpu_up,
+    .vcpu_down = hvo_vcpu_down,
+    .vcpu_is_up = hvo_vcpu_is_up,
+    .shutdown = hvo_shutdown,
+    .console_write = hvo_console_write,
+    .assert_upcall = hvo_assert_upcall,
+};
+
+void vmm_evtchn_ops(struct evtchn_platform_ops *ops)
+{
+    memset(ops, 0, sizeof(*ops));
+    ops->map_gfn = ec_map_gfn;
+    ops->kick_vcpu = ec_kick_vcpu;
+    ops->poll_wake = ec_poll_wake;
+    vmm_irq_evtchn_hooks(ops);
+}
