@@ -296,6 +296,19 @@ void vmm_irqwin_eat_kicks(void);
 void vmm_irqwin_exit(struct vmm_vcpu *v);
 void vmm_irqwin_fini(struct vmm_vcpu *v);
 
+/* vmm_rawvm.c: a bare VM (irqchip, memsz bytes of RAM at 0 in slot 0, one
+ * vCPU with the supported CPUID, its kvm_run mapped), for probes and
+ * baselines. 0 or -errno; _destroy undoes any part of it. */
+struct vmm_raw_vm {
+    int vm, vcpu;
+    uint8_t *mem;
+    size_t memsz;
+    struct kvm_run *run;
+    size_t run_size;
+};
+int vmm_raw_vm_create(int kvm_fd, size_t memsz, struct vmm_raw_vm *r);
+void vmm_raw_vm_destroy(struct vmm_raw_vm *r);
+
 /* vmm_probe.c: run the interrupt-window probe of the host's KVM in a
  * throw-away VM for rounds rounds; the count of late interrupts, or
  * -errno. */

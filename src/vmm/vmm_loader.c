@@ -114,11 +114,10 @@ int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
     return rc;
 }
 
-/* The kernel image f (len bytes, untrusted) into d's RAM, plus start_info.
- * Every offset and size of the ELF is checked against len and RAM. */
-int vmm_load_pvh_image(struct vmm_domain *d,
-                       const struct vmm_domain_config *cfg,
-                       const uint8_t *f, size_t len, char *err, size_t errlen)
+/* The PVH ELF f (len bytes, untrusted) into d's RAM; d->entry. Every
+ * offset and size of the ELF is checked against len and RAM. */
+static int load_elf(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                    const uint8_t *f, size_t len, char *err, size_t errlen)
 {
     int rc = -ENOEXEC;
     if (len < EI_NIDENT || memcmp(f, ELFMAG, SELFMAG)) {
@@ -197,8 +196,22 @@ int vmm_load_pvh_image(struct vmm_domain *d,
         memset(d->ram + ph.paddr + ph.filesz, 0, ph.memsz - ph.filesz);
     }
     d->entry = entry;
+    return 0;
+trunc:
+    snprintf(err, errlen, "kernel '%s': truncated or malformed ELF",
+             cfg->kernel);
+    rc = -ENOEXEC;
+out:
+    return rc;
+}
 
-    /* Memory map: shared by start_info and XENMEM_memory_map. */
+/* The memory map (shared by start_info and XENMEM_memory_map), the
+ * command line and the ramdisk, described by hvm_start_info. */
+static int write_start_info(struct vmm_domain *d,
+                            const struct vmm_domain_config *cfg, char *err,
+                            size_t errlen)
+{
+    int rc;
     d->nr_e820 = 0;
     add_e820(d, 0, 0xa0000, XEN_HVM_MEMMAP_TYPE_RAM);
     add_e820(d, 0xa0000, 0x60000, XEN_HVM_MEMMAP_TYPE_RESERVED);
@@ -254,13 +267,16 @@ int vmm_load_pvh_image(struct vmm_domain *d,
     }
     memcpy(si_base, &si, sizeof(si));
     rc = 0;
-    goto out;
-trunc:
-    snprintf(err, errlen, "kernel '%s': truncated or malformed ELF",
-             cfg->kernel);
-    rc = -ENOEXEC;
 out:
     return rc;
+}
+
+int vmm_load_pvh_image(struct vmm_domain *d,
+                       const struct vmm_domain_config *cfg,
+                       const uint8_t *f, size_t len, char *err, size_t errlen)
+{
+    int rc = load_elf(d, cfg, f, len, err, errlen);
+    return rc ? rc : write_start_info(d, cfg, err, errlen);
 }
 
 /* A flat segment: ar in Xen's (VMX-like) 12-bit attribute format. */

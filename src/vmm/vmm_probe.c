@@ -73,48 +73,13 @@ extern const uint8_t kiw_guest_start[], kiw_guest_end[], kiw_guest_if1[],
         goto out;                                                           \
     } while (0)
 
-int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
-                         int *exits_out)
+/* The probe's guest in r: its code, long mode over 0-1 GiB and the LAPIC's
+ * 3-4 GiB, a gate for VEC, the LAPIC software-enabled. 0 or -errno. */
+static int probe_setup(struct vmm_raw_vm *r, bool if1)
 {
-    int if1 = mode == VMM_PROBE_IF1, win = mode == VMM_PROBE_IF0_WIN,
-        step = mode == VMM_PROBE_IF0_STEP;
-    int rc = 0, vm = -1, vfd = -1, msz = 0;
-    uint8_t *mem = MAP_FAILED;
-    struct kvm_run *run = MAP_FAILED;
-    struct kvm_cpuid2 *cp = NULL;
-    size_t memsz = 1 << 20;
-    vm = ioctl(kfd, KVM_CREATE_VM, 0);
-    if (vm < 0)
-        FAIL("KVM_CREATE_VM");
-    ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-    if (ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
-        FAIL("KVM_CREATE_IRQCHIP");
-    mem = mmap(NULL, memsz, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED)
-        FAIL("mmap");
+    uint8_t *mem = r->mem;
     memcpy(mem + CODE, kiw_guest_start,
            (size_t)(kiw_guest_end - kiw_guest_start));
-    struct kvm_userspace_memory_region r = {
-        .slot = 0, .memory_size = memsz,
-        .userspace_addr = (uint64_t)(uintptr_t)mem };
-    if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-        FAIL("KVM_SET_USER_MEMORY_REGION");
-    vfd = ioctl(vm, KVM_CREATE_VCPU, 0);
-    msz = ioctl(kfd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    if (vfd < 0 || msz <= 0)
-        FAIL("KVM_CREATE_VCPU");
-    run = mmap(NULL, (size_t)msz, PROT_READ | PROT_WRITE, MAP_SHARED, vfd, 0);
-    if (run == MAP_FAILED)
-        FAIL("mmap kvm_run");
-    cp = calloc(1, sizeof(*cp) + 128 * sizeof(struct kvm_cpuid_entry2));
-    if (!cp)
-        FAIL("calloc");
-    cp->nent = 128;
-    if (ioctl(kfd, KVM_GET_SUPPORTED_CPUID, cp) < 0 ||
-        ioctl(vfd, KVM_SET_CPUID2, cp) < 0)
-        FAIL("CPUID");
-
     /* Long mode: 0-1 GiB and 3-4 GiB (the LAPIC) in 2 MiB pages. */
     uint64_t *pml4 = (uint64_t *)(mem + PML4), *pdpt = pml4 + 512,
              *pd0 = pml4 + 1024, *pd3 = pml4 + 1536;
@@ -135,8 +100,8 @@ int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
     memcpy(mem + IDT + VEC * 16, gate, sizeof(gate));
 
     struct kvm_sregs s;
-    if (ioctl(vfd, KVM_GET_SREGS, &s) < 0)
-        FAIL("KVM_GET_SREGS");
+    if (ioctl(r->vcpu, KVM_GET_SREGS, &s) < 0)
+        return -errno;
     struct kvm_segment cs = { .limit = 0xffffffff, .selector = 8, .type = 0xb,
                               .present = 1, .l = 1, .s = 1, .g = 1 };
     struct kvm_segment ds = cs;
@@ -154,21 +119,37 @@ int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
     s.cr4 = 0x20;                         /* PAE */
     s.efer = 0x500;                       /* LME | LMA */
     s.cr0 = 0x80000011;                   /* PG | ET | PE */
-    if (ioctl(vfd, KVM_SET_SREGS, &s) < 0)
-        FAIL("KVM_SET_SREGS");
+    if (ioctl(r->vcpu, KVM_SET_SREGS, &s) < 0)
+        return -errno;
     struct kvm_regs rg = {
         .rip = CODE + (if1 ? (uint64_t)(kiw_guest_if1 - kiw_guest_start) : 0),
         .rflags = 2, .rsp = 0x8000 };
-    if (ioctl(vfd, KVM_SET_REGS, &rg) < 0)
-        FAIL("KVM_SET_REGS");
+    if (ioctl(r->vcpu, KVM_SET_REGS, &rg) < 0)
+        return -errno;
     /* Software-enable the LAPIC (SVR bit 8), spurious vector 0xff. */
     struct kvm_lapic_state la;
-    if (ioctl(vfd, KVM_GET_LAPIC, &la) < 0)
-        FAIL("KVM_GET_LAPIC");
+    if (ioctl(r->vcpu, KVM_GET_LAPIC, &la) < 0)
+        return -errno;
     *(uint32_t *)(la.regs + 0xf0) = 0x1ff;
-    if (ioctl(vfd, KVM_SET_LAPIC, &la) < 0)
-        FAIL("KVM_SET_LAPIC");
+    if (ioctl(r->vcpu, KVM_SET_LAPIC, &la) < 0)
+        return -errno;
+    return 0;
+}
 
+int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
+                         int *exits_out)
+{
+    bool if1 = mode == VMM_PROBE_IF1, win = mode == VMM_PROBE_IF0_WIN,
+         step = mode == VMM_PROBE_IF0_STEP;
+    struct vmm_raw_vm r;
+    int rc = vmm_raw_vm_create(kfd, 1 << 20, &r);
+    if (rc)
+        return rc;
+    rc = probe_setup(&r, if1);
+    if (rc)
+        goto out;
+    int vm = r.vm, vfd = r.vcpu;
+    struct kvm_run *run = r.run;
     int late = 0, done = 0, exits = 0;
     while (done < rounds) {
         if (ioctl(vfd, KVM_RUN, 0) < 0) {
@@ -219,14 +200,6 @@ int vmm_probe_irq_window(int kfd, enum vmm_probe_mode mode, int rounds,
     if (exits_out)
         *exits_out = exits;
 out:
-    free(cp);
-    if (run != MAP_FAILED)
-        munmap(run, (size_t)msz);
-    if (mem != MAP_FAILED)
-        munmap(mem, memsz);
-    if (vfd >= 0)
-        close(vfd);
-    if (vm >= 0)
-        close(vm);
+    vmm_raw_vm_destroy(&r);
     return rc;
 }
