@@ -12,6 +12,9 @@
  * bounds of its own (libfdt 1.6.1's fdt_check_full loops forever on a
  * property length that wraps its int offset); fdt_check_full then adds its
  * own checks, and the walk is iterative (fdt_next_node), never recursive.
+ *
+ * config_irq_merge_dt then adds what the tree binds to the domain's
+ * interrupt configuration (the xl.cfg keys' struct config_irq).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,8 +23,10 @@
 
 #include <libfdt.h>
 
-#include "xenkvm/irq.h"
+#include "xenkvm/config.h"
+#include "config_int.h"
 
+#define DT_MAX_BLOB (1u << 24)   /* the largest blob config_dt_parse takes */
 #define DT_MAX_HOSTDEV 256
 #define DT_MAX_BINDINGS 1024
 
@@ -37,7 +42,7 @@ struct hostdev {
 struct dt_ctx {
     const void *fdt;
     FILE *report;
-    struct irq_dt_cfg *out;
+    struct config_dt *out;
     unsigned int errors;
     unsigned int cap_irqs, cap_mmio;
 };
@@ -121,17 +126,17 @@ static int irq_parent(const void *fdt, int off)
     return -FDT_ERR_NOTFOUND;
 }
 
-static const char *sink_name(enum irq_dt_sink s)
+static const char *sink_name(enum config_dt_sink s)
 {
-    return s == IRQ_DT_IOAPIC ? "ioapic pin" : "pirq gsi";
+    return s == CONFIG_DT_IOAPIC ? "ioapic pin" : "pirq gsi";
 }
 
-static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
+static int add_irq(struct dt_ctx *c, const struct config_dt_irq *b,
                    const char *hostdev)
 {
-    struct irq_dt_cfg *o = c->out;
+    struct config_dt *o = c->out;
     for (unsigned int i = 0; i < o->nr_irqs; i++) {
-        const struct irq_dt_irq *x = &o->irqs[i];
+        const struct config_dt_irq *x = &o->irqs[i];
         if (x->host_line == b->host_line) {
             if (x->sink == b->sink && x->guest_irq == b->guest_irq) {
                 warn(c, "%s interrupts[%u]: host line %u -> %s %u already "
@@ -147,7 +152,7 @@ static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
                 x->guest_irq);
             return 0;
         }
-        if (x->sink == IRQ_DT_IOAPIC && b->sink == IRQ_DT_IOAPIC &&
+        if (x->sink == CONFIG_DT_IOAPIC && b->sink == CONFIG_DT_IOAPIC &&
             x->guest_irq == b->guest_irq) {
             err(c, "ioapic pin %u: %s irq%u = host line %u (device '%s'): "
                 "pin already bound to different host line %u by %s "
@@ -172,9 +177,9 @@ static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
     return 0;
 }
 
-static int add_mmio(struct dt_ctx *c, const struct irq_dt_mmio *m)
+static int add_mmio(struct dt_ctx *c, const struct config_dt_mmio *m)
 {
-    struct irq_dt_cfg *o = c->out;
+    struct config_dt *o = c->out;
     if (o->nr_mmio == DT_MAX_BINDINGS) {
         err(c, "more than %u MMIO regions", DT_MAX_BINDINGS);
         return 0;
@@ -202,7 +207,7 @@ static int passthrough(struct dt_ctx *c, int gnode, int hdev)
     /* the guest side: interrupts and their controller, reg and its cells */
     int ilen = 0, cells = 0, numint = 0;
     const void *ints = fdt_getprop(fdt, gnode, "interrupts", &ilen);
-    enum irq_dt_sink sink = IRQ_DT_IOAPIC;
+    enum config_dt_sink sink = CONFIG_DT_IOAPIC;
     bool have_ic = false;
     if (ints) {
         int ic = irq_parent(fdt, gnode);
@@ -219,7 +224,7 @@ static int passthrough(struct dt_ctx *c, int gnode, int hdev)
             have_ic = true;
         } else if (fdt_node_check_compatible(fdt, ic, "xenkvm,pirq") == 0) {
             have_ic = true;
-            sink = IRQ_DT_PIRQ;
+            sink = CONFIG_DT_PIRQ;
         } else {
             warn(c, "%s: irqs are handled by '%s', ignoring irq assignments",
                  path, node_name(fdt, ic));
@@ -270,7 +275,7 @@ static int passthrough(struct dt_ctx *c, int gnode, int hdev)
                      numint);
                 continue;
             }
-            struct irq_dt_irq b = { .index = (unsigned int)id, .sink = sink };
+            struct config_dt_irq b = { .index = (unsigned int)id, .sink = sink };
             snprintf(b.node, sizeof(b.node), "%s", path);
             uint32_t line = cell(val, 0);
             if (line >= IRQ_MAX_LINES) {
@@ -298,7 +303,7 @@ static int passthrough(struct dt_ctx *c, int gnode, int hdev)
                     "(IRQ_TYPE_*)", path, id, flags);
                 continue;
             }
-            if (sink == IRQ_DT_PIRQ && b.guest_irq != line) {
+            if (sink == CONFIG_DT_PIRQ && b.guest_irq != line) {
                 err(c, "%s interrupts[%d]: a PIRQ's GSI is the host line: "
                     "GSI %u but %s = host line %u", path, id, b.guest_irq,
                     name, line);
@@ -324,7 +329,7 @@ static int passthrough(struct dt_ctx *c, int gnode, int hdev)
                      numreg);
                 continue;
             }
-            struct irq_dt_mmio m = { .index = (unsigned int)id };
+            struct config_dt_mmio m = { .index = (unsigned int)id };
             snprintf(m.node, sizeof(m.node), "%s", path);
             m.host_addr = cells64(val, 0, 2);
             m.size = cells64(val, 2, 2);
@@ -351,7 +356,7 @@ static int passthrough(struct dt_ctx *c, int gnode, int hdev)
     return 0;
 }
 
-void irq_dt_cfg_free(struct irq_dt_cfg *c)
+void config_dt_free(struct config_dt *c)
 {
     if (!c)
         return;
@@ -465,17 +470,17 @@ trunc:
     return -1;
 }
 
-int irq_dt_parse(const void *blob, size_t len, FILE *report,
-                 struct irq_dt_cfg *out)
+int config_dt_parse(const void *blob, size_t len, FILE *report,
+                 struct config_dt *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!blob || len < sizeof(struct fdt_header) || len > (1u << 24)) {
+    if (!blob || len < sizeof(struct fdt_header) || len > DT_MAX_BLOB) {
         fprintf(report, "error: not a device tree blob (size %zu)\n", len);
         return -EINVAL;
     }
     /* libfdt 1.6.1's fdt_check_full dereferences NULL on a tree older than
      * version 16 (fdt_get_name fails on the old name format; found by
-     * fuzz/irq_dt.c). dtc has written version 17 since 2007: refuse older. */
+     * fuzz/config_dt.c). dtc has written version 17 since 2007: refuse older. */
     if (fdt_magic(blob) != FDT_MAGIC || fdt_version(blob) < 16) {
         fprintf(report, "error: not a device tree blob of version 16 or later\n");
         return -EINVAL;
@@ -553,6 +558,69 @@ int irq_dt_parse(const void *blob, size_t len, FILE *report,
     if (rc == 0 && c.errors)
         rc = -EINVAL;
     if (rc < 0)
-        irq_dt_cfg_free(out);
+        config_dt_free(out);
     return rc;
+}
+
+int config_dt_load(const char *path, FILE *report, struct config_dt *out)
+{
+    char *blob;
+    size_t len;
+    memset(out, 0, sizeof(*out));
+    int rc = config_read(path, "device tree", DT_MAX_BLOB, report, &blob, &len);
+    if (rc < 0)
+        return rc;
+    char *msg = NULL;
+    size_t mlen = 0;
+    FILE *rep = open_memstream(&msg, &mlen);
+    rc = rep ? config_dt_parse(blob, len, rep, out) : -ENOMEM;
+    if (rep)
+        fclose(rep);
+    free(blob);
+    /* every report line names the file: the tree is per domain */
+    for (char *line = msg, *nl; line && *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        fprintf(report, "%s: %s\n", path, line);
+        if (!nl)
+            break;
+    }
+    free(msg);
+    if (rc < 0 && rc != -EINVAL)
+        fprintf(report, "%s: %s\n", path, strerror(-rc));
+    return rc;
+}
+
+int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt)
+{
+    size_t ng = c->nr_grants + dt->nr_irqs, nm = c->nr_iomem + dt->nr_mmio,
+           np = c->nr_pins + dt->nr_irqs;
+    uint32_t *g = realloc(c->grants, (ng + 1) * sizeof(*g));
+    if (!g)
+        return -ENOMEM;
+    c->grants = g;
+    struct config_iomem *m = realloc(c->iomem, (nm + 1) * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    c->iomem = m;
+    struct config_pin *p = realloc(c->pins, (np + 1) * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    c->pins = p;
+    for (unsigned int i = 0; i < dt->nr_irqs; i++) {
+        const struct config_dt_irq *q = &dt->irqs[i];
+        if (q->sink == CONFIG_DT_PIRQ)
+            c->grants[c->nr_grants++] = q->host_line;
+        else
+            c->pins[c->nr_pins++] = (struct config_pin){
+                .line = q->host_line, .pin = q->guest_irq };
+    }
+    for (unsigned int i = 0; i < dt->nr_mmio; i++) {
+        const struct config_dt_mmio *r = &dt->mmio[i];
+        c->iomem[c->nr_iomem++] = (struct config_iomem){
+            .pfn = r->host_addr >> 12, .nr = r->size >> 12,
+            .gfn = r->guest_addr >> 12 };
+    }
+    return 0;
 }

@@ -1,9 +1,10 @@
 /*
- * The xl.cfg settings irqs= and iomem= of a domain, and xenkvm's host file
- * saying which source backs each line. Both are read with libxlutil (the
- * parser xl itself uses), so quoting, comments and lists behave as in xl;
- * this file only checks the values. Every value is untrusted: a bad one is
- * one message naming the file, the setting and the entry, and -EINVAL.
+ * A domain's xl.cfg, read once with libxlutil (the parser xl itself uses),
+ * so quoting, comments and lists behave as in xl; this file only checks the
+ * values of the keys xenkvm reads (see config.h) and fills one struct
+ * config_domain. Every value is untrusted: a bad one is one message naming
+ * the file, the key and the entry, and -EINVAL. Also the libxlutil helpers
+ * the host file's parser shares (config_int.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,22 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxlutil.h>
+#include "xenkvm/util.h"
+#include "config_int.h"
 
-#include "xenkvm/irq.h"
-
-#define CFG_MAX_ENTRIES 1024u
-
-static XLU_Config *cfg_open(const char *data, size_t len, const char *name,
+XLU_Config *config_xlu_open(const char *data, size_t len, const char *name,
                             FILE *report, int *rc)
 {
-    if (len > 1u << 20) {
+    if (len > CONFIG_MAX_TEXT) {
         fprintf(report, "%s: larger than 1 MiB\n", name);
         *rc = -EINVAL;
         return NULL;
     }
     /* libxlutil 4.17 asserts (aborts) on a NUL byte inside a quoted string
-     * (found by fuzz/irq_cfg.c); a text file has none, so refuse it here. */
+     * (found by fuzz/config_xl.c); a text file has none, so refuse it here. */
     if (memchr(data, '\0', len)) {
         fprintf(report, "%s: contains a NUL byte, not a text file\n", name);
         *rc = -EINVAL;
@@ -48,8 +46,7 @@ static XLU_Config *cfg_open(const char *data, size_t len, const char *name,
     return c;
 }
 
-/* The whole string is one number in base (no sign, no junk, no overflow). */
-static bool parse_u64(const char *s, int base, uint64_t *v)
+bool config_parse_u64(const char *s, int base, uint64_t *v)
 {
     if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
         return false;
@@ -62,8 +59,7 @@ static bool parse_u64(const char *s, int base, uint64_t *v)
     return true;
 }
 
-/* Get list n; *items NULL with *count 0 when it is not set. */
-static int get_list(XLU_Config *c, const char *n, const char *file,
+int config_get_list(XLU_Config *c, const char *n, const char *file,
                     FILE *report, XLU_ConfigList **list, int *count)
 {
     *list = NULL;
@@ -75,26 +71,39 @@ static int get_list(XLU_Config *c, const char *n, const char *file,
         fprintf(report, "%s: %s must be a list [ ... ]\n", file, n);
         return -EINVAL;
     }
-    if ((unsigned int)*count > CFG_MAX_ENTRIES) {
+    if ((unsigned int)*count > CONFIG_MAX_ENTRIES) {
         fprintf(report, "%s: %s has %d entries, at most %u\n", file, n, *count,
-                CFG_MAX_ENTRIES);
+                CONFIG_MAX_ENTRIES);
         return -EINVAL;
     }
     return 0;
 }
 
-void irq_domain_cfg_free(struct irq_domain_cfg *c)
+int config_read(const char *path, const char *what, size_t max, FILE *report,
+                char **text, size_t *len)
+{
+    int rc = util_read_file(path, max, text, len);
+    if (rc == -EFBIG)
+        fprintf(report, "cannot read %s '%s': larger than %zu KiB\n", what,
+                path, max >> 10);
+    else if (rc < 0)
+        fprintf(report, "cannot read %s '%s': %s\n", what, path,
+                strerror(-rc));
+    return rc;
+}
+
+void config_irq_free(struct config_irq *c)
 {
     if (!c)
         return;
-    free(c->irqs);
+    free(c->grants);
     free(c->iomem);
     free(c->pins);
     memset(c, 0, sizeof(*c));
 }
 
 /* "PFN,NR[@GFN]", hex as in xl.cfg(5). */
-static bool parse_iomem(const char *s, struct irq_iomem *m)
+static bool parse_iomem(const char *s, struct config_iomem *m)
 {
     char buf[64];
     if (!s || strlen(s) >= sizeof(buf))
@@ -107,10 +116,11 @@ static bool parse_iomem(const char *s, struct irq_iomem *m)
     char *at = strchr(comma + 1, '@');
     if (at)
         *at = '\0';
-    if (!parse_u64(buf, 16, &m->pfn) || !parse_u64(comma + 1, 16, &m->nr))
+    if (!config_parse_u64(buf, 16, &m->pfn) ||
+        !config_parse_u64(comma + 1, 16, &m->nr))
         return false;
     m->gfn = m->pfn;
-    if (at && !parse_u64(at + 1, 16, &m->gfn))
+    if (at && !config_parse_u64(at + 1, 16, &m->gfn))
         return false;
     /* a page count of 0 maps nothing; frames beyond 2^52 do not exist */
     const uint64_t max = 1ull << 52;
@@ -118,392 +128,304 @@ static bool parse_iomem(const char *s, struct irq_iomem *m)
            m->gfn < max && m->nr <= max - m->gfn;
 }
 
-int irq_cfg_parse_domain(const char *data, size_t len, const char *name,
-                         FILE *report, struct irq_domain_cfg *out)
+/* "LINE@PIN", decimal. */
+static bool parse_pin(const char *s, struct config_pin *p)
 {
-    int rc;
-    memset(out, 0, sizeof(*out));
-    name = name ? name : "domain config";
-    XLU_Config *c = cfg_open(data, len, name, report, &rc);
-    if (!c)
-        return rc;
-    XLU_ConfigList *l;
-    int n;
-    rc = get_list(c, "irqs", name, report, &l, &n);
-    if (rc == 0 && n > 0) {
-        out->irqs = calloc((size_t)n, sizeof(*out->irqs));
-        if (!out->irqs)
-            rc = -ENOMEM;
-        for (int i = 0; rc == 0 && i < n; i++) {
-            const char *s = xlu_cfg_get_listitem(l, i);
-            uint64_t v;
-            if (!parse_u64(s, 10, &v) || v >= IRQ_MAX_LINES) {
-                fprintf(report, "%s: irqs entry %d ('%.32s'): expected a line "
-                        "number 0..%u\n", name, i + 1, s ? s : "(a list)",
-                        IRQ_MAX_LINES - 1);
-                rc = -EINVAL;
-                break;
-            }
-            out->irqs[out->nr_irqs++] = (uint32_t)v;
-        }
-    }
-    if (rc == 0)
-        rc = get_list(c, "iomem", name, report, &l, &n);
-    if (rc == 0 && n > 0) {
-        out->iomem = calloc((size_t)n, sizeof(*out->iomem));
-        if (!out->iomem)
-            rc = -ENOMEM;
-        for (int i = 0; rc == 0 && i < n; i++) {
-            const char *s = xlu_cfg_get_listitem(l, i);
-            if (!parse_iomem(s, &out->iomem[out->nr_iomem])) {
-                fprintf(report, "%s: iomem entry %d ('%.40s'): expected "
-                        "\"PFN,NR[@GFN]\" in hex, NR > 0\n", name, i + 1,
-                        s ? s : "(a list)");
-                rc = -EINVAL;
-                break;
-            }
-            out->nr_iomem++;
-        }
-    }
-    if (rc == 0)
-        rc = get_list(c, "irq_pins", name, report, &l, &n);
-    if (rc == 0 && n > 0) {
-        out->pins = calloc((size_t)n, sizeof(*out->pins));
-        if (!out->pins)
-            rc = -ENOMEM;
-        for (int i = 0; rc == 0 && i < n; i++) {
-            const char *s = xlu_cfg_get_listitem(l, i);
-            char buf[32];
-            char *at;
-            uint64_t line, pin;
-            if (!s || strlen(s) >= sizeof(buf) || !strcpy(buf, s) ||
-                !(at = strchr(buf, '@')) || (*at = '\0') ||
-                !parse_u64(buf, 10, &line) || !parse_u64(at + 1, 10, &pin) ||
-                line >= IRQ_MAX_LINES || pin > 255) {
-                fprintf(report, "%s: irq_pins entry %d ('%.32s'): expected "
-                        "\"LINE@PIN\" (host line 0..%u, IOAPIC pin)\n", name,
-                        i + 1, s ? s : "(a list)", IRQ_MAX_LINES - 1);
-                rc = -EINVAL;
-                break;
-            }
-            out->pins[out->nr_pins++] = (struct irq_pin_cfg){
-                .line = (uint32_t)line, .pin = (uint32_t)pin };
-        }
-    }
-    xlu_cfg_destroy(c);
-    if (rc)
-        irq_domain_cfg_free(out);
-    return rc;
-}
-
-int irq_domain_cfg_apply(const struct irq_domain_cfg *c, struct irq_pirq *r,
-                         domid_t dom, unsigned int nr_lines, FILE *report)
-{
-    for (unsigned int i = 0; i < c->nr_irqs; i++)
-        if (c->irqs[i] >= nr_lines) {
-            fprintf(report, "domain %u: irqs: host line %u does not exist "
-                    "(the host has %u)\n", (unsigned int)dom, c->irqs[i],
-                    nr_lines);
-            return -EINVAL;
-        }
-    for (unsigned int i = 0; i < c->nr_irqs; i++) {
-        int rc = irq_pirq_grant(r, dom, c->irqs[i], true);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-void irq_host_cfg_free(struct irq_host_cfg *c)
-{
-    if (!c)
-        return;
-    free(c->lines);
-    free(c->mmio);
-    memset(c, 0, sizeof(*c));
-}
-
-/* "PFN,NR=file:PATH" or "PFN,NR=uio:PATH[:MAP]" (see irq.h). */
-static bool parse_mmio(const char *s, struct irq_host_mmio *m,
-                       const char **why)
-{
-    char buf[256];
-    *why = "expected \"PFN,NR=file:PATH\" or \"PFN,NR=uio:/dev/uioN[:MAP]\"";
+    char buf[32];
+    uint64_t line, pin;
     if (!s || strlen(s) >= sizeof(buf))
         return false;
     strcpy(buf, s);
-    char *eq = strchr(buf, '=');
-    char *comma = strchr(buf, ',');
-    if (!eq || !comma || comma > eq)
+    char *at = strchr(buf, '@');
+    if (!at)
         return false;
-    *comma = '\0';
-    *eq = '\0';
-    memset(m, 0, sizeof(*m));
-    if (!parse_u64(buf, 16, &m->pfn) || !parse_u64(comma + 1, 16, &m->nr))
+    *at = '\0';
+    if (!config_parse_u64(buf, 10, &line) || !config_parse_u64(at + 1, 10, &pin) ||
+        line >= IRQ_MAX_LINES || pin > 255)
         return false;
-    const uint64_t max = 1ull << 52;
-    if (m->nr == 0 || m->pfn >= max || m->nr > max - m->pfn) {
-        *why = "frame range empty or beyond 2^52";
-        return false;
-    }
-    char *what = eq + 1, *path;
-    if (!strncmp(what, "file:", 5)) {
-        path = what + 5;
-    } else if (!strncmp(what, "uio:", 4)) {
-        m->uio = true;
-        path = what + 4;
-        char *colon = strchr(path, ':');
-        if (colon) {
-            uint64_t map;
-            *colon = '\0';
-            if (!parse_u64(colon + 1, 10, &map) || map > 4) {
-                *why = "UIO map index must be 0..4";
-                return false;
-            }
-            m->uio_map = (unsigned int)map;
-        }
-    } else {
-        return false;
-    }
-    if (!*path || path[0] != '/' || strlen(path) >= sizeof(m->path)) {
-        *why = "the path must be absolute and shorter than 128 bytes";
-        return false;
-    }
-    strcpy(m->path, path);
+    *p = (struct config_pin){ .line = (uint32_t)line, .pin = (uint32_t)pin };
     return true;
 }
 
-static int parse_mmio_list(XLU_Config *c, const char *name, FILE *report,
-                           struct irq_host_cfg *out)
+/* irqs= iomem= irq_pins= into out (empty on entry). */
+static int parse_irq_keys(XLU_Config *c, const char *name, FILE *report,
+                          struct config_irq *out)
 {
     XLU_ConfigList *l;
-    int n = 0;
-    int rc = get_list(c, "mmio", name, report, &l, &n);
-    if (rc || n == 0)
-        return rc;
-    out->mmio = calloc((size_t)n, sizeof(*out->mmio));
-    if (!out->mmio)
-        return -ENOMEM;
-    for (int i = 0; i < n; i++) {
+    int n;
+    int rc = config_get_list(c, "irqs", name, report, &l, &n);
+    if (rc == 0 && n > 0 && !(out->grants = calloc((size_t)n, sizeof(*out->grants))))
+        rc = -ENOMEM;
+    for (int i = 0; rc == 0 && i < n; i++) {
         const char *s = xlu_cfg_get_listitem(l, i);
-        const char *why;
-        struct irq_host_mmio *m = &out->mmio[out->nr_mmio];
-        if (!parse_mmio(s, m, &why)) {
-            fprintf(report, "%s: mmio entry %d ('%.60s'): %s\n", name, i + 1,
-                    s ? s : "(a list)", why);
-            return -EINVAL;
+        uint64_t v;
+        if (!config_parse_u64(s, 10, &v) || v >= IRQ_MAX_LINES) {
+            fprintf(report, "%s: irqs entry %d ('%.32s'): expected a line "
+                    "number 0..%u\n", name, i + 1, s ? s : "(a list)",
+                    IRQ_MAX_LINES - 1);
+            rc = -EINVAL;
+            break;
         }
-        for (unsigned int j = 0; j < out->nr_mmio; j++) {
-            const struct irq_host_mmio *o = &out->mmio[j];
-            if (m->pfn < o->pfn + o->nr && o->pfn < m->pfn + m->nr) {
-                fprintf(report, "%s: mmio entries %u and %d overlap\n", name,
-                        j + 1, i + 1);
-                return -EINVAL;
-            }
+        out->grants[out->nr_grants++] = (uint32_t)v;
+    }
+    if (rc == 0)
+        rc = config_get_list(c, "iomem", name, report, &l, &n);
+    if (rc == 0 && n > 0 && !(out->iomem = calloc((size_t)n, sizeof(*out->iomem))))
+        rc = -ENOMEM;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const char *s = xlu_cfg_get_listitem(l, i);
+        if (!parse_iomem(s, &out->iomem[out->nr_iomem])) {
+            fprintf(report, "%s: iomem entry %d ('%.40s'): expected "
+                    "\"PFN,NR[@GFN]\" in hex, NR > 0\n", name, i + 1,
+                    s ? s : "(a list)");
+            rc = -EINVAL;
+            break;
         }
-        out->nr_mmio++;
+        out->nr_iomem++;
+    }
+    if (rc == 0)
+        rc = config_get_list(c, "irq_pins", name, report, &l, &n);
+    if (rc == 0 && n > 0 && !(out->pins = calloc((size_t)n, sizeof(*out->pins))))
+        rc = -ENOMEM;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const char *s = xlu_cfg_get_listitem(l, i);
+        if (!parse_pin(s, &out->pins[out->nr_pins])) {
+            fprintf(report, "%s: irq_pins entry %d ('%.32s'): expected "
+                    "\"LINE@PIN\" (host line 0..%u, IOAPIC pin)\n", name,
+                    i + 1, s ? s : "(a list)", IRQ_MAX_LINES - 1);
+            rc = -EINVAL;
+            break;
+        }
+        out->nr_pins++;
+    }
+    return rc;
+}
+
+/* An optional string key, copied into *out. 0 (absent: *out untouched),
+ * -ENOMEM. */
+static int get_str(XLU_Config *c, const char *key, char **out)
+{
+    const char *s;
+    if (xlu_cfg_get_string(c, key, &s, 1))
+        return 0;
+    char *d = strdup(s);
+    if (!d)
+        return -ENOMEM;
+    free(*out);
+    *out = d;
+    return 0;
+}
+
+/* A required string key (libxlutil warns if it is a list). */
+static int need_str(XLU_Config *c, const char *name, const char *key,
+                    FILE *report, char **out)
+{
+    const char *s;
+    if (xlu_cfg_get_string(c, key, &s, 0)) {
+        fprintf(report, "%s: no %s = \"...\" given\n", name, key);
+        return -EINVAL;
+    }
+    return (*out = strdup(s)) ? 0 : -ENOMEM;
+}
+
+/* An optional numeric key in lo..hi: 1 (set in *out), 0 (absent) or
+ * -EINVAL (not a number, out of range). */
+static int get_u32(XLU_Config *c, const char *key, long lo, long hi,
+                   uint32_t *out)
+{
+    long l;
+    int e = xlu_cfg_get_long(c, key, &l, 1);
+    if (e == ESRCH)
+        return 0;
+    if (e || l < lo || l > hi)
+        return -EINVAL;
+    *out = (uint32_t)l;
+    return 1;
+}
+
+/* type, name, kernel, ramdisk, cmdline/extra, memory, vcpus. */
+static int parse_basics(XLU_Config *c, const char *name, unsigned int flags,
+                        FILE *report, struct config_domain *out)
+{
+    const char *s;
+    long l;
+    int rc;
+    if (!xlu_cfg_get_string(c, "type", &s, 1) && strcmp(s, "pvh")) {
+        fprintf(report, "%s: type = \"%s\": only \"pvh\" guests are "
+                "supported\n", name, s);
+        return -EINVAL;
+    }
+    if (flags & CONFIG_DOMAIN_RUNNABLE) {
+        if ((rc = need_str(c, name, "name", report, &out->name)) ||
+            (rc = need_str(c, name, "kernel", report, &out->kernel)))
+            return rc;
+    } else if ((rc = get_str(c, "name", &out->name)) ||
+               (rc = get_str(c, "kernel", &out->kernel))) {
+        return rc;
+    }
+    /* cmdline wins over extra, as in xl */
+    if ((rc = get_str(c, "ramdisk", &out->ramdisk)) ||
+        (rc = get_str(c, "extra", &out->cmdline)) ||
+        (rc = get_str(c, "cmdline", &out->cmdline)))
+        return rc;
+    int e = xlu_cfg_get_long(c, "memory", &l, 1);
+    if (e == 0 && (l < CONFIG_MIN_MEMORY_MIB || l > CONFIG_MAX_MEMORY_MIB)) {
+        fprintf(report, "%s: memory = %ld: must be %u..%u (MiB)\n", name, l,
+                CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB);
+        return -EINVAL;
+    } else if (e == 0) {
+        out->mem_bytes = (uint64_t)l << 20;
+    } else if (e != ESRCH) {
+        fprintf(report, "%s: memory must be a number (MiB)\n", name);
+        return -EINVAL;
+    }
+    e = xlu_cfg_get_long(c, "vcpus", &l, 1);
+    if (e == 0 && (l < 1 || l > CONFIG_MAX_VCPUS)) {
+        fprintf(report, "%s: vcpus = %ld: must be 1..%u\n", name, l,
+                CONFIG_MAX_VCPUS);
+        return -EINVAL;
+    } else if (e == 0) {
+        out->vcpus = (uint32_t)l;
+    } else if (e != ESRCH) {
+        fprintf(report, "%s: vcpus must be a number\n", name);
+        return -EINVAL;
     }
     return 0;
 }
 
-/* "1000us", "5ms", "2s", "250000ns" */
-static bool parse_duration(const char *s, uint64_t *ns)
+/* Per-domain limits, as xl.cfg(5) (libxl's defaults when absent). The
+ * grant limits are kept for the grant tables to come. */
+static int parse_limits(XLU_Config *c, const char *name, FILE *report,
+                        struct config_domain *out)
 {
-    static const struct { const char *unit; uint64_t mul; } units[] = {
-        { "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
+    static const struct {
+        const char *key;
+        long lo, hi;
+        size_t off;
+    } keys[] = {
+        { "max_event_channels", 1, CONFIG_MAX_EVENT_CHANNELS,
+          offsetof(struct config_domain, max_event_channels) },
+        { "max_grant_frames", 1, CONFIG_MAX_GRANT_FRAMES,
+          offsetof(struct config_domain, max_grant_frames) },
+        { "max_maptrack_frames", 0, CONFIG_MAX_MAPTRACK_FRAMES,
+          offsetof(struct config_domain, max_maptrack_frames) },
     };
-    char num[24];
-    size_t digits = strspn(s, "0123456789");
-    if (digits == 0 || digits >= sizeof(num))
-        return false;
-    memcpy(num, s, digits);
-    num[digits] = '\0';
-    uint64_t v;
-    if (!parse_u64(num, 10, &v))
-        return false;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (!strcmp(s + digits, units[i].unit)) {
-            if (v > UINT64_MAX / units[i].mul)
-                return false;
-            *ns = v * units[i].mul;
-            return *ns >= 1000 && *ns <= 3600ull * 1000000000ull;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        uint32_t *v = (uint32_t *)((char *)out + keys[i].off);
+        int set = get_u32(c, keys[i].key, keys[i].lo, keys[i].hi, v);
+        if (set < 0) {
+            fprintf(report, "%s: %s must be a number %ld..%ld\n", name,
+                    keys[i].key, keys[i].lo, keys[i].hi);
+            return -EINVAL;
         }
-    return false;
+        if (set && *v == 0)     /* max_maptrack_frames = 0: none at all */
+            *v = CONFIG_NO_MAPTRACK;
+    }
+    return 0;
 }
 
-/* One "N=SOURCE[,option...]" entry; *why says what is wrong. */
-static bool parse_line(const char *s, struct irq_host_line_cfg *lc,
-                       const char **why)
+/* on_poweroff / on_crash: what we can honour. */
+static int parse_action(XLU_Config *c, const char *name, const char *key,
+                        FILE *report, enum config_action *out)
 {
-    char buf[160];
-    memset(lc, 0, sizeof(*lc));
-    if (!s || strlen(s) >= sizeof(buf)) {
-        *why = "expected \"LINE=SOURCE[,OPTION...]\" (at most 159 characters)";
-        return false;
+    const char *v = NULL;
+    xlu_cfg_get_string(c, key, &v, 1);
+    *out = CONFIG_ACTION_DESTROY;
+    if (!v || !strcmp(v, "destroy"))
+        return 0;
+    if (!strcmp(v, "preserve")) {
+        *out = CONFIG_ACTION_PRESERVE;
+        return 0;
     }
-    strcpy(buf, s);
-    char *eq = strchr(buf, '=');
-    if (!eq) {
-        *why = "expected \"LINE=SOURCE[,OPTION...]\"";
-        return false;
+    if (!strcmp(v, "restart") || !strcmp(v, "rename-restart") ||
+        !strcmp(v, "coredump-destroy") || !strcmp(v, "coredump-restart") ||
+        !strcmp(v, "soft-reset")) {
+        fprintf(report, "%s: %s = \"%s\" not supported yet; the domain is "
+                "destroyed instead\n", name, key, v);
+        return 0;
     }
-    *eq = '\0';
-    uint64_t line;
-    if (!parse_u64(buf, 10, &line) || line >= IRQ_MAX_LINES) {
-        *why = "the line number must be 0..1023";
-        return false;
-    }
-    lc->line = (unsigned int)line;
-    char *save = NULL;
-    char *src = strtok_r(eq + 1, ",", &save);
-    if (!src) {
-        *why = "missing source (eventfd, timerfd:PERIOD, timerfd:once:DELAY, uio:PATH)";
-        return false;
-    }
-    bool trigger_set = false;
-    if (!strcmp(src, "eventfd")) {
-        lc->kind = IRQ_SRC_EVENTFD;
-    } else if (!strncmp(src, "timerfd:", 8)) {
-        lc->kind = IRQ_SRC_TIMERFD;
-        const char *d = src + 8;
-        lc->periodic = strncmp(d, "once:", 5) != 0;
-        if (!lc->periodic)
-            d += 5;
-        if (!parse_duration(d, &lc->period_ns)) {
-            *why = "timer period must be a number with ns/us/ms/s, 1us..1h";
-            return false;
-        }
-    } else if (!strncmp(src, "uio:", 4)) {
-        lc->kind = IRQ_SRC_UIO;
-        if (src[4] != '/' || strlen(src + 4) >= sizeof(lc->path)) {
-            *why = "uio needs an absolute device path (uio:/dev/uioN)";
-            return false;
-        }
-        strcpy(lc->path, src + 4);
-        lc->mode.trigger = IRQ_LEVEL;   /* UIO lines are usually level */
-    } else {
-        *why = "unknown source (eventfd, timerfd:PERIOD, timerfd:once:DELAY, uio:PATH)";
-        return false;
-    }
-    for (char *o; (o = strtok_r(NULL, ",", &save));) {
-        if (!strcmp(o, "edge") || !strcmp(o, "level")) {
-            if (trigger_set) {
-                *why = "edge/level given twice";
-                return false;
-            }
-            trigger_set = true;
-            lc->mode.trigger = o[0] == 'e' ? IRQ_EDGE : IRQ_LEVEL;
-        } else if (!strcmp(o, "high") || !strcmp(o, "rising")) {
-            lc->mode.polarity = IRQ_ACTIVE_HIGH;
-        } else if (!strcmp(o, "low") || !strcmp(o, "falling")) {
-            lc->mode.polarity = IRQ_ACTIVE_LOW;
-        } else if (!strcmp(o, "ack=unmask")) {
-            lc->mode.ack = IRQ_ACK_UNMASK;
-        } else if (!strcmp(o, "ack=eoi")) {
-            lc->mode.ack = IRQ_ACK_EOI;
-        } else {
-            *why = "unknown option (edge, level, high, low, ack=unmask, ack=eoi)";
-            return false;
-        }
-    }
-    return true;
+    fprintf(report, "%s: %s = \"%s\": unknown action\n", name, key, v);
+    return -EINVAL;
 }
 
-int irq_cfg_parse_host(const char *data, size_t len, const char *name,
-                       FILE *report, struct irq_host_cfg *out)
+void config_domain_free(struct config_domain *c)
+{
+    if (!c)
+        return;
+    free(c->name);
+    free(c->kernel);
+    free(c->ramdisk);
+    free(c->cmdline);
+    free(c->device_tree);
+    config_irq_free(&c->irq);
+    config_dt_free(&c->dt);
+    memset(c, 0, sizeof(*c));
+}
+
+int config_domain_parse(const char *data, size_t len, const char *source,
+                        unsigned int flags, FILE *report,
+                        struct config_domain *out)
 {
     int rc;
     memset(out, 0, sizeof(*out));
-    name = name ? name : "host irq config";
-    XLU_Config *c = cfg_open(data, len, name, report, &rc);
+    const char *name = source ? source : "domain config";
+    XLU_Config *c = config_xlu_open(data, len, name, report, &rc);
     if (!c)
         return rc;
-    long nr = 0;
-    int e = xlu_cfg_get_bounded_long(c, "nr_lines", 1, IRQ_MAX_LINES, &nr, 1);
-    if (e && e != ESRCH) {
-        fprintf(report, "%s: nr_lines must be a number 1..%u\n", name,
-                IRQ_MAX_LINES);
-        rc = -EINVAL;
-    }
-    XLU_ConfigList *l;
-    int n = 0;
+    rc = parse_basics(c, name, flags, report, out);
     if (rc == 0)
-        rc = get_list(c, "line", name, report, &l, &n);
-    if (rc == 0 && n > 0) {
-        out->lines = calloc((size_t)n, sizeof(*out->lines));
-        if (!out->lines)
-            rc = -ENOMEM;
-    }
-    unsigned int max_line = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        const char *s = xlu_cfg_get_listitem(l, i);
-        const char *why = NULL;
-        struct irq_host_line_cfg *lc = &out->lines[out->n];
-        if (!parse_line(s, lc, &why)) {
-            fprintf(report, "%s: line entry %d ('%.40s'): %s\n", name, i + 1,
-                    s ? s : "(a list)", why);
-            rc = -EINVAL;
-            break;
-        }
-        for (unsigned int j = 0; j < out->n; j++)
-            if (out->lines[j].line == lc->line) {
-                fprintf(report, "%s: line %u is configured twice (entries %u "
-                        "and %d)\n", name, lc->line, j + 1, i + 1);
-                rc = -EINVAL;
-            }
-        if (lc->line + 1 > max_line)
-            max_line = lc->line + 1;
-        out->n++;
-    }
-    if (rc == 0) {
-        if (nr && max_line > (unsigned long)nr) {
-            fprintf(report, "%s: line %u is beyond nr_lines = %ld\n", name,
-                    max_line - 1, nr);
-            rc = -EINVAL;
-        }
-        out->nr_lines = nr ? (unsigned int)nr : (max_line ? max_line : 1);
-    }
+        rc = parse_limits(c, name, report, out);
     if (rc == 0)
-        rc = parse_mmio_list(c, name, report, out);
+        rc = parse_action(c, name, "on_poweroff", report, &out->on_poweroff);
+    if (rc == 0)
+        rc = parse_action(c, name, "on_crash", report, &out->on_crash);
+    if (rc == 0)
+        rc = parse_irq_keys(c, name, report, &out->irq);
+    if (rc == 0)
+        rc = get_str(c, "device_tree", &out->device_tree);
     xlu_cfg_destroy(c);
     if (rc)
-        irq_host_cfg_free(out);
+        config_domain_free(out);
     return rc;
 }
 
-int irq_host_cfg_apply(const struct irq_host_cfg *c, struct irq_icu **out,
-                       FILE *report)
+int config_domain_load(const char *path, unsigned int flags, FILE *report,
+                       struct config_domain *out)
 {
-    struct irq_icu *icu = irq_icu_create(c->nr_lines);
-    if (!icu)
-        return -errno;
-    for (unsigned int i = 0; i < c->n; i++) {
-        const struct irq_host_line_cfg *lc = &c->lines[i];
-        struct irq_source *s = NULL;
-        int rc;
-        switch (lc->kind) {
-        case IRQ_SRC_EVENTFD:
-            rc = irq_source_eventfd(-1, &s);
-            break;
-        case IRQ_SRC_TIMERFD:
-            rc = irq_source_timerfd(lc->period_ns, lc->periodic, &s);
-            break;
-        case IRQ_SRC_UIO:
-            rc = irq_source_uio(lc->path, &s);
-            break;
-        default:
-            rc = -EINVAL;
-        }
+    char *text;
+    size_t len;
+    memset(out, 0, sizeof(*out));
+    int rc = config_read(path, "config", CONFIG_MAX_TEXT, report, &text, &len);
+    if (rc < 0)
+        return rc;
+    rc = config_domain_parse(text, len, path, flags, report, out);
+    free(text);
+    if (rc == 0 && out->device_tree) {
+        rc = config_dt_load(out->device_tree, report, &out->dt);
         if (rc == 0)
-            rc = irq_icu_set_source(icu, lc->line, s, lc->mode);
-        if (rc < 0) {
-            fprintf(report, "host line %u: cannot set up its source%s%s: %s\n",
-                    lc->line, lc->kind == IRQ_SRC_UIO ? " " : "",
-                    lc->kind == IRQ_SRC_UIO ? lc->path : "", strerror(-rc));
-            irq_icu_destroy(icu);
-            return rc;
-        }
+            rc = config_irq_merge_dt(&out->irq, &out->dt);
+        if (rc == 0)
+            out->has_dt = true;
+        else
+            config_domain_free(out);
     }
-    *out = icu;
+    return rc;
+}
+
+int config_irq_grant(const struct config_irq *c, struct irq_pirq *r,
+                     domid_t dom, unsigned int nr_lines, FILE *report)
+{
+    for (unsigned int i = 0; i < c->nr_grants; i++)
+        if (c->grants[i] >= nr_lines) {
+            fprintf(report, "domain %u: irqs: host line %u does not exist "
+                    "(the host has %u)\n", (unsigned int)dom, c->grants[i],
+                    nr_lines);
+            return -EINVAL;
+        }
+    for (unsigned int i = 0; i < c->nr_grants; i++) {
+        int rc = irq_pirq_grant(r, dom, c->grants[i], true);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
