@@ -119,7 +119,17 @@ static int parse_u32(const char *opt, const char *v, uint32_t lo, uint32_t hi,
     return 0;
 }
 
-int cli_run(int argc, char **argv)
+/* What the options say. */
+struct run_opts {
+    struct vmm_domain_config flag;  /* the --kernel domain */
+    const char *console_log, *dt_path, *irq_path, *control;
+    /* Domain 0 plays seed 002's peer by default: it only binds ports a
+     * guest offered to domain 0 (bind_interdomain refuses the others). */
+    bool quiet, dom0_pp;
+};
+
+/* -1: go on; otherwise the exit status (--help, a bad option). */
+static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
     static const struct option opts[] = {
         { "kernel", required_argument, NULL, 'k' },
@@ -138,123 +148,127 @@ int cli_run(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct vmm_domain_config flag = { .name = "guest" };
-    const char *console_log = NULL, *dt_path = NULL, *irq_path = NULL;
-    const char *control = getenv("XENKVM_CONTROL");
-    /* Domain 0 plays seed 002's peer by default: it only binds ports a
-     * guest offered to domain 0 (bind_interdomain refuses the others). */
-    bool quiet = false, dom0_pp = true;
+    *o = (struct run_opts){ .flag = { .name = "guest" },
+                            .control = getenv("XENKVM_CONTROL"),
+                            .dom0_pp = true };
     uint32_t mem_mib = 0;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "k:r:m:v:c:n:l:qh", opts, NULL)) != -1) {
         switch (ch) {
-        case 'k': flag.kernel = optarg; break;
-        case 'r': flag.ramdisk = optarg; break;
-        case 'c': flag.cmdline = optarg; break;
-        case 'n': flag.name = optarg; break;
-        case 'l': console_log = optarg; break;
-        case 'q': quiet = true; break;
-        case 'P': dom0_pp = true; break;
-        case 'N': dom0_pp = false; break;
-        case 'D': dt_path = optarg; break;
-        case 'I': irq_path = optarg; break;
-        case 'C': control = optarg; break;
+        case 'k': o->flag.kernel = optarg; break;
+        case 'r': o->flag.ramdisk = optarg; break;
+        case 'c': o->flag.cmdline = optarg; break;
+        case 'n': o->flag.name = optarg; break;
+        case 'l': o->console_log = optarg; break;
+        case 'q': o->quiet = true; break;
+        case 'P': o->dom0_pp = true; break;
+        case 'N': o->dom0_pp = false; break;
+        case 'D': o->dt_path = optarg; break;
+        case 'I': o->irq_path = optarg; break;
+        case 'C': o->control = optarg; break;
         case 'm':
             if (parse_u32("--memory", optarg, CONFIG_MIN_MEMORY_MIB,
                           CONFIG_MAX_MEMORY_MIB, &mem_mib))
                 return 2;
-            flag.mem_bytes = (uint64_t)mem_mib << 20;
+            o->flag.mem_bytes = (uint64_t)mem_mib << 20;
             break;
         case 'v':
-            if (parse_u32("--vcpus", optarg, 1, VMM_MAX_VCPUS, &flag.vcpus))
+            if (parse_u32("--vcpus", optarg, 1, VMM_MAX_VCPUS, &o->flag.vcpus))
                 return 2;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    struct run_dom doms[MAX_DOMS];
-    int ndoms = 0, status = 2;
-    struct config_host irq_host;
-    bool have_irq_host = false;
-    memset(doms, 0, sizeof(doms));
-    if (irq_path) {
-        if (config_host_load(irq_path, stderr, &irq_host))
-            return 2;
-        have_irq_host = true;
-    }
+    return -1;
+}
+
+/* Every xl.cfg on the command line, then the --kernel domain with its
+ * --dt; each domain's interrupt config handed to its vmm_domain_config.
+ * 0, or -1 after one message. */
+static int load_domains(int argc, char **argv, const struct run_opts *o,
+                        struct run_dom *doms, int *ndoms)
+{
     for (int i = optind; i < argc; i++) {
-        if (ndoms == MAX_DOMS) {
+        if (*ndoms == MAX_DOMS) {
             fprintf(stderr, "xenkvm run: at most %d domains\n", MAX_DOMS);
-            goto out;
+            return -1;
         }
-        struct run_dom *rd = &doms[ndoms++];
+        struct run_dom *rd = &doms[(*ndoms)++];
         rd->source = argv[i];
         if (config_domain_load(argv[i], CONFIG_DOMAIN_RUNNABLE, stderr, &rd->c))
-            goto out;
+            return -1;
         to_vmm_config(&rd->c, &rd->cfg);
     }
-    if (flag.kernel) {
-        if (ndoms == MAX_DOMS) {
+    if (o->flag.kernel) {
+        if (*ndoms == MAX_DOMS) {
             fprintf(stderr, "xenkvm run: at most %d domains\n", MAX_DOMS);
-            goto out;
+            return -1;
         }
-        doms[ndoms++] = (struct run_dom){ .cfg = flag,
-                                          .source = "command line" };
-        struct config_domain *c = &doms[ndoms - 1].c;
-        if (dt_path) {
-            if (config_dt_load(dt_path, stderr, &c->dt))
-                goto out;
+        doms[(*ndoms)++] = (struct run_dom){ .cfg = o->flag,
+                                             .source = "command line" };
+        struct config_domain *c = &doms[*ndoms - 1].c;
+        if (o->dt_path) {
+            if (config_dt_load(o->dt_path, stderr, &c->dt))
+                return -1;
             c->has_dt = true;
             if (config_irq_merge_dt(&c->irq, &c->dt)) {
                 fprintf(stderr, "xenkvm run: out of memory\n");
-                goto out;
+                return -1;
             }
         }
-    } else if (dt_path) {
+    } else if (o->dt_path) {
         fprintf(stderr, "xenkvm run: --dt applies to the --kernel domain; "
                 "use device_tree = \"...\" in an xl.cfg\n");
-        goto out;
+        return -1;
     }
-    for (int i = 0; i < ndoms; i++) {
+    for (int i = 0; i < *ndoms; i++) {
         /* Domains get ids 1, 2, ... in order on a fresh host. */
         const struct config_domain *c = &doms[i].c;
         if (c->has_dt && c->dt.has_domid && c->dt.domid != (uint32_t)(i + 1)) {
             fprintf(stderr, "xenkvm run: %s: device tree says xenkvm,domid = "
                     "<%u> but the domain gets domid %d\n", doms[i].source,
                     c->dt.domid, i + 1);
-            goto out;
+            return -1;
         }
         to_vmm_irq(&c->irq, &doms[i].cfg.irq);
     }
-    if (ndoms == 0) {
+    if (*ndoms == 0) {
         fprintf(stderr, "xenkvm run: nothing to run: give --kernel FILE or "
                 "an xl.cfg file (see xenkvm run --help)\n");
-        goto out;
+        return -1;
     }
 
+    return 0;
+}
+
+/* Build the host and the domains, run them until they end (or Ctrl-C).
+ * Returns the exit status. */
+static int run_domains(const struct run_opts *o, struct run_dom *doms,
+                       int ndoms, const struct config_host *irq_host)
+{
     FILE *con = NULL;
-    if (console_log && !(con = fopen(console_log, "a"))) {
+    if (o->console_log && !(con = fopen(o->console_log, "a"))) {
         fprintf(stderr, "xenkvm run: cannot open console log '%s': %s\n",
-                console_log, strerror(errno));
-        goto out;
+                o->console_log, strerror(errno));
+        return 2;
     }
     char err[512] = "";
     /* The store's socket where xenstore-utils look for it. */
     const char *sock = getenv("XENSTORED_PATH");
     struct vmm_host_config hc = { .console = con, .prefix_console = ndoms > 1,
-                                  .quiet = quiet, .dom0_pingpong = dom0_pp,
+                                  .quiet = o->quiet, .dom0_pingpong = o->dom0_pp,
                                   .store_socket = sock && *sock ? sock :
                                                   STORE_DEFAULT_SOCKET,
-                                  .irq_host = have_irq_host ? &irq_host : NULL,
-                                  .control_socket = control };
+                                  .irq_host = irq_host,
+                                  .control_socket = o->control };
     run_host = vmm_host_create(&hc, err, sizeof(err));
     if (!run_host) {
         fprintf(stderr, "xenkvm run: %s\n", err);
         if (con)
             fclose(con);
-        goto out;
+        return 2;
     }
     struct vmm_domain *vd[MAX_DOMS];
     for (int i = 0; i < ndoms; i++) {
@@ -265,7 +279,7 @@ int cli_run(int argc, char **argv)
             run_host = NULL;
             if (con)
                 fclose(con);
-            goto out;
+            return 2;
         }
     }
     struct sigaction sa;
@@ -281,21 +295,21 @@ int cli_run(int argc, char **argv)
     if (interrupted) {
         /* As `xl shutdown`: ask through control/shutdown, give the guests
          * a moment, then destroy what is left (at once on a 2nd Ctrl-C). */
-        if (!quiet)
+        if (!o->quiet)
             fprintf(stderr, "xenkvm run: interrupted: asking the guests to "
                     "power off (Ctrl-C again to destroy them now)\n");
         for (int i = 0; i < ndoms; i++)
             if (vmm_domain_outcome(vd[i], NULL) == VMM_RUNNING)
                 vmm_domain_request_shutdown(vd[i]);
         if (vmm_host_wait_timeout(run_host, 2000) > 0) {
-            if (!quiet)
+            if (!o->quiet)
                 fprintf(stderr, "xenkvm run: destroying the guests still "
                         "running\n");
             for (int i = 0; i < ndoms; i++)
                 vmm_domain_kill(vd[i]);
         }
     }
-    status = 0;
+    int status = 0;
     for (int i = 0; i < ndoms; i++) {
         enum vmm_outcome o = vmm_domain_outcome(vd[i], NULL);
         if (o == VMM_CRASHED)
@@ -307,10 +321,27 @@ int cli_run(int argc, char **argv)
     run_host = NULL;
     if (con)
         fclose(con);
-out:
+    return status;
+}
+
+int cli_run(int argc, char **argv)
+{
+    struct run_opts o;
+    int status = parse_opts(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    struct run_dom doms[MAX_DOMS];
+    int ndoms = 0;
+    struct config_host irq_host;
+    memset(doms, 0, sizeof(doms));
+    if (o.irq_path && config_host_load(o.irq_path, stderr, &irq_host))
+        return 2;
+    status = 2;
+    if (load_domains(argc, argv, &o, doms, &ndoms) == 0)
+        status = run_domains(&o, doms, ndoms, o.irq_path ? &irq_host : NULL);
     for (int i = 0; i < ndoms; i++)
         config_domain_free(&doms[i].c);
-    if (have_irq_host)
+    if (o.irq_path)
         config_host_free(&irq_host);
     return status;
 }
