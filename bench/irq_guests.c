@@ -141,7 +141,7 @@ int main(int argc, char **argv)
         return 1;
     }
     uint32_t g_pirq[] = { L_PIRQ }, g_shared[] = { L_SHARED };
-    struct irq_pin_cfg pin = { .line = L_IOAPIC, .pin = 17 };
+    struct config_pin pin = { .line = L_IOAPIC, .pin = 17 };
     struct vmm_domain_config dc[4] = {
         { .name = "pirq", .mem_bytes = 16 << 20, .kernel = PIRQ_GUEST,
           .cmdline = "gsi=2 count=1000000000 exact=1",

@@ -4,8 +4,13 @@
  *
  *   source (eventfd, timerfd, UIO, VFIO)  -> line (mode, mask, in flight)
  *        -> ICU binding -> sink: Xen PIRQ event channels (shared, with EOI),
- *                                a KVM irqfd on a virtual IOAPIC pin,
+ *                                a KVM irqfd on a virtual IOAPIC pin
+ *                                (src/vmm/vmm_pin.c, beside the KVM code),
  *                                a domain-0 callback.
+ *
+ * This module is the interrupt core only: the configuration that says
+ * which source backs a line and what a domain gets (xl.cfg, the host file,
+ * the device tree) is parsed by src/config (xenkvm/config.h).
  *
  * The ICU follows seed 004 (Fiasco's Icu: bind, unbind, mask, unmask,
  * set_mode, info, msi_info), with an explicit unbind. Level lines are masked
@@ -118,7 +123,7 @@ struct irq_sink {
  * NULL with errno set on failure. */
 struct irq_icu *irq_icu_create(unsigned int nr_lines);
 /* Destroy: every line is unbound, every source destroyed. No thread may be
- * in irq_icu_process; KVM pins and the PIRQ router go first. */
+ * in irq_icu_process; IOAPIC pin sinks and the PIRQ router go first. */
 void irq_icu_destroy(struct irq_icu *icu);
 
 /* Attach src (ownership passes to the ICU, also on error) as the source of
@@ -222,31 +227,6 @@ void irq_cb_sink_init(struct irq_cb_sink *cs, const char *name,
                       void *arg);
 
 /*
- * A guest's virtual IOAPIC pin through KVM irqfd (+ resamplefd for level
- * lines: the guest's EOI of the pin reaches irq_icu_eoi).
- */
-struct irq_kvm_pin;
-/* How the pin is registered with KVM. NULL ops: ioctl(vm_fd, KVM_IRQFD). */
-struct irq_kvm_ops {
-    /* Assign (deassign=false) or deassign the irqfd fd on gsi, with
-     * resamplefd (or -1). 0 or -errno. */
-    int (*irqfd)(void *opaque, int fd, uint32_t gsi, int resamplefd,
-                 bool deassign);
-};
-/* Create the pin sink for gsi of the VM and bind line to it. 0 or -errno
- * (-EEXIST: line bound elsewhere). */
-int irq_kvm_pin_create(struct irq_icu *icu, unsigned int line, int vm_fd,
-                       const struct irq_kvm_ops *ops, void *opaque,
-                       uint32_t gsi, struct irq_kvm_pin **out);
-/* Unbind, deassign and free. */
-void irq_kvm_pin_destroy(struct irq_kvm_pin *p);
-/* The resample fd of a level pin (KVM writes it at the guest's EOI), -1
- * for edge pins. */
-int irq_kvm_pin_resamplefd(const struct irq_kvm_pin *p);
-/* The irqfd the pin writes to raise the guest's GSI. */
-int irq_kvm_pin_irqfd(const struct irq_kvm_pin *p);
-
-/*
  * Sink: Xen PIRQ event channels (seed 003). One router per host; it keeps,
  * per domain, the lines the domain was granted, its PIRQ -> line map and its
  * EOI bitmap page, and per line Xen's irq_guest_action: up to IRQ_MAX_GUESTS
@@ -318,122 +298,6 @@ int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
  * line, and every bound PIRQ appears exactly once among its line's guests.
  * 0, or -EFAULT with the first violation described in msg. */
 int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n);
-
-/*
- * Configuration (parsed with Debian's libxlutil, the parser of xl.cfg).
- *
- * Per domain, from its xl.cfg:
- *   irqs  = [ 7, 9 ]                     host lines the domain may map
- *   iomem = [ "fe001,1@9000", "fe100,4" ] host MMIO pages (hex PFN,count) and
- *                                         the guest frame they appear at
- *                                         (default: the same PFN)
- * For the host (xenkvm's own file, same syntax), which source backs a line:
- *   nr_lines = 32
- *   line = [ "7=eventfd,level", "8=timerfd:1000us,edge",
- *            "9=uio:/dev/uio0,level,low,ack=eoi", "10=timerfd:once:5ms" ]
- * Errors name the file, the entry and what was expected; they go to report.
- */
-struct irq_iomem {
-    uint64_t pfn, nr, gfn;        /* host frame, page count, guest frame */
-};
-/* irq_pins = [ "LINE@PIN" ] (decimal): host line LINE drives pin PIN of the
- * domain's virtual IOAPIC through a KVM irqfd (resamplefd if level). */
-struct irq_pin_cfg {
-    uint32_t line, pin;
-};
-struct irq_domain_cfg {
-    unsigned int nr_irqs;
-    uint32_t *irqs;
-    unsigned int nr_iomem;
-    struct irq_iomem *iomem;
-    unsigned int nr_pins;
-    struct irq_pin_cfg *pins;
-};
-/* Parse an xl.cfg text. 0, -EINVAL (message on report), -ENOMEM. */
-int irq_cfg_parse_domain(const char *data, size_t len, const char *name,
-                         FILE *report, struct irq_domain_cfg *out);
-void irq_domain_cfg_free(struct irq_domain_cfg *c);
-/* Grant the configured lines to dom: -EINVAL (a line the host does not
- * have, named on report) before any grant is made. */
-int irq_domain_cfg_apply(const struct irq_domain_cfg *c, struct irq_pirq *r,
-                         domid_t dom, unsigned int nr_lines, FILE *report);
-
-enum irq_src_kind { IRQ_SRC_EVENTFD, IRQ_SRC_TIMERFD, IRQ_SRC_UIO };
-struct irq_host_line_cfg {
-    unsigned int line;
-    enum irq_src_kind kind;
-    struct irq_mode mode;
-    uint64_t period_ns;           /* timerfd */
-    bool periodic;                /* timerfd */
-    char path[64];                /* uio */
-};
-/* Host MMIO the host file offers for domains' iomem= (key mmio =
- * [ "PFN,NR=file:PATH", "PFN,NR=uio:/dev/uioN[:MAP]" ], hex PFN and page
- * count): which file or UIO map stands for host frames PFN..PFN+NR-1. A
- * plain file is mapped from offset 0 (frame PFN) on; a UIO map is mmap'd
- * at offset MAP * page size of the device, as UIO defines it. */
-struct irq_host_mmio {
-    uint64_t pfn, nr;
-    bool uio;
-    unsigned int uio_map;
-    char path[128];
-};
-struct irq_host_cfg {
-    unsigned int nr_lines;
-    unsigned int n;
-    struct irq_host_line_cfg *lines;
-    unsigned int nr_mmio;
-    struct irq_host_mmio *mmio;
-};
-int irq_cfg_parse_host(const char *data, size_t len, const char *name,
-                       FILE *report, struct irq_host_cfg *out);
-void irq_host_cfg_free(struct irq_host_cfg *c);
-/* Create the ICU and a source for every configured line. */
-int irq_host_cfg_apply(const struct irq_host_cfg *c, struct irq_icu **out,
-                       FILE *report);
-
-/*
- * Device-tree form (seed 004's Io_proxy), parsed with libfdt. One tree per
- * guest:
- *   - interrupt controllers: compatible "xenkvm,ioapic" (a guest IOAPIC
- *     pin, #interrupt-cells = <2>: pin, IRQ_TYPE_* flags) or "xenkvm,pirq"
- *     (the line is granted as a PIRQ; cells: GSI, flags; GSI = host line);
- *   - /xenkvm-io: the host devices, like L4Re io's vbus: each child has a
- *     compatible and resources irqX = <host line>, regX = <addr-hi addr-lo
- *     size-hi size-lo>, X in [0-9A-Z] the index into the guest node's
- *     interrupts / reg;
- *   - pass-through nodes: any other node whose compatible matches an
- *     unassigned host device, with interrupts (and interrupt-parent) and reg.
- * A resource with a wrong name or an index out of range is a warning naming
- * the node and the resource (uvmm's); a line bound twice differently is an
- * error naming both bindings.
- */
-enum irq_dt_sink { IRQ_DT_IOAPIC, IRQ_DT_PIRQ };
-struct irq_dt_irq {
-    char node[96];                /* guest node path */
-    unsigned int index;           /* into its interrupts */
-    unsigned int host_line;
-    enum irq_dt_sink sink;
-    uint32_t guest_irq;           /* IOAPIC pin / GSI */
-    struct irq_mode mode;
-};
-struct irq_dt_mmio {
-    char node[96];
-    unsigned int index;           /* into its reg */
-    uint64_t host_addr, size, guest_addr;
-};
-struct irq_dt_cfg {
-    bool has_domid;
-    uint32_t domid;               /* root property xenkvm,domid */
-    unsigned int nr_irqs, nr_mmio, warnings;
-    struct irq_dt_irq *irqs;
-    struct irq_dt_mmio *mmio;
-};
-/* Parse a flattened device tree blob of len bytes (untrusted: checked
- * first). 0 (warnings counted), -EINVAL (errors on report), -ENOMEM. */
-int irq_dt_parse(const void *blob, size_t len, FILE *report,
-                 struct irq_dt_cfg *out);
-void irq_dt_cfg_free(struct irq_dt_cfg *c);
 
 /* Control-socket helpers shared with the VMM's control server: read one
  * request line (at most n-1 bytes, '\n' and a trailing '\r' dropped)

@@ -12,6 +12,10 @@
  * Semantics follow Xen's docs/misc/xenstore.txt and tools/xenstored. The
  * module is POSIX only: no KVM or Linux-specific header.
  *
+ * Errors: every int-returning function (and the introduce hook) says 0 (or
+ * a count or index) on success and a negative errno on failure, as the
+ * other xenkvm headers do.
+ *
  * Locking: every public function takes the store's lock itself, so the
  * functions may be called from any thread (a vCPU thread kicking a ring, the
  * event loop serving sockets). Callbacks (wake, notify, log) are called with
@@ -71,9 +75,10 @@ struct store_ops {
      * XS_INTRODUCE from the privileged domain: map frame mfn of domid and
      * bind its event channel port, then attach the ring with
      * store_ring_attach() (the store's lock is held: use the *_locked
-     * variant, store_ring_attach_locked). Return 0 or a positive errno,
-     * which is sent back. NULL: the domain is marked introduced without a
-     * ring (enough for toolstack tests on the socket).
+     * variant, store_ring_attach_locked). Return 0 or a negative errno,
+     * whose name (-EINVAL: "EINVAL") is sent back. NULL: the domain is
+     * marked introduced without a ring (enough for toolstack tests on the
+     * socket).
      */
     int (*introduce)(void *opaque, struct store *s, domid_t domid,
                      uint64_t mfn, uint32_t port);
@@ -147,7 +152,8 @@ int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
  */
 /* Introduce domid with its ring (XS_INTRODUCE done by the host itself):
  * attaches the ring and fires @introduceDomain; *conn (if not NULL) gets
- * the ring connection, for store_ring_kick(). 0, EEXIST, EINVAL, ENOMEM. */
+ * the ring connection, for store_ring_kick(). 0, -EEXIST, -EINVAL,
+ * -ENOMEM. */
 int store_domain_introduce(struct store *s, domid_t domid,
                            struct xenstore_domain_interface *intf,
                            void (*notify)(void *arg), void *arg,
@@ -155,7 +161,7 @@ int store_domain_introduce(struct store *s, domid_t domid,
 /* Release domid: drops its watches, transactions and quota counters, fires
  * @releaseDomain. Its ring connection stops touching the page at once and
  * ignores kicks; the VMM frees it with store_ring_detach() after closing
- * the event channel (store_destroy frees what is left). 0 or ENOENT. */
+ * the event channel (store_destroy frees what is left). 0 or -ENOENT. */
 int store_domain_release(struct store *s, domid_t domid);
 
 /*
@@ -183,7 +189,7 @@ void store_ring_detach(struct store_conn *c);
  */
 struct store_sock;
 /* Listen on path (an existing socket file is replaced; its directory is
- * created). NULL with *err = errno on failure. */
+ * created). NULL with *err = -errno on failure (0 on success). */
 struct store_sock *store_sock_open(struct store *s, const char *path, int *err);
 /* Serve for up to timeout_ms (-1: until an event); returns 0 or -errno. */
 int store_sock_step(struct store_sock *k, int timeout_ms);
@@ -207,9 +213,9 @@ void store_sock_close(struct store_sock *k);
  * Quotas. domid < 0 means the global default every domain gets.
  */
 const char *store_quota_name(enum store_quota q);
-/* Index of a quota by name, or -1. */
+/* Index of a quota by name, or -ENOENT. */
 int store_quota_by_name(const char *name);
-/* 0 or ENOENT (no such domain) / EINVAL. */
+/* 0 or -ENOENT (no such domain) / -EINVAL. */
 int store_quota_get(struct store *s, int domid, enum store_quota q,
                     unsigned *val);
 int store_quota_set(struct store *s, int domid, enum store_quota q,
@@ -229,14 +235,15 @@ struct store_usage {
     uint64_t out_memory;   /* watch events queued to its connections */
 };
 /* All of it counts against the domain's "memory" quota. */
-/* 0 and *u filled, or ENOENT (the store has no such domain). */
+/* 0 and *u filled, or -ENOENT (the store has no such domain). */
 int store_domain_usage(struct store *s, domid_t domid, struct store_usage *u);
 /*
  * Check the store's invariants: every node but "/" has its parent, which
  * lists it once; every listed child exists; each domain's counters equal
  * the sum over what is charged to it (nodes, memory, watches,
- * transactions, transaction copies). 0, or -1 with the first violation
- * described in why (if not NULL). Cost: O(nodes + watches + touched).
+ * transactions, transaction copies). 0, or -EFAULT with the first violation
+ * described in why (if not NULL), -ENOMEM. Cost: O(nodes + watches +
+ * touched).
  */
 int store_check(struct store *s, char *why, size_t len);
 

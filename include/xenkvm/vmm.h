@@ -24,6 +24,7 @@
 
 #include <xen/xen.h>
 
+#include "xenkvm/config.h"
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
 
@@ -56,9 +57,9 @@ enum vmm_outcome {
 struct vmm_domain_irq {
     const uint32_t *grants;    /* host lines it may map as PIRQs */
     unsigned int nr_grants;
-    const struct irq_iomem *iomem;  /* host frames -> guest frames */
+    const struct config_iomem *iomem;  /* host frames -> guest frames */
     unsigned int nr_iomem;
-    const struct irq_pin_cfg *pins;  /* host line -> IOAPIC pin */
+    const struct config_pin *pins;     /* host line -> IOAPIC pin */
     unsigned int nr_pins;
 };
 
@@ -99,9 +100,9 @@ struct vmm_host_config {
      * peer=0): see src/vmm/vmm_dom0pp.c. */
     bool dom0_pingpong;
     /* Host interrupt lines and the host MMIO behind iomem= (the host file
-     * of docs/irq.md, parsed by irq_cfg_parse_host; copied). NULL: an ICU
+     * of docs/irq.md, parsed by config_host_parse; copied). NULL: an ICU
      * with 16 lines and no source, so PHYSDEVOPs answer EPERM/EINVAL. */
-    const struct irq_host_cfg *irq_host;
+    const struct config_host *irq_host;
     /* Or an ICU the caller built (its own sources, e.g. eventfds with
      * resample fds); the host owns it from then on, also on failure.
      * Takes precedence over irq_host (whose mmio= is still used). */

@@ -9,7 +9,8 @@
  *        run the lines of HOST.cfg with domain-0 counting sinks and answer
  *        `irq list` on PATH (the control protocol a VMM serves)
  *   xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)
- *        parse a configuration and print what it grants / binds
+ *        parse a configuration with src/config's parsers (the ones `run`
+ *        uses) and print what it grants / binds
  */
 #include <errno.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xenkvm/config.h"
 #include "xenkvm/irq.h"
 #include "xenkvm/util.h"
 
@@ -41,34 +43,14 @@ static void irq_usage(FILE *f)
         "       xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)\n");
 }
 
-/* Read a whole file (configs are small; 16 MiB cap); NULL after one
- * message. */
-static char *read_file(const char *path, size_t *len)
-{
-    char *buf;
-    int rc = util_read_file(path, 16u << 20, &buf, len);
-    if (rc < 0) {
-        fprintf(stderr, "xenkvm irq: cannot read %s: %s\n", path,
-                rc == -EFBIG ? "larger than 16 MiB" : strerror(-rc));
-        return NULL;
-    }
-    return buf;
-}
-
 static struct irq_icu *icu_from_config(const char *path)
 {
-    size_t len;
-    char *text = read_file(path, &len);
-    if (!text)
-        return NULL;
-    struct irq_host_cfg hc;
-    int rc = irq_cfg_parse_host(text, len, path, stderr, &hc);
-    free(text);
-    if (rc < 0)
+    struct config_host hc;
+    if (config_host_load(path, stderr, &hc) < 0)
         return NULL;
     struct irq_icu *icu = NULL;
-    rc = irq_host_cfg_apply(&hc, &icu, stderr);
-    irq_host_cfg_free(&hc);
+    int rc = config_host_apply(&hc, &icu, stderr);
+    config_host_free(&hc);
     return rc < 0 ? NULL : icu;
 }
 
@@ -218,48 +200,45 @@ static int irq_check(int argc, char **argv)
         irq_usage(stderr);
         return 2;
     }
-    size_t len;
-    char *data = read_file(path, &len);
-    if (!data)
-        return 1;
     int rc;
     if (host) {
-        struct irq_host_cfg c;
-        rc = irq_cfg_parse_host(data, len, path, stderr, &c);
+        struct config_host c;
+        rc = config_host_load(path, stderr, &c);
         if (rc == 0) {
             printf("%u host lines\n", c.nr_lines);
             static const char *const kind[] = { "eventfd", "timerfd", "uio" };
             for (unsigned int i = 0; i < c.n; i++)
                 printf("line %u: %s%s%s %s\n", c.lines[i].line,
                        kind[c.lines[i].kind],
-                       c.lines[i].kind == IRQ_SRC_UIO ? ":" : "",
+                       c.lines[i].kind == CONFIG_SRC_UIO ? ":" : "",
                        c.lines[i].path,
                        c.lines[i].mode.trigger == IRQ_LEVEL ? "level" : "edge");
-            irq_host_cfg_free(&c);
+            config_host_free(&c);
         }
     } else if (dom) {
-        struct irq_domain_cfg c;
-        rc = irq_cfg_parse_domain(data, len, path, stderr, &c);
+        /* the whole domain file, its device_tree merged, as `run` reads it */
+        struct config_domain c;
+        rc = config_domain_load(path, 0, stderr, &c);
         if (rc == 0) {
-            for (unsigned int i = 0; i < c.nr_irqs; i++)
-                printf("irq %u granted\n", c.irqs[i]);
-            for (unsigned int i = 0; i < c.nr_iomem; i++)
+            for (unsigned int i = 0; i < c.irq.nr_grants; i++)
+                printf("irq %u granted\n", c.irq.grants[i]);
+            for (unsigned int i = 0; i < c.irq.nr_iomem; i++)
                 printf("iomem host pfn 0x%llx, %llu pages at guest pfn 0x%llx\n",
-                       (unsigned long long)c.iomem[i].pfn,
-                       (unsigned long long)c.iomem[i].nr,
-                       (unsigned long long)c.iomem[i].gfn);
-            irq_domain_cfg_free(&c);
+                       (unsigned long long)c.irq.iomem[i].pfn,
+                       (unsigned long long)c.irq.iomem[i].nr,
+                       (unsigned long long)c.irq.iomem[i].gfn);
+            config_domain_free(&c);
         }
     } else {
-        struct irq_dt_cfg c;
-        rc = irq_dt_parse(data, len, stderr, &c);
+        struct config_dt c;
+        rc = config_dt_load(path, stderr, &c);
         if (rc == 0) {
             if (c.has_domid)
                 printf("domain %u\n", c.domid);
             for (unsigned int i = 0; i < c.nr_irqs; i++)
                 printf("%s interrupts[%u]: host line %u -> %s %u (%s)\n",
                        c.irqs[i].node, c.irqs[i].index, c.irqs[i].host_line,
-                       c.irqs[i].sink == IRQ_DT_IOAPIC ? "ioapic pin" : "pirq gsi",
+                       c.irqs[i].sink == CONFIG_DT_IOAPIC ? "ioapic pin" : "pirq gsi",
                        c.irqs[i].guest_irq,
                        c.irqs[i].mode.trigger == IRQ_LEVEL ? "level" : "edge");
             for (unsigned int i = 0; i < c.nr_mmio; i++)
@@ -269,10 +248,9 @@ static int irq_check(int argc, char **argv)
                        (unsigned long long)c.mmio[i].size,
                        (unsigned long long)c.mmio[i].guest_addr);
             printf("%u warning(s)\n", c.warnings);
-            irq_dt_cfg_free(&c);
+            config_dt_free(&c);
         }
     }
-    free(data);
     return rc < 0 ? 1 : 0;
 }
 

@@ -83,9 +83,9 @@ int cli_xenstored(int argc, char **argv)
     struct store_sock *k = store_sock_open(s, path, &err);
     if (!k) {
         fprintf(stderr, "xenkvm xenstored: cannot listen on %s: %s%s\n", path,
-                strerror(err),
-                err == EACCES ? " (use --socket PATH in a writable directory)"
-                : err == EEXIST ? " (a file that is not a socket is there)"
+                strerror(-err),
+                err == -EACCES ? " (use --socket PATH in a writable directory)"
+                : err == -EEXIST ? " (a file that is not a socket is there)"
                 : "");
         store_destroy(s);
         return 1;

@@ -25,7 +25,7 @@ static int fail(char *why, size_t len, const char *fmt, ...)
         vsnprintf(why, len, fmt, ap);
         va_end(ap);
     }
-    return -1;
+    return -EFAULT;
 }
 
 /* Does the children list of par name the last component of n once? */
@@ -154,8 +154,10 @@ static int check_conns(struct store *s, struct expect *exp, char *why,
 int store_check(struct store *s, char *why, size_t len)
 {
     struct expect *exp = calloc(STORE_DOMID_MAX, sizeof(*exp));
-    if (!exp)
-        return fail(why, len, "out of memory");
+    if (!exp) {
+        fail(why, len, "out of memory");
+        return -ENOMEM;
+    }
     pthread_mutex_lock(&s->lock);
     int rc = check_nodes(s, exp, why, len);
     if (!rc)
@@ -193,7 +195,7 @@ int store_check(struct store *s, char *why, size_t len)
 
 int store_domain_usage(struct store *s, domid_t domid, struct store_usage *u)
 {
-    int rc = ENOENT;
+    int rc = -ENOENT;
     pthread_mutex_lock(&s->lock);
     struct store_domain *d = store_domain_get(s, domid);
     if (d) {

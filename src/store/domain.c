@@ -56,9 +56,10 @@ int store_do_introduce(struct store *s, domid_t domid, uint64_t mfn,
         return 0;
     }
     if (from_wire && s->ops.introduce) {
+        /* the hook says -errno; the wire (and this function) positive */
         int rc = s->ops.introduce(s->opaque, s, domid, mfn, port);
         if (rc)
-            return rc;
+            return -rc;
     }
     d->introduced = true;
     store_log(s, STORE_LOG_INFO, "domain %u introduced", domid);
@@ -129,7 +130,7 @@ int store_domain_introduce(struct store *s, domid_t domid,
     if (conn)
         *conn = rc ? NULL : c;
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    return -rc;
 }
 
 int store_domain_release(struct store *s, domid_t domid)
@@ -137,5 +138,5 @@ int store_domain_release(struct store *s, domid_t domid)
     pthread_mutex_lock(&s->lock);
     int rc = store_do_release(s, domid);
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    return -rc;
 }

@@ -44,7 +44,7 @@ int store_quota_by_name(const char *name)
     for (unsigned q = 0; q < STORE_Q_NR; q++)
         if (!strcmp(name, quota_tab[q].name))
             return (int)q;
-    return -1;
+    return -ENOENT;
 }
 
 void store_quota_defaults(struct store *s)
@@ -106,7 +106,7 @@ int store_quota_get(struct store *s, int domid, enum store_quota q,
 {
     int rc = 0;
     if ((unsigned)q >= STORE_Q_NR)
-        return EINVAL;
+        return -EINVAL;
     pthread_mutex_lock(&s->lock);
     if (domid < 0) {
         *val = s->quota[q];
@@ -114,7 +114,7 @@ int store_quota_get(struct store *s, int domid, enum store_quota q,
         struct store_domain *d = domid < (int)STORE_DOMID_MAX ?
                                  store_domain_get(s, (domid_t)domid) : NULL;
         if (!d)
-            rc = ENOENT;
+            rc = -ENOENT;
         else
             *val = store_quota_of(s, d, q);
     }
@@ -127,7 +127,7 @@ int store_quota_set(struct store *s, int domid, enum store_quota q,
 {
     int rc = 0;
     if ((unsigned)q >= STORE_Q_NR || val == UINT32_MAX)
-        return EINVAL;
+        return -EINVAL;
     pthread_mutex_lock(&s->lock);
     if (domid < 0) {
         s->quota[q] = val;
@@ -135,7 +135,7 @@ int store_quota_set(struct store *s, int domid, enum store_quota q,
         struct store_domain *d = domid < (int)STORE_DOMID_MAX ?
                                  store_domain_get(s, (domid_t)domid) : NULL;
         if (!d)
-            rc = ENOENT;
+            rc = -ENOENT;
         else
             d->q[q] = val;
     }

@@ -126,7 +126,7 @@ static int make_dirs(const char *path)
 {
     char *d = strdup(path);
     if (!d)
-        return ENOMEM;
+        return -ENOMEM;
     for (char *p = d + 1; *p; p++) {
         if (*p != '/')
             continue;
@@ -134,7 +134,7 @@ static int make_dirs(const char *path)
         if (mkdir(d, 0755) && errno != EEXIST) {
             int e = errno;
             free(d);
-            return e;
+            return -e;
         }
         *p = '/';
     }
@@ -146,14 +146,14 @@ struct store_sock *store_sock_open(struct store *s, const char *path, int *err)
 {
     struct sockaddr_un sa;
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        *err = ENAMETOOLONG;
+        *err = -ENAMETOOLONG;
         return NULL;
     }
     if ((*err = make_dirs(path)))
         return NULL;
     struct store_sock *k = calloc(1, sizeof(*k));
     if (!k) {
-        *err = ENOMEM;
+        *err = -ENOMEM;
         return NULL;
     }
     k->s = s;
@@ -174,7 +174,7 @@ struct store_sock *store_sock_open(struct store *s, const char *path, int *err)
     *err = 0;
     return k;
 fail:
-    *err = errno ? errno : ENOMEM;
+    *err = errno ? -errno : -ENOMEM;
     if (k->lfd >= 0)
         close(k->lfd);
     if (k->wake[0] >= 0) {

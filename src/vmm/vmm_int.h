@@ -122,7 +122,7 @@ struct vmm_domain {
 
     /* Host interrupts (vmm_irq.c) */
     bool pirq_added;                  /* known to the PIRQ router */
-    struct irq_kvm_pin **pins;        /* IOAPIC pins, nr_pins of them */
+    struct vmm_pin **pins;            /* IOAPIC pins, nr_pins of them */
     unsigned int nr_pins;
     struct vmm_iomem_map *iomem;      /* host MMIO mapped into the guest */
     unsigned int nr_iomem;
@@ -166,7 +166,7 @@ struct vmm_host {
     /* Host interrupts (vmm_irq.c) and the control socket (vmm_ctl.c) */
     struct irq_icu *icu;
     struct irq_pirq *pirq;
-    struct irq_host_mmio *mmio;       /* copy of the host file's mmio= */
+    struct config_host_mmio *mmio;    /* copy of the host file's mmio= */
     unsigned int nr_mmio;
     pthread_t irq_thread;
     bool irq_thread_started;
@@ -272,6 +272,30 @@ int vmm_irq_domain_setup(struct vmm_domain *d,
 /* The domain has ended (last vCPU out): release its lines (XSA-360). */
 void vmm_irq_domain_dead(struct vmm_domain *d);
 void vmm_irq_domain_free(struct vmm_domain *d);
+
+/* vmm_pin.c: a guest's virtual IOAPIC pin as a sink of the ICU, through
+ * KVM irqfd (+ resamplefd for level lines: the guest's EOI of the pin
+ * reaches irq_icu_eoi). */
+struct vmm_pin;
+/* How the pin is registered with KVM. NULL ops: ioctl(vm_fd, KVM_IRQFD). */
+struct vmm_pin_ops {
+    /* Assign (deassign=false) or deassign the irqfd fd on gsi, with
+     * resamplefd (or -1). 0 or -errno. */
+    int (*irqfd)(void *opaque, int fd, uint32_t gsi, int resamplefd,
+                 bool deassign);
+};
+/* Create the pin sink for gsi of the VM and bind line to it. 0 or -errno
+ * (-ENODEV: the line has no source, -EEXIST: line bound elsewhere). */
+int vmm_pin_create(struct irq_icu *icu, unsigned int line, int vm_fd,
+                   const struct vmm_pin_ops *ops, void *opaque, uint32_t gsi,
+                   struct vmm_pin **out);
+/* Unbind, deassign and free. */
+void vmm_pin_destroy(struct vmm_pin *p);
+/* The resample fd of a level pin (KVM writes it at the guest's EOI), -1
+ * for edge pins. */
+int vmm_pin_resamplefd(const struct vmm_pin *p);
+/* The irqfd the pin writes to raise the guest's GSI. */
+int vmm_pin_irqfd(const struct vmm_pin *p);
 
 /* vmm_ctl.c */
 int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,

@@ -119,7 +119,7 @@ int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory");
             return -ENOMEM;
         }
-        rc = irq_host_cfg_apply(h->cfg.irq_host, &h->icu, rep);
+        rc = config_host_apply(h->cfg.irq_host, &h->icu, rep);
         fclose(rep);
         if (rc < 0) {
             /* one line: the report's first */
@@ -141,7 +141,7 @@ int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
         }
     }
     if (h->cfg.irq_host) {
-        const struct irq_host_cfg *c = h->cfg.irq_host;
+        const struct config_host *c = h->cfg.irq_host;
         if (c->nr_mmio) {
             h->mmio = calloc(c->nr_mmio, sizeof(*h->mmio));
             if (!h->mmio) {
@@ -222,11 +222,11 @@ struct irq_pirq *vmm_host_pirq(struct vmm_host *h)
 
 /* ---- per domain ---- */
 
-static const struct irq_host_mmio *mmio_find(struct vmm_host *h, uint64_t pfn,
+static const struct config_host_mmio *mmio_find(struct vmm_host *h, uint64_t pfn,
                                              uint64_t nr)
 {
     for (unsigned int i = 0; i < h->nr_mmio; i++) {
-        const struct irq_host_mmio *m = &h->mmio[i];
+        const struct config_host_mmio *m = &h->mmio[i];
         if (pfn >= m->pfn && pfn - m->pfn < m->nr && nr <= m->nr - (pfn - m->pfn))
             return m;
     }
@@ -269,11 +269,11 @@ static bool gfn_range_free(struct vmm_domain *d, uint64_t gfn, uint64_t nr)
     return gfn + nr <= (1ull << (46 - 12));    /* below KVM's usual MAXPHYADDR */
 }
 
-static int map_iomem(struct vmm_domain *d, const struct irq_iomem *io,
+static int map_iomem(struct vmm_domain *d, const struct config_iomem *io,
                      char *err, size_t errlen)
 {
     struct vmm_host *h = d->h;
-    const struct irq_host_mmio *m = mmio_find(h, io->pfn, io->nr);
+    const struct config_host_mmio *m = mmio_find(h, io->pfn, io->nr);
     if (!m) {
         snprintf(err, errlen, "domain '%s': iomem %llx,%llx: host frames not "
                  "backed by an mmio= entry of the host file (--irq-config)",
@@ -381,7 +381,7 @@ int vmm_irq_domain_setup(struct vmm_domain *d, const struct vmm_domain_irq *c,
         }
     }
     for (unsigned int i = 0; i < c->nr_pins; i++) {
-        const struct irq_pin_cfg *p = &c->pins[i];
+        const struct config_pin *p = &c->pins[i];
         struct irq_line_info li;
         if (p->pin >= VMM_IOAPIC_PINS) {
             snprintf(err, errlen, "domain '%s': IOAPIC pin %u: the IOAPIC has "
@@ -402,7 +402,7 @@ int vmm_irq_domain_setup(struct vmm_domain *d, const struct vmm_domain_irq *c,
                      p->pin, p->line);
             return -EINVAL;
         }
-        rc = irq_kvm_pin_create(h->icu, p->line, d->vmfd, NULL, NULL, p->pin,
+        rc = vmm_pin_create(h->icu, p->line, d->vmfd, NULL, NULL, p->pin,
                                 &d->pins[d->nr_pins]);
         if (rc) {
             snprintf(err, errlen, "domain '%s': host line %u -> IOAPIC pin %u: "
@@ -427,7 +427,7 @@ void vmm_irq_domain_dead(struct vmm_domain *d)
     d->pirq_added = false;
     pthread_mutex_lock(&h->sink_lock);
     for (unsigned int i = 0; i < d->nr_pins; i++)
-        irq_kvm_pin_destroy(d->pins[i]);
+        vmm_pin_destroy(d->pins[i]);
     d->nr_pins = 0;
     pthread_mutex_unlock(&h->sink_lock);
 }

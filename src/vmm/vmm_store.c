@@ -56,11 +56,11 @@ static int store_introduce(void *opaque, struct store *s, domid_t domid,
     struct vmm_domain *d = h->introducing;
     if (!d || d->domid != domid ||
         mfn != VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE)
-        return EINVAL;   /* only the VMM introduces, and only its pages */
+        return -EINVAL;  /* only the VMM introduces, and only its pages */
     int rc = evtchn_host_bind_interdomain(h->evtchn, 0, domid, port,
                                           store_event, d, &d->store_port);
     if (rc)
-        return -rc;
+        return rc;
     struct store_conn *c = store_ring_attach_locked(s, domid,
         (struct xenstore_domain_interface *)(d->special +
                                              VMM_SPECIAL_STORE * VMM_PAGE),
@@ -68,7 +68,7 @@ static int store_introduce(void *opaque, struct store *s, domid_t domid,
     if (!c) {
         evtchn_host_close(h->evtchn, 0, d->store_port);
         d->store_port = 0;
-        return ENOMEM;
+        return -ENOMEM;
     }
     __atomic_store_n(&d->store_ring, c, __ATOMIC_RELEASE);
     return 0;
@@ -125,7 +125,7 @@ int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
             if (!h->cfg.quiet)
                 fprintf(stderr, "xenkvm: warning: XenStore socket %s: %s "
                         "(xenstore-* tools will not see this store)\n", path,
-                        strerror(e));
+                        strerror(-e));
         } else if (pthread_create(&h->store_thread, NULL, sock_thread, h) == 0) {
             h->store_thread_started = true;
         }

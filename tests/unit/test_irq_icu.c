@@ -1,8 +1,8 @@
 /*
  * ICU with real sources (eventfd, timerfd) and the domain-0 callback sink:
  * edge, level with EOI and resample, mask/unmask losing nothing, bind rules,
- * unbind, info, the list format and the control socket; the KVM irqfd pin
- * against a real VM when /dev/kvm is there.
+ * unbind, info, the list format and the control socket. (The KVM irqfd
+ * pin sink is the VMM's: test_vmm_pin.c.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <linux/kvm.h>
 
 #include "xenkvm/irq.h"
 
@@ -474,55 +473,6 @@ static void test_ctl_socket(void **state)
     irq_icu_destroy(icu);
 }
 
-/* The irqfd pin against a real in-kernel IOAPIC. KVM consumes the irqfd
- * write; the guest EOI would come from KVM through the resamplefd, which a
- * VM without vCPUs never does, so the test writes the resamplefd itself to
- * stand for it. */
-static void test_kvm_pin(void **state)
-{
-    (void)state;
-    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    assert_true(kvm >= 0);           /* main() checked it is there */
-    int vm = ioctl(kvm, KVM_CREATE_VM, 0);
-    assert_true(vm >= 0);
-    assert_int_equal(ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
-
-    struct irq_icu *icu = icu_with_eventfd(10, LEVEL);
-    struct irq_kvm_pin *pin = NULL;
-    assert_int_equal(irq_kvm_pin_create(icu, 3, vm, NULL, NULL, 10, &pin),
-                     -ENODEV);
-    assert_int_equal(irq_kvm_pin_create(icu, 10, vm, NULL, NULL, 10, &pin), 0);
-    /* a second sink on the same line */
-    struct irq_kvm_pin *pin2 = NULL;
-    assert_int_equal(irq_kvm_pin_create(icu, 10, vm, NULL, NULL, 11, &pin2),
-                     -EEXIST);
-    assert_true(irq_kvm_pin_resamplefd(pin) >= 0);
-
-    signal_line(icu, 10);
-    drain(icu);
-    struct irq_line_info li;
-    irq_icu_line_info(icu, 10, &li);
-    assert_int_equal(li.delivered, 1);
-    assert_true(li.in_flight);
-    assert_string_equal(li.sink_kind, "ioapic");
-    assert_string_equal(li.bindings, "gsi 10 (resample)");
-
-    uint64_t one = 1;
-    assert_int_equal(write(irq_kvm_pin_resamplefd(pin), &one, sizeof(one)),
-                     sizeof(one));
-    drain(icu);
-    irq_icu_line_info(icu, 10, &li);
-    assert_false(li.in_flight);
-    assert_int_equal(li.eoied, 1);
-
-    irq_kvm_pin_destroy(pin);
-    irq_icu_line_info(icu, 10, &li);
-    assert_false(li.bound);
-    irq_icu_destroy(icu);
-    close(vm);
-    close(kvm);
-}
-
 /* Read fd to EOF, counting bytes ({ int fd; size_t got; }). */
 static void *drain_fd(void *arg)
 {
@@ -576,21 +526,8 @@ static void test_ctl_client_never_reads(void **state)
     irq_icu_destroy(icu);
 }
 
-/* "test_irq_icu": the host-only tests; "test_irq_icu kvm": the one that
- * needs /dev/kvm, run in the integration suite (on the host's KVM or in
- * the KVM box), exit 77 (meson's skip) where there is none. */
-int main(int argc, char **argv)
+int main(void)
 {
-    if (argc > 1 && strcmp(argv[1], "kvm") == 0) {
-        if (access("/dev/kvm", R_OK | W_OK) != 0) {
-            printf("SKIP: /dev/kvm not available\n");
-            return 77;
-        }
-        const struct CMUnitTest kvm_tests[] = {
-            cmocka_unit_test(test_kvm_pin),
-        };
-        return cmocka_run_group_tests(kvm_tests, NULL, NULL);
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edge_delivery),
         cmocka_unit_test(test_mask_loses_nothing),

@@ -173,7 +173,7 @@ static void test_size_perm_path_quotas(void **state)
     unsigned v;
     assert_int_equal(store_quota_get(s, 4, STORE_Q_NODE_SIZE, &v), 0);
     assert_int_equal(v, 5000);
-    assert_int_equal(store_quota_get(s, 77, STORE_Q_NODE_SIZE, &v), ENOENT);
+    assert_int_equal(store_quota_get(s, 77, STORE_Q_NODE_SIZE, &v), -ENOENT);
     big[1000] = 'x';
     EXPECT_OK(wr(g, 0, "big", big), XS_WRITE);
     store_conn_free(g);
@@ -229,6 +229,60 @@ static void test_control(void **state)
     rep_free(r);
 }
 
+/* The introduce hook of test_api_errno: refuses domain 9 with -EACCES. */
+static int refuse_introduce(void *opaque, struct store *st, domid_t domid,
+                            uint64_t mfn, uint32_t port)
+{
+    (void)opaque;
+    (void)st;
+    (void)mfn;
+    (void)port;
+    return domid == 9 ? -EACCES : 0;
+}
+
+/* store.h's one errno sign: every failing call says -errno, and the
+ * introduce hook's -errno reaches the wire as the errno's name. */
+static void test_api_errno(void **state)
+{
+    (void)state;
+    unsigned v;
+    struct store_usage u;
+    assert_int_equal(store_quota_by_name("no-such-quota"), -ENOENT);
+    assert_int_equal(store_quota_get(s, -1, STORE_Q_NR, &v), -EINVAL);
+    assert_int_equal(store_quota_set(s, -1, STORE_Q_NODES, UINT32_MAX), -EINVAL);
+    assert_int_equal(store_quota_set(s, 77, STORE_Q_NODES, 5), -ENOENT);
+    assert_int_equal(store_domain_usage(s, 77, &u), -ENOENT);
+    assert_int_equal(store_domain_release(s, 77), -ENOENT);
+    struct xenstore_domain_interface *intf = calloc(1, 4096);
+    assert_non_null(intf);
+    assert_int_equal(store_domain_introduce(s, 0, intf, NULL, NULL, NULL),
+                     -EINVAL);
+    struct store_conn *ring = NULL;
+    assert_int_equal(store_domain_introduce(s, 5, intf, NULL, NULL, &ring), 0);
+    assert_int_equal(store_domain_introduce(s, 5, intf, NULL, NULL, NULL),
+                     -EEXIST);
+    assert_int_equal(store_domain_release(s, 5), 0);
+    store_ring_detach(ring);
+    char why[128];
+    assert_int_equal(store_check(s, why, sizeof(why)), 0);
+    int err = 0;
+    char path[200];
+    memset(path, 'x', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 1] = '\0';
+    assert_null(store_sock_open(s, path, &err));
+    assert_int_equal(err, -ENAMETOOLONG);
+
+    struct store_ops hook = { .log = logfn, .introduce = refuse_introduce };
+    struct store *s2 = store_create(&hook, NULL);
+    struct store_conn *c0 = store_conn_new(s2, 0, true, NULL, NULL);
+    EXPECT_ERR(rqv(c0, XS_INTRODUCE, 0, "9", "1", "1", NULL), "EACCES");
+    EXPECT_OK(rqv(c0, XS_INTRODUCE, 0, "8", "1", "1", NULL), XS_INTRODUCE);
+    store_conn_free(c0);
+    store_destroy(s2);
+    free(intf);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -236,6 +290,7 @@ int main(void)
         T(test_table_defaults), T(test_nodes_quota_logged),
         T(test_release_resets_counters), T(test_size_perm_path_quotas),
         T(test_outstanding_backpressure), T(test_control),
+        T(test_api_errno),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

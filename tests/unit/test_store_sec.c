@@ -325,7 +325,7 @@ static void test_guest_perms_allocate_no_domains(void **state)
     }
     struct store_usage u;
     for (domid_t i = 100; i < 1100; i++)
-        assert_int_equal(store_domain_usage(s, i, &u), ENOENT);
+        assert_int_equal(store_domain_usage(s, i, &u), -ENOENT);
     /* Domain 1099 comes to be later: the old entry gives it nothing. */
     struct store_conn *late = guest(1099);
     EXPECT_ERR(rqv(late, XS_READ, 0, "/local/domain/6/p", NULL), "EACCES");

@@ -5,6 +5,9 @@
  * it, then de-asserts it and signals the resamplefd, which the ICU watches
  * and turns into irq_icu_eoi (uvmm's Irq_svr EOI path). If the source is
  * still asserted the ICU raises again.
+ *
+ * An ICU sink (xenkvm/irq.h) that lives with the KVM code: the interrupt
+ * core has no KVM header.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,14 +19,15 @@
 #include <linux/kvm.h>
 
 #include "xenkvm/irq.h"
+#include "vmm_int.h"
 
-struct irq_kvm_pin {
+struct vmm_pin {
     struct irq_sink sink;
     struct irq_icu *icu;
     unsigned int line;
     uint32_t gsi;
     int vm_fd;
-    struct irq_kvm_ops ops;
+    struct vmm_pin_ops ops;
     void *opaque;
     int irqfd, resamplefd;
     int watch;
@@ -32,7 +36,7 @@ struct irq_kvm_pin {
 static int kvm_ioctl_irqfd(void *opaque, int fd, uint32_t gsi, int resamplefd,
                            bool deassign)
 {
-    struct irq_kvm_pin *p = opaque;
+    struct vmm_pin *p = opaque;
     struct kvm_irqfd req;
     memset(&req, 0, sizeof(req));
     req.fd = (uint32_t)fd;
@@ -48,7 +52,7 @@ static int kvm_ioctl_irqfd(void *opaque, int fd, uint32_t gsi, int resamplefd,
 
 static void pin_raise(void *ctx, struct irq_icu *icu, unsigned int line)
 {
-    struct irq_kvm_pin *p = ctx;
+    struct vmm_pin *p = ctx;
     uint64_t one = 1;
     if (write(p->irqfd, &one, sizeof(one)) == (ssize_t)sizeof(one))
         irq_icu_count_delivered(icu, line, 1);
@@ -58,7 +62,7 @@ static void pin_raise(void *ctx, struct irq_icu *icu, unsigned int line)
 
 static int pin_describe(void *ctx, unsigned int line, char *buf, size_t n)
 {
-    struct irq_kvm_pin *p = ctx;
+    struct vmm_pin *p = ctx;
     (void)line;
     return snprintf(buf, n, "gsi %u%s", p->gsi,
                     p->resamplefd >= 0 ? " (resample)" : "");
@@ -73,15 +77,15 @@ static const struct irq_sink_ops pin_sink_ops = {
 /* The guest EOI'd the pin (KVM signalled the resamplefd). */
 static void pin_resample(void *arg, int fd)
 {
-    struct irq_kvm_pin *p = arg;
+    struct vmm_pin *p = arg;
     uint64_t v;
     if (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
         irq_icu_eoi(p->icu, p->line);
 }
 
-int irq_kvm_pin_create(struct irq_icu *icu, unsigned int line, int vm_fd,
-                       const struct irq_kvm_ops *ops, void *opaque,
-                       uint32_t gsi, struct irq_kvm_pin **out)
+int vmm_pin_create(struct irq_icu *icu, unsigned int line, int vm_fd,
+                       const struct vmm_pin_ops *ops, void *opaque,
+                       uint32_t gsi, struct vmm_pin **out)
 {
     struct irq_line_info li;
     int rc = irq_icu_line_info(icu, line, &li);
@@ -89,7 +93,7 @@ int irq_kvm_pin_create(struct irq_icu *icu, unsigned int line, int vm_fd,
         return rc;
     if (!li.has_source)
         return -ENODEV;
-    struct irq_kvm_pin *p = calloc(1, sizeof(*p));
+    struct vmm_pin *p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->sink = (struct irq_sink){ .ops = &pin_sink_ops, .ctx = p };
@@ -147,7 +151,7 @@ fail:
     return rc;
 }
 
-void irq_kvm_pin_destroy(struct irq_kvm_pin *p)
+void vmm_pin_destroy(struct vmm_pin *p)
 {
     if (!p)
         return;
@@ -162,12 +166,12 @@ void irq_kvm_pin_destroy(struct irq_kvm_pin *p)
     free(p);
 }
 
-int irq_kvm_pin_resamplefd(const struct irq_kvm_pin *p)
+int vmm_pin_resamplefd(const struct vmm_pin *p)
 {
     return p->resamplefd;
 }
 
-int irq_kvm_pin_irqfd(const struct irq_kvm_pin *p)
+int vmm_pin_irqfd(const struct vmm_pin *p)
 {
     return p->irqfd;
 }

@@ -2,7 +2,8 @@
  * The device-tree form, from .dts text compiled by the real dtc (Debian's
  * device-tree-compiler; meson passes its path in XENKVM_DTC): pass-through
  * nodes, uvmm's warnings for wrongly named and out-of-range resources, the
- * errors for a line or pin bound twice, and blobs that are not trees.
+ * errors for a line or pin bound twice, and blobs that are not trees; a
+ * domain's xl.cfg loaded with its device_tree merged.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "xenkvm/irq.h"
+#include "xenkvm/config.h"
 
 /* Compile dts with dtc into a malloc'd blob. */
 static void *compile(const char *dts, size_t *len)
@@ -41,12 +42,12 @@ static void *compile(const char *dts, size_t *len)
     return buf;
 }
 
-static int parse(const char *dts, struct irq_dt_cfg *c, char **msg)
+static int parse(const char *dts, struct config_dt *c, char **msg)
 {
     size_t len, mlen;
     void *blob = compile(dts, &len);
     FILE *f = open_memstream(msg, &mlen);
-    int rc = irq_dt_parse(blob, len, f, c);
+    int rc = config_dt_parse(blob, len, f, c);
     fclose(f);
     free(blob);
     return rc;
@@ -65,7 +66,7 @@ static int parse(const char *dts, struct irq_dt_cfg *c, char **msg)
 static void test_passthrough(void **state)
 {
     (void)state;
-    struct irq_dt_cfg c;
+    struct config_dt c;
     char *msg;
     int rc = parse(HEAD
         " xenkvm-io {\n"
@@ -87,11 +88,11 @@ static void test_passthrough(void **state)
     assert_int_equal(c.nr_irqs, 3);
     assert_string_equal(c.irqs[0].node, "/serial@9000000");
     assert_int_equal(c.irqs[0].host_line, 7);
-    assert_int_equal(c.irqs[0].sink, IRQ_DT_IOAPIC);
+    assert_int_equal(c.irqs[0].sink, CONFIG_DT_IOAPIC);
     assert_int_equal(c.irqs[0].guest_irq, 4);
     assert_int_equal(c.irqs[0].mode.trigger, IRQ_LEVEL);
     assert_int_equal(c.irqs[1].host_line, 9);
-    assert_int_equal(c.irqs[1].sink, IRQ_DT_PIRQ);
+    assert_int_equal(c.irqs[1].sink, CONFIG_DT_PIRQ);
     assert_int_equal(c.irqs[1].mode.trigger, IRQ_EDGE);
     assert_int_equal(c.irqs[2].host_line, 10);
     assert_int_equal(c.irqs[2].index, 1);
@@ -102,13 +103,13 @@ static void test_passthrough(void **state)
     assert_int_equal(c.mmio[0].guest_addr, 0x9000000);
     assert_int_equal(c.mmio[0].size, 0x1000);
     assert_int_equal(c.warnings, 0);
-    irq_dt_cfg_free(&c);
+    config_dt_free(&c);
 }
 
 static void test_warnings(void **state)
 {
     (void)state;
-    struct irq_dt_cfg c;
+    struct config_dt c;
     char *msg;
     int rc = parse(HEAD
         " xenkvm-io {\n"
@@ -141,7 +142,7 @@ static void test_warnings(void **state)
     assert_int_equal(c.irqs[0].host_line, 6);
     assert_int_equal(c.nr_mmio, 0);
     free(msg);
-    irq_dt_cfg_free(&c);
+    config_dt_free(&c);
 
     /* a node under a foreign controller: its irqs are not ours */
     rc = parse(HEAD
@@ -152,7 +153,7 @@ static void test_warnings(void **state)
     assert_non_null(strstr(msg, "/gicdev: irqs are handled by 'gic', ignoring irq assignments"));
     assert_int_equal(c.nr_irqs, 0);
     free(msg);
-    irq_dt_cfg_free(&c);
+    config_dt_free(&c);
 }
 
 static void test_errors(void **state)
@@ -206,7 +207,7 @@ static void test_errors(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char dts[2048];
         snprintf(dts, sizeof(dts), "%s%s};\n", HEAD, cases[i].body);
-        struct irq_dt_cfg c;
+        struct config_dt c;
         char *msg;
         int rc = parse(dts, &c, &msg);
         if (rc != -EINVAL || !strstr(msg, cases[i].want))
@@ -219,27 +220,27 @@ static void test_errors(void **state)
 static void test_not_a_tree(void **state)
 {
     (void)state;
-    struct irq_dt_cfg c;
+    struct config_dt c;
     char *msg;
     size_t mlen;
     FILE *f = open_memstream(&msg, &mlen);
     static const char junk[128] = "this is not a flattened device tree";
-    assert_int_equal(irq_dt_parse(junk, sizeof(junk), f, &c), -EINVAL);
-    assert_int_equal(irq_dt_parse(junk, 4, f, &c), -EINVAL);
-    assert_int_equal(irq_dt_parse(NULL, 0, f, &c), -EINVAL);
+    assert_int_equal(config_dt_parse(junk, sizeof(junk), f, &c), -EINVAL);
+    assert_int_equal(config_dt_parse(junk, 4, f, &c), -EINVAL);
+    assert_int_equal(config_dt_parse(NULL, 0, f, &c), -EINVAL);
     /* a real tree, truncated */
     size_t len;
     void *blob = compile("/dts-v1/;\n/ { a { b = <1>; }; };\n", &len);
-    assert_int_equal(irq_dt_parse(blob, len - 8, f, &c), -EINVAL);
-    assert_int_equal(irq_dt_parse(blob, len, f, &c), 0);   /* whole: fine */
-    irq_dt_cfg_free(&c);
-    /* fuzz/irq_dt.c: a header claiming version 7 made libfdt 1.6.1's
+    assert_int_equal(config_dt_parse(blob, len - 8, f, &c), -EINVAL);
+    assert_int_equal(config_dt_parse(blob, len, f, &c), 0);   /* whole: fine */
+    config_dt_free(&c);
+    /* fuzz/config_dt.c: a header claiming version 7 made libfdt 1.6.1's
      * fdt_check_full dereference NULL; such trees are refused first */
     unsigned char *h = blob;
     h[20] = h[21] = h[22] = 0;
     h[23] = 7;                                  /* version */
     h[27] = 3;                                  /* last_comp_version */
-    assert_int_equal(irq_dt_parse(blob, len, f, &c), -EINVAL);
+    assert_int_equal(config_dt_parse(blob, len, f, &c), -EINVAL);
     free(blob);
     fclose(f);
     assert_non_null(strstr(msg, "error: not a valid device tree blob"));
@@ -248,7 +249,7 @@ static void test_not_a_tree(void **state)
     free(msg);
 }
 
-/* The 88-byte tree of issue 14 (found by fuzz/irq_dt.c after ~297 s): a
+/* The 88-byte tree of issue 14 (found by fuzz/config_dt.c after ~297 s): a
  * root node with one property whose length is 0xfffffff4. libfdt 1.6.1's
  * fdt_next_tag adds 8 + len to an int offset, i.e. steps back 4 bytes onto
  * the same tag, so fdt_check_full never ends. Big-endian header: magic,
@@ -267,13 +268,13 @@ static const unsigned char dt_loop88[88] = {
 
 static int parse_raw(const void *blob, size_t len, char **msg)
 {
-    struct irq_dt_cfg c;
+    struct config_dt c;
     size_t mlen;
     FILE *f = open_memstream(msg, &mlen);
-    int rc = irq_dt_parse(blob, len, f, &c);
+    int rc = config_dt_parse(blob, len, f, &c);
     fclose(f);
     if (rc == 0)
-        irq_dt_cfg_free(&c);
+        config_dt_free(&c);
     return rc;
 }
 
@@ -303,6 +304,99 @@ static void test_prop_len_loop(void **state)
     }
 }
 
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+/* config_domain_load: the xl.cfg's device_tree is read, parsed and merged
+ * into the domain's interrupt config after its own irqs= / iomem= /
+ * irq_pins=; a tree's messages name the tree's file. */
+static void test_domain_load_merge(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/xenkvm-cfg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[128], dtb[128];
+    snprintf(cfg, sizeof(cfg), "%s/g.cfg", dir);
+    snprintf(dtb, sizeof(dtb), "%s/g.dtb", dir);
+    size_t len;
+    void *blob = compile(HEAD
+        " xenkvm-io {\n"
+        "  uart0 { compatible = \"ns16550a\"; irq0 = <7>;"
+        "   reg0 = <0x0 0xfe001000 0x0 0x2000>; };\n"
+        "  nic0 { compatible = \"acme,nic\"; irq0 = <9>; };\n"
+        " };\n"
+        " serial@9000000 { compatible = \"ns16550a\"; interrupt-parent = <&ioapic>;"
+        "  interrupts = <4 4>; reg = <0x0 0x9000000 0x0 0x2000>; };\n"
+        " nic { compatible = \"acme,nic\"; interrupt-parent = <&pirq>;"
+        "  interrupts = <9 1>; };\n"
+        "};\n", &len);
+    write_file(dtb, blob, len);
+    free(blob);
+    char text[512];
+    int n = snprintf(text, sizeof(text), "name = \"g\"\nkernel = \"k\"\n"
+                     "irqs = [ 3 ]\niomem = [ \"fe100,1@a000\" ]\n"
+                     "irq_pins = [ \"5@6\" ]\ndevice_tree = \"%s\"\n", dtb);
+    write_file(cfg, text, (size_t)n);
+
+    struct config_domain c;
+    char *msg;
+    size_t mlen;
+    FILE *f = open_memstream(&msg, &mlen);
+    int rc = config_domain_load(cfg, CONFIG_DOMAIN_RUNNABLE, f, &c);
+    fclose(f);
+    if (rc)
+        fail_msg("rc %d: %s", rc, msg);
+    free(msg);
+    assert_true(c.has_dt);
+    assert_int_equal(c.dt.domid, 3);
+    assert_int_equal(c.irq.nr_grants, 2);      /* irqs= first, then the tree */
+    assert_int_equal(c.irq.grants[0], 3);
+    assert_int_equal(c.irq.grants[1], 9);
+    assert_int_equal(c.irq.nr_pins, 2);
+    assert_int_equal(c.irq.pins[0].line, 5);
+    assert_int_equal(c.irq.pins[0].pin, 6);
+    assert_int_equal(c.irq.pins[1].line, 7);
+    assert_int_equal(c.irq.pins[1].pin, 4);
+    assert_int_equal(c.irq.nr_iomem, 2);
+    assert_int_equal(c.irq.iomem[0].gfn, 0xa000);
+    assert_int_equal(c.irq.iomem[1].pfn, 0xfe001);
+    assert_int_equal(c.irq.iomem[1].nr, 2);
+    assert_int_equal(c.irq.iomem[1].gfn, 0x9000);
+    config_domain_free(&c);
+
+    /* a tree that is not one: the message names the tree's file */
+    write_file(dtb, "not a dtb", 9);
+    f = open_memstream(&msg, &mlen);
+    assert_int_equal(config_domain_load(cfg, 0, f, &c), -EINVAL);
+    fclose(f);
+    char want[192];
+    snprintf(want, sizeof(want), "%s: error: not a device tree blob", dtb);
+    assert_non_null(strstr(msg, want));
+    free(msg);
+    assert_null(c.name);
+    /* no tree file, no config file: one message naming it */
+    unlink(dtb);
+    f = open_memstream(&msg, &mlen);
+    assert_int_equal(config_domain_load(cfg, 0, f, &c), -ENOENT);
+    fclose(f);
+    snprintf(want, sizeof(want), "cannot read device tree '%s'", dtb);
+    assert_non_null(strstr(msg, want));
+    free(msg);
+    unlink(cfg);
+    f = open_memstream(&msg, &mlen);
+    assert_int_equal(config_domain_load(cfg, 0, f, &c), -ENOENT);
+    fclose(f);
+    snprintf(want, sizeof(want), "cannot read config '%s'", cfg);
+    assert_non_null(strstr(msg, want));
+    free(msg);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_not_a_tree),
         cmocka_unit_test(test_prop_len_loop),
+        cmocka_unit_test(test_domain_load_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,9 @@
  * bounds of its own (libfdt 1.6.1's fdt_check_full loops forever on a
  * property length that wraps its int offset); fdt_check_full then adds its
  * own checks, and the walk is iterative (fdt_next_node), never recursive.
+ *
+ * config_irq_merge_dt then adds what the tree binds to the domain's
+ * interrupt configuration (the xl.cfg keys' struct config_irq).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,8 +23,10 @@
 
 #include <libfdt.h>
 
-#include "xenkvm/irq.h"
+#include "xenkvm/config.h"
+#include "config_int.h"
 
+#define DT_MAX_BLOB (1u << 24)   /* the largest blob config_dt_parse takes */
 #define DT_MAX_HOSTDEV 256
 #define DT_MAX_BINDINGS 1024
 
@@ -37,7 +42,7 @@ struct hostdev {
 struct dt_ctx {
     const void *fdt;
     FILE *report;
-    struct irq_dt_cfg *out;
+    struct config_dt *out;
     unsigned int errors;
     unsigned int cap_irqs, cap_mmio;
 };
@@ -121,17 +126,17 @@ static int irq_parent(const void *fdt, int off)
     return -FDT_ERR_NOTFOUND;
 }
 
-static const char *sink_name(enum irq_dt_sink s)
+static const char *sink_name(enum config_dt_sink s)
 {
-    return s == IRQ_DT_IOAPIC ? "ioapic pin" : "pirq gsi";
+    return s == CONFIG_DT_IOAPIC ? "ioapic pin" : "pirq gsi";
 }
 
-static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
+static int add_irq(struct dt_ctx *c, const struct config_dt_irq *b,
                    const char *hostdev)
 {
-    struct irq_dt_cfg *o = c->out;
+    struct config_dt *o = c->out;
     for (unsigned int i = 0; i < o->nr_irqs; i++) {
-        const struct irq_dt_irq *x = &o->irqs[i];
+        const struct config_dt_irq *x = &o->irqs[i];
         if (x->host_line == b->host_line) {
             if (x->sink == b->sink && x->guest_irq == b->guest_irq) {
                 warn(c, "%s interrupts[%u]: host line %u -> %s %u already "
@@ -147,7 +152,7 @@ static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
                 x->guest_irq);
             return 0;
         }
-        if (x->sink == IRQ_DT_IOAPIC && b->sink == IRQ_DT_IOAPIC &&
+        if (x->sink == CONFIG_DT_IOAPIC && b->sink == CONFIG_DT_IOAPIC &&
             x->guest_irq == b->guest_irq) {
             err(c, "ioapic pin %u: %s irq%u = host line %u (device '%s'): "
                 "pin already bound to different host line %u by %s "
@@ -172,9 +177,9 @@ static int add_irq(struct dt_ctx *c, const struct irq_dt_irq *b,
     return 0;
 }
 
-static int add_mmio(struct dt_ctx *c, const struct irq_dt_mmio *m)
+static int add_mmio(struct dt_ctx *c, const struct config_dt_mmio *m)
 {
-    struct irq_dt_cfg *o = c->out;
+    struct config_dt *o = c->out;
     if (o->nr_mmio == DT_MAX_BINDINGS) {
         err(c, "more than %u MMIO regions", DT_MAX_BINDINGS);
         return 0;
@@ -191,167 +196,200 @@ static int add_mmio(struct dt_ctx *c, const struct irq_dt_mmio *m)
     return 0;
 }
 
-/* Pass guest node gnode through with host device hdev's resources. */
-static int passthrough(struct dt_ctx *c, int gnode, int hdev)
+/* The guest node of a pass-through and the host device it takes. */
+struct guest_node {
+    char path[96];
+    const char *dev;              /* host device name */
+    const void *ints;             /* its interrupts, numint of cells each */
+    int cells, numint;
+    enum config_dt_sink sink;
+    bool have_ic;                 /* its interrupt parent is one of ours */
+    const void *reg;              /* its reg, numreg of ac + sc cells */
+    int ac, sc, numreg;
+};
+
+/* The guest side: interrupts and their controller, reg and its cells. */
+static void guest_side(struct dt_ctx *c, int gnode, struct guest_node *g)
 {
     const void *fdt = c->fdt;
-    char path[96];
-    node_path(fdt, gnode, path, sizeof(path));
-    const char *dev = node_name(fdt, hdev);
-
-    /* the guest side: interrupts and their controller, reg and its cells */
-    int ilen = 0, cells = 0, numint = 0;
-    const void *ints = fdt_getprop(fdt, gnode, "interrupts", &ilen);
-    enum irq_dt_sink sink = IRQ_DT_IOAPIC;
-    bool have_ic = false;
-    if (ints) {
+    int ilen = 0;
+    g->ints = fdt_getprop(fdt, gnode, "interrupts", &ilen);
+    g->sink = CONFIG_DT_IOAPIC;
+    if (g->ints) {
         int ic = irq_parent(fdt, gnode);
         int clen;
         const void *cp = ic >= 0 ? fdt_getprop(fdt, ic, "#interrupt-cells", &clen)
                                  : NULL;
         if (ic < 0) {
-            err(c, "%s: interrupt parent not found", path);
-        } else if (!cp || clen != 4 || (cells = (int)cell(cp, 0)) < 1 ||
-                   cells > 4) {
+            err(c, "%s: interrupt parent not found", g->path);
+        } else if (!cp || clen != 4 || (g->cells = (int)cell(cp, 0)) < 1 ||
+                   g->cells > 4) {
             err(c, "%s: interrupt parent '%s' needs #interrupt-cells 1..4",
-                path, node_name(fdt, ic));
+                g->path, node_name(fdt, ic));
         } else if (fdt_node_check_compatible(fdt, ic, "xenkvm,ioapic") == 0) {
-            have_ic = true;
+            g->have_ic = true;
         } else if (fdt_node_check_compatible(fdt, ic, "xenkvm,pirq") == 0) {
-            have_ic = true;
-            sink = IRQ_DT_PIRQ;
+            g->have_ic = true;
+            g->sink = CONFIG_DT_PIRQ;
         } else {
             warn(c, "%s: irqs are handled by '%s', ignoring irq assignments",
-                 path, node_name(fdt, ic));
+                 g->path, node_name(fdt, ic));
         }
-        if (have_ic)
-            numint = ilen / (4 * cells);
+        if (g->have_ic)
+            g->numint = ilen / (4 * g->cells);
     }
     int parent = fdt_parent_offset(fdt, gnode);
-    int ac = parent >= 0 ? fdt_address_cells(fdt, parent) : 2;
-    int sc = parent >= 0 ? fdt_size_cells(fdt, parent) : 1;
-    if (ac < 1 || ac > 2 || sc < 0 || sc > 2) {
+    g->ac = parent >= 0 ? fdt_address_cells(fdt, parent) : 2;
+    g->sc = parent >= 0 ? fdt_size_cells(fdt, parent) : 1;
+    if (g->ac < 1 || g->ac > 2 || g->sc < 0 || g->sc > 2) {
         err(c, "%s: #address-cells/#size-cells of its parent must be 1..2/0..2",
-            path);
-        ac = sc = -1;
+            g->path);
+        g->ac = g->sc = -1;
     }
     int rlen = 0;
-    const void *reg = fdt_getprop(fdt, gnode, "reg", &rlen);
-    int numreg = (reg && ac > 0) ? rlen / (4 * (ac + sc)) : 0;
+    g->reg = fdt_getprop(fdt, gnode, "reg", &rlen);
+    g->numreg = (g->reg && g->ac > 0) ? rlen / (4 * (g->ac + g->sc)) : 0;
+}
+
+/* Host resource irqX = <line>: the guest's interrupts[X]. 0 or -ENOMEM. */
+static int irq_resource(struct dt_ctx *c, const struct guest_node *g,
+                        const char *name, const void *val)
+{
+    const char *dev = g->dev;
+    if (strncmp(name, "irq", 3)) {
+        warn(c, "IRQ resource '%.32s' of device '%s' ignored. Should "
+             "be named 'irq[0-9A-Z]'.", name, dev);
+        return 0;
+    }
+    int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
+    if (id < 0) {
+        err(c, "IO device '%s' has invalid irq resource id. Expected "
+            "'irq[0-9A-Z]', got '%.8s'", dev, name);
+        return 0;
+    }
+    if (!g->have_ic)
+        return 0;
+    if (id >= g->numint) {
+        warn(c, "%s: IO IRQ resource '%s' of device '%s' is out of "
+             "bounds: the node has %d interrupts", g->path, name, dev,
+             g->numint);
+        return 0;
+    }
+    struct config_dt_irq b = { .index = (unsigned int)id, .sink = g->sink };
+    snprintf(b.node, sizeof(b.node), "%s", g->path);
+    uint32_t line = cell(val, 0);
+    if (line >= IRQ_MAX_LINES) {
+        err(c, "IO device '%s' resource %s: host line %u beyond %u",
+            dev, name, line, IRQ_MAX_LINES - 1);
+        return 0;
+    }
+    b.host_line = line;
+    b.guest_irq = cell(g->ints, id * g->cells);
+    uint32_t flags = g->cells >= 2 ? cell(g->ints, id * g->cells + 1)
+                                   : DT_LEVEL_HIGH;
+    switch (flags) {
+    case DT_EDGE_RISING: b.mode.trigger = IRQ_EDGE; break;
+    case DT_EDGE_FALLING:
+        b.mode.trigger = IRQ_EDGE;
+        b.mode.polarity = IRQ_ACTIVE_LOW;
+        break;
+    case DT_LEVEL_HIGH: b.mode.trigger = IRQ_LEVEL; break;
+    case DT_LEVEL_LOW:
+        b.mode.trigger = IRQ_LEVEL;
+        b.mode.polarity = IRQ_ACTIVE_LOW;
+        break;
+    default:
+        err(c, "%s interrupts[%d]: flags %u is not one of 1, 2, 4, 8 "
+            "(IRQ_TYPE_*)", g->path, id, flags);
+        return 0;
+    }
+    if (g->sink == CONFIG_DT_PIRQ && b.guest_irq != line) {
+        err(c, "%s interrupts[%d]: a PIRQ's GSI is the host line: "
+            "GSI %u but %s = host line %u", g->path, id, b.guest_irq,
+            name, line);
+        return 0;
+    }
+    return add_irq(c, &b, dev) < 0 ? -ENOMEM : 0;
+}
+
+/* Host resource regX = <addr-hi addr-lo size-hi size-lo>: the guest's
+ * reg[X]. 0 or -ENOMEM. */
+static int mmio_resource(struct dt_ctx *c, const struct guest_node *g,
+                         const char *name, const void *val)
+{
+    const char *dev = g->dev;
+    if (strncmp(name, "reg", 3)) {
+        warn(c, "MMIO resource '%.32s' of device '%s' ignored. Should "
+             "be named 'reg[0-9A-Z]'.", name, dev);
+        return 0;
+    }
+    int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
+    if (id < 0) {
+        err(c, "IO device '%s' has invalid mmio resource id. Expected "
+            "'reg[0-9A-Z]', got '%.8s'", dev, name);
+        return 0;
+    }
+    if (id >= g->numreg) {
+        warn(c, "%s: IO MMIO resource '%s' of device '%s' is out of "
+             "bounds: the node has %d reg entries", g->path, name, dev,
+             g->numreg);
+        return 0;
+    }
+    int ac = g->ac, sc = g->sc;
+    struct config_dt_mmio m = { .index = (unsigned int)id };
+    snprintf(m.node, sizeof(m.node), "%s", g->path);
+    m.host_addr = cells64(val, 0, 2);
+    m.size = cells64(val, 2, 2);
+    m.guest_addr = cells64(g->reg, id * (ac + sc), ac);
+    uint64_t gsize = sc ? cells64(g->reg, id * (ac + sc) + ac, sc) : 0;
+    if (m.size == 0 || (m.host_addr | m.size | m.guest_addr) & 0xfff ||
+        m.host_addr + m.size < m.host_addr) {
+        err(c, "IO device '%s' %s: MMIO must be whole 4 KiB pages",
+            dev, name);
+        return 0;
+    }
+    if (gsize != m.size)
+        warn(c, "%s reg[%d]: size 0x%llx differs from %s of device "
+             "'%s' (0x%llx); the host size is used", g->path, id,
+             (unsigned long long)gsize, name, dev,
+             (unsigned long long)m.size);
+    return add_mmio(c, &m) < 0 ? -ENOMEM : 0;
+}
+
+/* Pass guest node gnode through with host device hdev's resources. */
+static int passthrough(struct dt_ctx *c, int gnode, int hdev)
+{
+    const void *fdt = c->fdt;
+    struct guest_node g = { .dev = node_name(fdt, hdev) };
+    node_path(fdt, gnode, g.path, sizeof(g.path));
+    guest_side(c, gnode, &g);
 
     /* the host side: every property of the device is a resource */
     int prop;
     fdt_for_each_property_offset(prop, fdt, hdev) {
         const char *name;
-        int len;
+        int len, rc = 0;
         const void *val = fdt_getprop_by_offset(fdt, prop, &name, &len);
         if (!val || !name)
             continue;
         if (!strcmp(name, "compatible") || !strcmp(name, "phandle") ||
             !strcmp(name, "linux,phandle") || !strcmp(name, "name"))
             continue;
-        if (len == 4) {                           /* an IRQ resource */
-            if (strncmp(name, "irq", 3)) {
-                warn(c, "IRQ resource '%.32s' of device '%s' ignored. Should "
-                     "be named 'irq[0-9A-Z]'.", name, dev);
-                continue;
-            }
-            int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
-            if (id < 0) {
-                err(c, "IO device '%s' has invalid irq resource id. Expected "
-                    "'irq[0-9A-Z]', got '%.8s'", dev, name);
-                continue;
-            }
-            if (!have_ic)
-                continue;
-            if (id >= numint) {
-                warn(c, "%s: IO IRQ resource '%s' of device '%s' is out of "
-                     "bounds: the node has %d interrupts", path, name, dev,
-                     numint);
-                continue;
-            }
-            struct irq_dt_irq b = { .index = (unsigned int)id, .sink = sink };
-            snprintf(b.node, sizeof(b.node), "%s", path);
-            uint32_t line = cell(val, 0);
-            if (line >= IRQ_MAX_LINES) {
-                err(c, "IO device '%s' resource %s: host line %u beyond %u",
-                    dev, name, line, IRQ_MAX_LINES - 1);
-                continue;
-            }
-            b.host_line = line;
-            b.guest_irq = cell(ints, id * cells);
-            uint32_t flags = cells >= 2 ? cell(ints, id * cells + 1)
-                                        : DT_LEVEL_HIGH;
-            switch (flags) {
-            case DT_EDGE_RISING: b.mode.trigger = IRQ_EDGE; break;
-            case DT_EDGE_FALLING:
-                b.mode.trigger = IRQ_EDGE;
-                b.mode.polarity = IRQ_ACTIVE_LOW;
-                break;
-            case DT_LEVEL_HIGH: b.mode.trigger = IRQ_LEVEL; break;
-            case DT_LEVEL_LOW:
-                b.mode.trigger = IRQ_LEVEL;
-                b.mode.polarity = IRQ_ACTIVE_LOW;
-                break;
-            default:
-                err(c, "%s interrupts[%d]: flags %u is not one of 1, 2, 4, 8 "
-                    "(IRQ_TYPE_*)", path, id, flags);
-                continue;
-            }
-            if (sink == IRQ_DT_PIRQ && b.guest_irq != line) {
-                err(c, "%s interrupts[%d]: a PIRQ's GSI is the host line: "
-                    "GSI %u but %s = host line %u", path, id, b.guest_irq,
-                    name, line);
-                continue;
-            }
-            if (add_irq(c, &b, dev) < 0)
-                return -ENOMEM;
-        } else if (len == 16) {                   /* an MMIO resource */
-            if (strncmp(name, "reg", 3)) {
-                warn(c, "MMIO resource '%.32s' of device '%s' ignored. Should "
-                     "be named 'reg[0-9A-Z]'.", name, dev);
-                continue;
-            }
-            int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
-            if (id < 0) {
-                err(c, "IO device '%s' has invalid mmio resource id. Expected "
-                    "'reg[0-9A-Z]', got '%.8s'", dev, name);
-                continue;
-            }
-            if (id >= numreg) {
-                warn(c, "%s: IO MMIO resource '%s' of device '%s' is out of "
-                     "bounds: the node has %d reg entries", path, name, dev,
-                     numreg);
-                continue;
-            }
-            struct irq_dt_mmio m = { .index = (unsigned int)id };
-            snprintf(m.node, sizeof(m.node), "%s", path);
-            m.host_addr = cells64(val, 0, 2);
-            m.size = cells64(val, 2, 2);
-            m.guest_addr = cells64(reg, id * (ac + sc), ac);
-            uint64_t gsize = sc ? cells64(reg, id * (ac + sc) + ac, sc) : 0;
-            if (m.size == 0 || (m.host_addr | m.size | m.guest_addr) & 0xfff ||
-                m.host_addr + m.size < m.host_addr) {
-                err(c, "IO device '%s' %s: MMIO must be whole 4 KiB pages",
-                    dev, name);
-                continue;
-            }
-            if (gsize != m.size)
-                warn(c, "%s reg[%d]: size 0x%llx differs from %s of device "
-                     "'%s' (0x%llx); the host size is used", path, id,
-                     (unsigned long long)gsize, name, dev,
-                     (unsigned long long)m.size);
-            if (add_mmio(c, &m) < 0)
-                return -ENOMEM;
-        } else {
+        if (len == 4)
+            rc = irq_resource(c, &g, name, val);
+        else if (len == 16)
+            rc = mmio_resource(c, &g, name, val);
+        else
             warn(c, "resource '%.32s' of device '%s' ignored: expected irqX = "
-                 "<line> or regX = <addr-hi addr-lo size-hi size-lo>", name, dev);
-        }
+                 "<line> or regX = <addr-hi addr-lo size-hi size-lo>", name,
+                 g.dev);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
 
-void irq_dt_cfg_free(struct irq_dt_cfg *c)
+void config_dt_free(struct config_dt *c)
 {
     if (!c)
         return;
@@ -465,17 +503,17 @@ trunc:
     return -1;
 }
 
-int irq_dt_parse(const void *blob, size_t len, FILE *report,
-                 struct irq_dt_cfg *out)
+int config_dt_parse(const void *blob, size_t len, FILE *report,
+                 struct config_dt *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!blob || len < sizeof(struct fdt_header) || len > (1u << 24)) {
+    if (!blob || len < sizeof(struct fdt_header) || len > DT_MAX_BLOB) {
         fprintf(report, "error: not a device tree blob (size %zu)\n", len);
         return -EINVAL;
     }
     /* libfdt 1.6.1's fdt_check_full dereferences NULL on a tree older than
      * version 16 (fdt_get_name fails on the old name format; found by
-     * fuzz/irq_dt.c). dtc has written version 17 since 2007: refuse older. */
+     * fuzz/config_dt.c). dtc has written version 17 since 2007: refuse older. */
     if (fdt_magic(blob) != FDT_MAGIC || fdt_version(blob) < 16) {
         fprintf(report, "error: not a device tree blob of version 16 or later\n");
         return -EINVAL;
@@ -553,6 +591,69 @@ int irq_dt_parse(const void *blob, size_t len, FILE *report,
     if (rc == 0 && c.errors)
         rc = -EINVAL;
     if (rc < 0)
-        irq_dt_cfg_free(out);
+        config_dt_free(out);
     return rc;
+}
+
+int config_dt_load(const char *path, FILE *report, struct config_dt *out)
+{
+    char *blob;
+    size_t len;
+    memset(out, 0, sizeof(*out));
+    int rc = config_read(path, "device tree", DT_MAX_BLOB, report, &blob, &len);
+    if (rc < 0)
+        return rc;
+    char *msg = NULL;
+    size_t mlen = 0;
+    FILE *rep = open_memstream(&msg, &mlen);
+    rc = rep ? config_dt_parse(blob, len, rep, out) : -ENOMEM;
+    if (rep)
+        fclose(rep);
+    free(blob);
+    /* every report line names the file: the tree is per domain */
+    for (char *line = msg, *nl; line && *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        fprintf(report, "%s: %s\n", path, line);
+        if (!nl)
+            break;
+    }
+    free(msg);
+    if (rc < 0 && rc != -EINVAL)
+        fprintf(report, "%s: %s\n", path, strerror(-rc));
+    return rc;
+}
+
+int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt)
+{
+    size_t ng = c->nr_grants + dt->nr_irqs, nm = c->nr_iomem + dt->nr_mmio,
+           np = c->nr_pins + dt->nr_irqs;
+    uint32_t *g = realloc(c->grants, (ng + 1) * sizeof(*g));
+    if (!g)
+        return -ENOMEM;
+    c->grants = g;
+    struct config_iomem *m = realloc(c->iomem, (nm + 1) * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    c->iomem = m;
+    struct config_pin *p = realloc(c->pins, (np + 1) * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    c->pins = p;
+    for (unsigned int i = 0; i < dt->nr_irqs; i++) {
+        const struct config_dt_irq *q = &dt->irqs[i];
+        if (q->sink == CONFIG_DT_PIRQ)
+            c->grants[c->nr_grants++] = q->host_line;
+        else
+            c->pins[c->nr_pins++] = (struct config_pin){
+                .line = q->host_line, .pin = q->guest_irq };
+    }
+    for (unsigned int i = 0; i < dt->nr_mmio; i++) {
+        const struct config_dt_mmio *r = &dt->mmio[i];
+        c->iomem[c->nr_iomem++] = (struct config_iomem){
+            .pfn = r->host_addr >> 12, .nr = r->size >> 12,
+            .gfn = r->guest_addr >> 12 };
+    }
+    return 0;
 }
