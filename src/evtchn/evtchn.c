@@ -528,8 +528,8 @@ int evtchn_domain_abi(struct evtchn_host *h, domid_t dom)
 
 /* ---- the operations ------------------------------------------------------ */
 
-static int do_alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
-                            evtchn_host_cb cb, void *cb_arg)
+static int alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
+                         evtchn_host_cb cb, void *cb_arg)
 {
     struct evtchn_dom *d = dom_get_any(cur, a->dom);
     int rc, port;
@@ -565,8 +565,8 @@ out_put:
     return rc;
 }
 
-static int do_bind_interdomain(struct evtchn_dom *ld, struct evtchn_bind_interdomain *b,
-                               evtchn_host_cb cb, void *cb_arg)
+static int bind_interdomain(struct evtchn_dom *ld, struct evtchn_bind_interdomain *b,
+                            evtchn_host_cb cb, void *cb_arg)
 {
     domid_t rdom = b->remote_dom == DOMID_SELF ? ld->id : b->remote_dom;
     uint32_t rport = b->remote_port;
@@ -627,8 +627,9 @@ out:
     return rc;
 }
 
-static int do_bind_virq(struct evtchn_dom *d, struct evtchn_bind_virq *b)
+static int do_bind_virq(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_bind_virq *b = arg;
     uint32_t virq = b->virq, vcpu = b->vcpu;
     int port, rc = 0;
 
@@ -661,8 +662,9 @@ out:
     return rc;
 }
 
-static int do_bind_ipi(struct evtchn_dom *d, struct evtchn_bind_ipi *b)
+static int do_bind_ipi(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_bind_ipi *b = arg;
     int port, rc = 0;
     if (b->vcpu >= d->max_vcpus)
         return -XEN_ENOENT;
@@ -687,8 +689,9 @@ static atomic_uint *pirq_table(struct evtchn_dom *d)
     return atomic_load_explicit(&d->pirq_port, memory_order_acquire);
 }
 
-static int do_bind_pirq(struct evtchn_dom *d, struct evtchn_bind_pirq *b)
+static int do_bind_pirq(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_bind_pirq *b = arg;
     struct evtchn_host *h = d->h;
     uint32_t pirq = b->pirq;
     atomic_uint *tab;
@@ -887,8 +890,9 @@ out:
     return rc;
 }
 
-static int do_status(struct evtchn_dom *cur, struct evtchn_status *s)
+static int do_status(struct evtchn_dom *cur, void *arg)
 {
+    struct evtchn_status *s = arg;
     struct evtchn_dom *d = dom_get_any(cur, s->dom);
     int rc = 0;
 
@@ -936,8 +940,9 @@ out:
     return rc;
 }
 
-static int do_bind_vcpu(struct evtchn_dom *d, struct evtchn_bind_vcpu *b)
+static int do_bind_vcpu(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_bind_vcpu *b = arg;
     uint32_t vcpu = b->vcpu;
     int rc = 0;
 
@@ -985,8 +990,9 @@ out:
  * So a bound port is unmasked under its own lock alone (the fast path), and
  * a free one under d->lock, where reset, init_control and expand_array
  * cannot run. Unmasking a free port only clears its mask. */
-static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
+static int do_unmask(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_unmask *u = arg;
     struct evtchn_host *h = d->h;
     uint32_t pirq = 0;
     bool is_pirq = false, locked = false;
@@ -1024,8 +1030,9 @@ static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
     return 0;
 }
 
-static int do_reset(struct evtchn_dom *cur, struct evtchn_reset *r)
+static int do_reset(struct evtchn_dom *cur, void *arg)
 {
+    struct evtchn_reset *r = arg;
     struct evtchn_dom *d = dom_get_any(cur, r->dom);
     int rc;
 
@@ -1069,8 +1076,9 @@ out_put:
     return rc;
 }
 
-static int do_init_control(struct evtchn_dom *d, struct evtchn_init_control *a)
+static int do_init_control(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_init_control *a = arg;
     pthread_mutex_lock(&d->lock);
     int rc = evtchn_fifo_init_control(d, a);
     pthread_mutex_unlock(&d->lock);
@@ -1079,16 +1087,18 @@ static int do_init_control(struct evtchn_dom *d, struct evtchn_init_control *a)
     return rc;
 }
 
-static int do_expand_array(struct evtchn_dom *d, struct evtchn_expand_array *a)
+static int do_expand_array(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_expand_array *a = arg;
     pthread_mutex_lock(&d->lock);
     int rc = evtchn_fifo_expand_array(d, a);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
 
-static int do_set_priority(struct evtchn_dom *d, struct evtchn_set_priority *a)
+static int do_set_priority(struct evtchn_dom *d, void *arg)
 {
+    struct evtchn_set_priority *a = arg;
     int rc;
     if (!port_is_valid(d, a->port))
         return -XEN_EINVAL;
@@ -1104,34 +1114,65 @@ static int do_set_priority(struct evtchn_dom *d, struct evtchn_set_priority *a)
 
 /* ---- hypercall entry ----------------------------------------------------- */
 
+/* The ops whose handlers take more than the guest's argument. */
+static int do_alloc_unbound(struct evtchn_dom *d, void *arg)
+{
+    return alloc_unbound(d, arg, NULL, NULL);
+}
+
+static int do_bind_interdomain(struct evtchn_dom *d, void *arg)
+{
+    return bind_interdomain(d, arg, NULL, NULL);
+}
+
+static int do_close(struct evtchn_dom *d, void *arg)
+{
+    return close_port(d, ((struct evtchn_close *)arg)->port, true);
+}
+
+static int do_send(struct evtchn_dom *d, void *arg)
+{
+    return send_port(d, ((struct evtchn_send *)arg)->port, true);
+}
+
+/* One row per EVTCHNOP: its handler, the size of its argument struct
+ * (struct evtchn_<op> of <xen/event_channel.h>) and whether that struct
+ * goes back to the guest on success. EVTCHNOP_reset is never preempted
+ * (no reset_cont). */
 static const struct {
+    int (*fn)(struct evtchn_dom *d, void *arg);
     size_t size;
     bool copy_back;
 } op_table[] = {
-    [EVTCHNOP_bind_interdomain] = { sizeof(struct evtchn_bind_interdomain), true },
-    [EVTCHNOP_bind_virq] = { sizeof(struct evtchn_bind_virq), true },
-    [EVTCHNOP_bind_pirq] = { sizeof(struct evtchn_bind_pirq), true },
-    [EVTCHNOP_close] = { sizeof(struct evtchn_close), false },
-    [EVTCHNOP_send] = { sizeof(struct evtchn_send), false },
-    [EVTCHNOP_status] = { sizeof(struct evtchn_status), true },
-    [EVTCHNOP_alloc_unbound] = { sizeof(struct evtchn_alloc_unbound), true },
-    [EVTCHNOP_bind_ipi] = { sizeof(struct evtchn_bind_ipi), true },
-    [EVTCHNOP_bind_vcpu] = { sizeof(struct evtchn_bind_vcpu), false },
-    [EVTCHNOP_unmask] = { sizeof(struct evtchn_unmask), false },
-    [EVTCHNOP_reset] = { sizeof(struct evtchn_reset), false },
-    [EVTCHNOP_init_control] = { sizeof(struct evtchn_init_control), true },
-    [EVTCHNOP_expand_array] = { sizeof(struct evtchn_expand_array), false },
-    [EVTCHNOP_set_priority] = { sizeof(struct evtchn_set_priority), false },
+#define OP(name, copy_back) \
+    [EVTCHNOP_##name] = { do_##name, sizeof(struct evtchn_##name), copy_back }
+    OP(bind_interdomain, true),
+    OP(bind_virq, true),
+    OP(bind_pirq, true),
+    OP(close, false),
+    OP(send, false),
+    OP(status, true),
+    OP(alloc_unbound, true),
+    OP(bind_ipi, true),
+    OP(bind_vcpu, false),
+    OP(unmask, false),
+    OP(reset, false),
+    OP(init_control, true),
+    OP(expand_array, false),
+    OP(set_priority, false),
+#undef OP
 };
+
+#define OP_TABLE_LEN (sizeof(op_table) / sizeof(op_table[0]))
 
 size_t evtchn_op_arg_size(unsigned int cmd)
 {
-    return cmd < sizeof(op_table) / sizeof(op_table[0]) ? op_table[cmd].size : 0;
+    return cmd < OP_TABLE_LEN ? op_table[cmd].size : 0;
 }
 
 bool evtchn_op_copies_back(unsigned int cmd)
 {
-    return cmd < sizeof(op_table) / sizeof(op_table[0]) && op_table[cmd].copy_back;
+    return cmd < OP_TABLE_LEN && op_table[cmd].copy_back;
 }
 
 int evtchn_do_op(struct evtchn_host *h, domid_t caller, uint32_t caller_vcpu,
@@ -1142,39 +1183,9 @@ int evtchn_do_op(struct evtchn_host *h, domid_t caller, uint32_t caller_vcpu,
 
     if (!d)
         return -XEN_ESRCH;
-    if (!evtchn_op_arg_size(cmd))
+    if (cmd >= OP_TABLE_LEN || !op_table[cmd].fn)
         return -XEN_ENOSYS;
-    switch (cmd) {
-    case EVTCHNOP_bind_interdomain:
-        return do_bind_interdomain(d, arg, NULL, NULL);
-    case EVTCHNOP_bind_virq:
-        return do_bind_virq(d, arg);
-    case EVTCHNOP_bind_pirq:
-        return do_bind_pirq(d, arg);
-    case EVTCHNOP_close:
-        return close_port(d, ((struct evtchn_close *)arg)->port, true);
-    case EVTCHNOP_send:
-        return send_port(d, ((struct evtchn_send *)arg)->port, true);
-    case EVTCHNOP_status:
-        return do_status(d, arg);
-    case EVTCHNOP_alloc_unbound:
-        return do_alloc_unbound(d, arg, NULL, NULL);
-    case EVTCHNOP_bind_ipi:
-        return do_bind_ipi(d, arg);
-    case EVTCHNOP_bind_vcpu:
-        return do_bind_vcpu(d, arg);
-    case EVTCHNOP_unmask:
-        return do_unmask(d, arg);
-    case EVTCHNOP_reset:        /* never preempted: no reset_cont */
-        return do_reset(d, arg);
-    case EVTCHNOP_init_control:
-        return do_init_control(d, arg);
-    case EVTCHNOP_expand_array:
-        return do_expand_array(d, arg);
-    case EVTCHNOP_set_priority:
-        return do_set_priority(d, arg);
-    }
-    return -XEN_ENOSYS;
+    return op_table[cmd].fn(d, arg);
 }
 
 /* ---- host side ----------------------------------------------------------- */
@@ -1241,7 +1252,7 @@ int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote
     if (!d)
         return -XEN_ESRCH;
     struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = remote };
-    int rc = do_alloc_unbound(d, &a, cb, arg);
+    int rc = alloc_unbound(d, &a, cb, arg);
     if (!rc && port)
         *port = a.port;
     dom_put(d);
@@ -1256,7 +1267,7 @@ int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local, domid_t r
     if (!d)
         return -XEN_ESRCH;
     struct evtchn_bind_interdomain b = { .remote_dom = remote, .remote_port = remote_port };
-    int rc = do_bind_interdomain(d, &b, cb, arg);
+    int rc = bind_interdomain(d, &b, cb, arg);
     if (!rc && port)
         *port = b.local_port;
     dom_put(d);
