@@ -131,7 +131,9 @@ size_t evtchn_op_arg_size(unsigned int cmd);
 bool evtchn_op_copies_back(unsigned int cmd);
 
 /*
- * Host (domain 0 services, VMM, IRQ router) side.
+ * Host (domain 0 services, VMM, IRQ router) side. These act as the host
+ * itself: no hypercall struct, no "caller is domain 0" round trip through
+ * evtchn_do_op.
  */
 
 /* Raise VIRQ virq for dom: per-vCPU VIRQs go to vcpu, global ones to the
@@ -141,23 +143,48 @@ void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu,
 /* Raise PIRQ pirq for dom (send_guest_pirq). Returns 0 if a port is bound
  * and was notified, -ENOENT if no port is bound to it. */
 int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq);
-/* Send on port of dom as the host would (like EVTCHNOP_send, but allowed on
- * host-consumer ports; 0 or -EINVAL). */
-int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
-/* Allocate an unbound port in dom for remote whose events go to cb instead
- * of the guest ABI (Xen's alloc_unbound_xen_event_channel). */
-int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
-                              evtchn_host_cb cb, void *arg,
-                              evtchn_port_t *port);
+
+/*
+ * Dom0 services (console, XenStore, backends). A service connects to a
+ * guest the way xl and a Xen backend do:
+ *   1. evtchn_host_offer: the toolstack's alloc_unbound -- a port of the
+ *      guest, unbound, for the backend domain; the guest learns its number
+ *      (HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_STORE_EVTCHN, xenstore);
+ *   2. evtchn_host_bind_interdomain: the backend's end, bound to that port,
+ *      whose events go to a callback (a host-consumer port);
+ *   3. evtchn_host_send: notify the guest through the backend's end;
+ *   4. evtchn_host_close: disconnect (the guest's end returns to UNBOUND).
+ */
+
+/* Offer a port of guest to backend: allocate an unbound port in guest whose
+ * remote end may be bound by backend only (EVTCHNOP_alloc_unbound as xl
+ * issues it for a guest). The port is an ordinary guest port: the guest
+ * may send on it and close it. 0 with *guest_port set, -ESRCH (no such
+ * guest, or it is being destroyed), -ENOSPC, -ENOMEM. */
+int evtchn_host_offer(struct evtchn_host *h, domid_t guest, domid_t backend,
+                      evtchn_port_t *guest_port);
 /* Bind a new port of local (usually domain 0) to remote's unbound port
- * remote_port, events to cb (xenstored binding a guest's store port). */
+ * remote_port, events to cb (xenstored binding a guest's store port; the
+ * console binding the port it offered). The new port is notified once, as
+ * any fresh interdomain binding. 0, -ESRCH, -EINVAL (remote_port is not
+ * unbound for local), -ENOSPC, -ENOMEM. */
 int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local,
                                  domid_t remote, evtchn_port_t remote_port,
                                  evtchn_host_cb cb, void *arg,
                                  evtchn_port_t *port);
+/* Send on port of dom as the host would (like EVTCHNOP_send, but allowed on
+ * host-consumer ports; 0 or -EINVAL). */
+int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
 /* Close a port as the host: also closes host-consumer ports, and waits until
  * no callback on it is running. 0 or -EINVAL/-ESRCH. */
 int evtchn_host_close(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
+/* Allocate an unbound port in dom for remote whose events go to cb instead
+ * of the guest ABI (Xen's alloc_unbound_xen_event_channel: a service
+ * listening in the guest's own domain). cb NULL: an ordinary port, as
+ * evtchn_host_offer. */
+int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
+                              evtchn_host_cb cb, void *arg,
+                              evtchn_port_t *port);
 
 /*
  * Introspection (what Xen's lsevtchn prints).

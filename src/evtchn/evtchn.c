@@ -1259,6 +1259,13 @@ int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote
     return rc;
 }
 
+int evtchn_host_offer(struct evtchn_host *h, domid_t guest, domid_t backend,
+                      evtchn_port_t *guest_port)
+{
+    /* A port of the guest's own, so no host callback: the guest's ABI. */
+    return evtchn_host_alloc_unbound(h, guest, backend, NULL, NULL, guest_port);
+}
+
 int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local, domid_t remote,
                                  evtchn_port_t remote_port, evtchn_host_cb cb,
                                  void *arg, evtchn_port_t *port)
