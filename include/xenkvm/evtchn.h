@@ -52,9 +52,6 @@ struct evtchn_platform_ops {
      * wake it if halted). Called from any thread, often with locks held:
      * must not call back into the core. */
     void (*kick_vcpu)(void *opaque, domid_t dom, uint32_t vcpu);
-    /* A port of dom has just become pending (even while masked) and the
-     * domain has pollers (see evtchn_domain_pollers). For SCHEDOP_poll. */
-    void (*poll_wake)(void *opaque, domid_t dom, evtchn_port_t port);
     /* May src do act to dst? 0 or a negative errno. NULL: Xen's dummy XSM
      * with one privileged domain (the target itself, or a privileged src). */
     int (*policy)(void *opaque, domid_t src, domid_t dst,
@@ -106,9 +103,28 @@ struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h,
 /* Mark a domain paused by its controller: Xen lets a privileged domain
  * reset another domain's ports only while it is paused. */
 int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused);
+/* SCHEDOP_poll's wake-up test: 1 if one of the n ports of dom is bound (not
+ * FREE) and pending, masked or not, in dom's current ABI; 0 if none is;
+ * -ESRCH. Ports beyond the ABI's limit count as not pending. Looks at
+ * those ports alone, under dom's lock (the ABI cannot change meanwhile). */
+int evtchn_any_pending(struct evtchn_host *h, domid_t dom,
+                       const evtchn_port_t *ports, unsigned int n);
 /* Adjust the count of vCPUs blocked in SCHEDOP_poll (+1/-1); while non-zero,
- * newly pending ports call ops->poll_wake. */
+ * newly pending ports call the domain's poll-wake callback. */
 int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta);
+
+/* Called when a port of the domain has just become pending (even while
+ * masked) and the domain has pollers: SCHEDOP_poll's sleepers re-check.
+ * Called from any thread with evtchn locks held: must be quick and must
+ * not call back into the core. */
+typedef void (*evtchn_poll_wake_fn)(void *arg, evtchn_port_t port);
+/* Register who sleeps in dom's SCHEDOP_poll (the hypercall layer does, in
+ * hv_domain_create), replacing any earlier registration. fn NULL removes
+ * arg's registration (a stale arg changes nothing); once that returns, the
+ * callback is not running and will not be called with arg again.
+ * 0 or -ESRCH. */
+int evtchn_domain_set_poll_wake(struct evtchn_host *h, domid_t domid,
+                                evtchn_poll_wake_fn fn, void *arg);
 
 /* Where vCPU vcpu's struct vcpu_info lives from now on
  * (VCPUOP_register_vcpu_info, after the VMM validated and mapped it). The

@@ -146,9 +146,12 @@ void evtchn_mark_events_pending(struct evtchn_dom *d, uint32_t vcpu)
 
 void evtchn_check_pollers(struct evtchn_dom *d, uint32_t port)
 {
-    if (atomic_load_explicit(&d->pollers, memory_order_acquire) > 0 &&
-        d->h->ops.poll_wake)
-        d->h->ops.poll_wake(d->h->opaque, d->id, port);
+    if (atomic_load_explicit(&d->pollers, memory_order_acquire) <= 0)
+        return;
+    evtchn_read_lock(&d->poll_lock);
+    if (d->poll_wake)
+        d->poll_wake(d->poll_arg, port);
+    evtchn_read_unlock(&d->poll_lock);
 }
 
 void *evtchn_map_gfn(struct evtchn_dom *d, uint64_t gfn)
@@ -465,6 +468,26 @@ int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta)
     return 0;
 }
 
+int evtchn_domain_set_poll_wake(struct evtchn_host *h, domid_t domid,
+                                evtchn_poll_wake_fn fn, void *arg)
+{
+    struct evtchn_dom *d = dom_get(h, domid);
+    if (!d)
+        return -XEN_ESRCH;
+    /* Exclusive: waits for a waker still inside the old callback. */
+    evtchn_write_lock(&d->poll_lock);
+    if (fn) {
+        d->poll_wake = fn;
+        d->poll_arg = arg;
+    } else if (d->poll_arg == arg) {
+        d->poll_wake = NULL;
+        d->poll_arg = NULL;
+    }
+    evtchn_write_unlock(&d->poll_lock);
+    dom_put(d);
+    return 0;
+}
+
 int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
                          struct vcpu_info *info)
 {
@@ -500,6 +523,26 @@ bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
     bool ok = port_is_valid(d, port);
     dom_put(d);
     return ok;
+}
+
+int evtchn_any_pending(struct evtchn_host *h, domid_t dom,
+                       const evtchn_port_t *ports, unsigned int n)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    int rc = 0;
+    if (!d)
+        return -XEN_ESRCH;
+    /* d->lock: the ABI, and with it a FIFO domain's event array, stays
+     * put; a port's state changes only under it too. */
+    pthread_mutex_lock(&d->lock);
+    const struct port_ops *ops = dom_ops(d);
+    for (unsigned int i = 0; i < n && !rc; i++)
+        rc = port_is_valid(d, ports[i]) &&
+             evtchn_chn_of(d, ports[i])->state != EVTCHN_STATE_FREE &&
+             ops->is_pending(d, ports[i]);
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return rc;
 }
 
 long evtchn_domain_port_bytes(struct evtchn_host *h, domid_t dom)

@@ -14,6 +14,8 @@
  *    interdomain channel, so a sender that holds its end shared sees a stable
  *    peer.
  *  - fifo queue locks: a queue's private tail and the guest-visible links.
+ *  - dom->poll_lock (small rwlock, innermost): the domain's poll-wake
+ *    callback; taken shared around each call, from the send path.
  * Guest memory (shared_info, vcpu_info, FIFO pages) is written by the guest
  * at any time: it is only touched with atomic operations and nothing read
  * from it is trusted.
@@ -193,6 +195,12 @@ struct evtchn_dom {
 
     _Atomic(atomic_uint *) pirq_port; /* nr_pirqs entries, on first bind */
     atomic_int pollers;
+    /* SCHEDOP_poll's waker (evtchn_domain_set_poll_wake): wakers hold
+     * poll_lock shared while they call it, its setter exclusive, so the
+     * owner may free arg once it has unregistered. */
+    evtchn_rwlock_t poll_lock;
+    evtchn_poll_wake_fn poll_wake;
+    void *poll_arg;
 };
 
 struct evtchn_host {

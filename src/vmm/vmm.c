@@ -87,13 +87,6 @@ static void ec_kick_vcpu(void *opaque, domid_t dom, uint32_t vcpu)
         vmm_upcall_raise(d, vcpu);
 }
 
-static void ec_poll_wake(void *opaque, domid_t dom, evtchn_port_t port)
-{
-    struct vmm_domain *d = find_domain(opaque, dom);
-    if (d)
-        hv_poll_wake(d->hv, port);
-}
-
 /* ---- hypercall-layer platform ops ---- */
 
 static void *hvo_gva_map(void *vcpu, uint64_t gva, bool write)
@@ -655,7 +648,6 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
     struct evtchn_platform_ops ops = {
         .map_gfn = ec_map_gfn,
         .kick_vcpu = ec_kick_vcpu,
-        .poll_wake = ec_poll_wake,
     };
     vmm_irq_evtchn_hooks(&ops);
     h->evtchn = evtchn_host_create(&ops, h);

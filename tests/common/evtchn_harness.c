@@ -23,12 +23,12 @@ static void hx_kick(void *opaque, domid_t dom, uint32_t vcpu)
         atomic_fetch_add(&x->d[dom].kicks[vcpu], 1);
 }
 
-static void hx_poll_wake(void *opaque, domid_t dom, evtchn_port_t port)
+/* The domain's poll-wake callback (arg: its struct hx_dom). */
+static void hx_poll_wake(void *arg, evtchn_port_t port)
 {
-    struct hx *x = opaque;
+    struct hx_dom *d = arg;
     (void)port;
-    if (dom < HX_MAX_DOMS)
-        atomic_fetch_add(&x->d[dom].poll_wakes, 1);
+    atomic_fetch_add(&d->poll_wakes, 1);
 }
 
 void hx_host_cb(void *arg, domid_t dom, evtchn_port_t port)
@@ -62,7 +62,6 @@ static struct hx *create(bool pirq)
     struct evtchn_platform_ops ops = {
         .map_gfn = hx_map_gfn,
         .kick_vcpu = hx_kick,
-        .poll_wake = hx_poll_wake,
         .pirq_bind = pirq ? hx_pirq_bind : NULL,
         .pirq_unbind = pirq ? hx_pirq_unbind : NULL,
     };
@@ -133,7 +132,7 @@ int hx_dom_add(struct hx *x, domid_t id, bool privileged, uint32_t vcpus,
         return rc;
     }
     d->si = evtchn_domain_shared_info(x->h, id);
-    return 0;
+    return evtchn_domain_set_poll_wake(x->h, id, hx_poll_wake, d);
 }
 
 bool hx_si_tail_intact(struct hx *x, domid_t id)

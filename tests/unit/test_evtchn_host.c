@@ -1,7 +1,9 @@
 /*
  * Unit tests of the event-channel core's host-side API for dom0 services:
  * offering a guest port to a backend (evtchn_host_offer) and the
- * connection a console or store service builds on it.
+ * connection a console or store service builds on it; SCHEDOP_poll's
+ * pending-port query (evtchn_any_pending) and its wake-up
+ * (evtchn_domain_set_poll_wake).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,6 +93,129 @@ static void test_offer_errors(void **state)
     assert_int_equal(p, 2);
 }
 
+/* ---- evtchn_any_pending ---- */
+
+static void test_any_pending_2l(void **state)
+{
+    struct hx *x = *state;
+    uint32_t got[4];
+    evtchn_port_t p[3];
+    for (int i = 0; i < 3; i++) {
+        int r = hx_bind_ipi(x, 1, 0);
+        assert_true(r > 0);
+        p[i] = (evtchn_port_t)r;
+    }
+    hx_2l_consume(x, 1, 0, got, 4);
+    assert_int_equal(evtchn_any_pending(x->h, 1, p, 3), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 1, p, 0), 0);
+    /* Masked and pending counts (a poller waits on masked ports). */
+    hx_2l_mask(x, 1, p[2], true);
+    assert_int_equal(hx_send(x, 1, p[2]), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 1, p, 3), 1);
+    /* Only the ports asked about. */
+    assert_int_equal(evtchn_any_pending(x->h, 1, p, 2), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 1, &p[2], 1), 1);
+    /* Another domain's same port number is another port. */
+    assert_int_equal(evtchn_any_pending(x->h, 2, &p[2], 1), 0);
+    /* A pending bit the guest set on a free port, and a port beyond the
+     * 2-level limit, are not pending ports. */
+    evtchn_port_t free_port = p[2] + 1, big = 5000;
+    x->d[1].si->evtchn_pending[0] |= (xen_ulong_t)1 << free_port;
+    assert_int_equal(evtchn_any_pending(x->h, 1, &free_port, 1), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 1, &big, 1), 0);
+    /* Closing a pending port clears it. */
+    assert_int_equal(hx_close(x, 1, p[2]), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 1, p, 3), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 9, p, 3), -XEN_ESRCH);
+}
+
+static void test_any_pending_fifo(void **state)
+{
+    struct hx *x = *state;
+    uint32_t got[4];
+    assert_int_equal(hx_fifo_init(x, 1, 0), 0);
+    assert_int_equal(hx_fifo_expand(x, 1), 0);
+    int r = hx_bind_ipi(x, 1, 0);
+    assert_true(r > 0);
+    evtchn_port_t p = (evtchn_port_t)r;
+    hx_fifo_mask(x, 1, p, true);
+    assert_int_equal(evtchn_any_pending(x->h, 1, &p, 1), 0);
+    assert_int_equal(hx_send(x, 1, p), 0);
+    assert_int_equal(evtchn_any_pending(x->h, 1, &p, 1), 1);
+    hx_fifo_mask(x, 1, p, false);
+    assert_int_equal(hx_unmask(x, 1, p), 0);
+    assert_int_equal(hx_fifo_consume(x, 1, 0, got, 4), 1);
+    assert_int_equal(evtchn_any_pending(x->h, 1, &p, 1), 0);
+    /* FIFO's limit is higher than 2-level's, but a port without an event
+     * word is not pending. */
+    evtchn_port_t big = 5000;
+    assert_int_equal(evtchn_any_pending(x->h, 1, &big, 1), 0);
+}
+
+/* ---- evtchn_domain_set_poll_wake ---- */
+
+struct waker {
+    unsigned int calls;
+    evtchn_port_t last;
+};
+
+static void count_wake(void *arg, evtchn_port_t port)
+{
+    struct waker *w = arg;
+    w->calls++;
+    w->last = port;
+}
+
+/* A send that makes a port newly pending, while dom 1 has a poller. */
+static void raise_fresh(struct hx *x, uint32_t port)
+{
+    uint32_t got[4];
+    hx_2l_consume(x, 1, 0, got, 4);
+    x->d[1].si->evtchn_pending[0] &= ~((xen_ulong_t)1 << port);
+    assert_int_equal(hx_send(x, 1, port), 0);
+}
+
+static void test_poll_wake_registration(void **state)
+{
+    struct hx *x = *state;
+    struct waker a = { 0 }, b = { 0 };
+    int r = hx_bind_ipi(x, 1, 0);
+    assert_true(r > 0);
+    uint32_t p = (uint32_t)r;
+    hx_2l_mask(x, 1, p, true);
+    assert_int_equal(evtchn_domain_pollers(x->h, 1, 1), 0);
+    /* Replacing the harness's callback: only the new one is called, with
+     * the port. */
+    unsigned int harness = atomic_load(&x->d[1].poll_wakes);
+    assert_int_equal(evtchn_domain_set_poll_wake(x->h, 1, count_wake, &a), 0);
+    raise_fresh(x, p);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.last, p);
+    assert_int_equal(atomic_load(&x->d[1].poll_wakes), harness);
+    /* A stale owner's removal leaves the current one registered. */
+    assert_int_equal(evtchn_domain_set_poll_wake(x->h, 1, count_wake, &b), 0);
+    assert_int_equal(evtchn_domain_set_poll_wake(x->h, 1, NULL, &a), 0);
+    raise_fresh(x, p);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    /* The owner's removal: no more calls. */
+    assert_int_equal(evtchn_domain_set_poll_wake(x->h, 1, NULL, &b), 0);
+    raise_fresh(x, p);
+    assert_int_equal(b.calls, 1);
+    /* Without pollers nobody is called. */
+    assert_int_equal(evtchn_domain_set_poll_wake(x->h, 1, count_wake, &a), 0);
+    assert_int_equal(evtchn_domain_pollers(x->h, 1, -1), 0);
+    raise_fresh(x, p);
+    assert_int_equal(a.calls, 1);
+    /* Pollers again: called again. */
+    assert_int_equal(evtchn_domain_pollers(x->h, 1, 1), 0);
+    raise_fresh(x, p);
+    assert_int_equal(a.calls, 2);
+    assert_int_equal(evtchn_domain_pollers(x->h, 1, -1), 0);
+    assert_int_equal(evtchn_domain_set_poll_wake(x->h, 9, count_wake, &a),
+                     -XEN_ESRCH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +223,9 @@ int main(void)
         T(test_offer_connect),
         T(test_offer_is_guest_port),
         T(test_offer_errors),
+        T(test_any_pending_2l),
+        T(test_any_pending_fifo),
+        T(test_poll_wake_registration),
 #undef T
     };
     return cmocka_run_group_tests_name("evtchn_host", tests, NULL, NULL);
