@@ -56,18 +56,32 @@ struct evtchn_platform_ops {
      * with one privileged domain (the target itself, or a privileged src). */
     int (*policy)(void *opaque, domid_t src, domid_t dst,
                   enum evtchn_action act, bool src_privileged);
-    /* PIRQ hooks, filled in by the IRQ router. pirq_bind is called at
-     * EVTCHNOP_bind_pirq after the range check: 0, -EPERM (not granted),
-     * -EBUSY (a sharer refuses to share), ... NULL: -EPERM, as Xen gives a
-     * domain without IRQ permission. */
-    int (*pirq_bind)(void *opaque, domid_t dom, uint32_t pirq,
-                     evtchn_port_t port, bool will_share);
-    /* The PIRQ port was closed (also at reset/destroy): release the line,
-     * counting an in-flight interrupt as EOI'd. */
-    void (*pirq_unbind)(void *opaque, domid_t dom, uint32_t pirq);
+};
+
+/*
+ * PIRQ ports and the IRQ router. As in Xen (struct pirq's evtchn, written by
+ * evtchn_bind_pirq and read by send_guest_pirq), the core owns each
+ * domain's PIRQ -> port map; the router (src/irq) owns the host lines and
+ * is told of each binding through these calls, as Xen's event_channel.c
+ * calls pirq_guest_bind / pirq_guest_unbind. The router attaches itself to
+ * the host (irq_pirq_create); ctx is its own. bind and unbind are called
+ * with the domain's evtchn lock held, unmasked with no lock held; none may
+ * call the core back except evtchn_send_pirq and evtchn_pirq_port.
+ */
+struct evtchn_pirq_router {
+    /* EVTCHNOP_bind_pirq, after the range check and with the port already
+     * bound (an interrupt raised from inside finds it): 0, -EPERM (not
+     * granted), -EBUSY (a sharer refuses to share), ...; non-zero undoes
+     * the binding. No router attached: -EPERM, as Xen gives a domain
+     * without IRQ permission. */
+    int (*bind)(void *ctx, domid_t dom, uint32_t pirq, bool will_share);
+    /* The PIRQ port was closed (also at reset and domain destroy): release
+     * the line, counting an in-flight interrupt as EOI'd. */
+    void (*unbind)(void *ctx, domid_t dom, uint32_t pirq);
     /* The guest unmasked a PIRQ port through EVTCHNOP_unmask (ack type
      * UNMASK lines are re-enabled here). */
-    void (*pirq_unmasked)(void *opaque, domid_t dom, uint32_t pirq);
+    void (*unmasked)(void *ctx, domid_t dom, uint32_t pirq);
+    void *ctx;
 };
 
 /* Create the host-wide state. ops is copied. Returns NULL on ENOMEM. */
@@ -75,6 +89,14 @@ struct evtchn_host *evtchn_host_create(const struct evtchn_platform_ops *ops,
                                        void *opaque);
 /* Destroy the host; every domain must already be destroyed. */
 void evtchn_host_destroy(struct evtchn_host *h);
+/* Attach the IRQ router r (not copied: it must stay valid until detached).
+ * One per host: 0 or -EBUSY. Attach before any domain binds a PIRQ. */
+int evtchn_host_attach_pirq_router(struct evtchn_host *h,
+                                   const struct evtchn_pirq_router *r);
+/* Detach r if it is the attached router (else nothing), once no domain has
+ * a PIRQ port any more. */
+void evtchn_host_detach_pirq_router(struct evtchn_host *h,
+                                    const struct evtchn_pirq_router *r);
 
 struct evtchn_domain_config {
     domid_t domid;            /* < DOMID_FIRST_RESERVED */
@@ -159,6 +181,9 @@ void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu,
 /* Raise PIRQ pirq for dom (send_guest_pirq). Returns 0 if a port is bound
  * and was notified, -ENOENT if no port is bound to it. */
 int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq);
+/* The port bound to PIRQ pirq of dom (Xen's pirq->evtchn), -ENOENT if none,
+ * -ESRCH if no such domain. Lock-free; for the router's listings. */
+int evtchn_pirq_port(struct evtchn_host *h, domid_t dom, uint32_t pirq);
 
 /*
  * Dom0 services (console, XenStore, backends). A service connects to a

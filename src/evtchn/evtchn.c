@@ -37,6 +37,25 @@ void evtchn_host_destroy(struct evtchn_host *h)
     free(h);
 }
 
+int evtchn_host_attach_pirq_router(struct evtchn_host *h,
+                                   const struct evtchn_pirq_router *r)
+{
+    const struct evtchn_pirq_router *none = NULL;
+    return atomic_compare_exchange_strong(&h->pirq_router, &none, r) ? 0
+                                                                     : -XEN_EBUSY;
+}
+
+void evtchn_host_detach_pirq_router(struct evtchn_host *h,
+                                    const struct evtchn_pirq_router *r)
+{
+    atomic_compare_exchange_strong(&h->pirq_router, &r, NULL);
+}
+
+static const struct evtchn_pirq_router *pirq_router(struct evtchn_host *h)
+{
+    return atomic_load_explicit(&h->pirq_router, memory_order_acquire);
+}
+
 /* Another domain, held by a reference until dom_put (Xen's
  * rcu_lock_domain_by_id). */
 static struct evtchn_dom *dom_get(struct evtchn_host *h, domid_t id)
@@ -735,7 +754,7 @@ static atomic_uint *pirq_table(struct evtchn_dom *d)
 static int do_bind_pirq(struct evtchn_dom *d, void *arg)
 {
     struct evtchn_bind_pirq *b = arg;
-    struct evtchn_host *h = d->h;
+    const struct evtchn_pirq_router *router = pirq_router(d->h);
     uint32_t pirq = b->pirq;
     atomic_uint *tab;
     int port, rc;
@@ -743,7 +762,7 @@ static int do_bind_pirq(struct evtchn_dom *d, void *arg)
     if ((int32_t)pirq < 0 || pirq >= d->nr_pirqs)
         return -XEN_EINVAL;
     /* No IRQ router: the domain has no permission for any IRQ. */
-    if (!h->ops.pirq_bind)
+    if (!router)
         return -XEN_EPERM;
     pthread_mutex_lock(&d->lock);
     tab = pirq_table(d);
@@ -764,7 +783,7 @@ static int do_bind_pirq(struct evtchn_dom *d, void *arg)
         rc = port;
         goto out;
     }
-    /* Bind first, so an interrupt the router raises from inside pirq_bind
+    /* Bind first, so an interrupt the router raises from inside its bind
      * finds its port; undo if the router refuses. */
     struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
     evtchn_write_lock(&c->lock);
@@ -773,8 +792,7 @@ static int do_bind_pirq(struct evtchn_dom *d, void *arg)
     evtchn_write_unlock(&c->lock);
     atomic_store_explicit(&tab[pirq], (uint32_t)port, memory_order_release);
 
-    rc = h->ops.pirq_bind(h->opaque, d->id, pirq, (evtchn_port_t)port,
-                          b->flags & BIND_PIRQ__WILL_SHARE);
+    rc = router->bind(router->ctx, d->id, pirq, b->flags & BIND_PIRQ__WILL_SHARE);
     if (rc) {
         atomic_store(&tab[pirq], 0);
         evtchn_write_lock(&c->lock);
@@ -793,6 +811,7 @@ out:
 static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest)
 {
     struct evtchn_host *h = d1->h;
+    const struct evtchn_pirq_router *router;
     struct evtchn_dom *d2 = NULL;
     struct evtchn_chn *c1, *c2;
     uint32_t pirq = 0;
@@ -866,8 +885,8 @@ again:
         goto out;
     }
     /* Stop the IRQ router first; an in-flight interrupt counts as EOI'd. */
-    if (unbind_pirq && h->ops.pirq_unbind)
-        h->ops.pirq_unbind(h->opaque, d1->id, pirq);
+    if (unbind_pirq && (router = pirq_router(h)) != NULL)
+        router->unbind(router->ctx, d1->id, pirq);
     evtchn_write_lock(&c1->lock);
     port_free(d1, c1);
     evtchn_write_unlock(&c1->lock);
@@ -1036,7 +1055,6 @@ out:
 static int do_unmask(struct evtchn_dom *d, void *arg)
 {
     struct evtchn_unmask *u = arg;
-    struct evtchn_host *h = d->h;
     uint32_t pirq = 0;
     bool is_pirq = false, locked = false;
 
@@ -1068,8 +1086,9 @@ static int do_unmask(struct evtchn_dom *d, void *arg)
     evtchn_read_unlock(&c->lock);
     if (locked)
         pthread_mutex_unlock(&d->lock);
-    if (is_pirq && h->ops.pirq_unmasked)
-        h->ops.pirq_unmasked(h->opaque, d->id, pirq);
+    const struct evtchn_pirq_router *router = pirq_router(d->h);
+    if (is_pirq && router)
+        router->unmasked(router->ctx, d->id, pirq);
     return 0;
 }
 
@@ -1276,6 +1295,18 @@ int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq)
     }
     dom_put(d);
     return rc;
+}
+
+int evtchn_pirq_port(struct evtchn_host *h, domid_t dom, uint32_t pirq)
+{
+    struct evtchn_dom *d = dom_get(h, dom);
+    if (!d)
+        return -XEN_ESRCH;
+    atomic_uint *tab = pirq_table(d);
+    uint32_t port = tab && pirq < d->nr_pirqs
+                    ? atomic_load_explicit(&tab[pirq], memory_order_acquire) : 0;
+    dom_put(d);
+    return port ? (int)port : -XEN_ENOENT;
 }
 
 int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port)

@@ -206,6 +206,7 @@ struct evtchn_dom {
 struct evtchn_host {
     struct evtchn_platform_ops ops;
     void *opaque;
+    _Atomic(const struct evtchn_pirq_router *) pirq_router;
     pthread_rwlock_t lock;
     _Atomic(struct evtchn_dom *) doms[DOMID_FIRST_RESERVED];
 };

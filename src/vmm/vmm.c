@@ -649,7 +649,6 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
         .map_gfn = ec_map_gfn,
         .kick_vcpu = ec_kick_vcpu,
     };
-    vmm_irq_evtchn_hooks(&ops);
     h->evtchn = evtchn_host_create(&ops, h);
     struct evtchn_domain_config d0 = { .domid = 0, .privileged = true,
                                        .max_vcpus = 1 };

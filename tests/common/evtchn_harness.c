@@ -39,11 +39,10 @@ void hx_host_cb(void *arg, domid_t dom, evtchn_port_t port)
     atomic_store(&x->last_cb_port, port);
 }
 
-static int hx_pirq_bind(void *opaque, domid_t dom, uint32_t pirq, evtchn_port_t port,
-                        bool share)
+static int hx_pirq_bind(void *opaque, domid_t dom, uint32_t pirq, bool share)
 {
     struct hx *x = opaque;
-    (void)dom; (void)pirq; (void)port; (void)share;
+    (void)dom; (void)pirq; (void)share;
     if (!x->pirq_answer)
         atomic_fetch_add(&x->pirq_binds, 1);
     return x->pirq_answer;
@@ -56,14 +55,17 @@ static void hx_pirq_unbind(void *opaque, domid_t dom, uint32_t pirq)
     atomic_fetch_add(&x->pirq_unbinds, 1);
 }
 
+static void hx_pirq_unmasked(void *opaque, domid_t dom, uint32_t pirq)
+{
+    (void)opaque; (void)dom; (void)pirq;
+}
+
 static struct hx *create(bool pirq)
 {
     struct hx *x = calloc(1, sizeof(*x));
     struct evtchn_platform_ops ops = {
         .map_gfn = hx_map_gfn,
         .kick_vcpu = hx_kick,
-        .pirq_bind = pirq ? hx_pirq_bind : NULL,
-        .pirq_unbind = pirq ? hx_pirq_unbind : NULL,
     };
     if (!x)
         return NULL;
@@ -71,6 +73,12 @@ static struct hx *create(bool pirq)
     if (!x->h) {
         free(x);
         return NULL;
+    }
+    if (pirq) {
+        x->pirq_router = (struct evtchn_pirq_router){
+            .bind = hx_pirq_bind, .unbind = hx_pirq_unbind,
+            .unmasked = hx_pirq_unmasked, .ctx = x };
+        evtchn_host_attach_pirq_router(x->h, &x->pirq_router);
     }
     return x;
 }

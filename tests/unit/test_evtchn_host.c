@@ -216,6 +216,62 @@ static void test_poll_wake_registration(void **state)
                      -XEN_ESRCH);
 }
 
+/* ---- the PIRQ router and PIRQ -> port ---- */
+
+static int r_bind(void *ctx, domid_t dom, uint32_t pirq, bool share)
+{
+    (void)dom; (void)pirq; (void)share;
+    ++*(unsigned int *)ctx;
+    return 0;
+}
+
+static void r_unbind(void *ctx, domid_t dom, uint32_t pirq)
+{
+    (void)ctx; (void)dom; (void)pirq;
+}
+
+static void r_unmasked(void *ctx, domid_t dom, uint32_t pirq)
+{
+    (void)ctx; (void)dom; (void)pirq;
+}
+
+static void test_pirq_router(void **state)
+{
+    struct hx *x = *state;
+    unsigned int na = 0, nb = 0;
+    const struct evtchn_pirq_router a = { r_bind, r_unbind, r_unmasked, &na };
+    const struct evtchn_pirq_router b = { r_bind, r_unbind, r_unmasked, &nb };
+    struct evtchn_bind_pirq bp = { .pirq = 7 };
+    /* None: EPERM. One: it is told; a second is refused. */
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_bind_pirq, &bp), -XEN_EPERM);
+    assert_int_equal(evtchn_host_attach_pirq_router(x->h, &a), 0);
+    assert_int_equal(evtchn_host_attach_pirq_router(x->h, &b), -XEN_EBUSY);
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_bind_pirq, &bp), 0);
+    assert_int_equal(na, 1);
+    assert_int_equal(nb, 0);
+    /* The core answers PIRQ -> port. */
+    assert_int_equal(evtchn_pirq_port(x->h, 1, 7), (int)bp.port);
+    assert_int_equal(evtchn_pirq_port(x->h, 1, 8), -XEN_ENOENT);
+    assert_int_equal(evtchn_pirq_port(x->h, 2, 7), -XEN_ENOENT);
+    assert_int_equal(evtchn_pirq_port(x->h, 1, 1u << 30), -XEN_ENOENT);
+    assert_int_equal(evtchn_pirq_port(x->h, 9, 7), -XEN_ESRCH);
+    assert_int_equal(hx_close(x, 1, bp.port), 0);
+    assert_int_equal(evtchn_pirq_port(x->h, 1, 7), -XEN_ENOENT);
+    /* A stale detach changes nothing; the owner's detaches. */
+    evtchn_host_detach_pirq_router(x->h, &b);
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_bind_pirq, &bp), 0);
+    assert_int_equal(na, 2);
+    assert_int_equal(hx_close(x, 1, bp.port), 0);
+    evtchn_host_detach_pirq_router(x->h, &a);
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_bind_pirq, &bp), -XEN_EPERM);
+    assert_int_equal(evtchn_host_attach_pirq_router(x->h, &b), 0);
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_bind_pirq, &bp), 0);
+    assert_int_equal(nb, 1);
+    /* Domain death closes it through b, which must outlive it. */
+    assert_int_equal(hx_dom_del(x, 1), 0);
+    evtchn_host_detach_pirq_router(x->h, &b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +282,7 @@ int main(void)
         T(test_any_pending_2l),
         T(test_any_pending_fifo),
         T(test_poll_wake_registration),
+        T(test_pirq_router),
 #undef T
     };
     return cmocka_run_group_tests_name("evtchn_host", tests, NULL, NULL);
