@@ -75,21 +75,6 @@ struct bench {
 
 static struct bench B;
 
-static int hook_bind(void *o, domid_t d, uint32_t p, evtchn_port_t port, bool s)
-{
-    (void)o;
-    return irq_pirq_bind(B.r, d, p, port, s);
-}
-static void hook_unbind(void *o, domid_t d, uint32_t p)
-{
-    (void)o;
-    irq_pirq_unbind(B.r, d, p);
-}
-static void hook_unmasked(void *o, domid_t d, uint32_t p)
-{
-    (void)o;
-    irq_pirq_unmasked(B.r, d, p);
-}
 static void hook_kick(void *o, domid_t d, uint32_t v)
 {
     (void)o;
@@ -155,8 +140,7 @@ static void setup(bool resample)
     irq_icu_set_source(B.icu, LINE, s, m);
     B.srcfd = irq_icu_source_fd(B.icu, LINE);
     struct evtchn_platform_ops ops = {
-        .kick_vcpu = hook_kick, .pirq_bind = hook_bind,
-        .pirq_unbind = hook_unbind, .pirq_unmasked = hook_unmasked,
+        .kick_vcpu = hook_kick,
     };
     B.h = evtchn_host_create(&ops, NULL);
     B.r = irq_pirq_create(B.icu, B.h, NULL, NULL);

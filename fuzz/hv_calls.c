@@ -82,37 +82,15 @@ static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
     return mem[dom - 1] + gfn * 4096;
 }
 
-/* The IRQ router behind PHYSDEVOP and the evtchn PIRQ hooks: two level
- * eventfd lines and one edge line, lines 1 and 2 granted to both domains. */
+/* The IRQ router behind PHYSDEVOP and PIRQ ports (it attaches itself to the
+ * evtchn host): two level eventfd lines and one edge line, lines 1 and 2
+ * granted to both domains. */
 static struct irq_pirq *fz_pirq;
-
-static int fz_pirq_bind(void *o, domid_t dom, uint32_t pirq, evtchn_port_t port,
-                        bool share)
-{
-    (void)o;
-    return fz_pirq ? irq_pirq_bind(fz_pirq, dom, pirq, port, share) : -XEN_EPERM;
-}
-
-static void fz_pirq_unbind(void *o, domid_t dom, uint32_t pirq)
-{
-    (void)o;
-    if (fz_pirq)
-        irq_pirq_unbind(fz_pirq, dom, pirq);
-}
-
-static void fz_pirq_unmasked(void *o, domid_t dom, uint32_t pirq)
-{
-    (void)o;
-    if (fz_pirq)
-        irq_pirq_unmasked(fz_pirq, dom, pirq);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map,
-        .pirq_bind = fz_pirq_bind, .pirq_unbind = fz_pirq_unbind,
-        .pirq_unmasked = fz_pirq_unmasked };
+    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
     struct evtchn_host *h = evtchn_host_create(&eops, NULL);
     struct irq_icu *icu = irq_icu_create(4);
     for (unsigned int l = 0; icu && l < 3; l++) {

@@ -52,25 +52,36 @@ struct evtchn_platform_ops {
      * wake it if halted). Called from any thread, often with locks held:
      * must not call back into the core. */
     void (*kick_vcpu)(void *opaque, domid_t dom, uint32_t vcpu);
-    /* A port of dom has just become pending (even while masked) and the
-     * domain has pollers (see evtchn_domain_pollers). For SCHEDOP_poll. */
-    void (*poll_wake)(void *opaque, domid_t dom, evtchn_port_t port);
     /* May src do act to dst? 0 or a negative errno. NULL: Xen's dummy XSM
      * with one privileged domain (the target itself, or a privileged src). */
     int (*policy)(void *opaque, domid_t src, domid_t dst,
                   enum evtchn_action act, bool src_privileged);
-    /* PIRQ hooks, filled in by the IRQ router. pirq_bind is called at
-     * EVTCHNOP_bind_pirq after the range check: 0, -EPERM (not granted),
-     * -EBUSY (a sharer refuses to share), ... NULL: -EPERM, as Xen gives a
-     * domain without IRQ permission. */
-    int (*pirq_bind)(void *opaque, domid_t dom, uint32_t pirq,
-                     evtchn_port_t port, bool will_share);
-    /* The PIRQ port was closed (also at reset/destroy): release the line,
-     * counting an in-flight interrupt as EOI'd. */
-    void (*pirq_unbind)(void *opaque, domid_t dom, uint32_t pirq);
+};
+
+/*
+ * PIRQ ports and the IRQ router. As in Xen (struct pirq's evtchn, written by
+ * evtchn_bind_pirq and read by send_guest_pirq), the core owns each
+ * domain's PIRQ -> port map; the router (src/irq) owns the host lines and
+ * is told of each binding through these calls, as Xen's event_channel.c
+ * calls pirq_guest_bind / pirq_guest_unbind. The router attaches itself to
+ * the host (irq_pirq_create); ctx is its own. bind and unbind are called
+ * with the domain's evtchn lock held, unmasked with no lock held; none may
+ * call the core back except evtchn_send_pirq and evtchn_pirq_port.
+ */
+struct evtchn_pirq_router {
+    /* EVTCHNOP_bind_pirq, after the range check and with the port already
+     * bound (an interrupt raised from inside finds it): 0, -EPERM (not
+     * granted), -EBUSY (a sharer refuses to share), ...; non-zero undoes
+     * the binding. No router attached: -EPERM, as Xen gives a domain
+     * without IRQ permission. */
+    int (*bind)(void *ctx, domid_t dom, uint32_t pirq, bool will_share);
+    /* The PIRQ port was closed (also at reset and domain destroy): release
+     * the line, counting an in-flight interrupt as EOI'd. */
+    void (*unbind)(void *ctx, domid_t dom, uint32_t pirq);
     /* The guest unmasked a PIRQ port through EVTCHNOP_unmask (ack type
      * UNMASK lines are re-enabled here). */
-    void (*pirq_unmasked)(void *opaque, domid_t dom, uint32_t pirq);
+    void (*unmasked)(void *ctx, domid_t dom, uint32_t pirq);
+    void *ctx;
 };
 
 /* Create the host-wide state. ops is copied. Returns NULL on ENOMEM. */
@@ -78,6 +89,14 @@ struct evtchn_host *evtchn_host_create(const struct evtchn_platform_ops *ops,
                                        void *opaque);
 /* Destroy the host; every domain must already be destroyed. */
 void evtchn_host_destroy(struct evtchn_host *h);
+/* Attach the IRQ router r (not copied: it must stay valid until detached).
+ * One per host: 0 or -EBUSY. Attach before any domain binds a PIRQ. */
+int evtchn_host_attach_pirq_router(struct evtchn_host *h,
+                                   const struct evtchn_pirq_router *r);
+/* Detach r if it is the attached router (else nothing), once no domain has
+ * a PIRQ port any more. */
+void evtchn_host_detach_pirq_router(struct evtchn_host *h,
+                                    const struct evtchn_pirq_router *r);
 
 struct evtchn_domain_config {
     domid_t domid;            /* < DOMID_FIRST_RESERVED */
@@ -106,9 +125,28 @@ struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h,
 /* Mark a domain paused by its controller: Xen lets a privileged domain
  * reset another domain's ports only while it is paused. */
 int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused);
+/* SCHEDOP_poll's wake-up test: 1 if one of the n ports of dom is bound (not
+ * FREE) and pending, masked or not, in dom's current ABI; 0 if none is;
+ * -ESRCH. Ports beyond the ABI's limit count as not pending. Looks at
+ * those ports alone, under dom's lock (the ABI cannot change meanwhile). */
+int evtchn_any_pending(struct evtchn_host *h, domid_t dom,
+                       const evtchn_port_t *ports, unsigned int n);
 /* Adjust the count of vCPUs blocked in SCHEDOP_poll (+1/-1); while non-zero,
- * newly pending ports call ops->poll_wake. */
+ * newly pending ports call the domain's poll-wake callback. */
 int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta);
+
+/* Called when a port of the domain has just become pending (even while
+ * masked) and the domain has pollers: SCHEDOP_poll's sleepers re-check.
+ * Called from any thread with evtchn locks held: must be quick and must
+ * not call back into the core. */
+typedef void (*evtchn_poll_wake_fn)(void *arg, evtchn_port_t port);
+/* Register who sleeps in dom's SCHEDOP_poll (the hypercall layer does, in
+ * hv_domain_create), replacing any earlier registration. fn NULL removes
+ * arg's registration (a stale arg changes nothing); once that returns, the
+ * callback is not running and will not be called with arg again.
+ * 0 or -ESRCH. */
+int evtchn_domain_set_poll_wake(struct evtchn_host *h, domid_t domid,
+                                evtchn_poll_wake_fn fn, void *arg);
 
 /* Where vCPU vcpu's struct vcpu_info lives from now on
  * (VCPUOP_register_vcpu_info, after the VMM validated and mapped it). The
@@ -131,7 +169,9 @@ size_t evtchn_op_arg_size(unsigned int cmd);
 bool evtchn_op_copies_back(unsigned int cmd);
 
 /*
- * Host (domain 0 services, VMM, IRQ router) side.
+ * Host (domain 0 services, VMM, IRQ router) side. These act as the host
+ * itself: no hypercall struct, no "caller is domain 0" round trip through
+ * evtchn_do_op.
  */
 
 /* Raise VIRQ virq for dom: per-vCPU VIRQs go to vcpu, global ones to the
@@ -141,23 +181,51 @@ void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu,
 /* Raise PIRQ pirq for dom (send_guest_pirq). Returns 0 if a port is bound
  * and was notified, -ENOENT if no port is bound to it. */
 int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq);
-/* Send on port of dom as the host would (like EVTCHNOP_send, but allowed on
- * host-consumer ports; 0 or -EINVAL). */
-int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
-/* Allocate an unbound port in dom for remote whose events go to cb instead
- * of the guest ABI (Xen's alloc_unbound_xen_event_channel). */
-int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
-                              evtchn_host_cb cb, void *arg,
-                              evtchn_port_t *port);
+/* The port bound to PIRQ pirq of dom (Xen's pirq->evtchn), -ENOENT if none,
+ * -ESRCH if no such domain. Lock-free; for the router's listings. */
+int evtchn_pirq_port(struct evtchn_host *h, domid_t dom, uint32_t pirq);
+
+/*
+ * Dom0 services (console, XenStore, backends). A service connects to a
+ * guest the way xl and a Xen backend do:
+ *   1. evtchn_host_offer: the toolstack's alloc_unbound -- a port of the
+ *      guest, unbound, for the backend domain; the guest learns its number
+ *      (HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_STORE_EVTCHN, xenstore);
+ *   2. evtchn_host_bind_interdomain: the backend's end, bound to that port,
+ *      whose events go to a callback (a host-consumer port);
+ *   3. evtchn_host_send: notify the guest through the backend's end;
+ *   4. evtchn_host_close: disconnect (the guest's end returns to UNBOUND).
+ */
+
+/* Offer a port of guest to backend: allocate an unbound port in guest whose
+ * remote end may be bound by backend only (EVTCHNOP_alloc_unbound as xl
+ * issues it for a guest). The port is an ordinary guest port: the guest
+ * may send on it and close it. 0 with *guest_port set, -ESRCH (no such
+ * guest, or it is being destroyed), -ENOSPC, -ENOMEM. */
+int evtchn_host_offer(struct evtchn_host *h, domid_t guest, domid_t backend,
+                      evtchn_port_t *guest_port);
 /* Bind a new port of local (usually domain 0) to remote's unbound port
- * remote_port, events to cb (xenstored binding a guest's store port). */
+ * remote_port, events to cb (xenstored binding a guest's store port; the
+ * console binding the port it offered). The new port is notified once, as
+ * any fresh interdomain binding. 0, -ESRCH, -EINVAL (remote_port is not
+ * unbound for local), -ENOSPC, -ENOMEM. */
 int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local,
                                  domid_t remote, evtchn_port_t remote_port,
                                  evtchn_host_cb cb, void *arg,
                                  evtchn_port_t *port);
+/* Send on port of dom as the host would (like EVTCHNOP_send, but allowed on
+ * host-consumer ports; 0 or -EINVAL). */
+int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
 /* Close a port as the host: also closes host-consumer ports, and waits until
  * no callback on it is running. 0 or -EINVAL/-ESRCH. */
 int evtchn_host_close(struct evtchn_host *h, domid_t dom, evtchn_port_t port);
+/* Allocate an unbound port in dom for remote whose events go to cb instead
+ * of the guest ABI (Xen's alloc_unbound_xen_event_channel: a service
+ * listening in the guest's own domain). cb NULL: an ordinary port, as
+ * evtchn_host_offer. */
+int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
+                              evtchn_host_cb cb, void *arg,
+                              evtchn_port_t *port);
 
 /*
  * Introspection (what Xen's lsevtchn prints).

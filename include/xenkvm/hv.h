@@ -112,9 +112,12 @@ struct hv_domain_config {
     struct irq_pirq *pirq;
 };
 
-/* Create the hypercall-layer state of a domain. NULL on ENOMEM/EINVAL. */
+/* Create the hypercall-layer state of a domain, and register it with the
+ * event-channel core as the one woken for the domain's SCHEDOP_poll.
+ * NULL on ENOMEM/EINVAL, or if cfg->evtchn has no domain cfg->domid. */
 struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg);
-/* Free it; no vCPU may be inside hv_hypercall any more. */
+/* Unregister from the core and free it; no vCPU may be inside
+ * hv_hypercall any more. */
 void hv_domain_destroy(struct hv_domain *d);
 
 /* Serve one hypercall of vCPU vcpu_id (vcpu is that vCPU's opaque for the
@@ -153,11 +156,11 @@ uint8_t hv_upcall_vector(struct hv_domain *d, uint32_t vcpu_id, bool *legacy);
  * at every exit that the interrupt is taken as soon as the guest can. */
 bool hv_upcall_outstanding(struct hv_domain *d, uint32_t vcpu_id);
 
-/* Delivery hooks, called by the VMM's evtchn platform ops from any thread:
- * an upcall was raised for vcpu_id (wakes it from SCHEDOP_block/poll), and
- * port became pending while the domain has pollers. */
+/* Delivery hook, called by the VMM's evtchn platform ops from any thread:
+ * an upcall was raised for vcpu_id (wakes it from SCHEDOP_block/poll).
+ * SCHEDOP_poll's wake-ups need no hook: hv_domain_create registers the
+ * domain with the core (evtchn_domain_set_poll_wake). */
 void hv_vcpu_kick(struct hv_domain *d, uint32_t vcpu_id);
-void hv_poll_wake(struct hv_domain *d, evtchn_port_t port);
 /* The domain is stopping: every vCPU sleeping in block/poll returns and
  * later hypercalls that would sleep return at once. */
 void hv_domain_stop(struct hv_domain *d);

@@ -235,9 +235,14 @@ void irq_cb_sink_init(struct irq_cb_sink *cs, const char *name,
  * only when every sharer has EOI'd (or unmasked, for ack type UNMASK).
  * Errors are Xen's (negative XEN_E*, the Linux numbers on x86).
  *
- * Wiring: the VMM's evtchn_platform_ops.pirq_bind / pirq_unbind /
- * pirq_unmasked call irq_pirq_bind / irq_pirq_unbind / irq_pirq_unmasked,
- * and its PHYSDEVOP dispatch calls irq_pirq_physdev_op.
+ * PIRQ -> port is the evtchn core's (as Xen's pirq->evtchn); the router
+ * keeps which PIRQs are bound and delivers with evtchn_send_pirq.
+ *
+ * Wiring: irq_pirq_create attaches the router to the evtchn host
+ * (evtchn_host_attach_pirq_router), so EVTCHNOP_bind_pirq, the close of a
+ * PIRQ port (also at reset and domain destroy) and EVTCHNOP_unmask of one
+ * reach it directly; the hypercall layer's PHYSDEVOP dispatch calls
+ * irq_pirq_physdev_op.
  */
 struct evtchn_host;
 struct irq_pirq;
@@ -246,10 +251,13 @@ struct irq_pirq;
  * NULL if it is not guest RAM. */
 typedef void *(*irq_map_gfn_fn)(void *opaque, domid_t dom, uint64_t gfn);
 
-/* Create the router over icu, delivering through evtchn host h. */
+/* Create the router over icu, delivering through evtchn host h and
+ * attached to it as its PIRQ router (h NULL: no event channels, for
+ * parser tests). NULL with errno: EINVAL, ENOMEM, EBUSY (h has a router). */
 struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
                                  irq_map_gfn_fn map_gfn, void *opaque);
-/* Destroy: every domain must already be removed. */
+/* Detach from the evtchn host and destroy, removing any domain left; no
+ * domain of the host may have a PIRQ port any more. */
 void irq_pirq_destroy(struct irq_pirq *r);
 /* How long a level interrupt on a shared line (two guests or more) may
  * stay in flight before the sharers that
@@ -271,12 +279,6 @@ int irq_pirq_domain_remove(struct irq_pirq *r, domid_t dom);
 /* Grant (allow=true) or revoke host line to dom (xl.cfg irqs=). */
 int irq_pirq_grant(struct irq_pirq *r, domid_t dom, unsigned int line,
                    bool allow);
-
-/* The evtchn core's PIRQ hooks. */
-int irq_pirq_bind(struct irq_pirq *r, domid_t dom, uint32_t pirq,
-                  evtchn_port_t port, bool will_share);
-void irq_pirq_unbind(struct irq_pirq *r, domid_t dom, uint32_t pirq);
-void irq_pirq_unmasked(struct irq_pirq *r, domid_t dom, uint32_t pirq);
 
 /* PHYSDEVOP cmd from domain caller, arg the <xen/physdev.h> struct already
  * copied in (updated with outputs): map_pirq (GSI type), unmap_pirq,

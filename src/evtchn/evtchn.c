@@ -1,12 +1,11 @@
 /*
- * Event channels, hypervisor side: domains, vCPUs, ports and the fourteen
- * EVTCHNOPs with the semantics and errno values of Xen's
- * xen/common/event_channel.c. Delivery into the guest goes through the
- * domain's port_ops (event_2l.c or event_fifo.c).
+ * Event channels, hypervisor side: the host's domain table, domains, vCPUs
+ * and port storage, introspection and the self-check. The fourteen
+ * EVTCHNOPs and the host-side API are in evtchn_ops.c; delivery into the
+ * guest goes through the domain's port_ops (event_2l.c or event_fifo.c).
  *
- * Every op validates its arguments and checks permission before it changes
- * any state, so an error leaves nothing half done. See evtchn_internal.h for
- * what each lock protects and the order they are taken in.
+ * See evtchn_internal.h for what each lock protects and the order they
+ * are taken in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +36,23 @@ void evtchn_host_destroy(struct evtchn_host *h)
     free(h);
 }
 
+int evtchn_host_attach_pirq_router(struct evtchn_host *h,
+                                   const struct evtchn_pirq_router *r)
+{
+    const struct evtchn_pirq_router *none = NULL;
+    return atomic_compare_exchange_strong(&h->pirq_router, &none, r) ? 0
+                                                                     : -XEN_EBUSY;
+}
+
+void evtchn_host_detach_pirq_router(struct evtchn_host *h,
+                                    const struct evtchn_pirq_router *r)
+{
+    atomic_compare_exchange_strong(&h->pirq_router, &r, NULL);
+}
+
 /* Another domain, held by a reference until dom_put (Xen's
  * rcu_lock_domain_by_id). */
-static struct evtchn_dom *dom_get(struct evtchn_host *h, domid_t id)
+struct evtchn_dom *evtchn_dom_get(struct evtchn_host *h, domid_t id)
 {
     struct evtchn_dom *d = NULL;
     if (id >= DOMID_FIRST_RESERVED)
@@ -50,86 +63,6 @@ static struct evtchn_dom *dom_get(struct evtchn_host *h, domid_t id)
         atomic_fetch_add(&d->refs, 1);
     pthread_rwlock_unlock(&h->lock);
     return d;
-}
-
-static void dom_put(struct evtchn_dom *d)
-{
-    atomic_fetch_sub(&d->refs, 1);
-}
-
-/* DOMID_SELF or an id (Xen's rcu_lock_domain_by_any_id). */
-static struct evtchn_dom *dom_get_any(struct evtchn_dom *self, domid_t id)
-{
-    if (id == DOMID_SELF || id == self->id) {
-        atomic_fetch_add(&self->refs, 1);
-        return self;
-    }
-    return dom_get(self->h, id);
-}
-
-/* The calling domain: alive while one of its vCPUs is in a hypercall, by
- * the contract of evtchn_domain_destroy, so no reference is taken. */
-static struct evtchn_dom *dom_self(struct evtchn_host *h, domid_t id)
-{
-    return id < DOMID_FIRST_RESERVED ? atomic_load_explicit(&h->doms[id],
-                                                            memory_order_acquire)
-                                     : NULL;
-}
-
-static void lock_pair(struct evtchn_dom *a, struct evtchn_dom *b)
-{
-    if (a == b) {
-        pthread_mutex_lock(&a->lock);
-    } else if (a->id < b->id) {
-        pthread_mutex_lock(&a->lock);
-        pthread_mutex_lock(&b->lock);
-    } else {
-        pthread_mutex_lock(&b->lock);
-        pthread_mutex_lock(&a->lock);
-    }
-}
-
-static void unlock_pair(struct evtchn_dom *a, struct evtchn_dom *b)
-{
-    if (a != b)
-        pthread_mutex_unlock(&b->lock);
-    pthread_mutex_unlock(&a->lock);
-}
-
-/* Both ends of an interdomain channel, lower address first. */
-static void chn_write_lock_pair(struct evtchn_chn *a, struct evtchn_chn *b)
-{
-    if (a < b) {
-        evtchn_write_lock(&a->lock);
-        evtchn_write_lock(&b->lock);
-    } else {
-        evtchn_write_lock(&b->lock);
-        evtchn_write_lock(&a->lock);
-    }
-}
-
-static void chn_write_unlock_pair(struct evtchn_chn *a, struct evtchn_chn *b)
-{
-    evtchn_write_unlock(&a->lock);
-    evtchn_write_unlock(&b->lock);
-}
-
-static int policy(struct evtchn_dom *src, struct evtchn_dom *dst,
-                  enum evtchn_action act)
-{
-    struct evtchn_host *h = src->h;
-    if (h->ops.policy)
-        return h->ops.policy(h->opaque, src->id, dst->id, act, src->privileged);
-    switch (act) {
-    case EVTCHN_ACT_UNBOUND:
-    case EVTCHN_ACT_STATUS:
-    case EVTCHN_ACT_RESET:
-        /* XSM_TARGET: the domain itself or a privileged one. */
-        return (src == dst || src->privileged) ? 0 : -XEN_EPERM;
-    default:
-        /* XSM_HOOK: allowed. */
-        return 0;
-    }
 }
 
 /* ---- platform helpers ---------------------------------------------------- */
@@ -146,9 +79,12 @@ void evtchn_mark_events_pending(struct evtchn_dom *d, uint32_t vcpu)
 
 void evtchn_check_pollers(struct evtchn_dom *d, uint32_t port)
 {
-    if (atomic_load_explicit(&d->pollers, memory_order_acquire) > 0 &&
-        d->h->ops.poll_wake)
-        d->h->ops.poll_wake(d->h->opaque, d->id, port);
+    if (atomic_load_explicit(&d->pollers, memory_order_acquire) <= 0)
+        return;
+    evtchn_read_lock(&d->poll_lock);
+    if (d->poll_wake)
+        d->poll_wake(d->poll_arg, port);
+    evtchn_read_unlock(&d->poll_lock);
 }
 
 void *evtchn_map_gfn(struct evtchn_dom *d, uint64_t gfn)
@@ -158,37 +94,7 @@ void *evtchn_map_gfn(struct evtchn_dom *d, uint64_t gfn)
     return d->h->ops.map_gfn(d->h->opaque, d->id, gfn);
 }
 
-static inline const struct port_ops *dom_ops(struct evtchn_dom *d)
-{
-    return atomic_load_explicit(&d->ops, memory_order_acquire);
-}
-
-static inline void deliver(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_chn *c)
-{
-    dom_ops(d)->set_pending(d, vcpu, c);
-}
-
 /* ---- ports --------------------------------------------------------------- */
-
-static uint32_t max_ports(struct evtchn_dom *d)
-{
-    uint32_t abi = dom_ops(d)->max_ports;
-    return d->max_port_cfg < abi - 1 ? d->max_port_cfg + 1 : abi;
-}
-
-/* A port with storage (Xen's port_is_valid): what the host and the remote
- * end of a binding check. A host-consumer port may lie beyond the ABI's
- * limit: it survives EVTCHNOP_reset taking a FIFO domain back to 2-level. */
-static bool port_has_storage(struct evtchn_dom *d, uint32_t port)
-{
-    return port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
-}
-
-/* A port number the domain's ABI and config allow, with storage. */
-static bool port_is_valid(struct evtchn_dom *d, uint32_t port)
-{
-    return port < max_ports(d) && port_has_storage(d, port);
-}
 
 /* Give ports up to and including port storage. Called with d->lock held. */
 static int ensure_port(struct evtchn_dom *d, uint32_t port)
@@ -237,7 +143,7 @@ static int ensure_port(struct evtchn_dom *d, uint32_t port)
 
 /* Lowest free port that is not still linked in a guest FIFO queue
  * (Xen's get_free_port). Called with d->lock held. */
-static int get_free_port(struct evtchn_dom *d)
+int evtchn_get_free_port(struct evtchn_dom *d)
 {
     const struct port_ops *ops = dom_ops(d);
     uint32_t max = max_ports(d);
@@ -268,7 +174,7 @@ static int get_free_port(struct evtchn_dom *d)
 
 /* A free port becomes bound: state and per-ABI initialisation. Called with
  * d->lock and the channel's write lock held. */
-static void port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
+void evtchn_port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
                       uint32_t vcpu)
 {
     const struct port_ops *ops = dom_ops(d);
@@ -283,7 +189,7 @@ static void port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
 }
 
 /* Called with d->lock and the channel's write lock held. */
-static void port_free(struct evtchn_dom *d, struct evtchn_chn *c)
+void evtchn_port_free(struct evtchn_dom *d, struct evtchn_chn *c)
 {
     /* A host-consumer port's events never reach the guest's ABI (and it
      * may lie beyond that ABI's limit). */
@@ -297,19 +203,6 @@ static void port_free(struct evtchn_dom *d, struct evtchn_chn *c)
     d->active_ports--;
     if (c->port < d->free_hint)
         d->free_hint = c->port;
-}
-
-static bool virq_is_global(uint32_t virq)
-{
-    switch (virq) {
-    case VIRQ_TIMER:
-    case VIRQ_DEBUG:
-    case VIRQ_XENOPROF:
-    case VIRQ_XENPMU:
-        return false;
-    default:
-        return true;   /* x86: the arch VIRQs are global too */
-    }
 }
 
 /* ---- domains ------------------------------------------------------------- */
@@ -396,8 +289,6 @@ fail:
     return rc;
 }
 
-static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest);
-
 int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid)
 {
     struct evtchn_dom *d;
@@ -421,7 +312,7 @@ int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid)
     uint32_t valid = atomic_load(&d->valid_ports);
     for (uint32_t p = 1; p < valid; p++) {
         struct evtchn_chn *c = evtchn_chn_of(d, p);
-        close_port(d, p, false);
+        evtchn_close_port(d, p, false);
         while (atomic_load(&c->cb_busy))
             evtchn_cpu_relax(&spins);
     }
@@ -434,7 +325,7 @@ int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid)
 
 struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h, domid_t domid)
 {
-    struct evtchn_dom *d = dom_get(h, domid);
+    struct evtchn_dom *d = evtchn_dom_get(h, domid);
     struct shared_info *si = NULL;
     if (d) {
         si = d->si;
@@ -445,7 +336,7 @@ struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h, domid_t dom
 
 int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused)
 {
-    struct evtchn_dom *d = dom_get(h, domid);
+    struct evtchn_dom *d = evtchn_dom_get(h, domid);
     if (!d)
         return -XEN_ESRCH;
     pthread_mutex_lock(&d->lock);
@@ -457,7 +348,7 @@ int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused)
 
 int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta)
 {
-    struct evtchn_dom *d = dom_get(h, domid);
+    struct evtchn_dom *d = evtchn_dom_get(h, domid);
     if (!d)
         return -XEN_ESRCH;
     atomic_fetch_add_explicit(&d->pollers, delta, memory_order_acq_rel);
@@ -465,10 +356,30 @@ int evtchn_domain_pollers(struct evtchn_host *h, domid_t domid, int delta)
     return 0;
 }
 
+int evtchn_domain_set_poll_wake(struct evtchn_host *h, domid_t domid,
+                                evtchn_poll_wake_fn fn, void *arg)
+{
+    struct evtchn_dom *d = evtchn_dom_get(h, domid);
+    if (!d)
+        return -XEN_ESRCH;
+    /* Exclusive: waits for a waker still inside the old callback. */
+    evtchn_write_lock(&d->poll_lock);
+    if (fn) {
+        d->poll_wake = fn;
+        d->poll_arg = arg;
+    } else if (d->poll_arg == arg) {
+        d->poll_wake = NULL;
+        d->poll_arg = NULL;
+    }
+    evtchn_write_unlock(&d->poll_lock);
+    dom_put(d);
+    return 0;
+}
+
 int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
                          struct vcpu_info *info)
 {
-    struct evtchn_dom *d = dom_get(h, domid);
+    struct evtchn_dom *d = evtchn_dom_get(h, domid);
     if (!d)
         return -XEN_ESRCH;
     if (vcpu >= d->max_vcpus || !info) {
@@ -494,7 +405,7 @@ int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
 
 bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
 {
-    struct evtchn_dom *d = dom_get(h, dom);
+    struct evtchn_dom *d = evtchn_dom_get(h, dom);
     if (!d)
         return false;
     bool ok = port_is_valid(d, port);
@@ -502,9 +413,29 @@ bool evtchn_port_valid(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
     return ok;
 }
 
+int evtchn_any_pending(struct evtchn_host *h, domid_t dom,
+                       const evtchn_port_t *ports, unsigned int n)
+{
+    struct evtchn_dom *d = evtchn_dom_get(h, dom);
+    int rc = 0;
+    if (!d)
+        return -XEN_ESRCH;
+    /* d->lock: the ABI, and with it a FIFO domain's event array, stays
+     * put; a port's state changes only under it too. */
+    pthread_mutex_lock(&d->lock);
+    const struct port_ops *ops = dom_ops(d);
+    for (unsigned int i = 0; i < n && !rc; i++)
+        rc = port_is_valid(d, ports[i]) &&
+             evtchn_chn_of(d, ports[i])->state != EVTCHN_STATE_FREE &&
+             ops->is_pending(d, ports[i]);
+    pthread_mutex_unlock(&d->lock);
+    dom_put(d);
+    return rc;
+}
+
 long evtchn_domain_port_bytes(struct evtchn_host *h, domid_t dom)
 {
-    struct evtchn_dom *d = dom_get(h, dom);
+    struct evtchn_dom *d = evtchn_dom_get(h, dom);
     if (!d)
         return -XEN_ESRCH;
     pthread_mutex_lock(&d->lock);
@@ -518,766 +449,12 @@ long evtchn_domain_port_bytes(struct evtchn_host *h, domid_t dom)
 
 int evtchn_domain_abi(struct evtchn_host *h, domid_t dom)
 {
-    struct evtchn_dom *d = dom_get(h, dom);
+    struct evtchn_dom *d = evtchn_dom_get(h, dom);
     if (!d)
         return -XEN_ESRCH;
     int abi = dom_ops(d)->abi;
     dom_put(d);
     return abi;
-}
-
-/* ---- the operations ------------------------------------------------------ */
-
-static int do_alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
-                            evtchn_host_cb cb, void *cb_arg)
-{
-    struct evtchn_dom *d = dom_get_any(cur, a->dom);
-    int rc, port;
-
-    if (!d)
-        return -XEN_ESRCH;
-    rc = policy(cur, d, EVTCHN_ACT_UNBOUND);
-    if (rc)
-        goto out_put;
-    pthread_mutex_lock(&d->lock);
-    if (d->dying) {
-        rc = -XEN_ESRCH;
-        goto out;
-    }
-    port = get_free_port(d);
-    if (port < 0) {
-        rc = port;
-        goto out;
-    }
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    port_bind(d, c, EVTCHN_STATE_UNBOUND, 0);
-    c->u.unbound.remote_dom = a->remote_dom == DOMID_SELF ? cur->id : a->remote_dom;
-    c->cb = cb;
-    c->cb_arg = cb_arg;
-    evtchn_write_unlock(&c->lock);
-    a->port = (evtchn_port_t)port;
-    rc = 0;
-out:
-    pthread_mutex_unlock(&d->lock);
-out_put:
-    dom_put(d);
-    return rc;
-}
-
-static int do_bind_interdomain(struct evtchn_dom *ld, struct evtchn_bind_interdomain *b,
-                               evtchn_host_cb cb, void *cb_arg)
-{
-    domid_t rdom = b->remote_dom == DOMID_SELF ? ld->id : b->remote_dom;
-    uint32_t rport = b->remote_port;
-    struct evtchn_dom *rd = dom_get_any(ld, rdom);
-    struct evtchn_chn *lc, *rc2;
-    bool notify_cb = false;
-    int rc, lport;
-
-    if (!rd)
-        return -XEN_ESRCH;
-    lock_pair(ld, rd);
-    if (ld->dying || rd->dying) {
-        rc = -XEN_ESRCH;
-        goto out;
-    }
-    lport = get_free_port(ld);
-    if (lport < 0) {
-        rc = lport;
-        goto out;
-    }
-    if (!port_has_storage(rd, rport)) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    rc2 = evtchn_chn_of(rd, rport);
-    if (rc2->state != EVTCHN_STATE_UNBOUND || rc2->u.unbound.remote_dom != ld->id) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    rc = policy(ld, rd, EVTCHN_ACT_INTERDOMAIN);
-    if (rc)
-        goto out;
-
-    lc = evtchn_chn_of(ld, (uint32_t)lport);
-    chn_write_lock_pair(lc, rc2);
-    port_bind(ld, lc, EVTCHN_STATE_INTERDOMAIN, 0);
-    lc->u.inter.rd = rd;
-    lc->u.inter.rport = rport;
-    lc->cb = cb;
-    lc->cb_arg = cb_arg;
-    rc2->u.inter.rd = ld;
-    rc2->u.inter.rport = (uint32_t)lport;
-    rc2->state = EVTCHN_STATE_INTERDOMAIN;
-    /* Events sent to the unbound port were dropped: conservatively mark the
-     * new local port pending so nothing is missed. */
-    if (cb)
-        notify_cb = true;
-    else
-        deliver(ld, lc->notify_vcpu, lc);
-    chn_write_unlock_pair(lc, rc2);
-    b->local_port = (evtchn_port_t)lport;
-    rc = 0;
-out:
-    unlock_pair(ld, rd);
-    dom_put(rd);
-    if (notify_cb)
-        cb(cb_arg, ld->id, (evtchn_port_t)lport);
-    return rc;
-}
-
-static int do_bind_virq(struct evtchn_dom *d, struct evtchn_bind_virq *b)
-{
-    uint32_t virq = b->virq, vcpu = b->vcpu;
-    int port, rc = 0;
-
-    if (virq >= NR_VIRQS)
-        return -XEN_EINVAL;
-    if (virq_is_global(virq) && vcpu != 0)
-        return -XEN_EINVAL;
-    if (vcpu >= d->max_vcpus)
-        return -XEN_ENOENT;
-    pthread_mutex_lock(&d->lock);
-    if (atomic_load(&d->vcpus[vcpu].virq_port[virq])) {
-        rc = -XEN_EEXIST;
-        goto out;
-    }
-    port = get_free_port(d);
-    if (port < 0) {
-        rc = port;
-        goto out;
-    }
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    port_bind(d, c, EVTCHN_STATE_VIRQ, vcpu);
-    c->u.virq = virq;
-    evtchn_write_unlock(&c->lock);
-    atomic_store_explicit(&d->vcpus[vcpu].virq_port[virq], (uint32_t)port,
-                          memory_order_release);
-    b->port = (evtchn_port_t)port;
-out:
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
-static int do_bind_ipi(struct evtchn_dom *d, struct evtchn_bind_ipi *b)
-{
-    int port, rc = 0;
-    if (b->vcpu >= d->max_vcpus)
-        return -XEN_ENOENT;
-    pthread_mutex_lock(&d->lock);
-    port = get_free_port(d);
-    if (port < 0) {
-        rc = port;
-        goto out;
-    }
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    port_bind(d, c, EVTCHN_STATE_IPI, b->vcpu);
-    evtchn_write_unlock(&c->lock);
-    b->port = (evtchn_port_t)port;
-out:
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
-static atomic_uint *pirq_table(struct evtchn_dom *d)
-{
-    return atomic_load_explicit(&d->pirq_port, memory_order_acquire);
-}
-
-static int do_bind_pirq(struct evtchn_dom *d, struct evtchn_bind_pirq *b)
-{
-    struct evtchn_host *h = d->h;
-    uint32_t pirq = b->pirq;
-    atomic_uint *tab;
-    int port, rc;
-
-    if ((int32_t)pirq < 0 || pirq >= d->nr_pirqs)
-        return -XEN_EINVAL;
-    /* No IRQ router: the domain has no permission for any IRQ. */
-    if (!h->ops.pirq_bind)
-        return -XEN_EPERM;
-    pthread_mutex_lock(&d->lock);
-    tab = pirq_table(d);
-    if (tab && atomic_load(&tab[pirq])) {
-        rc = -XEN_EEXIST;
-        goto out;
-    }
-    if (!tab) {
-        tab = calloc(d->nr_pirqs, sizeof(*tab));
-        if (!tab) {
-            rc = -XEN_ENOMEM;
-            goto out;
-        }
-        atomic_store_explicit(&d->pirq_port, tab, memory_order_release);
-    }
-    port = get_free_port(d);
-    if (port < 0) {
-        rc = port;
-        goto out;
-    }
-    /* Bind first, so an interrupt the router raises from inside pirq_bind
-     * finds its port; undo if the router refuses. */
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    port_bind(d, c, EVTCHN_STATE_PIRQ, 0);
-    c->u.pirq = pirq;
-    evtchn_write_unlock(&c->lock);
-    atomic_store_explicit(&tab[pirq], (uint32_t)port, memory_order_release);
-
-    rc = h->ops.pirq_bind(h->opaque, d->id, pirq, (evtchn_port_t)port,
-                          b->flags & BIND_PIRQ__WILL_SHARE);
-    if (rc) {
-        atomic_store(&tab[pirq], 0);
-        evtchn_write_lock(&c->lock);
-        port_free(d, c);
-        evtchn_write_unlock(&c->lock);
-        goto out;
-    }
-    b->port = (evtchn_port_t)port;
-out:
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
-/* Close port1 of d1 (Xen's evtchn_close). guest: refuse host-consumer
- * ports, as a guest may not close a Xen-attached channel. */
-static int close_port(struct evtchn_dom *d1, uint32_t port1, bool guest)
-{
-    struct evtchn_host *h = d1->h;
-    struct evtchn_dom *d2 = NULL;
-    struct evtchn_chn *c1, *c2;
-    uint32_t pirq = 0;
-    bool unbind_pirq = false;
-    int rc = 0;
-
-again:
-    pthread_mutex_lock(&d1->lock);
-    if (guest ? !port_is_valid(d1, port1) : !port_has_storage(d1, port1)) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    c1 = evtchn_chn_of(d1, port1);
-    if (guest && c1->cb) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    switch (c1->state) {
-    case EVTCHN_STATE_FREE:
-    case EVTCHN_STATE_RESERVED:
-        rc = -XEN_EINVAL;
-        goto out;
-    case EVTCHN_STATE_UNBOUND:
-    case EVTCHN_STATE_IPI:
-        break;
-    case EVTCHN_STATE_PIRQ: {
-        atomic_uint *tab = pirq_table(d1);
-        pirq = c1->u.pirq;
-        if (tab && atomic_load(&tab[pirq]) == port1)
-            atomic_store(&tab[pirq], 0);
-        unbind_pirq = true;
-        break;
-    }
-    case EVTCHN_STATE_VIRQ:
-        for (uint32_t v = 0; v < d1->max_vcpus; v++) {
-            unsigned int expect = port1;
-            atomic_compare_exchange_strong(&d1->vcpus[v].virq_port[c1->u.virq],
-                                           &expect, 0);
-        }
-        break;
-    case EVTCHN_STATE_INTERDOMAIN:
-        if (!d2) {
-            d2 = c1->u.inter.rd;
-            /* The peer cannot go away while this end is bound (its
-             * destruction must close this channel, under our lock). */
-            atomic_fetch_add(&d2->refs, 1);
-            if (d1->id < d2->id) {
-                pthread_mutex_lock(&d2->lock);
-            } else if (d1 != d2) {
-                /* Lock order is by domid: start again with d2 held. */
-                pthread_mutex_unlock(&d1->lock);
-                pthread_mutex_lock(&d2->lock);
-                goto again;
-            }
-        } else if (d2 != c1->u.inter.rd) {
-            /* Closed and re-bound elsewhere while we dropped the lock:
-             * report it as if we had found it free. */
-            rc = -XEN_EINVAL;
-            goto out;
-        }
-        c2 = evtchn_chn_of(d2, c1->u.inter.rport);
-        chn_write_lock_pair(c1, c2);
-        port_free(d1, c1);
-        /* The other end returns to UNBOUND, still for d1. */
-        c2->state = EVTCHN_STATE_UNBOUND;
-        c2->u.unbound.remote_dom = d1->id;
-        chn_write_unlock_pair(c1, c2);
-        goto out;
-    default:
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    /* Stop the IRQ router first; an in-flight interrupt counts as EOI'd. */
-    if (unbind_pirq && h->ops.pirq_unbind)
-        h->ops.pirq_unbind(h->opaque, d1->id, pirq);
-    evtchn_write_lock(&c1->lock);
-    port_free(d1, c1);
-    evtchn_write_unlock(&c1->lock);
-out:
-    if (d2) {
-        if (d1 != d2)
-            pthread_mutex_unlock(&d2->lock);
-        dom_put(d2);
-    }
-    pthread_mutex_unlock(&d1->lock);
-    return rc;
-}
-
-/* Xen's evtchn_send. guest: refuse host-consumer ports. */
-static int send_port(struct evtchn_dom *ld, uint32_t lport, bool guest)
-{
-    struct evtchn_chn *lc;
-    int rc = 0;
-
-    if (guest ? !port_is_valid(ld, lport) : !port_has_storage(ld, lport))
-        return -XEN_EINVAL;
-    lc = evtchn_chn_of(ld, lport);
-    evtchn_read_lock(&lc->lock);
-    if (guest && lc->cb) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    switch (lc->state) {
-    case EVTCHN_STATE_INTERDOMAIN: {
-        struct evtchn_dom *rd = lc->u.inter.rd;
-        uint32_t rport = lc->u.inter.rport;
-        struct evtchn_chn *rc2 = evtchn_chn_of(rd, rport);
-        if (ld->h->ops.policy &&
-            (rc = policy(ld, rd, EVTCHN_ACT_SEND)) != 0)
-            goto out;
-        if (rc2->cb) {
-            /* Host consumer: call it without our lock (it may send back);
-             * cb_busy keeps a closer waiting until we are done. */
-            evtchn_host_cb cb = rc2->cb;
-            void *arg = rc2->cb_arg;
-            domid_t rid = rd->id;
-            atomic_fetch_add(&rc2->cb_busy, 1);
-            evtchn_read_unlock(&lc->lock);
-            cb(arg, rid, rport);
-            atomic_fetch_sub(&rc2->cb_busy, 1);
-            return 0;
-        }
-        deliver(rd, rc2->notify_vcpu, rc2);
-        break;
-    }
-    case EVTCHN_STATE_IPI:
-        deliver(ld, lc->notify_vcpu, lc);
-        break;
-    case EVTCHN_STATE_UNBOUND:
-        /* No one to tell: silently dropped. */
-        break;
-    default:
-        rc = -XEN_EINVAL;
-        break;
-    }
-out:
-    evtchn_read_unlock(&lc->lock);
-    return rc;
-}
-
-static int do_status(struct evtchn_dom *cur, struct evtchn_status *s)
-{
-    struct evtchn_dom *d = dom_get_any(cur, s->dom);
-    int rc = 0;
-
-    if (!d)
-        return -XEN_ESRCH;
-    pthread_mutex_lock(&d->lock);
-    if (!port_is_valid(d, s->port)) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    rc = policy(cur, d, EVTCHN_ACT_STATUS);
-    if (rc)
-        goto out;
-    struct evtchn_chn *c = evtchn_chn_of(d, s->port);
-    switch (c->state) {
-    case EVTCHN_STATE_FREE:
-    case EVTCHN_STATE_RESERVED:
-        s->status = EVTCHNSTAT_closed;
-        break;
-    case EVTCHN_STATE_UNBOUND:
-        s->status = EVTCHNSTAT_unbound;
-        s->u.unbound.dom = c->u.unbound.remote_dom;
-        break;
-    case EVTCHN_STATE_INTERDOMAIN:
-        s->status = EVTCHNSTAT_interdomain;
-        s->u.interdomain.dom = c->u.inter.rd->id;
-        s->u.interdomain.port = c->u.inter.rport;
-        break;
-    case EVTCHN_STATE_PIRQ:
-        s->status = EVTCHNSTAT_pirq;
-        s->u.pirq = c->u.pirq;
-        break;
-    case EVTCHN_STATE_VIRQ:
-        s->status = EVTCHNSTAT_virq;
-        s->u.virq = c->u.virq;
-        break;
-    case EVTCHN_STATE_IPI:
-        s->status = EVTCHNSTAT_ipi;
-        break;
-    }
-    s->vcpu = c->notify_vcpu;
-out:
-    pthread_mutex_unlock(&d->lock);
-    dom_put(d);
-    return rc;
-}
-
-static int do_bind_vcpu(struct evtchn_dom *d, struct evtchn_bind_vcpu *b)
-{
-    uint32_t vcpu = b->vcpu;
-    int rc = 0;
-
-    if (vcpu >= d->max_vcpus)
-        return -XEN_ENOENT;
-    pthread_mutex_lock(&d->lock);
-    if (!port_is_valid(d, b->port)) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    struct evtchn_chn *c = evtchn_chn_of(d, b->port);
-    if (c->cb) {
-        rc = -XEN_EINVAL;
-        goto out;
-    }
-    evtchn_write_lock(&c->lock);
-    switch (c->state) {
-    case EVTCHN_STATE_VIRQ:
-        /* A per-vCPU VIRQ (TIMER, DEBUG, ...) belongs to its vCPU. */
-        if (virq_is_global(c->u.virq))
-            c->notify_vcpu = vcpu;
-        else
-            rc = -XEN_EINVAL;
-        break;
-    case EVTCHN_STATE_UNBOUND:
-    case EVTCHN_STATE_INTERDOMAIN:
-    case EVTCHN_STATE_PIRQ:
-        c->notify_vcpu = vcpu;
-        break;
-    default:
-        /* FREE, RESERVED, and IPI (bound to its vCPU for good). */
-        rc = -XEN_EINVAL;
-        break;
-    }
-    evtchn_write_unlock(&c->lock);
-out:
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
-/* Xen's evtchn_unmask. The ABI (d->ops, the FIFO state, the port limit) is
- * only stable under d->lock, or under the read lock of a bound guest port:
- * EVTCHNOP_reset returns a FIFO domain to 2-level (freeing the FIFO state)
- * only once every guest port is closed, which takes each port's write lock.
- * So a bound port is unmasked under its own lock alone (the fast path), and
- * a free one under d->lock, where reset, init_control and expand_array
- * cannot run. Unmasking a free port only clears its mask. */
-static int do_unmask(struct evtchn_dom *d, struct evtchn_unmask *u)
-{
-    struct evtchn_host *h = d->h;
-    uint32_t pirq = 0;
-    bool is_pirq = false, locked = false;
-
-    if (!port_is_valid(d, u->port))
-        return -XEN_EINVAL;
-    struct evtchn_chn *c = evtchn_chn_of(d, u->port);
-    evtchn_read_lock(&c->lock);
-    if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED) {
-        evtchn_read_unlock(&c->lock);
-        pthread_mutex_lock(&d->lock);
-        locked = true;
-        /* The ABI may have changed since the unlocked check. */
-        if (!port_is_valid(d, u->port)) {
-            pthread_mutex_unlock(&d->lock);
-            return -XEN_EINVAL;
-        }
-        evtchn_read_lock(&c->lock);
-    }
-    if (c->cb) {
-        /* A host-consumer port's events never reach the guest's ABI: as
-         * Xen (evtchn_usable), unmask does nothing to it. */
-    } else if (c->state == EVTCHN_STATE_FREE || c->state == EVTCHN_STATE_RESERVED) {
-        dom_ops(d)->mask_clear(d, c);
-    } else {
-        dom_ops(d)->unmask(d, c);
-        is_pirq = c->state == EVTCHN_STATE_PIRQ;
-        pirq = c->u.pirq;
-    }
-    evtchn_read_unlock(&c->lock);
-    if (locked)
-        pthread_mutex_unlock(&d->lock);
-    if (is_pirq && h->ops.pirq_unmasked)
-        h->ops.pirq_unmasked(h->opaque, d->id, pirq);
-    return 0;
-}
-
-static int do_reset(struct evtchn_dom *cur, struct evtchn_reset *r)
-{
-    struct evtchn_dom *d = dom_get_any(cur, r->dom);
-    int rc;
-
-    if (!d)
-        return -XEN_ESRCH;
-    rc = policy(cur, d, EVTCHN_ACT_RESET);
-    if (rc)
-        goto out_put;
-    pthread_mutex_lock(&d->lock);
-    /* Another domain's ports only while its controller has it paused. */
-    if (d != cur && !d->paused)
-        rc = -XEN_EINVAL;
-    else if (d->reset_next)
-        rc = -XEN_EBUSY;       /* a reset is already running */
-    else
-        d->reset_next = 1;
-    pthread_mutex_unlock(&d->lock);
-    if (rc)
-        goto out_put;
-
-    /* Close as the guest would: host-consumer ports stay. */
-    uint32_t valid = atomic_load(&d->valid_ports);
-    for (uint32_t p = 1; p < valid; p++)
-        close_port(d, p, true);
-
-    pthread_mutex_lock(&d->lock);
-    d->reset_next = 0;
-    uint32_t host_ports = 0;
-    valid = atomic_load(&d->valid_ports);
-    for (uint32_t p = 1; p < valid; p++) {
-        struct evtchn_chn *c = evtchn_chn_of(d, p);
-        host_ports += c->state != EVTCHN_STATE_FREE && c->cb;
-    }
-    if (d->active_ports > host_ports)
-        rc = -XEN_EAGAIN;      /* something was bound again meanwhile */
-    else if (d->fifo)
-        evtchn_fifo_destroy(d);   /* back to 2-level */
-    pthread_mutex_unlock(&d->lock);
-out_put:
-    dom_put(d);
-    return rc;
-}
-
-static int do_init_control(struct evtchn_dom *d, struct evtchn_init_control *a)
-{
-    pthread_mutex_lock(&d->lock);
-    int rc = evtchn_fifo_init_control(d, a);
-    pthread_mutex_unlock(&d->lock);
-    if (!rc)
-        a->link_bits = EVTCHN_FIFO_LINK_BITS;
-    return rc;
-}
-
-static int do_expand_array(struct evtchn_dom *d, struct evtchn_expand_array *a)
-{
-    pthread_mutex_lock(&d->lock);
-    int rc = evtchn_fifo_expand_array(d, a);
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
-static int do_set_priority(struct evtchn_dom *d, struct evtchn_set_priority *a)
-{
-    int rc;
-    if (!port_is_valid(d, a->port))
-        return -XEN_EINVAL;
-    struct evtchn_chn *c = evtchn_chn_of(d, a->port);
-    /* Exclusive: senders read the priority under the shared lock. The op
-     * touches no guest memory, so an ABI switch racing it is harmless. */
-    evtchn_write_lock(&c->lock);
-    const struct port_ops *ops = dom_ops(d);
-    rc = ops->set_priority ? ops->set_priority(d, c, a->priority) : -XEN_ENOSYS;
-    evtchn_write_unlock(&c->lock);
-    return rc;
-}
-
-/* ---- hypercall entry ----------------------------------------------------- */
-
-static const struct {
-    size_t size;
-    bool copy_back;
-} op_table[] = {
-    [EVTCHNOP_bind_interdomain] = { sizeof(struct evtchn_bind_interdomain), true },
-    [EVTCHNOP_bind_virq] = { sizeof(struct evtchn_bind_virq), true },
-    [EVTCHNOP_bind_pirq] = { sizeof(struct evtchn_bind_pirq), true },
-    [EVTCHNOP_close] = { sizeof(struct evtchn_close), false },
-    [EVTCHNOP_send] = { sizeof(struct evtchn_send), false },
-    [EVTCHNOP_status] = { sizeof(struct evtchn_status), true },
-    [EVTCHNOP_alloc_unbound] = { sizeof(struct evtchn_alloc_unbound), true },
-    [EVTCHNOP_bind_ipi] = { sizeof(struct evtchn_bind_ipi), true },
-    [EVTCHNOP_bind_vcpu] = { sizeof(struct evtchn_bind_vcpu), false },
-    [EVTCHNOP_unmask] = { sizeof(struct evtchn_unmask), false },
-    [EVTCHNOP_reset] = { sizeof(struct evtchn_reset), false },
-    [EVTCHNOP_init_control] = { sizeof(struct evtchn_init_control), true },
-    [EVTCHNOP_expand_array] = { sizeof(struct evtchn_expand_array), false },
-    [EVTCHNOP_set_priority] = { sizeof(struct evtchn_set_priority), false },
-};
-
-size_t evtchn_op_arg_size(unsigned int cmd)
-{
-    return cmd < sizeof(op_table) / sizeof(op_table[0]) ? op_table[cmd].size : 0;
-}
-
-bool evtchn_op_copies_back(unsigned int cmd)
-{
-    return cmd < sizeof(op_table) / sizeof(op_table[0]) && op_table[cmd].copy_back;
-}
-
-int evtchn_do_op(struct evtchn_host *h, domid_t caller, uint32_t caller_vcpu,
-                 unsigned int cmd, void *arg)
-{
-    struct evtchn_dom *d = dom_self(h, caller);
-    (void)caller_vcpu;   /* Xen's ops act on the domain, not the vCPU */
-
-    if (!d)
-        return -XEN_ESRCH;
-    if (!evtchn_op_arg_size(cmd))
-        return -XEN_ENOSYS;
-    switch (cmd) {
-    case EVTCHNOP_bind_interdomain:
-        return do_bind_interdomain(d, arg, NULL, NULL);
-    case EVTCHNOP_bind_virq:
-        return do_bind_virq(d, arg);
-    case EVTCHNOP_bind_pirq:
-        return do_bind_pirq(d, arg);
-    case EVTCHNOP_close:
-        return close_port(d, ((struct evtchn_close *)arg)->port, true);
-    case EVTCHNOP_send:
-        return send_port(d, ((struct evtchn_send *)arg)->port, true);
-    case EVTCHNOP_status:
-        return do_status(d, arg);
-    case EVTCHNOP_alloc_unbound:
-        return do_alloc_unbound(d, arg, NULL, NULL);
-    case EVTCHNOP_bind_ipi:
-        return do_bind_ipi(d, arg);
-    case EVTCHNOP_bind_vcpu:
-        return do_bind_vcpu(d, arg);
-    case EVTCHNOP_unmask:
-        return do_unmask(d, arg);
-    case EVTCHNOP_reset:        /* never preempted: no reset_cont */
-        return do_reset(d, arg);
-    case EVTCHNOP_init_control:
-        return do_init_control(d, arg);
-    case EVTCHNOP_expand_array:
-        return do_expand_array(d, arg);
-    case EVTCHNOP_set_priority:
-        return do_set_priority(d, arg);
-    }
-    return -XEN_ENOSYS;
-}
-
-/* ---- host side ----------------------------------------------------------- */
-
-void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu, uint32_t virq)
-{
-    struct evtchn_dom *d;
-    if (virq >= NR_VIRQS || !(d = dom_get(h, dom)))
-        return;
-    bool global = virq_is_global(virq);
-    uint32_t v = global ? 0 : vcpu;   /* global VIRQs are bound on vCPU 0 */
-    if (v < d->max_vcpus) {
-        uint32_t port = atomic_load_explicit(&d->vcpus[v].virq_port[virq],
-                                             memory_order_acquire);
-        if (port && port_is_valid(d, port)) {
-            struct evtchn_chn *c = evtchn_chn_of(d, port);
-            evtchn_read_lock(&c->lock);
-            /* Re-check under the lock: it may have been closed meanwhile. */
-            if (c->state == EVTCHN_STATE_VIRQ && c->u.virq == virq)
-                deliver(d, global ? c->notify_vcpu : v, c);
-            evtchn_read_unlock(&c->lock);
-        }
-    }
-    dom_put(d);
-}
-
-int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq)
-{
-    struct evtchn_dom *d = dom_get(h, dom);
-    int rc = -XEN_ENOENT;
-    if (!d)
-        return -XEN_ENOENT;
-    atomic_uint *tab = pirq_table(d);
-    if (tab && pirq < d->nr_pirqs) {
-        uint32_t port = atomic_load_explicit(&tab[pirq], memory_order_acquire);
-        if (port && port_is_valid(d, port)) {
-            struct evtchn_chn *c = evtchn_chn_of(d, port);
-            evtchn_read_lock(&c->lock);
-            if (c->state == EVTCHN_STATE_PIRQ && c->u.pirq == pirq) {
-                deliver(d, c->notify_vcpu, c);
-                rc = 0;
-            }
-            evtchn_read_unlock(&c->lock);
-        }
-    }
-    dom_put(d);
-    return rc;
-}
-
-int evtchn_host_send(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
-{
-    struct evtchn_dom *d = dom_get(h, dom);
-    if (!d)
-        return -XEN_ESRCH;
-    int rc = send_port(d, port, false);
-    dom_put(d);
-    return rc;
-}
-
-int evtchn_host_alloc_unbound(struct evtchn_host *h, domid_t dom, domid_t remote,
-                              evtchn_host_cb cb, void *arg, evtchn_port_t *port)
-{
-    struct evtchn_dom *d = dom_get(h, dom);
-    if (!d)
-        return -XEN_ESRCH;
-    struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = remote };
-    int rc = do_alloc_unbound(d, &a, cb, arg);
-    if (!rc && port)
-        *port = a.port;
-    dom_put(d);
-    return rc;
-}
-
-int evtchn_host_bind_interdomain(struct evtchn_host *h, domid_t local, domid_t remote,
-                                 evtchn_port_t remote_port, evtchn_host_cb cb,
-                                 void *arg, evtchn_port_t *port)
-{
-    struct evtchn_dom *d = dom_get(h, local);
-    if (!d)
-        return -XEN_ESRCH;
-    struct evtchn_bind_interdomain b = { .remote_dom = remote, .remote_port = remote_port };
-    int rc = do_bind_interdomain(d, &b, cb, arg);
-    if (!rc && port)
-        *port = b.local_port;
-    dom_put(d);
-    return rc;
-}
-
-int evtchn_host_close(struct evtchn_host *h, domid_t dom, evtchn_port_t port)
-{
-    struct evtchn_dom *d = dom_get(h, dom);
-    unsigned int spins = 0;
-    if (!d)
-        return -XEN_ESRCH;
-    int rc = close_port(d, port, false);
-    if (!rc) {
-        /* The port's storage lives until the domain dies: safe to watch. */
-        struct evtchn_chn *c = evtchn_chn_of(d, port);
-        while (atomic_load(&c->cb_busy))
-            evtchn_cpu_relax(&spins);
-    }
-    dom_put(d);
-    return rc;
 }
 
 /* ---- introspection ------------------------------------------------------- */
@@ -1286,7 +463,7 @@ int evtchn_port_foreach(struct evtchn_host *h, domid_t dom,
                         void (*fn)(void *ctx, const struct evtchn_port_info *),
                         void *ctx)
 {
-    struct evtchn_dom *d = dom_get(h, dom);
+    struct evtchn_dom *d = evtchn_dom_get(h, dom);
     int n = 0;
     if (!d)
         return -XEN_ESRCH;
@@ -1362,7 +539,7 @@ const char *evtchn_state_name(enum evtchn_state s)
 
 int evtchn_debug_check(struct evtchn_host *h, domid_t dom)
 {
-    struct evtchn_dom *d = dom_get(h, dom);
+    struct evtchn_dom *d = evtchn_dom_get(h, dom);
     uint32_t active = 0;
     int rc = 0;
     if (!d)

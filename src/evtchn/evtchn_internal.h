@@ -1,6 +1,7 @@
 /*
- * Private structures of the event-channel core, shared by evtchn.c (ports and
- * ops), event_2l.c and event_fifo.c (the two ABIs behind struct port_ops).
+ * Private structures of the event-channel core, shared by evtchn.c (domains
+ * and ports), evtchn_ops.c (the ops and the host side), event_2l.c and
+ * event_fifo.c (the two ABIs behind struct port_ops).
  *
  * Locking (order: host->lock, then domain locks by ascending domid, then
  * channel locks by ascending address, then FIFO queue locks by ascending
@@ -14,6 +15,8 @@
  *    interdomain channel, so a sender that holds its end shared sees a stable
  *    peer.
  *  - fifo queue locks: a queue's private tail and the guest-visible links.
+ *  - dom->poll_lock (small rwlock, innermost): the domain's poll-wake
+ *    callback; taken shared around each call, from the send path.
  * Guest memory (shared_info, vcpu_info, FIFO pages) is written by the guest
  * at any time: it is only touched with atomic operations and nothing read
  * from it is trusted.
@@ -193,11 +196,18 @@ struct evtchn_dom {
 
     _Atomic(atomic_uint *) pirq_port; /* nr_pirqs entries, on first bind */
     atomic_int pollers;
+    /* SCHEDOP_poll's waker (evtchn_domain_set_poll_wake): wakers hold
+     * poll_lock shared while they call it, its setter exclusive, so the
+     * owner may free arg once it has unregistered. */
+    evtchn_rwlock_t poll_lock;
+    evtchn_poll_wake_fn poll_wake;
+    void *poll_arg;
 };
 
 struct evtchn_host {
     struct evtchn_platform_ops ops;
     void *opaque;
+    _Atomic(const struct evtchn_pirq_router *) pirq_router;
     pthread_rwlock_t lock;
     _Atomic(struct evtchn_dom *) doms[DOMID_FIRST_RESERVED];
 };
@@ -222,6 +232,156 @@ extern const struct port_ops evtchn_2l_ops;
 extern const struct port_ops evtchn_fifo_ops;
 
 /* ---- shared helpers (evtchn.c) ------------------------------------------ */
+
+/* Another domain, held by a reference until dom_put (Xen's
+ * rcu_lock_domain_by_id); NULL if there is none. */
+struct evtchn_dom *evtchn_dom_get(struct evtchn_host *h, domid_t id);
+/* Lowest free port that is not still linked in a guest FIFO queue (Xen's
+ * get_free_port), with storage; or -ENOSPC/-ENOMEM. d->lock held. */
+int evtchn_get_free_port(struct evtchn_dom *d);
+/* A free port becomes bound: state and per-ABI initialisation. Called
+ * with d->lock and the channel's write lock held. */
+void evtchn_port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
+                      uint32_t vcpu);
+/* A bound port becomes free. Same locks. */
+void evtchn_port_free(struct evtchn_dom *d, struct evtchn_chn *c);
+/* Close port1 of d1 (Xen's evtchn_close; evtchn_ops.c). guest: refuse
+ * host-consumer ports, as a guest may not close a Xen-attached channel. */
+int evtchn_close_port(struct evtchn_dom *d1, uint32_t port1, bool guest);
+
+static inline const struct evtchn_pirq_router *pirq_router(struct evtchn_host *h)
+{
+    return atomic_load_explicit(&h->pirq_router, memory_order_acquire);
+}
+
+static inline void dom_put(struct evtchn_dom *d)
+{
+    atomic_fetch_sub(&d->refs, 1);
+}
+
+/* DOMID_SELF or an id (Xen's rcu_lock_domain_by_any_id). */
+static inline struct evtchn_dom *dom_get_any(struct evtchn_dom *self, domid_t id)
+{
+    if (id == DOMID_SELF || id == self->id) {
+        atomic_fetch_add(&self->refs, 1);
+        return self;
+    }
+    return evtchn_dom_get(self->h, id);
+}
+
+/* The calling domain: alive while one of its vCPUs is in a hypercall, by
+ * the contract of evtchn_domain_destroy, so no reference is taken. */
+static inline struct evtchn_dom *dom_self(struct evtchn_host *h, domid_t id)
+{
+    return id < DOMID_FIRST_RESERVED ? atomic_load_explicit(&h->doms[id],
+                                                            memory_order_acquire)
+                                     : NULL;
+}
+
+static inline void lock_pair(struct evtchn_dom *a, struct evtchn_dom *b)
+{
+    if (a == b) {
+        pthread_mutex_lock(&a->lock);
+    } else if (a->id < b->id) {
+        pthread_mutex_lock(&a->lock);
+        pthread_mutex_lock(&b->lock);
+    } else {
+        pthread_mutex_lock(&b->lock);
+        pthread_mutex_lock(&a->lock);
+    }
+}
+
+static inline void unlock_pair(struct evtchn_dom *a, struct evtchn_dom *b)
+{
+    if (a != b)
+        pthread_mutex_unlock(&b->lock);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Both ends of an interdomain channel, lower address first. */
+static inline void chn_write_lock_pair(struct evtchn_chn *a, struct evtchn_chn *b)
+{
+    if (a < b) {
+        evtchn_write_lock(&a->lock);
+        evtchn_write_lock(&b->lock);
+    } else {
+        evtchn_write_lock(&b->lock);
+        evtchn_write_lock(&a->lock);
+    }
+}
+
+static inline void chn_write_unlock_pair(struct evtchn_chn *a, struct evtchn_chn *b)
+{
+    evtchn_write_unlock(&a->lock);
+    evtchn_write_unlock(&b->lock);
+}
+
+static inline int policy(struct evtchn_dom *src, struct evtchn_dom *dst,
+                  enum evtchn_action act)
+{
+    struct evtchn_host *h = src->h;
+    if (h->ops.policy)
+        return h->ops.policy(h->opaque, src->id, dst->id, act, src->privileged);
+    switch (act) {
+    case EVTCHN_ACT_UNBOUND:
+    case EVTCHN_ACT_STATUS:
+    case EVTCHN_ACT_RESET:
+        /* XSM_TARGET: the domain itself or a privileged one. */
+        return (src == dst || src->privileged) ? 0 : -XEN_EPERM;
+    default:
+        /* XSM_HOOK: allowed. */
+        return 0;
+    }
+}
+
+static inline const struct port_ops *dom_ops(struct evtchn_dom *d)
+{
+    return atomic_load_explicit(&d->ops, memory_order_acquire);
+}
+
+static inline void deliver(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_chn *c)
+{
+    dom_ops(d)->set_pending(d, vcpu, c);
+}
+
+static inline uint32_t max_ports(struct evtchn_dom *d)
+{
+    uint32_t abi = dom_ops(d)->max_ports;
+    return d->max_port_cfg < abi - 1 ? d->max_port_cfg + 1 : abi;
+}
+
+/* A port with storage (Xen's port_is_valid): what the host and the remote
+ * end of a binding check. A host-consumer port may lie beyond the ABI's
+ * limit: it survives EVTCHNOP_reset taking a FIFO domain back to 2-level. */
+static inline bool port_has_storage(struct evtchn_dom *d, uint32_t port)
+{
+    return port < atomic_load_explicit(&d->valid_ports, memory_order_acquire);
+}
+
+/* A port number the domain's ABI and config allow, with storage. */
+static inline bool port_is_valid(struct evtchn_dom *d, uint32_t port)
+{
+    return port < max_ports(d) && port_has_storage(d, port);
+}
+
+static inline bool virq_is_global(uint32_t virq)
+{
+    switch (virq) {
+    case VIRQ_TIMER:
+    case VIRQ_DEBUG:
+    case VIRQ_XENOPROF:
+    case VIRQ_XENPMU:
+        return false;
+    default:
+        return true;   /* x86: the arch VIRQs are global too */
+    }
+}
+
+static inline atomic_uint *pirq_table(struct evtchn_dom *d)
+{
+    return atomic_load_explicit(&d->pirq_port, memory_order_acquire);
+}
+
 
 /* The channel of a port known to be below valid_ports. */
 static inline struct evtchn_chn *evtchn_chn_of(struct evtchn_dom *d, uint32_t port)

@@ -57,6 +57,8 @@ void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
     fprintf(stderr, "xenkvm: dom%u: %s\n", d->domid, buf);
 }
 
+static void hv_poll_wake_cb(void *arg, evtchn_port_t port);
+
 struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
 {
     if (!cfg || !cfg->ops || !cfg->evtchn || cfg->max_vcpus == 0 ||
@@ -89,6 +91,12 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
     d->con_tokens = 65536;
     d->con_last_ns = hv_now_ns();
 
+    /* SCHEDOP_poll's sleepers are ours: the core wakes them directly. */
+    if (evtchn_domain_set_poll_wake(d->evtchn, d->domid, hv_poll_wake_cb,
+                                    d) < 0) {
+        hv_domain_destroy(d);
+        return NULL;
+    }
     /* Until the guest registers its own, vCPU i's vcpu_info is slot i of
      * shared_info (only the first XEN_LEGACY_MAX_VCPUS have one). */
     struct shared_info *si = evtchn_domain_shared_info(d->evtchn, d->domid);
@@ -102,6 +110,9 @@ void hv_domain_destroy(struct hv_domain *d)
 {
     if (!d)
         return;
+    /* After this no poll wake-up can reach d (the core waits for one in
+     * flight); the evtchn domain may already be gone. */
+    evtchn_domain_set_poll_wake(d->evtchn, d->domid, NULL, d);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->lock);
     free(d->vcpus);
@@ -268,8 +279,12 @@ void hv_vcpu_kick(struct hv_domain *d, uint32_t vcpu_id)
     pthread_mutex_unlock(&d->lock);
 }
 
-void hv_poll_wake(struct hv_domain *d, evtchn_port_t port)
+/* The core's poll wake-up for this domain (evtchn_domain_set_poll_wake):
+ * a port became pending while a vCPU polls. Bumping the generation makes
+ * hv_poll re-check even if it has not started waiting yet. */
+static void hv_poll_wake_cb(void *arg, evtchn_port_t port)
 {
+    struct hv_domain *d = arg;
     (void)port;
     pthread_mutex_lock(&d->lock);
     d->wake_gen++;
@@ -304,26 +319,13 @@ int hv_block(struct hv_ctx *c)
     return 0;
 }
 
-struct hv_poll_scan {
-    const evtchn_port_t *ports;
-    unsigned int n;
-    bool any_pending;
-};
-
-static void hv_poll_scan_fn(void *ctx, const struct evtchn_port_info *pi)
-{
-    struct hv_poll_scan *s = ctx;
-    if (!pi->pending)
-        return;
-    for (unsigned int i = 0; i < s->n; i++)
-        if (s->ports[i] == pi->port)
-            s->any_pending = true;
-}
-
 /* SCHEDOP_poll: sleep until one of ports is pending or the absolute
  * deadline (CLOCK_MONOTONIC ns, 0: none) passes. The pending check goes
- * through the core (it knows both ABIs) without our lock held; a wake
- * generation counter closes the race with poll_wake. */
+ * through the core (it knows both ABIs; it looks at these ports only)
+ * without our lock held. The race with poll_wake is closed by the wake
+ * generation: it is read before the check, and we sleep only while it is
+ * unchanged, so a port that became pending after the check has bumped it
+ * and we check again. */
 int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
             uint64_t timeout_ns)
 {
@@ -338,9 +340,7 @@ int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
         pthread_mutex_unlock(&d->lock);
         if (stop)
             break;
-        struct hv_poll_scan s = { ports, n, false };
-        if (evtchn_port_foreach(d->evtchn, d->domid, hv_poll_scan_fn, &s) < 0
-            || s.any_pending)
+        if (evtchn_any_pending(d->evtchn, d->domid, ports, n) != 0)
             break;
         if (timeout_ns && hv_now_ns() >= timeout_ns)
             break;

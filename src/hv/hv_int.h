@@ -31,7 +31,7 @@ struct hv_domain {
 
     /* lock protects params, vcpu states, the wait state and the limiter.
      * Lock order: evtchn core locks, then this one (the core calls
-     * hv_vcpu_kick/hv_poll_wake with its locks held), so nothing here
+     * hv_vcpu_kick and our poll wake-up with its locks held), so nothing here
      * calls into the core while holding it. */
     pthread_mutex_t lock;
     pthread_cond_t wake;       /* broadcast on kick, poll wake, stop */

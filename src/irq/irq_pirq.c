@@ -20,9 +20,14 @@
  * has not finished with. The deadlines share one timerfd, watched by the
  * ICU's loop, armed for the earliest of them.
  *
+ * PIRQ -> port is the evtchn core's (Xen's pirq->evtchn): the router keeps
+ * only which PIRQs are bound, and delivers with evtchn_send_pirq(dom, pirq).
+ * It attaches itself to the core as its PIRQ router (evtchn_pirq_router),
+ * so the core tells it of each bind, unbind and unmask directly.
+ *
  * Locking: r->lock protects everything here. Delivery collects its targets
  * under the lock and calls evtchn_send_pirq after dropping it, because the
- * evtchn core calls our hooks with its domain lock held. The ICU may be
+ * evtchn core calls our router hooks with its domain lock held. The ICU may be
  * called with r->lock held (it never calls a sink back synchronously).
  */
 #include <errno.h>
@@ -48,7 +53,6 @@ enum { ACK_NONE, ACK_UNMASK, ACK_EOI };   /* Xen's ACK_TYPE_* */
 struct pirq_guest {
     domid_t dom;
     uint32_t pirq;
-    evtchn_port_t port;
     bool masked;          /* delivered, not yet EOI'd (Xen's pirq->masked) */
 };
 
@@ -67,8 +71,8 @@ struct pirq_action {
 struct pirq_entry {
     int32_t line;         /* -1: not mapped */
     bool reserved;        /* handed out by get_free_pirq, not yet mapped */
-    bool bound;           /* an event channel is bound (in the action) */
-    evtchn_port_t port;
+    bool bound;           /* an event channel is bound (in the action);
+                           * which port is the evtchn core's to know */
 };
 
 struct pirq_dom {
@@ -85,6 +89,7 @@ struct irq_pirq {
     pthread_mutex_t lock;
     struct irq_icu *icu;
     struct evtchn_host *evh;
+    struct evtchn_pirq_router evr;   /* attached to evh: its calls to us */
     irq_map_gfn_fn map_gfn;
     void *opaque;
     unsigned int nr_lines;
@@ -208,6 +213,10 @@ void irq_pirq_set_eoi_timeout(struct irq_pirq *r, uint64_t ns)
     pthread_mutex_unlock(&r->lock);
 }
 
+static int router_bind(void *ctx, domid_t dom, uint32_t pirq, bool will_share);
+static void router_unbind(void *ctx, domid_t dom, uint32_t pirq);
+static void router_unmasked(void *ctx, domid_t dom, uint32_t pirq);
+
 struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
                                  irq_map_gfn_fn map_gfn, void *opaque)
 {
@@ -247,6 +256,14 @@ struct irq_pirq *irq_pirq_create(struct irq_icu *icu, struct evtchn_host *h,
         r->actions[i].r = r;
         r->actions[i].line = i;
     }
+    r->evr = (struct evtchn_pirq_router){ .bind = router_bind,
+        .unbind = router_unbind, .unmasked = router_unmasked, .ctx = r };
+    if (h && evtchn_host_attach_pirq_router(h, &r->evr) < 0) {
+        r->evh = NULL;        /* not ours to detach */
+        irq_pirq_destroy(r);
+        errno = EBUSY;
+        return NULL;
+    }
     return r;
 }
 
@@ -254,6 +271,8 @@ void irq_pirq_destroy(struct irq_pirq *r)
 {
     if (!r)
         return;
+    if (r->evh)
+        evtchn_host_detach_pirq_router(r->evh, &r->evr);
     while (r->doms)
         irq_pirq_domain_remove(r, r->doms->id);
     irq_icu_unwatch_fd(r->icu, r->timer_watch);   /* waits for the handler */
@@ -368,9 +387,10 @@ int irq_pirq_grant(struct irq_pirq *r, domid_t dom, unsigned int line,
     return d ? 0 : -ESRCH;
 }
 
-int irq_pirq_bind(struct irq_pirq *r, domid_t dom, uint32_t pirq,
-                  evtchn_port_t port, bool will_share)
+/* EVTCHNOP_bind_pirq (the core's router hook): Xen's pirq_guest_bind. */
+static int router_bind(void *ctx, domid_t dom, uint32_t pirq, bool will_share)
 {
+    struct irq_pirq *r = ctx;
     int rc = 0;
     pthread_mutex_lock(&r->lock);
     struct pirq_dom *d = dom_find(r, dom);
@@ -438,16 +458,17 @@ int irq_pirq_bind(struct irq_pirq *r, domid_t dom, uint32_t pirq,
     }
 add:
     a->guest[a->nr_guests++] = (struct pirq_guest){
-        .dom = dom, .pirq = pirq, .port = port, .masked = false };
+        .dom = dom, .pirq = pirq, .masked = false };
     pe->bound = true;
-    pe->port = port;
 out:
     pthread_mutex_unlock(&r->lock);
     return rc;
 }
 
-void irq_pirq_unbind(struct irq_pirq *r, domid_t dom, uint32_t pirq)
+/* The PIRQ port was closed (the core's router hook). */
+static void router_unbind(void *ctx, domid_t dom, uint32_t pirq)
 {
+    struct irq_pirq *r = ctx;
     pthread_mutex_lock(&r->lock);
     struct pirq_dom *d = dom_find(r, dom);
     if (d && pirq < d->nr_pirqs)
@@ -481,8 +502,11 @@ static void guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
     }
 }
 
-void irq_pirq_unmasked(struct irq_pirq *r, domid_t dom, uint32_t pirq)
+/* The guest unmasked the PIRQ port (the core's router hook): the EOI of
+ * an ack-type UNMASK line. */
+static void router_unmasked(void *ctx, domid_t dom, uint32_t pirq)
 {
+    struct irq_pirq *r = ctx;
     pthread_mutex_lock(&r->lock);
     struct pirq_dom *d = dom_find(r, dom);
     if (d && pirq < d->nr_pirqs)
@@ -538,6 +562,7 @@ static int pirq_describe(void *ctx, unsigned int line, char *buf, size_t n)
 {
     struct pirq_action *a = ctx;
     struct irq_pirq *r = a->r;
+    struct pirq_guest g[IRQ_MAX_GUESTS];
     size_t off = 0;
     (void)line;
     if (n)
@@ -546,17 +571,24 @@ static int pirq_describe(void *ctx, unsigned int line, char *buf, size_t n)
     static const char *const ack[] = { "none", "unmask", "eoi" };
     int w = snprintf(buf, n, "ack %s%s, in flight %u;", ack[a->ack_type],
                      a->shareable ? " shared" : "", a->in_flight);
+    unsigned int ng = a->nr_guests;
+    memcpy(g, a->guest, ng * sizeof(g[0]));
+    pthread_mutex_unlock(&r->lock);
+    /* The ports are the core's: asked for without our lock (the core calls
+     * us with its locks held, never the other way round). */
     off = w > 0 ? (size_t)w : 0;
-    for (unsigned int i = 0; i < a->nr_guests && off < n; i++) {
-        const struct pirq_guest *g = &a->guest[i];
-        w = snprintf(buf + off, n - off, " dom%u pirq %u port %u%s",
-                     (unsigned int)g->dom, g->pirq, g->port,
-                     g->masked ? " (in flight)" : "");
+    for (unsigned int i = 0; i < ng && off < n; i++) {
+        int port = r->evh ? evtchn_pirq_port(r->evh, g[i].dom, g[i].pirq) : -1;
+        char ps[16] = "-";
+        if (port > 0)
+            snprintf(ps, sizeof(ps), "%d", port);
+        w = snprintf(buf + off, n - off, " dom%u pirq %u port %s%s",
+                     (unsigned int)g[i].dom, g[i].pirq, ps,
+                     g[i].masked ? " (in flight)" : "");
         if (w < 0)
             break;
         off += (size_t)w;
     }
-    pthread_mutex_unlock(&r->lock);
     return (int)off;
 }
 
@@ -834,7 +866,7 @@ int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n)
                 CHECK_FAIL("line %u: guest dom%u pirq %u has no domain", l,
                            (unsigned int)g->dom, g->pirq);
             const struct pirq_entry *pe = &d->pirqs[g->pirq];
-            if (!pe->bound || pe->line != (int32_t)l || pe->port != g->port)
+            if (!pe->bound || pe->line != (int32_t)l)
                 CHECK_FAIL("line %u: guest dom%u pirq %u not bound there", l,
                            (unsigned int)g->dom, g->pirq);
             if (g->masked && a->ack_type == ACK_NONE)

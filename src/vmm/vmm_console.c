@@ -194,18 +194,18 @@ int vmm_console_init(struct vmm_domain *d)
     memset(ring(d), 0, VMM_PAGE);
     /* As xl does: an unbound port of the guest for domain 0, which the
      * console daemon (here: us) then binds. */
-    struct evtchn_alloc_unbound au = { .dom = d->domid, .remote_dom = 0 };
-    int rc = evtchn_do_op(d->h->evtchn, 0, 0, EVTCHNOP_alloc_unbound, &au);
+    evtchn_port_t gport;
+    int rc = evtchn_host_offer(d->h->evtchn, d->domid, 0, &gport);
     if (rc)
         return rc;
-    rc = evtchn_host_bind_interdomain(d->h->evtchn, 0, d->domid, au.port,
+    rc = evtchn_host_bind_interdomain(d->h->evtchn, 0, d->domid, gport,
                                       console_event, d, &c->port);
     if (rc)
         return rc;
-    c->guest_port = au.port;
+    c->guest_port = gport;
     hv_set_param(d->hv, HVM_PARAM_CONSOLE_PFN,
                  VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_CONSOLE);
-    hv_set_param(d->hv, HVM_PARAM_CONSOLE_EVTCHN, au.port);
+    hv_set_param(d->hv, HVM_PARAM_CONSOLE_EVTCHN, gport);
     return 0;
 }
 

@@ -262,7 +262,6 @@ int vmm_dom0pp_start(struct vmm_host *h);
 void vmm_dom0pp_stop(struct vmm_host *h);
 
 /* vmm_irq.c */
-void vmm_irq_evtchn_hooks(struct evtchn_platform_ops *ops);
 int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen);
 void vmm_irq_stop(struct vmm_host *h);
 void vmm_irq_fini(struct vmm_host *h);

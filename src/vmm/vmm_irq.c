@@ -24,43 +24,6 @@
 #define VMM_IRQ_DEFAULT_LINES 16
 #define VMM_IOAPIC_PINS       24      /* KVM's in-kernel IOAPIC */
 
-static struct vmm_host *hook_host(void *opaque)
-{
-    return opaque;
-}
-
-/* ---- the event-channel core's PIRQ hooks ---- */
-
-static int hook_pirq_bind(void *opaque, domid_t dom, uint32_t pirq,
-                          evtchn_port_t port, bool will_share)
-{
-    struct vmm_host *h = hook_host(opaque);
-    /* Xen gives a domain without IRQ permission EPERM. */
-    return h->pirq ? irq_pirq_bind(h->pirq, dom, pirq, port, will_share)
-                   : -XEN_EPERM;
-}
-
-static void hook_pirq_unbind(void *opaque, domid_t dom, uint32_t pirq)
-{
-    struct vmm_host *h = hook_host(opaque);
-    if (h->pirq)
-        irq_pirq_unbind(h->pirq, dom, pirq);
-}
-
-static void hook_pirq_unmasked(void *opaque, domid_t dom, uint32_t pirq)
-{
-    struct vmm_host *h = hook_host(opaque);
-    if (h->pirq)
-        irq_pirq_unmasked(h->pirq, dom, pirq);
-}
-
-void vmm_irq_evtchn_hooks(struct evtchn_platform_ops *ops)
-{
-    ops->pirq_bind = hook_pirq_bind;
-    ops->pirq_unbind = hook_pirq_unbind;
-    ops->pirq_unmasked = hook_pirq_unmasked;
-}
-
 /* The router maps the guest's EOI bitmap page (pirq_eoi_gmfn_v2): RAM only. */
 static void *pirq_map_gfn(void *opaque, domid_t dom, uint64_t gfn)
 {

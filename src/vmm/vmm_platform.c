@@ -26,13 +26,6 @@ static void ec_kick_vcpu(void *opaque, domid_t dom, uint32_t vcpu)
         vmm_upcall_raise(d, vcpu);
 }
 
-static void ec_poll_wake(void *opaque, domid_t dom, evtchn_port_t port)
-{
-    struct vmm_domain *d = vmm_domain_find(opaque, dom);
-    if (d)
-        hv_poll_wake(d->hv, port);
-}
-
 static void *hvo_gva_map(void *vcpu, uint64_t gva, bool write)
 {
     struct vmm_vcpu *v = vcpu;
@@ -170,6 +163,4 @@ void vmm_evtchn_ops(struct evtchn_platform_ops *ops)
     memset(ops, 0, sizeof(*ops));
     ops->map_gfn = ec_map_gfn;
     ops->kick_vcpu = ec_kick_vcpu;
-    ops->poll_wake = ec_poll_wake;
-    vmm_irq_evtchn_hooks(ops);
 }

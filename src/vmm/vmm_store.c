@@ -288,20 +288,20 @@ int vmm_store_domain_setup(struct vmm_domain *d)
              u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 
     memset(d->special + VMM_SPECIAL_STORE * VMM_PAGE, 0, VMM_PAGE);
-    struct evtchn_alloc_unbound au = { .dom = d->domid, .remote_dom = 0 };
-    int rc = evtchn_do_op(h->evtchn, 0, 0, EVTCHNOP_alloc_unbound, &au);
+    evtchn_port_t gport;
+    int rc = evtchn_host_offer(h->evtchn, d->domid, 0, &gport);
     if (rc)
         return rc;
-    d->store_guest_port = au.port;
+    d->store_guest_port = gport;
     hv_set_param(d->hv, HVM_PARAM_STORE_PFN,
                  VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE);
-    hv_set_param(d->hv, HVM_PARAM_STORE_EVTCHN, au.port);
+    hv_set_param(d->hv, HVM_PARAM_STORE_EVTCHN, gport);
     rc = write_layout(d);
     if (rc)
         return -rc;
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%u%c%llu%c%u", d->domid, 0,
-                     VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE, 0, au.port);
+                     VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE, 0, gport);
     pthread_mutex_lock(&h->lock);
     h->introducing = d;
     pthread_mutex_unlock(&h->lock);

@@ -23,12 +23,12 @@ static void hx_kick(void *opaque, domid_t dom, uint32_t vcpu)
         atomic_fetch_add(&x->d[dom].kicks[vcpu], 1);
 }
 
-static void hx_poll_wake(void *opaque, domid_t dom, evtchn_port_t port)
+/* The domain's poll-wake callback (arg: its struct hx_dom). */
+static void hx_poll_wake(void *arg, evtchn_port_t port)
 {
-    struct hx *x = opaque;
+    struct hx_dom *d = arg;
     (void)port;
-    if (dom < HX_MAX_DOMS)
-        atomic_fetch_add(&x->d[dom].poll_wakes, 1);
+    atomic_fetch_add(&d->poll_wakes, 1);
 }
 
 void hx_host_cb(void *arg, domid_t dom, evtchn_port_t port)
@@ -39,11 +39,10 @@ void hx_host_cb(void *arg, domid_t dom, evtchn_port_t port)
     atomic_store(&x->last_cb_port, port);
 }
 
-static int hx_pirq_bind(void *opaque, domid_t dom, uint32_t pirq, evtchn_port_t port,
-                        bool share)
+static int hx_pirq_bind(void *opaque, domid_t dom, uint32_t pirq, bool share)
 {
     struct hx *x = opaque;
-    (void)dom; (void)pirq; (void)port; (void)share;
+    (void)dom; (void)pirq; (void)share;
     if (!x->pirq_answer)
         atomic_fetch_add(&x->pirq_binds, 1);
     return x->pirq_answer;
@@ -56,15 +55,17 @@ static void hx_pirq_unbind(void *opaque, domid_t dom, uint32_t pirq)
     atomic_fetch_add(&x->pirq_unbinds, 1);
 }
 
+static void hx_pirq_unmasked(void *opaque, domid_t dom, uint32_t pirq)
+{
+    (void)opaque; (void)dom; (void)pirq;
+}
+
 static struct hx *create(bool pirq)
 {
     struct hx *x = calloc(1, sizeof(*x));
     struct evtchn_platform_ops ops = {
         .map_gfn = hx_map_gfn,
         .kick_vcpu = hx_kick,
-        .poll_wake = hx_poll_wake,
-        .pirq_bind = pirq ? hx_pirq_bind : NULL,
-        .pirq_unbind = pirq ? hx_pirq_unbind : NULL,
     };
     if (!x)
         return NULL;
@@ -72,6 +73,12 @@ static struct hx *create(bool pirq)
     if (!x->h) {
         free(x);
         return NULL;
+    }
+    if (pirq) {
+        x->pirq_router = (struct evtchn_pirq_router){
+            .bind = hx_pirq_bind, .unbind = hx_pirq_unbind,
+            .unmasked = hx_pirq_unmasked, .ctx = x };
+        evtchn_host_attach_pirq_router(x->h, &x->pirq_router);
     }
     return x;
 }
@@ -133,7 +140,7 @@ int hx_dom_add(struct hx *x, domid_t id, bool privileged, uint32_t vcpus,
         return rc;
     }
     d->si = evtchn_domain_shared_info(x->h, id);
-    return 0;
+    return evtchn_domain_set_poll_wake(x->h, id, hx_poll_wake, d);
 }
 
 bool hx_si_tail_intact(struct hx *x, domid_t id)

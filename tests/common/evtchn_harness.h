@@ -38,6 +38,7 @@ struct hx {
     struct evtchn_host *h;
     struct hx_dom d[HX_MAX_DOMS];
     int pirq_answer;                     /* what the fake IRQ router says */
+    struct evtchn_pirq_router pirq_router;
     atomic_uint pirq_binds, pirq_unbinds;
     atomic_uint host_cb_calls;
     atomic_uint last_cb_port;
@@ -53,7 +54,7 @@ struct hx {
 
 /* Host with the harness platform ops; domains are added with hx_dom_add. */
 struct hx *hx_create(void);
-/* The same with an IRQ router (pirq hooks) answering x->pirq_answer. */
+/* The same with a fake IRQ router attached, answering x->pirq_answer. */
 struct hx *hx_create_with_pirq(void);
 void hx_destroy(struct hx *x);
 /* Create domain id (< HX_MAX_DOMS) with vcpus vCPUs; 0 or -errno. */

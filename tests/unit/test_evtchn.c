@@ -532,9 +532,9 @@ static int pirq_rc;
 static uint32_t pirq_bound, pirq_unbound, pirq_unmasked_n;
 static bool pirq_share;
 
-static int t_pirq_bind(void *o, domid_t dom, uint32_t pirq, evtchn_port_t port, bool share)
+static int t_pirq_bind(void *o, domid_t dom, uint32_t pirq, bool share)
 {
-    (void)o; (void)dom; (void)port;
+    (void)o; (void)dom;
     pirq_bound = pirq;
     pirq_share = share;
     return pirq_rc;
@@ -562,11 +562,13 @@ static void test_bind_pirq_no_router(void **state)
 static void test_bind_pirq(void **state)
 {
     (void)state;
-    struct evtchn_platform_ops ops = {
-        .pirq_bind = t_pirq_bind, .pirq_unbind = t_pirq_unbind,
-        .pirq_unmasked = t_pirq_unmasked,
+    static const struct evtchn_pirq_router router = {
+        .bind = t_pirq_bind, .unbind = t_pirq_unbind,
+        .unmasked = t_pirq_unmasked,
     };
+    struct evtchn_platform_ops ops = { 0 };
     struct evtchn_host *h = evtchn_host_create(&ops, NULL);
+    assert_int_equal(evtchn_host_attach_pirq_router(h, &router), 0);
     struct evtchn_domain_config cfg = { .domid = 1, .max_vcpus = 1, .nr_pirqs = 32 };
     assert_int_equal(evtchn_domain_create(h, &cfg), 0);
     struct shared_info *si = evtchn_domain_shared_info(h, 1);

@@ -48,19 +48,6 @@ static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
     return dom == 1 ? t_gfn_map(NULL, gfn) : NULL;
 }
 
-static int h_bind(void *o, domid_t d, uint32_t p, evtchn_port_t port, bool s)
-{
-    (void)o;
-    return router ? irq_pirq_bind(router, d, p, port, s) : -EPERM;
-}
-
-static void h_unbind(void *o, domid_t d, uint32_t p)
-{
-    (void)o;
-    if (router)
-        irq_pirq_unbind(router, d, p);
-}
-
 static const struct hv_platform_ops ops = {
     .gva_map = t_gva_map, .gfn_map = t_gfn_map,
 };
@@ -74,9 +61,7 @@ struct fx {
 static int setup(void **state)
 {
     static struct fx f;
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map,
-                                        .pirq_bind = h_bind,
-                                        .pirq_unbind = h_unbind };
+    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
     f.h = evtchn_host_create(&eops, NULL);
     struct evtchn_domain_config c1 = { .domid = 1, .max_vcpus = 1,
                                        .shared_info = &shinfo };

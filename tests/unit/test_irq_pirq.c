@@ -20,12 +20,11 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
 
-#include "pirq_test_hooks.h"
 
 enum { L_LEVEL = 5, L_EDGE = 6, L_EOI = 7, L_OTHER = 8, NLINES = 16 };
 
 struct fx {
-    struct irq_pirq *r;        /* first: pirq_test_hooks.h */
+    struct irq_pirq *r;
     struct irq_icu *icu;
     struct evtchn_host *h;
     uint64_t eoi_page[512];   /* a guest frame for pirq_eoi_gmfn_v2 */
@@ -70,9 +69,6 @@ static int setup(void **state)
     line(f, L_OTHER, IRQ_LEVEL, IRQ_ACK_UNMASK);
     struct evtchn_platform_ops ops = {
         .kick_vcpu = hook_kick,
-        .pirq_bind = pth_bind,
-        .pirq_unbind = pth_unbind,
-        .pirq_unmasked = pth_unmasked,
     };
     f->h = evtchn_host_create(&ops, f);
     assert_non_null(f->h);
@@ -530,6 +526,36 @@ static void test_late_sharer_forced_eoi(void **state)
     assert_true(n >= 0 && n <= 1);
 }
 
+/* The router attaches itself to the evtchn host: one per host, and its
+ * destruction detaches it (bind_pirq is then EPERM, as without a router). */
+static void test_router_attach(void **state)
+{
+    struct fx *f = *state;
+    errno = 0;
+    assert_null(irq_pirq_create(f->icu, f->h, NULL, NULL));
+    assert_int_equal(errno, EBUSY);
+    /* The first one still serves: the core's PIRQ port is the one listed. */
+    int p = map(f, 1, DOMID_SELF, L_EDGE, -1);
+    int port = bind(f, 1, (uint32_t)p, false);
+    assert_true(port > 0);
+    assert_int_equal(evtchn_pirq_port(f->h, 1, (uint32_t)p), port);
+
+    struct evtchn_platform_ops ops = { .kick_vcpu = hook_kick };
+    struct evtchn_host *h = evtchn_host_create(&ops, NULL);
+    struct evtchn_domain_config c = { .domid = 1, .max_vcpus = 1 };
+    assert_int_equal(evtchn_domain_create(h, &c), 0);
+    struct irq_pirq *r = irq_pirq_create(f->icu, h, NULL, NULL);
+    assert_non_null(r);
+    irq_pirq_destroy(r);
+    struct evtchn_bind_pirq b = { .pirq = 3 };
+    assert_int_equal(evtchn_do_op(h, 1, 0, EVTCHNOP_bind_pirq, &b), -XEN_EPERM);
+    r = irq_pirq_create(f->icu, h, NULL, NULL);
+    assert_non_null(r);
+    assert_int_equal(evtchn_domain_destroy(h, 1), 0);
+    irq_pirq_destroy(r);
+    evtchn_host_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_guests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eoi_bitmap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_sharer_forced_eoi, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_router_attach, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,7 +40,6 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
 
-#include "pirq_test_hooks.h"
 
 enum { NLINES = 8, NSHARERS = 4, ROUNDS = 40, OPS = 1500 };
 static const unsigned int lines[] = { 2, 3, 4 };   /* unmask, eoi, edge */
@@ -55,7 +54,7 @@ struct sharer {
 };
 
 struct fx {
-    struct irq_pirq *r;        /* first: pirq_test_hooks.h */
+    struct irq_pirq *r;
     struct irq_icu *icu;
     struct evtchn_host *h;
     pthread_barrier_t start, end, resume;
@@ -354,8 +353,7 @@ static void test_pirq_stress(void **state)
         assert_int_equal(irq_icu_set_source(f->icu, lines[i], src, modes[i]), 0);
     }
     struct evtchn_platform_ops ops = {
-        .kick_vcpu = hook_kick, .pirq_bind = pth_bind,
-        .pirq_unbind = pth_unbind, .pirq_unmasked = pth_unmasked,
+        .kick_vcpu = hook_kick,
     };
     f->h = evtchn_host_create(&ops, f);
     assert_non_null(f->h);
