@@ -72,6 +72,8 @@ static inline uint64_t virt_to_gfn(const void *p)
 void console_init(void);
 void console_write(const char *s, size_t len);
 void console_flush(void);
+/* Does output go to the PV console ring (else HYPERVISOR_console_io)? */
+bool console_uses_ring(void);
 
 /* Was the upcall registered as a per-vCPU LAPIC vector (1), or as the
  * legacy HVM_PARAM_CALLBACK_IRQ vector (0)? */
