@@ -82,7 +82,10 @@ void guest_start(uint32_t start_info_pa)
         for (;;)
             __asm__ __volatile__("hlt");
     }
-    p->done = 1;
+    /* The host reads the figures once we are out: every store before the
+     * exit loop must be done (nothing after it reads them back). */
+    WRITE_ONCE(p->done, 1);
+    barrier();
     for (;;)
         cpu_outb(RAW_PORT_DONE, 1);
 }

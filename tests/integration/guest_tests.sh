@@ -1,6 +1,6 @@
 #!/bin/sh
-# Integration tests of the guests built on guest/ (guests/pingpong,
-# guests/hostile) under `xenkvm run`.
+# Integration tests of guests/pingpong, hostile, selftest and smp (built on
+# guest/) under `xenkvm run`.
 # usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF
 set -u
 t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
