@@ -31,6 +31,11 @@ void console_init(void)
     cons_ring = (volatile struct xencons_interface *)(uintptr_t)(pfn << PAGE_SHIFT);
 }
 
+bool console_uses_ring(void)
+{
+    return cons_ring != NULL;
+}
+
 static void cons_notify(void)
 {
     struct evtchn_send send = { .port = cons_port };

@@ -1,7 +1,7 @@
 /*
- * Runtime start-up (called from the 64-bit entry with the start_info
- * address), IDT and traps, LAPIC, upcall registration, command line and
- * shutdown.
+ * Runtime start-up (guest_start, called by entry.c with the start_info
+ * address), traps (the upcall and fatal exceptions), upcall registration,
+ * command line and shutdown.
  */
 #include <guest/guest.h>
 #include <guest/hypercall.h>
@@ -10,110 +10,18 @@
 #include <guest/xenbus.h>
 #include <xen/arch-x86/cpuid.h>
 
-#define LAPIC_BASE 0xfee00000UL
-#define LAPIC_EOI  0xb0
-#define LAPIC_SVR  0xf0
-
-struct trap_frame {
-    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
-    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
-    uint64_t vector, error;
-    uint64_t rip, cs, rflags, rsp, ss;
-};
-
-struct idt_entry {
-    uint16_t off0;
-    uint16_t sel;
-    uint8_t ist;
-    uint8_t type;
-    uint16_t off1;
-    uint32_t off2;
-    uint32_t rsvd;
-} __attribute__((packed));
-
-static struct idt_entry idt[256] __attribute__((aligned(16)));
-
 static const struct hvm_start_info *start_info;
 static const char *cmdline = "";
 static int percpu_upcall;
 static int my_domid = -1;
 
-/* Stubs from entry.c. */
-#define TRAP_STUB(n) extern char trap_stub_##n[];
-TRAP_STUB(0) TRAP_STUB(1) TRAP_STUB(2) TRAP_STUB(3) TRAP_STUB(4) TRAP_STUB(5)
-TRAP_STUB(6) TRAP_STUB(7) TRAP_STUB(8) TRAP_STUB(9) TRAP_STUB(10) TRAP_STUB(11)
-TRAP_STUB(12) TRAP_STUB(13) TRAP_STUB(14) TRAP_STUB(15) TRAP_STUB(16) TRAP_STUB(17)
-TRAP_STUB(18) TRAP_STUB(19) TRAP_STUB(20) TRAP_STUB(21) TRAP_STUB(22) TRAP_STUB(23)
-TRAP_STUB(24) TRAP_STUB(25) TRAP_STUB(26) TRAP_STUB(27) TRAP_STUB(28) TRAP_STUB(29)
-TRAP_STUB(30) TRAP_STUB(31) TRAP_STUB(243)
-extern char trap_stub_spurious[];
-
-static char *const exception_stubs[32] = {
-    trap_stub_0, trap_stub_1, trap_stub_2, trap_stub_3, trap_stub_4, trap_stub_5,
-    trap_stub_6, trap_stub_7, trap_stub_8, trap_stub_9, trap_stub_10, trap_stub_11,
-    trap_stub_12, trap_stub_13, trap_stub_14, trap_stub_15, trap_stub_16, trap_stub_17,
-    trap_stub_18, trap_stub_19, trap_stub_20, trap_stub_21, trap_stub_22, trap_stub_23,
-    trap_stub_24, trap_stub_25, trap_stub_26, trap_stub_27, trap_stub_28, trap_stub_29,
-    trap_stub_30, trap_stub_31,
-};
-
-static void set_gate(unsigned int vec, const void *fn)
-{
-    uint64_t a = (uint64_t)(uintptr_t)fn;
-
-    idt[vec] = (struct idt_entry){
-        .off0 = (uint16_t)a, .sel = 0x08, .ist = 0, .type = 0x8e,
-        .off1 = (uint16_t)(a >> 16), .off2 = (uint32_t)(a >> 32),
-    };
-}
-
-void guest_load_idt(void)
-{
-    struct {
-        uint16_t limit;
-        uint64_t base;
-    } __attribute__((packed)) desc = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-
-    __asm__ __volatile__("lidt %0" :: "m"(desc) : "memory");
-}
-
-static void idt_init(void)
-{
-    for (unsigned int i = 0; i < 32; i++)
-        set_gate(i, exception_stubs[i]);
-    set_gate(GUEST_UPCALL_VECTOR, trap_stub_243);
-    set_gate(0xff, trap_stub_spurious);
-    guest_load_idt();
-}
-
-/* Guests without secondary vCPUs need not define it. */
-__attribute__((weak)) void guest_ap_main(void)
-{
-}
-
-static inline void lapic_write(unsigned int reg, uint32_t v)
-{
-    *(volatile uint32_t *)(LAPIC_BASE + reg) = v;
-}
-
-void lapic_eoi(void)
-{
-    lapic_write(LAPIC_EOI, 0);
-}
-
 void guest_early_panic(const char *msg)
 {
     while (*msg)
         cpu_outb(0xe9, (uint8_t)*msg++);
-    /* No console: an empty IDT turns the next exception into a triple fault,
-     * which the VMM reports as a crash instead of a silent hang. */
-    struct {
-        uint16_t limit;
-        uint64_t base;
-    } __attribute__((packed)) none = { 0, 0 };
-    __asm__ __volatile__("lidt %0; int3" :: "m"(none));
-    for (;;)
-        __asm__ __volatile__("cli; hlt");
+    /* No console: a triple fault, which the VMM reports as a crash
+     * instead of a silent hang. */
+    guest_triple_fault();
 }
 
 static const char *const exception_names[32] = {
@@ -121,7 +29,6 @@ static const char *const exception_names[32] = {
     "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
-void guest_trap(struct trap_frame *f);
 void guest_trap(struct trap_frame *f)
 {
     if (f->vector == GUEST_UPCALL_VECTOR) {
@@ -251,6 +158,11 @@ void guest_exit(int code)
 
 /* ---- upcall registration ---- */
 
+int guest_upcall_percpu(void)
+{
+    return percpu_upcall;
+}
+
 static int upcall_setup(void)
 {
     char opt[16] = "";
@@ -274,7 +186,6 @@ static int upcall_setup(void)
 
 /* ---- start ---- */
 
-void guest_start(uint32_t start_info_pa);
 void guest_start(uint32_t start_info_pa)
 {
     start_info = (const struct hvm_start_info *)(uintptr_t)start_info_pa;
@@ -287,7 +198,7 @@ void guest_start(uint32_t start_info_pa)
         guest_early_panic("guest: no Xen CPUID leaves / hypercall page\n");
     my_domid = hypervisor_info.domid;
 
-    idt_init();
+    guest_idt_init();
     console_init();
     printk("guest: xenkvm test guest, Xen interface %u.%u, cmdline \"%s\"\n",
            hypervisor_info.version >> 16, hypervisor_info.version & 0xffff, cmdline);
@@ -297,9 +208,7 @@ void guest_start(uint32_t start_info_pa)
         printk("guest: XENMEM_add_to_physmap(shared_info) failed: %d\n", rc);
         guest_exit(2);
     }
-    /* The LAPIC drops fixed interrupts while software-disabled:
-     * enable it, spurious vector 0xff. */
-    lapic_write(LAPIC_SVR, 0x100 | 0xff);
+    lapic_enable();
 
     char opt[16] = "";
     guest_cmdline_get("evtchn", opt, sizeof(opt));

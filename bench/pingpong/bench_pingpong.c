@@ -7,11 +7,11 @@
  *   (b) the best raw path between two VMs: an ioeventfd in VM A that is VM
  *       B's irqfd (MSI route), and back, never leaving the kernel.
  * xenkvm figures: a null hypercall (xen_version) and the two-domain event
- * ping-pong of the VMM's test guest (EVTCHNOP_send + upcall vector through
- * the in-kernel LAPIC, handler answers). All timed inside the guests with
+ * ping-pong of guests/vmmtest (EVTCHNOP_send + upcall vector through the
+ * in-kernel LAPIC, handler answers). All timed inside the guests with
  * rdtsc into 64-cycle histograms; converted with the host TSC rate.
  *
- * usage: bench_pingpong XEN_TEST_GUEST RAW_GUEST [ROUNDS]   (default 100000)
+ * usage: bench_pingpong VMMTEST_GUEST RAW_GUEST [ROUNDS]   (default 100000)
  * Prints figures and ratios; asserts nothing about time.
  */
 #include <elf.h>
@@ -56,7 +56,7 @@ static double measure_tsc_ghz(void)
     return (double)(c1 - c0) / (double)(t1 - t0);
 }
 
-/* ---------- xenkvm figures: run the test guest, parse its console ---------- */
+/* ---------- xenkvm figures: run guests/vmmtest, parse its console ---------- */
 
 static bool parse_line(const char *buf, const char *key, double *v)
 {
@@ -272,17 +272,9 @@ static struct figure hist_figure(struct raw_vm *r)
                 "done %u/%u)\n", r->run->exit_reason, r->done, p->done);
         return f;
     }
-    uint64_t seen = 0;
-    for (uint64_t b = 0; b <= RAW_HIST_BUCKETS; b++) {
-        seen += p->hist[b];
-        if (!f.p50 && seen * 2 >= p->rounds)
-            f.p50 = (double)((b + 1) << RAW_HIST_SHIFT);
-        if (!f.p99 && seen * 100 >= p->rounds * 99) {
-            f.p99 = (double)((b + 1) << RAW_HIST_SHIFT);
-            break;
-        }
-    }
-    f.mean = (double)p->total_cycles / (double)p->rounds;
+    f.p50 = (double)cycle_hist_percentile(&p->hist, p->rounds, 50);
+    f.p99 = (double)cycle_hist_percentile(&p->hist, p->rounds, 99);
+    f.mean = (double)p->hist.total / (double)p->rounds;
     f.ok = true;
     return f;
 }
@@ -372,7 +364,7 @@ static void ratio(const char *name, struct figure x, struct figure base,
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_pingpong XEN_TEST_GUEST RAW_GUEST [ROUNDS]\n");
+        fprintf(stderr, "usage: bench_pingpong VMMTEST_GUEST RAW_GUEST [ROUNDS]\n");
         return 2;
     }
     uint64_t rounds = argc > 3 ? strtoull(argv[3], NULL, 10) : 100000;
@@ -392,7 +384,7 @@ int main(int argc, char **argv)
     tsc_ghz = measure_tsc_ghz();
     char cmd_null[64], cmd_pong[64], cmd_ping[64];
     snprintf(cmd_null, sizeof(cmd_null), "null %llu", (unsigned long long)rounds);
-    /* the test guest's pong port is 3: console 1, store 2 come first */
+    /* vmmtest's pong port is 3: console 1, store 2 come first */
     snprintf(cmd_pong, sizeof(cmd_pong), "pong 2 %llu", (unsigned long long)rounds);
     snprintf(cmd_ping, sizeof(cmd_ping), "ping 1 3 %llu", (unsigned long long)rounds);
 

@@ -1,119 +1,91 @@
 /*
  * The raw-KVM baseline guest of bench/pingpong: no Xen layer at all. It is
- * entered like the PVH test guest (tests/integration/guest/entry.S: 32-bit
- * flat mode, switch to long mode) and reads its job from RAW_PARAMS:
- *   mode 1  exit loop: N times `out %al, $RAW_PORT_EXIT` (a user-space I/O
+ * built on guest/'s entry alone (guest/entry.h: PVH entry, long mode, IDT
+ * and stubs, the hypercall page) and supplies guest_start and guest_trap;
+ * it reads its job from RAW_PARAMS:
+ *   mode 1  exit loop: N times xen_version through the hypercall page,
+ *           whose stub here is `out %al, $RAW_PORT_EXIT` (a user-space I/O
  *           exit round trip, the floor of a hypercall served in user space)
  *   mode 2  side A: N times write RAW_PORT_KICK (an ioeventfd that is VM
  *           B's irqfd) and wait for B's interrupt (A's irqfd)
  *   mode 3  side B: on each interrupt write RAW_PORT_KICK back
- * Round trips are timed with rdtsc into a histogram in RAW_PARAMS, which
- * the bench reads from guest memory; RAW_PORT_DONE ends the run.
+ * Round trips are timed with rdtsc into the histogram in RAW_PARAMS, which
+ * the bench reads from guest memory; RAW_PORT_DONE ends the run. The timed
+ * loops are guests/vmmtest's null and ping loops instruction for
+ * instruction, the transport aside, so the ratios show what the VMM adds.
  */
-#include <stdint.h>
+#include <guest/arch.h>
+#include <guest/cycles.h>
+#include <guest/entry.h>
+#include <guest/hypercall.h>
+#include <guest/lapic.h>
 
 #include "raw.h"
 
-struct idt_gate {
-    uint16_t off0, sel;
-    uint8_t ist, type;
-    uint16_t off1;
-    uint32_t off2, zero;
-} __attribute__((packed));
-
-static struct idt_gate idt[256] __attribute__((aligned(16)));
 static volatile uint64_t irqs;
 static volatile uint32_t mode;
 
-extern void tg_isr_stub(void);
-void tg_isr(void);
-
-static inline uint64_t rdtsc(void)
+void guest_trap(struct trap_frame *f)
 {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port) : "memory");
-}
-
-void tg_isr(void)
-{
+    if (f->vector != GUEST_UPCALL_VECTOR)
+        for (;;)
+            __asm__ __volatile__("cli; hlt");   /* no console to report on */
+    lapic_eoi();
     irqs++;
     if (mode == 3)
-        outb(RAW_PORT_KICK, 1);     /* answer from the handler */
-    *(volatile uint32_t *)(uintptr_t)0xfee000b0ull = 0;   /* EOI */
+        cpu_outb(RAW_PORT_KICK, 1);     /* answer from the handler */
 }
 
-/* The same instruction path as a hypercall through the hypercall page
- * (tests/integration/guest/hello.c tg_hcall + the stub of xenkvm/hv.h),
- * so the guest-side instructions cost the same in both figures and the
- * ratio shows what the VMM adds. */
-__asm__(".text\n"
-        "raw_stub:\n"
-        "    mov $17, %eax\n"
-        "    out %al, $0xe0\n"
-        "    ret\n");
-extern char raw_stub[];
-
-static long raw_call(uint64_t a1, uint64_t a2, uint64_t a3)
+/* The stub a hypervisor would write for xen_version (see xenkvm/hv.h),
+ * with our exit port: mov $17, %eax; out %al, $RAW_PORT_EXIT; ret. */
+static void install_stub(void)
 {
-    long ret;
-    void *stub = raw_stub;
-    __asm__ volatile("call *%[stub]"
-                     : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3)
-                     : [stub] "r"(stub)
-                     : "memory", "cc");
-    return ret;
+    static const uint8_t stub[] = { 0xb8, __HYPERVISOR_xen_version, 0, 0, 0,
+                                    0xe6, RAW_PORT_EXIT, 0xc3 };
+    char *p = hypercall_page + __HYPERVISOR_xen_version * 32;
+
+    for (unsigned int i = 0; i < sizeof(stub); i++)
+        p[i] = (char)stub[i];
 }
 
-static void record(struct raw_params *p, uint64_t dt)
+void guest_start(uint32_t start_info_pa)
 {
-    uint64_t b = dt >> RAW_HIST_SHIFT;
-    p->hist[b < RAW_HIST_BUCKETS ? b : RAW_HIST_BUCKETS]++;
-    p->total_cycles += dt;
-}
-
-void tg_main(const void *start_info);
-void tg_main(const void *start_info)
-{
-    (void)start_info;
     struct raw_params *p = (struct raw_params *)(uintptr_t)RAW_PARAMS_GPA;
+
+    (void)start_info_pa;
     mode = p->mode;
-    uint64_t a = (uint64_t)(uintptr_t)tg_isr_stub;
-    idt[RAW_VECTOR] = (struct idt_gate){ (uint16_t)a, 0x08, 0, 0x8e,
-                                         (uint16_t)(a >> 16),
-                                         (uint32_t)(a >> 32), 0 };
-    struct { uint16_t lim; uint64_t base; } __attribute__((packed)) d =
-        { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-    __asm__ volatile("lidt %0" :: "m"(d));
-    *(volatile uint32_t *)(uintptr_t)0xfee000f0ull = 0x1ff;  /* LAPIC on */
+    guest_idt_init();
+    lapic_enable();
+    install_stub();
 
     if (mode == 1) {
         for (uint64_t i = 0; i < p->rounds; i++) {
-            uint64_t t0 = rdtsc();
-            raw_call(0, 0, 0);
-            record(p, rdtsc() - t0);
+            uint64_t t0 = cpu_rdtsc();
+            HYPERVISOR_xen_version(XENVER_version, NULL);
+            cycle_hist_add(&p->hist, cpu_rdtsc() - t0);
         }
     } else if (mode == 2) {
+        cpu_sti();
         for (uint64_t i = 0; i < p->rounds; i++) {
-            uint64_t t0 = rdtsc();
-            __asm__ volatile("cli");
-            outb(RAW_PORT_KICK, 1);
-            while (irqs <= i)
-                __asm__ volatile("sti; hlt; cli");
-            __asm__ volatile("sti");
-            record(p, rdtsc() - t0);
+            uint64_t t0 = cpu_rdtsc();
+            cpu_cli();
+            cpu_outb(RAW_PORT_KICK, 1);
+            while (irqs <= i) {
+                cpu_safe_halt();
+                cpu_cli();
+            }
+            cpu_sti();
+            cycle_hist_add(&p->hist, cpu_rdtsc() - t0);
         }
     } else if (mode == 3) {
-        __asm__ volatile("sti");
+        cpu_sti();
         for (;;)
-            __asm__ volatile("hlt");
+            __asm__ __volatile__("hlt");
     }
-    p->done = 1;
+    /* The host reads the figures once we are out: every store before the
+     * exit loop must be done (nothing after it reads them back). */
+    WRITE_ONCE(p->done, 1);
+    barrier();
     for (;;)
-        outb(RAW_PORT_DONE, 1);
+        cpu_outb(RAW_PORT_DONE, 1);
 }

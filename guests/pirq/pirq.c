@@ -29,9 +29,11 @@
  *
  * tick=T is a granted edge line (a periodic timerfd) used as the clock for
  * hold= and for the time limits (limit=, in ticks, default 5000).
- * Output: "pirq: PASS ..." / "pirq: FAIL ..." lines and exit code 0/1.
+ * Output: "ok: ..." / "FAIL: ..." lines (guest/check.h), the summary
+ * "pirq: N checks, P passed, F failed" and exit code 0/1.
  */
 #include <guest/guest.h>
+#include <guest/check.h>
 #include <guest/hypercall.h>
 #include <guest/evtchn.h>
 #include <guest/irq.h>
@@ -49,18 +51,6 @@ static volatile unsigned long ticks;
 static volatile unsigned long count;
 static int tick_irq = -1;
 static long limit;
-static unsigned int checks, failed;
-
-static void check(bool ok, const char *what, long got, long want)
-{
-    checks++;
-    if (ok) {
-        printk("pirq: PASS %s\n", what);
-    } else {
-        failed++;
-        printk("pirq: FAIL %s (got %ld, want %ld)\n", what, got, want);
-    }
-}
 
 static irqreturn_t tick_handler(int irq, void *dev)
 {
@@ -191,7 +181,7 @@ static int mode_count(void)
         /* bind only after that domain has (its data/pirq-bound) */
         char key[64];
         snprintf(key, sizeof(key), "/local/domain/%ld/data/pirq-bound", waitdom);
-        check(key_seen(key), "the other sharer bound first", 0, 1);
+        check_got(key_seen(key), "the other sharer bound first", 0, 1);
     }
     int pirq;
     /* from before the bind: the first interrupt may be handled inside it */
@@ -240,7 +230,7 @@ static int mode_count(void)
     unsigned long base = 0;
     if (after >= 0) {
         /* count only what comes once domain `after` has bound too */
-        check(after_watch && key_wait(after_key), "the other sharer bound", 0, 1);
+        check_got(after_watch && key_wait(after_key), "the other sharer bound", 0, 1);
         base = count;
         printk("pirq: domain %ld bound; counting from interrupt %lu\n", after,
                base);
@@ -279,32 +269,32 @@ static int mode_count(void)
     printk("pirq: gsi %ld pirq %d port %u %s: %lu interrupts, %lu EOIs%s\n",
            gsi, pirq, evtchn_from_irq(irq), level ? "level" : "edge", n,
            eois, pirq_shared(irq) ? " (shared)" : "");
-    check((long)(n - base) >= want, "interrupts counted", (long)(n - base), want);
+    check_got((long)(n - base) >= want, "interrupts counted", (long)(n - base), want);
     /* Level: each interrupt EOI'd exactly once (held ones: the latest may
      * still wait for its EOI); edge: never. */
     if (level && !pirq_eoi_map_active())
         /* needs_eoi alone: every interrupt, plus startup's one */
-        check(eois >= n && eois <= n + 1, "PHYSDEVOP_eoi for every level "
-              "interrupt", (long)eois, (long)n);
+        check_got(eois >= n && eois <= n + 1, "PHYSDEVOP_eoi for every level "
+                  "interrupt", (long)eois, (long)n);
     else if (level && exact && !hold)
         /* +1: startup EOIs an interrupt that arrived during the bind, and
          * the next one may then coalesce with its still pending event */
-        check(eois >= n && eois <= n + 1, "one EOI per level interrupt",
-              (long)eois, (long)n);
+        check_got(eois >= n && eois <= n + 1, "one EOI per level interrupt",
+                  (long)eois, (long)n);
     else if (level && exact)
-        check(eois + 1 >= n && eois <= n, "one EOI per level interrupt "
-              "(the last may be held)", (long)eois, (long)n);
+        check_got(eois + 1 >= n && eois <= n, "one EOI per level interrupt "
+                  "(the last may be held)", (long)eois, (long)n);
     else if (level)
         /* ack type UNMASK: the unmask of a port with a new interrupt
          * pending already counts as its EOI, and the host clears our bit */
-        check(eois <= n, "no EOI the host did not ask for", (long)eois,
-              (long)n);
+        check_got(eois <= n, "no EOI the host did not ask for", (long)eois,
+                  (long)n);
     else
-        check(eois == 0, "edge line needs no EOI", (long)eois, 0);
+        check_got(eois == 0, "edge line needs no EOI", (long)eois, 0);
     if (second)
-        check(n2 == n - before_second, "second handler ran for every "
-              "interrupt since it was attached", (long)n2,
-              (long)(n - before_second));
+        check_got(n2 == n - before_second, "second handler ran for every "
+                  "interrupt since it was attached", (long)n2,
+                  (long)(n - before_second));
     unbind_pirq_irqhandler(irq, (void *)&count);
     return 0;
 }
@@ -313,10 +303,8 @@ static int mode_count(void)
 static void mask_one(long gsi, const char *what)
 {
     int irq = bind_line(gsi, 0, NULL);
-    if (irq < 0) {
-        failed++;
+    if (!check_got(irq >= 0, "bind the line to mask", irq, 0))
         return;
-    }
     evtchn_port_t port = evtchn_from_irq(irq);
     wait_for(&count, 1, limit);
     disable_irq(irq);
@@ -326,15 +314,15 @@ static void mask_one(long gsi, const char *what)
         cpu_safe_halt();
     char msg[96];
     snprintf(msg, sizeof(msg), "%s: host marked the masked port pending", what);
-    check(evtchn_is_pending(port), msg, 0, 1);
+    check_got(evtchn_is_pending(port), msg, 0, 1);
     snprintf(msg, sizeof(msg), "%s: no handler ran while masked", what);
-    check(count == c0, msg, (long)count, (long)c0);
+    check_got(count == c0, msg, (long)count, (long)c0);
     enable_irq(irq);
     snprintf(msg, sizeof(msg), "%s: the interrupt arrived after unmask", what);
     /* EVTCHNOP_unmask re-delivers the pending event; the upcall may take
      * an instant (a tick at most). On a level line with ack=eoi nothing
      * else can explain it: we have not EOI'd, so the host sent nothing new. */
-    check(wait_for(&count, c0 + 1, 5), msg, (long)count, (long)c0 + 1);
+    check_got(wait_for(&count, c0 + 1, 5), msg, (long)count, (long)c0 + 1);
     unbind_pirq_irqhandler(irq, (void *)&count);
     count = 0;
 }
@@ -356,28 +344,28 @@ static int mode_close(void)
     if (irq < 0)
         return 1;
     pirq_defer_eoi(irq, true);
-    check(wait_for(&count, 1, limit), "first interrupt (held in flight)",
-          (long)count, 1);
+    check_got(wait_for(&count, 1, limit), "first interrupt (held in flight)",
+              (long)count, 1);
     /* close while in flight: the host counts it as our EOI */
     unbind_pirq_irqhandler(irq, (void *)&count);
     irq = bind_pirq_to_irqhandler((unsigned int)pirq, count_handler, 0, "line",
                                   (void *)&count);
-    check(irq >= 0, "rebind after close", irq, 0);
+    check_got(irq >= 0, "rebind after close", irq, 0);
     if (irq < 0)
         return 1;
     pirq_defer_eoi(irq, true);
-    check(wait_for(&count, 2, limit), "line came back after close in flight",
-          (long)count, 2);
+    check_got(wait_for(&count, 2, limit), "line came back after close in flight",
+              (long)count, 2);
     /* unmap while in flight: Xen force-unbinds, the line is released */
     int rc = pirq_unmap((unsigned int)pirq);
-    check(rc == 0, "unmap_pirq while bound and in flight", rc, 0);
+    check_got(rc == 0, "unmap_pirq while bound and in flight", rc, 0);
     unbind_pirq_irqhandler(irq, (void *)&count);   /* closes the dead port */
     irq = bind_line(gsi, 0, &pirq);
-    check(irq >= 0, "map and bind again after unmap", irq, 0);
+    check_got(irq >= 0, "map and bind again after unmap", irq, 0);
     if (irq < 0)
         return 1;
-    check(wait_for(&count, 3, limit), "line came back after unmap in flight",
-          (long)count, 3);
+    check_got(wait_for(&count, 3, limit), "line came back after unmap in flight",
+              (long)count, 3);
     unbind_pirq_irqhandler(irq, (void *)&count);
     return 0;
 }
@@ -391,74 +379,74 @@ static int mode_errors(void)
     int rc;
 
     rc = pirq_map_gsi((unsigned int)ungranted, -1);
-    check(rc == -XEN_EPERM, "map_pirq of a line not granted: EPERM", rc, -XEN_EPERM);
+    check_got(rc == -XEN_EPERM, "map_pirq of a line not granted: EPERM", rc, -XEN_EPERM);
     rc = pirq_map_gsi(5000, -1);
-    check(rc == -XEN_EINVAL, "map_pirq of a line the host lacks: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "map_pirq of a line the host lacks: EINVAL", rc, -XEN_EINVAL);
     rc = pirq_map_gsi((unsigned int)gsi, 100000);
-    check(rc == -XEN_EINVAL, "map_pirq to PIRQ 100000: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "map_pirq to PIRQ 100000: EINVAL", rc, -XEN_EINVAL);
     struct physdev_map_pirq m = { .domid = DOMID_SELF, .type = MAP_PIRQ_TYPE_MSI,
                                   .index = (int)gsi, .pirq = -1 };
     rc = physdev_op(PHYSDEVOP_map_pirq, &m);
-    check(rc == -XEN_EINVAL, "map_pirq type MSI: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "map_pirq type MSI: EINVAL", rc, -XEN_EINVAL);
     m = (struct physdev_map_pirq){ .domid = 0, .type = MAP_PIRQ_TYPE_GSI,
                                    .index = (int)gsi, .pirq = -1 };
     rc = physdev_op(PHYSDEVOP_map_pirq, &m);
-    check(rc == -XEN_EPERM, "map_pirq for domain 0 (not privileged): EPERM", rc, -XEN_EPERM);
+    check_got(rc == -XEN_EPERM, "map_pirq for domain 0 (not privileged): EPERM", rc, -XEN_EPERM);
 
     struct evtchn_bind_pirq bp = { .pirq = 200, .flags = BIND_PIRQ__WILL_SHARE };
     rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_pirq, &bp);
-    check(rc == -XEN_EPERM, "bind_pirq of an unmapped PIRQ: EPERM", rc, -XEN_EPERM);
+    check_got(rc == -XEN_EPERM, "bind_pirq of an unmapped PIRQ: EPERM", rc, -XEN_EPERM);
     bp.pirq = 100000;
     rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_pirq, &bp);
-    check(rc == -XEN_EINVAL, "bind_pirq of PIRQ 100000: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "bind_pirq of PIRQ 100000: EINVAL", rc, -XEN_EINVAL);
 
     int p = pirq_map_gsi((unsigned int)gsi, -1);
-    check(p >= 16, "map_pirq of a granted line", p, 16);
+    check_got(p >= 16, "map_pirq of a granted line", p, 16);
     rc = pirq_map_gsi((unsigned int)gsi, p);
-    check(rc == p, "the same mapping again: same PIRQ", rc, p);
+    check_got(rc == p, "the same mapping again: same PIRQ", rc, p);
     rc = pirq_map_gsi((unsigned int)gsi, p + 1);
-    check(rc == -XEN_EEXIST, "the line mapped to another PIRQ: EEXIST", rc, -XEN_EEXIST);
+    check_got(rc == -XEN_EEXIST, "the line mapped to another PIRQ: EEXIST", rc, -XEN_EEXIST);
     bp = (struct evtchn_bind_pirq){ .pirq = (uint32_t)p, .flags = BIND_PIRQ__WILL_SHARE };
     rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_pirq, &bp);
-    check(rc == 0, "bind_pirq of the mapped PIRQ", rc, 0);
+    check_got(rc == 0, "bind_pirq of the mapped PIRQ", rc, 0);
     evtchn_port_t port = bp.port;
     rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_pirq, &bp);
-    check(rc == -XEN_EEXIST, "bind_pirq again: EEXIST", rc, -XEN_EEXIST);
+    check_got(rc == -XEN_EEXIST, "bind_pirq again: EEXIST", rc, -XEN_EEXIST);
     struct evtchn_close cl = { .port = port };
     HYPERVISOR_event_channel_op(EVTCHNOP_close, &cl);
 
     struct physdev_eoi e = { .irq = 201 };
     rc = physdev_op(PHYSDEVOP_eoi, &e);
-    check(rc == -XEN_EINVAL, "eoi of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "eoi of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
     struct physdev_irq_status_query q = { .irq = 201 };
     rc = physdev_op(PHYSDEVOP_irq_status_query, &q);
-    check(rc == -XEN_EINVAL, "irq_status_query of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "irq_status_query of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
     rc = pirq_unmap(201);
-    check(rc == -XEN_EINVAL, "unmap_pirq of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
+    check_got(rc == -XEN_EINVAL, "unmap_pirq of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
     struct physdev_pirq_eoi_gmfn g = { .gmfn = 1ull << 40 };
     rc = physdev_op(PHYSDEVOP_pirq_eoi_gmfn_v2, &g);
-    check(rc == -XEN_EINVAL, "pirq_eoi_gmfn_v2 of a frame that is not RAM: EINVAL", rc, -XEN_EINVAL);
-    check(pirq_eoi_map_active(), "pirq_eoi_gmfn_v2 of a RAM page", 0, 1);
+    check_got(rc == -XEN_EINVAL, "pirq_eoi_gmfn_v2 of a frame that is not RAM: EINVAL", rc, -XEN_EINVAL);
+    check_got(pirq_eoi_map_active(), "pirq_eoi_gmfn_v2 of a RAM page", 0, 1);
     rc = pirq_eoi_map_init();
-    check(rc == -XEN_EBUSY, "pirq_eoi_gmfn_v2 a second time: EBUSY", rc, -XEN_EBUSY);
+    check_got(rc == -XEN_EBUSY, "pirq_eoi_gmfn_v2 a second time: EBUSY", rc, -XEN_EBUSY);
     rc = physdev_op(PHYSDEVOP_set_iopl, &e);
-    check(rc == -XEN_ENOSYS, "a PHYSDEVOP the router does not serve: ENOSYS", rc, -XEN_ENOSYS);
+    check_got(rc == -XEN_ENOSYS, "a PHYSDEVOP the router does not serve: ENOSYS", rc, -XEN_ENOSYS);
 
     if (busy >= 0 && busydom >= 0) {
         char key[64];
         snprintf(key, sizeof(key), "/local/domain/%ld/data/pirq-bound", busydom);
-        check(key_seen(key), "the other domain bound its line", 0, 1);
+        check_got(key_seen(key), "the other domain bound its line", 0, 1);
         int bpq = pirq_map_gsi((unsigned int)busy, -1);
-        check(bpq >= 0, "map_pirq of the other domain's line", bpq, 0);
+        check_got(bpq >= 0, "map_pirq of the other domain's line", bpq, 0);
         bp = (struct evtchn_bind_pirq){ .pirq = (uint32_t)bpq,
                                         .flags = BIND_PIRQ__WILL_SHARE };
         rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_pirq, &bp);
-        check(rc == -XEN_EBUSY, "bind_pirq where the first binder refused to share: EBUSY",
-              rc, -XEN_EBUSY);
+        check_got(rc == -XEN_EBUSY, "bind_pirq where the first binder refused to share: EBUSY",
+                  rc, -XEN_EBUSY);
         bp.flags = 0;
         rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_pirq, &bp);
-        check(rc == -XEN_EBUSY, "bind_pirq without sharing on a bound line: EBUSY",
-              rc, -XEN_EBUSY);
+        check_got(rc == -XEN_EBUSY, "bind_pirq without sharing on a bound line: EBUSY",
+                  rc, -XEN_EBUSY);
     }
     return 0;
 }
@@ -484,7 +472,7 @@ static int mode_ioapic(void)
            level ? "level" : "edge");
     bool ok = wait_for(&ioapic_count, (unsigned long)want, limit);
     printk("pirq: ioapic pin %ld: %lu interrupts\n", pin, ioapic_count);
-    check(ok, "IOAPIC pin interrupts counted", (long)ioapic_count, want);
+    check_got(ok, "IOAPIC pin interrupts counted", (long)ioapic_count, want);
     ioapic_mask((unsigned int)pin);
     return 0;
 }
@@ -503,7 +491,7 @@ static int mode_iomem(void)
     uint32_t v = w[0];
     printk("pirq: iomem frame %lx word 0 = %#x\n", (unsigned long)gfn, v);
     w[1] = ~v;
-    check(v != 0 && v != 0xffffffffu, "host MMIO page readable", (long)v, 1);
+    check_got(v != 0 && v != 0xffffffffu, "host MMIO page readable", (long)v, 1);
     return 0;
 }
 
@@ -538,6 +526,6 @@ int guest_main(const char *cmdline)
         printk("pirq: FAIL unknown mode '%s'\n", mode);
         return 1;
     }
-    printk("pirq: %u checks, %u failed\n", checks, failed);
+    int failed = check_summary("pirq");
     return rc || failed ? 1 : 0;
 }

@@ -5,23 +5,11 @@
  * One line per check; exit 0 only if all pass.
  */
 #include <guest/guest.h>
+#include <guest/check.h>
 #include <guest/hypercall.h>
 #include <guest/evtchn.h>
 #include <guest/irq.h>
 #include <guest/xenbus.h>
-
-static int passes, fails;
-
-static void check(const char *what, long got, long expect)
-{
-    if (got == expect) {
-        passes++;
-        printk("ok: %s -> %ld\n", what, got);
-    } else {
-        fails++;
-        printk("FAIL: %s -> %ld, expected %ld\n", what, got, expect);
-    }
-}
 
 #define E(x) (-(long)XEN_##x)
 
@@ -89,38 +77,38 @@ static void test_request_rules(void)
     static struct counter a, b;
     int irq;
 
-    check("request_irq on an unbound IRQ", request_irq(DYNIRQ_BASE + 5, count_handler, 0, "x", &a),
-          E(ENOSYS));
-    check("request_irq out of range", request_irq(NR_IRQS, count_handler, 0, "x", &a), E(EINVAL));
+    check_eq("request_irq on an unbound IRQ", request_irq(DYNIRQ_BASE + 5, count_handler, 0, "x", &a),
+             E(ENOSYS));
+    check_eq("request_irq out of range", request_irq(NR_IRQS, count_handler, 0, "x", &a), E(EINVAL));
 
     irq = bind_ipi_to_irqhandler(0, 0, count_handler, 0, "ipi-a", &a);
-    check("bind_ipi_to_irqhandler", irq >= 0, 1);
+    check_eq("bind_ipi_to_irqhandler", irq >= 0, 1);
     a.irq = irq;
-    check("IRQF_SHARED without dev_id", request_irq(irq, count_handler, IRQF_SHARED, "x", NULL),
-          E(EINVAL));
-    check("NULL handler", request_irq(irq, NULL, 0, "x", &b), E(EINVAL));
-    check("second handler, neither shared", request_irq(irq, count_handler, 0, "b", &b), E(EBUSY));
-    check("second handler, only the new one shared",
-          request_irq(irq, count_handler, IRQF_SHARED, "b", &b), E(EBUSY));
+    check_eq("IRQF_SHARED without dev_id", request_irq(irq, count_handler, IRQF_SHARED, "x", NULL),
+             E(EINVAL));
+    check_eq("NULL handler", request_irq(irq, NULL, 0, "x", &b), E(EINVAL));
+    check_eq("second handler, neither shared", request_irq(irq, count_handler, 0, "b", &b), E(EBUSY));
+    check_eq("second handler, only the new one shared",
+             request_irq(irq, count_handler, IRQF_SHARED, "b", &b), E(EBUSY));
     unbind_from_irqhandler(irq, &a);
 
     a.hits = b.hits = 0;
     irq = bind_ipi_to_irqhandler(1, 0, count_handler, IRQF_SHARED, "ipi-a", &a);
-    check("bind shared handler a", irq >= 0, 1);
-    check("share with handler b (both IRQF_SHARED)",
-          request_irq(irq, count_handler, IRQF_SHARED, "b", &b), 0);
-    check("send_ipi", send_ipi(0, 1), 0);
+    check_eq("bind shared handler a", irq >= 0, 1);
+    check_eq("share with handler b (both IRQF_SHARED)",
+             request_irq(irq, count_handler, IRQF_SHARED, "b", &b), 0);
+    check_eq("send_ipi", send_ipi(0, 1), 0);
     wait_hits(&b, 1);
-    check("shared IRQ: handler a ran", a.hits, 1);
-    check("shared IRQ: handler b ran", b.hits, 1);
-    check("free_irq with an unknown dev_id", free_irq(irq, (void *)&test_request_rules), E(ENOENT));
-    check("free_irq(a)", free_irq(irq, &a), 0);
-    check("send_ipi after freeing a", send_ipi(0, 1), 0);
+    check_eq("shared IRQ: handler a ran", a.hits, 1);
+    check_eq("shared IRQ: handler b ran", b.hits, 1);
+    check_eq("free_irq with an unknown dev_id", free_irq(irq, (void *)&test_request_rules), E(ENOENT));
+    check_eq("free_irq(a)", free_irq(irq, &a), 0);
+    check_eq("send_ipi after freeing a", send_ipi(0, 1), 0);
     wait_hits(&b, 2);
-    check("only b ran", a.hits * 10 + b.hits, 12);
+    check_eq("only b ran", a.hits * 10 + b.hits, 12);
     evtchn_port_t port = evtchn_from_irq(irq);
     unbind_from_irqhandler(irq, &b);
-    check("IPI port closed by unbind", port_status(port), EVTCHNSTAT_closed);
+    check_eq("IPI port closed by unbind", port_status(port), EVTCHNSTAT_closed);
 }
 
 static void test_flows(void)
@@ -136,30 +124,30 @@ static void test_flows(void)
     wait_hits(&e, 2);
     settle();
     const struct irq_desc *desc = irq_get_desc(irq);
-    check("edge: handler ran twice", e.hits, 2);
-    check("edge: handler ran with interrupts enabled", e.irqs_on, 1);
-    check("edge: second event replayed while in progress", (long)desc->replays, 1);
+    check_eq("edge: handler ran twice", e.hits, 2);
+    check_eq("edge: handler ran with interrupts enabled", e.irqs_on, 1);
+    check_eq("edge: second event replayed while in progress", (long)desc->replays, 1);
     unbind_from_irqhandler(irq, &e);
 
     /* Level: the handler's own send stays pending behind the mask and is
      * delivered again by the unmask at the end, not nested. */
     irq = bind_ipi_to_irqhandler(2, 0, count_handler, 0, "level", &l);
-    check("irq_set_flow(level)", irq_set_flow(irq, IRQ_FLOW_LEVEL), 0);
+    check_eq("irq_set_flow(level)", irq_set_flow(irq, IRQ_FLOW_LEVEL), 0);
     l.resend = 1;
     send_ipi(0, 2);
     wait_hits(&l, 2);
     settle();
     desc = irq_get_desc(irq);
-    check("level: handler ran twice", l.hits, 2);
-    check("level: no replay (masked while running)", (long)desc->replays, 0);
+    check_eq("level: handler ran twice", l.hits, 2);
+    check_eq("level: no replay (masked while running)", (long)desc->replays, 0);
     unbind_from_irqhandler(irq, &l);
 
     /* IRQF_DISABLED: handler runs with interrupts off. */
     irq = bind_ipi_to_irqhandler(3, 0, count_handler, IRQF_DISABLED, "quiet", &q);
     send_ipi(0, 3);
     wait_hits(&q, 1);
-    check("IRQF_DISABLED: handler ran", q.hits, 1);
-    check("IRQF_DISABLED: interrupts were off", q.irqs_on, 0);
+    check_eq("IRQF_DISABLED: handler ran", q.hits, 1);
+    check_eq("IRQF_DISABLED: interrupts were off", q.irqs_on, 0);
     unbind_from_irqhandler(irq, &q);
 
     /* disable_irq: an event is held (PENDING) and replayed by enable_irq. */
@@ -167,10 +155,10 @@ static void test_flows(void)
     disable_irq(irq);
     send_ipi(0, 3);
     settle();
-    check("disabled IRQ: handler did not run", d.hits, 0);
+    check_eq("disabled IRQ: handler did not run", d.hits, 0);
     enable_irq(irq);
     wait_hits(&d, 1);
-    check("enable_irq delivered the held event", d.hits, 1);
+    check_eq("enable_irq delivered the held event", d.hits, 1);
     unbind_from_irqhandler(irq, &d);
 }
 
@@ -180,33 +168,33 @@ static void test_bindings(void)
 
     /* VIRQ: bind, and the port is a VIRQ port; unbind closes it. */
     int irq = bind_virq_to_irqhandler(VIRQ_DEBUG, 0, count_handler, 0, "virq", &v);
-    check("bind_virq_to_irqhandler(VIRQ_DEBUG)", irq >= 0, 1);
+    check_eq("bind_virq_to_irqhandler(VIRQ_DEBUG)", irq >= 0, 1);
     evtchn_port_t port = evtchn_from_irq(irq);
-    check("VIRQ port status", port_status(port), EVTCHNSTAT_virq);
+    check_eq("VIRQ port status", port_status(port), EVTCHNSTAT_virq);
     unbind_from_irqhandler(irq, &v);
-    check("VIRQ port closed by unbind", port_status(port), EVTCHNSTAT_closed);
+    check_eq("VIRQ port closed by unbind", port_status(port), EVTCHNSTAT_closed);
 
     /* Loopback inter-domain channel through the IRQ layer both ways. */
     struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = DOMID_SELF };
-    check("alloc_unbound(self)", HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &au), 0);
+    check_eq("alloc_unbound(self)", HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &au), 0);
     int irq1 = bind_evtchn_to_irqhandler(au.port, count_handler, 0, "lo-a", &i1);
     int irq2 = bind_interdomain_evtchn_to_irqhandler(DOMID_SELF, au.port, count_handler, 0,
                                                      "lo-b", &i2);
-    check("bind_interdomain_evtchn_to_irqhandler(self)", irq2 >= 0, 1);
+    check_eq("bind_interdomain_evtchn_to_irqhandler(self)", irq2 >= 0, 1);
     wait_hits(&i2, 1);    /* the notification bind_interdomain leaves */
-    check("bind_interdomain left the local port pending", i2.hits, 1);
-    check("notify_remote_via_irq", notify_remote_via_irq(irq2), 0);
+    check_eq("bind_interdomain left the local port pending", i2.hits, 1);
+    check_eq("notify_remote_via_irq", notify_remote_via_irq(irq2), 0);
     wait_hits(&i1, 1);
-    check("the other end's handler ran", i1.hits, 1);
-    check("notify back", notify_remote_via_irq(irq1), 0);
+    check_eq("the other end's handler ran", i1.hits, 1);
+    check_eq("notify back", notify_remote_via_irq(irq1), 0);
     wait_hits(&i2, 2);
-    check("and back", i2.hits, 2);
+    check_eq("and back", i2.hits, 2);
     evtchn_port_t p2 = evtchn_from_irq(irq2);
     unbind_from_irqhandler(irq2, &i2);
-    check("interdomain port closed by unbind", port_status(p2), EVTCHNSTAT_closed);
-    check("the peer went back to unbound", port_status(au.port), EVTCHNSTAT_unbound);
+    check_eq("interdomain port closed by unbind", port_status(p2), EVTCHNSTAT_closed);
+    check_eq("the peer went back to unbound", port_status(au.port), EVTCHNSTAT_unbound);
     unbind_from_irqhandler(irq1, &i1);
-    check("caller's port left open by unbind", port_status(au.port), EVTCHNSTAT_unbound);
+    check_eq("caller's port left open by unbind", port_status(au.port), EVTCHNSTAT_unbound);
     struct evtchn_close cl = { .port = au.port };
     HYPERVISOR_event_channel_op(EVTCHNOP_close, &cl);
 }
@@ -230,18 +218,18 @@ static void test_fifo_priority(void)
     int hi = bind_ipi_to_irqhandler(1, 0, order_handler, 0, "high", (void *)2);
     struct evtchn_set_priority sp = { .port = evtchn_from_irq(lo),
                                       .priority = EVTCHN_FIFO_PRIORITY_MIN };
-    check("set_priority(low port, 15)", HYPERVISOR_event_channel_op(EVTCHNOP_set_priority, &sp), 0);
+    check_eq("set_priority(low port, 15)", HYPERVISOR_event_channel_op(EVTCHNOP_set_priority, &sp), 0);
     sp = (struct evtchn_set_priority){ .port = evtchn_from_irq(hi),
                                        .priority = EVTCHN_FIFO_PRIORITY_MAX };
-    check("set_priority(high port, 0)", HYPERVISOR_event_channel_op(EVTCHNOP_set_priority, &sp), 0);
+    check_eq("set_priority(high port, 0)", HYPERVISOR_event_channel_op(EVTCHNOP_set_priority, &sp), 0);
     /* Raise low, then high, with interrupts off: one upcall sees both. */
     cpu_cli();
     send_ipi(0, 0);
     send_ipi(0, 1);
     cpu_sti();
     settle();
-    check("FIFO: two events handled", norder, 2);
-    check("FIFO: the priority-0 queue went first", order[0] * 10 + order[1], 21);
+    check_eq("FIFO: two events handled", norder, 2);
+    check_eq("FIFO: the priority-0 queue went first", order[0] * 10 + order[1], 21);
     unbind_from_irqhandler(lo, (void *)1);
     unbind_from_irqhandler(hi, (void *)2);
 }
@@ -252,48 +240,48 @@ static void test_xenstore(void)
     int rc;
 
     if (!xs_available()) {
-        check("XenStore available", 0, 1);
+        check_eq("XenStore available", 0, 1);
         return;
     }
-    check("write data/selftest/a", xs_write(XBT_NIL, "data/selftest/a", "1"), 0);
-    check("write data/selftest/b", xs_write(XBT_NIL, "data/selftest/b", "hello"), 0);
-    check("read data/selftest/b", xs_read(XBT_NIL, "data/selftest/b", buf, sizeof(buf)), 5);
-    check("value", strcmp(buf, "hello"), 0);
+    check_eq("write data/selftest/a", xs_write(XBT_NIL, "data/selftest/a", "1"), 0);
+    check_eq("write data/selftest/b", xs_write(XBT_NIL, "data/selftest/b", "hello"), 0);
+    check_eq("read data/selftest/b", xs_read(XBT_NIL, "data/selftest/b", buf, sizeof(buf)), 5);
+    check_eq("value", strcmp(buf, "hello"), 0);
     rc = xs_directory(XBT_NIL, "data/selftest", buf, sizeof(buf));
-    check("directory data/selftest has 2 entries", rc, 2);
-    check("directory names", rc == 2 && ((strcmp(buf, "a") == 0 && strcmp(buf + 2, "b") == 0) ||
+    check_eq("directory data/selftest has 2 entries", rc, 2);
+    check_eq("directory names", rc == 2 && ((strcmp(buf, "a") == 0 && strcmp(buf + 2, "b") == 0) ||
                                          (strcmp(buf, "b") == 0 && strcmp(buf + 2, "a") == 0)), 1);
-    check("read a missing node", xs_read(XBT_NIL, "data/selftest/none", buf, sizeof(buf)),
-          -2 /* ENOENT */);
+    check_eq("read a missing node", xs_read(XBT_NIL, "data/selftest/none", buf, sizeof(buf)),
+             -2 /* ENOENT */);
 
     /* Watch: the registration event, then one for our write. */
-    check("watch data/selftest", xs_watch("data/selftest", "tok"), 0);
-    check("initial watch event", xs_read_watch(path, sizeof(path), token, sizeof(token)), 0);
-    check("initial event token", strcmp(token, "tok"), 0);
-    check("write data/selftest/c", xs_write(XBT_NIL, "data/selftest/c", "x"), 0);
-    check("watch event for the write", xs_read_watch(path, sizeof(path), token, sizeof(token)), 0);
+    check_eq("watch data/selftest", xs_watch("data/selftest", "tok"), 0);
+    check_eq("initial watch event", xs_read_watch(path, sizeof(path), token, sizeof(token)), 0);
+    check_eq("initial event token", strcmp(token, "tok"), 0);
+    check_eq("write data/selftest/c", xs_write(XBT_NIL, "data/selftest/c", "x"), 0);
+    check_eq("watch event for the write", xs_read_watch(path, sizeof(path), token, sizeof(token)), 0);
     /* A relative watch reports relative paths (docs/misc/xenstore.txt). */
-    check("event path is data/selftest/c", strcmp(path, "data/selftest/c"), 0);
-    check("unwatch", xs_unwatch("data/selftest", "tok"), 0);
+    check_eq("event path is data/selftest/c", strcmp(path, "data/selftest/c"), 0);
+    check_eq("unwatch", xs_unwatch("data/selftest", "tok"), 0);
 
     /* Transactions: a conflicting commit makes the other one EAGAIN. */
     xs_transaction_t t1, t2;
-    check("transaction_start t1", xs_transaction_start(&t1), 0);
-    check("t1 reads a", xs_read(t1, "data/selftest/a", buf, sizeof(buf)), 1);
-    check("t1 writes a", xs_write(t1, "data/selftest/a", "t1"), 0);
-    check("transaction_start t2", xs_transaction_start(&t2), 0);
-    check("t2 writes a", xs_write(t2, "data/selftest/a", "t2"), 0);
-    check("commit t2", xs_transaction_end(t2, 0), 0);
-    check("commit t1 conflicts", xs_transaction_end(t1, 0), -11 /* EAGAIN */);
+    check_eq("transaction_start t1", xs_transaction_start(&t1), 0);
+    check_eq("t1 reads a", xs_read(t1, "data/selftest/a", buf, sizeof(buf)), 1);
+    check_eq("t1 writes a", xs_write(t1, "data/selftest/a", "t1"), 0);
+    check_eq("transaction_start t2", xs_transaction_start(&t2), 0);
+    check_eq("t2 writes a", xs_write(t2, "data/selftest/a", "t2"), 0);
+    check_eq("commit t2", xs_transaction_end(t2, 0), 0);
+    check_eq("commit t1 conflicts", xs_transaction_end(t1, 0), -11 /* EAGAIN */);
     xs_read(XBT_NIL, "data/selftest/a", buf, sizeof(buf));
-    check("a holds t2's value", strcmp(buf, "t2"), 0);
-    check("transaction_start t3", xs_transaction_start(&t1), 0);
-    check("t3 writes a", xs_write(t1, "data/selftest/a", "t3"), 0);
-    check("abort t3", xs_transaction_end(t1, 1), 0);
+    check_eq("a holds t2's value", strcmp(buf, "t2"), 0);
+    check_eq("transaction_start t3", xs_transaction_start(&t1), 0);
+    check_eq("t3 writes a", xs_write(t1, "data/selftest/a", "t3"), 0);
+    check_eq("abort t3", xs_transaction_end(t1, 1), 0);
     xs_read(XBT_NIL, "data/selftest/a", buf, sizeof(buf));
-    check("abort left a alone", strcmp(buf, "t2"), 0);
-    check("rm data/selftest", xs_rm(XBT_NIL, "data/selftest"), 0);
-    check("gone", xs_read(XBT_NIL, "data/selftest/a", buf, sizeof(buf)), -2);
+    check_eq("abort left a alone", strcmp(buf, "t2"), 0);
+    check_eq("rm data/selftest", xs_rm(XBT_NIL, "data/selftest"), 0);
+    check_eq("gone", xs_read(XBT_NIL, "data/selftest/a", buf, sizeof(buf)), -2);
 }
 
 int guest_main(const char *cmdline)
@@ -305,6 +293,5 @@ int guest_main(const char *cmdline)
     test_bindings();
     test_fifo_priority();
     test_xenstore();
-    printk("selftest: %d checks, %d passed, %d failed\n", passes + fails, passes, fails);
-    return fails ? 1 : 0;
+    return check_summary("selftest");
 }

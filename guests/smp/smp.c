@@ -11,22 +11,10 @@
  * Every wait is bounded (yields), so a lost wake-up is a FAIL, not a hang.
  */
 #include <guest/guest.h>
+#include <guest/check.h>
 #include <guest/hypercall.h>
 #include <guest/evtchn.h>
 #include <xen/hvm/hvm_vcpu.h>
-
-static int passes, fails;
-
-static void check(const char *what, long got, long expect)
-{
-    if (got == expect) {
-        passes++;
-        printk("ok: %s -> %ld\n", what, got);
-    } else {
-        fails++;
-        printk("FAIL: %s -> %ld, expected %ld\n", what, got, expect);
-    }
-}
 
 static unsigned char ap_stack[8192] __attribute__((aligned(16)));
 static volatile int ap_stage;           /* written by vcpu 1 only */
@@ -73,15 +61,15 @@ int guest_main(const char *cmdline)
 {
     (void)cmdline;
 
-    check("is_up(vcpu 1) before VCPUOP_up", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), 0);
-    check("up(vcpu 1) before VCPUOP_initialise",
-          HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), -(long)XEN_EINVAL);
+    check_eq("is_up(vcpu 1) before VCPUOP_up", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), 0);
+    check_eq("up(vcpu 1) before VCPUOP_initialise",
+             HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), -(long)XEN_EINVAL);
 
     struct evtchn_bind_ipi bi = { .vcpu = 1 };
-    check("bind_ipi(vcpu 1)", HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bi), 0);
+    check_eq("bind_ipi(vcpu 1)", HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bi), 0);
     ap_port = bi.port;
     evtchn_setup_port(ap_port);   /* FIFO: its word exists, and is MASKED */
-    check("the IPI port is masked", evtchn_is_masked(ap_port), 1);
+    check_eq("the IPI port is masked", evtchn_is_masked(ap_port), 1);
 
     struct vcpu_hvm_context ctx = { .mode = VCPU_HVM_MODE_64B };
     ctx.cpu_regs.x86_64.rip = (uint64_t)(uintptr_t)guest_ap_entry64;
@@ -91,26 +79,25 @@ int guest_main(const char *cmdline)
     ctx.cpu_regs.x86_64.cr3 = cpu_read_cr3();
     ctx.cpu_regs.x86_64.cr4 = cpu_read_cr4();
     ctx.cpu_regs.x86_64.efer = cpu_rdmsr(0xc0000080);
-    check("VCPUOP_initialise(vcpu 1, 64-bit context)",
-          HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, &ctx), 0);
-    check("VCPUOP_up(vcpu 1)", HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), 0);
-    check("is_up(vcpu 1)", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), 1);
-    check("vcpu 1 runs our code", wait_stage(1), 1);
+    check_eq("VCPUOP_initialise(vcpu 1, 64-bit context)",
+             HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, &ctx), 0);
+    check_eq("VCPUOP_up(vcpu 1)", HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), 0);
+    check_eq("is_up(vcpu 1)", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), 1);
+    check_eq("vcpu 1 runs our code", wait_stage(1), 1);
 
     /* Give vcpu 1 time to block in poll, then wake it. */
     for (int i = 0; i < 100; i++)
         HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
-    check("vcpu 1 still polling", ap_stage, 1);
-    check("send the IPI to vcpu 1", notify_remote_via_evtchn(ap_port), 0);
-    check("vcpu 1 woke from SCHEDOP_poll", wait_stage(2) >= 2, 1);
-    check("its poll returned", ap_poll_rc, 0);
-    check("vcpu 1 took itself down", wait_is_up(0), 0);
-    check("vcpu 1 stopped before finishing", ap_stage, 2);
+    check_eq("vcpu 1 still polling", ap_stage, 1);
+    check_eq("send the IPI to vcpu 1", notify_remote_via_evtchn(ap_port), 0);
+    check_eq("vcpu 1 woke from SCHEDOP_poll", wait_stage(2) >= 2, 1);
+    check_eq("its poll returned", ap_poll_rc, 0);
+    check_eq("vcpu 1 took itself down", wait_is_up(0), 0);
+    check_eq("vcpu 1 stopped before finishing", ap_stage, 2);
 
-    check("VCPUOP_up(vcpu 1) again", HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), 0);
-    check("vcpu 1 resumed after its VCPUOP_down", wait_stage(3), 3);
-    check("its VCPUOP_down returned", ap_down_rc, 0);
+    check_eq("VCPUOP_up(vcpu 1) again", HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), 0);
+    check_eq("vcpu 1 resumed after its VCPUOP_down", wait_stage(3), 3);
+    check_eq("its VCPUOP_down returned", ap_down_rc, 0);
 
-    printk("smp: %d checks, %d passed, %d failed\n", passes + fails, passes, fails);
-    return fails ? 1 : 0;
+    return check_summary("smp");
 }

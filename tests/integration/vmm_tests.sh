@@ -1,8 +1,9 @@
 #!/bin/sh
-# Integration tests of `xenkvm run` with the VMM's own test guest.
+# Integration tests of `xenkvm run` with guests/vmmtest (its modes: the
+# comment at the top of guests/vmmtest/vmmtest.c); ppdom0_*: guests/pingpong.
 # usage: vmm_tests.sh TEST XENKVM GUEST
 set -u
-t=$1 xk=$2 guest=$3  # (hostile: $4 is the hostile guest)
+t=$1 xk=$2 guest=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # our own XenStore socket, not the system's
@@ -86,9 +87,10 @@ events)
 unmask|unmask_cli|unmask_legacy|unmask_legacy_cli)
     # EVTCHNOP_unmask of a pending port: the upcall before the next guest
     # instruction (after STI's shadow when IF=0 around the call), 200 times,
-    # per-vCPU vector or legacy CALLBACK_IRQ vector.
+    # per-vCPU vector or legacy CALLBACK_IRQ vector (the runtime's
+    # upcall=legacy).
     needs_kvm
-    args=$(echo "$t" | tr _ ' ')
+    args=$(echo "$t" | tr _ ' ' | sed 's/legacy/upcall=legacy/')
     "$xk" run --name um --kernel "$guest" --cmdline "$args 200" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc"
@@ -132,22 +134,6 @@ pingpong)
     grep -q "^ping: ping: rounds 300" "$tmp/out" || fail "ping did not finish"
     ! grep -q "FAIL" "$tmp/out" || fail "guest check failed"
     ;;
-pp2l|ppfifo)
-    # seed 002 between two guests of guests/pingpong ($guest), one ABI
-    needs_kvm
-    abi=2l; [ $t = ppfifo ] && abi=fifo
-    printf 'name="alice"\nkernel="%s"\nmemory=16\ncmdline="role=alloc peer=2 rounds=200 quiet evtchn=%s"\n' "$guest" $abi > "$tmp/a.cfg"
-    printf 'name="bob"\nkernel="%s"\nmemory=16\ncmdline="role=bind peer=1 evtchn=%s"\n' "$guest" $abi > "$tmp/b.cfg"
-    "$xk" run "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ $rc -eq 0 ] || fail "exit status $rc"
-    want=2-level; [ $abi = fifo ] && want=FIFO
-    grep -q "^alice: DomU: Get new evtchn: " "$tmp/out" || fail "no 'Get new evtchn'"
-    grep -q "^alice: DomU: Bound local irq: " "$tmp/out" || fail "no 'Bound local irq'"
-    grep -q "^bob: Peer: Handled! .*(round 200/200)" "$tmp/out" || fail "bob did not see round 200"
-    grep -q "^alice: pingpong: PASS 200 rounds ($want ABI" "$tmp/out" || fail "alice did not pass on $want"
-    grep -q "^bob: pingpong: PASS" "$tmp/out" || fail "bob did not pass"
-    ;;
 ppdom0_2l|ppdom0_fifo)
     # the same with domain 0 (the VMM's service) as the peer
     needs_kvm
@@ -159,24 +145,6 @@ ppdom0_2l|ppdom0_fifo)
     grep -q "^Dom0: bound local irq:" "$tmp/out" || fail "dom0 did not bind"
     grep -q "^Dom0: PASS 200 rounds with domain 1" "$tmp/out" || fail "dom0 did not finish"
     grep -q "^pingpong: PASS 200 rounds" "$tmp/out" || fail "guest did not pass"
-    ;;
-hostile)
-    # guests/hostile ($4) hammers every hypercall with garbage, aimed also at
-    # domain 2, while domains 2 and 3 ping-pong ($guest)
-    needs_kvm
-    hostile=$4
-    for abi in 2l fifo; do
-    printf 'name="hostile"\nkernel="%s"\nmemory=16\ncmdline="victim=2 evtchn=%s"\n' "$hostile" $abi > "$tmp/h.cfg"
-    printf 'name="alice"\nkernel="%s"\nmemory=16\ncmdline="role=alloc peer=3 rounds=200 quiet"\n' "$guest" > "$tmp/a.cfg"
-    printf 'name="bob"\nkernel="%s"\nmemory=16\ncmdline="role=bind peer=2"\n' "$guest" > "$tmp/b.cfg"
-    "$xk" run "$tmp/h.cfg" "$tmp/a.cfg" "$tmp/b.cfg" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ $rc -eq 0 ] || fail "exit status $rc ($abi)"
-    ! grep -q "^hostile: FAIL" "$tmp/out" || fail "hostile checks failed ($abi)"
-    [ "$(grep -c '^hostile: PASS' "$tmp/out")" -ge 20 ] || fail "too few hostile checks ($abi)"
-    grep -q "^alice: pingpong: PASS 200 rounds" "$tmp/out" || fail "alice did not pass beside hostile"
-    grep -q "^bob: pingpong: PASS" "$tmp/out" || fail "bob did not pass beside hostile"
-    done
     ;;
 no_kvm)
     XENKVM_DEV_KVM=$tmp/no-such-kvm "$xk" run --kernel "$guest" >"$tmp/out" 2>"$tmp/err"

@@ -102,6 +102,13 @@ static inline uint64_t cpu_read_cr2(void)
     return v;
 }
 
+static inline uint64_t cpu_rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
 static inline void cpu_outb(uint16_t port, uint8_t v)
 {
     __asm__ __volatile__("outb %0, %1" :: "a"(v), "Nd"(port));

@@ -21,11 +21,10 @@
 #define GUEST_GUEST_H
 
 #include <guest/arch.h>
+#include <guest/entry.h>
+#include <guest/lapic.h>
 #include <guest/lib.h>
 #include <xen/arch-x86/hvm/start_info.h>
-
-/* Vector used for event-channel upcalls (Linux uses the same number). */
-#define GUEST_UPCALL_VECTOR 0xf3
 
 /* Provided by each guest program. Its return value is the exit code. */
 int guest_main(const char *cmdline);
@@ -65,23 +64,20 @@ static inline uint64_t virt_to_gfn(const void *p)
     return (uint64_t)(uintptr_t)p >> PAGE_SHIFT;
 }
 
-/* Secondary vCPUs: the runtime itself is single-vCPU (IRQ layer, console
- * and XenStore belong to vcpu 0). A guest that starts another vCPU with
- * VCPUOP_initialise (VCPU_HVM_MODE_64B, rip = guest_ap_entry64, cr3/cr0/cr4/
- * efer of vcpu 0, its own rsp) gets it in guest_ap_main() with interrupts
- * off and the runtime's GDT and IDT loaded; guest_ap_main must only use
- * hypercalls and its own memory. */
-extern char guest_ap_entry64[];
-void guest_ap_main(void);
-void guest_load_idt(void);
+/* Secondary vCPUs (guest/entry.h's guest_ap_entry64, guests/smp): the
+ * runtime itself is single-vCPU (IRQ layer, console and XenStore belong
+ * to vcpu 0). */
 
 /* Console (console.c). */
 void console_init(void);
 void console_write(const char *s, size_t len);
 void console_flush(void);
+/* Does output go to the PV console ring (else HYPERVISOR_console_io)? */
+bool console_uses_ring(void);
 
-/* LAPIC (runtime.c). */
-void lapic_eoi(void);
+/* Was the upcall registered as a per-vCPU LAPIC vector (1), or as the
+ * legacy HVM_PARAM_CALLBACK_IRQ vector (0)? */
+int guest_upcall_percpu(void);
 
 /* Early failure before the console works: port 0xe9 then triple fault. */
 void guest_early_panic(const char *msg) __attribute__((noreturn));

@@ -1,0 +1,50 @@
+/*
+ * The entry's contract (entry.c), the smallest piece of the runtime: a
+ * program linked with entry.c alone (bench/pingpong's raw-KVM guest) gets
+ * long mode, the identity map, the GDT, the IDT stubs and the hypercall
+ * page, and supplies guest_start and guest_trap itself; the runtime
+ * (runtime.c) supplies them for every program in guests/.
+ */
+#ifndef GUEST_ENTRY_H
+#define GUEST_ENTRY_H
+
+#include <stdint.h>
+
+/* Vector used for event-channel upcalls (Linux uses the same number). */
+#define GUEST_UPCALL_VECTOR 0xf3
+
+/* What an interrupt stub saved, lowest address first. */
+struct trap_frame {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+
+/* Called once in 64-bit mode on the boot stack, IF=0, .bss zeroed, with
+ * the physical address of struct hvm_start_info (%ebx at entry). */
+void guest_start(uint32_t start_info_pa);
+
+/* Called by every stub the IDT holds (exceptions 0-31 and
+ * GUEST_UPCALL_VECTOR) with IF=0; the stub returns with iretq. */
+void guest_trap(struct trap_frame *f);
+
+/* Contract: fill the IDT (exceptions, GUEST_UPCALL_VECTOR, a spurious
+ * vector 0xff that returns without EOI) and load it on this vCPU. */
+void guest_idt_init(void);
+/* Load the same IDT on another vCPU. */
+void guest_load_idt(void);
+
+/* Load an empty IDT and trap: a triple fault, which the VMM reports as
+ * this domain's crash (with rip and instruction bytes). */
+void guest_triple_fault(void) __attribute__((noreturn));
+
+/* Secondary vCPUs: a guest that starts another vCPU with VCPUOP_initialise
+ * (VCPU_HVM_MODE_64B, rip = guest_ap_entry64, cr3/cr0/cr4/efer of vcpu 0,
+ * its own rsp) gets it in guest_ap_main() with interrupts off and the GDT
+ * loaded (the IDT is the caller's to load); guest_ap_main must only use
+ * hypercalls and its own memory. */
+extern char guest_ap_entry64[];
+void guest_ap_main(void);
+
+#endif
