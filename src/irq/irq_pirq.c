@@ -43,63 +43,7 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
 #include "irq_int.h"
-
-enum { ACK_NONE, ACK_UNMASK, ACK_EOI };   /* Xen's ACK_TYPE_* */
-
-#define PIRQ_MAX      32768u   /* bits in the 4 KiB EOI page */
-#define PIRQ_DEFAULT  256u
-#define PIRQ_EOI_TIMEOUT_NS 1000000ull   /* Xen: MILLISECS(1) */
-
-struct pirq_guest {
-    domid_t dom;
-    uint32_t pirq;
-    bool masked;          /* delivered, not yet EOI'd (Xen's pirq->masked) */
-};
-
-struct pirq_action {
-    struct irq_pirq *r;
-    unsigned int line;
-    bool active;          /* bound at the ICU, has guests */
-    bool shareable;
-    int ack_type;
-    unsigned int nr_guests;
-    unsigned int in_flight;
-    uint64_t eoi_deadline;   /* CLOCK_MONOTONIC ns; 0: no timer pending */
-    struct pirq_guest guest[IRQ_MAX_GUESTS];
-};
-
-struct pirq_entry {
-    int32_t line;         /* -1: not mapped */
-    bool reserved;        /* handed out by get_free_pirq, not yet mapped */
-    bool bound;           /* an event channel is bound (in the action);
-                           * which port is the evtchn core's to know */
-};
-
-struct pirq_dom {
-    struct pirq_dom *next;
-    domid_t id;
-    bool privileged;
-    uint32_t nr_pirqs;
-    struct pirq_entry *pirqs;
-    uint8_t *granted;     /* one byte per host line */
-    uint64_t *eoi_map;    /* guest page (PHYSDEVOP_pirq_eoi_gmfn_v2) */
-};
-
-struct irq_pirq {
-    pthread_mutex_t lock;
-    struct irq_icu *icu;
-    struct evtchn_host *evh;
-    struct evtchn_pirq_router evr;   /* attached to evh: its calls to us */
-    irq_map_gfn_fn map_gfn;
-    void *opaque;
-    unsigned int nr_lines;
-    struct pirq_action *actions;
-    struct pirq_dom *doms;
-    int timer_fd;            /* EOI deadlines (timerfd), watched by the ICU */
-    int timer_watch;
-    uint64_t timer_armed;    /* deadline the timerfd is set for, 0: none */
-    uint64_t eoi_timeout_ns;
-};
+#include "irq_pirq_int.h"
 
 static const struct irq_sink_ops pirq_sink_ops;
 
@@ -108,7 +52,7 @@ static struct irq_sink action_sink(struct pirq_action *a)
     return (struct irq_sink){ .ops = &pirq_sink_ops, .ctx = a };
 }
 
-static struct pirq_dom *dom_find(struct irq_pirq *r, domid_t id)
+struct pirq_dom *pirq_dom_find(struct irq_pirq *r, domid_t id)
 {
     for (struct pirq_dom *d = r->doms; d; d = d->next)
         if (d->id == id)
@@ -118,7 +62,7 @@ static struct pirq_dom *dom_find(struct irq_pirq *r, domid_t id)
 
 /* The guest's EOI bitmap: bit set while a PIRQ needs PHYSDEVOP_eoi. The
  * page is guest memory, so only atomic bit operations touch it. */
-static void eoi_bit(struct pirq_dom *d, uint32_t pirq, bool set)
+void pirq_eoi_bit(struct pirq_dom *d, uint32_t pirq, bool set)
 {
     if (!d || !d->eoi_map || pirq >= PIRQ_MAX)
         return;
@@ -307,7 +251,7 @@ int irq_pirq_domain_add(struct irq_pirq *r, domid_t dom, bool privileged,
     d->privileged = privileged;
     d->nr_pirqs = nr_pirqs;
     pthread_mutex_lock(&r->lock);
-    if (dom_find(r, dom)) {
+    if (pirq_dom_find(r, dom)) {
         pthread_mutex_unlock(&r->lock);
         free(d->pirqs);
         free(d->granted);
@@ -323,7 +267,7 @@ int irq_pirq_domain_add(struct irq_pirq *r, domid_t dom, bool privileged,
 /* Remove dom's guest entry from line's action: Xen's pirq_guest_unbind.
  * An interrupt in flight to this guest counts as its EOI; the last guest
  * out unbinds the line at the ICU. r->lock held. */
-static void guest_unbind_locked(struct irq_pirq *r, struct pirq_dom *d,
+void pirq_guest_unbind_locked(struct irq_pirq *r, struct pirq_dom *d,
                                 uint32_t pirq)
 {
     struct pirq_entry *pe = &d->pirqs[pirq];
@@ -338,7 +282,7 @@ static void guest_unbind_locked(struct irq_pirq *r, struct pirq_dom *d,
     if (i == a->nr_guests)
         return;
     bool was_in_flight = a->guest[i].masked;
-    eoi_bit(d, pirq, false);
+    pirq_eoi_bit(d, pirq, false);
     a->guest[i] = a->guest[--a->nr_guests];
     if (was_in_flight)
         a->in_flight--;
@@ -365,7 +309,7 @@ int irq_pirq_domain_remove(struct irq_pirq *r, domid_t dom)
         return -ESRCH;
     }
     for (uint32_t p = 0; p < d->nr_pirqs; p++)
-        guest_unbind_locked(r, d, p);
+        pirq_guest_unbind_locked(r, d, p);
     *pp = d->next;
     pthread_mutex_unlock(&r->lock);
     free(d->pirqs);
@@ -380,7 +324,7 @@ int irq_pirq_grant(struct irq_pirq *r, domid_t dom, unsigned int line,
     if (line >= r->nr_lines)
         return -EINVAL;
     pthread_mutex_lock(&r->lock);
-    struct pirq_dom *d = dom_find(r, dom);
+    struct pirq_dom *d = pirq_dom_find(r, dom);
     if (d)
         d->granted[line] = allow;
     pthread_mutex_unlock(&r->lock);
@@ -393,7 +337,7 @@ static int router_bind(void *ctx, domid_t dom, uint32_t pirq, bool will_share)
     struct irq_pirq *r = ctx;
     int rc = 0;
     pthread_mutex_lock(&r->lock);
-    struct pirq_dom *d = dom_find(r, dom);
+    struct pirq_dom *d = pirq_dom_find(r, dom);
     if (!d || pirq >= d->nr_pirqs) {
         rc = d ? -XEN_EINVAL : -XEN_EPERM;
         goto out;
@@ -417,7 +361,7 @@ static int router_bind(void *ctx, domid_t dom, uint32_t pirq, bool will_share)
         int lrc = irq_icu_line_info(r->icu, (unsigned int)pe->line, &li);
         pthread_mutex_lock(&r->lock);
         /* re-validate: the world may have moved while unlocked */
-        d = dom_find(r, dom);
+        d = pirq_dom_find(r, dom);
         if (!d || d->pirqs[pirq].line != (int32_t)a->line || d->pirqs[pirq].bound) {
             rc = d ? -XEN_EBUSY : -XEN_EPERM;
             goto out;
@@ -470,14 +414,14 @@ static void router_unbind(void *ctx, domid_t dom, uint32_t pirq)
 {
     struct irq_pirq *r = ctx;
     pthread_mutex_lock(&r->lock);
-    struct pirq_dom *d = dom_find(r, dom);
+    struct pirq_dom *d = pirq_dom_find(r, dom);
     if (d && pirq < d->nr_pirqs)
-        guest_unbind_locked(r, d, pirq);
+        pirq_guest_unbind_locked(r, d, pirq);
     pthread_mutex_unlock(&r->lock);
 }
 
 /* One sharer finished (Xen's pirq_guest_eoi / desc_guest_eoi). r->lock held. */
-static void guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
+void pirq_guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
                              uint32_t pirq, bool by_unmask)
 {
     struct pirq_entry *pe = &d->pirqs[pirq];
@@ -490,7 +434,7 @@ static void guest_eoi_locked(struct irq_pirq *r, struct pirq_dom *d,
         struct pirq_guest *g = &a->guest[i];
         if (g->dom != d->id || g->pirq != pirq)
             continue;
-        eoi_bit(d, pirq, false);
+        pirq_eoi_bit(d, pirq, false);
         if (!g->masked)
             return;                         /* nothing in flight (or forced) */
         g->masked = false;
@@ -508,9 +452,9 @@ static void router_unmasked(void *ctx, domid_t dom, uint32_t pirq)
 {
     struct irq_pirq *r = ctx;
     pthread_mutex_lock(&r->lock);
-    struct pirq_dom *d = dom_find(r, dom);
+    struct pirq_dom *d = pirq_dom_find(r, dom);
     if (d && pirq < d->nr_pirqs)
-        guest_eoi_locked(r, d, pirq, true);
+        pirq_guest_eoi_locked(r, d, pirq, true);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -537,7 +481,7 @@ static void pirq_raise(void *ctx, struct irq_icu *icu, unsigned int line)
             g->masked = true;
             a->in_flight++;
             took++;
-            eoi_bit(dom_find(r, g->dom), g->pirq, true);
+            pirq_eoi_bit(pirq_dom_find(r, g->dom), g->pirq, true);
         }
         t[n].dom = g->dom;
         t[n].pirq = g->pirq;
@@ -598,235 +542,10 @@ static const struct irq_sink_ops pirq_sink_ops = {
     .describe = pirq_describe,
 };
 
-/*
- * PHYSDEVOPs.
- */
-
-/* The domain an op names (DOMID_SELF or an id): only a privileged caller
- * may act for another domain. r->lock held. */
-static int target_dom(struct irq_pirq *r, domid_t caller, domid_t domid,
-                      struct pirq_dom **out)
-{
-    struct pirq_dom *c = dom_find(r, caller);
-    if (!c)
-        return -XEN_ESRCH;
-    if (domid == DOMID_SELF || domid == caller) {
-        *out = c;
-        return 0;
-    }
-    if (!c->privileged)
-        return -XEN_EPERM;
-    *out = dom_find(r, domid);
-    return *out ? 0 : -XEN_ESRCH;
-}
-
-/* Lowest free PIRQ from 16 up, then below 16 (Xen keeps 0-15 for the
- * legacy identity map); MSI-type from the top down, as Xen does. */
-static int free_pirq_locked(struct pirq_dom *d, int type)
-{
-    if (type == MAP_PIRQ_TYPE_MSI) {
-        for (uint32_t p = d->nr_pirqs; p-- > 16;)
-            if (d->pirqs[p].line < 0 && !d->pirqs[p].reserved)
-                return (int)p;
-        return -XEN_ENOSPC;
-    }
-    for (uint32_t p = 16; p < d->nr_pirqs; p++)
-        if (d->pirqs[p].line < 0 && !d->pirqs[p].reserved)
-            return (int)p;
-    for (uint32_t p = 0; p < 16 && p < d->nr_pirqs; p++)
-        if (d->pirqs[p].line < 0 && !d->pirqs[p].reserved)
-            return (int)p;
-    return -XEN_ENOSPC;
-}
-
-static int op_map_pirq(struct irq_pirq *r, domid_t caller,
-                       struct physdev_map_pirq *m)
-{
-    struct pirq_dom *d;
-    int rc = target_dom(r, caller, m->domid, &d);
-    if (rc)
-        return rc;
-    if (m->type != MAP_PIRQ_TYPE_GSI)
-        return -XEN_EINVAL;   /* message interrupts are not mapped this way */
-    if (m->index < 0 || (unsigned int)m->index >= r->nr_lines)
-        return -XEN_EINVAL;
-    unsigned int line = (unsigned int)m->index;
-    if (!d->granted[line])
-        return -XEN_EPERM;
-    /* the PIRQ this domain already has for the line, if any */
-    int have = -1;
-    for (uint32_t p = 0; p < d->nr_pirqs; p++)
-        if (d->pirqs[p].line == (int32_t)line) {
-            have = (int)p;
-            break;
-        }
-    int pirq = m->pirq;
-    if (pirq < 0) {
-        pirq = have >= 0 ? have : free_pirq_locked(d, MAP_PIRQ_TYPE_GSI);
-        if (pirq < 0)
-            return pirq;
-    } else if ((uint32_t)pirq >= d->nr_pirqs) {
-        return -XEN_EINVAL;
-    }
-    struct pirq_entry *pe = &d->pirqs[pirq];
-    if (pe->line == (int32_t)line) {
-        m->pirq = pirq;       /* the same mapping again */
-        return 0;
-    }
-    if (pe->line >= 0 || have >= 0)
-        return -XEN_EEXIST;   /* PIRQ or line already mapped differently */
-    pe->line = (int32_t)line;
-    pe->reserved = false;
-    m->pirq = pirq;
-    return 0;
-}
-
-static int op_unmap_pirq(struct irq_pirq *r, domid_t caller,
-                         struct physdev_unmap_pirq *u)
-{
-    struct pirq_dom *d;
-    int rc = target_dom(r, caller, u->domid, &d);
-    if (rc)
-        return rc;
-    if (u->pirq < 0 || (uint32_t)u->pirq >= d->nr_pirqs)
-        return -XEN_EINVAL;
-    struct pirq_entry *pe = &d->pirqs[u->pirq];
-    if (pe->line < 0 && !pe->reserved)
-        return -XEN_EINVAL;
-    /* Xen force-unbinds a still-bound PIRQ; its port stays in state PIRQ
-     * and delivers nothing until closed. */
-    guest_unbind_locked(r, d, (uint32_t)u->pirq);
-    pe->line = -1;
-    pe->reserved = false;
-    return 0;
-}
-
-static int op_status_query(struct irq_pirq *r, domid_t caller,
-                           struct physdev_irq_status_query *q)
-{
-    struct pirq_dom *d = dom_find(r, caller);
-    if (!d)
-        return -XEN_ESRCH;
-    if (q->irq >= d->nr_pirqs || d->pirqs[q->irq].line < 0)
-        return -XEN_EINVAL;
-    struct pirq_action *a = &r->actions[d->pirqs[q->irq].line];
-    q->flags = 0;
-    /* An edge line never waits for the guest; a level one (or one not yet
-     * bound, whose ack type is not known) does. */
-    if (!a->active || a->ack_type != ACK_NONE)
-        q->flags |= XENIRQSTAT_needs_eoi;
-    if (a->active && a->nr_guests > 1)
-        q->flags |= XENIRQSTAT_shared;
-    return 0;
-}
-
-static int op_eoi_gmfn(struct irq_pirq *r, domid_t caller,
-                       struct physdev_pirq_eoi_gmfn *g)
-{
-    struct pirq_dom *d = dom_find(r, caller);
-    if (!d)
-        return -XEN_ESRCH;
-    /* Xen looks the frame up first (EINVAL), then lets a domain register
-     * the page only once (EBUSY). */
-    void *page = r->map_gfn ? r->map_gfn(r->opaque, caller, g->gmfn) : NULL;
-    if (!page)
-        return -XEN_EINVAL;
-    if (d->eoi_map)
-        return -XEN_EBUSY;
-    d->eoi_map = page;
-    /* PIRQs already in flight need their bit now. */
-    for (uint32_t p = 0; p < d->nr_pirqs; p++) {
-        struct pirq_entry *pe = &d->pirqs[p];
-        if (!pe->bound || pe->line < 0)
-            continue;
-        struct pirq_action *a = &r->actions[pe->line];
-        for (unsigned int i = 0; i < a->nr_guests; i++)
-            if (a->guest[i].dom == d->id && a->guest[i].pirq == p)
-                eoi_bit(d, p, a->guest[i].masked);
-    }
-    return 0;
-}
-
-int irq_pirq_physdev_op(struct irq_pirq *r, domid_t caller, unsigned int cmd,
-                        void *arg)
-{
-    if (!arg)
-        return -XEN_EFAULT;
-    int rc;
-    pthread_mutex_lock(&r->lock);
-    switch (cmd) {
-    case PHYSDEVOP_map_pirq:
-        rc = op_map_pirq(r, caller, arg);
-        break;
-    case PHYSDEVOP_unmap_pirq:
-        rc = op_unmap_pirq(r, caller, arg);
-        break;
-    case PHYSDEVOP_get_free_pirq: {
-        struct physdev_get_free_pirq *f = arg;
-        struct pirq_dom *d = dom_find(r, caller);
-        if (!d) {
-            rc = -XEN_ESRCH;
-        } else if (f->type != MAP_PIRQ_TYPE_GSI && f->type != MAP_PIRQ_TYPE_MSI) {
-            rc = -XEN_EINVAL;
-        } else {
-            rc = free_pirq_locked(d, f->type);
-            if (rc >= 0) {
-                d->pirqs[rc].reserved = true;
-                f->pirq = (uint32_t)rc;
-                rc = 0;
-            }
-        }
-        break;
-    }
-    case PHYSDEVOP_irq_status_query:
-        rc = op_status_query(r, caller, arg);
-        break;
-    case PHYSDEVOP_eoi: {
-        struct physdev_eoi *e = arg;
-        struct pirq_dom *d = dom_find(r, caller);
-        if (!d)
-            rc = -XEN_ESRCH;
-        else if (e->irq >= d->nr_pirqs || d->pirqs[e->irq].line < 0)
-            rc = -XEN_EINVAL;
-        else {
-            guest_eoi_locked(r, d, e->irq, false);
-            rc = 0;
-        }
-        break;
-    }
-    case PHYSDEVOP_pirq_eoi_gmfn_v2:
-        rc = op_eoi_gmfn(r, caller, arg);
-        break;
-    default:
-        rc = -XEN_ENOSYS;
-    }
-    pthread_mutex_unlock(&r->lock);
-    return rc;
-}
-
-size_t irq_pirq_physdev_arg_size(unsigned int cmd)
-{
-    switch (cmd) {
-    case PHYSDEVOP_map_pirq: return sizeof(struct physdev_map_pirq);
-    case PHYSDEVOP_unmap_pirq: return sizeof(struct physdev_unmap_pirq);
-    case PHYSDEVOP_get_free_pirq: return sizeof(struct physdev_get_free_pirq);
-    case PHYSDEVOP_irq_status_query: return sizeof(struct physdev_irq_status_query);
-    case PHYSDEVOP_eoi: return sizeof(struct physdev_eoi);
-    case PHYSDEVOP_pirq_eoi_gmfn_v2: return sizeof(struct physdev_pirq_eoi_gmfn);
-    default: return 0;
-    }
-}
-
-bool irq_pirq_physdev_copies_back(unsigned int cmd)
-{
-    return cmd == PHYSDEVOP_map_pirq || cmd == PHYSDEVOP_get_free_pirq ||
-           cmd == PHYSDEVOP_irq_status_query;
-}
-
 int irq_pirq_line_of(struct irq_pirq *r, domid_t dom, uint32_t pirq)
 {
     pthread_mutex_lock(&r->lock);
-    struct pirq_dom *d = dom_find(r, dom);
+    struct pirq_dom *d = pirq_dom_find(r, dom);
     int rc = !d ? -ESRCH : pirq >= d->nr_pirqs ? -EINVAL
              : d->pirqs[pirq].line < 0 ? -ENOENT : d->pirqs[pirq].line;
     pthread_mutex_unlock(&r->lock);
@@ -861,7 +580,7 @@ int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n)
             CHECK_FAIL("line %u: %u guests", l, a->nr_guests);
         for (unsigned int i = 0; i < a->nr_guests; i++) {
             const struct pirq_guest *g = &a->guest[i];
-            struct pirq_dom *d = dom_find(r, g->dom);
+            struct pirq_dom *d = pirq_dom_find(r, g->dom);
             if (!d || g->pirq >= d->nr_pirqs)
                 CHECK_FAIL("line %u: guest dom%u pirq %u has no domain", l,
                            (unsigned int)g->dom, g->pirq);
