@@ -149,9 +149,10 @@ int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
  * calls act on the tree directly (no wire encoding), with the permission
  * checks and quotas of the domain the client acts as. Every function of
  * this section returns 0 or a NEGATIVE errno: -EINVAL (malformed path or
- * argument), -ENOENT, -EACCES, -ENOSPC (node, memory or permission-entry
- * quota), -E2BIG (more than one wire message could carry; the watch
- * quota), -ESRCH (the domain the client acts as was released), -ENOMEM.
+ * argument), -ENOENT, -EACCES, -EPERM (a guest giving a node away),
+ * -ENOSPC (node, memory or permission-entry quota), -E2BIG (more than one
+ * wire message could carry; the watch quota), -ESRCH (the domain the
+ * client acts as was released), -ENOMEM.
  * Paths are as on the wire: absolute, or relative to the client's
  * domain's home. Any thread; never with the store lock held (from a store
  * callback).
@@ -257,6 +258,12 @@ void store_sock_set_busy_poll(struct store_sock *k, unsigned usec);
  * it with __atomic_store_n from another thread, or from a signal
  * handler). */
 int store_sock_run(struct store_sock *k, volatile int *stop);
+/* Serve on loop instead of store_sock_step/_run: the listening socket,
+ * the wake-up pipe and each client are registered there, and served by
+ * its callbacks (no busy-poll: the loop is shared). Call step/run no more
+ * once attached; store_sock_close removes the registrations: call it
+ * once the loop has stopped, or from one of its callbacks. 0 or -errno. */
+int store_sock_attach(struct store_sock *k, struct util_loop *loop);
 /* Number of connected clients. */
 unsigned store_sock_clients(struct store_sock *k);
 /* Close every client and the listening socket, unlink the path. */
