@@ -1,210 +1,189 @@
 /*
  * Domain 0's XenStore service: the embedded store (src/store) serving each
- * guest's ring at HVM_PARAM_STORE_PFN through an event channel whose dom0
- * end is a host-consumer port, the per-domain layout `xl` writes, and the
- * store's Unix socket (so Debian's xenstore-ls sees the live store).
+ * guest's ring through an event channel whose dom0 end is a host-consumer
+ * port, the per-domain layout `xl` writes, and the store's Unix socket (so
+ * Debian's xenstore-ls sees the live store), served on the dom0 services'
+ * loop.
  *
- * Domains are introduced the way a toolstack does it: the VMM's own
- * privileged connection sends XS_INTRODUCE, and the store calls back
- * store_introduce() below to map the ring and bind the channel.
+ * Domains are introduced by the service itself (store_domain_introduce,
+ * in process): it binds the guest's store channel and attaches its ring.
+ * An XS_INTRODUCE from a tool on the socket is refused: only the VMM knows
+ * which pages are rings.
  *
  * Lock order: the store lock before event-channel locks (the store calls
- * store_notify with its lock held, which sends an event); event callbacks
+ * ring_notify with its lock held, which sends an event); event callbacks
  * run without evtchn locks and take the store lock.
  */
 #include <stdint.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <xen/event_channel.h>
-#include <xen/hvm/params.h>
 
-#include "xenkvm/store.h"
-#include "vmm_int.h"
+#include "xenkvm/backends.h"
 
-static int xs_write(struct vmm_host *h, const char *path, const char *val);
+struct be_xenstore {
+    struct be_env env;
+    struct store *store;
+    struct store_client *dom0;    /* layouts, removals, the VMM's writes */
+    struct store_sock *sock;      /* on env.loop, or NULL */
+};
 
-static void store_event(void *arg, domid_t dom, evtchn_port_t port)
+struct be_xenstore_dom {
+    struct be_xenstore *xs;
+    domid_t domid;
+    char uuid[40];
+    evtchn_port_t guest_port;
+    evtchn_port_t port;           /* dom0 end, host-consumer; 0: none */
+    struct store_conn *ring;      /* atomic: vCPU threads read it */
+    bool introduced, layout;
+};
+
+/*
+ * The guest notified its store channel: serve its ring here, in the
+ * notifying vCPU thread. That is cheap and never blocks: a pass handles
+ * at most one ring's worth of requests, in memory, under the store lock
+ * (which no holder keeps across I/O), and the reply's notification is an
+ * event-channel send. Posting it to the loop would add two thread
+ * switches to every guest request.
+ */
+static void ring_event(void *arg, domid_t dom, evtchn_port_t port)
 {
     (void)dom;
     (void)port;
-    struct vmm_domain *d = arg;
-    struct store_conn *c = __atomic_load_n(&d->store_ring, __ATOMIC_ACQUIRE);
+    struct be_xenstore_dom *xd = arg;
+    struct store_conn *c = __atomic_load_n(&xd->ring, __ATOMIC_ACQUIRE);
     if (c)
         store_ring_kick(c);
 }
 
-static void store_notify(void *arg)
+/* Store lock held, any thread that queued output for this ring. */
+static void ring_notify(void *arg)
 {
-    struct vmm_domain *d = arg;
-    evtchn_host_send(d->h->evtchn, 0, d->store_port);
+    struct be_xenstore_dom *xd = arg;
+    evtchn_host_send(xd->xs->env.evtchn, 0, xd->port);
 }
 
-/* XS_INTRODUCE from our own connection (store lock held). */
-static int store_introduce(void *opaque, struct store *s, domid_t domid,
-                           uint64_t mfn, uint32_t port)
+/* XS_INTRODUCE from a tool on the socket (store lock held): refused,
+ * only be_xenstore_domain_add introduces (with the guest's ring). */
+static int introduce_refused(void *opaque, struct store *s, domid_t domid,
+                             uint64_t mfn, uint32_t port)
 {
-    struct vmm_host *h = opaque;
-    struct vmm_domain *d = h->introducing;
-    if (!d || d->domid != domid ||
-        mfn != VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE)
-        return EINVAL;   /* only the VMM introduces, and only its pages */
-    int rc = evtchn_host_bind_interdomain(h->evtchn, 0, domid, port,
-                                          store_event, d, &d->store_port);
-    if (rc)
-        return -rc;
-    struct store_conn *c = store_ring_attach_locked(s, domid,
-        (struct xenstore_domain_interface *)(d->special +
-                                             VMM_SPECIAL_STORE * VMM_PAGE),
-        store_notify, d);
-    if (!c) {
-        evtchn_host_close(h->evtchn, 0, d->store_port);
-        d->store_port = 0;
-        return ENOMEM;
-    }
-    __atomic_store_n(&d->store_ring, c, __ATOMIC_RELEASE);
-    return 0;
+    (void)opaque;
+    (void)s;
+    (void)domid;
+    (void)mfn;
+    (void)port;
+    return EINVAL;
 }
 
 static void store_log_cb(void *opaque, enum store_log_level lvl,
                          const char *msg)
 {
-    struct vmm_host *h = opaque;
-    if (lvl <= STORE_LOG_WARN && !h->cfg.quiet)
+    struct be_xenstore *xs = opaque;
+    if (lvl <= STORE_LOG_WARN && !xs->env.quiet)
         fprintf(stderr, "xenkvm: xenstore: %s\n", msg);
 }
 
-static void *sock_thread(void *arg)
+/* The Unix socket on the loop. Failing is not fatal: guests use their
+ * rings; only tools lose access. */
+static void socket_open(struct be_xenstore *xs, const char *path)
 {
-    struct vmm_host *h = arg;
-    pthread_setname_np(pthread_self(), "xenstore-sock");
-    store_sock_run(h->store_sock, &h->store_stop);
-    return NULL;
-}
-
-int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
-{
-    struct store_ops ops = { .log = store_log_cb, .introduce = store_introduce };
-    h->store = store_create(&ops, h);
-    if (!h->store) {
-        snprintf(err, errlen, "cannot create the XenStore: out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutex_init(&h->store_lock, NULL);
-    h->store_dom0 = store_conn_new(h->store, 0, true, NULL, NULL);
-    if (!h->store_dom0) {
-        snprintf(err, errlen, "cannot create the XenStore: out of memory");
-        return -ENOMEM;
-    }
-    /* Domain 0's own entries, as xl's toolstack start writes them. */
-    xs_write(h, "/local/domain/0/name", "Domain-0");
-    xs_write(h, "/local/domain/0/domid", "0");
-    const char *path = h->cfg.store_socket;
-    if (path && *path && util_unix_in_use(path)) {
+    if (util_unix_in_use(path)) {
         /* Another store (a real xenstored, another xenkvm) owns it: leave
          * it alone rather than steal its clients. */
-        if (!h->cfg.quiet)
+        if (!xs->env.quiet)
             fprintf(stderr, "xenkvm: warning: XenStore socket %s is in use "
                     "by another daemon; set XENSTORED_PATH to serve this "
                     "store elsewhere\n", path);
-        path = NULL;
+        return;
     }
-    if (path && *path) {
-        int e = 0;
-        h->store_sock = store_sock_open(h->store, path, &e);
-        if (!h->store_sock) {
-            /* Not fatal: guests use their rings; only tools lose access. */
-            if (!h->cfg.quiet)
-                fprintf(stderr, "xenkvm: warning: XenStore socket %s: %s "
-                        "(xenstore-* tools will not see this store)\n", path,
-                        strerror(e));
-        } else if (pthread_create(&h->store_thread, NULL, sock_thread, h) == 0) {
-            h->store_thread_started = true;
+    int e = 0;
+    xs->sock = store_sock_open(xs->store, path, &e);
+    if (xs->sock) {
+        e = -store_sock_attach(xs->sock, xs->env.loop);
+        if (e) {
+            store_sock_close(xs->sock);
+            xs->sock = NULL;
         }
     }
-    return 0;
+    if (!xs->sock && !xs->env.quiet)
+        fprintf(stderr, "xenkvm: warning: XenStore socket %s: %s (xenstore-* "
+                "tools will not see this store)\n", path, strerror(e));
 }
 
-void vmm_store_fini(struct vmm_host *h)
+struct be_xenstore *be_xenstore_create(const struct be_env *env,
+                                       const char *socket_path, char *err,
+                                       size_t errlen)
 {
-    if (h->store_thread_started) {
-        __atomic_store_n(&h->store_stop, 1, __ATOMIC_RELEASE);
-        pthread_join(h->store_thread, NULL);
+    struct be_xenstore *xs = calloc(1, sizeof(*xs));
+    if (!xs) {
+        snprintf(err, errlen, "cannot create the XenStore: out of memory");
+        return NULL;
     }
-    if (h->store_sock)
-        store_sock_close(h->store_sock);
-    if (h->store_dom0)
-        store_conn_free(h->store_dom0);
-    if (h->store) {
-        store_destroy(h->store);
-        pthread_mutex_destroy(&h->store_lock);
+    xs->env = *env;
+    struct store_ops ops = { .log = store_log_cb,
+                             .introduce = introduce_refused };
+    xs->store = store_create(&ops, xs);
+    int rc = xs->store ? store_client_new(xs->store, 0, NULL, &xs->dom0)
+                       : -ENOMEM;
+    /* Domain 0's own entries, as xl's toolstack start writes them. */
+    if (!rc)
+        rc = store_client_printf(xs->dom0, "/local/domain/0/name", "Domain-0");
+    if (!rc)
+        rc = store_client_printf(xs->dom0, "/local/domain/0/domid", "0");
+    if (rc) {
+        snprintf(err, errlen, "cannot create the XenStore: %s", strerror(-rc));
+        be_xenstore_destroy(xs);
+        return NULL;
     }
+    if (socket_path && *socket_path)
+        socket_open(xs, socket_path);
+    return xs;
 }
 
-/* One request on our privileged connection; 0 or a positive errno. */
-static int xs_req(struct vmm_host *h, uint32_t type, const char *payload,
-                  uint32_t len)
+void be_xenstore_destroy(struct be_xenstore *xs)
 {
-    uint32_t rtype, rlen;
-    char *reply = NULL;
-    pthread_mutex_lock(&h->store_lock);
-    int rc = store_conn_request(h->store_dom0, type, 0, payload, len, &rtype,
-                                &reply, &rlen);
-    pthread_mutex_unlock(&h->store_lock);
-    if (rc)
-        return rc < 0 ? -rc : rc;
-    if (rtype == XS_ERROR) {
-        rc = EIO;
-        for (size_t i = 0; i < sizeof(xsd_errors) / sizeof(xsd_errors[0]); i++)
-            if (!strcmp(reply, xsd_errors[i].errstring))
-                rc = xsd_errors[i].errnum;
-    }
-    free(reply);
-    return rc;
+    if (!xs)
+        return;
+    if (xs->sock)
+        store_sock_close(xs->sock);
+    store_client_free(xs->dom0);
+    if (xs->store)
+        store_destroy(xs->store);
+    free(xs);
 }
 
-static int xs_write(struct vmm_host *h, const char *path, const char *val)
+struct store *be_xenstore_store(struct be_xenstore *xs)
 {
-    char buf[512];
-    int n = snprintf(buf, sizeof(buf), "%s%c%s", path, 0, val);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return E2BIG;
-    return xs_req(h, XS_WRITE, buf, (uint32_t)n);
+    return xs->store;
 }
 
-static int xs_writef(struct vmm_host *h, const char *path, const char *fmt,
-                     ...) __attribute__((format(printf, 3, 4)));
-static int xs_writef(struct vmm_host *h, const char *path, const char *fmt, ...)
+struct store_client *be_xenstore_client(struct be_xenstore *xs)
 {
-    char val[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(val, sizeof(val), fmt, ap);
-    va_end(ap);
-    return xs_write(h, path, val);
+    return xs->dom0;
 }
 
 /* Owner `owner`, and read access for `reader` (-1: none). */
-static int xs_perms(struct vmm_host *h, const char *path, int owner, int reader)
+static int set_perms(struct store_client *c, const char *path, domid_t owner,
+                     int reader)
 {
-    char buf[256];
-    int n = snprintf(buf, sizeof(buf), "%s%cn%d%c", path, 0, owner, 0);
-    if (reader >= 0)
-        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "r%d%c", reader, 0);
-    return xs_req(h, XS_SET_PERMS, buf, (uint32_t)n);
+    struct xs_permissions p[2] = {
+        { .id = owner, .perms = XS_PERM_NONE },
+        { .id = (unsigned int)reader, .perms = XS_PERM_READ },
+    };
+    return store_client_set_perms(c, path, p, reader >= 0 ? 2 : 1);
 }
 
-static int xs_rm(struct vmm_host *h, const char *path)
+/* Keep the first error of a run of calls. */
+static void first_err(int *rc, int r)
 {
-    return xs_req(h, XS_RM, path, (uint32_t)strlen(path) + 1);
+    if (!*rc)
+        *rc = r;
 }
 
 /*
@@ -213,37 +192,38 @@ static int xs_rm(struct vmm_host *h, const char *path)
  * the domain's home readable by it, the writable subtrees it owns, its
  * store and console channels, and /vm/<uuid>.
  */
-static int write_layout(struct vmm_domain *d)
+static int write_layout(struct be_xenstore_dom *xd,
+                        const struct be_xenstore_domain *cfg)
 {
-    struct vmm_host *h = d->h;
+    struct store_client *c = xd->xs->dom0;
     char home[64], p[160];
-    int id = d->domid, rc = 0;
+    int id = xd->domid, rc = 0;
     snprintf(home, sizeof(home), "/local/domain/%d", id);
-    rc |= xs_write(h, home, "");
-    rc |= xs_perms(h, home, 0, id);
-    snprintf(p, sizeof(p), "/vm/%s", d->uuid);
-    rc |= xs_write(h, p, "");
-    rc |= xs_perms(h, p, 0, id);
-    snprintf(p, sizeof(p), "/vm/%s/name", d->uuid);
-    rc |= xs_write(h, p, d->name);
-    snprintf(p, sizeof(p), "/vm/%s/uuid", d->uuid);
-    rc |= xs_write(h, p, d->uuid);
-    snprintf(p, sizeof(p), "/vm/%s/image/ostype", d->uuid);
-    rc |= xs_write(h, p, "pvh");
+    first_err(&rc, store_client_write(c, home, "", 0));
+    first_err(&rc, set_perms(c, home, 0, id));
+    snprintf(p, sizeof(p), "/vm/%s", xd->uuid);
+    first_err(&rc, store_client_write(c, p, "", 0));
+    first_err(&rc, set_perms(c, p, 0, id));
+    snprintf(p, sizeof(p), "/vm/%s/name", xd->uuid);
+    first_err(&rc, store_client_printf(c, p, "%s", cfg->name));
+    snprintf(p, sizeof(p), "/vm/%s/uuid", xd->uuid);
+    first_err(&rc, store_client_printf(c, p, "%s", xd->uuid));
+    snprintf(p, sizeof(p), "/vm/%s/image/ostype", xd->uuid);
+    first_err(&rc, store_client_printf(c, p, "pvh"));
 
     snprintf(p, sizeof(p), "%s/name", home);
-    rc |= xs_write(h, p, d->name);
+    first_err(&rc, store_client_printf(c, p, "%s", cfg->name));
     snprintf(p, sizeof(p), "%s/domid", home);
-    rc |= xs_writef(h, p, "%d", id);
+    first_err(&rc, store_client_printf(c, p, "%d", id));
     snprintf(p, sizeof(p), "%s/vm", home);
-    rc |= xs_writef(h, p, "/vm/%s", d->uuid);
+    first_err(&rc, store_client_printf(c, p, "/vm/%s", xd->uuid));
     snprintf(p, sizeof(p), "%s/memory/static-max", home);
-    rc |= xs_writef(h, p, "%" PRIu64, d->ram_size >> 10);
+    first_err(&rc, store_client_printf(c, p, "%" PRIu64, cfg->mem_kib));
     snprintf(p, sizeof(p), "%s/memory/target", home);
-    rc |= xs_writef(h, p, "%" PRIu64, d->ram_size >> 10);
-    for (uint32_t i = 0; i < d->nr_vcpus; i++) {
+    first_err(&rc, store_client_printf(c, p, "%" PRIu64, cfg->mem_kib));
+    for (uint32_t i = 0; i < cfg->vcpus; i++) {
         snprintf(p, sizeof(p), "%s/cpu/%u/availability", home, i);
-        rc |= xs_write(h, p, "online");
+        first_err(&rc, store_client_printf(c, p, "online"));
     }
     /* Subtrees the guest owns (libxl's rwperm list). */
     static const char *const rw[] = { "device", "control/shutdown",
@@ -252,106 +232,130 @@ static int write_layout(struct vmm_domain *d)
         "feature", "attr", "error", "messages" };
     for (size_t i = 0; i < sizeof(rw) / sizeof(rw[0]); i++) {
         snprintf(p, sizeof(p), "%s/%s", home, rw[i]);
-        rc |= xs_write(h, p, "");
-        rc |= xs_perms(h, p, id, -1);
+        first_err(&rc, store_client_write(c, p, "", 0));
+        first_err(&rc, set_perms(c, p, (domid_t)id, -1));
     }
     snprintf(p, sizeof(p), "%s/control", home);
-    rc |= xs_perms(h, p, 0, id);
+    first_err(&rc, set_perms(c, p, 0, id));
     snprintf(p, sizeof(p), "%s/store/port", home);
-    rc |= xs_writef(h, p, "%u", d->store_guest_port);
+    first_err(&rc, store_client_printf(c, p, "%u", xd->guest_port));
     snprintf(p, sizeof(p), "%s/store/ring-ref", home);
-    rc |= xs_writef(h, p, "%llu", VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE);
+    first_err(&rc, store_client_printf(c, p, "%" PRIu64, cfg->ring_gfn));
     snprintf(p, sizeof(p), "%s/console/port", home);
-    rc |= xs_writef(h, p, "%u", d->con.guest_port);
+    first_err(&rc, store_client_printf(c, p, "%u", cfg->console_port));
     snprintf(p, sizeof(p), "%s/console/ring-ref", home);
-    rc |= xs_writef(h, p, "%llu",
-                    VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_CONSOLE);
+    first_err(&rc, store_client_printf(c, p, "%" PRIu64, cfg->console_gfn));
     snprintf(p, sizeof(p), "%s/console/type", home);
-    rc |= xs_write(h, p, "xenconsoled");
-    return rc ? EIO : 0;
+    first_err(&rc, store_client_printf(c, p, "xenconsoled"));
+    return rc;
 }
 
-int vmm_store_domain_setup(struct vmm_domain *d)
+/* A random (version 4) UUID for /vm/<uuid>. */
+static void make_uuid(struct be_xenstore_dom *xd)
 {
-    struct vmm_host *h = d->h;
-    if (!h->store)
-        return 0;
     uint8_t u[16];
     if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
         for (int i = 0; i < 16; i++)
-            u[i] = (uint8_t)(rand() ^ d->domid);
+            u[i] = (uint8_t)(rand() ^ xd->domid);
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);   /* version 4 */
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
-    snprintf(d->uuid, sizeof(d->uuid),
+    snprintf(xd->uuid, sizeof(xd->uuid),
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
              "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
              u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-
-    memset(d->special + VMM_SPECIAL_STORE * VMM_PAGE, 0, VMM_PAGE);
-    struct evtchn_alloc_unbound au = { .dom = d->domid, .remote_dom = 0 };
-    int rc = evtchn_do_op(h->evtchn, 0, 0, EVTCHNOP_alloc_unbound, &au);
-    if (rc)
-        return rc;
-    d->store_guest_port = au.port;
-    hv_set_param(d->hv, HVM_PARAM_STORE_PFN,
-                 VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE);
-    hv_set_param(d->hv, HVM_PARAM_STORE_EVTCHN, au.port);
-    rc = write_layout(d);
-    if (rc)
-        return -rc;
-    char buf[64];
-    int n = snprintf(buf, sizeof(buf), "%u%c%llu%c%u", d->domid, 0,
-                     VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_STORE, 0, au.port);
-    pthread_mutex_lock(&h->lock);
-    h->introducing = d;
-    pthread_mutex_unlock(&h->lock);
-    rc = xs_req(h, XS_INTRODUCE, buf, (uint32_t)n + 1);
-    pthread_mutex_lock(&h->lock);
-    h->introducing = NULL;
-    pthread_mutex_unlock(&h->lock);
-    return rc ? -rc : 0;
 }
 
-/* The domain has ended: release it in the store (@releaseDomain), unbind
- * its channel, free the ring connection and remove its nodes, as xl does
- * on destroy.
- *
- * In that order: store_notify() sends on store_port from any thread that
+/* Offer the guest a port for its store channel (its end unbound, for
+ * domain 0 to bind). */
+static int offer_port(struct be_xenstore_dom *xd)
+{
+    struct evtchn_alloc_unbound au = { .dom = xd->domid, .remote_dom = 0 };
+    int rc = evtchn_do_op(xd->xs->env.evtchn, 0, 0, EVTCHNOP_alloc_unbound,
+                          &au);
+    if (!rc)
+        xd->guest_port = au.port;
+    return rc;
+}
+
+/* Bind our end of the guest's store channel and attach its ring. */
+static int introduce(struct be_xenstore_dom *xd, void *ring)
+{
+    struct be_xenstore *xs = xd->xs;
+    int rc = evtchn_host_bind_interdomain(xs->env.evtchn, 0, xd->domid,
+                                          xd->guest_port, ring_event, xd,
+                                          &xd->port);
+    if (rc)
+        return rc;
+    struct store_conn *c = NULL;
+    rc = store_domain_introduce(xs->store, xd->domid, ring, ring_notify, xd,
+                                &c);
+    if (rc)
+        /* store.h's older calls are moving to -errno (issue 9): either
+         * sign is taken */
+        return rc < 0 ? rc : -rc;
+    xd->introduced = true;
+    __atomic_store_n(&xd->ring, c, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int be_xenstore_domain_add(struct be_xenstore *xs,
+                           const struct be_xenstore_domain *cfg,
+                           struct be_xenstore_dom **out,
+                           evtchn_port_t *guest_port)
+{
+    struct be_xenstore_dom *xd = calloc(1, sizeof(*xd));
+    if (!xd)
+        return -ENOMEM;
+    xd->xs = xs;
+    xd->domid = cfg->domid;
+    make_uuid(xd);
+    memset(cfg->ring, 0, sizeof(struct xenstore_domain_interface));
+    int rc = offer_port(xd);
+    if (!rc) {
+        xd->layout = true;
+        rc = write_layout(xd, cfg);
+    }
+    if (!rc)
+        rc = introduce(xd, cfg->ring);
+    if (rc) {
+        be_xenstore_domain_remove(xd);
+        return rc;
+    }
+    *guest_port = xd->guest_port;
+    *out = xd;
+    return 0;
+}
+
+/* In this order: ring_notify() sends on the port from any thread that
  * queues output to this ring (a dom0 write firing the guest's watch), with
  * the store lock held. Closing the port first left a window in which such
  * a send used the closed port's number -- which the next host binding in
  * dom0 (another domain's store or console) may already have been given --
  * and raised that other channel. store_domain_release() makes the ring
  * inert under the store lock, so once it returns no notify can come; only
- * then is the port closed (which waits for a store_event callback in
+ * then is the port closed (which waits for a ring_event callback in
  * flight: it finds the inert ring and does nothing) and the connection
  * freed. */
-void vmm_store_domain_release(struct vmm_domain *d)
+void be_xenstore_domain_remove(struct be_xenstore_dom *xd)
 {
-    struct vmm_host *h = d->h;
-    if (!h->store || !d->store_port)
+    if (!xd)
         return;
-    store_domain_release(h->store, d->domid);
-    evtchn_host_close(h->evtchn, 0, d->store_port);
-    d->store_port = 0;
-    struct store_conn *c = __atomic_exchange_n(&d->store_ring, NULL,
+    struct be_xenstore *xs = xd->xs;
+    if (xd->introduced)
+        store_domain_release(xs->store, xd->domid);
+    if (xd->port)
+        evtchn_host_close(xs->env.evtchn, 0, xd->port);
+    struct store_conn *c = __atomic_exchange_n(&xd->ring, NULL,
                                                __ATOMIC_ACQ_REL);
     /* released rings are inert; freeing one is ours to do */
     if (c)
         store_ring_detach(c);
-    char p[96];
-    snprintf(p, sizeof(p), "/local/domain/%u", d->domid);
-    xs_rm(h, p);
-    snprintf(p, sizeof(p), "/vm/%s", d->uuid);
-    xs_rm(h, p);
-}
-
-int vmm_domain_request_shutdown(struct vmm_domain *d)
-{
-    if (!d->h->store)
-        return -ENOSYS;
-    char p[96];
-    snprintf(p, sizeof(p), "/local/domain/%u/control/shutdown", d->domid);
-    int rc = xs_write(d->h, p, "poweroff");
-    return rc ? -rc : 0;
+    if (xd->layout) {
+        char p[96];
+        snprintf(p, sizeof(p), "/local/domain/%u", xd->domid);
+        store_client_rm(xs->dom0, p);
+        snprintf(p, sizeof(p), "/vm/%s", xd->uuid);
+        store_client_rm(xs->dom0, p);
+    }
+    free(xd);
 }
