@@ -40,6 +40,7 @@ struct store_client {
     struct store_conn *conn;   /* acts as the client's domain */
     struct util_loop *loop;    /* NULL: no watches */
     int wake[2];               /* pipe: watch events queued; -1 if none */
+    bool woken;                /* (atomic) a byte is on its way already */
     pthread_mutex_t lock;      /* watches, next_id, running, runner */
     pthread_cond_t idle;       /* running changed */
     struct client_watch *watches;
@@ -53,6 +54,10 @@ static void client_wake(void *arg)
 {
     struct store_client *c = arg;
     char b = 1;
+    /* One byte per batch, not per event: a vCPU thread serving a ring
+     * calls this for every event it queues to us. */
+    if (__atomic_exchange_n(&c->woken, true, __ATOMIC_ACQ_REL))
+        return;
     if (write(c->wake[1], &b, 1) < 0) {
         /* EAGAIN: the pipe is full, so the loop is woken anyway */
     }
@@ -94,6 +99,9 @@ static void client_events(void *arg, uint32_t events)
     char drain[64];
     while (read(c->wake[0], drain, sizeof(drain)) > 0)
         ;                      /* the queue below is what counts */
+    /* Before looking at the queue: an event queued from now on writes a
+     * byte again, and this callback runs again for it. */
+    __atomic_store_n(&c->woken, false, __ATOMIC_SEQ_CST);
     char buf[STORE_HDR_SIZE + XENSTORE_PAYLOAD_MAX + 1];
     for (int i = 0; i < CLIENT_EVENT_BATCH; i++) {
         pthread_mutex_lock(&c->s->lock);
@@ -318,13 +326,22 @@ int store_client_watch(struct store_client *c, const char *path,
 {
     if (!c->loop || !fn)
         return -EINVAL;
+    char abs[ABS_BUF];
+    uint32_t plen;
+    bool rel;
+    int rc = op_begin(c, path, true, abs, &plen, &rel);
+    rc = op_end(c, rc);
+    if (rc)
+        return rc;
     struct client_watch *w = calloc(1, sizeof(*w));
-    if (!w)
+    if (!w || !(w->path = strdup(abs))) {
+        free(w);
         return -ENOMEM;
+    }
     w->fn = fn;
     w->opaque = opaque;
-    /* On the list before the store knows it: the first event may be
-     * delivered (on the loop) before this function returns. */
+    /* On the list (complete) before the store knows it: the first event
+     * may be delivered on the loop before this function returns. */
     pthread_mutex_lock(&c->lock);
     w->id = ++c->next_id;
     snprintf(w->token, sizeof(w->token), "%" PRIx64, w->id);
@@ -332,14 +349,8 @@ int store_client_watch(struct store_client *c, const char *path,
     c->watches = w;
     pthread_mutex_unlock(&c->lock);
 
-    char abs[ABS_BUF];
-    uint32_t plen;
-    bool rel;
-    int rc = op_begin(c, path, true, abs, &plen, &rel);
-    if (!rc && !(w->path = strdup(abs)))
-        rc = ENOMEM;
-    if (!rc)
-        rc = store_watch_add(c->conn, abs, w->token, rel);
+    pthread_mutex_lock(&c->s->lock);
+    rc = c->conn->dead ? ESRCH : store_watch_add(c->conn, abs, w->token, rel);
     /* Fire once up front, as XS_WATCH does. */
     if (!rc)
         store_watch_event(c->conn->watches, abs, plen);
@@ -372,7 +383,7 @@ int store_client_unwatch(struct store_client *c, const char *path,
     pthread_mutex_lock(&c->lock);
     struct client_watch **pp = &c->watches;
     while (*pp && ((*pp)->fn != fn || (*pp)->opaque != opaque ||
-                   !(*pp)->path || strcmp((*pp)->path, abs)))
+                   strcmp((*pp)->path, abs)))
         pp = &(*pp)->next;
     struct client_watch *w = *pp;
     if (!w) {
