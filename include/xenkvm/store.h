@@ -31,6 +31,7 @@
 
 #include <xen/xen.h>
 #include <xen/io/xs_wire.h>
+#include <xenstore_lib.h>   /* struct xs_permissions, XS_PERM_* */
 
 /*
  * Message types that Xen added to xs_wire.h after the 4.17 headers Debian
@@ -49,6 +50,7 @@
 struct store;
 struct store_conn;
 struct xenstore_domain_interface;
+struct util_loop;
 
 /* The quota table (xenstored domain.c names and defaults). */
 enum store_quota {
@@ -148,6 +150,64 @@ int store_conn_request(struct store_conn *c, uint32_t type, uint32_t tx_id,
                        char **reply, uint32_t *rlen);
 
 /*
+ * In-process clients, for host code (the VMM and its dom0 services): the
+ * calls act on the tree directly (no wire encoding), with the permission
+ * checks and quotas of the domain the client acts as. Every function of
+ * this section returns 0 or a NEGATIVE errno: -EINVAL (malformed path or
+ * argument), -ENOENT, -EACCES, -EPERM (a guest giving a node away),
+ * -ENOSPC (node, memory or permission-entry quota), -E2BIG (more than one
+ * wire message could carry; the watch quota), -ESRCH (the domain the
+ * client acts as was released), -ENOMEM.
+ * Paths are as on the wire: absolute, or relative to the client's
+ * domain's home. Any thread; never with the store lock held (from a store
+ * callback).
+ */
+struct store_client;
+/* A watch fired: path is the node that changed (relative if the watch
+ * was given a relative path). Runs on the client's loop, no lock held:
+ * it may call the store. */
+typedef void (*store_watch_fn)(void *opaque, const char *path);
+
+/* A client acting as domid: 0 is domain 0, which may do anything; any
+ * other domid is held to that domain's permissions and quotas. Watch
+ * callbacks run on loop (registered there now); loop NULL: a client
+ * without watches. 0 and *out, or -errno. */
+int store_client_new(struct store *s, domid_t domid, struct util_loop *loop,
+                     struct store_client **out);
+/* Drop its watches and free it; when it returns, none of its callbacks
+ * runs or will run. Not from one of its own watch callbacks. NULL: no-op. */
+void store_client_free(struct store_client *c);
+/* The value at path: *val malloc'd with a NUL after its *len bytes (len
+ * may be NULL); free() it. */
+int store_client_read(struct store_client *c, const char *path, char **val,
+                      size_t *len);
+/* Write len bytes at path, creating it and missing parents (XS_WRITE). */
+int store_client_write(struct store_client *c, const char *path,
+                       const void *val, size_t len);
+/* store_client_write of a printf-formatted value. */
+int store_client_printf(struct store_client *c, const char *path,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Create path (and parents) with an empty value if absent (XS_MKDIR). */
+int store_client_mkdir(struct store_client *c, const char *path);
+/* Remove path and everything below it (XS_RM); "/" is -EINVAL. */
+int store_client_rm(struct store_client *c, const char *path);
+/* Set path's permissions (XS_SET_PERMS): perms[0] is the owner and what
+ * every domain not listed gets; perms are XS_PERM_NONE/READ/WRITE. */
+int store_client_set_perms(struct store_client *c, const char *path,
+                           const struct xs_permissions *perms, unsigned int n);
+/* Watch path and below (XS_WATCH; "@introduceDomain" and "@releaseDomain"
+ * too): fn(opaque, path) on the client's loop for each change, and once
+ * at once for path itself, as xenstored does. -EINVAL without a loop. */
+int store_client_watch(struct store_client *c, const char *path,
+                       store_watch_fn fn, void *opaque);
+/* Remove the watch of path with fn and opaque; when it returns, fn is not
+ * running for it (unless called from that very callback) and will not
+ * run for it again. -ENOENT if there is none. */
+int store_client_unwatch(struct store_client *c, const char *path,
+                         store_watch_fn fn, void *opaque);
+
+/*
  * Domains.
  */
 /* Introduce domid with its ring (XS_INTRODUCE done by the host itself):
@@ -204,6 +264,12 @@ void store_sock_set_busy_poll(struct store_sock *k, unsigned usec);
  * it with __atomic_store_n from another thread, or from a signal
  * handler). */
 int store_sock_run(struct store_sock *k, volatile int *stop);
+/* Serve on loop instead of store_sock_step/_run: the listening socket,
+ * the wake-up pipe and each client are registered there, and served by
+ * its callbacks (no busy-poll: the loop is shared). Call step/run no more
+ * once attached; store_sock_close removes the registrations: call it
+ * once the loop has stopped, or from one of its callbacks. 0 or -errno. */
+int store_sock_attach(struct store_sock *k, struct util_loop *loop);
 /* Number of connected clients. */
 unsigned store_sock_clients(struct store_sock *k);
 /* Close every client and the listening socket, unlink the path. */

@@ -68,6 +68,11 @@ bool util_ratelimit_ok(struct util_ratelimit *rl, unsigned int *suppressed);
  * server and the host-interrupt dispatch all register their fds on one.
  * Callbacks run in the loop's thread, one at a time, with no lock held. */
 struct util_loop;
+/* epoll's EPOLLIN and EPOLLOUT (the same values as poll's POLLIN and
+ * POLLOUT), for modules that register on a loop without Linux's headers
+ * (util_loop.c checks they match). */
+#define UTIL_LOOP_IN  0x001u
+#define UTIL_LOOP_OUT 0x004u
 /* events: the epoll events that fired (EPOLLIN, EPOLLHUP, ...). */
 typedef void (*util_loop_fn)(void *opaque, uint32_t events);
 

@@ -97,7 +97,7 @@ struct vmm_host_config {
      * none. The store itself always serves the guests' rings. */
     const char *store_socket;
     /* Domain 0 answers seed 002's ping-pong (guests/pingpong role=alloc
-     * peer=0): see src/vmm/vmm_dom0pp.c. */
+     * peer=0): see src/backends/pingpong.c. */
     bool dom0_pingpong;
     /* Host interrupt lines and the host MMIO behind iomem= (the host file
      * of docs/irq.md, parsed by config_host_parse; copied). NULL: an ICU

@@ -121,10 +121,9 @@ static bool valid_chars(const char *p)
  * and the path length quota (without the /local/domain/<id>/ part) for
  * guests. The absolute path goes into buf. 0 or EINVAL.
  */
-static int canon(struct req *r, const char *in, bool allow_special, char *buf,
-                 uint32_t *plen, bool *relative)
+int store_path_canon(struct store_conn *c, const char *in, bool allow_special,
+                     char *buf, uint32_t *plen, bool *relative)
 {
-    struct store_conn *c = r->c;
     if (!in || !valid_chars(in) || (in[0] == '@' && !allow_special))
         return EINVAL;
     size_t l;
@@ -164,6 +163,12 @@ static int canon(struct req *r, const char *in, bool allow_special, char *buf,
         return EINVAL;
     *plen = (uint32_t)l;
     return 0;
+}
+
+static int canon(struct req *r, const char *in, bool allow_special, char *buf,
+                 uint32_t *plen, bool *relative)
+{
+    return store_path_canon(r->c, in, allow_special, buf, plen, relative);
 }
 
 #define PATHBUF char path[XENSTORE_ABS_PATH_MAX + 2]; uint32_t plen

@@ -27,6 +27,11 @@
  * woken (and preempt them) as soon as a request comes; so a yield that
  * takes far longer than a client's turnaround turns spinning off for a
  * while.
+ *
+ * Or the socket serves on a util_loop (store_sock_attach: the VMM's one
+ * loop of dom0 services): the listening socket, the wake-up pipe and each
+ * client are registrations there, each client watching what step() would
+ * poll it for; the same accept, pump, flush and pending code serves them.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -52,6 +57,7 @@ struct sock_client {
     bool want_out;       /* output left: poll for POLLOUT */
     bool closing;
     bool more;           /* the last recv filled the buffer */
+    uint32_t loop_events; /* registered for these on k->loop */
     uint32_t off, len;   /* unfed bytes in buf */
     char buf[RBUF];
 };
@@ -73,6 +79,7 @@ struct store_sock {
     uint32_t spin_max, spin;
     bool active;
     uint64_t spin_off_until;   /* CPU contended: no spinning until then */
+    struct util_loop *loop;    /* store_sock_attach's, or NULL */
 };
 
 /* Smallest non-zero window: below this a spin rarely catches anything. */
@@ -207,9 +214,13 @@ static void client_free(struct sock_client *cl)
     if (cl->next)
         cl->next->prev = cl->prev;
     k->nclients--;
+    if (k->loop)
+        util_loop_del(k->loop, cl->fd);
     close(cl->fd);
     free(cl);
 }
+
+static void loop_client(void *arg, uint32_t events);
 
 static void do_accept(struct store_sock *k)
 {
@@ -237,6 +248,10 @@ static void do_accept(struct store_sock *k)
             k->clients->prev = cl;
         k->clients = cl;
         k->nclients++;
+        cl->loop_events = UTIL_LOOP_IN;
+        if (k->loop && util_loop_add(k->loop, fd, cl->loop_events,
+                                     loop_client, cl) < 0)
+            client_free(cl);
     }
 }
 
@@ -311,6 +326,41 @@ static void pump(struct sock_client *cl)
     }
 }
 
+/* What a client waits for: what store_sock_step polls it for. */
+static uint32_t client_interest(const struct sock_client *cl)
+{
+    uint32_t ev = 0;
+    if (cl->len == cl->off)
+        ev |= UTIL_LOOP_IN;
+    if (cl->want_out || cl->len > cl->off)
+        ev |= UTIL_LOOP_OUT;
+    return ev;
+}
+
+/* On the loop, after serving cl: free it if it is closing, else watch
+ * for what it waits for now. */
+static void loop_settle(struct sock_client *cl)
+{
+    if (cl->closing) {
+        client_free(cl);
+        return;
+    }
+    uint32_t ev = client_interest(cl);
+    if (ev != cl->loop_events && util_loop_mod(cl->k->loop, cl->fd, ev) == 0)
+        cl->loop_events = ev;
+}
+
+static void loop_client(void *arg, uint32_t events)
+{
+    struct sock_client *cl = arg;
+    if (events & UTIL_LOOP_OUT)
+        flush(cl);
+    /* Input, hang-up or error (anything but writable), as step() pumps. */
+    if ((events & ~UTIL_LOOP_OUT) || cl->len > cl->off)
+        pump(cl);
+    loop_settle(cl);
+}
+
 static void run_pending(struct store_sock *k)
 {
     char drain[64];
@@ -327,6 +377,8 @@ static void run_pending(struct store_sock *k)
         next = cl->pend_next;
         if (!cl->closing)
             flush(cl);
+        if (k->loop)
+            loop_settle(cl);
     }
 }
 
@@ -437,6 +489,41 @@ int store_sock_step(struct store_sock *k, int timeout_ms)
     return 0;
 }
 
+static void loop_listen(void *arg, uint32_t events)
+{
+    (void)events;
+    do_accept(arg);
+}
+
+static void loop_wake(void *arg, uint32_t events)
+{
+    (void)events;
+    run_pending(arg);
+}
+
+int store_sock_attach(struct store_sock *k, struct util_loop *loop)
+{
+    if (k->loop)
+        return -EBUSY;
+    int rc = util_loop_add(loop, k->lfd, UTIL_LOOP_IN, loop_listen, k);
+    if (rc)
+        return rc;
+    rc = util_loop_add(loop, k->wake[0], UTIL_LOOP_IN, loop_wake, k);
+    if (rc) {
+        util_loop_del(loop, k->lfd);
+        return rc;
+    }
+    k->loop = loop;
+    /* Clients accepted by step() before: onto the loop too. */
+    for (struct sock_client *cl = k->clients, *next; cl; cl = next) {
+        next = cl->next;
+        cl->loop_events = client_interest(cl);
+        if (util_loop_add(loop, cl->fd, cl->loop_events, loop_client, cl))
+            client_free(cl);
+    }
+    return 0;
+}
+
 int store_sock_run(struct store_sock *k, volatile int *stop)
 {
     /* An atomic load: another thread (or a signal handler) sets it. */
@@ -459,6 +546,10 @@ void store_sock_close(struct store_sock *k)
         return;
     while (k->clients)
         client_free(k->clients);
+    if (k->loop) {
+        util_loop_del(k->loop, k->lfd);
+        util_loop_del(k->loop, k->wake[0]);
+    }
     close(k->lfd);
     close(k->wake[0]);
     close(k->wake[1]);

@@ -370,6 +370,13 @@ void store_dispatch(struct store_conn *c, struct xsd_sockmsg *h, char *data);
 const char *store_errname(int err);
 /* The implicit path of domain domid: "/local/domain/<domid>". */
 int store_domain_path(domid_t domid, char *buf, size_t size);
+/* xenstored's canonicalize() of path in as connection c sees it (relative
+ * paths under its home, allowed characters, the path-max quota; '@'
+ * names only if allow_special): the absolute path into buf (at least
+ * XENSTORE_ABS_PATH_MAX + 2 bytes), its length into *plen, whether it was
+ * relative into *relative (if not NULL). 0 or EINVAL. */
+int store_path_canon(struct store_conn *c, const char *in, bool allow_special,
+                     char *buf, uint32_t *plen, bool *relative);
 
 /* ring.c */
 void store_ring_flush(struct store_conn *c);

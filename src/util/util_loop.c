@@ -20,6 +20,9 @@
 
 #include "xenkvm/util.h"
 
+_Static_assert(UTIL_LOOP_IN == EPOLLIN && UTIL_LOOP_OUT == EPOLLOUT,
+               "util.h's UTIL_LOOP_IN/OUT are epoll's");
+
 struct loop_reg {
     int fd;
     uint32_t events;

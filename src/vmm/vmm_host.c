@@ -1,7 +1,8 @@
 /*
  * The host: /dev/kvm and what it must offer, the services every domain
- * shares (the event-channel core, host interrupts, XenStore, the control
- * socket), set up by an ordered list of steps and torn down in reverse;
+ * shares (the event-channel core, the event loop of the dom0 services,
+ * host interrupts, XenStore, the control socket), set up by an ordered
+ * list of steps and torn down in reverse;
  * waiting for the domains to end; logging.
  */
 #include <stdint.h>
@@ -195,6 +196,28 @@ static void evtchn_down(struct vmm_host *h)
     h->evtchn = NULL;
 }
 
+/* The one event loop of the dom0 services and the host interrupts. */
+static int loop_up(struct vmm_host *h, char *err, size_t errlen)
+{
+    h->loop = util_loop_create();
+    int rc = h->loop ? util_loop_start(h->loop, "xenkvm-dom0") : -errno;
+    if (rc)
+        snprintf(err, errlen, "cannot start the event loop: %s", strerror(-rc));
+    return rc;
+}
+
+static void loop_stop(struct vmm_host *h)
+{
+    if (h->loop)
+        util_loop_stop(h->loop);
+}
+
+static void loop_down(struct vmm_host *h)
+{
+    util_loop_destroy(h->loop);
+    h->loop = NULL;
+}
+
 static int dom0pp_up(struct vmm_host *h, char *err, size_t errlen)
 {
     if (h->cfg.dom0_pingpong && vmm_dom0pp_start(h)) {
@@ -224,6 +247,7 @@ static const struct vmm_host_step {
     { "KVM", kvm_up, NULL, kvm_down },
     { "wake pipe", wake_up, NULL, wake_down },
     { "event channels", evtchn_up, NULL, evtchn_down },
+    { "event loop", loop_up, loop_stop, loop_down },
     { "host interrupts", vmm_irq_init, vmm_irq_stop, vmm_irq_fini },
     { "XenStore", vmm_store_init, NULL, vmm_store_fini },
     { "dom0 ping-pong", dom0pp_up, vmm_dom0pp_stop, NULL },
@@ -247,7 +271,6 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
     h->console = h->cfg.console ? h->cfg.console : stdout;
     h->kvmfd = -1;
     h->wake_pipe[0] = h->wake_pipe[1] = -1;
-    h->irq_stop_fd = h->irq_stop_watch = -1;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->sink_lock, NULL);
     while (h->steps_done < NR_HOST_STEPS) {

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "xenkvm/backends.h"
 #include "xenkvm/hv.h"
 #include "xenkvm/store.h"
 #include "xenkvm/util.h"
@@ -128,11 +129,8 @@ struct vmm_domain {
     unsigned int nr_iomem;
     _Atomic bool irq_released;        /* lines released at death */
 
-    /* XenStore (vmm_store.c) */
-    char uuid[40];
-    struct store_conn *store_ring;    /* the guest's ring connection */
-    evtchn_port_t store_port;         /* dom0 end, host-consumer */
-    evtchn_port_t store_guest_port;
+    /* XenStore (vmm_backends.c): what the service serves for it */
+    struct be_xenstore_dom *xs;       /* atomic: removed once, at death */
 };
 
 struct vmm_host {
@@ -152,27 +150,17 @@ struct vmm_host {
     int wake_pipe[2];             /* domain ended / interrupted */
     _Atomic bool interrupted;
 
-    /* XenStore (vmm_store.c) */
-    struct store *store;
-    struct store_conn *store_dom0;    /* our privileged connection */
-    pthread_mutex_t store_lock;       /* serialises store_dom0 requests */
-    struct store_sock *store_sock;
-    pthread_t store_thread;
-    bool store_thread_started;
-    volatile int store_stop;
-    struct vmm_domain *introducing;   /* domain of the XS_INTRODUCE in flight */
-    struct vmm_dom0pp *dom0pp;        /* vmm_dom0pp.c, or NULL */
+    /* The dom0 services (src/backends, vmm_backends.c) and the one
+     * event loop they, and the host interrupts, run on. */
+    struct util_loop *loop;
+    struct be_xenstore *xs;
+    struct be_pingpong *pingpong;     /* or NULL */
 
     /* Host interrupts (vmm_irq.c) and the control socket (vmm_ctl.c) */
     struct irq_icu *icu;
     struct irq_pirq *pirq;
     struct config_host_mmio *mmio;    /* copy of the host file's mmio= */
     unsigned int nr_mmio;
-    pthread_t irq_thread;
-    bool irq_thread_started;
-    int irq_stop_fd;                  /* eventfd: ends the IRQ thread */
-    int irq_stop_watch;
-    _Atomic bool irq_stop;
     struct vmm_ctl *ctl;
     /* Held by the control thread while it prints (irq_icu_format calls a
      * sink's describe after dropping the ICU lock) and while a domain's
@@ -251,13 +239,12 @@ void vmm_console_flush(struct vmm_domain *d);
 size_t vmm_console_sanitize(struct vmm_con_utf8 *st, const char *in, size_t n,
                             char *out);
 
-/* vmm_store.c */
+/* vmm_backends.c: the dom0 services' host and domain steps. */
 int vmm_store_init(struct vmm_host *h, char *err, size_t errlen);
 void vmm_store_fini(struct vmm_host *h);
 int vmm_store_domain_setup(struct vmm_domain *d);
+/* Idempotent, any thread (the domain's death, its teardown). */
 void vmm_store_domain_release(struct vmm_domain *d);
-
-/* vmm_dom0pp.c */
 int vmm_dom0pp_start(struct vmm_host *h);
 void vmm_dom0pp_stop(struct vmm_host *h);
 

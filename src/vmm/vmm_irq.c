@@ -1,11 +1,12 @@
 /*
  * Host interrupts in the VMM (issue 5, docs/irq.md "Wiring into the VMM"):
  * the ICU with the host file's lines, the Xen PIRQ router behind the
- * event-channel core's PIRQ hooks and __HYPERVISOR_physdev_op, a thread
- * running the ICU's event loop, and per domain its grants (irqs=), its host
- * MMIO (iomem=, KVM memslots over a file or UIO map) and its IOAPIC pins
- * (KVM irqfd + resamplefd). At a domain's death every line it held is
- * released, an in-flight interrupt counting as EOI'd (XSA-360 class).
+ * event-channel core's PIRQ hooks and __HYPERVISOR_physdev_op, the ICU's
+ * epoll fd on the dom0 services' event loop, and per domain its grants
+ * (irqs=), its host MMIO (iomem=, KVM memslots over a file or UIO map) and
+ * its IOAPIC pins (KVM irqfd + resamplefd). At a domain's death every line
+ * it held is released, an in-flight interrupt counting as EOI'd (XSA-360
+ * class).
  */
 #include <stdint.h>
 #include <errno.h>
@@ -13,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -39,33 +40,23 @@ static void *pirq_map_gfn(void *opaque, domid_t dom, uint64_t gfn)
     return gfn < d->ram_size / VMM_PAGE ? d->ram + gfn * VMM_PAGE : NULL;
 }
 
-/* ---- the ICU's thread ---- */
+/* ---- the ICU on the event loop ---- */
 
-static void irq_stop_cb(void *arg, int fd)
+/* The ICU's epoll fd is readable (level-triggered: called again while
+ * anything is ready). Bounded work per call is the ICU's (at most one
+ * raise per line per irq_icu_process call), so a flooding source cannot
+ * starve the other lines nor the loop's other services; guests are served
+ * on their own vCPU threads anyway. */
+static void irq_ready(void *arg, uint32_t events)
 {
-    (void)arg;
-    uint64_t v;
-    if (read(fd, &v, sizeof(v)) < 0) {
-        /* nothing to drain: the flag below is what counts */
-    }
-}
-
-/* Bounded work per wake-up is the ICU's (at most one raise per line per
- * irq_icu_process call), so a flooding source cannot starve the other
- * lines; guests are served on their own vCPU threads anyway. */
-static void *irq_thread(void *arg)
-{
+    (void)events;
     struct vmm_host *h = arg;
-    pthread_setname_np(pthread_self(), "xenkvm-irq");
-    while (!atomic_load(&h->irq_stop)) {
-        int rc = irq_icu_process(h->icu, -1);
-        if (rc < 0 && rc != -EINTR) {
-            fprintf(stderr, "xenkvm: irq loop: %s; host interrupts stop\n",
-                    strerror(-rc));
-            break;
-        }
+    int rc = irq_icu_process(h->icu, 0);
+    if (rc < 0 && rc != -EINTR) {
+        fprintf(stderr, "xenkvm: irq loop: %s; host interrupts stop\n",
+                strerror(-rc));
+        util_loop_del(h->loop, irq_icu_epoll_fd(h->icu));
     }
-    return NULL;
 }
 
 int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
@@ -122,45 +113,28 @@ int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen)
                  strerror(errno));
         return -ENOMEM;
     }
-    h->irq_stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (h->irq_stop_fd < 0 ||
-        (h->irq_stop_watch = irq_icu_watch_fd(h->icu, h->irq_stop_fd,
-                                              irq_stop_cb, h)) < 0) {
-        snprintf(err, errlen, "cannot set up the interrupt loop");
-        return -EIO;
-    }
-    rc = pthread_create(&h->irq_thread, NULL, irq_thread, h);
+    rc = util_loop_add(h->loop, irq_icu_epoll_fd(h->icu), EPOLLIN, irq_ready,
+                       h);
     if (rc) {
-        snprintf(err, errlen, "cannot start the interrupt thread: %s",
-                 strerror(rc));
-        return -rc;
+        snprintf(err, errlen, "cannot put the interrupt controller on the "
+                 "event loop: %s", strerror(-rc));
+        return rc;
     }
-    h->irq_thread_started = true;
     return 0;
 }
 
-/* Stop the ICU's thread (before domains go away). */
+/* Take the ICU off the loop (before domains go away): when it returns,
+ * irq_ready is not running and will not run again. */
 void vmm_irq_stop(struct vmm_host *h)
 {
-    if (!h->irq_thread_started)
-        return;
-    atomic_store(&h->irq_stop, true);
-    uint64_t one = 1;
-    if (write(h->irq_stop_fd, &one, sizeof(one)) < 0) {
-        /* an eventfd write only fails on overflow: it is readable then */
-    }
-    pthread_join(h->irq_thread, NULL);
-    h->irq_thread_started = false;
+    if (h->icu && h->loop)
+        util_loop_del(h->loop, irq_icu_epoll_fd(h->icu));   /* or -ENOENT */
 }
 
 /* After every domain is freed. */
 void vmm_irq_fini(struct vmm_host *h)
 {
     vmm_irq_stop(h);
-    if (h->irq_stop_watch >= 0 && h->icu)
-        irq_icu_unwatch_fd(h->icu, h->irq_stop_watch);
-    if (h->irq_stop_fd >= 0)
-        close(h->irq_stop_fd);
     irq_pirq_destroy(h->pirq);
     h->pirq = NULL;
     if (h->icu)

@@ -106,8 +106,43 @@ shutdown_request() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# The VMM's XenStore socket (served on the dom0 services' event loop) as
+# Debian's xenstore-utils see it while a guest idles: dom0's and the
+# guest's nodes as xl writes them, and a write from the tool firing the
+# guest's watch on its ring (control/shutdown), which powers it off.
+store_socket() {
+    command -v xenstore-read >/dev/null 2>&1 || { echo "SKIP: xenstore-utils not installed"; exit 77; }
+    export XENSTORED_PATH="$tmp/xs.sock"
+    "$xk" run --name idle --memory 16 --kernel "$pp" \
+        --cmdline "role=alloc peer=7 rounds=5" >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    for i in $(seq 100); do
+        grep -q "^DomU: published port" "$tmp/out" && break
+        sleep 0.1
+    done
+    quit() { kill -INT $pid 2>/dev/null; wait $pid; fail "$@"; }
+    grep -q "^DomU: published port" "$tmp/out" || quit "the guest did not get to idle"
+    [ "$(timeout 5 xenstore-read /local/domain/0/name)" = Domain-0 ] || quit "xenstore-read /local/domain/0/name"
+    [ "$(timeout 5 xenstore-read /local/domain/1/name)" = idle ] || quit "xenstore-read /local/domain/1/name"
+    timeout 5 xenstore-ls /local/domain/1 >"$tmp/ls" || quit "xenstore-ls failed"
+    grep -q "^ *ring-ref = " "$tmp/ls" || quit "no ring-ref in xenstore-ls: $(cat "$tmp/ls")"
+    grep -q "^ *port = \"[1-9]" "$tmp/ls" || quit "no pingpong port in xenstore-ls: $(cat "$tmp/ls")"
+    timeout 5 xenstore-write /local/domain/1/control/shutdown poweroff || quit "xenstore-write failed"
+    for i in $(seq 100); do
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 $pid 2>/dev/null && quit "the guest did not power off"
+    wait $pid
+    rc=$?
+    grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
+    grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+}
+
 case $t in
 shutdown_request) shutdown_request ;;
+store_socket)     store_socket ;;
 smp_2l)           smp "evtchn=2l" ;;
 smp_fifo)         smp "evtchn=fifo" ;;
 selftest_2l)      selftest "evtchn=2l" 2-level ;;

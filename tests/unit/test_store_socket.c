@@ -1,7 +1,8 @@
 /* The Unix socket transport with real sockets: framing over partial reads
  * and writes, many clients, a bad client closed alone, a client that never
- * reads its watch events; each with and without busy-poll, and an idle
- * busy-polling server that must sleep, not spin. */
+ * reads its watch events, a watch event raised by another thread; each
+ * with and without busy-poll and on a util_loop (store_sock_attach), and
+ * an idle busy-polling server that must sleep, not spin. */
 #include <pthread.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "store_test_util.h"
+#include "xenkvm/util.h"
 
 static struct store *s;
 static struct store_sock *k;
@@ -48,6 +50,38 @@ static int setup_bp(void **state)
 {
     (void)state;
     return setup_with(2000);
+}
+
+/* The same socket served on a util_loop's thread (store_sock_attach). */
+static struct util_loop *loop;
+
+static int setup_loop(void **state)
+{
+    (void)state;
+    snprintf(path, sizeof(path), "/tmp/xenkvm-test-%d/sock", (int)getpid());
+    s = store_create(NULL, NULL);
+    int err;
+    k = store_sock_open(s, path, &err);
+    loop = util_loop_create();
+    if (!k || !loop || store_sock_attach(k, loop) ||
+        store_sock_attach(k, loop) != -EBUSY ||
+        util_loop_start(loop, "test-loop"))
+        return -1;
+    return 0;
+}
+
+static int teardown_loop(void **state)
+{
+    (void)state;
+    util_loop_stop(loop);
+    store_sock_close(k);
+    util_loop_destroy(loop);     /* every registration is gone */
+    check_store(s);
+    store_destroy(s);
+    char dir[120];
+    snprintf(dir, sizeof(dir), "/tmp/xenkvm-test-%d", (int)getpid());
+    rmdir(dir);
+    return 0;
 }
 
 static int teardown(void **state)
@@ -231,6 +265,30 @@ static void test_client_never_reads_events(void **state)
     close(writer);
 }
 
+/* A write by another thread (an in-process client here) fires a socket
+ * client's watch: the event reaches it through the wake-up pipe. */
+static void test_event_from_another_thread(void **state)
+{
+    (void)state;
+    int fd = cli();
+    struct xsd_sockmsg h;
+    char buf[4200];
+    send_msg(fd, XS_WATCH, 1, "/ev\0tok", 8);
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.type, XS_WATCH);
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.type, XS_WATCH_EVENT);           /* the first one */
+    struct store_client *c;
+    assert_int_equal(store_client_new(s, 0, NULL, &c), 0);
+    assert_int_equal(store_client_write(c, "/ev/x", "1", 1), 0);
+    store_client_free(c);
+    assert_int_equal(recv_msg(fd, &h, buf, sizeof(buf)), 0);
+    assert_int_equal(h.type, XS_WATCH_EVENT);
+    assert_string_equal(buf, "/ev/x");
+    assert_string_equal(buf + 6, "tok");
+    close(fd);
+}
+
 static uint64_t thread_cpu_ns(pthread_t t)
 {
     clockid_t cid;
@@ -271,12 +329,17 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TB(f) cmocka_unit_test_setup_teardown(f, setup_bp, teardown)
+#define TL(f) cmocka_unit_test_setup_teardown(f, setup_loop, teardown_loop)
     const struct CMUnitTest tests[] = {
         T(test_byte_by_byte), T(test_oversize_closes_only_that_client),
         T(test_many_clients_pipelined), T(test_client_never_reads_events),
         TB(test_byte_by_byte), TB(test_oversize_closes_only_that_client),
         TB(test_many_clients_pipelined), TB(test_client_never_reads_events),
         TB(test_busy_poll_idle_sleeps),
+        T(test_event_from_another_thread), TB(test_event_from_another_thread),
+        TL(test_byte_by_byte), TL(test_oversize_closes_only_that_client),
+        TL(test_many_clients_pipelined), TL(test_client_never_reads_events),
+        TL(test_event_from_another_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

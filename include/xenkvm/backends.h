@@ -1,0 +1,105 @@
+/*
+ * Domain 0's services (backends), src/backends: each one file with the
+ * small interface below, all run by the VMM's one event loop (util_loop).
+ *
+ * The VMM creates them and hands them what they need in struct be_env
+ * (the loop, the event-channel core, the store, the output FILE) and, per
+ * domain, plain values (domid, host pointers to ring pages, frame
+ * numbers): this layer sits below the VMM and never includes its headers.
+ * Every service has the same shape, which blkback and netback will follow:
+ *
+ *   be_<svc>_create(env, ...)          the host-wide service, registered
+ *                                      on env->loop
+ *   be_<svc>_destroy(svc)              its registrations gone when it
+ *                                      returns
+ *   be_<svc>_domain_add(svc, cfg, ...) serve one guest (per-domain state
+ *                                      returned as a handle)
+ *   be_<svc>_domain_remove(handle)     stop serving it (domain death)
+ *
+ * Guest notifications reach a service through host-consumer event-channel
+ * ports, whose callbacks run in the notifying guest's vCPU thread: a
+ * service serves them there when that is cheap and never blocks (each
+ * says why where it does), and otherwise posts the work to the loop.
+ * Every int-returning function returns 0 or a negative errno.
+ */
+#ifndef XENKVM_BACKENDS_H
+#define XENKVM_BACKENDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "xenkvm/evtchn.h"
+#include "xenkvm/store.h"
+#include "xenkvm/util.h"
+
+/* What the VMM gives every service; copied by each create. */
+struct be_env {
+    struct util_loop *loop;       /* the dom0 services' loop, running */
+    struct evtchn_host *evtchn;   /* domain 0 is domid 0 there */
+    struct store *store;          /* the XenStore (be_xenstore_store) */
+    FILE *out;                    /* what the user sees (guest consoles) */
+    bool quiet;                   /* no warnings on stderr */
+};
+
+/* ---- the XenStore service (xenstore.c) ---- */
+
+struct be_xenstore;
+struct be_xenstore_dom;
+
+/* The store with domain 0's entries, and, if socket_path is not NULL or
+ * "", its Unix socket for tools (xenstore-ls ...) served on env->loop (a
+ * socket another daemon answers on, or one that cannot be opened, is a
+ * warning: guests still have their rings). env->store is not used. NULL
+ * with one line in err on failure. */
+struct be_xenstore *be_xenstore_create(const struct be_env *env,
+                                       const char *socket_path, char *err,
+                                       size_t errlen);
+/* Close the socket and free the store. Every domain removed first, and
+ * the loop stopped (or from one of its callbacks). NULL: no-op. */
+void be_xenstore_destroy(struct be_xenstore *xs);
+/* The store, for the other services' clients. */
+struct store *be_xenstore_store(struct be_xenstore *xs);
+/* Domain 0's in-process client of the service (no watches). */
+struct store_client *be_xenstore_client(struct be_xenstore *xs);
+
+/* One guest, as the VMM built it. */
+struct be_xenstore_domain {
+    domid_t domid;
+    const char *name;
+    uint64_t mem_kib;               /* memory/static-max and target */
+    uint32_t vcpus;
+    void *ring;                     /* host pointer to its store ring page */
+    uint64_t ring_gfn;              /* that page's frame in the guest */
+    evtchn_port_t console_port;     /* the console's guest port, gfn and */
+    uint64_t console_gfn;           /* ring for console/ in its home */
+};
+/* Serve a guest: offer it a store port (*guest_port, for the VMM's
+ * HVM_PARAM_STORE_EVTCHN), write the directories `xl` writes for a new
+ * domain (its home, /vm/<uuid>) and introduce it with its ring (the ring
+ * page is cleared). Guest notifications are served in the notifying vCPU
+ * thread. 0 and *out, or -errno with nothing left behind. */
+int be_xenstore_domain_add(struct be_xenstore *xs,
+                           const struct be_xenstore_domain *cfg,
+                           struct be_xenstore_dom **out,
+                           evtchn_port_t *guest_port);
+/* The domain is gone: release it in the store (@releaseDomain), close its
+ * port, free its ring connection and remove its directories, as `xl
+ * destroy` does. Once per handle, not while a domain_add runs for the same
+ * domid; NULL: no-op. */
+void be_xenstore_domain_remove(struct be_xenstore_dom *xd);
+
+/* ---- the dom0 ping-pong peer (pingpong.c) ---- */
+
+struct be_pingpong;
+
+/* Domain 0 as the ping-pong peer of docs/pingpong-protocol.md: it watches
+ * the store (env->store) for a guest's data/pingpong/port, binds that
+ * channel and answers every event until the guest's rounds are done,
+ * reporting on env->out. No per-domain calls: the store tells it about
+ * guests, and a guest whose home is removed is let go. NULL on failure. */
+struct be_pingpong *be_pingpong_create(const struct be_env *env);
+/* Stop watching, close every channel, free it. NULL: no-op. */
+void be_pingpong_destroy(struct be_pingpong *pp);
+
+#endif /* XENKVM_BACKENDS_H */
