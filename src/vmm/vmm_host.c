@@ -195,6 +195,28 @@ static void evtchn_down(struct vmm_host *h)
     h->evtchn = NULL;
 }
 
+/* The one event loop of the dom0 services and the control server. */
+static int loop_up(struct vmm_host *h, char *err, size_t errlen)
+{
+    h->loop = util_loop_create();
+    int rc = h->loop ? util_loop_start(h->loop, "xenkvm-loop") : -errno;
+    if (rc)
+        snprintf(err, errlen, "event loop: %s", strerror(-rc));
+    return rc;
+}
+
+static void loop_stop(struct vmm_host *h)
+{
+    if (h->loop)
+        util_loop_stop(h->loop);
+}
+
+static void loop_down(struct vmm_host *h)
+{
+    util_loop_destroy(h->loop);
+    h->loop = NULL;
+}
+
 static int dom0pp_up(struct vmm_host *h, char *err, size_t errlen)
 {
     if (h->cfg.dom0_pingpong && vmm_dom0pp_start(h)) {
@@ -224,6 +246,7 @@ static const struct vmm_host_step {
     { "KVM", kvm_up, NULL, kvm_down },
     { "wake pipe", wake_up, NULL, wake_down },
     { "event channels", evtchn_up, NULL, evtchn_down },
+    { "event loop", loop_up, loop_stop, loop_down },
     { "host interrupts", vmm_irq_init, vmm_irq_stop, vmm_irq_fini },
     { "XenStore", vmm_store_init, NULL, vmm_store_fini },
     { "dom0 ping-pong", dom0pp_up, vmm_dom0pp_stop, NULL },
