@@ -392,6 +392,7 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
 
 void vmm_domain_dead(struct vmm_domain *d)
 {
+    atomic_store(&d->end_ns, vmm_now_ns());
     /* Its host lines go first: a line it left in flight must not stay
      * masked for the others. */
     vmm_irq_domain_dead(d);
@@ -433,8 +434,10 @@ int vmm_domain_start(struct vmm_domain *d)
 {
     pthread_mutex_lock(&d->lock);
     int rc = d->started ? -EALREADY : vmm_vcpu_start_thread(&d->vcpus[0]);
-    if (!rc)
+    if (!rc) {
         d->started = true;
+        atomic_store(&d->start_ns, vmm_now_ns());
+    }
     pthread_mutex_unlock(&d->lock);
     if (!rc)
         vmm_log(d, "started (%u vCPU%s, %llu MiB)", d->nr_vcpus,

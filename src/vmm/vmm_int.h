@@ -99,6 +99,7 @@ struct vmm_domain {
     _Atomic bool stopping;
     _Atomic unsigned int threads_running;
     bool started, ended_reported;
+    _Atomic uint64_t start_ns, end_ns; /* vmm_now_ns(): started, ended */
 
     struct {                          /* src/backends/console.c */
         struct be_console *be;
@@ -244,10 +245,13 @@ int vmm_irq_domain_setup(struct vmm_domain *d,
 void vmm_irq_domain_dead(struct vmm_domain *d);
 void vmm_irq_domain_free(struct vmm_domain *d);
 
-/* vmm_ctl.c */
+/* vmm_ctl.c: the control verbs (list, console, shutdown, destroy, evtchn
+ * list, irq list/raise) on a control server at path, on h->loop. */
 int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
                   size_t errlen);
 void vmm_ctl_stop(struct vmm_host *h);
+/* CLOCK_MONOTONIC in ns. */
+uint64_t vmm_now_ns(void);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
