@@ -268,6 +268,18 @@ static void service(struct be_console *c)
     }
 }
 
+/* Notify the guest through our end (room in `out`, or news in `in`).
+ * Not under c->lock: the event-channel core calls console_event with its
+ * own locks held, which then takes c->lock. */
+static void notify_guest(struct be_console *c)
+{
+    pthread_mutex_lock(&c->lock);
+    evtchn_port_t port = c->port;
+    pthread_mutex_unlock(&c->lock);
+    if (port)
+        evtchn_host_send(c->cfg.evtchn, 0, port);
+}
+
 /* Loop: the ring has news (wake_fd). */
 static void on_wake(void *opaque, uint32_t events)
 {
@@ -281,7 +293,7 @@ static void on_wake(void *opaque, uint32_t events)
     service(c);
     pthread_mutex_unlock(&c->lock);
     /* Tell the guest there is room again. */
-    evtchn_host_send(c->cfg.evtchn, 0, c->port);
+    notify_guest(c);
 }
 
 /* The guest notified its console port (its vCPU's thread): wake the loop,
@@ -301,7 +313,7 @@ static void console_event(void *arg, domid_t dom, evtchn_port_t port)
     pthread_mutex_lock(&c->lock);
     drain(c);
     pthread_mutex_unlock(&c->lock);
-    evtchn_host_send(c->cfg.evtchn, 0, c->port);
+    notify_guest(c);
 }
 
 /* Take the client off: caller holds c->lock and is the loop's thread (the
@@ -352,7 +364,7 @@ static void on_client(void *opaque, uint32_t events)
         client_drop_locked(c);
     pthread_mutex_unlock(&c->lock);
     if (sent)
-        evtchn_host_send(c->cfg.evtchn, 0, c->port);
+        notify_guest(c);
 }
 
 int be_console_attach(struct be_console *c, int fd)
@@ -431,10 +443,15 @@ int be_console_create(const struct be_console_config *cfg,
     /* As xl does: an unbound port of the guest for domain 0, which the
      * console daemon (here: us) then binds. */
     struct evtchn_alloc_unbound au = { .dom = cfg->domid, .remote_dom = 0 };
+    evtchn_port_t port = 0;
     rc = evtchn_do_op(cfg->evtchn, 0, 0, EVTCHNOP_alloc_unbound, &au);
     if (!rc)
         rc = evtchn_host_bind_interdomain(cfg->evtchn, 0, cfg->domid, au.port,
-                                          console_event, c, &c->port);
+                                          console_event, c, &port);
+    /* The fresh binding's first event may already run on the loop. */
+    pthread_mutex_lock(&c->lock);
+    c->port = port;
+    pthread_mutex_unlock(&c->lock);
     if (rc) {
         be_console_destroy(c);
         return rc;
@@ -457,14 +474,16 @@ void be_console_destroy(struct be_console *c)
 {
     if (!c)
         return;
-    /* The port first: no console_event after this. */
+    /* The loop's callbacks first (util_loop_del waits for one in flight),
+     * so none sends on our port after it is closed; an event meanwhile
+     * only writes wake_fd. Then the port: no console_event after it. */
+    if (c->wake_fd >= 0)
+        util_loop_del(c->cfg.loop, c->wake_fd);
+    be_console_hangup(c);
     if (c->port)
         evtchn_host_close(c->cfg.evtchn, 0, c->port);
-    be_console_hangup(c);
-    if (c->wake_fd >= 0) {
-        util_loop_del(c->cfg.loop, c->wake_fd);
+    if (c->wake_fd >= 0)
         close(c->wake_fd);
-    }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
