@@ -64,8 +64,8 @@ cmd() {
 }
 
 # attach DOMAIN SCRIPT: `xenkvm console DOMAIN` on a pty; SCRIPT is python
-# run with `fd` (the pty's master), `out` (bytes read so far), `wait_for(s)`
-# and `send(b)`; prints the console's exit status.
+# run with `fd` (the pty's master), `out` (bytes read so far), `wait_for(s)`,
+# `send(b)` and `wait_raw()`; then the console must end; prints its output.
 attach() {
     python3 - "$xk" "$ctl" "$1" "$2" <<'PY'
 import os, pty, select, sys, time
@@ -94,21 +94,34 @@ def wait_for(s, limit=30):
         sys.exit("console never showed %r; got %r" % (s, bytes(out)))
 def send(b):
     os.write(fd, b)
+def wait_raw():
+    # the console puts the terminal in raw mode once attached; a key sent
+    # before would sit in the line discipline's cooked line
+    import termios
+    for i in range(300):
+        if not termios.tcgetattr(fd)[3] & termios.ICANON:
+            return
+        time.sleep(0.1)
+    sys.exit("the console never put the terminal in raw mode")
 exec(script)
 end = time.time() + 30
 while time.time() < end:
-    if os.waitpid(pid, os.WNOHANG)[0]:
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
         break
     pump(0.1)
 else:
     sys.exit("the console did not end; got %r" % bytes(out))
 sys.stdout.write(bytes(out).decode(errors="replace"))
+print("\nconsole exit status:", os.waitstatus_to_exitcode(st))
 PY
 }
 
-# The attach is up once a second one is refused (the server's answer).
+# Once the console is attached (it has put the terminal in raw mode), a
+# second attach is refused.
 second_refused='
 import subprocess
+wait_raw()
 for i in range(300):
     p = subprocess.run([xk, "console", "--socket", sock, dom],
                        capture_output=True, stdin=subprocess.DEVNULL)
@@ -148,6 +161,7 @@ wait_for("control/shutdown: poweroff")
 ' > "$tmp/cmd" 2>&1 || fail "console"
     grep -q "refused: xenkvm console: the console of alice is in use" "$tmp/cmd" || fail "no refusal"
     grep -q "guest: control/shutdown: poweroff" "$tmp/cmd" || fail "no guest output on the console"
+    grep -q "^console exit status: 0$" "$tmp/cmd" || fail "console: exit status"
     # the console still logs to the run's output
     grep -q "^alice: guest: control/shutdown: poweroff" "$tmp/out" || fail "not in the log"
     cmd list
@@ -163,6 +177,7 @@ console_detach)
         attach bob "$second_refused"'
 send(b"\x1d")
 ' > "$tmp/cmd" 2>&1 || fail "console detach $i"
+        grep -q "^console exit status: 0$" "$tmp/cmd" || fail "detach $i: exit status"
         cmd list bob
         grep -q "^bob .* r----- " "$tmp/cmd" || fail "bob did not run on after detach $i"
     done
