@@ -301,23 +301,4 @@ int irq_pirq_in_flight(struct irq_pirq *r, unsigned int line);
  * 0, or -EFAULT with the first violation described in msg. */
 int irq_pirq_check(struct irq_pirq *r, char *msg, size_t n);
 
-/* Control-socket helpers shared with the VMM's control server: read one
- * request line (at most n-1 bytes, '\n' and a trailing '\r' dropped)
- * within 2 s, so a slow or silent client cannot hold the serving thread;
- * and write all of a reply (no SIGPIPE), giving up when the peer takes no
- * data for 2 s (a client that never reads cannot wedge the server).
- * 0 or -errno (-ETIMEDOUT). */
-int irq_ctl_read_line(int fd, char *buf, size_t n);
-int irq_ctl_write_all(int fd, const char *p, size_t n);
-
-/*
- * Control protocol: the VMM serves `xenkvm irq list` on its control socket.
- * irq_ctl_serve reads one request line from fd ("irq list\n") and writes the
- * answer (irq_icu_format text, or "error: ..."). 0 or -errno.
- */
-int irq_ctl_serve(struct irq_icu *icu, int fd);
-/* Client side: send request to the unix socket at path, copy the answer to
- * out. 0 or -errno. */
-int irq_ctl_request(const char *path, const char *request, FILE *out);
-
 #endif /* XENKVM_IRQ_H */

@@ -107,9 +107,13 @@ struct vmm_host_config {
      * resample fds); the host owns it from then on, also on failure.
      * Takes precedence over irq_host (whose mmio= is still used). */
     struct irq_icu *icu;
-    /* Unix socket of the control protocol (`xenkvm irq list`, `xenkvm
-     * evtchn list`, docs/irq.md); NULL or "": none. */
+    /* Unix socket of the control protocol (docs/control.md: `xenkvm
+     * list`, `console`, `shutdown`, `destroy`, `evtchn list`, `irq
+     * list`); NULL or "": none. */
     const char *control_socket;
+    /* control_socket is a default, not asked for: if it cannot be served
+     * (another xenkvm has it), say so and run without one. */
+    bool control_optional;
 };
 
 /* Open /dev/kvm and create the host (domain 0, the event-channel core).

@@ -3,50 +3,24 @@
  * running xenkvm (every domain, or one), one line per port, like Xen's
  * lsevtchn: port, state, notify vCPU, remote domain/port or VIRQ/PIRQ,
  * pending, masked, FIFO priority and whether a host service consumes it.
- * The answer comes from the VMM's control socket (`xenkvm run --control`).
+ * The answer comes from the VMM's control socket (docs/control.md).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-#include "xenkvm/irq.h"
+#include <xen/xen.h>
 
 #include "cli.h"
-
-#define EVTCHN_DEFAULT_SOCKET "/run/xenkvm/control.sock"
 
 static void evtchn_usage(FILE *f)
 {
     fprintf(f, "usage: xenkvm evtchn list [--socket PATH] [DOMID]\n"
-               "  PATH defaults to $XENKVM_CONTROL, else "
-               EVTCHN_DEFAULT_SOCKET "\n"
-               "  (the socket of `xenkvm run --control PATH`)\n");
-}
-
-/* Send request to the control socket at path and print the answer. An
- * answer starting with "error:" goes to stderr. The exit status. */
-int cli_control_request(const char *who, const char *path, const char *request)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        fprintf(stderr, "%s: out of memory\n", who);
-        return 1;
-    }
-    int rc = irq_ctl_request(path, request, f);
-    fclose(f);
-    if (rc < 0) {
-        fprintf(stderr, "%s: cannot reach xenkvm at %s: %s (is `xenkvm run "
-                "--control %s` running?)\n", who, path, strerror(-rc), path);
-        free(text);
-        return 1;
-    }
-    bool err = len >= 6 && !strncmp(text, "error:", 6);
-    fwrite(text, 1, len, err ? stderr : stdout);
-    free(text);
-    return err ? 1 : 0;
+               "  PATH: the control socket of `xenkvm run` (docs/control.md;\n"
+               "  default $XENKVM_CONTROL, else $XDG_RUNTIME_DIR/xenkvm/control.sock,\n"
+               "  else /run/xenkvm/control.sock)\n");
 }
 
 int cli_evtchn(int argc, char **argv)
@@ -79,11 +53,10 @@ int cli_evtchn(int argc, char **argv)
             return 2;
         }
     }
-    if (!sock)
-        sock = getenv("XENKVM_CONTROL");
-    if (!sock)
-        sock = EVTCHN_DEFAULT_SOCKET;
+    char buf[108];
+    if (!(sock = cli_ctl_path(sock, buf, sizeof(buf))))
+        return 2;
     char req[64];
     snprintf(req, sizeof(req), "evtchn list%s%s", dom ? " " : "", dom ? dom : "");
-    return cli_control_request("xenkvm evtchn list", sock, req);
+    return cli_ctl_call("xenkvm evtchn list", sock, req);
 }

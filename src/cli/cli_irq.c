@@ -6,37 +6,33 @@
  *        running xenkvm once (a test / simulation aid)
  *   xenkvm irq list  --config HOST.cfg   the configured lines (not live)
  *   xenkvm irq serve --config HOST.cfg --socket PATH [--seconds N]
- *        run the lines of HOST.cfg with domain-0 counting sinks and answer
- *        `irq list` on PATH (the control protocol a VMM serves)
+ *        run the lines of HOST.cfg with domain-0 counting sinks and serve
+ *        `irq list` and `irq raise` on PATH: the same control server and
+ *        verbs as a VMM, on an event loop of its own
  *   xenkvm irq check (--host HOST.cfg | --domain XL.cfg | --dt FILE.dtb)
  *        parse a configuration with src/config's parsers (the ones `run`
  *        uses) and print what it grants / binds
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "xenkvm/config.h"
+#include "xenkvm/ctl.h"
 #include "xenkvm/irq.h"
 #include "xenkvm/util.h"
 
 #include "cli.h"
 
-#define IRQ_DEFAULT_SOCKET "/run/xenkvm/control.sock"
-
 static void irq_usage(FILE *f)
 {
     fprintf(f,
-        "usage: xenkvm irq list  [--socket PATH]       (default $XENKVM_CONTROL or "
-        IRQ_DEFAULT_SOCKET ")\n"
+        "usage: xenkvm irq list  [--socket PATH]       (default: docs/control.md)\n"
         "       xenkvm irq list  --config HOST.cfg\n"
         "       xenkvm irq raise [--socket PATH] LINE   (test aid: signal an eventfd line)\n"
         "       xenkvm irq serve --config HOST.cfg --socket PATH [--seconds N]\n"
@@ -73,18 +69,10 @@ static int irq_list(int argc, char **argv)
         irq_icu_destroy(icu);
         return 0;
     }
-    const char *sock = opt(argc, argv, "--socket");
-    if (!sock)
-        sock = getenv("XENKVM_CONTROL");
-    if (!sock)
-        sock = IRQ_DEFAULT_SOCKET;
-    int rc = irq_ctl_request(sock, "irq list", stdout);
-    if (rc < 0) {
-        fprintf(stderr, "xenkvm irq list: cannot reach xenkvm at %s: %s "
-                "(is it running? give --socket PATH)\n", sock, strerror(-rc));
-        return 1;
-    }
-    return 0;
+    char buf[108];
+    const char *sock = cli_ctl_path(opt(argc, argv, "--socket"), buf,
+                                    sizeof(buf));
+    return sock ? cli_ctl_call("xenkvm irq list", sock, "irq list") : 2;
 }
 
 /* Test / simulation aid: a running xenkvm signals the eventfd of LINE. */
@@ -103,13 +91,12 @@ static int irq_raise(int argc, char **argv)
         irq_usage(stderr);
         return 2;
     }
-    if (!sock)
-        sock = getenv("XENKVM_CONTROL");
-    if (!sock)
-        sock = IRQ_DEFAULT_SOCKET;
+    char buf[108];
+    if (!(sock = cli_ctl_path(sock, buf, sizeof(buf))))
+        return 2;
     char req[64];
     snprintf(req, sizeof(req), "irq raise %.20s", line);
-    return cli_control_request("xenkvm irq raise", sock, req);
+    return cli_ctl_call("xenkvm irq raise", sock, req);
 }
 
 static volatile sig_atomic_t irq_stop;
@@ -125,6 +112,13 @@ static void serve_sink(void *arg, struct irq_icu *icu, unsigned int line)
 {
     (void)arg;
     irq_icu_eoi(icu, line);
+}
+
+/* The ICU's events, on the loop. */
+static void serve_icu(void *opaque, uint32_t events)
+{
+    (void)events;
+    irq_icu_process(opaque, 0);
 }
 
 static int irq_serve(int argc, char **argv)
@@ -146,48 +140,46 @@ static int irq_serve(int argc, char **argv)
         irq_cb_sink_init(&sinks[i], "irq-serve", serve_sink, NULL);
         irq_icu_bind(icu, i, &sinks[i].sink);   /* -ENODEV for empty lines */
     }
-    int lfd = sinks ? util_unix_listen(sock, 8, 0) : -ENOMEM;
-    if (lfd < 0) {
-        fprintf(stderr, "xenkvm irq serve: cannot listen on %s: %s\n", sock,
-                strerror(-lfd));
-        free(sinks);
-        irq_icu_destroy(icu);
-        return 1;
+    /* The VMM's shape: one loop for the ICU and the control server. */
+    struct util_loop *loop = sinks ? util_loop_create() : NULL;
+    struct ctl_server *srv = NULL;
+    struct ctl_irq_verbs verbs = { .icu = icu };
+    int rc = loop ? 0 : -ENOMEM;
+    if (!rc)
+        rc = util_loop_add(loop, irq_icu_epoll_fd(icu), EPOLLIN, serve_icu, icu);
+    if (!rc)
+        rc = ctl_server_create(loop, sock, &srv);
+    if (!rc)
+        rc = ctl_irq_register(srv, &verbs);
+    if (!rc)
+        rc = util_loop_start(loop, "xenkvm-irq");
+    if (rc) {
+        fprintf(stderr, "xenkvm irq serve: cannot serve on %s: %s\n", sock,
+                strerror(-rc));
+    } else {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        fprintf(stderr, "xenkvm irq serve: %u lines, `xenkvm irq list "
+                "--socket %s`\n", info.nr_lines, sock);
+        double limit = secs ? atof(secs) : 0;
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do {
+            usleep(100000);
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        } while (!irq_stop &&
+                 !(limit > 0 && (double)(t.tv_sec - t0.tv_sec) +
+                   (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >= limit));
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    double limit = secs ? atof(secs) : 0;
-    fprintf(stderr, "xenkvm irq serve: %u lines, `xenkvm irq list --socket %s`\n",
-            info.nr_lines, sock);
-    while (!irq_stop) {
-        struct pollfd p[2] = {
-            { .fd = irq_icu_epoll_fd(icu), .events = POLLIN },
-            { .fd = lfd, .events = POLLIN },
-        };
-        if (poll(p, 2, 200) < 0 && errno != EINTR)
-            break;
-        if (p[0].revents & POLLIN)
-            irq_icu_process(icu, 0);
-        if (p[1].revents & POLLIN) {
-            int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (c >= 0) {
-                irq_ctl_serve(icu, c);
-                close(c);
-            }
-        }
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if (limit > 0 && (double)(t.tv_sec - t0.tv_sec) +
-                         (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >= limit)
-            break;
+    ctl_server_destroy(srv);
+    if (loop) {
+        util_loop_stop(loop);
+        util_loop_del(loop, irq_icu_epoll_fd(icu));
+        util_loop_destroy(loop);
     }
-    close(lfd);
-    unlink(sock);
     irq_icu_destroy(icu);
     free(sinks);
-    return 0;
+    return rc ? 1 : 0;
 }
 
 static int irq_check(int argc, char **argv)

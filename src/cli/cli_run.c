@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "xenkvm/config.h"
+#include "xenkvm/ctl.h"
 #include "xenkvm/store.h"
 #include "xenkvm/vmm.h"
 #include "cli.h"
@@ -67,9 +68,11 @@ static void usage(FILE *f)
         "                    (docs/irq.md; xl.cfg: device_tree = \"FILE.dtb\")\n"
         "  --irq-config FILE host interrupt lines and MMIO (docs/irq.md):\n"
         "                    line = [ \"7=eventfd,level\", ... ], mmio = [...]\n"
-        "  --control PATH    serve the control socket (xenkvm irq list,\n"
-        "                    xenkvm evtchn list) at PATH; default\n"
-        "                    $XENKVM_CONTROL, else none\n"
+        "  --control PATH    serve the control socket (xenkvm list, console,\n"
+        "                    shutdown, destroy, ...; docs/control.md) at PATH;\n"
+        "                    default $XENKVM_CONTROL, else\n"
+        "                    $XDG_RUNTIME_DIR/xenkvm/control.sock, else\n"
+        "                    /run/xenkvm/control.sock when free; '' for none\n"
         "xl.cfg keys for host interrupts: irqs = [ 7 ], iomem = [ \"PFN,NR@GFN\" ],\n"
         "irq_pins = [ \"LINE@PIN\" ], device_tree = \"FILE.dtb\".\n");
 }
@@ -257,12 +260,20 @@ static int run_domains(const struct run_opts *o, struct run_dom *doms,
     char err[512] = "";
     /* The store's socket where xenstore-utils look for it. */
     const char *sock = getenv("XENSTORED_PATH");
+    /* No --control: the default path, if no other xenkvm serves it. */
+    const char *control = o->control;
+    char control_def[108];
+    bool control_optional = !control &&
+        ctl_default_path(control_def, sizeof(control_def)) == 0;
+    if (control_optional)
+        control = control_def;
     struct vmm_host_config hc = { .console = con, .prefix_console = ndoms > 1,
                                   .quiet = o->quiet, .dom0_pingpong = o->dom0_pp,
                                   .store_socket = sock && *sock ? sock :
                                                   STORE_DEFAULT_SOCKET,
                                   .irq_host = irq_host,
-                                  .control_socket = o->control };
+                                  .control_socket = control,
+                                  .control_optional = control_optional };
     run_host = vmm_host_create(&hc, err, sizeof(err));
     if (!run_host) {
         fprintf(stderr, "xenkvm run: %s\n", err);

@@ -13,9 +13,13 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd cli_cmds[] = {
+    { "console", cli_console, "attach to a guest's console (Ctrl-] detaches)" },
+    { "destroy", cli_destroy, "stop a domain of a running xenkvm now" },
     { "evtchn", cli_evtchn, "event channels of a running xenkvm (evtchn list)" },
-    { "irq", cli_irq, "host interrupt lines (irq list, serve, check)" },
+    { "irq", cli_irq, "host interrupt lines (irq list, raise, serve, check)" },
+    { "list", cli_list, "the domains of a running xenkvm, as xl list" },
     { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
+    { "shutdown", cli_shutdown, "ask a domain to power off ([-w|--wait])" },
     { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };
 

@@ -1,46 +1,238 @@
 /*
- * The VMM's control socket (`xenkvm run --control PATH`): a Unix stream
- * socket; a client sends one request line, we write the answer and close.
+ * The VMM's control verbs, on the one control server (src/ctl,
+ * docs/control.md) that `xenkvm run --control PATH` (or the default path)
+ * serves on the host's event loop:
  *
- *   irq list            the ICU's table (irq_icu_format, as irq_ctl_serve)
- *   evtchn list [DOM]   every port of every domain (or of DOM), like lsevtchn
- *   irq raise LINE      signal an eventfd-backed host line once: a test and
- *                       simulation aid standing in for a device
+ *   list [DOMAIN]        xl list: Name, ID, Mem, VCPUs, State, Time(s)
+ *   console DOMAIN       attach to the guest's console (streaming)
+ *   shutdown DOMAIN      write "poweroff" to its control/shutdown, as xl
+ *   destroy DOMAIN       stop it now; the other domains go on
+ *   evtchn list [DOMID]  every port of every domain (or one), like lsevtchn
+ *   irq list, irq raise LINE   (src/ctl/ctl_irq.c)
  *
- * One thread accepts and serves connections one at a time; each has 2 s to
- * send its request and the answer's writes give up after 2 s without
- * progress (irq_ctl_write_all), so a silent or never-reading client delays
- * others by at most that and
- * never touches guest delivery (the ICU and the vCPUs have their own
- * threads). Answers are built in memory first, so a slow reader holds no
- * lock of ours.
+ * Handlers run in the loop's thread and never wait: they read domain state
+ * (atomics, or d->lock for a moment), ask a domain to stop, or write one
+ * store node. A DOMAIN is a name or a domid, as xl takes it.
  */
 #include <stdint.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "xenkvm/ctl.h"
 
 #include "vmm_int.h"
 
 struct vmm_ctl {
-    int lfd;
-    int stop_fd;
-    char path[108];
-    pthread_t thread;
+    struct ctl_server *srv;
+    struct ctl_irq_verbs irq;
+    uint64_t start_ns;            /* Domain-0's uptime starts here */
 };
 
-/* Replies are best effort: a client that went away loses its answer. */
-static void send_all(int fd, const char *p, size_t n)
+uint64_t vmm_now_ns(void)
 {
-    (void)irq_ctl_write_all(fd, p, n);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* ---- domains as xl sees them ---- */
+
+/* Is d still a domain for the tools? Until it has ended and is gone:
+ * destroyed, or shut down with on_poweroff/on_crash = destroy. A domain
+ * preserved after its end stays, as on Xen. */
+static bool visible(const struct vmm_domain *d)
+{
+    enum vmm_outcome o = vmm_domain_outcome(d, NULL);
+    if (o == VMM_RUNNING || atomic_load(&d->threads_running) > 0)
+        return true;
+    if (o == VMM_SHUTDOWN)
+        return d->on_poweroff == VMM_ACTION_PRESERVE;
+    if (o == VMM_CRASHED)
+        return d->on_crash == VMM_ACTION_PRESERVE;
+    return false;
+}
+
+/* The domain a request names (a domid or a name), or NULL after
+ * answering xl's error. */
+static struct vmm_domain *find(struct vmm_host *h, struct ctl_req *req,
+                               const char *arg)
+{
+    char *end;
+    errno = 0;
+    long id = strtol(arg, &end, 10);
+    struct vmm_domain *d = NULL;
+    if (!errno && !*end && end != arg) {
+        d = id > 0 && id < VMM_MAX_DOMAINS ? vmm_domain_find(h, (domid_t)id)
+                                           : NULL;
+    } else {
+        for (int i = 1; i < VMM_MAX_DOMAINS && !d; i++) {
+            struct vmm_domain *c = vmm_domain_find(h, (domid_t)i);
+            if (c && visible(c) && !strcmp(c->name, arg))
+                d = c;
+        }
+    }
+    if (!d || !visible(d)) {
+        ctl_req_error(req, "%.64s is an invalid domain identifier", arg);
+        return NULL;
+    }
+    return d;
+}
+
+static bool running(const struct vmm_domain *d)
+{
+    return d->started && vmm_domain_outcome(d, NULL) == VMM_RUNNING &&
+           atomic_load(&d->threads_running) > 0;
+}
+
+/* xl's six state flags: r(unning) b(locked) p(aused) s(hutdown), the
+ * shutdown reason (-rscwS: poweroff shows '-', crash 'c'), d(ying). We
+ * cannot tell a vCPU halted inside KVM from a running one, so a live
+ * domain is 'r', never 'b'; a domain built but not started is 'p'. */
+static void state_flags(const struct vmm_domain *d, char out[7])
+{
+    static const char reasons[] = "-rscwS";
+    unsigned int reason;
+    enum vmm_outcome o = vmm_domain_outcome(d, &reason);
+    bool live = atomic_load(&d->threads_running) > 0;
+    bool shut = o == VMM_SHUTDOWN || o == VMM_CRASHED;
+    if (o == VMM_CRASHED)
+        reason = 3;                 /* SHUTDOWN_crash */
+    out[0] = d->started && o == VMM_RUNNING && live ? 'r' : '-';
+    out[1] = '-';
+    out[2] = !d->started && o == VMM_RUNNING ? 'p' : '-';
+    out[3] = shut ? 's' : '-';
+    out[4] = shut && reason < sizeof(reasons) - 1 ? reasons[reason] : '-';
+    out[5] = o != VMM_RUNNING && live ? 'd' : '-';
+    out[6] = '\0';
+}
+
+static unsigned int vcpus_online(struct vmm_domain *d)
+{
+    unsigned int n = 0;
+    pthread_mutex_lock(&d->lock);
+    for (uint32_t i = 0; i < d->nr_vcpus; i++)
+        n += d->vcpus[i].up;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+/* Time(s): seconds since the domain started (frozen at its end). */
+static double uptime_s(const struct vmm_domain *d)
+{
+    uint64_t start = atomic_load(&d->start_ns);
+    uint64_t end = atomic_load(&d->end_ns);
+    if (!start)
+        return 0;
+    return (double)((end ? end : vmm_now_ns()) - start) / 1e9;
+}
+
+#define LIST_ROW "%-40s %5u %5lu %5u     %s  %8.1f\n"
+
+static void list(void *opaque, struct ctl_req *req)
+{
+    struct vmm_host *h = opaque;
+    if (req->argc > 1) {
+        ctl_req_usage(req);
+        return;
+    }
+    struct vmm_domain *only = req->argc ? find(h, req, req->argv[0]) : NULL;
+    if (req->argc && !only)
+        return;
+    fprintf(req->out, "Name                                        ID   Mem "
+            "VCPUs\tState\tTime(s)\n");
+    if (!only) {
+        /* Domain 0 is this process on the host: the host's memory and
+         * CPUs, up since the VMM started. */
+        struct sysinfo si;
+        unsigned long mem = sysinfo(&si) ? 0 :
+            (unsigned long)((uint64_t)si.totalram * si.mem_unit >> 20);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        fprintf(req->out, LIST_ROW, "Domain-0", 0u, mem,
+                cpus > 0 ? (unsigned int)cpus : 1u, "r-----",
+                (double)(vmm_now_ns() - h->ctl->start_ns) / 1e9);
+    }
+    for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
+        struct vmm_domain *d = vmm_domain_find(h, (domid_t)i);
+        if (!d || !visible(d) || (only && d != only))
+            continue;
+        char st[7];
+        state_flags(d, st);
+        fprintf(req->out, LIST_ROW, d->name, (unsigned int)d->domid,
+                (unsigned long)(d->ram_size >> 20), vcpus_online(d), st,
+                uptime_s(d));
+    }
+}
+
+/* ---- console, shutdown, destroy ---- */
+
+static void console(void *opaque, struct ctl_req *req)
+{
+    struct vmm_host *h = opaque;
+    if (req->argc != 1) {
+        ctl_req_usage(req);
+        return;
+    }
+    struct vmm_domain *d = find(h, req, req->argv[0]);
+    if (!d)
+        return;
+    if (!running(d)) {
+        ctl_req_error(req, "domain %s is not running", d->name);
+        return;
+    }
+    /* One client at a time, as xenconsoled: two keyboards typing into one
+     * ring would interleave, and a second reader would take output from
+     * the first. Only this thread attaches, so the check holds. */
+    if (be_console_attached(d->con.be)) {
+        ctl_req_error(req, "the console of %s is in use by another "
+                      "client (one `xenkvm console` at a time)", d->name);
+        return;
+    }
+    int fd = ctl_req_take(req);
+    if (fd < 0)
+        return;
+    /* Fails only if the domain ended meanwhile: the client sees EOF. */
+    if (be_console_attach(d->con.be, fd) < 0)
+        close(fd);
+}
+
+static void shutdown_verb(void *opaque, struct ctl_req *req)
+{
+    struct vmm_host *h = opaque;
+    if (req->argc != 1) {
+        ctl_req_usage(req);
+        return;
+    }
+    struct vmm_domain *d = find(h, req, req->argv[0]);
+    if (!d)
+        return;
+    if (!running(d)) {
+        ctl_req_error(req, "domain %s is not running", d->name);
+        return;
+    }
+    int rc = vmm_domain_request_shutdown(d);
+    if (rc)
+        ctl_req_error(req, "cannot ask %s to shut down: %s", d->name,
+                      strerror(-rc));
+}
+
+static void destroy(void *opaque, struct ctl_req *req)
+{
+    struct vmm_host *h = opaque;
+    if (req->argc != 1) {
+        ctl_req_usage(req);
+        return;
+    }
+    struct vmm_domain *d = find(h, req, req->argv[0]);
+    if (d)
+        vmm_domain_kill(d);
+}
+
+/* ---- evtchn list ---- */
 
 struct evl_ctx {
     FILE *out;
@@ -75,10 +267,10 @@ static void evtchn_row(void *arg, const struct evtchn_port_info *pi)
             pi->host_consumer ? "host" : "-");
 }
 
-static void evtchn_list_dom(struct vmm_host *h, FILE *out, domid_t dom)
+static void evtchn_list_dom(struct vmm_host *h, struct ctl_req *req,
+                            domid_t dom)
 {
-    struct vmm_domain *d = dom ? __atomic_load_n(&h->domains[dom],
-                                                 __ATOMIC_ACQUIRE) : NULL;
+    struct vmm_domain *d = vmm_domain_find(h, dom);
     int abi = evtchn_domain_abi(h->evtchn, dom);
     const char *state = "";
     if (d)
@@ -88,127 +280,57 @@ static void evtchn_list_dom(struct vmm_host *h, FILE *out, domid_t dom)
         case VMM_CRASHED: state = "crashed"; break;
         case VMM_KILLED: state = "destroyed"; break;
         }
-    fprintf(out, "# dom%u %s: %s ABI%s%s\n", (unsigned int)dom,
-            d ? d->name : dom == 0 ? "Domain-0" : "(being built)", abi == 3 ? "FIFO" : "2-level",
-            *state ? ", " : "", state);
-    struct evl_ctx c = { .out = out, .dom = dom };
+    fprintf(req->out, "# dom%u %s: %s ABI%s%s\n", (unsigned int)dom,
+            d ? d->name : dom == 0 ? "Domain-0" : "(being built)",
+            abi == 3 ? "FIFO" : "2-level", *state ? ", " : "", state);
+    struct evl_ctx c = { .out = req->out, .dom = dom };
     evtchn_port_foreach(h->evtchn, dom, evtchn_row, &c);
 }
 
-static void evtchn_list(struct vmm_host *h, FILE *out, const char *arg)
+static void evtchn_list(void *opaque, struct ctl_req *req)
 {
+    struct vmm_host *h = opaque;
     long only = -1;
-    if (arg && *arg) {
+    if (req->argc > 1) {
+        ctl_req_usage(req);
+        return;
+    }
+    if (req->argc) {
         char *end;
         errno = 0;
-        only = strtol(arg, &end, 10);
+        only = strtol(req->argv[0], &end, 10);
         if (errno || *end || only < 0 || only >= VMM_MAX_DOMAINS) {
-            fprintf(out, "error: bad domain id '%.16s'\n", arg);
+            ctl_req_error(req, "bad domain id '%.16s'", req->argv[0]);
             return;
         }
         if (evtchn_domain_abi(h->evtchn, (domid_t)only) < 0) {
-            fprintf(out, "error: no domain %ld\n", only);
+            ctl_req_error(req, "no domain %ld", only);
             return;
         }
     }
-    fprintf(out, "%-4s %-6s %-12s %-5s %-16s %-5s %-5s %-5s %s\n", "DOM",
+    fprintf(req->out, "%-4s %-6s %-12s %-5s %-16s %-5s %-5s %-5s %s\n", "DOM",
             "PORT", "STATE", "VCPU", "REMOTE", "PEND", "MASK", "PRIO",
             "CONSUMER");
     for (int i = 0; i < VMM_MAX_DOMAINS; i++) {
-        if (only >= 0 && i != only)
+        if ((only >= 0 && i != only) ||
+            evtchn_domain_abi(h->evtchn, (domid_t)i) < 0)
             continue;
-        if (evtchn_domain_abi(h->evtchn, (domid_t)i) < 0)
-            continue;
-        evtchn_list_dom(h, out, (domid_t)i);
+        evtchn_list_dom(h, req, (domid_t)i);
     }
 }
 
-static void irq_raise(struct vmm_host *h, FILE *out, const char *arg)
-{
-    char *end;
-    errno = 0;
-    long line = arg ? strtol(arg, &end, 10) : -1;
-    if (!arg || errno || *end || line < 0 || line >= (long)IRQ_MAX_LINES) {
-        fprintf(out, "error: usage: irq raise LINE\n");
-        return;
-    }
-    struct irq_line_info li;
-    if (irq_icu_line_info(h->icu, (unsigned int)line, &li) < 0 ||
-        !li.has_source) {
-        fprintf(out, "error: host line %ld has no source\n", line);
-        return;
-    }
-    if (strncmp(li.source, "eventfd", 7)) {
-        fprintf(out, "error: host line %ld is %s, not an eventfd line\n", line,
-                li.source);
-        return;
-    }
-    int fd = irq_icu_source_fd(h->icu, (unsigned int)line);
-    uint64_t one = 1;
-    if (fd < 0 || write(fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-        fprintf(out, "error: host line %ld: %s\n", line,
-                strerror(fd < 0 ? -fd : errno));
-    else
-        fprintf(out, "ok\n");
-}
+/* ---- the host step ---- */
 
-static void serve(struct vmm_host *h, int fd)
-{
-    char req[128];
-    if (irq_ctl_read_line(fd, req, sizeof(req)) < 0)
-        return;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    if (!out)
-        return;
-    char *save = NULL;
-    char *w1 = strtok_r(req, " \t", &save);
-    char *w2 = w1 ? strtok_r(NULL, " \t", &save) : NULL;
-    char *w3 = w2 ? strtok_r(NULL, " \t", &save) : NULL;
-    char *w4 = w3 ? strtok_r(NULL, " \t", &save) : NULL;
-    /* sink_lock: see vmm_int.h; the answer is only built here, sent later */
-    pthread_mutex_lock(&h->sink_lock);
-    if (w1 && w2 && !strcmp(w1, "irq") && !strcmp(w2, "list") && !w3)
-        irq_icu_format(h->icu, out);
-    else if (w1 && w2 && !strcmp(w1, "irq") && !strcmp(w2, "raise") && !w4)
-        irq_raise(h, out, w3);
-    else if (w1 && w2 && !strcmp(w1, "evtchn") && !strcmp(w2, "list") && !w4)
-        evtchn_list(h, out, w3);
-    else
-        fprintf(out, "error: unknown request (known: irq list, evtchn list "
-                "[DOMID], irq raise LINE)\n");
-    pthread_mutex_unlock(&h->sink_lock);
-    if (fclose(out) == 0)
-        send_all(fd, text, len);
-    free(text);
-}
-
-static void *ctl_thread(void *arg)
-{
-    struct vmm_host *h = arg;
-    struct vmm_ctl *c = h->ctl;
-    pthread_setname_np(pthread_self(), "xenkvm-ctl");
-    for (;;) {
-        struct pollfd p[2] = { { .fd = c->lfd, .events = POLLIN },
-                               { .fd = c->stop_fd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            break;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        serve(h, fd);
-        close(fd);
-    }
-    return NULL;
-}
+static const struct {
+    const char *verb, *usage;
+    ctl_verb_fn fn;
+} verbs[] = {
+    { "list", "list [DOMAIN]", list },
+    { "console", "console DOMAIN", console },
+    { "shutdown", "shutdown DOMAIN", shutdown_verb },
+    { "destroy", "destroy DOMAIN", destroy },
+    { "evtchn list", "evtchn list [DOMID]", evtchn_list },
+};
 
 int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
                   size_t errlen)
@@ -218,34 +340,31 @@ int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    c->lfd = c->stop_fd = -1;
-    snprintf(c->path, sizeof(c->path), "%s", path);
-    c->lfd = util_unix_listen(path, 16, 0);
-    if (c->lfd < 0) {
-        int e = -c->lfd;
-        if (e == EADDRINUSE)
+    c->start_ns = vmm_now_ns();
+    c->irq.icu = h->icu;
+    c->irq.lock = &h->sink_lock;
+    int rc = ctl_server_create(h->loop, path, &c->srv);
+    if (rc) {
+        if (rc == -EADDRINUSE)
             snprintf(err, errlen, "control socket %s is in use by another "
                      "xenkvm (give --control PATH)", path);
         else
-            snprintf(err, errlen, "control socket %s: %s", path, strerror(e));
+            snprintf(err, errlen, "control socket %s: %s", path,
+                     strerror(-rc));
         free(c);
-        return -e;
+        return rc;
     }
-    c->stop_fd = eventfd(0, EFD_CLOEXEC);
     h->ctl = c;
-    int rc = c->stop_fd < 0 ? errno : pthread_create(&c->thread, NULL,
-                                                     ctl_thread, h);
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]) && !rc; i++)
+        rc = ctl_register(c->srv, verbs[i].verb, verbs[i].fn, h,
+                          verbs[i].usage);
+    if (!rc)
+        rc = ctl_irq_register(c->srv, &c->irq);
     if (rc) {
-        snprintf(err, errlen, "control socket thread: %s", strerror(rc));
-        h->ctl = NULL;
-        close(c->lfd);
-        if (c->stop_fd >= 0)
-            close(c->stop_fd);
-        unlink(path);
-        free(c);
-        return -rc;
+        snprintf(err, errlen, "control verbs: %s", strerror(-rc));
+        vmm_ctl_stop(h);
     }
-    return 0;
+    return rc;
 }
 
 void vmm_ctl_stop(struct vmm_host *h)
@@ -253,14 +372,7 @@ void vmm_ctl_stop(struct vmm_host *h)
     struct vmm_ctl *c = h->ctl;
     if (!c)
         return;
-    uint64_t one = 1;
-    if (write(c->stop_fd, &one, sizeof(one)) < 0) {
-        /* cannot fail for a fresh eventfd */
-    }
-    pthread_join(c->thread, NULL);
-    close(c->lfd);
-    close(c->stop_fd);
-    unlink(c->path);
+    ctl_server_destroy(c->srv);
     free(c);
     h->ctl = NULL;
 }

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <xen/hvm/params.h>
 #include <xen/sched.h>
 
 #include "vmm_int.h"
@@ -195,14 +196,37 @@ static void vcpus_down(struct vmm_domain *d)
         vmm_vcpu_teardown(&d->vcpus[i]);
 }
 
+/* The console's guest-caused messages go through the domain's log budget. */
+static void console_log(void *opaque, const char *msg)
+{
+    vmm_log_guest(opaque, "%s", msg);
+}
+
 static int console_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
                       char *err, size_t errlen)
 {
     (void)cfg;
-    int rc = vmm_console_init(d);
-    if (rc)
+    struct be_console_config cc = {
+        .evtchn = d->h->evtchn, .domid = d->domid, .name = d->name,
+        .ring = d->special + VMM_SPECIAL_CONSOLE * VMM_PAGE, .hv = d->hv,
+        .out = d->h->console, .prefix = d->h->cfg.prefix_console,
+        .loop = d->h->loop, .log = console_log, .log_opaque = d,
+    };
+    int rc = be_console_create(&cc, &d->con.be, &d->con.guest_port);
+    if (rc) {
         snprintf(err, errlen, "cannot set up the console: %s", strerror(-rc));
-    return rc;
+        return rc;
+    }
+    hv_set_param(d->hv, HVM_PARAM_CONSOLE_PFN,
+                 VMM_SPECIAL_GPA / VMM_PAGE + VMM_SPECIAL_CONSOLE);
+    hv_set_param(d->hv, HVM_PARAM_CONSOLE_EVTCHN, d->con.guest_port);
+    return 0;
+}
+
+static void console_down(struct vmm_domain *d)
+{
+    be_console_destroy(d->con.be);
+    d->con.be = NULL;
 }
 
 static int store_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
@@ -236,7 +260,7 @@ static const struct vmm_domain_step {
     { "host interrupts", irq_up, vmm_irq_domain_free },
     { "hypercalls", hv_up, hv_down },
     { "vCPUs", vcpus_up, vcpus_down },
-    { "console", console_up, vmm_console_fini },
+    { "console", console_up, console_down },
     { "XenStore", store_up, vmm_store_domain_release },
 };
 #define NR_DOMAIN_STEPS (sizeof(domain_steps) / sizeof(domain_steps[0]))
@@ -368,10 +392,12 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
 
 void vmm_domain_dead(struct vmm_domain *d)
 {
+    atomic_store(&d->end_ns, vmm_now_ns());
     /* Its host lines go first: a line it left in flight must not stay
      * masked for the others. */
     vmm_irq_domain_dead(d);
-    vmm_console_flush(d);
+    be_console_flush(d->con.be);
+    be_console_hangup(d->con.be);    /* an attached `xenkvm console` ends */
     vmm_store_domain_release(d);
     char c = 1;
     if (write(d->h->wake_pipe[1], &c, 1) < 0) {
@@ -408,8 +434,10 @@ int vmm_domain_start(struct vmm_domain *d)
 {
     pthread_mutex_lock(&d->lock);
     int rc = d->started ? -EALREADY : vmm_vcpu_start_thread(&d->vcpus[0]);
-    if (!rc)
+    if (!rc) {
         d->started = true;
+        atomic_store(&d->start_ns, vmm_now_ns());
+    }
     pthread_mutex_unlock(&d->lock);
     if (!rc)
         vmm_log(d, "started (%u vCPU%s, %llu MiB)", d->nr_vcpus,

@@ -196,7 +196,8 @@ static void evtchn_down(struct vmm_host *h)
     h->evtchn = NULL;
 }
 
-/* The one event loop of the dom0 services and the host interrupts. */
+/* The one event loop of the dom0 services, the host interrupts and the
+ * control server. */
 static int loop_up(struct vmm_host *h, char *err, size_t errlen)
 {
     h->loop = util_loop_create();
@@ -231,7 +232,16 @@ static int ctl_up(struct vmm_host *h, char *err, size_t errlen)
 {
     if (!h->cfg.control_socket || !*h->cfg.control_socket)
         return 0;
-    return vmm_ctl_start(h, h->cfg.control_socket, err, errlen);
+    int rc = vmm_ctl_start(h, h->cfg.control_socket, err, errlen);
+    if (rc && h->cfg.control_optional) {
+        /* The default path: a second xenkvm runs without one. */
+        if (!h->cfg.quiet)
+            fprintf(stderr, "xenkvm: %s; running without a control socket\n",
+                    err);
+        err[0] = '\0';
+        rc = 0;
+    }
+    return rc;
 }
 
 /* Set-up in this order; vmm_host_destroy first runs the stops of the

@@ -66,25 +66,6 @@ void vmm_vcpu_teardown(struct vmm_vcpu *v);
 /* Install the kick signal's handler (once per process is enough). */
 void vmm_vcpu_signals_init(void);
 
-/* A UTF-8 sequence the sanitiser has seen the start of (vmm_console.c). */
-struct vmm_con_utf8 {
-    unsigned char seq[4];
-    unsigned int have, need;
-};
-
-struct vmm_console {
-    FILE *out;
-    bool prefix;
-    char line[256];              /* partial line (prefix mode) */
-    size_t line_len;
-    uint32_t ring_cons;          /* our copy of out_cons */
-    struct vmm_con_utf8 utf8;    /* sequence split across writes */
-    bool bad_index_logged;       /* said once per bad stretch */
-    evtchn_port_t port;          /* dom0 side */
-    evtchn_port_t guest_port;
-    pthread_mutex_t lock;
-};
-
 struct vmm_domain {
     struct vmm_host *h;
     domid_t domid;
@@ -118,8 +99,12 @@ struct vmm_domain {
     _Atomic bool stopping;
     _Atomic unsigned int threads_running;
     bool started, ended_reported;
+    _Atomic uint64_t start_ns, end_ns; /* vmm_now_ns(): started, ended */
 
-    struct vmm_console con;
+    struct {                          /* src/backends/console.c */
+        struct be_console *be;
+        evtchn_port_t guest_port;     /* HVM_PARAM_CONSOLE_EVTCHN */
+    } con;
 
     /* Host interrupts (vmm_irq.c) */
     bool pirq_added;                  /* known to the PIRQ router */
@@ -151,7 +136,7 @@ struct vmm_host {
     _Atomic bool interrupted;
 
     /* The dom0 services (src/backends, vmm_backends.c) and the one
-     * event loop they, and the host interrupts, run on. */
+     * event loop they, the host interrupts and the control server run on. */
     struct util_loop *loop;
     struct be_xenstore *xs;
     struct be_pingpong *pingpong;     /* or NULL */
@@ -224,21 +209,6 @@ int vmm_load_pvh_image(struct vmm_domain *d,
 int vmm_setup_boot_vcpu(struct vmm_vcpu *v, uint64_t entry, uint64_t ebx);
 int vmm_load_hvm_context(struct vmm_vcpu *v, const void *ctx);
 
-/* vmm_console.c */
-int vmm_console_init(struct vmm_domain *d);
-void vmm_console_fini(struct vmm_domain *d);
-void vmm_console_write(struct vmm_domain *d, const char *buf, size_t len);
-void vmm_console_flush(struct vmm_domain *d);
-/* The one filter between guest console bytes (console_io and the ring) and
- * the host terminal: UTF-8 and printable ASCII, '\n' and '\t' pass; '\r'
- * is dropped; every other C0 control (ESC included), DEL, every C1 control
- * (raw 0x80-0x9f and U+0080-U+009F encoded, e.g. C2 9B = CSI, C2 9D = OSC)
- * and every byte of malformed UTF-8 becomes '?'. A sequence split across
- * calls is completed from st. Writes at most n + 3 bytes to out; returns
- * how many. Pure: no lock, no I/O. */
-size_t vmm_console_sanitize(struct vmm_con_utf8 *st, const char *in, size_t n,
-                            char *out);
-
 /* vmm_backends.c: the dom0 services' host and domain steps. */
 int vmm_store_init(struct vmm_host *h, char *err, size_t errlen);
 void vmm_store_fini(struct vmm_host *h);
@@ -283,10 +253,13 @@ int vmm_pin_resamplefd(const struct vmm_pin *p);
 /* The irqfd the pin writes to raise the guest's GSI. */
 int vmm_pin_irqfd(const struct vmm_pin *p);
 
-/* vmm_ctl.c */
+/* vmm_ctl.c: the control verbs (list, console, shutdown, destroy, evtchn
+ * list, irq list/raise) on a control server at path, on h->loop. */
 int vmm_ctl_start(struct vmm_host *h, const char *path, char *err,
                   size_t errlen);
 void vmm_ctl_stop(struct vmm_host *h);
+/* CLOCK_MONOTONIC in ns. */
+uint64_t vmm_now_ns(void);
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

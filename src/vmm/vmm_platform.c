@@ -142,7 +142,8 @@ static void hvo_assert_upcall(void *dom, uint32_t vcpu)
 
 static void hvo_console_write(void *dom, const char *buf, size_t len)
 {
-    vmm_console_write(dom, buf, len);
+    struct vmm_domain *d = dom;
+    be_console_write(d->con.be, buf, len);
 }
 
 const struct hv_platform_ops vmm_hv_ops = {

@@ -6,6 +6,7 @@ set -u
 t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export XENKVM_CONTROL="$tmp/control.sock"   # ours, not the default one
 
 if [ ! -e /dev/kvm ]; then
     echo "SKIP: /dev/kvm not available"

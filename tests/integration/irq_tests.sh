@@ -15,6 +15,7 @@ cleanup() {
 trap cleanup EXIT
 export XENSTORED_PATH="$tmp/xs.sock"
 ctl="$tmp/ctl.sock"
+export XENKVM_CONTROL="$tmp/default-ctl.sock"   # runs without --control
 
 needs_kvm() {
     if [ ! -e /dev/kvm ]; then

@@ -6,8 +6,9 @@ set -u
 t=$1 xk=$2 guest=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# our own XenStore socket, not the system's
+# our own XenStore and control sockets, not the system's
 export XENSTORED_PATH="$tmp/xenstored.sock"
+export XENKVM_CONTROL="$tmp/control.sock"
 
 needs_kvm() {
     if [ ! -e /dev/kvm ]; then

@@ -1,8 +1,8 @@
 /*
  * ICU with real sources (eventfd, timerfd) and the domain-0 callback sink:
  * edge, level with EOI and resample, mask/unmask losing nothing, bind rules,
- * unbind, info, the list format and the control socket. (The KVM irqfd
- * pin sink is the VMM's: test_vmm_pin.c.)
+ * unbind, info, the list format (served as `irq list`: test_ctl.c). (The
+ * KVM irqfd pin sink is the VMM's: test_vmm_pin.c.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -415,117 +413,6 @@ static void test_format(void **state)
     irq_icu_destroy(icu);
 }
 
-struct server {
-    struct irq_icu *icu;
-    int lfd;
-    int served;
-};
-
-static void *server_main(void *arg)
-{
-    struct server *sv = arg;
-    for (int i = 0; i < 2; i++) {
-        int c = accept(sv->lfd, NULL, NULL);
-        if (c < 0)
-            break;
-        if (irq_ctl_serve(sv->icu, c) == 0)
-            sv->served++;
-        close(c);
-    }
-    return NULL;
-}
-
-static void test_ctl_socket(void **state)
-{
-    (void)state;
-    struct irq_icu *icu = icu_with_eventfd(4, EDGE);
-    char path[108];
-    snprintf(path, sizeof(path), "/tmp/xenkvm-irq-test-%d.sock", (int)getpid());
-    unlink(path);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(lfd, 4), 0);
-    struct server sv = { .icu = icu, .lfd = lfd };
-    pthread_t th;
-    pthread_create(&th, NULL, server_main, &sv);
-
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_int_equal(irq_ctl_request(path, "irq list", f), 0);
-    fclose(f);
-    assert_non_null(strstr(text, "\n4 "));
-    assert_non_null(strstr(text, "eventfd"));
-    free(text);
-    f = open_memstream(&text, &len);
-    assert_int_equal(irq_ctl_request(path, "irq frobnicate", f), 0);
-    fclose(f);
-    assert_non_null(strstr(text, "error: unknown request 'irq frobnicate'"));
-    free(text);
-    pthread_join(th, NULL);
-    assert_int_equal(sv.served, 2);
-    close(lfd);
-    unlink(path);
-    assert_int_equal(irq_ctl_request("/nonexistent/sock", "irq list", stdout),
-                     -ENOENT);
-    irq_icu_destroy(icu);
-}
-
-/* Read fd to EOF, counting bytes ({ int fd; size_t got; }). */
-static void *drain_fd(void *arg)
-{
-    struct { int fd; size_t got; } *rd = arg;
-    char buf[4096];
-    ssize_t r;
-    while ((r = read(rd->fd, buf, sizeof(buf))) > 0)
-        rd->got += (size_t)r;
-    return NULL;
-}
-
-/* Issue 14 suspected item: a client that sends a request and never reads
- * its (large) answer must not wedge the serving thread. The server side's
- * send buffer is made small so an `irq list` of 1024 lines cannot fit; the
- * serve call must give up (-ETIMEDOUT) instead of blocking forever, and the
- * next client is then served in full. Before the fix irq_ctl_serve blocked
- * in send() for good. */
-static void test_ctl_client_never_reads(void **state)
-{
-    (void)state;
-    struct irq_icu *icu = irq_icu_create(IRQ_MAX_LINES);
-    assert_non_null(icu);
-    for (unsigned int l = 0; l < IRQ_MAX_LINES; l++) {
-        struct irq_source *s;
-        assert_int_equal(irq_source_eventfd(-1, &s), 0);
-        struct irq_mode m = { IRQ_LEVEL, IRQ_ACTIVE_HIGH, IRQ_ACK_UNMASK };
-        assert_int_equal(irq_icu_set_source(icu, l, s, m), 0);
-    }
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    int small = 4096;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    assert_int_equal(write(sv[1], "irq list\n", 9), 9);   /* and never reads */
-    assert_int_equal(irq_ctl_serve(icu, sv[0]), -ETIMEDOUT);
-    close(sv[0]);
-    close(sv[1]);
-    /* the next client reads: it gets the whole table */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    assert_int_equal(write(sv[1], "irq list\n", 9), 9);
-    shutdown(sv[1], SHUT_WR);
-    pthread_t t;
-    struct { int fd; size_t got; } rd = { sv[1], 0 };
-    /* serve from this thread, drain from another */
-    pthread_create(&t, NULL, drain_fd, &rd);
-    assert_int_equal(irq_ctl_serve(icu, sv[0]), 0);
-    close(sv[0]);
-    pthread_join(t, NULL);
-    close(sv[1]);
-    assert_true(rd.got > 64 * 1024);
-    irq_icu_destroy(icu);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,8 +426,6 @@ int main(void)
         cmocka_unit_test(test_uio_vfio_errors),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_format),
-        cmocka_unit_test(test_ctl_socket),
-        cmocka_unit_test(test_ctl_client_never_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
