@@ -214,6 +214,31 @@ int hv_copy_to_guest(struct hv_domain *d, void *vcpu, uint64_t gva,
     return hv_copy(d, vcpu, gva, (void *)src, len, true);
 }
 
+long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
+                  bool copy_back, hv_struct_fn fn)
+{
+    /* Large enough for every struct of <xen/event_channel.h> and for the
+     * PHYSDEVOPs the IRQ router takes. */
+    union {
+        uint64_t align;
+        uint8_t bytes[128];
+    } buf;
+    if (len == 0) {
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+    if (len > sizeof(buf))
+        return -ENOSYS;    /* cannot happen with Xen's structs */
+    memset(&buf, 0, sizeof(buf));
+    if (hv_copy_from_guest(c->d, c->vcpu, buf.bytes, arg, len))
+        return -EFAULT;
+    int rc = fn(c, cmd, buf.bytes);
+    if (rc == 0 && copy_back &&
+        hv_copy_to_guest(c->d, c->vcpu, arg, buf.bytes, len))
+        return -EFAULT;
+    return rc;
+}
+
 int hv_set_param(struct hv_domain *d, uint32_t idx, uint64_t val)
 {
     if (idx >= HVM_NR_PARAMS)

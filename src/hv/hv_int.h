@@ -78,6 +78,14 @@ int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
             uint64_t timeout_ns);
 /* Log that sub-op cmd of hypercall nr is not implemented (once). */
 void hv_log_subop_enosys(struct hv_ctx *c, unsigned int cmd);
+/* A core's handler of sub-op cmd, given the guest's argument struct. */
+typedef int (*hv_struct_fn)(struct hv_ctx *c, unsigned int cmd, void *buf);
+/* A sub-op whose argument is one struct of len bytes at guest address arg
+ * (EVTCHNOPs, PHYSDEVOPs): copy it in, call fn, copy it back when fn
+ * returned 0 and copy_back. len 0: the sub-op is unknown (-ENOSYS, logged
+ * once). fn's return, or -EFAULT when the struct cannot be copied. */
+long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
+                  bool copy_back, hv_struct_fn fn);
 uint64_t hv_now_ns(void);
 
 #define hv_log(d, ...) hv_log_ratelimited((d), __VA_ARGS__)
