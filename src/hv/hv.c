@@ -3,7 +3,6 @@
  * and the sleeping hypercalls (block, poll). Handlers live in hv_calls.c.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +37,6 @@ uint64_t hv_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Guest-triggered messages: util_ratelimit_ok's budget per domain, so a
- * guest cannot flood the host's log. */
-void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
-{
-    unsigned int dropped;
-    bool ok = util_ratelimit_ok(&d->log_rl, &dropped);
-    if (dropped)
-        fprintf(stderr, "xenkvm: dom%u: %u messages suppressed\n", d->domid,
-                dropped);
-    if (!ok)
-        return;
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "xenkvm: dom%u: %s\n", d->domid, buf);
-}
-
 static void hv_poll_wake_cb(void *arg, evtchn_port_t port);
 
 struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
@@ -73,6 +53,7 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
         return NULL;
     }
     d->domid = cfg->domid;
+    snprintf(d->log_prefix, sizeof(d->log_prefix), "xenkvm: dom%u: ", d->domid);
     d->max_vcpus = cfg->max_vcpus;
     d->ram_pages = cfg->ram_pages;
     if (cfg->nr_e820)

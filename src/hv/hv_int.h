@@ -28,6 +28,7 @@ struct hv_domain {
     void *opaque;
     struct irq_pirq *pirq;     /* PHYSDEVOP router, or NULL: -ENOSYS */
     struct util_ratelimit log_rl;  /* hv_log's budget */
+    char log_prefix[24];           /* hv_log's "xenkvm: dom<id>: " */
 
     /* lock protects params, vcpu states, the wait state and the limiter.
      * Lock order: evtchn core locks, then this one (the core calls
@@ -88,8 +89,9 @@ long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
                   bool copy_back, hv_struct_fn fn);
 uint64_t hv_now_ns(void);
 
-#define hv_log(d, ...) hv_log_ratelimited((d), __VA_ARGS__)
-void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Guest-triggered messages: util_log_ratelimited's budget per domain, so
+ * a guest cannot flood the host's log. */
+#define hv_log(d, ...) \
+    util_log_ratelimited(&(d)->log_rl, stderr, (d)->log_prefix, __VA_ARGS__)
 
 #endif
