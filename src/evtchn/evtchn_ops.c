@@ -15,23 +15,6 @@
 
 /* ---- the operations ------------------------------------------------------ */
 
-/* Claim d's lowest free port for a binding of state to vcpu (Xen's
- * get_free_port, then evtchn_port_init): the port, with its channel in *cp
- * bound and write-locked for the caller to fill in its side of the binding
- * and unlock; or -ENOSPC/-ENOMEM. d->lock held. */
-static int bind_free_port(struct evtchn_dom *d, uint8_t state, uint32_t vcpu,
-                          struct evtchn_chn **cp)
-{
-    int port = evtchn_get_free_port(d);
-    if (port < 0)
-        return port;
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    evtchn_port_bind(d, c, state, vcpu);
-    *cp = c;
-    return port;
-}
-
 static int alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
                          evtchn_host_cb cb, void *cb_arg)
 {
@@ -49,7 +32,7 @@ static int alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
         goto out;
     }
     struct evtchn_chn *c;
-    port = bind_free_port(d, EVTCHN_STATE_UNBOUND, 0, &c);
+    port = evtchn_bind_free_port(d, EVTCHN_STATE_UNBOUND, 0, &c);
     if (port < 0) {
         rc = port;
         goto out;
@@ -147,7 +130,7 @@ static int do_bind_virq(struct evtchn_dom *d, void *arg)
         goto out;
     }
     struct evtchn_chn *c;
-    port = bind_free_port(d, EVTCHN_STATE_VIRQ, vcpu, &c);
+    port = evtchn_bind_free_port(d, EVTCHN_STATE_VIRQ, vcpu, &c);
     if (port < 0) {
         rc = port;
         goto out;
@@ -169,7 +152,7 @@ static int do_bind_ipi(struct evtchn_dom *d, void *arg)
     if (b->vcpu >= d->max_vcpus)
         return -XEN_ENOENT;
     pthread_mutex_lock(&d->lock);
-    int port = bind_free_port(d, EVTCHN_STATE_IPI, b->vcpu, &c);
+    int port = evtchn_bind_free_port(d, EVTCHN_STATE_IPI, b->vcpu, &c);
     if (port >= 0) {
         evtchn_write_unlock(&c->lock);
         b->port = (evtchn_port_t)port;
@@ -208,7 +191,7 @@ static int do_bind_pirq(struct evtchn_dom *d, void *arg)
     /* Bind first, so an interrupt the router raises from inside its bind
      * finds its port; undo if the router refuses. */
     struct evtchn_chn *c;
-    port = bind_free_port(d, EVTCHN_STATE_PIRQ, 0, &c);
+    port = evtchn_bind_free_port(d, EVTCHN_STATE_PIRQ, 0, &c);
     if (port < 0) {
         rc = port;
         goto out;
