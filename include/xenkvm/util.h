@@ -1,16 +1,18 @@
 /*
  * Small host-side helpers every part of xenkvm needs once: Unix stream
- * sockets and line I/O on them, whole-file reads, rate limiting of
- * messages a hostile party can trigger. POSIX only, no other xenkvm module.
+ * sockets and line I/O on them, whole-file reads, rate limiting and
+ * rate-limited logging of messages a hostile party can trigger. POSIX only, no other xenkvm module.
  * Every int-returning function returns 0 (or an fd) or a negative errno.
  */
 #ifndef XENKVM_UTIL_H
 #define XENKVM_UTIL_H
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- Unix stream sockets (util_sock.c) ---- */
 
@@ -61,6 +63,23 @@ struct util_ratelimit {
  * messages were suppressed in the last one, *suppressed (if not NULL) gets
  * their count so the caller can say so; otherwise 0. */
 bool util_ratelimit_ok(struct util_ratelimit *rl, unsigned int *suppressed);
+
+#define UTIL_LOG_LINE_MAX 512u      /* a logged message is cut to 511 bytes */
+
+/* A message a guest or a client can trigger, on rl's budget: if
+ * util_ratelimit_ok allows it, "<prefix><message>\n" goes to out (stderr
+ * for the host's log) in one call, so lines of several threads do not mix;
+ * when it opens a new window after some were suppressed,
+ * "<prefix><N> messages suppressed\n" goes first. The message is fmt
+ * formatted, cut at UTIL_LOG_LINE_MAX - 1 bytes. Returns whether it went
+ * out. */
+bool util_log_ratelimited(struct util_ratelimit *rl, FILE *out,
+                          const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The same with a va_list, for a module's own logging function. */
+bool util_vlog_ratelimited(struct util_ratelimit *rl, FILE *out,
+                           const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* ---- the event loop (util_loop.c) ---- */
 

@@ -47,31 +47,25 @@ struct dt_ctx {
     unsigned int cap_irqs, cap_mmio;
 };
 
-static void warn(struct dt_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void warn(struct dt_ctx *c, const char *fmt, ...)
+/* One line on the report: "warning: ..." (counted in out->warnings) or
+ * "error: ..." (counted in c->errors: the parse fails). */
+static void note(struct dt_ctx *c, bool error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note(struct dt_ctx *c, bool error, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("warning: ", c->report);
+    fputs(error ? "error: " : "warning: ", c->report);
     vfprintf(c->report, fmt, ap);
     fputc('\n', c->report);
     va_end(ap);
-    c->out->warnings++;
+    if (error)
+        c->errors++;
+    else
+        c->out->warnings++;
 }
-
-static void err(struct dt_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void err(struct dt_ctx *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("error: ", c->report);
-    vfprintf(c->report, fmt, ap);
-    fputc('\n', c->report);
-    va_end(ap);
-    c->errors++;
-}
+#define warn(c, ...) note((c), false, __VA_ARGS__)
+#define err(c, ...) note((c), true, __VA_ARGS__)
 
 /* uvmm's decode_resource_id: '0'-'9' then 'A'-'Z'. */
 static int decode_id(char ch)
@@ -131,6 +125,29 @@ static const char *sink_name(enum config_dt_sink s)
     return s == CONFIG_DT_IOAPIC ? "ioapic pin" : "pirq gsi";
 }
 
+/* The array arr of n bindings (elements of size bytes) with room for one
+ * more: arr, or arr grown (its capacity *cap doubling from 8). NULL (arr
+ * left as it was) with *rc = 0 after an error when it holds DT_MAX_BINDINGS
+ * (what: their name in it), or *rc = -ENOMEM. */
+static void *grow(struct dt_ctx *c, void *arr, unsigned int n, unsigned int *cap,
+                  size_t size, const char *what, int *rc)
+{
+    *rc = 0;
+    if (n == DT_MAX_BINDINGS) {
+        err(c, "more than %u %s", DT_MAX_BINDINGS, what);
+        return NULL;
+    }
+    if (n < *cap)
+        return arr;
+    unsigned int m = *cap ? *cap * 2 : 8;
+    void *p = realloc(arr, m * size);
+    if (p)
+        *cap = m;
+    else
+        *rc = -ENOMEM;
+    return p;
+}
+
 static int add_irq(struct dt_ctx *c, const struct config_dt_irq *b,
                    const char *hostdev)
 {
@@ -161,18 +178,12 @@ static int add_irq(struct dt_ctx *c, const struct config_dt_irq *b,
             return 0;
         }
     }
-    if (o->nr_irqs == DT_MAX_BINDINGS) {
-        err(c, "more than %u interrupt bindings", DT_MAX_BINDINGS);
-        return 0;
-    }
-    if (o->nr_irqs == c->cap_irqs) {
-        unsigned int n = c->cap_irqs ? c->cap_irqs * 2 : 8;
-        void *p = realloc(o->irqs, n * sizeof(*o->irqs));
-        if (!p)
-            return -ENOMEM;
-        o->irqs = p;
-        c->cap_irqs = n;
-    }
+    int rc;
+    struct config_dt_irq *irqs = grow(c, o->irqs, o->nr_irqs, &c->cap_irqs,
+                                      sizeof(*irqs), "interrupt bindings", &rc);
+    if (!irqs)
+        return rc;
+    o->irqs = irqs;
     o->irqs[o->nr_irqs++] = *b;
     return 0;
 }
@@ -180,18 +191,12 @@ static int add_irq(struct dt_ctx *c, const struct config_dt_irq *b,
 static int add_mmio(struct dt_ctx *c, const struct config_dt_mmio *m)
 {
     struct config_dt *o = c->out;
-    if (o->nr_mmio == DT_MAX_BINDINGS) {
-        err(c, "more than %u MMIO regions", DT_MAX_BINDINGS);
-        return 0;
-    }
-    if (o->nr_mmio == c->cap_mmio) {
-        unsigned int n = c->cap_mmio ? c->cap_mmio * 2 : 8;
-        void *p = realloc(o->mmio, n * sizeof(*o->mmio));
-        if (!p)
-            return -ENOMEM;
-        o->mmio = p;
-        c->cap_mmio = n;
-    }
+    int rc;
+    struct config_dt_mmio *mmio = grow(c, o->mmio, o->nr_mmio, &c->cap_mmio,
+                                       sizeof(*mmio), "MMIO regions", &rc);
+    if (!mmio)
+        return rc;
+    o->mmio = mmio;
     o->mmio[o->nr_mmio++] = *m;
     return 0;
 }
@@ -251,22 +256,33 @@ static void guest_side(struct dt_ctx *c, int gnode, struct guest_node *g)
     g->numreg = (g->reg && g->ac > 0) ? rlen / (4 * (g->ac + g->sc)) : 0;
 }
 
+/* X of the host resource name of device dev, which should be prefix X
+ * (prefix "irq" or "reg", X one of 0-9A-Z; kind and lower name it in
+ * messages): X, or -1 after uvmm's warning (another name: the resource is
+ * ignored) or error (a bad X). */
+static int resource_id(struct dt_ctx *c, const char *dev, const char *name,
+                       const char *prefix, const char *kind, const char *lower)
+{
+    if (strncmp(name, prefix, 3)) {
+        warn(c, "%s resource '%.32s' of device '%s' ignored. Should "
+             "be named '%s[0-9A-Z]'.", kind, name, dev, prefix);
+        return -1;
+    }
+    int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
+    if (id < 0)
+        err(c, "IO device '%s' has invalid %s resource id. Expected "
+            "'%s[0-9A-Z]', got '%.8s'", dev, lower, prefix, name);
+    return id;
+}
+
 /* Host resource irqX = <line>: the guest's interrupts[X]. 0 or -ENOMEM. */
 static int irq_resource(struct dt_ctx *c, const struct guest_node *g,
                         const char *name, const void *val)
 {
     const char *dev = g->dev;
-    if (strncmp(name, "irq", 3)) {
-        warn(c, "IRQ resource '%.32s' of device '%s' ignored. Should "
-             "be named 'irq[0-9A-Z]'.", name, dev);
+    int id = resource_id(c, dev, name, "irq", "IRQ", "irq");
+    if (id < 0)
         return 0;
-    }
-    int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
-    if (id < 0) {
-        err(c, "IO device '%s' has invalid irq resource id. Expected "
-            "'irq[0-9A-Z]', got '%.8s'", dev, name);
-        return 0;
-    }
     if (!g->have_ic)
         return 0;
     if (id >= g->numint) {
@@ -318,17 +334,9 @@ static int mmio_resource(struct dt_ctx *c, const struct guest_node *g,
                          const char *name, const void *val)
 {
     const char *dev = g->dev;
-    if (strncmp(name, "reg", 3)) {
-        warn(c, "MMIO resource '%.32s' of device '%s' ignored. Should "
-             "be named 'reg[0-9A-Z]'.", name, dev);
+    int id = resource_id(c, dev, name, "reg", "MMIO", "mmio");
+    if (id < 0)
         return 0;
-    }
-    int id = strlen(name) == 4 ? decode_id(name[3]) : -1;
-    if (id < 0) {
-        err(c, "IO device '%s' has invalid mmio resource id. Expected "
-            "'reg[0-9A-Z]', got '%.8s'", dev, name);
-        return 0;
-    }
     if (id >= g->numreg) {
         warn(c, "%s: IO MMIO resource '%s' of device '%s' is out of "
              "bounds: the node has %d reg entries", g->path, name, dev,

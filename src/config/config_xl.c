@@ -102,9 +102,20 @@ void config_irq_free(struct config_irq *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* "PFN,NR[@GFN]", hex as in xl.cfg(5). */
-static bool parse_iomem(const char *s, struct config_iomem *m)
+/* irqs= entry: a host line, decimal; into a uint32_t. */
+static bool parse_line(const char *s, void *out)
 {
+    uint64_t v;
+    if (!config_parse_u64(s, 10, &v) || v >= IRQ_MAX_LINES)
+        return false;
+    *(uint32_t *)out = (uint32_t)v;
+    return true;
+}
+
+/* iomem= entry: "PFN,NR[@GFN]", hex as in xl.cfg(5); into a config_iomem. */
+static bool parse_iomem(const char *s, void *out)
+{
+    struct config_iomem *m = out;
     char buf[64];
     if (!s || strlen(s) >= sizeof(buf))
         return false;
@@ -128,9 +139,10 @@ static bool parse_iomem(const char *s, struct config_iomem *m)
            m->gfn < max && m->nr <= max - m->gfn;
 }
 
-/* "LINE@PIN", decimal. */
-static bool parse_pin(const char *s, struct config_pin *p)
+/* irq_pins= entry: "LINE@PIN", decimal; into a config_pin. */
+static bool parse_pin(const char *s, void *out)
 {
+    struct config_pin *p = out;
     char buf[32];
     uint64_t line, pin;
     if (!s || strlen(s) >= sizeof(buf))
@@ -147,57 +159,65 @@ static bool parse_pin(const char *s, struct config_pin *p)
     return true;
 }
 
+/* A list key whose entries each parse into one element of an array. */
+struct list_key {
+    const char *key;
+    size_t size;                                  /* of one element */
+    bool (*parse)(const char *s, void *elem);     /* false: a bad entry */
+    int quote;                                    /* bytes of it quoted */
+    /* What was expected instead: a format taking the highest host line. */
+    const char *expected;
+};
+
+/* List key k as a new array (NULL when absent or empty) of *nr elements:
+ * 0, -ENOMEM, or -EINVAL after one message naming the first bad entry. */
+static void *parse_list(XLU_Config *c, const char *name, FILE *report,
+                        const struct list_key *k, unsigned int *nr, int *rc)
+{
+    XLU_ConfigList *l;
+    int n;
+    unsigned char *arr = NULL;
+    *nr = 0;
+    *rc = config_get_list(c, k->key, name, report, &l, &n);
+    if (*rc == 0 && n > 0 && !(arr = calloc((size_t)n, k->size)))
+        *rc = -ENOMEM;
+    for (int i = 0; *rc == 0 && i < n; i++) {
+        const char *s = xlu_cfg_get_listitem(l, i);
+        if (!k->parse(s, arr + (size_t)i * k->size)) {
+            fprintf(report, "%s: %s entry %d ('%.*s'): expected ", name,
+                    k->key, i + 1, k->quote, s ? s : "(a list)");
+            fprintf(report, k->expected, IRQ_MAX_LINES - 1);
+            fputc('\n', report);
+            *rc = -EINVAL;
+        }
+    }
+    if (*rc) {
+        free(arr);
+        return NULL;
+    }
+    *nr = (unsigned int)n;
+    return arr;
+}
+
 /* irqs= iomem= irq_pins= into out (empty on entry). */
 static int parse_irq_keys(XLU_Config *c, const char *name, FILE *report,
                           struct config_irq *out)
 {
-    XLU_ConfigList *l;
-    int n;
-    int rc = config_get_list(c, "irqs", name, report, &l, &n);
-    if (rc == 0 && n > 0 && !(out->grants = calloc((size_t)n, sizeof(*out->grants))))
-        rc = -ENOMEM;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        const char *s = xlu_cfg_get_listitem(l, i);
-        uint64_t v;
-        if (!config_parse_u64(s, 10, &v) || v >= IRQ_MAX_LINES) {
-            fprintf(report, "%s: irqs entry %d ('%.32s'): expected a line "
-                    "number 0..%u\n", name, i + 1, s ? s : "(a list)",
-                    IRQ_MAX_LINES - 1);
-            rc = -EINVAL;
-            break;
-        }
-        out->grants[out->nr_grants++] = (uint32_t)v;
-    }
+    static const struct list_key grants = {
+        "irqs", sizeof(*out->grants), parse_line, 32,
+        "a line number 0..%u" };
+    static const struct list_key iomem = {
+        "iomem", sizeof(*out->iomem), parse_iomem, 40,
+        "\"PFN,NR[@GFN]\" in hex, NR > 0" };
+    static const struct list_key pins = {
+        "irq_pins", sizeof(*out->pins), parse_pin, 32,
+        "\"LINE@PIN\" (host line 0..%u, IOAPIC pin)" };
+    int rc;
+    out->grants = parse_list(c, name, report, &grants, &out->nr_grants, &rc);
     if (rc == 0)
-        rc = config_get_list(c, "iomem", name, report, &l, &n);
-    if (rc == 0 && n > 0 && !(out->iomem = calloc((size_t)n, sizeof(*out->iomem))))
-        rc = -ENOMEM;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        const char *s = xlu_cfg_get_listitem(l, i);
-        if (!parse_iomem(s, &out->iomem[out->nr_iomem])) {
-            fprintf(report, "%s: iomem entry %d ('%.40s'): expected "
-                    "\"PFN,NR[@GFN]\" in hex, NR > 0\n", name, i + 1,
-                    s ? s : "(a list)");
-            rc = -EINVAL;
-            break;
-        }
-        out->nr_iomem++;
-    }
+        out->iomem = parse_list(c, name, report, &iomem, &out->nr_iomem, &rc);
     if (rc == 0)
-        rc = config_get_list(c, "irq_pins", name, report, &l, &n);
-    if (rc == 0 && n > 0 && !(out->pins = calloc((size_t)n, sizeof(*out->pins))))
-        rc = -ENOMEM;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        const char *s = xlu_cfg_get_listitem(l, i);
-        if (!parse_pin(s, &out->pins[out->nr_pins])) {
-            fprintf(report, "%s: irq_pins entry %d ('%.32s'): expected "
-                    "\"LINE@PIN\" (host line 0..%u, IOAPIC pin)\n", name,
-                    i + 1, s ? s : "(a list)", IRQ_MAX_LINES - 1);
-            rc = -EINVAL;
-            break;
-        }
-        out->nr_pins++;
-    }
+        out->pins = parse_list(c, name, report, &pins, &out->nr_pins, &rc);
     return rc;
 }
 

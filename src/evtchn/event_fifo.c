@@ -102,6 +102,7 @@ static void fifo_set_pending(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_
     event_word_t *word = word_of(d, port);
     struct fifo_vcpu *fv = d->vcpus[vcpu].fifo;
     struct fifo_queue *q = NULL, *old_q = NULL;
+    evtchn_fifo_control_block_t *cb = NULL;
     bool was_pending, linked = true;
     int tries;
 
@@ -146,7 +147,9 @@ static void fifo_set_pending(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_
     if (tries == 3)
         goto done;     /* queue changing under us: the event stays pending */
 
-    if (!fv->cb)
+    /* Acquire: init_control publishes it (release) without our locks. */
+    cb = __atomic_load_n(&fv->cb, __ATOMIC_ACQUIRE);
+    if (!cb)
         goto unlock;   /* no control block on this vCPU: guest must not unmask */
 
     /* Only bound ports get here (send, VIRQ, PIRQ, unmask and expand_array
@@ -182,8 +185,8 @@ unlock:
 done:
     /* A queue that was empty becomes READY; the upcall is raised when the
      * READY bit is newly set, as the guest drains all ready queues. */
-    if (!linked && fv->cb &&
-        !(__atomic_fetch_or(&fv->cb->ready, 1u << q->priority, __ATOMIC_SEQ_CST) &
+    if (!linked && cb &&
+        !(__atomic_fetch_or(&cb->ready, 1u << q->priority, __ATOMIC_SEQ_CST) &
           (1u << q->priority)))
         evtchn_mark_events_pending(d, vcpu);
 

@@ -172,6 +172,21 @@ int evtchn_get_free_port(struct evtchn_dom *d)
     return (int)p;
 }
 
+/* get_free_port and port_bind in one, the channel left write-locked for
+ * the caller (contract in evtchn_internal.h). Called with d->lock held. */
+int evtchn_bind_free_port(struct evtchn_dom *d, uint8_t state, uint32_t vcpu,
+                          struct evtchn_chn **cp)
+{
+    int port = evtchn_get_free_port(d);
+    if (port < 0)
+        return port;
+    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
+    evtchn_write_lock(&c->lock);
+    evtchn_port_bind(d, c, state, vcpu);
+    *cp = c;
+    return port;
+}
+
 /* A free port becomes bound: state and per-ABI initialisation. Called with
  * d->lock and the channel's write lock held. */
 void evtchn_port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,

@@ -239,6 +239,12 @@ struct evtchn_dom *evtchn_dom_get(struct evtchn_host *h, domid_t id);
 /* Lowest free port that is not still linked in a guest FIFO queue (Xen's
  * get_free_port), with storage; or -ENOSPC/-ENOMEM. d->lock held. */
 int evtchn_get_free_port(struct evtchn_dom *d);
+/* Claim d's lowest free port for a binding of state to vcpu (Xen's
+ * get_free_port, then evtchn_port_init): the port, with its channel in *cp
+ * bound and write-locked for the caller to fill in its side of the binding
+ * and unlock; or -ENOSPC/-ENOMEM. d->lock held. */
+int evtchn_bind_free_port(struct evtchn_dom *d, uint8_t state, uint32_t vcpu,
+                          struct evtchn_chn **cp);
 /* A free port becomes bound: state and per-ABI initialisation. Called
  * with d->lock and the channel's write lock held. */
 void evtchn_port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,

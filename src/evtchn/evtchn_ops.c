@@ -31,14 +31,12 @@ static int alloc_unbound(struct evtchn_dom *cur, struct evtchn_alloc_unbound *a,
         rc = -XEN_ESRCH;
         goto out;
     }
-    port = evtchn_get_free_port(d);
+    struct evtchn_chn *c;
+    port = evtchn_bind_free_port(d, EVTCHN_STATE_UNBOUND, 0, &c);
     if (port < 0) {
         rc = port;
         goto out;
     }
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    evtchn_port_bind(d, c, EVTCHN_STATE_UNBOUND, 0);
     c->u.unbound.remote_dom = a->remote_dom == DOMID_SELF ? cur->id : a->remote_dom;
     c->cb = cb;
     c->cb_arg = cb_arg;
@@ -131,14 +129,12 @@ static int do_bind_virq(struct evtchn_dom *d, void *arg)
         rc = -XEN_EEXIST;
         goto out;
     }
-    port = evtchn_get_free_port(d);
+    struct evtchn_chn *c;
+    port = evtchn_bind_free_port(d, EVTCHN_STATE_VIRQ, vcpu, &c);
     if (port < 0) {
         rc = port;
         goto out;
     }
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    evtchn_port_bind(d, c, EVTCHN_STATE_VIRQ, vcpu);
     c->u.virq = virq;
     evtchn_write_unlock(&c->lock);
     atomic_store_explicit(&d->vcpus[vcpu].virq_port[virq], (uint32_t)port,
@@ -152,23 +148,17 @@ out:
 static int do_bind_ipi(struct evtchn_dom *d, void *arg)
 {
     struct evtchn_bind_ipi *b = arg;
-    int port, rc = 0;
+    struct evtchn_chn *c;
     if (b->vcpu >= d->max_vcpus)
         return -XEN_ENOENT;
     pthread_mutex_lock(&d->lock);
-    port = evtchn_get_free_port(d);
-    if (port < 0) {
-        rc = port;
-        goto out;
+    int port = evtchn_bind_free_port(d, EVTCHN_STATE_IPI, b->vcpu, &c);
+    if (port >= 0) {
+        evtchn_write_unlock(&c->lock);
+        b->port = (evtchn_port_t)port;
     }
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    evtchn_port_bind(d, c, EVTCHN_STATE_IPI, b->vcpu);
-    evtchn_write_unlock(&c->lock);
-    b->port = (evtchn_port_t)port;
-out:
     pthread_mutex_unlock(&d->lock);
-    return rc;
+    return port < 0 ? port : 0;
 }
 
 static int do_bind_pirq(struct evtchn_dom *d, void *arg)
@@ -198,16 +188,14 @@ static int do_bind_pirq(struct evtchn_dom *d, void *arg)
         }
         atomic_store_explicit(&d->pirq_port, tab, memory_order_release);
     }
-    port = evtchn_get_free_port(d);
+    /* Bind first, so an interrupt the router raises from inside its bind
+     * finds its port; undo if the router refuses. */
+    struct evtchn_chn *c;
+    port = evtchn_bind_free_port(d, EVTCHN_STATE_PIRQ, 0, &c);
     if (port < 0) {
         rc = port;
         goto out;
     }
-    /* Bind first, so an interrupt the router raises from inside its bind
-     * finds its port; undo if the router refuses. */
-    struct evtchn_chn *c = evtchn_chn_of(d, (uint32_t)port);
-    evtchn_write_lock(&c->lock);
-    evtchn_port_bind(d, c, EVTCHN_STATE_PIRQ, 0);
     c->u.pirq = pirq;
     evtchn_write_unlock(&c->lock);
     atomic_store_explicit(&tab[pirq], (uint32_t)port, memory_order_release);
@@ -672,6 +660,24 @@ int evtchn_do_op(struct evtchn_host *h, domid_t caller, uint32_t caller_vcpu,
 
 /* ---- host side ----------------------------------------------------------- */
 
+/* The channel of port, read-locked, if it is still bound as state (VIRQ or
+ * PIRQ) to num; else NULL. The VIRQ and PIRQ tables that name the port are
+ * read without d->lock, so it may have been closed or re-bound meanwhile:
+ * this re-checks under the channel's lock. */
+static struct evtchn_chn *chn_bound_read_lock(struct evtchn_dom *d, uint32_t port,
+                                              uint8_t state, uint32_t num)
+{
+    if (!port || !port_is_valid(d, port))
+        return NULL;
+    struct evtchn_chn *c = evtchn_chn_of(d, port);
+    evtchn_read_lock(&c->lock);
+    if (c->state == state &&
+        (state == EVTCHN_STATE_VIRQ ? c->u.virq : c->u.pirq) == num)
+        return c;
+    evtchn_read_unlock(&c->lock);
+    return NULL;
+}
+
 void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu, uint32_t virq)
 {
     struct evtchn_dom *d;
@@ -682,12 +688,9 @@ void evtchn_send_virq(struct evtchn_host *h, domid_t dom, uint32_t vcpu, uint32_
     if (v < d->max_vcpus) {
         uint32_t port = atomic_load_explicit(&d->vcpus[v].virq_port[virq],
                                              memory_order_acquire);
-        if (port && port_is_valid(d, port)) {
-            struct evtchn_chn *c = evtchn_chn_of(d, port);
-            evtchn_read_lock(&c->lock);
-            /* Re-check under the lock: it may have been closed meanwhile. */
-            if (c->state == EVTCHN_STATE_VIRQ && c->u.virq == virq)
-                deliver(d, global ? c->notify_vcpu : v, c);
+        struct evtchn_chn *c = chn_bound_read_lock(d, port, EVTCHN_STATE_VIRQ, virq);
+        if (c) {
+            deliver(d, global ? c->notify_vcpu : v, c);
             evtchn_read_unlock(&c->lock);
         }
     }
@@ -703,14 +706,11 @@ int evtchn_send_pirq(struct evtchn_host *h, domid_t dom, uint32_t pirq)
     atomic_uint *tab = pirq_table(d);
     if (tab && pirq < d->nr_pirqs) {
         uint32_t port = atomic_load_explicit(&tab[pirq], memory_order_acquire);
-        if (port && port_is_valid(d, port)) {
-            struct evtchn_chn *c = evtchn_chn_of(d, port);
-            evtchn_read_lock(&c->lock);
-            if (c->state == EVTCHN_STATE_PIRQ && c->u.pirq == pirq) {
-                deliver(d, c->notify_vcpu, c);
-                rc = 0;
-            }
+        struct evtchn_chn *c = chn_bound_read_lock(d, port, EVTCHN_STATE_PIRQ, pirq);
+        if (c) {
+            deliver(d, c->notify_vcpu, c);
             evtchn_read_unlock(&c->lock);
+            rc = 0;
         }
     }
     dom_put(d);

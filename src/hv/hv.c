@@ -3,7 +3,6 @@
  * and the sleeping hypercalls (block, poll). Handlers live in hv_calls.c.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +37,6 @@ uint64_t hv_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Guest-triggered messages: util_ratelimit_ok's budget per domain, so a
- * guest cannot flood the host's log. */
-void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
-{
-    unsigned int dropped;
-    bool ok = util_ratelimit_ok(&d->log_rl, &dropped);
-    if (dropped)
-        fprintf(stderr, "xenkvm: dom%u: %u messages suppressed\n", d->domid,
-                dropped);
-    if (!ok)
-        return;
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "xenkvm: dom%u: %s\n", d->domid, buf);
-}
-
 static void hv_poll_wake_cb(void *arg, evtchn_port_t port);
 
 struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
@@ -73,6 +53,7 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
         return NULL;
     }
     d->domid = cfg->domid;
+    snprintf(d->log_prefix, sizeof(d->log_prefix), "xenkvm: dom%u: ", d->domid);
     d->max_vcpus = cfg->max_vcpus;
     d->ram_pages = cfg->ram_pages;
     if (cfg->nr_e820)
@@ -212,6 +193,31 @@ int hv_copy_to_guest(struct hv_domain *d, void *vcpu, uint64_t gva,
                      const void *src, size_t len)
 {
     return hv_copy(d, vcpu, gva, (void *)src, len, true);
+}
+
+long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
+                  bool copy_back, hv_struct_fn fn)
+{
+    /* Large enough for every struct of <xen/event_channel.h> and for the
+     * PHYSDEVOPs the IRQ router takes. */
+    union {
+        uint64_t align;
+        uint8_t bytes[128];
+    } buf;
+    if (len == 0) {
+        hv_log_subop_enosys(c, cmd);
+        return -ENOSYS;
+    }
+    if (len > sizeof(buf))
+        return -ENOSYS;    /* cannot happen with Xen's structs */
+    memset(&buf, 0, sizeof(buf));
+    if (hv_copy_from_guest(c->d, c->vcpu, buf.bytes, arg, len))
+        return -EFAULT;
+    int rc = fn(c, cmd, buf.bytes);
+    if (rc == 0 && copy_back &&
+        hv_copy_to_guest(c->d, c->vcpu, arg, buf.bytes, len))
+        return -EFAULT;
+    return rc;
 }
 
 int hv_set_param(struct hv_domain *d, uint32_t idx, uint64_t val)

@@ -319,30 +319,16 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
 
 /* ---- event_channel_op: all of it is the core's ---- */
 
+static int evtchn_op(struct hv_ctx *c, unsigned int cmd, void *buf)
+{
+    return evtchn_do_op(c->d->evtchn, c->d->domid, c->vcpu_id, cmd, buf);
+}
+
 long hv_do_event_channel_op(struct hv_ctx *c, const uint64_t *a)
 {
     unsigned int cmd = (unsigned int)a[0];
-    uint64_t arg = a[1];
-    /* Large enough for every struct of <xen/event_channel.h>. */
-    union {
-        uint64_t align;
-        uint8_t bytes[128];
-    } buf;
-    size_t len = evtchn_op_arg_size(cmd);
-    if (len == 0) {
-        hv_log_subop_enosys(c, cmd);
-        return -ENOSYS;
-    }
-    if (len > sizeof(buf))
-        return -ENOSYS;    /* cannot happen with Xen's structs */
-    if (copy_in(c, buf.bytes, arg, len))
-        return -EFAULT;
-    int rc = evtchn_do_op(c->d->evtchn, c->d->domid, c->vcpu_id, cmd,
-                          buf.bytes);
-    if (rc == 0 && evtchn_op_copies_back(cmd) &&
-        copy_out(c, arg, buf.bytes, len))
-        return -EFAULT;
-    return rc;
+    return hv_struct_op(c, cmd, a[1], evtchn_op_arg_size(cmd),
+                        evtchn_op_copies_back(cmd), evtchn_op);
 }
 
 /* ---- sched_op ---- */

@@ -28,6 +28,7 @@ struct hv_domain {
     void *opaque;
     struct irq_pirq *pirq;     /* PHYSDEVOP router, or NULL: -ENOSYS */
     struct util_ratelimit log_rl;  /* hv_log's budget */
+    char log_prefix[24];           /* hv_log's "xenkvm: dom<id>: " */
 
     /* lock protects params, vcpu states, the wait state and the limiter.
      * Lock order: evtchn core locks, then this one (the core calls
@@ -78,10 +79,19 @@ int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
             uint64_t timeout_ns);
 /* Log that sub-op cmd of hypercall nr is not implemented (once). */
 void hv_log_subop_enosys(struct hv_ctx *c, unsigned int cmd);
+/* A core's handler of sub-op cmd, given the guest's argument struct. */
+typedef int (*hv_struct_fn)(struct hv_ctx *c, unsigned int cmd, void *buf);
+/* A sub-op whose argument is one struct of len bytes at guest address arg
+ * (EVTCHNOPs, PHYSDEVOPs): copy it in, call fn, copy it back when fn
+ * returned 0 and copy_back. len 0: the sub-op is unknown (-ENOSYS, logged
+ * once). fn's return, or -EFAULT when the struct cannot be copied. */
+long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
+                  bool copy_back, hv_struct_fn fn);
 uint64_t hv_now_ns(void);
 
-#define hv_log(d, ...) hv_log_ratelimited((d), __VA_ARGS__)
-void hv_log_ratelimited(struct hv_domain *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Guest-triggered messages: util_log_ratelimited's budget per domain, so
+ * a guest cannot flood the host's log. */
+#define hv_log(d, ...) \
+    util_log_ratelimited(&(d)->log_rl, stderr, (d)->log_prefix, __VA_ARGS__)
 
 #endif

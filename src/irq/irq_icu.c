@@ -11,28 +11,11 @@
  * line is raised again (KVM's irqfd resample pattern): one raise per EOI.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "irq_int.h"
-
-void irq_log(struct irq_icu *icu, const char *fmt, ...)
-{
-    unsigned int dropped;
-    bool print = util_ratelimit_ok(&icu->log_rl, &dropped);
-    if (dropped)
-        fprintf(stderr, "xenkvm irq: %u log lines suppressed\n", dropped);
-    if (!print)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("xenkvm irq: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 static bool mode_valid(struct irq_mode m)
 {

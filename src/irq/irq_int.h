@@ -62,8 +62,8 @@ void irq_loop_watch_del(struct irq_icu *icu, int fd);
 void irq_icu_fire(struct irq_icu *icu, unsigned int line);
 void irq_icu_fire_watch(struct irq_icu *icu, unsigned int slot);
 
-/* Rate-limited log line to stderr (util_ratelimit_ok, per ICU). */
-void irq_log(struct irq_icu *icu, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Rate-limited log line to stderr (util_log_ratelimited, per ICU). */
+#define irq_log(icu, ...) \
+    util_log_ratelimited(&(icu)->log_rl, stderr, "xenkvm irq: ", __VA_ARGS__)
 
 #endif

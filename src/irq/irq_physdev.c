@@ -19,13 +19,10 @@
 
 /* The domain an op names (DOMID_SELF or an id): only a privileged caller
  * may act for another domain. r->lock held. */
-static int target_dom(struct irq_pirq *r, domid_t caller, domid_t domid,
+static int target_dom(struct irq_pirq *r, struct pirq_dom *c, domid_t domid,
                       struct pirq_dom **out)
 {
-    struct pirq_dom *c = pirq_dom_find(r, caller);
-    if (!c)
-        return -XEN_ESRCH;
-    if (domid == DOMID_SELF || domid == caller) {
+    if (domid == DOMID_SELF || domid == c->id) {
         *out = c;
         return 0;
     }
@@ -54,11 +51,13 @@ static int free_pirq_locked(struct pirq_dom *d, int type)
     return -XEN_ENOSPC;
 }
 
-static int op_map_pirq(struct irq_pirq *r, domid_t caller,
-                       struct physdev_map_pirq *m)
+/* Each op: the router r (locked), the calling domain c, the guest's struct. */
+
+static int op_map_pirq(struct irq_pirq *r, struct pirq_dom *c, void *arg)
 {
+    struct physdev_map_pirq *m = arg;
     struct pirq_dom *d;
-    int rc = target_dom(r, caller, m->domid, &d);
+    int rc = target_dom(r, c, m->domid, &d);
     if (rc)
         return rc;
     if (m->type != MAP_PIRQ_TYPE_GSI)
@@ -96,11 +95,11 @@ static int op_map_pirq(struct irq_pirq *r, domid_t caller,
     return 0;
 }
 
-static int op_unmap_pirq(struct irq_pirq *r, domid_t caller,
-                         struct physdev_unmap_pirq *u)
+static int op_unmap_pirq(struct irq_pirq *r, struct pirq_dom *c, void *arg)
 {
+    struct physdev_unmap_pirq *u = arg;
     struct pirq_dom *d;
-    int rc = target_dom(r, caller, u->domid, &d);
+    int rc = target_dom(r, c, u->domid, &d);
     if (rc)
         return rc;
     if (u->pirq < 0 || (uint32_t)u->pirq >= d->nr_pirqs)
@@ -116,12 +115,23 @@ static int op_unmap_pirq(struct irq_pirq *r, domid_t caller,
     return 0;
 }
 
-static int op_status_query(struct irq_pirq *r, domid_t caller,
-                           struct physdev_irq_status_query *q)
+static int op_get_free_pirq(struct irq_pirq *r, struct pirq_dom *d, void *arg)
 {
-    struct pirq_dom *d = pirq_dom_find(r, caller);
-    if (!d)
-        return -XEN_ESRCH;
+    struct physdev_get_free_pirq *f = arg;
+    (void)r;
+    if (f->type != MAP_PIRQ_TYPE_GSI && f->type != MAP_PIRQ_TYPE_MSI)
+        return -XEN_EINVAL;
+    int rc = free_pirq_locked(d, f->type);
+    if (rc < 0)
+        return rc;
+    d->pirqs[rc].reserved = true;
+    f->pirq = (uint32_t)rc;
+    return 0;
+}
+
+static int op_irq_status_query(struct irq_pirq *r, struct pirq_dom *d, void *arg)
+{
+    struct physdev_irq_status_query *q = arg;
     if (q->irq >= d->nr_pirqs || d->pirqs[q->irq].line < 0)
         return -XEN_EINVAL;
     struct pirq_action *a = &r->actions[d->pirqs[q->irq].line];
@@ -135,15 +145,21 @@ static int op_status_query(struct irq_pirq *r, domid_t caller,
     return 0;
 }
 
-static int op_eoi_gmfn(struct irq_pirq *r, domid_t caller,
-                       struct physdev_pirq_eoi_gmfn *g)
+static int op_eoi(struct irq_pirq *r, struct pirq_dom *d, void *arg)
 {
-    struct pirq_dom *d = pirq_dom_find(r, caller);
-    if (!d)
-        return -XEN_ESRCH;
+    struct physdev_eoi *e = arg;
+    if (e->irq >= d->nr_pirqs || d->pirqs[e->irq].line < 0)
+        return -XEN_EINVAL;
+    pirq_guest_eoi_locked(r, d, e->irq, false);
+    return 0;
+}
+
+static int op_pirq_eoi_gmfn_v2(struct irq_pirq *r, struct pirq_dom *d, void *arg)
+{
+    struct physdev_pirq_eoi_gmfn *g = arg;
     /* Xen looks the frame up first (EINVAL), then lets a domain register
      * the page only once (EBUSY). */
-    void *page = r->map_gfn ? r->map_gfn(r->opaque, caller, g->gmfn) : NULL;
+    void *page = r->map_gfn ? r->map_gfn(r->opaque, d->id, g->gmfn) : NULL;
     if (!page)
         return -XEN_EINVAL;
     if (d->eoi_map)
@@ -162,79 +178,47 @@ static int op_eoi_gmfn(struct irq_pirq *r, domid_t caller,
     return 0;
 }
 
+/* One row per PHYSDEVOP the router takes: its handler, the size of its
+ * argument struct (struct physdev_<op> of <xen/physdev.h>) and whether that
+ * struct goes back to the guest on success. */
+static const struct {
+    int (*fn)(struct irq_pirq *r, struct pirq_dom *caller, void *arg);
+    size_t size;
+    bool copy_back;
+} op_table[] = {
+#define OP(name, type, copy_back) \
+    [PHYSDEVOP_##name] = { op_##name, sizeof(struct physdev_##type), copy_back }
+    OP(map_pirq, map_pirq, true),
+    OP(unmap_pirq, unmap_pirq, false),
+    OP(get_free_pirq, get_free_pirq, true),
+    OP(irq_status_query, irq_status_query, true),
+    OP(eoi, eoi, false),
+    OP(pirq_eoi_gmfn_v2, pirq_eoi_gmfn, false),
+#undef OP
+};
+
+#define OP_TABLE_LEN (sizeof(op_table) / sizeof(op_table[0]))
+
 int irq_pirq_physdev_op(struct irq_pirq *r, domid_t caller, unsigned int cmd,
                         void *arg)
 {
     if (!arg)
         return -XEN_EFAULT;
-    int rc;
+    if (cmd >= OP_TABLE_LEN || !op_table[cmd].fn)
+        return -XEN_ENOSYS;
     pthread_mutex_lock(&r->lock);
-    switch (cmd) {
-    case PHYSDEVOP_map_pirq:
-        rc = op_map_pirq(r, caller, arg);
-        break;
-    case PHYSDEVOP_unmap_pirq:
-        rc = op_unmap_pirq(r, caller, arg);
-        break;
-    case PHYSDEVOP_get_free_pirq: {
-        struct physdev_get_free_pirq *f = arg;
-        struct pirq_dom *d = pirq_dom_find(r, caller);
-        if (!d) {
-            rc = -XEN_ESRCH;
-        } else if (f->type != MAP_PIRQ_TYPE_GSI && f->type != MAP_PIRQ_TYPE_MSI) {
-            rc = -XEN_EINVAL;
-        } else {
-            rc = free_pirq_locked(d, f->type);
-            if (rc >= 0) {
-                d->pirqs[rc].reserved = true;
-                f->pirq = (uint32_t)rc;
-                rc = 0;
-            }
-        }
-        break;
-    }
-    case PHYSDEVOP_irq_status_query:
-        rc = op_status_query(r, caller, arg);
-        break;
-    case PHYSDEVOP_eoi: {
-        struct physdev_eoi *e = arg;
-        struct pirq_dom *d = pirq_dom_find(r, caller);
-        if (!d)
-            rc = -XEN_ESRCH;
-        else if (e->irq >= d->nr_pirqs || d->pirqs[e->irq].line < 0)
-            rc = -XEN_EINVAL;
-        else {
-            pirq_guest_eoi_locked(r, d, e->irq, false);
-            rc = 0;
-        }
-        break;
-    }
-    case PHYSDEVOP_pirq_eoi_gmfn_v2:
-        rc = op_eoi_gmfn(r, caller, arg);
-        break;
-    default:
-        rc = -XEN_ENOSYS;
-    }
+    struct pirq_dom *c = pirq_dom_find(r, caller);
+    int rc = c ? op_table[cmd].fn(r, c, arg) : -XEN_ESRCH;
     pthread_mutex_unlock(&r->lock);
     return rc;
 }
 
 size_t irq_pirq_physdev_arg_size(unsigned int cmd)
 {
-    switch (cmd) {
-    case PHYSDEVOP_map_pirq: return sizeof(struct physdev_map_pirq);
-    case PHYSDEVOP_unmap_pirq: return sizeof(struct physdev_unmap_pirq);
-    case PHYSDEVOP_get_free_pirq: return sizeof(struct physdev_get_free_pirq);
-    case PHYSDEVOP_irq_status_query: return sizeof(struct physdev_irq_status_query);
-    case PHYSDEVOP_eoi: return sizeof(struct physdev_eoi);
-    case PHYSDEVOP_pirq_eoi_gmfn_v2: return sizeof(struct physdev_pirq_eoi_gmfn);
-    default: return 0;
-    }
+    return cmd < OP_TABLE_LEN ? op_table[cmd].size : 0;
 }
 
 bool irq_pirq_physdev_copies_back(unsigned int cmd)
 {
-    return cmd == PHYSDEVOP_map_pirq || cmd == PHYSDEVOP_get_free_pirq ||
-           cmd == PHYSDEVOP_irq_status_query;
+    return cmd < OP_TABLE_LEN && op_table[cmd].copy_back;
 }
-

@@ -27,18 +27,24 @@ struct src {
     char path[64];
 };
 
-static int read_u64(int fd, uint64_t *count)
+/* Read one counter word of n bytes from fd into v: 1 if read, 0 if none
+ * was ready (EAGAIN, EINTR), or -errno (-EIO for a short read). */
+static int read_word(int fd, void *v, size_t n)
 {
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    if (r == (ssize_t)sizeof(v)) {
-        *count = v;
-        return 0;
-    }
-    *count = 0;
+    ssize_t r = read(fd, v, n);
+    if (r == (ssize_t)n)
+        return 1;
     if (r < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -errno;
     return -EIO;
+}
+
+static int read_u64(int fd, uint64_t *count)
+{
+    uint64_t v;
+    int rc = read_word(fd, &v, sizeof(v));
+    *count = rc > 0 ? v : 0;
+    return rc < 0 ? rc : 0;
 }
 
 static int signal_fd(int fd)
@@ -77,6 +83,25 @@ static struct src *src_new(const struct irq_source_ops *ops)
     return s;
 }
 
+/* The end of every constructor: hand s out in *out, or, when set-up failed
+ * (rc < 0), destroy it (closing what it had opened) and return rc. */
+static int src_finish(struct src *s, int rc, struct irq_source **out)
+{
+    if (rc < 0) {
+        s->s.ops->destroy(&s->s);
+        return rc;
+    }
+    *out = &s->s;
+    return 0;
+}
+
+/* A non-blocking, close-on-exec eventfd in *fd: 0 or -errno. */
+static int eventfd_open(int *fd)
+{
+    *fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return *fd < 0 ? -errno : 0;
+}
+
 /* eventfd */
 static int efd_ack(struct irq_source *is, uint64_t *count)
 {
@@ -108,20 +133,13 @@ int irq_source_eventfd(int resamplefd, struct irq_source **out)
     struct src *s = src_new(&efd_ops);
     if (!s)
         return -ENOMEM;
-    s->s.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->s.fd < 0)
-        goto fail;
-    if (resamplefd >= 0) {
+    int rc = eventfd_open(&s->s.fd);
+    if (rc == 0 && resamplefd >= 0) {
         s->aux_fd = fcntl(resamplefd, F_DUPFD_CLOEXEC, 0);
         if (s->aux_fd < 0)
-            goto fail;
+            rc = -errno;
     }
-    *out = &s->s;
-    return 0;
-fail:;
-    int rc = -errno;
-    src_destroy(&s->s);
-    return rc;
+    return src_finish(s, rc, out);
 }
 
 /* timerfd */
@@ -148,37 +166,25 @@ int irq_source_timerfd(uint64_t period_ns, bool periodic, struct irq_source **ou
         return -ENOMEM;
     s->period_ns = period_ns;
     s->periodic = periodic;
-    s->s.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (s->s.fd < 0)
-        goto fail;
     struct timespec ts = { .tv_sec = (time_t)(period_ns / 1000000000ull),
                            .tv_nsec = (long)(period_ns % 1000000000ull) };
     struct itimerspec its = { .it_value = ts };
     if (periodic)
         its.it_interval = ts;
-    if (timerfd_settime(s->s.fd, 0, &its, NULL) < 0)
-        goto fail;
-    *out = &s->s;
-    return 0;
-fail:;
-    int rc = -errno;
-    src_destroy(&s->s);
-    return rc;
+    int rc = 0;
+    s->s.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->s.fd < 0 || timerfd_settime(s->s.fd, 0, &its, NULL) < 0)
+        rc = -errno;
+    return src_finish(s, rc, out);
 }
 
 /* UIO: read returns the 32-bit interrupt count; write 1 re-enables. */
 static int uio_ack(struct irq_source *is, uint64_t *count)
 {
     uint32_t v;
-    ssize_t r = read(is->fd, &v, sizeof(v));
-    *count = 0;
-    if (r == (ssize_t)sizeof(v)) {
-        *count = 1;   /* the UIO count is cumulative; one interrupt is taken */
-        return 0;
-    }
-    if (r < 0)
-        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-    return -EIO;
+    int rc = read_word(is->fd, &v, sizeof(v));
+    *count = rc > 0;   /* the UIO count is cumulative; one interrupt is taken */
+    return rc < 0 ? rc : 0;
 }
 
 static int uio_reenable(struct irq_source *is)
@@ -213,19 +219,8 @@ int irq_source_uio(const char *path, struct irq_source **out)
         return -ENOMEM;
     snprintf(s->path, sizeof(s->path), "%s", path);
     s->s.fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (s->s.fd < 0)
-        goto fail;
-    int rc = uio_reenable(&s->s);
-    if (rc < 0) {
-        errno = -rc;
-        goto fail;
-    }
-    *out = &s->s;
-    return 0;
-fail:;
-    int err = -errno;
-    src_destroy(&s->s);
-    return err;
+    int rc = s->s.fd < 0 ? -errno : uio_reenable(&s->s);
+    return src_finish(s, rc, out);
 }
 
 /* VFIO: VFIO_DEVICE_SET_IRQS with one eventfd (trigger or unmask). */
@@ -326,26 +321,20 @@ int irq_source_vfio_intx(int device_fd, struct irq_source **out)
     struct src *s = src_new(&vfio_intx_ops);
     if (!s)
         return -ENOMEM;
-    s->s.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    s->aux_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->s.fd < 0 || s->aux_fd < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    rc = vfio_set_eventfd(device_fd, VFIO_PCI_INTX_IRQ_INDEX, 0,
-                          VFIO_IRQ_SET_ACTION_TRIGGER, s->s.fd);
+    rc = eventfd_open(&s->s.fd);
+    if (rc == 0)
+        rc = eventfd_open(&s->aux_fd);
+    if (rc == 0)
+        rc = vfio_set_eventfd(device_fd, VFIO_PCI_INTX_IRQ_INDEX, 0,
+                              VFIO_IRQ_SET_ACTION_TRIGGER, s->s.fd);
     if (rc == 0)
         rc = vfio_set_eventfd(device_fd, VFIO_PCI_INTX_IRQ_INDEX, 0,
                               VFIO_IRQ_SET_ACTION_UNMASK, s->aux_fd);
-    if (rc < 0)
-        goto fail;
-    s->dev_fd = device_fd;
-    s->count = 1;
-    *out = &s->s;
-    return 0;
-fail:
-    vfio_destroy(&s->s);
-    return rc;
+    if (rc == 0) {
+        s->dev_fd = device_fd;
+        s->count = 1;
+    }
+    return src_finish(s, rc, out);
 }
 
 int irq_source_vfio_msi(int device_fd, bool msix, unsigned int vector,
@@ -366,22 +355,14 @@ int irq_source_vfio_msi(int device_fd, bool msix, unsigned int vector,
     s->msix = msix;
     s->vector = vector;
     s->count = count;
-    s->s.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->s.fd < 0) {
-        rc = -errno;
-        goto fail;
-    }
     /* MSI-X vectors can be set one at a time; for plain MSI the kernel may
      * refuse a vector other than 0 while the block is off (its errno is
      * returned as is). */
-    rc = vfio_set_eventfd(device_fd, index, vector,
-                          VFIO_IRQ_SET_ACTION_TRIGGER, s->s.fd);
-    if (rc < 0)
-        goto fail;
-    s->dev_fd = device_fd;
-    *out = &s->s;
-    return 0;
-fail:
-    src_destroy(&s->s);
-    return rc;
+    rc = eventfd_open(&s->s.fd);
+    if (rc == 0)
+        rc = vfio_set_eventfd(device_fd, index, vector,
+                              VFIO_IRQ_SET_ACTION_TRIGGER, s->s.fd);
+    if (rc == 0)
+        s->dev_fd = device_fd;
+    return src_finish(s, rc, out);
 }

@@ -1,7 +1,8 @@
 /*
  * Rate limiting of messages a guest or a client can trigger: a fixed
  * window of UTIL_RL_WINDOW_NS with UTIL_RL_BURST messages, lock-free so
- * that vCPU threads of several domains may share one budget.
+ * that vCPU threads of several domains may share one budget; and the
+ * logging of such messages on a budget, with a module's prefix.
  */
 #include <time.h>
 
@@ -45,4 +46,29 @@ bool util_ratelimit_ok(struct util_ratelimit *rl, unsigned int *suppressed)
     }
     atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
     return false;
+}
+
+bool util_vlog_ratelimited(struct util_ratelimit *rl, FILE *out,
+                           const char *prefix, const char *fmt, va_list ap)
+{
+    unsigned int dropped;
+    bool ok = util_ratelimit_ok(rl, &dropped);
+    if (dropped)
+        fprintf(out, "%s%u messages suppressed\n", prefix, dropped);
+    if (!ok)
+        return false;
+    char buf[UTIL_LOG_LINE_MAX];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    fprintf(out, "%s%s\n", prefix, buf);
+    return true;
+}
+
+bool util_log_ratelimited(struct util_ratelimit *rl, FILE *out,
+                          const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = util_vlog_ratelimited(rl, out, prefix, fmt, ap);
+    va_end(ap);
+    return ok;
 }

@@ -1,5 +1,5 @@
 /* src/util: Unix-socket listen rules, line I/O, whole-file reads, the
- * shared rate limiter (also from several threads). */
+ * shared rate limiter (also from several threads) and rate-limited logging. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -177,6 +177,75 @@ static void test_ratelimit_burst_and_report(void **state)
     assert_int_equal(dropped, 7);
     assert_true(util_ratelimit_ok(&rl, &dropped));
     assert_int_equal(dropped, 0);
+}
+
+/* What util_log_ratelimited wrote to a memory stream. */
+struct logbuf {
+    char *text;
+    size_t len;
+    FILE *f;
+};
+
+static void log_open(struct logbuf *b)
+{
+    b->text = NULL;
+    b->f = open_memstream(&b->text, &b->len);
+    assert_non_null(b->f);
+}
+
+static void log_close(struct logbuf *b)
+{
+    fclose(b->f);
+    free(b->text);
+}
+
+static void test_log_ratelimited(void **state)
+{
+    (void)state;
+    struct util_ratelimit rl = UTIL_RATELIMIT_INIT;
+    struct logbuf b;
+    log_open(&b);
+    /* One line, prefix and message, in a fresh window. */
+    assert_true(util_log_ratelimited(&rl, b.f, "p: ", "hello %d", 1));
+    fflush(b.f);
+    assert_string_equal(b.text, "p: hello 1\n");
+    /* A full window: the next message is suppressed and writes nothing,
+     * unless the window rolled over in between (then it is the first of
+     * the next window's burst). */
+    uint64_t win = atomic_load(&rl.state) >> 32;
+    atomic_store(&rl.state, win << 32 | UTIL_RL_BURST);
+    bool went = util_log_ratelimited(&rl, b.f, "p: ", "dropped");
+    fflush(b.f);
+    if (atomic_load(&rl.state) >> 32 == win) {
+        assert_false(went);
+        assert_string_equal(b.text, "p: hello 1\n");
+        assert_int_equal(atomic_load(&rl.suppressed), 1);
+    }
+    log_close(&b);
+
+    /* A window long past with 7 suppressed: the next message says so
+     * first, with the same prefix. */
+    log_open(&b);
+    atomic_store(&rl.state, (uint64_t)1 << 32 | UTIL_RL_BURST);
+    atomic_store(&rl.suppressed, 7);
+    assert_true(util_log_ratelimited(&rl, b.f, "xenkvm: dom3: ", "x=%s", "y"));
+    fflush(b.f);
+    assert_string_equal(b.text, "xenkvm: dom3: 7 messages suppressed\n"
+                                "xenkvm: dom3: x=y\n");
+    log_close(&b);
+
+    /* A long message is cut at UTIL_LOG_LINE_MAX - 1 bytes. */
+    log_open(&b);
+    char big[2 * UTIL_LOG_LINE_MAX];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    atomic_store(&rl.state, 0);
+    assert_true(util_log_ratelimited(&rl, b.f, "p: ", "%s", big));
+    fflush(b.f);
+    assert_int_equal(b.len, 3 + (UTIL_LOG_LINE_MAX - 1) + 1);
+    assert_int_equal(b.text[b.len - 1], '\n');
+    assert_int_equal(b.text[b.len - 2], 'a');
+    log_close(&b);
 }
 
 #define RL_THREADS 4
@@ -382,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_ratelimit_burst_and_report),
         cmocka_unit_test(test_ratelimit_threads),
+        cmocka_unit_test(test_log_ratelimited),
         cmocka_unit_test(test_loop_basics),
         cmocka_unit_test(test_loop_del_in_batch),
         cmocka_unit_test(test_loop_del_waits_for_callback),
