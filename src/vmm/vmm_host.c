@@ -19,34 +19,36 @@
 
 #include "vmm_int.h"
 
+/* "xenkvm: domain 'NAME' (domid N): " */
+static void log_prefix(const struct vmm_domain *d, char *buf, size_t n)
+{
+    snprintf(buf, n, "xenkvm: domain '%s' (domid %u): ", d->name, d->domid);
+}
+
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
 {
     if (d->h->cfg.quiet)
         return;
-    char buf[512];
+    char prefix[128], buf[512];
+    log_prefix(d, prefix, sizeof(prefix));
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "xenkvm: domain '%s' (domid %u): %s\n", d->name, d->domid,
-            buf);
+    fprintf(stderr, "%s%s\n", prefix, buf);
 }
 
-/* Guest-caused messages: util_ratelimit_ok's budget per domain. */
+/* Guest-caused messages: within the domain's budget (util_ratelimit). */
 void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
 {
-    unsigned int dropped;
-    bool ok = util_ratelimit_ok(&d->log_rl, &dropped);
-    if (dropped)
-        vmm_log(d, "%u messages suppressed", dropped);
-    if (!ok)
+    if (d->h->cfg.quiet)
         return;
-    char buf[512];
+    char prefix[128];
+    log_prefix(d, prefix, sizeof(prefix));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    util_vlog_ratelimited(&d->log_rl, stderr, prefix, fmt, ap);
     va_end(ap);
-    vmm_log(d, "%s", buf);
 }
 
 /* ---- set-up steps ---- */
