@@ -1,7 +1,7 @@
 /*
  * Runtime start-up (guest_start, called by entry.c with the start_info
- * address), traps (the upcall and fatal exceptions), upcall registration,
- * command line and shutdown.
+ * address), the upcall (guest_upcall) and fatal exceptions (guest_trap),
+ * upcall registration, command line and shutdown.
  */
 #include <guest/guest.h>
 #include <guest/hypercall.h>
@@ -29,16 +29,18 @@ static const char *const exception_names[32] = {
     "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
+void guest_upcall(void)
+{
+    /* Per-vCPU upcall vectors go through the LAPIC and need an EOI;
+     * the legacy CALLBACK_IRQ vector does not (same rule as Linux). */
+    if (percpu_upcall)
+        lapic_eoi();
+    evtchn_do_upcall();
+}
+
+/* Exceptions only (the upcall has its own stub): report and crash. */
 void guest_trap(struct trap_frame *f)
 {
-    if (f->vector == GUEST_UPCALL_VECTOR) {
-        /* Per-vCPU upcall vectors go through the LAPIC and need an EOI;
-         * the legacy CALLBACK_IRQ vector does not (same rule as Linux). */
-        if (percpu_upcall)
-            lapic_eoi();
-        evtchn_do_upcall();
-        return;
-    }
     const char *name = f->vector < 32 && exception_names[f->vector] ? exception_names[f->vector] : "?";
     printk("FATAL: exception %s (vector %lu) error %#lx at rip=%016lx cr2=%016lx\n",
            name, (unsigned long)f->vector, (unsigned long)f->error,
