@@ -373,6 +373,9 @@ static int bind_port(evtchn_port_t port, enum irq_type type, unsigned int index,
 {
     if (port == 0 || port >= GUEST_NR_EVTCHNS)
         return -XEN_EINVAL;
+    /* A port is either the fast path's (evtchn_bind_direct) or ours. */
+    if (evtchn_is_direct(port))
+        return -XEN_EBUSY;
     int rc = evtchn_setup_port(port);
     if (rc)
         return rc;

@@ -65,7 +65,8 @@ int irq_set_flow(int irq, enum irq_flow flow);
 const struct irq_desc *irq_get_desc(int irq);
 
 /* Map a port to a (new or existing) IRQ. The caller keeps ownership of the
- * port: unbinding does not close it (seed 001's bind_caller_port_to_irq). */
+ * port: unbinding does not close it (seed 001's bind_caller_port_to_irq).
+ * -EBUSY for a port on the direct fast path (evtchn_bind_direct). */
 int bind_evtchn_to_irq(evtchn_port_t port);
 int bind_evtchn_to_irqhandler(evtchn_port_t port, irq_handler_t handler,
                               unsigned int flags, const char *name, void *dev_id);
