@@ -333,8 +333,9 @@ bool evtchn_is_direct(evtchn_port_t port)
     return port < GUEST_NR_EVTCHNS && direct_fn[port];
 }
 
-/* A port that has no direct handler: the IRQ layer, else unbound. */
-static void handle_port(evtchn_port_t port)
+/* A port that has no direct handler: the IRQ layer, else unbound. Out of
+ * line, so that the scan keeps few registers live for the fast path. */
+__attribute__((noinline)) static void handle_port(evtchn_port_t port)
 {
     int irq = irq_from_evtchn(port);
 
@@ -345,30 +346,28 @@ static void handle_port(evtchn_port_t port)
 }
 
 /* Guest code may run at about 1 us per instruction (docs/vmm.md), so this
- * loop is written for few instructions per event: the words' addresses
- * once, the lowest selector bit cleared by l1 &= l1 - 1. */
-static void l2_handle_events(volatile vcpu_info_t *vi)
+ * loop is written for few instructions per event: few values live across
+ * the handler call, the lowest selector bit cleared by l1 &= l1 - 1. */
+static void l2_handle_events(void)
 {
-    volatile shared_info_t *s = HYPERVISOR_shared_info;
-    unsigned long l1 = xchg_ulong(&vi->evtchn_pending_sel, 0);
+    unsigned long l1 = xchg_ulong(&vcpu0_info->evtchn_pending_sel, 0);
 
     while (l1) {
+        volatile shared_info_t *s = HYPERVISOR_shared_info;
         unsigned int l1i = bit_ffs(l1);
-        volatile xen_ulong_t *pending = &s->evtchn_pending[l1i];
-        volatile xen_ulong_t *mask = &s->evtchn_mask[l1i];
         unsigned long l2;
 
         l1 &= l1 - 1;
         /* The direct path and every do_IRQ path clear (ack) the port's
          * pending bit or mask it, so this loop ends. */
-        while ((l2 = *pending & ~*mask) != 0) {
+        while ((l2 = s->evtchn_pending[l1i] & ~s->evtchn_mask[l1i]) != 0) {
             unsigned int l2i = bit_ffs(l2);
             evtchn_port_t port = l1i * 64 + l2i;
             evtchn_direct_fn fn = direct_fn[port];
             /* The fast path first (it is the one that is timed): ack on
              * the word at hand, call. */
             if (fn) {
-                sync_clear_bit(l2i, pending);
+                sync_clear_bit(l2i, &s->evtchn_pending[l1i]);
                 fn(port);
             } else {
                 handle_port(port);
@@ -429,7 +428,7 @@ static void fifo_consume_one(unsigned int prio, uint32_t *ready)
     }
 }
 
-static void fifo_handle_events(void)
+__attribute__((noinline)) static void fifo_handle_events(void)
 {
     uint32_t ready = xchg_u32(&fifo_cb->ready, 0);
 
@@ -440,25 +439,23 @@ static void fifo_handle_events(void)
     }
 }
 
-static unsigned int upcall_depth;
-
 void evtchn_do_upcall(void)
 {
-    volatile vcpu_info_t *vi = this_vcpu();
-
     evtchn_stats.upcalls++;
-    if (upcall_depth++)
+    /* Only a handler the IRQ layer runs with interrupts on lets an upcall
+     * in (the direct path keeps them off): two instructions per upcall
+     * where a depth counter here takes five. */
+    if (irq_open_handlers)
         evtchn_stats.nested++;
     do {
         /* Clear before scanning: an event raised during the scan sets it
          * again and we go round once more. A plain store, as Linux's: the
          * scan's first xchg orders it before any read of the bitmaps. */
-        vi->evtchn_upcall_pending = 0;
+        vcpu0_info->evtchn_upcall_pending = 0;
         if (abi == EVTCHN_ABI_FIFO)
             fifo_handle_events();
         else
-            l2_handle_events(vi);
+            l2_handle_events();
         rmb();
-    } while (vi->evtchn_upcall_pending);
-    upcall_depth--;
+    } while (vcpu0_info->evtchn_upcall_pending);
 }

@@ -12,7 +12,7 @@
 
 static const struct hvm_start_info *start_info;
 static const char *cmdline = "";
-static int percpu_upcall;
+static bool percpu_upcall;
 static int my_domid = -1;
 
 void guest_early_panic(const char *msg)
@@ -29,13 +29,26 @@ static const char *const exception_names[32] = {
     "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
+/* Per-vCPU upcall vectors go through the LAPIC and need an EOI; the
+ * legacy CALLBACK_IRQ vector does not (same rule as Linux). Linux sends it
+ * first; we send it last (or before interrupts are enabled, see
+ * guest_upcall_eoi), which keeps nesting possible and keeps the EOI's exit
+ * off the path of an event a handler answers. */
+static bool upcall_eoi_owed;
+
+void guest_upcall_eoi(void)
+{
+    if (upcall_eoi_owed) {
+        upcall_eoi_owed = false;
+        lapic_eoi();
+    }
+}
+
 void guest_upcall(void)
 {
-    /* Per-vCPU upcall vectors go through the LAPIC and need an EOI;
-     * the legacy CALLBACK_IRQ vector does not (same rule as Linux). */
-    if (percpu_upcall)
-        lapic_eoi();
+    upcall_eoi_owed = percpu_upcall;
     evtchn_do_upcall();
+    guest_upcall_eoi();
 }
 
 /* Exceptions only (the upcall has its own stub): report and crash. */
@@ -175,7 +188,7 @@ static int upcall_setup(void)
         struct xen_hvm_evtchn_upcall_vector uv = { .vcpu = 0, .vector = GUEST_UPCALL_VECTOR };
         long rc = HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv);
         if (rc == 0) {
-            percpu_upcall = 1;
+            percpu_upcall = true;
             return 0;
         }
         printk("guest: HVMOP_set_evtchn_upcall_vector failed (%ld), using CALLBACK_IRQ\n", rc);

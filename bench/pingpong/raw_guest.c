@@ -30,10 +30,10 @@ static volatile uint32_t mode;
  * the bench pay the same entry and exit. */
 void guest_upcall(void)
 {
-    lapic_eoi();
     irqs++;
     if (mode == 3)
         cpu_outb(RAW_PORT_KICK, 1);     /* answer from the handler */
+    lapic_eoi();                        /* last, as the runtime's upcall */
 }
 
 /* An exception: nothing to report on (no console); stop here. */

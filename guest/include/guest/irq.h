@@ -48,6 +48,11 @@ struct irq_desc {
 /* Contract: all maps empty (-1), every IRQ disabled. */
 void irq_init(void);
 
+/* Handlers running with interrupts enabled right now (nesting depth); an
+ * upcall that finds it non-zero is a nested one (evtchn_stats.nested).
+ * Written by the IRQ layer only. */
+extern unsigned int irq_open_handlers;
+
 /* Contract (seed 003 request_irq/setup_irq): attach handler. -EINVAL for a
  * bad irq, NULL handler, or IRQF_SHARED without dev_id; -ENOSYS if the IRQ
  * is not bound to an event channel; -EBUSY unless both the installed and
