@@ -9,8 +9,9 @@
  * LAPIC at 0xfee00000 and Xen's special pages just below 4 GiB included),
  * enable PAE + EFER.LME + paging, and far-jump into a 64-bit code segment.
  *
- * Also the IDT and its stubs (every stub calls guest_trap), and the
- * secondary-vCPU entry. The contract: include/guest/entry.h.
+ * Also the IDT and its stubs (the exceptions' common stub calls guest_trap,
+ * the upcall vector's lean stub guest_upcall), and the secondary-vCPU
+ * entry. The contract: include/guest/entry.h.
  */
 #include <xen/elfnote.h>
 #include <guest/arch.h>
@@ -181,7 +182,6 @@ __asm__(
     "TRAP_NOERR 20\n TRAP_ERR 21\n TRAP_NOERR 22\n TRAP_NOERR 23\n"
     "TRAP_NOERR 24\n TRAP_NOERR 25\n TRAP_NOERR 26\n TRAP_NOERR 27\n"
     "TRAP_NOERR 28\n TRAP_ERR 29\n TRAP_ERR 30\n TRAP_NOERR 31\n"
-    "TRAP_NOERR 243\n"                 /* 0xf3: event-channel upcall */
     ".globl trap_stub_spurious\n"
     "trap_stub_spurious:\n"             /* 0xff: spurious, no EOI */
     "iretq\n"
@@ -202,6 +202,12 @@ __asm__(
     "addq $16, %rsp\n"
     "iretq\n"
     ".popsection\n");
+
+/* 0xf3, the event-channel upcall: every event comes this way, and guest
+ * code may run at about 1 us per instruction (nested KVM), so no common
+ * frame and no dispatch on the vector: the lean stub calls guest_upcall. */
+__asm__(GUEST_LEAN_STUB(guest_upcall_stub, guest_upcall));
+extern char guest_upcall_stub[];
 
 /* ---- IDT ---- */
 
@@ -224,7 +230,7 @@ TRAP_STUB(6) TRAP_STUB(7) TRAP_STUB(8) TRAP_STUB(9) TRAP_STUB(10) TRAP_STUB(11)
 TRAP_STUB(12) TRAP_STUB(13) TRAP_STUB(14) TRAP_STUB(15) TRAP_STUB(16) TRAP_STUB(17)
 TRAP_STUB(18) TRAP_STUB(19) TRAP_STUB(20) TRAP_STUB(21) TRAP_STUB(22) TRAP_STUB(23)
 TRAP_STUB(24) TRAP_STUB(25) TRAP_STUB(26) TRAP_STUB(27) TRAP_STUB(28) TRAP_STUB(29)
-TRAP_STUB(30) TRAP_STUB(31) TRAP_STUB(243)
+TRAP_STUB(30) TRAP_STUB(31)
 extern char trap_stub_spurious[];
 
 static char *const exception_stubs[32] = {
@@ -260,7 +266,7 @@ void guest_idt_init(void)
 {
     for (unsigned int i = 0; i < 32; i++)
         set_gate(i, exception_stubs[i]);
-    set_gate(GUEST_UPCALL_VECTOR, trap_stub_243);
+    set_gate(GUEST_UPCALL_VECTOR, guest_upcall_stub);
     set_gate(LAPIC_SPURIOUS_VECTOR, trap_stub_spurious);
     guest_load_idt();
 }

@@ -1,6 +1,6 @@
 /*
  * Virtual IOAPIC pins for the guest runtime (include/guest/ioapic.h). The
- * runtime's IDT is private to runtime.c, so the gate is written through
+ * runtime's IDT is private to entry.c, so the gate is written through
  * the IDTR (sidt): the table is ours, identity-mapped and writable.
  */
 #include <guest/guest.h>
@@ -29,18 +29,8 @@ void ioapic_isr(void)
     lapic_eoi();
 }
 
-/* Caller-saved registers around the C part; the CPU aligned the stack to
- * 16 before its 40-byte frame, so nine pushes leave the call aligned. */
-__asm__(".text\n"
-        ".globl ioapic_stub\n"
-        "ioapic_stub:\n"
-        "  push %rax; push %rcx; push %rdx; push %rsi; push %rdi\n"
-        "  push %r8; push %r9; push %r10; push %r11\n"
-        "  cld\n"
-        "  call ioapic_isr\n"
-        "  pop %r11; pop %r10; pop %r9; pop %r8\n"
-        "  pop %rdi; pop %rsi; pop %rdx; pop %rcx; pop %rax\n"
-        "  iretq\n");
+/* Caller-saved registers around the C part (guest/entry.h). */
+__asm__(GUEST_LEAN_STUB(ioapic_stub, ioapic_isr));
 extern char ioapic_stub[];
 
 static void set_gate(uint8_t vec, const void *fn)

@@ -21,6 +21,7 @@ struct irq_info {
     unsigned int bindcount;    /* seed 001's irq_bindcount */
 };
 
+unsigned int irq_open_handlers;
 static struct irq_desc irq_desc[NR_IRQS];
 static struct irq_info irq_info[NR_IRQS];
 static int16_t evtchn_to_irq[GUEST_NR_EVTCHNS];
@@ -274,15 +275,20 @@ static void handle_irq_event(int irq, struct irq_desc *desc)
     /* Seed 003: handlers run with interrupts enabled unless they asked
      * otherwise (SA_INTERRUPT, here IRQF_DISABLED). */
     bool enable = a && !(a->flags & IRQF_DISABLED);
-    if (enable)
+    if (enable) {
+        guest_upcall_eoi();        /* the vector out of the ISR: may nest */
+        irq_open_handlers++;
         cpu_sti();
+    }
     while (a) {
         struct irqaction *next = a->next;
         a->handler(irq, a->dev_id);
         a = next;
     }
-    if (enable)
+    if (enable) {
         cpu_cli();
+        irq_open_handlers--;
+    }
 }
 
 /*
@@ -373,6 +379,9 @@ static int bind_port(evtchn_port_t port, enum irq_type type, unsigned int index,
 {
     if (port == 0 || port >= GUEST_NR_EVTCHNS)
         return -XEN_EINVAL;
+    /* A port is either the fast path's (evtchn_bind_direct) or ours. */
+    if (evtchn_is_direct(port))
+        return -XEN_EBUSY;
     int rc = evtchn_setup_port(port);
     if (rc)
         return rc;

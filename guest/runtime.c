@@ -1,7 +1,7 @@
 /*
  * Runtime start-up (guest_start, called by entry.c with the start_info
- * address), traps (the upcall and fatal exceptions), upcall registration,
- * command line and shutdown.
+ * address), the upcall (guest_upcall) and fatal exceptions (guest_trap),
+ * upcall registration, command line and shutdown.
  */
 #include <guest/guest.h>
 #include <guest/hypercall.h>
@@ -12,7 +12,7 @@
 
 static const struct hvm_start_info *start_info;
 static const char *cmdline = "";
-static int percpu_upcall;
+static bool percpu_upcall;
 static int my_domid = -1;
 
 void guest_early_panic(const char *msg)
@@ -29,16 +29,31 @@ static const char *const exception_names[32] = {
     "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
+/* Per-vCPU upcall vectors go through the LAPIC and need an EOI; the
+ * legacy CALLBACK_IRQ vector does not (same rule as Linux). Linux sends it
+ * first; we send it last (or before interrupts are enabled, see
+ * guest_upcall_eoi), which keeps nesting possible and keeps the EOI's exit
+ * off the path of an event a handler answers. */
+static bool upcall_eoi_owed;
+
+void guest_upcall_eoi(void)
+{
+    if (upcall_eoi_owed) {
+        upcall_eoi_owed = false;
+        lapic_eoi();
+    }
+}
+
+void guest_upcall(void)
+{
+    upcall_eoi_owed = percpu_upcall;
+    evtchn_do_upcall();
+    guest_upcall_eoi();
+}
+
+/* Exceptions only (the upcall has its own stub): report and crash. */
 void guest_trap(struct trap_frame *f)
 {
-    if (f->vector == GUEST_UPCALL_VECTOR) {
-        /* Per-vCPU upcall vectors go through the LAPIC and need an EOI;
-         * the legacy CALLBACK_IRQ vector does not (same rule as Linux). */
-        if (percpu_upcall)
-            lapic_eoi();
-        evtchn_do_upcall();
-        return;
-    }
     const char *name = f->vector < 32 && exception_names[f->vector] ? exception_names[f->vector] : "?";
     printk("FATAL: exception %s (vector %lu) error %#lx at rip=%016lx cr2=%016lx\n",
            name, (unsigned long)f->vector, (unsigned long)f->error,
@@ -173,7 +188,7 @@ static int upcall_setup(void)
         struct xen_hvm_evtchn_upcall_vector uv = { .vcpu = 0, .vector = GUEST_UPCALL_VECTOR };
         long rc = HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv);
         if (rc == 0) {
-            percpu_upcall = 1;
+            percpu_upcall = true;
             return 0;
         }
         printk("guest: HVMOP_set_evtchn_upcall_vector failed (%ld), using CALLBACK_IRQ\n", rc);

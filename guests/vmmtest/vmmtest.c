@@ -11,12 +11,14 @@
  *   null N  N null hypercalls (xen_version) timed with rdtsc, then poweroff
  *   smp     a second vCPU through VCPUOP_initialise/up/down (2 vCPUs)
  *   downself  VCPUOP_down of the only vCPU: the domain powers off
- *   events  upcall, mask/unmask, block and poll checks
+ *   events  upcall, mask/unmask, block and poll checks; the runtime's
+ *           direct fast path (evtchn_bind_direct)
  *   unmask [cli] N  EVTCHNOP_unmask of a pending port delivers before the
  *           next instruction (with IF=0 around the call: right after STI),
  *           N rounds; with upcall=legacy through the CALLBACK_IRQ vector
  *   evtchnlimit  allocate ports until refused; print the last and the errno
- *   pong PEER N / ping PEER PORT N  the two halves of a timed ping-pong
+ *   pong PEER N / ping PEER PORT N  the two halves of a timed ping-pong,
+ *           on the direct fast path
  * Checks print "ok: ..." / "FAIL: ..." (guest/check.h); a failure makes
  * the exit code 1 (SHUTDOWN_crash).
  */
@@ -264,6 +266,47 @@ static bool check_registration(void)
     return legacy;
 }
 
+/* The runtime's direct fast path (evtchn_bind_direct) on our IPI port,
+ * which the IRQ layer has let go of (masked). */
+static volatile unsigned long direct_hits;
+static volatile evtchn_port_t direct_port;
+
+static void count_direct(evtchn_port_t port)
+{
+    direct_hits++;
+    direct_port = port;
+}
+
+static void wait_direct(unsigned long n)
+{
+    for (int i = 0; i < 1000 && direct_hits < n; i++)
+        __asm__ __volatile__("pause");
+}
+
+static void check_direct(evtchn_port_t port)
+{
+    unsigned long irq_hits = hits, unbound = evtchn_stats.unbound;
+
+    notify_remote_via_evtchn(port);             /* pending while masked */
+    check(evtchn_bind_direct(port, count_direct) == 0, "direct: bind");
+    wait_direct(1);
+    check(direct_hits == 1 && hits == irq_hits,
+          "direct: bind unmasks; the pending event goes to the handler, not the IRQ layer");
+    notify_remote_via_evtchn(port);
+    wait_direct(2);
+    check(direct_hits == 2 && direct_port == port && !evtchn_is_pending(port),
+          "direct: one call per event, with its port, pending bit cleared");
+    check(bind_evtchn_to_irq(port) == -XEN_EBUSY &&
+          evtchn_bind_direct(port, count_direct) == -XEN_EBUSY,
+          "direct: the port is taken: IRQ layer and a second bind get -EBUSY");
+    evtchn_unbind_direct(port);
+    notify_remote_via_evtchn(port);
+    pause_n(1000);
+    check(direct_hits == 2 && evtchn_is_pending(port) && !evtchn_is_direct(port) &&
+          evtchn_stats.unbound == unbound,
+          "direct: unbind masks the port; the next event stays pending");
+}
+
 static int mode_events(void)
 {
     check_registration();
@@ -310,8 +353,11 @@ static int mode_events(void)
     sp.nr_ports = 1;
     set_xen_guest_handle(sp.ports, (evtchn_port_t *)0x7ff000000000ull);
     check(HYPERVISOR_sched_op(SCHEDOP_poll, &sp) == E(EFAULT), "poll with a bad pointer: -EFAULT");
+    check(evtchn_bind_direct(pp, count_direct) == -XEN_EBUSY,
+          "direct: a port of the IRQ layer: -EBUSY");
     if (ipi_irq >= 0)
         unbind_from_irqhandler(ipi_irq, NULL);     /* our port stays open */
+    check_direct(pp);
     struct evtchn_close cl = { .port = pp };
     check(evtchn_op(EVTCHNOP_close, &cl) == 0, "close the IPI port");
     return check_summary("vmmtest");
@@ -383,25 +429,23 @@ static int mode_unmask(bool irqs_off, uint64_t rounds)
 
 /* ---- ping-pong between two domains (bench/pingpong times it) ---- */
 
-static evtchn_port_t pp_port;
+/* Both halves take their port on the runtime's direct fast path
+ * (evtchn_bind_direct): the scan calls these with interrupts off and no
+ * IRQ layer in between, so a timed event costs the upcall stub, the scan
+ * and this function, as in the raw pair's guest_upcall. */
 static volatile uint64_t pp_got;
 
-/* Answer from the handler (interrupts off), as seed 002 does. */
-static irqreturn_t pong_handler(int irq, void *dev_id)
+/* Answer from the handler, as seed 002 does. */
+static void pong_event(evtchn_port_t port)
 {
-    (void)irq;
-    (void)dev_id;
     pp_got++;
-    notify_remote_via_evtchn(pp_port);
-    return IRQ_HANDLED;
+    notify_remote_via_evtchn(port);
 }
 
-static irqreturn_t ping_handler(int irq, void *dev_id)
+static void ping_event(evtchn_port_t port)
 {
-    (void)irq;
-    (void)dev_id;
+    (void)port;
     pp_got++;
-    return IRQ_HANDLED;
 }
 
 static bool pong_done(void *rounds)
@@ -417,9 +461,7 @@ static int mode_pong(domid_t peer, uint64_t rounds)
     if (!check(evtchn_op(EVTCHNOP_alloc_unbound, &au) == 0, "pong: alloc_unbound"))
         return check_summary("vmmtest");
     printk("pong: port %u\n", au.port);
-    pp_port = au.port;
-    int irq = bind_evtchn_to_irqhandler(au.port, pong_handler, IRQF_DISABLED, "pong", NULL);
-    check(irq >= 0, "pong: handler bound");
+    check(evtchn_bind_direct(au.port, pong_event) == 0, "pong: handler bound");
     guest_wait_until(pong_done, &rounds);
     printk("pong: answered %lu\n", (unsigned long)pp_got);
     return check_summary("vmmtest");
@@ -429,19 +471,17 @@ static int mode_pong(domid_t peer, uint64_t rounds)
  * instructions per round as bench/pingpong/raw_guest.c's pair loop. */
 static int mode_ping(domid_t peer, evtchn_port_t port, uint64_t rounds)
 {
-    int irq = -1;
+    struct evtchn_bind_interdomain bi = { .remote_dom = peer, .remote_port = port };
+    long rc;
 
     /* the peer may not have offered its port yet */
-    for (int tries = 0; tries < 100000; tries++) {
-        irq = bind_interdomain_evtchn_to_irqhandler(peer, port, ping_handler,
-                                                    IRQF_DISABLED, "ping", NULL);
-        if (irq >= 0)
-            break;
+    for (int tries = 0; (rc = evtchn_op(EVTCHNOP_bind_interdomain, &bi)) != 0 &&
+         tries < 100000; tries++)
         HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
-    }
-    if (!check(irq >= 0, "ping: bind_interdomain"))
+    if (!check(rc == 0, "ping: bind_interdomain") ||
+        !check(evtchn_bind_direct(bi.local_port, ping_event) == 0, "ping: handler bound"))
         return check_summary("vmmtest");
-    pp_port = evtchn_from_irq(irq);
+    evtchn_port_t pp_port = bi.local_port;
     /* bind_interdomain leaves the new port pending: consume that first */
     for (int i = 0; i < 1000 && !pp_got; i++)
         __asm__ __volatile__("pause");

@@ -2,8 +2,8 @@
  * The entry's contract (entry.c), the smallest piece of the runtime: a
  * program linked with entry.c alone (bench/pingpong's raw-KVM guest) gets
  * long mode, the identity map, the GDT, the IDT stubs and the hypercall
- * page, and supplies guest_start and guest_trap itself; the runtime
- * (runtime.c) supplies them for every program in guests/.
+ * page, and supplies guest_start, guest_trap and guest_upcall itself; the
+ * runtime (runtime.c) supplies them for every program in guests/.
  */
 #ifndef GUEST_ENTRY_H
 #define GUEST_ENTRY_H
@@ -25,12 +25,40 @@ struct trap_frame {
  * the physical address of struct hvm_start_info (%ebx at entry). */
 void guest_start(uint32_t start_info_pa);
 
-/* Called by every stub the IDT holds (exceptions 0-31 and
- * GUEST_UPCALL_VECTOR) with IF=0; the stub returns with iretq. */
+/* Called by the exception stubs (vectors 0-31) with the full frame and
+ * IF=0; the stub returns with iretq. */
 void guest_trap(struct trap_frame *f);
 
-/* Contract: fill the IDT (exceptions, GUEST_UPCALL_VECTOR, a spurious
- * vector 0xff that returns without EOI) and load it on this vCPU. */
+/* Called by GUEST_UPCALL_VECTOR's lean stub (GUEST_LEAN_STUB below) with
+ * IF=0: no frame, no vector, only the caller-saved registers saved (the
+ * way Linux enters Xen's upcall vector), so an event costs the fewest
+ * guest instructions. It sends the EOI if its vector needs one. */
+void guest_upcall(void);
+
+/*
+ * The text of a lean interrupt stub `name`, for __asm__() at file scope:
+ * save the nine registers the C ABI lets fn clobber, clear DF as the ABI
+ * wants, call fn(void), restore, iretq. For vectors without an error
+ * code: the CPU aligned %rsp to 16 before pushing its 40-byte frame, so
+ * nine pushes leave the call 16-byte aligned. An interrupt may nest on the
+ * same stack (fn may enable interrupts).
+ */
+#define GUEST_LEAN_STUB(name, fn)                                       \
+    ".pushsection .text, \"ax\", @progbits\n"                          \
+    ".globl " #name "\n"                                                \
+    #name ":\n"                                                         \
+    "pushq %rax\n pushq %rcx\n pushq %rdx\n pushq %rsi\n pushq %rdi\n"     \
+    "pushq %r8\n pushq %r9\n pushq %r10\n pushq %r11\n"                  \
+    "cld\n"                                                            \
+    "call " #fn "\n"                                                    \
+    "popq %r11\n popq %r10\n popq %r9\n popq %r8\n"                      \
+    "popq %rdi\n popq %rsi\n popq %rdx\n popq %rcx\n popq %rax\n"        \
+    "iretq\n"                                                          \
+    ".popsection\n"
+
+/* Contract: fill the IDT (exceptions to guest_trap, GUEST_UPCALL_VECTOR's
+ * lean stub to guest_upcall, a spurious vector 0xff that returns without
+ * EOI) and load it on this vCPU. */
 void guest_idt_init(void);
 /* Load the same IDT on another vCPU. */
 void guest_load_idt(void);

@@ -1,7 +1,8 @@
 /*
  * Event channels, guest side: shared_info mapping, the two ABIs (2-level
  * bitmaps in shared_info, FIFO queues in guest pages), per-port mask /
- * unmask / pending operations and the upcall.
+ * unmask / pending operations, the direct per-port fast path and the
+ * upcall.
  */
 #ifndef GUEST_EVTCHN_H
 #define GUEST_EVTCHN_H
@@ -53,10 +54,29 @@ void set_evtchn(evtchn_port_t port);
 int notify_remote_via_evtchn(evtchn_port_t port);
 
 /*
+ * The fast path: a port bound here bypasses seed 003's IRQ layer (no IRQ,
+ * no irqaction, no edge flow, no replay). The upcall's scan looks the port
+ * up in this table first, clears its pending bit and calls fn(port) with
+ * interrupts off; fn must not enable them. For benchmarks and programs
+ * that want the raw event (guests/vmmtest's timed ping/pong).
+ */
+typedef void (*evtchn_direct_fn)(evtchn_port_t port);
+/* Contract: set up the port (FIFO: expand the array), record fn and unmask
+ * (an event pending meanwhile is delivered). 0; -EINVAL for port 0, a port
+ * out of range or a NULL fn; -EBUSY if the port already has a direct
+ * handler or an IRQ; -Xen errno of the FIFO expansion. */
+int evtchn_bind_direct(evtchn_port_t port, evtchn_direct_fn fn);
+/* Contract: mask the port and forget its handler (the port stays open;
+ * later events stay pending). No-op for a port without one. */
+void evtchn_unbind_direct(evtchn_port_t port);
+/* Has the port a direct handler? (the IRQ layer refuses such ports) */
+bool evtchn_is_direct(evtchn_port_t port);
+
+/*
  * The upcall (seeds 000/003): scan the pending ports (2-level bitmap or
- * FIFO queues) and hand each to the IRQ layer (do_IRQ) or, for ports with
- * no IRQ, to evtchn_device_upcall. Called with interrupts disabled; may
- * nest when an IRQ handler re-enables interrupts.
+ * FIFO queues) and hand each to its direct handler (above), else to the
+ * IRQ layer (do_IRQ), else to evtchn_device_upcall. Called with interrupts
+ * disabled; may nest when an IRQ handler re-enables interrupts.
  */
 void evtchn_do_upcall(void);
 

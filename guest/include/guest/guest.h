@@ -79,6 +79,13 @@ bool console_uses_ring(void);
  * legacy HVM_PARAM_CALLBACK_IRQ vector (0)? */
 int guest_upcall_percpu(void);
 
+/* Send the running upcall's EOI now if it is still owed (per-vCPU vector
+ * only). The upcall owes it until it returns, so that a handler that
+ * answers an event (the direct path, raw_guest.c alike) does so before
+ * the EOI's exit; whatever enables interrupts inside an upcall calls this
+ * first, as a nested upcall needs the vector out of the LAPIC's ISR. */
+void guest_upcall_eoi(void);
+
 /* Early failure before the console works: port 0xe9 then triple fault. */
 void guest_early_panic(const char *msg) __attribute__((noreturn));
 

@@ -48,6 +48,11 @@ struct irq_desc {
 /* Contract: all maps empty (-1), every IRQ disabled. */
 void irq_init(void);
 
+/* Handlers running with interrupts enabled right now (nesting depth); an
+ * upcall that finds it non-zero is a nested one (evtchn_stats.nested).
+ * Written by the IRQ layer only. */
+extern unsigned int irq_open_handlers;
+
 /* Contract (seed 003 request_irq/setup_irq): attach handler. -EINVAL for a
  * bad irq, NULL handler, or IRQF_SHARED without dev_id; -ENOSYS if the IRQ
  * is not bound to an event channel; -EBUSY unless both the installed and
@@ -65,7 +70,8 @@ int irq_set_flow(int irq, enum irq_flow flow);
 const struct irq_desc *irq_get_desc(int irq);
 
 /* Map a port to a (new or existing) IRQ. The caller keeps ownership of the
- * port: unbinding does not close it (seed 001's bind_caller_port_to_irq). */
+ * port: unbinding does not close it (seed 001's bind_caller_port_to_irq).
+ * -EBUSY for a port on the direct fast path (evtchn_bind_direct). */
 int bind_evtchn_to_irq(evtchn_port_t port);
 int bind_evtchn_to_irqhandler(evtchn_port_t port, irq_handler_t handler,
                               unsigned int flags, const char *name, void *dev_id);
