@@ -6,7 +6,8 @@
  * transaction, copy-on-write shadows of the nodes it touched with the
  * generation each had when first touched. view.c offers the operations the
  * handlers use (get, create, write, delete) on either the tree or a
- * transaction's view of it. dispatch.c is the message table.
+ * transaction's view of it. dispatch.c is the message table; path.c makes
+ * a request's path absolute and checks it.
  */
 #ifndef XENKVM_STORE_INT_H
 #define XENKVM_STORE_INT_H
@@ -368,6 +369,8 @@ void store_conn_out_consume_locked(struct store_conn *c, size_t n);
 void store_dispatch(struct store_conn *c, struct xsd_sockmsg *h, char *data);
 /* The xs_wire error name of err (EIO if the header has none). */
 const char *store_errname(int err);
+
+/* path.c */
 /* The implicit path of domain domid: "/local/domain/<domid>". */
 int store_domain_path(domid_t domid, char *buf, size_t size);
 /* xenstored's canonicalize() of path in as connection c sees it (relative
@@ -377,6 +380,9 @@ int store_domain_path(domid_t domid, char *buf, size_t size);
  * relative into *relative (if not NULL). 0 or EINVAL. */
 int store_path_canon(struct store_conn *c, const char *in, bool allow_special,
                      char *buf, uint32_t *plen, bool *relative);
+/* The length of the parent of the canonical path path (plen bytes, not
+ * "/"): "/a/b" -> 2 ("/a"), "/a" -> 1 ("/"). */
+uint32_t store_path_parent_len(const char *path, uint32_t plen);
 
 /* ring.c */
 void store_ring_flush(struct store_conn *c);

@@ -71,15 +71,6 @@ static int view_put(struct store_view *v, const char *path, uint32_t plen,
     return rc;
 }
 
-/* Length of the parent path of path (never for "/"): "/a" -> 1 ("/"). */
-static uint32_t parent_len(const char *path, uint32_t plen)
-{
-    uint32_t i = plen;
-    while (i > 0 && path[i - 1] != '/')
-        i--;
-    return i > 1 ? i - 1 : 1;
-}
-
 int store_view_read(struct store_view *v, const char *path, uint32_t plen,
                     unsigned perm, struct store_nodev *out)
 {
@@ -92,7 +83,7 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
     uint32_t l = plen;
     while (l > 1) {
         struct store_nodev a;
-        l = parent_len(path, l);
+        l = store_path_parent_len(path, l);
         int r = get_lazy(v, path, l, XS_PERM_READ, &a);
         if (r == ENOENT)
             continue;
@@ -155,7 +146,7 @@ static int create_one(struct store_view *v, const char *path, uint32_t plen,
 {
     struct store *s = v->s;
     struct store_nodev par, nv;
-    uint32_t pl = parent_len(path, plen);
+    uint32_t pl = store_path_parent_len(path, plen);
     int rc = store_view_get(v, path, pl, &par);
     if (rc)
         return rc;
@@ -255,7 +246,7 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
     uint32_t l = plen, missing = 1;
     struct store_nodev anc;
     for (;;) {
-        l = parent_len(path, l);
+        l = store_path_parent_len(path, l);
         rc = get_lazy(v, path, l, XS_PERM_WRITE, &anc);
         if (rc == 0)
             break;
@@ -331,7 +322,8 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
     if (rc == ENOENT) {
         /* Gone already: fine if the parent exists (xenstored). */
         struct store_nodev par;
-        return store_view_get(v, path, parent_len(path, plen), &par);
+        return store_view_get(v, path, store_path_parent_len(path, plen),
+                              &par);
     }
     if (rc)
         return rc;
@@ -393,7 +385,7 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
     /* Unlink from the parent first, then remove children before parents
      * so the tree is consistent after every step. */
     struct store_nodev par;
-    uint32_t pl = parent_len(path, plen);
+    uint32_t pl = store_path_parent_len(path, plen);
     if ((rc = store_view_get(v, path, pl, &par)))
         goto out;
     char *kids;

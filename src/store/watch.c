@@ -126,11 +126,8 @@ static bool permitted(struct store *s, struct store_conn *c, const char *path,
         return true;
     if (store_perm_for(s, c, perms, nperms, permgen) & XS_PERM_READ)
         return true;
-    uint32_t i = plen;
-    while (i > 0 && path[i - 1] != '/')
-        i--;
-    uint32_t pl = i > 1 ? i - 1 : 1;
-    struct store_node *par = store_tree_get(s, path, pl);
+    struct store_node *par = store_tree_get(s, path,
+                                            store_path_parent_len(path, plen));
     return par && (store_perm_for(s, c, par->perms, par->nperms,
                                   par->permgen) & XS_PERM_READ);
 }
@@ -155,9 +152,7 @@ void store_watch_fire(struct store *s, const char *path, uint32_t plen,
         if (!tree || ql == 1)
             break;
         /* Next ancestor: "/a/b" -> "/a" -> "/". */
-        while (ql > 0 && path[ql - 1] != '/')
-            ql--;
-        ql = ql > 1 ? ql - 1 : 1;
+        ql = store_path_parent_len(path, ql);
     }
 }
 
