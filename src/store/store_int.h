@@ -64,7 +64,12 @@ int store_htab_init(struct store_htab *t, uint32_t buckets, uint64_t seed);
 void store_htab_fini(struct store_htab *t);
 struct store_hent *store_htab_find(const struct store_htab *t,
                                    const char *key, uint32_t klen);
-/* e->key/klen set by the caller; the key must not be present. */
+/* The next entry after e with the same key (several watches share a
+ * path): for (e = find(t, k, l); e; e = store_htab_find_next(e, k, l)). */
+struct store_hent *store_htab_find_next(struct store_hent *e,
+                                        const char *key, uint32_t klen);
+/* e->key/klen set by the caller. The nodes table has one entry per key;
+ * the watches table one per watch, so several under one path. */
 void store_htab_add(struct store_htab *t, struct store_hent *e);
 void store_htab_del(struct store_htab *t, struct store_hent *e);
 
