@@ -304,7 +304,13 @@ int store_view_get_perm(struct store_view *v, const char *path,
 /* Write (creating the node and missing parents) with permission checks. */
 int store_view_write(struct store_view *v, const char *path, uint32_t plen,
                      const char *val, uint32_t vlen, bool mkdir_only);
-int store_view_rm(struct store_view *v, const char *path, uint32_t plen);
+/* The operations that take a path only (a request's or a client call's
+ * MKDIR and RM), so that each caller writes "canonicalise, apply" once. */
+typedef int store_view_path_fn(struct store_view *v, const char *path,
+                               uint32_t plen);
+/* MKDIR: write with mkdir_only (an existing node is left as it is). */
+store_view_path_fn store_view_mkdir;
+store_view_path_fn store_view_rm;
 int store_view_set_perms(struct store_view *v, const char *path,
                          uint32_t plen, const struct store_perm *p,
                          uint32_t n);
