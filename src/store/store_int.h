@@ -268,6 +268,12 @@ bool store_quota_ok(struct store *s, const struct store_conn *c,
 bool store_quota_dom_ok(struct store *s, const struct store_domain *d,
                         enum store_quota q, uint64_t used, uint64_t add);
 void store_quota_defaults(struct store *s);
+/* store_quota_get/_set (store.h) with the store lock held, for GET_QUOTA
+ * and SET_QUOTA: q valid (and val not UINT32_MAX); 0 or ENOENT. */
+int store_quota_get_locked(struct store *s, int domid, enum store_quota q,
+                           unsigned *val);
+int store_quota_set_locked(struct store *s, int domid, enum store_quota q,
+                           unsigned val);
 /* CONTROL quota / quota-soft text. */
 int store_control_quota(struct store *s, struct store_conn *c, bool soft,
                         const char **argv, unsigned argc, char **out);
