@@ -60,24 +60,17 @@ static bool to_guest(int fd)
 
 int cli_console(int argc, char **argv)
 {
-    const char *sock = NULL, *dom = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--socket") && i + 1 < argc)
-            sock = argv[++i];
-        else if (argv[i][0] != '-' && !dom)
-            dom = argv[i];
-        else
-            dom = NULL, i = argc;
-    }
-    if (!dom) {
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
         fprintf(stderr, "usage: xenkvm console [--socket PATH] DOMAIN\n"
                 "  detach with Ctrl-]\n");
         return 2;
     }
-    char buf[108], req[CTL_LINE_MAX], err[512];
-    if (!(sock = cli_ctl_path(sock, buf, sizeof(buf))))
+    char req[CTL_LINE_MAX], err[512];
+    const char *sock = cli_ctl_socket(&a);
+    if (!sock)
         return 2;
-    snprintf(req, sizeof(req), "console %.200s", dom);
+    snprintf(req, sizeof(req), "console %.200s", a.arg);
     int fd;
     int rc = ctl_client_open(sock, req, &fd, err, sizeof(err));
     if (rc < 0) {

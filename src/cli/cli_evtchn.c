@@ -34,29 +34,24 @@ int cli_evtchn(int argc, char **argv)
         evtchn_usage(stderr);
         return 2;
     }
-    const char *sock = NULL, *dom = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
-            sock = argv[++i];
-        } else if (argv[i][0] != '-' && !dom) {
-            char *end;
-            errno = 0;
-            long v = strtol(argv[i], &end, 10);
-            if (errno || *end || v < 0 || v >= DOMID_FIRST_RESERVED) {
-                fprintf(stderr, "xenkvm evtchn list: bad domain id '%s'\n",
-                        argv[i]);
-                return 2;
-            }
-            dom = argv[i];
-        } else {
-            evtchn_usage(stderr);
+    struct cli_ctl_args a;
+    int rc = cli_ctl_args(argc, argv, 2, false, &a);
+    if (a.arg) {
+        /* A bad DOMID is reported before a wrong word after it (the
+         * parser keeps what came before the word it stopped at). */
+        char *end;
+        errno = 0;
+        long v = strtol(a.arg, &end, 10);
+        if (errno || *end || v < 0 || v >= DOMID_FIRST_RESERVED) {
+            fprintf(stderr, "xenkvm evtchn list: bad domain id '%s'\n",
+                    a.arg);
             return 2;
         }
     }
-    char buf[108];
-    if (!(sock = cli_ctl_path(sock, buf, sizeof(buf))))
+    if (rc) {
+        evtchn_usage(stderr);
         return 2;
-    char req[64];
-    snprintf(req, sizeof(req), "evtchn list%s%s", dom ? " " : "", dom ? dom : "");
-    return cli_ctl_call("xenkvm evtchn list", sock, req);
+    }
+    return cli_ctl_callf(&a, "xenkvm evtchn list", "evtchn list%s%s",
+                         a.arg ? " " : "", a.arg ? a.arg : "");
 }

@@ -69,34 +69,19 @@ static int irq_list(int argc, char **argv)
         irq_icu_destroy(icu);
         return 0;
     }
-    char buf[108];
-    const char *sock = cli_ctl_path(opt(argc, argv, "--socket"), buf,
-                                    sizeof(buf));
-    return sock ? cli_ctl_call("xenkvm irq list", sock, "irq list") : 2;
+    struct cli_ctl_args a = { .sock = opt(argc, argv, "--socket") };
+    return cli_ctl_callf(&a, "xenkvm irq list", "irq list");
 }
 
 /* Test / simulation aid: a running xenkvm signals the eventfd of LINE. */
 static int irq_raise(int argc, char **argv)
 {
-    const char *sock = NULL, *line = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--socket") && i + 1 < argc)
-            sock = argv[++i];
-        else if (!line && argv[i][0] != '-')
-            line = argv[i];
-        else
-            line = NULL, i = argc;
-    }
-    if (!line) {
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
         irq_usage(stderr);
         return 2;
     }
-    char buf[108];
-    if (!(sock = cli_ctl_path(sock, buf, sizeof(buf))))
-        return 2;
-    char req[64];
-    snprintf(req, sizeof(req), "irq raise %.20s", line);
-    return cli_ctl_call("xenkvm irq raise", sock, req);
+    return cli_ctl_callf(&a, "xenkvm irq raise", "irq raise %.20s", a.arg);
 }
 
 static volatile sig_atomic_t irq_stop;

@@ -19,45 +19,15 @@
 
 #include "cli.h"
 
-/* Options shared by the three: --socket PATH, --wait (shutdown only); at
- * most one DOMAIN. 0, or the usage's exit status 2. */
-struct xl_args {
-    const char *sock;
-    const char *dom;
-    bool wait;
-};
-
-static int xl_parse(int argc, char **argv, bool can_wait, struct xl_args *a)
-{
-    memset(a, 0, sizeof(*a));
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--socket") && i + 1 < argc)
-            a->sock = argv[++i];
-        else if (can_wait && (!strcmp(argv[i], "-w") ||
-                              !strcmp(argv[i], "--wait")))
-            a->wait = true;
-        else if (argv[i][0] != '-' && !a->dom)
-            a->dom = argv[i];
-        else
-            return 2;
-    }
-    return 0;
-}
-
 int cli_list(int argc, char **argv)
 {
-    struct xl_args a;
-    if (xl_parse(argc, argv, false, &a)) {
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a)) {
         fprintf(stderr, "usage: xenkvm list [--socket PATH] [DOMAIN]\n");
         return 2;
     }
-    char buf[108], req[CTL_LINE_MAX];
-    const char *sock = cli_ctl_path(a.sock, buf, sizeof(buf));
-    if (!sock)
-        return 2;
-    snprintf(req, sizeof(req), "list%s%.200s", a.dom ? " " : "",
-             a.dom ? a.dom : "");
-    return cli_ctl_call("xenkvm list", sock, req);
+    return cli_ctl_callf(&a, "xenkvm list", "list%s%.200s",
+                         a.arg ? " " : "", a.arg ? a.arg : "");
 }
 
 /* Has the domain ended? Asked as `list DOMAIN`: gone (xl's invalid
@@ -99,38 +69,28 @@ static int domain_ended(const char *sock, const char *dom)
 
 int cli_shutdown(int argc, char **argv)
 {
-    struct xl_args a;
-    if (xl_parse(argc, argv, true, &a) || !a.dom) {
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, true, &a) || !a.arg) {
         fprintf(stderr, "usage: xenkvm shutdown [--socket PATH] [-w|--wait] "
                 "DOMAIN\n");
         return 2;
     }
-    char buf[108], req[CTL_LINE_MAX];
-    const char *sock = cli_ctl_path(a.sock, buf, sizeof(buf));
-    if (!sock)
-        return 2;
-    snprintf(req, sizeof(req), "shutdown %.200s", a.dom);
-    int st = cli_ctl_call("xenkvm shutdown", sock, req);
+    int st = cli_ctl_callf(&a, "xenkvm shutdown", "shutdown %.200s", a.arg);
     if (st || !a.wait)
         return st;
     /* As xl shutdown -w: until the domain has ended, however long. */
     int ended;
-    while ((ended = domain_ended(sock, a.dom)) == 0)
+    while ((ended = domain_ended(a.sock, a.arg)) == 0)
         usleep(100000);
     return ended == 1 ? 0 : 1;
 }
 
 int cli_destroy(int argc, char **argv)
 {
-    struct xl_args a;
-    if (xl_parse(argc, argv, false, &a) || !a.dom) {
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
         fprintf(stderr, "usage: xenkvm destroy [--socket PATH] DOMAIN\n");
         return 2;
     }
-    char buf[108], req[CTL_LINE_MAX];
-    const char *sock = cli_ctl_path(a.sock, buf, sizeof(buf));
-    if (!sock)
-        return 2;
-    snprintf(req, sizeof(req), "destroy %.200s", a.dom);
-    return cli_ctl_call("xenkvm destroy", sock, req);
+    return cli_ctl_callf(&a, "xenkvm destroy", "destroy %.200s", a.arg);
 }

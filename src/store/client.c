@@ -276,26 +276,27 @@ int store_client_printf(struct store_client *c, const char *path,
     return store_client_write(c, path, val, (size_t)n);
 }
 
-int store_client_mkdir(struct store_client *c, const char *path)
+/* Canonicalise path as c's domain sees it and apply op (mkdir, rm). */
+static int path_op(struct store_client *c, const char *path,
+                   store_view_path_fn *op)
 {
     char abs[ABS_BUF];
     uint32_t plen;
     struct store_view v = client_view(c);
     int rc = op_begin(c, path, false, abs, &plen, NULL);
     if (!rc)
-        rc = store_view_write(&v, abs, plen, "", 0, true);
+        rc = op(&v, abs, plen);
     return op_end(c, rc);
+}
+
+int store_client_mkdir(struct store_client *c, const char *path)
+{
+    return path_op(c, path, store_view_mkdir);
 }
 
 int store_client_rm(struct store_client *c, const char *path)
 {
-    char abs[ABS_BUF];
-    uint32_t plen;
-    struct store_view v = client_view(c);
-    int rc = op_begin(c, path, false, abs, &plen, NULL);
-    if (!rc)
-        rc = store_view_rm(&v, abs, plen);
-    return op_end(c, rc);
+    return path_op(c, path, store_view_rm);
 }
 
 int store_client_set_perms(struct store_client *c, const char *path,

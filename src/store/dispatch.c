@@ -33,30 +33,6 @@ const char *store_errname(int err)
     return "EINVAL";   /* xenstored: untranslatable errors become EINVAL */
 }
 
-int store_domain_path(domid_t domid, char *buf, size_t size)
-{
-    /* Every relative path of every request comes through here: format by
-     * hand (snprintf was ~15% of a request's user-space instructions). */
-    static const char pre[] = "/local/domain/";
-    char tmp[sizeof(pre) + 5];
-    char dig[5];
-    unsigned n = 0, v = domid;
-    do {
-        dig[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(tmp, pre, sizeof(pre) - 1);
-    size_t l = sizeof(pre) - 1;
-    while (n)
-        tmp[l++] = dig[--n];
-    if (size) {
-        size_t c = l < size - 1 ? l : size - 1;
-        memcpy(buf, tmp, c);
-        buf[c] = 0;
-    }
-    return (int)l;
-}
-
 /* xenstored's get_strings(): the number of NUL-terminated strings. */
 static unsigned get_strings(const struct req *r, const char **vec,
                             unsigned max)
@@ -103,119 +79,79 @@ static int reply_str(struct req *r, const char *s)
     return reply(r, s, (uint32_t)strlen(s) + 1);
 }
 
-static bool valid_chars(const char *p)
+/* Reply OK to a request that succeeded; otherwise its error. */
+static int acked(struct req *r, int rc)
 {
-    for (; *p; p++) {
-        char ch = *p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '-' || ch == '/' ||
-              ch == '_' || ch == '@'))
-            return false;
-    }
-    return true;
+    return rc ? rc : ack(r);
 }
 
-/*
- * xenstored's canonicalize(): relative paths are under the connection's
- * /local/domain/<id>; then no trailing '/', no "//", only [A-Za-z0-9-/_@],
- * and the path length quota (without the /local/domain/<id>/ part) for
- * guests. The absolute path goes into buf. 0 or EINVAL.
- */
-int store_path_canon(struct store_conn *c, const char *in, bool allow_special,
-                     char *buf, uint32_t *plen, bool *relative)
-{
-    if (!in || !valid_chars(in) || (in[0] == '@' && !allow_special))
-        return EINVAL;
-    size_t l;
-    bool rel = in[0] != '/' && in[0] != '@';
-    if (rel) {
-        int n = store_domain_path(c->id, buf, 64);
-        l = strlen(in);
-        if (l + (size_t)n + 2 > XENSTORE_ABS_PATH_MAX + 1)
-            return EINVAL;
-        buf[n] = '/';
-        memcpy(buf + n + 1, in, l + 1);
-        l += (size_t)n + 1;
-    } else {
-        l = strlen(in);
-        if (l > XENSTORE_ABS_PATH_MAX)
-            return EINVAL;
-        memcpy(buf, in, l + 1);
-    }
-    if (relative)
-        *relative = rel;
-    if (buf[0] == '@') {
-        *plen = (uint32_t)l;
-        return l > XENSTORE_REL_PATH_MAX ? EINVAL : 0;
-    }
-    if ((l > 1 && buf[l - 1] == '/') || strstr(buf, "//"))
-        return EINVAL;
-    /* Length quota counts from after /local/domain/<id>/ (xenstored). */
-    size_t local_off = 0;
-    if (!strncmp(buf, "/local/domain/", 14)) {
-        size_t i = 14;
-        while (i < l && i < 19 && buf[i] >= '0' && buf[i] <= '9')
-            i++;
-        if (i > 14 && buf[i] == '/')
-            local_off = i + 1;
-    }
-    if (!store_quota_ok(c->s, c, STORE_Q_PATH, 0, l - local_off))
-        return EINVAL;
-    *plen = (uint32_t)l;
-    return 0;
-}
+/* A path argument, made absolute and checked as r's connection sees it. */
+struct rpath {
+    char buf[XENSTORE_ABS_PATH_MAX + 2];
+    uint32_t len;
+};
 
-static int canon(struct req *r, const char *in, bool allow_special, char *buf,
-                 uint32_t *plen, bool *relative)
+static int canon(struct req *r, const char *in, bool allow_special,
+                 struct rpath *p, bool *relative)
 {
-    return store_path_canon(r->c, in, allow_special, buf, plen, relative);
+    return store_path_canon(r->c, in, allow_special, p->buf, &p->len,
+                            relative);
 }
-
-#define PATHBUF char path[XENSTORE_ABS_PATH_MAX + 2]; uint32_t plen
 
 static struct store_view view(struct req *r)
 {
     return (struct store_view){ r->c->s, r->c, r->t };
 }
 
+/* The node at p, which r's connection must be allowed to read, as r's
+ * view (the tree, or its transaction) sees it. */
+static int read_at(struct req *r, const struct rpath *p,
+                   struct store_nodev *nv)
+{
+    struct store_view v = view(r);
+    return store_view_read(&v, p->buf, p->len, XS_PERM_READ, nv);
+}
+
+/* The same for the path argument in (no '@' names). */
+static int read_arg(struct req *r, const char *in, struct store_nodev *nv)
+{
+    struct rpath p;
+    int rc = canon(r, in, false, &p, NULL);
+    return rc ? rc : read_at(r, &p, nv);
+}
+
+/* Apply op (store_view_mkdir, store_view_rm) to the one path argument on
+ * r's view, and acknowledge. */
+static int change_onearg(struct req *r, store_view_path_fn *op)
+{
+    struct rpath p;
+    struct store_view v = view(r);
+    int rc = canon(r, onearg(r), false, &p, NULL);
+    return acked(r, rc ? rc : op(&v, p.buf, p.len));
+}
+
 static int do_read(struct req *r)
 {
-    PATHBUF;
-    int rc = canon(r, onearg(r), false, path, &plen, NULL);
-    if (rc)
-        return rc;
-    struct store_view v = view(r);
     struct store_nodev nv;
-    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
-        return rc;
-    return reply(r, nv.val, nv.vlen);
+    int rc = read_arg(r, onearg(r), &nv);
+    return rc ? rc : reply(r, nv.val, nv.vlen);
 }
 
 static int do_directory(struct req *r)
 {
-    PATHBUF;
-    int rc = canon(r, onearg(r), false, path, &plen, NULL);
-    if (rc)
-        return rc;
-    struct store_view v = view(r);
     struct store_nodev nv;
-    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
-        return rc;
-    return reply(r, nv.kids, nv.klen);
+    int rc = read_arg(r, onearg(r), &nv);
+    return rc ? rc : reply(r, nv.kids, nv.klen);
 }
 
 static int do_directory_part(struct req *r)
 {
-    PATHBUF;
     const char *vec[2];
     if (get_strings(r, vec, 2) != 2)
         return EINVAL;
-    int rc = canon(r, vec[0], false, path, &plen, NULL);
-    if (rc)
-        return rc;
-    struct store_view v = view(r);
     struct store_nodev nv;
-    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
+    int rc = read_arg(r, vec[0], &nv);
+    if (rc)
         return rc;
     unsigned long off = strtoul(vec[1], NULL, 10);
     char buf[XENSTORE_PAYLOAD_MAX + 1];
@@ -247,66 +183,46 @@ static int do_directory_part(struct req *r)
 
 static int do_write(struct req *r)
 {
-    PATHBUF;
     const char *vec[1];
     if (get_strings(r, vec, 1) < 1)
         return EINVAL;
     uint32_t off = (uint32_t)strlen(vec[0]) + 1;
-    int rc = canon(r, vec[0], false, path, &plen, NULL);
-    if (rc)
-        return rc;
+    struct rpath p;
     struct store_view v = view(r);
-    if ((rc = store_view_write(&v, path, plen, r->data + off,
-                               r->h->len - off, false)))
-        return rc;
-    return ack(r);
+    int rc = canon(r, vec[0], false, &p, NULL);
+    if (!rc)
+        rc = store_view_write(&v, p.buf, p.len, r->data + off,
+                              r->h->len - off, false);
+    return acked(r, rc);
 }
 
 static int do_mkdir(struct req *r)
 {
-    PATHBUF;
-    int rc = canon(r, onearg(r), false, path, &plen, NULL);
-    if (rc)
-        return rc;
-    struct store_view v = view(r);
-    if ((rc = store_view_write(&v, path, plen, "", 0, true)))
-        return rc;
-    return ack(r);
+    return change_onearg(r, store_view_mkdir);
 }
 
 static int do_rm(struct req *r)
 {
-    PATHBUF;
-    int rc = canon(r, onearg(r), false, path, &plen, NULL);
-    if (rc)
-        return rc;
-    struct store_view v = view(r);
-    if ((rc = store_view_rm(&v, path, plen)))
-        return rc;
-    return ack(r);
+    return change_onearg(r, store_view_rm);
 }
 
 static int do_get_perms(struct req *r)
 {
-    PATHBUF;
-    int rc = canon(r, onearg(r), true, path, &plen, NULL);
+    struct rpath p;
+    int rc = canon(r, onearg(r), true, &p, NULL);
     if (rc)
         return rc;
-    if (path[0] == '@') {
-        struct store *s = r->c->s;
-        int idx = store_special_index(path);
+    struct store *s = r->c->s;
+    struct store_nodev nv;
+    if (p.buf[0] == '@') {
+        int idx = store_special_index(p.buf);
         if (idx < 0)
             return ENOENT;
-        char pbuf[XENSTORE_PAYLOAD_MAX];
-        if (s->special_nperms[idx] * 8 > sizeof(pbuf))
-            return E2BIG;
-        return reply(r, pbuf, store_perms_format(s->special_perms[idx],
-                                                 s->special_nperms[idx], pbuf));
-    }
-    struct store_view v = view(r);
-    struct store_nodev nv;
-    if ((rc = store_view_read(&v, path, plen, XS_PERM_READ, &nv)))
+        nv.perms = s->special_perms[idx];
+        nv.nperms = s->special_nperms[idx];
+    } else if ((rc = read_at(r, &p, &nv))) {
         return rc;
+    }
     char buf[XENSTORE_PAYLOAD_MAX];
     if (nv.nperms * 8 > sizeof(buf))
         return E2BIG;
@@ -315,12 +231,12 @@ static int do_get_perms(struct req *r)
 
 static int do_set_perms(struct req *r)
 {
-    PATHBUF;
+    struct rpath p;
     const char *vec[1];
     unsigned n = get_strings(r, vec, 1);
     if (n < 2)
         return EINVAL;
-    int rc = canon(r, vec[0], true, path, &plen, NULL);
+    int rc = canon(r, vec[0], true, &p, NULL);
     if (rc)
         return rc;
     uint32_t off = (uint32_t)strlen(vec[0]) + 1;
@@ -330,11 +246,11 @@ static int do_set_perms(struct req *r)
         return EINVAL;
     if ((rc = store_perms_parse(r->data + off, r->h->len - off, n, perms)))
         return rc;
-    if (path[0] == '@') {
+    if (p.buf[0] == '@') {
         /* The special watch paths keep their own list: who may watch
          * them besides dom0 (xenstored's set_perms_special). */
         struct store *s = r->c->s;
-        int idx = store_special_index(path);
+        int idx = store_special_index(p.buf);
         if (idx < 0)
             return EINVAL;
         unsigned want = XS_PERM_WRITE | XS_PERM_OWNER;
@@ -352,44 +268,39 @@ static int do_set_perms(struct req *r)
         return ack(r);
     }
     struct store_view v = view(r);
-    if ((rc = store_view_set_perms(&v, path, plen, perms, n)))
-        return rc;
-    return ack(r);
+    return acked(r, store_view_set_perms(&v, p.buf, p.len, perms, n));
 }
 
 static int do_watch(struct req *r)
 {
-    PATHBUF;
+    struct rpath p;
     const char *vec[2];
     bool rel;
     if (get_strings(r, vec, 2) != 2)
         return EINVAL;
-    int rc = canon(r, vec[0], true, path, &plen, &rel);
+    int rc = canon(r, vec[0], true, &p, &rel);
     if (rc)
         return rc;
-    if ((rc = store_watch_add(r->c, path, vec[1], rel)))
+    if ((rc = store_watch_add(r->c, p.buf, vec[1], rel)))
         return rc;
     if ((rc = ack(r)))
         return rc;
     /* Fire once up front: simplifies clients (xenstored does this). */
-    store_watch_event(r->c->watches, path, plen);
+    store_watch_event(r->c->watches, p.buf, p.len);
     return 0;
 }
 
 static int do_unwatch(struct req *r)
 {
-    PATHBUF;
+    struct rpath p;
     const char *vec[2];
     if (get_strings(r, vec, 2) != 2)
         return EINVAL;
     /* xenstored looks the path up among the watches without validating
      * it: a malformed path names no watch (ENOENT, not EINVAL). */
-    int rc = canon(r, vec[0], true, path, &plen, NULL);
-    if (rc)
+    if (canon(r, vec[0], true, &p, NULL))
         return ENOENT;
-    if ((rc = store_watch_del(r->c, path, vec[1])))
-        return rc;
-    return ack(r);
+    return acked(r, store_watch_del(r->c, p.buf, vec[1]));
 }
 
 static int do_reset_watches(struct req *r)
@@ -439,6 +350,40 @@ static bool parse_domid(const char *s, domid_t *out)
     return true;
 }
 
+/* Which domains a request may name: any the store knows, an introduced
+ * one, or an introduced one other than domain 0 (RELEASE, RESUME). */
+enum dom_need { DOM_KNOWN, DOM_INTRODUCED, DOM_GUEST };
+
+/* The domain the argument s names, into *out: EINVAL if s is no domid
+ * (or names domain 0 for DOM_GUEST), ENOENT if the store does not know
+ * it (or it is not introduced, unless DOM_KNOWN). */
+static int arg_domain(struct req *r, const char *s, enum dom_need need,
+                      struct store_domain **out)
+{
+    domid_t d;
+    if (!parse_domid(s, &d) || (need == DOM_GUEST && d == 0))
+        return EINVAL;   /* xenstored's onearg_domain refuses dom0 */
+    struct store_domain *dom = store_domain_get(r->c->s, d);
+    if (!dom || (need != DOM_KNOWN && !dom->introduced))
+        return ENOENT;
+    *out = dom;
+    return 0;
+}
+
+/* The optional domid argument s of GET_QUOTA/SET_QUOTA as the quota
+ * functions take it: -1 (the global values) when not given. */
+static bool quota_domid(const char *s, bool given, int *domid)
+{
+    domid_t d;
+    *domid = -1;
+    if (!given)
+        return true;
+    if (!parse_domid(s, &d))
+        return false;
+    *domid = d;
+    return true;
+}
+
 static int do_get_domain_path(struct req *r)
 {
     domid_t d;
@@ -471,17 +416,13 @@ static int do_introduce(struct req *r)
 
 static int do_release(struct req *r)
 {
-    domid_t d;
-    if (!parse_domid(onearg(r), &d))
-        return EINVAL;
-    if (d == 0)
-        return EINVAL;      /* xenstored's onearg_domain refuses dom0 */
+    struct store_domain *dom;
+    int rc = arg_domain(r, onearg(r), DOM_GUEST, &dom);
+    if (rc)
+        return rc;
     /* Reply before: the releasing connection may be the released one. */
-    struct store_domain *dom = store_domain_get(r->c->s, d);
-    if (!dom || !dom->introduced)
-        return ENOENT;
-    int rc = ack(r);
-    store_do_release(r->c->s, d);
+    rc = ack(r);
+    store_do_release(r->c->s, dom->id);
     return rc;
 }
 
@@ -496,26 +437,23 @@ static int do_is_introduced(struct req *r)
 
 static int do_resume(struct req *r)
 {
-    domid_t d;
-    if (!parse_domid(onearg(r), &d) || d == 0)
-        return EINVAL;
-    struct store_domain *dom = store_domain_get(r->c->s, d);
-    if (!dom || !dom->introduced)
-        return ENOENT;
-    dom->shutdown = false;
-    return ack(r);
+    struct store_domain *dom;
+    int rc = arg_domain(r, onearg(r), DOM_GUEST, &dom);
+    if (!rc)
+        dom->shutdown = false;
+    return acked(r, rc);
 }
 
 static int do_set_target(struct req *r)
 {
     const char *vec[2];
-    domid_t d, t;
-    if (get_strings(r, vec, 2) < 2 || !parse_domid(vec[0], &d) ||
-        !parse_domid(vec[1], &t))
+    domid_t t;
+    struct store_domain *dom;
+    if (get_strings(r, vec, 2) < 2 || !parse_domid(vec[1], &t))
         return EINVAL;
-    struct store_domain *dom = store_domain_get(r->c->s, d);
-    if (!dom || !dom->introduced)
-        return ENOENT;
+    int rc = arg_domain(r, vec[0], DOM_INTRODUCED, &dom);
+    if (rc)
+        return rc;
     if (!store_domain_get_or_add(r->c->s, t))
         return ENOMEM;
     dom->target = t;
@@ -580,12 +518,10 @@ static int do_get_feature(struct req *r)
     if (n > 1)
         return EINVAL;
     if (n == 1) {
-        domid_t d;
-        if (!parse_domid(vec[0], &d))
-            return EINVAL;
-        struct store_domain *dom = store_domain_get(r->c->s, d);
-        if (!dom)
-            return ENOENT;
+        struct store_domain *dom;
+        int rc = arg_domain(r, vec[0], DOM_KNOWN, &dom);
+        if (rc)
+            return rc;
         f = dom->features;
     }
     char buf[16];
@@ -597,8 +533,7 @@ static int do_get_feature(struct req *r)
 static int do_set_feature(struct req *r)
 {
     const char *vec[2];
-    domid_t d;
-    if (get_strings(r, vec, 2) != 2 || !parse_domid(vec[0], &d))
+    if (get_strings(r, vec, 2) != 2)
         return EINVAL;
     char *end;
     unsigned long f = strtoul(vec[1], &end, 10);
@@ -606,9 +541,10 @@ static int do_set_feature(struct req *r)
         (f & ~(unsigned long)(XENSTORE_SERVER_FEATURE_RECONNECTION |
                               XENSTORE_SERVER_FEATURE_ERROR)))
         return EINVAL;
-    struct store_domain *dom = store_domain_get(r->c->s, d);
-    if (!dom)
-        return ENOENT;
+    struct store_domain *dom;
+    int rc = arg_domain(r, vec[0], DOM_KNOWN, &dom);
+    if (rc)
+        return rc;
     dom->features = (uint32_t)f;
     if (dom->ring && dom->ring->intf)
         __atomic_store_n(&dom->ring->intf->server_features, (uint32_t)f,
@@ -621,7 +557,6 @@ static int do_get_quota(struct req *r)
 {
     const char *vec[2];
     unsigned n = get_strings(r, vec, 2);
-    struct store *s = r->c->s;
     char buf[512];
     if (n > 2)
         return EINVAL;
@@ -633,22 +568,15 @@ static int do_get_quota(struct req *r)
                                     off ? " " : "", store_quota_name(q));
         return reply_str(r, buf);
     }
-    const char *name = vec[n - 1];
-    int q = store_quota_by_name(name);
-    if (q < 0)
-        return EINVAL;
+    int q = store_quota_by_name(vec[n - 1]);
+    int domid;
     unsigned val;
-    if (n == 1) {
-        val = s->quota[q];
-    } else {
-        domid_t d;
-        if (!parse_domid(vec[0], &d))
-            return EINVAL;
-        struct store_domain *dom = store_domain_get(s, d);
-        if (!dom)
-            return ENOENT;
-        val = store_quota_of(s, dom, (enum store_quota)q);
-    }
+    if (q < 0 || !quota_domid(vec[0], n == 2, &domid))
+        return EINVAL;
+    int rc = store_quota_get_locked(r->c->s, domid, (enum store_quota)q,
+                                    &val);
+    if (rc)
+        return rc;
     snprintf(buf, sizeof(buf), "%u", val);
     return reply_str(r, buf);
 }
@@ -657,26 +585,18 @@ static int do_set_quota(struct req *r)
 {
     const char *vec[3];
     unsigned n = get_strings(r, vec, 3);
-    struct store *s = r->c->s;
     if (n < 2 || n > 3)
         return EINVAL;
     int q = store_quota_by_name(vec[n - 2]);
     char *end;
     unsigned long val = strtoul(vec[n - 1], &end, 10);
-    if (q < 0 || *end || !*vec[n - 1] || val >= UINT32_MAX)
+    int domid;
+    if (q < 0 || *end || !*vec[n - 1] || val >= UINT32_MAX ||
+        !quota_domid(vec[0], n == 3, &domid))
         return EINVAL;
-    if (n == 2) {
-        s->quota[q] = (unsigned)val;
-    } else {
-        domid_t d;
-        if (!parse_domid(vec[0], &d))
-            return EINVAL;
-        struct store_domain *dom = store_domain_get(s, d);
-        if (!dom)
-            return ENOENT;
-        dom->q[q] = (unsigned)val;
-    }
-    return ack(r);
+    return acked(r, store_quota_set_locked(r->c->s, domid,
+                                           (enum store_quota)q,
+                                           (unsigned)val));
 }
 
 static const struct {

@@ -101,46 +101,58 @@ bool store_quota_dom_ok(struct store *s, const struct store_domain *d,
     return false;
 }
 
+/* The domain whose quotas domid names, into *d; NULL for domid < 0 (the
+ * global values). 0 or ENOENT. */
+static int quota_domain(struct store *s, int domid, struct store_domain **d)
+{
+    *d = NULL;
+    if (domid < 0)
+        return 0;
+    if (domid < (int)STORE_DOMID_MAX)
+        *d = store_domain_get(s, (domid_t)domid);
+    return *d ? 0 : ENOENT;
+}
+
+int store_quota_get_locked(struct store *s, int domid, enum store_quota q,
+                           unsigned *val)
+{
+    struct store_domain *d;
+    int rc = quota_domain(s, domid, &d);
+    if (!rc)
+        *val = store_quota_of(s, d, q);   /* d NULL: the global value */
+    return rc;
+}
+
+int store_quota_set_locked(struct store *s, int domid, enum store_quota q,
+                           unsigned val)
+{
+    struct store_domain *d;
+    int rc = quota_domain(s, domid, &d);
+    if (!rc)
+        *(d ? &d->q[q] : &s->quota[q]) = val;
+    return rc;
+}
+
 int store_quota_get(struct store *s, int domid, enum store_quota q,
                     unsigned *val)
 {
-    int rc = 0;
     if ((unsigned)q >= STORE_Q_NR)
         return -EINVAL;
     pthread_mutex_lock(&s->lock);
-    if (domid < 0) {
-        *val = s->quota[q];
-    } else {
-        struct store_domain *d = domid < (int)STORE_DOMID_MAX ?
-                                 store_domain_get(s, (domid_t)domid) : NULL;
-        if (!d)
-            rc = -ENOENT;
-        else
-            *val = store_quota_of(s, d, q);
-    }
+    int rc = store_quota_get_locked(s, domid, q, val);
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    return -rc;
 }
 
 int store_quota_set(struct store *s, int domid, enum store_quota q,
                     unsigned val)
 {
-    int rc = 0;
     if ((unsigned)q >= STORE_Q_NR || val == UINT32_MAX)
         return -EINVAL;
     pthread_mutex_lock(&s->lock);
-    if (domid < 0) {
-        s->quota[q] = val;
-    } else {
-        struct store_domain *d = domid < (int)STORE_DOMID_MAX ?
-                                 store_domain_get(s, (domid_t)domid) : NULL;
-        if (!d)
-            rc = -ENOENT;
-        else
-            d->q[q] = val;
-    }
+    int rc = store_quota_set_locked(s, domid, q, val);
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    return -rc;
 }
 
 static char *append(char *buf, size_t *len, const char *fmt, ...)

@@ -225,8 +225,5 @@ struct store_conn *store_ring_attach(struct store *s, domid_t domid,
 
 void store_ring_detach(struct store_conn *c)
 {
-    struct store *s = c->s;
-    pthread_mutex_lock(&s->lock);
-    store_conn_close_locked(c);
-    pthread_mutex_unlock(&s->lock);
+    store_conn_free(c);        /* a ring's connection is closed as any */
 }

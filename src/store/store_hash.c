@@ -88,6 +88,16 @@ struct store_hent *store_htab_find(const struct store_htab *t,
     return NULL;
 }
 
+struct store_hent *store_htab_find_next(struct store_hent *e,
+                                        const char *key, uint32_t klen)
+{
+    uint32_t h = e->hash;      /* the key's: e has it */
+    for (e = e->next; e; e = e->next)
+        if (e->hash == h && e->klen == klen && !memcmp(e->key, key, klen))
+            return e;
+    return NULL;
+}
+
 /* Double the buckets when the load passes 1; on ENOMEM keep the old size
  * (lookups get slower, nothing breaks). */
 static void grow(struct store_htab *t)

@@ -6,7 +6,8 @@
  * transaction, copy-on-write shadows of the nodes it touched with the
  * generation each had when first touched. view.c offers the operations the
  * handlers use (get, create, write, delete) on either the tree or a
- * transaction's view of it. dispatch.c is the message table.
+ * transaction's view of it. dispatch.c is the message table; path.c makes
+ * a request's path absolute and checks it.
  */
 #ifndef XENKVM_STORE_INT_H
 #define XENKVM_STORE_INT_H
@@ -63,7 +64,12 @@ int store_htab_init(struct store_htab *t, uint32_t buckets, uint64_t seed);
 void store_htab_fini(struct store_htab *t);
 struct store_hent *store_htab_find(const struct store_htab *t,
                                    const char *key, uint32_t klen);
-/* e->key/klen set by the caller; the key must not be present. */
+/* The next entry after e with the same key (several watches share a
+ * path): for (e = find(t, k, l); e; e = store_htab_find_next(e, k, l)). */
+struct store_hent *store_htab_find_next(struct store_hent *e,
+                                        const char *key, uint32_t klen);
+/* e->key/klen set by the caller. The nodes table has one entry per key;
+ * the watches table one per watch, so several under one path. */
 void store_htab_add(struct store_htab *t, struct store_hent *e);
 void store_htab_del(struct store_htab *t, struct store_hent *e);
 
@@ -262,6 +268,12 @@ bool store_quota_ok(struct store *s, const struct store_conn *c,
 bool store_quota_dom_ok(struct store *s, const struct store_domain *d,
                         enum store_quota q, uint64_t used, uint64_t add);
 void store_quota_defaults(struct store *s);
+/* store_quota_get/_set (store.h) with the store lock held, for GET_QUOTA
+ * and SET_QUOTA: q valid (and val not UINT32_MAX); 0 or ENOENT. */
+int store_quota_get_locked(struct store *s, int domid, enum store_quota q,
+                           unsigned *val);
+int store_quota_set_locked(struct store *s, int domid, enum store_quota q,
+                           unsigned val);
 /* CONTROL quota / quota-soft text. */
 int store_control_quota(struct store *s, struct store_conn *c, bool soft,
                         const char **argv, unsigned argc, char **out);
@@ -298,7 +310,13 @@ int store_view_get_perm(struct store_view *v, const char *path,
 /* Write (creating the node and missing parents) with permission checks. */
 int store_view_write(struct store_view *v, const char *path, uint32_t plen,
                      const char *val, uint32_t vlen, bool mkdir_only);
-int store_view_rm(struct store_view *v, const char *path, uint32_t plen);
+/* The operations that take a path only (a request's or a client call's
+ * MKDIR and RM), so that each caller writes "canonicalise, apply" once. */
+typedef int store_view_path_fn(struct store_view *v, const char *path,
+                               uint32_t plen);
+/* MKDIR: write with mkdir_only (an existing node is left as it is). */
+store_view_path_fn store_view_mkdir;
+store_view_path_fn store_view_rm;
 int store_view_set_perms(struct store_view *v, const char *path,
                          uint32_t plen, const struct store_perm *p,
                          uint32_t n);
@@ -368,6 +386,8 @@ void store_conn_out_consume_locked(struct store_conn *c, size_t n);
 void store_dispatch(struct store_conn *c, struct xsd_sockmsg *h, char *data);
 /* The xs_wire error name of err (EIO if the header has none). */
 const char *store_errname(int err);
+
+/* path.c */
 /* The implicit path of domain domid: "/local/domain/<domid>". */
 int store_domain_path(domid_t domid, char *buf, size_t size);
 /* xenstored's canonicalize() of path in as connection c sees it (relative
@@ -377,6 +397,9 @@ int store_domain_path(domid_t domid, char *buf, size_t size);
  * relative into *relative (if not NULL). 0 or EINVAL. */
 int store_path_canon(struct store_conn *c, const char *in, bool allow_special,
                      char *buf, uint32_t *plen, bool *relative);
+/* The length of the parent of the canonical path path (plen bytes, not
+ * "/"): "/a/b" -> 2 ("/a"), "/a" -> 1 ("/"). */
+uint32_t store_path_parent_len(const char *path, uint32_t plen);
 
 /* ring.c */
 void store_ring_flush(struct store_conn *c);

@@ -71,15 +71,6 @@ static int view_put(struct store_view *v, const char *path, uint32_t plen,
     return rc;
 }
 
-/* Length of the parent path of path (never for "/"): "/a" -> 1 ("/"). */
-static uint32_t parent_len(const char *path, uint32_t plen)
-{
-    uint32_t i = plen;
-    while (i > 0 && path[i - 1] != '/')
-        i--;
-    return i > 1 ? i - 1 : 1;
-}
-
 int store_view_read(struct store_view *v, const char *path, uint32_t plen,
                     unsigned perm, struct store_nodev *out)
 {
@@ -92,7 +83,7 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
     uint32_t l = plen;
     while (l > 1) {
         struct store_nodev a;
-        l = parent_len(path, l);
+        l = store_path_parent_len(path, l);
         int r = get_lazy(v, path, l, XS_PERM_READ, &a);
         if (r == ENOENT)
             continue;
@@ -115,6 +106,22 @@ int store_view_read(struct store_view *v, const char *path, uint32_t plen,
 static bool owns(struct store_view *v, const struct store_perm *p)
 {
     return store_conn_unpriv(v->c) && p[0].id == v->c->id;
+}
+
+/* view_put, and in a transaction the caller's gain or loss in nodes and
+ * memory when it owns the node (the committed tree charges owners itself).
+ * Ownership is decided before the put: in a transaction the put frees the
+ * old copy's buffers, which nv->perms may point into. */
+static int view_put_charged(struct store_view *v, const char *path,
+                            uint32_t plen, const struct store_nodev *nv,
+                            bool deleted, int fire, int64_t nodes,
+                            int64_t memory)
+{
+    bool own = v->t && owns(v, nv->perms);
+    int rc = view_put(v, path, plen, nv, deleted, fire);
+    if (!rc && own)
+        store_txn_account(v->t, nodes, memory);
+    return rc;
 }
 
 /* The node-size quota, xenstored's rule (write_node_raw): the node's
@@ -155,7 +162,7 @@ static int create_one(struct store_view *v, const char *path, uint32_t plen,
 {
     struct store *s = v->s;
     struct store_nodev par, nv;
-    uint32_t pl = parent_len(path, plen);
+    uint32_t pl = store_path_parent_len(path, plen);
     int rc = store_view_get(v, path, pl, &par);
     if (rc)
         return rc;
@@ -187,16 +194,12 @@ static int create_one(struct store_view *v, const char *path, uint32_t plen,
     struct store_nodev newpar = par;
     newpar.kids = kids;
     newpar.klen = klen;
-    bool own_par = v->t && owns(v, par.perms);
-    rc = view_put(v, path, pl, &newpar, false, STORE_FIRE_NONE);
-    if (!rc && own_par)
-        store_txn_account(v->t, 0, (int64_t)nlen + 1);
+    rc = view_put_charged(v, path, pl, &newpar, false, STORE_FIRE_NONE, 0,
+                          (int64_t)nlen + 1);
     if (!rc) {
         nv = (struct store_nodev){ val, "", perms, vlen, 0, np, 0,
                                    store_next_gen(s) };
-        rc = view_put(v, path, plen, &nv, false, fire);
-        if (!rc && v->t && owns(v, perms))
-            store_txn_account(v->t, 1,
+        rc = view_put_charged(v, path, plen, &nv, false, fire, 1,
                               (int64_t)store_node_cost(plen, vlen, 0, np));
     }
     free(kids);
@@ -241,12 +244,8 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
         struct store_nodev w = nv;
         w.val = val;
         w.vlen = vlen;
-        /* Decide before the put: in a transaction it frees nv's buffers. */
-        bool own = v->t && owns(v, nv.perms);
-        rc = view_put(v, path, plen, &w, false, STORE_FIRE_TREE);
-        if (!rc && own)
-            store_txn_account(v->t, 0, (int64_t)vlen - (int64_t)nv.vlen);
-        return rc;
+        return view_put_charged(v, path, plen, &w, false, STORE_FIRE_TREE, 0,
+                                (int64_t)vlen - (int64_t)nv.vlen);
     }
     if (rc != ENOENT)
         return rc;
@@ -255,7 +254,7 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
     uint32_t l = plen, missing = 1;
     struct store_nodev anc;
     for (;;) {
-        l = parent_len(path, l);
+        l = store_path_parent_len(path, l);
         rc = get_lazy(v, path, l, XS_PERM_WRITE, &anc);
         if (rc == 0)
             break;
@@ -317,10 +316,74 @@ int store_view_write(struct store_view *v, const char *path, uint32_t plen,
     return 0;
 }
 
-struct rm_item {
-    char *path;
-    uint32_t plen;
+int store_view_mkdir(struct store_view *v, const char *path, uint32_t plen)
+{
+    return store_view_write(v, path, plen, "", 0, true);
+}
+
+/* The nodes of a subtree, parents before children: an explicit list,
+ * not recursion. The strings are separate allocations, so a path stays
+ * where it is when the list grows. */
+struct rm_list {
+    struct {
+        char *path;
+        uint32_t plen;
+    } *item;
+    size_t n, cap;
 };
+
+/* Append path p (pl bytes), followed by "/name" if name is given, to l.
+ * 0 or ENOMEM. */
+static int rm_add(struct rm_list *l, const char *p, uint32_t pl,
+                  const char *name, uint32_t nlen)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *ni = realloc(l->item, sizeof(*l->item) * cap);
+        if (!ni)
+            return ENOMEM;
+        l->item = ni;
+        l->cap = cap;
+    }
+    uint32_t base = name && pl == 1 ? 0 : pl;   /* "/" + "/name" is "/name" */
+    uint32_t len = name ? base + 1 + nlen : pl;
+    char *cp = malloc(len + 1);
+    if (!cp)
+        return ENOMEM;
+    memcpy(cp, p, base);
+    if (name) {
+        cp[base] = '/';
+        memcpy(cp + base + 1, name, nlen);
+    }
+    cp[len] = 0;
+    l->item[l->n].path = cp;
+    l->item[l->n++].plen = len;
+    return 0;
+}
+
+/* Every node of the subtree at path into l, parents first. */
+static int rm_collect(struct store_view *v, const char *path, uint32_t plen,
+                      struct rm_list *l)
+{
+    int rc = rm_add(l, path, plen, NULL, 0);
+    for (size_t i = 0; !rc && i < l->n; i++) {
+        const char *p = l->item[i].path;
+        uint32_t pl = l->item[i].plen;
+        struct store_nodev cur;
+        /* Every node of the subtree exists (it is listed by its parent):
+         * any error here (ENOSPC from the transaction-nodes quota, ENOMEM)
+         * fails the whole RM before anything has changed. Skipping the
+         * node would unlink the subtree and leave its descendants behind,
+         * orphaned. */
+        rc = store_view_get(v, p, pl, &cur);
+        for (uint32_t off = 0; !rc && off < cur.klen;) {
+            uint32_t kl = (uint32_t)strnlen(cur.kids + off, cur.klen - off);
+            rc = rm_add(l, p, pl, cur.kids + off, kl);
+            off += kl + 1;
+        }
+    }
+    return rc;
+}
 
 int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
 {
@@ -331,69 +394,19 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
     if (rc == ENOENT) {
         /* Gone already: fine if the parent exists (xenstored). */
         struct store_nodev par;
-        return store_view_get(v, path, parent_len(path, plen), &par);
+        return store_view_get(v, path, store_path_parent_len(path, plen),
+                              &par);
     }
     if (rc)
         return rc;
 
-    /* Collect the subtree, parents before children (explicit list). */
-    struct rm_item *list = malloc(sizeof(*list) * 16);
-    size_t n = 0, cap = 16;
-    if (!list)
-        return ENOMEM;
-    list[0].path = malloc(plen + 1);
-    if (!list[0].path) {
-        free(list);
-        return ENOMEM;
-    }
-    memcpy(list[0].path, path, plen);
-    list[0].path[plen] = 0;
-    list[0].plen = plen;
-    n = 1;
-    for (size_t i = 0; i < n; i++) {
-        /* The strings are separate allocations: p survives a realloc. */
-        const char *p = list[i].path;
-        uint32_t pl = list[i].plen;
-        struct store_nodev cur;
-        /* Every node of the subtree exists (it is listed by its parent):
-         * any error here (ENOSPC from the transaction-nodes quota, ENOMEM)
-         * fails the whole RM before anything has changed. Skipping the
-         * node would unlink the subtree and leave its descendants behind,
-         * orphaned. */
-        if ((rc = store_view_get(v, p, pl, &cur)))
-            goto out;
-        for (uint32_t off = 0; off < cur.klen;) {
-            uint32_t kl = (uint32_t)strnlen(cur.kids + off, cur.klen - off);
-            if (n == cap) {
-                struct rm_item *nl = realloc(list, sizeof(*list) * cap * 2);
-                if (!nl) {
-                    rc = ENOMEM;
-                    goto out;
-                }
-                list = nl;
-                cap *= 2;
-            }
-            uint32_t cl = (pl == 1 ? 0 : pl) + 1 + kl;
-            char *cp = malloc(cl + 1);
-            if (!cp) {
-                rc = ENOMEM;
-                goto out;
-            }
-            memcpy(cp, p, cl - 1 - kl);
-            cp[cl - 1 - kl] = '/';
-            memcpy(cp + cl - kl, cur.kids + off, kl);
-            cp[cl] = 0;
-            list[n].path = cp;
-            list[n].plen = cl;
-            n++;
-            off += kl + 1;
-        }
-    }
-
+    struct rm_list list = { 0 };
+    if ((rc = rm_collect(v, path, plen, &list)))
+        goto out;
     /* Unlink from the parent first, then remove children before parents
      * so the tree is consistent after every step. */
     struct store_nodev par;
-    uint32_t pl = parent_len(path, plen);
+    uint32_t pl = store_path_parent_len(path, plen);
     if ((rc = store_view_get(v, path, pl, &par)))
         goto out;
     char *kids;
@@ -414,26 +427,26 @@ int store_view_rm(struct store_view *v, const char *path, uint32_t plen)
         if (rc)
             goto out;
     }
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = list.n; i-- > 0;) {
+        const char *p = list.item[i].path;
+        uint32_t l = list.item[i].plen;
         struct store_nodev cur;
         /* Already looked up above, so this cannot fail on a quota; an
          * error (none expected) still stops and fails the transaction. */
-        if ((rc = store_view_get(v, list[i].path, list[i].plen, &cur)))
+        if ((rc = store_view_get(v, p, l, &cur)))
             goto out;
-        bool own = v->t && owns(v, cur.perms);
-        int64_t cost = (int64_t)store_node_cost(list[i].plen, cur.vlen,
-                                                cur.klen, cur.nperms);
-        rc = view_put(v, list[i].path, list[i].plen, &cur, true,
-                      i == 0 ? STORE_FIRE_TREE : STORE_FIRE_EXACT);
+        int64_t cost = (int64_t)store_node_cost(l, cur.vlen, cur.klen,
+                                                cur.nperms);
+        rc = view_put_charged(v, p, l, &cur, true,
+                              i == 0 ? STORE_FIRE_TREE : STORE_FIRE_EXACT,
+                              -1, -cost);
         if (rc)
             goto out;
-        if (own)
-            store_txn_account(v->t, -1, -cost);
     }
 out:
-    for (size_t i = 0; i < n; i++)
-        free(list[i].path);
-    free(list);
+    for (size_t i = 0; i < list.n; i++)
+        free(list.item[i].path);
+    free(list.item);
     return rc;
 }
 

@@ -126,11 +126,8 @@ static bool permitted(struct store *s, struct store_conn *c, const char *path,
         return true;
     if (store_perm_for(s, c, perms, nperms, permgen) & XS_PERM_READ)
         return true;
-    uint32_t i = plen;
-    while (i > 0 && path[i - 1] != '/')
-        i--;
-    uint32_t pl = i > 1 ? i - 1 : 1;
-    struct store_node *par = store_tree_get(s, path, pl);
+    struct store_node *par = store_tree_get(s, path,
+                                            store_path_parent_len(path, plen));
     return par && (store_perm_for(s, c, par->perms, par->nperms,
                                   par->permgen) & XS_PERM_READ);
 }
@@ -143,11 +140,8 @@ void store_watch_fire(struct store *s, const char *path, uint32_t plen,
         return;
     uint32_t ql = plen;
     for (;;) {
-        uint32_t h = store_hash(path, ql, s->watches.seed);
-        for (struct store_hent *e = s->watches.b[h & s->watches.mask]; e;
-             e = e->next) {
-            if (e->hash != h || e->klen != ql || memcmp(e->key, path, ql))
-                continue;
+        for (struct store_hent *e = store_htab_find(&s->watches, path, ql);
+             e; e = store_htab_find_next(e, path, ql)) {
             struct store_watch *w = container_of(e, struct store_watch, h);
             if (permitted(s, w->conn, path, plen, perms, nperms, permgen))
                 store_watch_event(w, path, plen);
@@ -155,9 +149,7 @@ void store_watch_fire(struct store *s, const char *path, uint32_t plen,
         if (!tree || ql == 1)
             break;
         /* Next ancestor: "/a/b" -> "/a" -> "/". */
-        while (ql > 0 && path[ql - 1] != '/')
-            ql--;
-        ql = ql > 1 ? ql - 1 : 1;
+        ql = store_path_parent_len(path, ql);
     }
 }
 
@@ -166,11 +158,8 @@ void store_watch_fire_special(struct store *s, const char *name)
     uint32_t nl = (uint32_t)strlen(name);
     if (!s->watches.count)
         return;
-    uint32_t h = store_hash(name, nl, s->watches.seed);
-    for (struct store_hent *e = s->watches.b[h & s->watches.mask]; e;
-         e = e->next) {
-        if (e->hash != h || e->klen != nl || memcmp(e->key, name, nl))
-            continue;
+    for (struct store_hent *e = store_htab_find(&s->watches, name, nl); e;
+         e = store_htab_find_next(e, name, nl)) {
         struct store_watch *w = container_of(e, struct store_watch, h);
         int idx = store_special_index(name);
         if (!store_conn_unpriv(w->conn) ||

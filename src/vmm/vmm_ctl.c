@@ -170,20 +170,29 @@ static void list(void *opaque, struct ctl_req *req)
 
 /* ---- console, shutdown, destroy ---- */
 
-static void console(void *opaque, struct ctl_req *req)
+/* The one DOMAIN argument of console, shutdown and destroy, or NULL
+ * after answering: the usage, xl's unknown-domain error, or (must_run)
+ * that the domain is not running. */
+static struct vmm_domain *verb_domain(struct vmm_host *h, struct ctl_req *req,
+                                      bool must_run)
 {
-    struct vmm_host *h = opaque;
     if (req->argc != 1) {
         ctl_req_usage(req);
-        return;
+        return NULL;
     }
     struct vmm_domain *d = find(h, req, req->argv[0]);
+    if (d && must_run && !running(d)) {
+        ctl_req_error(req, "domain %s is not running", d->name);
+        return NULL;
+    }
+    return d;
+}
+
+static void console(void *opaque, struct ctl_req *req)
+{
+    struct vmm_domain *d = verb_domain(opaque, req, true);
     if (!d)
         return;
-    if (!running(d)) {
-        ctl_req_error(req, "domain %s is not running", d->name);
-        return;
-    }
     /* One client at a time, as xenconsoled: two keyboards typing into one
      * ring would interleave, and a second reader would take output from
      * the first. Only this thread attaches, so the check holds. */
@@ -202,18 +211,9 @@ static void console(void *opaque, struct ctl_req *req)
 
 static void shutdown_verb(void *opaque, struct ctl_req *req)
 {
-    struct vmm_host *h = opaque;
-    if (req->argc != 1) {
-        ctl_req_usage(req);
-        return;
-    }
-    struct vmm_domain *d = find(h, req, req->argv[0]);
+    struct vmm_domain *d = verb_domain(opaque, req, true);
     if (!d)
         return;
-    if (!running(d)) {
-        ctl_req_error(req, "domain %s is not running", d->name);
-        return;
-    }
     int rc = vmm_domain_request_shutdown(d);
     if (rc)
         ctl_req_error(req, "cannot ask %s to shut down: %s", d->name,
@@ -222,12 +222,7 @@ static void shutdown_verb(void *opaque, struct ctl_req *req)
 
 static void destroy(void *opaque, struct ctl_req *req)
 {
-    struct vmm_host *h = opaque;
-    if (req->argc != 1) {
-        ctl_req_usage(req);
-        return;
-    }
-    struct vmm_domain *d = find(h, req, req->argv[0]);
+    struct vmm_domain *d = verb_domain(opaque, req, false);
     if (d)
         vmm_domain_kill(d);
 }

@@ -1,7 +1,8 @@
 /* The path hash table (store_hash.c): every entry found again, none found
  * that is absent, deletion, and the spread of store-shaped keys (paths that
  * differ only in a digit or two, short and long, tails of 0..7 bytes) over
- * the buckets: a weak hash would pile them into few chains. */
+ * the buckets: a weak hash would pile them into few chains; several
+ * entries under one key, each found once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,11 +134,60 @@ static void test_crafted_collisions_spread(void **state)
     assert_true(again != seed);
 }
 
+/*
+ * Several entries under one key (the watches table: one per watch, many
+ * watches on a path): store_htab_find and store_htab_find_next give each
+ * of them once, and no entry of another key in the same table, also one
+ * whose key is a prefix of it.
+ */
+static void test_find_next_same_key(void **state)
+{
+    (void)state;
+    enum { SAME = 5, OTHER = 300 };
+    static struct ent same[SAME], other[OTHER];
+    struct store_htab t;
+    uint64_t seed;
+    assert_int_equal(store_hash_seed(&seed), 0);
+    assert_int_equal(store_htab_init(&t, 4, seed), 0);
+    for (unsigned i = 0; i < OTHER; i++) {
+        snprintf(other[i].key, sizeof(other[i].key), "/local/domain/%u", i);
+        other[i].h.key = other[i].key;
+        other[i].h.klen = (uint32_t)strlen(other[i].key);
+        store_htab_add(&t, &other[i].h);
+        if (i % 60 == 0) {
+            unsigned k = i / 60;
+            strcpy(same[k].key, "/local/domain/7/control");
+            same[k].h.key = same[k].key;
+            same[k].h.klen = (uint32_t)strlen(same[k].key);
+            store_htab_add(&t, &same[k].h);
+        }
+    }
+    const char *key = "/local/domain/7/control";
+    uint32_t klen = (uint32_t)strlen(key);
+    unsigned seen[SAME] = { 0 }, found = 0;
+    for (struct store_hent *e = store_htab_find(&t, key, klen); e;
+         e = store_htab_find_next(e, key, klen)) {
+        struct ent *x = (struct ent *)e;
+        assert_true(x >= same && x < same + SAME);
+        seen[x - same]++;
+        found++;
+    }
+    assert_int_equal(found, SAME);
+    for (unsigned k = 0; k < SAME; k++)
+        assert_int_equal(seen[k], 1);
+    /* Alone under its key: find gives it, find_next nothing after it. */
+    struct store_hent *e = store_htab_find(&t, "/local/domain/7", 15);
+    assert_ptr_equal(e, &other[7].h);
+    assert_null(store_htab_find_next(e, "/local/domain/7", 15));
+    store_htab_fini(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_spread_delete),
         cmocka_unit_test(test_crafted_collisions_spread),
+        cmocka_unit_test(test_find_next_same_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
