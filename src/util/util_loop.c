@@ -2,10 +2,11 @@
  * The event loop: one epoll set, one thread, callbacks one at a time.
  *
  * Removal is the delicate part. epoll_wait hands the loop a batch of
- * events whose data points at registrations; a registration removed while
- * a batch is in hand (by a callback of that batch, or by another thread)
- * is marked dead and freed only when the batch is done, so a later event
- * of the same batch never reads freed memory. A remover in another thread
+ * events whose data points at registrations; a registration removed from
+ * the moment the dispatcher enters epoll_wait until its batch is done (by
+ * a callback of that batch, or by another thread: epoll_wait may have
+ * returned it already) is marked dead and freed only when the batch is
+ * done, so no event of the batch ever reads freed memory. A remover in another thread
  * also waits while the loop runs that registration's callback, so that
  * after util_loop_del the caller may free what the callback uses.
  */
@@ -40,7 +41,7 @@ struct util_loop {
     struct loop_reg *regs;
     struct loop_reg *graveyard; /* removed during a batch */
     struct loop_reg *current;   /* whose callback runs now */
-    bool in_batch;
+    bool in_batch;              /* in epoll_wait or dispatching its batch */
     pthread_t dispatcher;       /* valid while in_batch */
     pthread_t thread;
     bool started;
@@ -180,13 +181,14 @@ int util_loop_del(struct util_loop *l, int fd)
 int util_loop_run_once(struct util_loop *l, int timeout_ms)
 {
     struct epoll_event ev[32];
-    int n = epoll_wait(l->epfd, ev, 32, timeout_ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -errno;
-    int ran = 0;
+    /* From here on a removal defers its free to the end of the batch. */
     pthread_mutex_lock(&l->lock);
     l->in_batch = true;
     l->dispatcher = pthread_self();
+    pthread_mutex_unlock(&l->lock);
+    int n = epoll_wait(l->epfd, ev, 32, timeout_ms);
+    int ran = 0, rc = n < 0 && errno != EINTR ? -errno : 0;
+    pthread_mutex_lock(&l->lock);
     for (int i = 0; i < n; i++) {
         struct loop_reg *r = ev[i].data.ptr;
         if (!r) {               /* the stop eventfd */
@@ -215,7 +217,7 @@ int util_loop_run_once(struct util_loop *l, int timeout_ms)
         free(g);
         g = n2;
     }
-    return ran;
+    return rc ? rc : ran;
 }
 
 static void *loop_thread(void *arg)

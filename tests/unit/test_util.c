@@ -442,6 +442,32 @@ static void test_loop_del_waits_for_callback(void **state)
     util_loop_destroy(l);
 }
 
+/* Another thread removes a registration whose fd is ready while the loop
+ * runs: the loop may already hold it from epoll_wait when the removal
+ * happens, so it must not be freed under the loop (ASan reports the read
+ * of a freed registration; found by test_ctl under TSan). */
+static void noop_cb(void *opaque, uint32_t events)
+{
+    (void)opaque;
+    (void)events;
+}
+
+static void test_loop_del_while_waiting(void **state)
+{
+    (void)state;
+    struct util_loop *l = util_loop_create();
+    assert_non_null(l);
+    assert_int_equal(util_loop_start(l, "test-race"), 0);
+    for (int i = 0; i < 20000; i++) {
+        int fd = eventfd(1, EFD_NONBLOCK);     /* readable at once */
+        assert_true(fd >= 0);
+        assert_int_equal(util_loop_add(l, fd, EPOLLIN, noop_cb, NULL), 0);
+        assert_int_equal(util_loop_del(l, fd), 0);
+        close(fd);
+    }
+    util_loop_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_loop_basics),
         cmocka_unit_test(test_loop_del_in_batch),
         cmocka_unit_test(test_loop_del_waits_for_callback),
+        cmocka_unit_test(test_loop_del_while_waiting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
