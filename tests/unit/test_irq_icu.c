@@ -21,9 +21,8 @@
 #include <cmocka.h>
 
 #include "xenkvm/irq.h"
+#include "icu_test_util.h"
 
-static const struct irq_mode EDGE = { IRQ_EDGE, IRQ_ACTIVE_HIGH, IRQ_ACK_UNMASK };
-static const struct irq_mode LEVEL = { IRQ_LEVEL, IRQ_ACTIVE_HIGH, IRQ_ACK_UNMASK };
 
 struct rec {
     unsigned int calls;
@@ -38,33 +37,6 @@ static void rec_fn(void *arg, struct irq_icu *icu, unsigned int line)
     r->last_line = line;
     if (r->auto_eoi)
         irq_icu_eoi(icu, line);
-}
-
-static void signal_line(struct irq_icu *icu, unsigned int line)
-{
-    int fd = irq_icu_source_fd(icu, line);
-    assert_true(fd >= 0);
-    uint64_t one = 1;
-    assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
-}
-
-/* Run the loop until it reports nothing ready for a short while. */
-static void drain(struct irq_icu *icu)
-{
-    for (int i = 0; i < 100; i++)
-        if (irq_icu_process(icu, 20) == 0)
-            return;
-    fail_msg("loop did not settle");
-}
-
-static struct irq_icu *icu_with_eventfd(unsigned int line, struct irq_mode m)
-{
-    struct irq_icu *icu = irq_icu_create(16);
-    assert_non_null(icu);
-    struct irq_source *s;
-    assert_int_equal(irq_source_eventfd(-1, &s), 0);
-    assert_int_equal(irq_icu_set_source(icu, line, s, m), 0);
-    return icu;
 }
 
 static void test_edge_delivery(void **state)

@@ -70,12 +70,10 @@ static int setup_loop(void **state)
     return 0;
 }
 
-static int teardown_loop(void **state)
+/* The end of both teardowns, once the socket is closed: the store's
+ * invariants still hold, it is freed, the socket's directory removed. */
+static int free_store(void)
 {
-    (void)state;
-    util_loop_stop(loop);
-    store_sock_close(k);
-    util_loop_destroy(loop);     /* every registration is gone */
     check_store(s);
     store_destroy(s);
     char dir[120];
@@ -84,18 +82,22 @@ static int teardown_loop(void **state)
     return 0;
 }
 
+static int teardown_loop(void **state)
+{
+    (void)state;
+    util_loop_stop(loop);
+    store_sock_close(k);
+    util_loop_destroy(loop);     /* every registration is gone */
+    return free_store();
+}
+
 static int teardown(void **state)
 {
     (void)state;
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     pthread_join(thr, NULL);
     store_sock_close(k);
-    check_store(s);
-    store_destroy(s);
-    char dir[120];
-    snprintf(dir, sizeof(dir), "/tmp/xenkvm-test-%d", (int)getpid());
-    rmdir(dir);
-    return 0;
+    return free_store();
 }
 
 static int cli(void)

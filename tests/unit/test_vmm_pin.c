@@ -19,36 +19,8 @@
 #include <linux/kvm.h>
 
 #include "xenkvm/irq.h"
+#include "icu_test_util.h"
 #include "vmm_int.h"
-
-static const struct irq_mode LEVEL = { IRQ_LEVEL, IRQ_ACTIVE_HIGH, IRQ_ACK_UNMASK };
-
-static void signal_line(struct irq_icu *icu, unsigned int line)
-{
-    int fd = irq_icu_source_fd(icu, line);
-    assert_true(fd >= 0);
-    uint64_t one = 1;
-    assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
-}
-
-/* Run the loop until it reports nothing ready for a short while. */
-static void drain(struct irq_icu *icu)
-{
-    for (int i = 0; i < 100; i++)
-        if (irq_icu_process(icu, 20) == 0)
-            return;
-    fail_msg("loop did not settle");
-}
-
-static struct irq_icu *icu_with_eventfd(unsigned int line, struct irq_mode m)
-{
-    struct irq_icu *icu = irq_icu_create(16);
-    assert_non_null(icu);
-    struct irq_source *s;
-    assert_int_equal(irq_source_eventfd(-1, &s), 0);
-    assert_int_equal(irq_icu_set_source(icu, line, s, m), 0);
-    return icu;
-}
 
 /* The irqfd pin against a real in-kernel IOAPIC. KVM consumes the irqfd
  * write; the guest EOI would come from KVM through the resamplefd, which a
