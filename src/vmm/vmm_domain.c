@@ -101,6 +101,18 @@ static int vm_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
         snprintf(err, errlen, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
         return -errno;
     }
+    if (d->h->xen_hcall) {
+        /* VMCALL/VMMCALL exit to us as KVM_EXIT_XEN (vmm_vcpu.c). msr 0:
+         * the hypercall-page MSR stays ours, through the filter above. */
+        struct kvm_xen_hvm_config xc = {
+            .flags = KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL,
+        };
+        if (ioctl(d->vmfd, KVM_XEN_HVM_CONFIG, &xc) < 0) {
+            snprintf(err, errlen, "KVM_XEN_HVM_CONFIG: %s", strerror(errno));
+            return -errno;
+        }
+        d->xen_hcall = true;
+    }
     return 0;
 }
 
