@@ -4,7 +4,8 @@
  * The first word of the command line chooses the mode; numbers after it
  * are its arguments (runtime options such as upcall=legacy may stand
  * anywhere):
- *   (none)  hello on console_io and on the PV console ring, checks, poweroff
+ *   (none)  hello on console_io, on the PV console ring and on Xen's debug
+ *           port 0xe9, checks, poweroff
  *   crash   SCHEDOP_shutdown(SHUTDOWN_crash)
  *   fault   triple fault (the VMM must stop this domain only)
  *   spin    loop forever, deaf to control/shutdown (for Ctrl-C tests)
@@ -140,6 +141,8 @@ static int mode_hello(void)
     check(evtchn_op(EVTCHNOP_send, &snd) == E(EINVAL), "send on a bad port: -EINVAL");
     check(console_uses_ring(), "console output goes through the PV console ring");
     printk("hello on the console ring\n");
+    for (const char *p = "hello on port 0xe9\n"; *p; p++)
+        cpu_outb(0xe9, (uint8_t)*p);      /* Linux's earlyprintk=xen */
     return check_summary("vmmtest");
 }
 

@@ -15,6 +15,11 @@
 #include "xenkvm/vmm.h"
 
 #define VMM_PAGE 4096ull
+/* Xen's HVM debug port: a guest writes bytes, the log shows its lines
+ * ("(dN) text"); a line is cut at VMM_DBG_LINE - 1 bytes, as Xen's
+ * DOMAIN_PBUF_SIZE does. */
+#define VMM_DBG_PORT 0xe9
+#define VMM_DBG_LINE 200
 /* The MSR of CPUID leaf 0x40000002 through which the guest asks for the
  * hypercall page (vmm_cpuid.c advertises it, vmm_vcpu.c serves it). */
 #define VMM_HYPERCALL_MSR 0x40000000u
@@ -92,6 +97,10 @@ struct vmm_domain {
     /* KVM_XEN_HVM_CONFIG's INTERCEPT_HCALL is on: VMCALL/VMMCALL exit as
      * KVM_EXIT_XEN (set in the "KVM VM" step, read-only after it). */
     bool xen_hcall;
+    /* Port 0xe9 (Xen's HVM debug port): the line being written. */
+    pthread_mutex_t dbg_lock;
+    char dbg_line[VMM_DBG_LINE];
+    size_t dbg_len;               /* under dbg_lock */
     struct util_ratelimit log_rl; /* vmm_log_guest's budget */
 
     unsigned int steps_done;      /* vmm_domain.c's set-up steps done */
@@ -213,6 +222,10 @@ int vmm_map_shared_info(struct vmm_domain *d, uint64_t gfn);
  * KVM_EXIT_XEN of another type (nothing served). */
 int vmm_xen_hcall(struct hv_domain *hv, uint32_t vcpu_id, void *vcpu,
                   struct kvm_run *run);
+/* One byte written by the guest to VMM_DBG_PORT: ends or extends d's
+ * current line; a complete line goes to d's console log as "(dN) line",
+ * within the guest's console budget. Any thread. */
+void vmm_dbg_port_putc(struct vmm_domain *d, uint8_t ch);
 
 /* vmm_hcall_patch.c: VMCALL/VMMCALL hypercall functions of a loaded
  * kernel rewritten to the I/O-port entry (the file's top comment says

@@ -1,8 +1,8 @@
 /*
  * vCPUs: their KVM file descriptors, their threads and what those do with
  * each exit (hypercalls through the I/O port of the hypercall page and of
- * patched call sites, or as KVM_EXIT_XEN; the hypercall-page MSR;
- * crashes).
+ * patched call sites, or as KVM_EXIT_XEN; the hypercall-page MSR; Xen's
+ * debug port 0xe9; crashes).
  *
  * Threads: one per vCPU (runs the guest and serves its hypercalls, as Xen
  * runs a hypercall on the calling vCPU). Other threads reach a vCPU thread
@@ -133,6 +133,41 @@ int vmm_xen_hcall(struct hv_domain *hv, uint32_t vcpu_id, void *vcpu,
     return 0;
 }
 
+/* Xen's hvm_print_line: a line per domain, shown whole (Linux's
+ * earlyprintk=xen writes one byte per OUT). */
+void vmm_dbg_port_putc(struct vmm_domain *d, uint8_t ch)
+{
+    char out[VMM_DBG_LINE + 16];
+    size_t n = 0;
+    pthread_mutex_lock(&d->dbg_lock);
+    if (ch != '\n')
+        d->dbg_line[d->dbg_len++] = (char)ch;
+    if (ch == '\n' || d->dbg_len == VMM_DBG_LINE - 1) {
+        /* Xen's guest_printk prefix; the console's sanitiser and the
+         * console budget apply as to console_io. */
+        n = (size_t)snprintf(out, sizeof(out), "(d%u) %.*s\n", d->domid,
+                             (int)d->dbg_len, d->dbg_line);
+        d->dbg_len = 0;
+    }
+    pthread_mutex_unlock(&d->dbg_lock);
+    if (!n)
+        return;
+    size_t ok = hv_console_allow(d->hv, n);
+    if (!ok)
+        return;
+    out[ok - 1] = '\n';      /* over the budget: the line's tail is dropped */
+    be_console_write(d->con.be, out, ok);
+}
+
+static void do_dbg_port(struct vmm_vcpu *v)
+{
+    const struct kvm_run *run = v->run;
+    const uint8_t *data = (const uint8_t *)run + run->io.data_offset;
+    /* Xen takes the low byte of each write; a REP OUTS brings several. */
+    for (uint32_t i = 0; i < run->io.count; i++)
+        vmm_dbg_port_putc(v->d, data[(size_t)i * run->io.size]);
+}
+
 static void do_wrmsr(struct vmm_vcpu *v)
 {
     struct kvm_run *run = v->run;
@@ -163,6 +198,11 @@ static int handle_exit(struct vmm_vcpu *v)
             run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 1 &&
             run->io.count == 1) {
             do_hypercall(v);
+            return 1;
+        }
+        if (run->io.port == VMM_DBG_PORT &&
+            run->io.direction == KVM_EXIT_IO_OUT) {
+            do_dbg_port(v);
             return 1;
         }
         /* No device lives there: reads see a floating bus. */

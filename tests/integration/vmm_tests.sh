@@ -32,6 +32,9 @@ hello)
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
     grep -q "^hello from the xenkvm test guest" "$tmp/out" || fail "no hello"
     grep -q "^hello on the console ring" "$tmp/out" || fail "no console ring output"
+    # Xen's debug port: the line in the console log, prefixed as Xen does
+    grep -q "^(d1) hello on port 0xe9$" "$tmp/out" || fail "no port 0xe9 line"
+    ! grep -q "port 0xe9" "$tmp/err" || fail "port 0xe9 logged as ignored"
     ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
     [ "$(grep -c '^ok:' "$tmp/out")" -ge 8 ] || fail "guest checks missing"
     grep -q "domain 'hello' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no shutdown report"
