@@ -4,11 +4,17 @@
  * The first word of the command line chooses the mode; numbers after it
  * are its arguments (runtime options such as upcall=legacy may stand
  * anywhere):
- *   (none)  hello on console_io and on the PV console ring, checks, poweroff
+ *   (none)  hello on console_io, on the PV console ring and on Xen's debug
+ *           port 0xe9, checks, poweroff
  *   crash   SCHEDOP_shutdown(SHUTDOWN_crash)
  *   fault   triple fault (the VMM must stop this domain only)
  *   spin    loop forever, deaf to control/shutdown (for Ctrl-C tests)
  *   null N  N null hypercalls (xen_version) timed with rdtsc, then poweroff
+ *   vmcall [N]  hypercalls through two functions shaped like Linux's
+ *           xen_hypercall_intel/amd (VMCALL/VMMCALL, then ret), with the
+ *           hypercall page unusable meanwhile: they work only if the VMM
+ *           patched them or KVM hands them over (KVM_EXIT_XEN); then N null
+ *           hypercalls timed through such a function and N through the page
  *   smp     a second vCPU through VCPUOP_initialise/up/down (2 vCPUs)
  *   downself  VCPUOP_down of the only vCPU: the domain powers off
  *   events  upcall, mask/unmask, block and poll checks; the runtime's
@@ -115,6 +121,118 @@ static int mode_null(uint64_t n)
     return 0;
 }
 
+/* ---- vmcall: hypercalls without the hypercall page ---- */
+
+/* Shaped exactly like Linux's xen_hypercall_intel/amd (arch/x86/xen/
+ * xen-head.S): function-aligned, the instruction, a return; the assembler
+ * pads to the next function with NOPs. */
+__asm__(".pushsection .text.vmcall, \"ax\", @progbits\n"
+        ".balign 16\n"
+        "vmmtest_hypercall_intel:\n"
+        "vmcall\n"
+        "ret\n"
+        ".balign 16\n"
+        "vmmtest_hypercall_amd:\n"
+        "vmmcall\n"
+        "ret\n"
+        ".balign 16\n"
+        ".popsection\n");
+extern const char vmmtest_hypercall_intel[], vmmtest_hypercall_amd[];
+
+/* Xen's 64-bit hypercall ABI, through fn instead of the page. */
+static long via(const char *fn, unsigned int nr, unsigned long a1,
+                unsigned long a2, unsigned long a3)
+{
+    register unsigned long r_a1 __asm__("rdi") = a1;
+    register unsigned long r_a2 __asm__("rsi") = a2;
+    register unsigned long r_a3 __asm__("rdx") = a3;
+    register unsigned long r_a4 __asm__("r10") = 0;
+    register unsigned long r_a5 __asm__("r8") = 0;
+    register long res __asm__("rax") = nr;
+
+    __asm__ __volatile__("call *%[fn]"
+                         : "+r"(res), "+r"(r_a1), "+r"(r_a2), "+r"(r_a3),
+                           "+r"(r_a4), "+r"(r_a5)
+                         : [fn] "r"(fn)
+                         : "rcx", "r9", "r11", "memory", "cc");
+    return res;
+}
+
+static char saved_page[PAGE_SIZE];
+
+/* What a call through the poisoned hypercall page returns. */
+#define PAGE_USED (-9999L)
+
+/* Every stub of the page: mov $PAGE_USED, %rax; ret. */
+static void poison_page(void)
+{
+    static const unsigned char stub[8] = { 0x48, 0xc7, 0xc0, 0xf1, 0xd8, 0xff, 0xff, 0xc3 };
+
+    for (unsigned int i = 0; i < HYPERCALL_PAGE_ENTRIES; i++)
+        memcpy(hypercall_page + i * 32, stub, sizeof(stub));
+}
+
+static int mode_vmcall(uint64_t n)
+{
+    const char *intel = vmmtest_hypercall_intel, *amd = vmmtest_hypercall_amd;
+    static const char msg[] = "hello through vmmcall\n";
+    xen_feature_info_t ref = { .submap_idx = 0 }, fi = { .submap_idx = 0 };
+    long ver_i, ver_a, feat, alloc, close_rc, enosys, con;
+
+    check(HYPERVISOR_xen_version(XENVER_get_features, &ref) == 0,
+          "vmcall: features through the page");
+    /* From here until the page is back, a call through it returns
+     * PAGE_USED (no printk meanwhile: its notify would be one; IF=0: no
+     * upcall handler). */
+    cpu_cli();
+    memcpy(saved_page, hypercall_page, PAGE_SIZE);
+    poison_page();
+    ver_i = via(intel, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
+    ver_a = via(amd, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
+    feat = via(intel, __HYPERVISOR_xen_version, XENVER_get_features,
+               (unsigned long)&fi, 0);
+    struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = 0 };
+    alloc = via(amd, __HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound,
+                (unsigned long)&au, 0);
+    struct evtchn_close cl = { .port = au.port };
+    close_rc = via(intel, __HYPERVISOR_event_channel_op, EVTCHNOP_close,
+                   (unsigned long)&cl, 0);
+    enosys = via(amd, 63, 0, 0, 0);
+    con = via(amd, __HYPERVISOR_console_io, CONSOLEIO_write, sizeof(msg) - 1,
+              (unsigned long)msg);
+    memcpy(hypercall_page, saved_page, PAGE_SIZE);
+    cpu_sti();
+
+    check(ver_i == ((4 << 16) | 17), "vmcall: xen_version through VMCALL");
+    check(ver_a == ((4 << 16) | 17), "vmcall: xen_version through VMMCALL");
+    check(feat == 0 && fi.submap == ref.submap,
+          "vmcall: get_features (a pointer argument) as through the page");
+    check(alloc == 0 && au.port > 0, "vmcall: EVTCHNOP_alloc_unbound gives a port");
+    check(close_rc == 0, "vmcall: EVTCHNOP_close of it");
+    check(enosys == E(ENOSYS), "vmcall: unknown hypercall: -ENOSYS");
+    check(con == 0, "vmcall: console_io");
+    if (n) {
+        /* Warm both paths up first: the first thousands of exits of a
+         * fresh guest cost more on the nested KVM, whichever path. */
+        cpu_cli();
+        for (uint64_t i = 0; i < n; i++) {
+            via(intel, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
+            HYPERVISOR_xen_version(XENVER_version, NULL);
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t t0 = cpu_rdtsc();
+            via(intel, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
+            cycle_hist_add(&hist, cpu_rdtsc() - t0);
+        }
+        cpu_sti();
+        printk("vmcall: rounds %lu\n", (unsigned long)n);
+        hist_print("vmcall: site ", n);
+        memset(&hist, 0, sizeof(hist));
+        mode_null(n);                   /* the same through the page */
+    }
+    return check_summary("vmmtest");
+}
+
 /* ---- hello ---- */
 
 static int mode_hello(void)
@@ -140,6 +258,8 @@ static int mode_hello(void)
     check(evtchn_op(EVTCHNOP_send, &snd) == E(EINVAL), "send on a bad port: -EINVAL");
     check(console_uses_ring(), "console output goes through the PV console ring");
     printk("hello on the console ring\n");
+    for (const char *p = "hello on port 0xe9\n"; *p; p++)
+        cpu_outb(0xe9, (uint8_t)*p);      /* Linux's earlyprintk=xen */
     return check_summary("vmmtest");
 }
 
@@ -550,6 +670,8 @@ int guest_main(const char *cmd)
         return mode_events();
     if (word_eq(cmd, "unmask"))
         return mode_unmask(has_word(cmd, "cli"), arg_num(cmd, 0));
+    if (word_eq(cmd, "vmcall"))
+        return mode_vmcall(arg_num(cmd, 0));
     if (word_eq(cmd, "evtchnlimit"))
         return mode_evtchnlimit();
     if (word_eq(cmd, "pong"))

@@ -101,6 +101,18 @@ static int vm_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
         snprintf(err, errlen, "KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
         return -errno;
     }
+    if (d->h->xen_hcall) {
+        /* VMCALL/VMMCALL exit to us as KVM_EXIT_XEN (vmm_vcpu.c). msr 0:
+         * the hypercall-page MSR stays ours, through the filter above. */
+        struct kvm_xen_hvm_config xc = {
+            .flags = KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL,
+        };
+        if (ioctl(d->vmfd, KVM_XEN_HVM_CONFIG, &xc) < 0) {
+            snprintf(err, errlen, "KVM_XEN_HVM_CONFIG: %s", strerror(errno));
+            return -errno;
+        }
+        d->xen_hcall = true;
+    }
     return 0;
 }
 
@@ -275,6 +287,7 @@ static void domain_free(struct vmm_domain *d)
     }
     free(d->vcpus);
     pthread_mutex_destroy(&d->lock);
+    pthread_mutex_destroy(&d->dbg_lock);
     pthread_cond_destroy(&d->vcpu_cv);
     free(d);
 }
@@ -325,6 +338,7 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
                              : cfg->max_maptrack_frames == VMM_NO_MAPTRACK
                                  ? 0 : cfg->max_maptrack_frames;
     pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->dbg_lock, NULL);
     pthread_cond_init(&d->vcpu_cv, NULL);
     atomic_store(&d->outcome, VMM_RUNNING);
     for (uint32_t i = 0; i < nv; i++) {

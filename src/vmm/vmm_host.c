@@ -89,6 +89,12 @@ static int kvm_check(int kfd, char *err, size_t errlen)
     return 0;
 }
 
+bool vmm_xen_hcall_usable(int cap_xen_hvm)
+{
+    return cap_xen_hvm > 0 &&
+           (cap_xen_hvm & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL);
+}
+
 /* KVM_GET_SUPPORTED_CPUID, growing the buffer until it fits. */
 static struct kvm_cpuid2 *kvm_supported_cpuid(int kfd)
 {
@@ -144,6 +150,14 @@ static int kvm_up(struct vmm_host *h, char *err, size_t errlen)
         int late = vmm_probe_irq_window(h->kvmfd, VMM_PROBE_IF0, 4, NULL);
         h->irqwin_assist = late != 0;   /* late, or the probe itself failed */
     }
+    /* VMCALL/VMMCALL of guests without a hypercall page: KVM_EXIT_XEN
+     * where KVM offers it (CONFIG_KVM_XEN), else patched call sites
+     * (vmm_hcall_patch.c). XENKVM_HCALL_ENTRY=patch forces the latter
+     * (tests of the patching on any host). */
+    const char *he = getenv("XENKVM_HCALL_ENTRY");
+    h->xen_hcall = vmm_xen_hcall_usable(
+        ioctl(h->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_XEN_HVM)) &&
+        !(he && !strcmp(he, "patch"));
     vmm_vcpu_signals_init();
     return 0;
 }

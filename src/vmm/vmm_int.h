@@ -15,6 +15,11 @@
 #include "xenkvm/vmm.h"
 
 #define VMM_PAGE 4096ull
+/* Xen's HVM debug port: a guest writes bytes, the log shows its lines
+ * ("(dN) text"); a line is cut at VMM_DBG_LINE - 1 bytes, as Xen's
+ * DOMAIN_PBUF_SIZE does. */
+#define VMM_DBG_PORT 0xe9
+#define VMM_DBG_LINE 200
 /* The MSR of CPUID leaf 0x40000002 through which the guest asks for the
  * hypercall page (vmm_cpuid.c advertises it, vmm_vcpu.c serves it). */
 #define VMM_HYPERCALL_MSR 0x40000000u
@@ -89,6 +94,13 @@ struct vmm_domain {
     enum vmm_action on_poweroff, on_crash;
 
     uint64_t entry;               /* PVH entry point */
+    /* KVM_XEN_HVM_CONFIG's INTERCEPT_HCALL is on: VMCALL/VMMCALL exit as
+     * KVM_EXIT_XEN (set in the "KVM VM" step, read-only after it). */
+    bool xen_hcall;
+    /* Port 0xe9 (Xen's HVM debug port): the line being written. */
+    pthread_mutex_t dbg_lock;
+    char dbg_line[VMM_DBG_LINE];
+    size_t dbg_len;               /* under dbg_lock */
     struct util_ratelimit log_rl; /* vmm_log_guest's budget */
 
     unsigned int steps_done;      /* vmm_domain.c's set-up steps done */
@@ -125,6 +137,9 @@ struct vmm_host {
      * vmm_probe.c): keep it ourselves (vmm_irqwin.c). */
     bool irqwin_assist;
     int vcpu_mmap_size;
+    /* KVM_CAP_XEN_HVM offers INTERCEPT_HCALL (and XENKVM_HCALL_ENTRY is not
+     * "patch"): domains get VMCALL/VMMCALL as KVM_EXIT_XEN. */
+    bool xen_hcall;
     struct kvm_cpuid2 *supported_cpuid;
     struct evtchn_host *evtchn;
     struct vmm_host_config cfg;
@@ -159,6 +174,10 @@ struct vmm_iomem_map {
     uint32_t slot;
     uint64_t gfn, nr;
 };
+
+/* vmm_host.c: may domains get VMCALL/VMMCALL as KVM_EXIT_XEN, given
+ * KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM)'s answer (its flags, or <= 0)? */
+bool vmm_xen_hcall_usable(int cap_xen_hvm);
 
 /* vmm_domain.c */
 /* The published domain dom (never freed before the host), or NULL. */
@@ -195,6 +214,44 @@ void *vmm_gpa_map(struct vmm_domain *d, uint64_t gpa, size_t len);
 void *vmm_gva_map(struct vmm_domain *d, const struct kvm_sregs *sregs,
                   uint64_t gva, bool write);
 int vmm_map_shared_info(struct vmm_domain *d, uint64_t gfn);
+
+/* vmm_vcpu.c. The KVM_EXIT_XEN_HCALL in run (a vCPU's kvm_run, registers as KVM
+ * reported them) served by hv_hypercall of hv for vCPU vcpu_id (vcpu: its
+ * opaque for the hv ops); the result is put in run->xen.u.hcall.result,
+ * which KVM loads into %rax at the next KVM_RUN. 0, or -EINVAL for a
+ * KVM_EXIT_XEN of another type (nothing served). */
+int vmm_xen_hcall(struct hv_domain *hv, uint32_t vcpu_id, void *vcpu,
+                  struct kvm_run *run);
+/* One byte written by the guest to VMM_DBG_PORT: ends or extends d's
+ * current line; a complete line goes to d's console log as "(dN) line",
+ * within the guest's console budget. Any thread. */
+void vmm_dbg_port_putc(struct vmm_domain *d, uint8_t ch);
+
+/* vmm_hcall_patch.c: VMCALL/VMMCALL hypercall functions of a loaded
+ * kernel rewritten to the I/O-port entry (the file's top comment says
+ * what is matched and why). */
+struct vmm_hcall_seg {
+    uint8_t *mem;                 /* the segment's bytes as loaded */
+    uint64_t vaddr;               /* link address of mem[0] */
+    uint64_t len;
+};
+/* Is there a hypercall function at segs[s].mem + off? The offset of its
+ * VMCALL/VMMCALL instruction (off, or off + 4 after an ENDBR64), or -1.
+ * segs are all the image's executable segments (jump targets). */
+long vmm_hcall_site_at(const struct vmm_hcall_seg *segs, unsigned int nseg,
+                       unsigned int s, uint64_t off);
+/* Rewrite every site of segs to e6 f5 90; how many. */
+unsigned int vmm_hcall_patch_segs(const struct vmm_hcall_seg *segs,
+                                  unsigned int nseg);
+/* The ELF elf (len bytes, untrusted) has been loaded into ram (ram_size
+ * bytes, at its p_paddr): patch the sites in its executable PT_LOAD
+ * segments. The count, or -ENOEXEC (malformed, a segment outside ram),
+ * -E2BIG (more than 16 executable segments); nothing patched then. */
+int vmm_hcall_patch_elf(uint8_t *ram, uint64_t ram_size, const uint8_t *elf,
+                        size_t len);
+/* The loader's call, once per domain: unless d gets KVM_EXIT_XEN, patch
+ * the kernel just loaded into d's RAM and log how many sites. */
+void vmm_hcall_patch(struct vmm_domain *d, const uint8_t *elf, size_t len);
 
 /* vmm_cpuid.c */
 int vmm_cpuid_setup(struct vmm_vcpu *v);

@@ -276,6 +276,7 @@ int vmm_load_pvh_image(struct vmm_domain *d,
                        const uint8_t *f, size_t len, char *err, size_t errlen)
 {
     int rc = load_elf(d, cfg, f, len, err, errlen);
+    if (rc == 0) vmm_hcall_patch(d, f, len);
     return rc ? rc : write_start_info(d, cfg, err, errlen);
 }
 

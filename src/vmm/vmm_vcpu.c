@@ -1,6 +1,8 @@
 /*
  * vCPUs: their KVM file descriptors, their threads and what those do with
- * each exit (hypercalls, the hypercall-page MSR, crashes).
+ * each exit (hypercalls through the I/O port of the hypercall page and of
+ * patched call sites, or as KVM_EXIT_XEN; the hypercall-page MSR; Xen's
+ * debug port 0xe9; crashes).
  *
  * Threads: one per vCPU (runs the guest and serves its hypercalls, as Xen
  * runs a hypercall on the calling vCPU). Other threads reach a vCPU thread
@@ -86,10 +88,9 @@ static void report_crash(struct vmm_vcpu *v, const char *what)
             bytes);
 }
 
-/* The hypercall entry of the hypercall page: registers come from the
- * sync-regs area KVM filled at the exit; the result goes back the same
- * way. A second entry point (a patched call site) would build the same
- * struct hv_call and call hv_hypercall too. */
+/* The hypercall entry of the hypercall page and of patched VMCALL/VMMCALL
+ * sites (vmm_hcall_patch.c): registers come from the sync-regs area KVM
+ * filled at the exit; the result goes back the same way. */
 static void do_hypercall(struct vmm_vcpu *v)
 {
     struct kvm_regs *r = &v->run->s.regs.regs;
@@ -108,6 +109,63 @@ static void do_hypercall(struct vmm_vcpu *v)
     long ret = hv_hypercall(v->d->hv, v->id, v, &c);
     r->rax = c.long_mode ? (uint64_t)ret : (uint32_t)ret;
     v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+/* The entry where KVM intercepts VMCALL/VMMCALL for us (KVM_XEN_HVM_CONFIG
+ * with INTERCEPT_HCALL): KVM decoded the registers already (64-bit: %rdi
+ * %rsi %rdx %r10 %r8; 32-bit: %ebx %ecx %edx %esi %edi, as Xen), and loads
+ * the result into %rax and steps over the instruction at the next
+ * KVM_RUN. */
+int vmm_xen_hcall(struct hv_domain *hv, uint32_t vcpu_id, void *vcpu,
+                  struct kvm_run *run)
+{
+    struct kvm_xen_exit *x = &run->xen;
+    if (x->type != KVM_EXIT_XEN_HCALL)
+        return -EINVAL;
+    struct hv_call c;
+    c.long_mode = x->u.hcall.longmode != 0;
+    c.cpl = x->u.hcall.cpl;
+    c.nr = c.long_mode ? x->u.hcall.input : (uint32_t)x->u.hcall.input;
+    for (int i = 0; i < 5; i++)
+        c.arg[i] = x->u.hcall.params[i];
+    long ret = hv_hypercall(hv, vcpu_id, vcpu, &c);
+    x->u.hcall.result = c.long_mode ? (uint64_t)ret : (uint32_t)ret;
+    return 0;
+}
+
+/* Xen's hvm_print_line: a line per domain, shown whole (Linux's
+ * earlyprintk=xen writes one byte per OUT). */
+void vmm_dbg_port_putc(struct vmm_domain *d, uint8_t ch)
+{
+    char out[VMM_DBG_LINE + 16];
+    size_t n = 0;
+    pthread_mutex_lock(&d->dbg_lock);
+    if (ch != '\n')
+        d->dbg_line[d->dbg_len++] = (char)ch;
+    if (ch == '\n' || d->dbg_len == VMM_DBG_LINE - 1) {
+        /* Xen's guest_printk prefix; the console's sanitiser and the
+         * console budget apply as to console_io. */
+        n = (size_t)snprintf(out, sizeof(out), "(d%u) %.*s\n", d->domid,
+                             (int)d->dbg_len, d->dbg_line);
+        d->dbg_len = 0;
+    }
+    pthread_mutex_unlock(&d->dbg_lock);
+    if (!n)
+        return;
+    size_t ok = hv_console_allow(d->hv, n);
+    if (!ok)
+        return;
+    out[ok - 1] = '\n';      /* over the budget: the line's tail is dropped */
+    be_console_write(d->con.be, out, ok);
+}
+
+static void do_dbg_port(struct vmm_vcpu *v)
+{
+    const struct kvm_run *run = v->run;
+    const uint8_t *data = (const uint8_t *)run + run->io.data_offset;
+    /* Xen takes the low byte of each write; a REP OUTS brings several. */
+    for (uint32_t i = 0; i < run->io.count; i++)
+        vmm_dbg_port_putc(v->d, data[(size_t)i * run->io.size]);
 }
 
 static void do_wrmsr(struct vmm_vcpu *v)
@@ -142,6 +200,11 @@ static int handle_exit(struct vmm_vcpu *v)
             do_hypercall(v);
             return 1;
         }
+        if (run->io.port == VMM_DBG_PORT &&
+            run->io.direction == KVM_EXIT_IO_OUT) {
+            do_dbg_port(v);
+            return 1;
+        }
         /* No device lives there: reads see a floating bus. */
         if (run->io.direction == KVM_EXIT_IO_IN)
             memset((uint8_t *)run + run->io.data_offset, 0xff,
@@ -168,6 +231,12 @@ static int handle_exit(struct vmm_vcpu *v)
                       (unsigned long long)run->s.regs.regs.rip);
         run->msr.error = 1;
         return 1;
+    case KVM_EXIT_XEN:
+        if (vmm_xen_hcall(v->d->hv, v->id, v, run) == 0)
+            return 1;
+        report_crash(v, "KVM_EXIT_XEN of an unknown type");
+        vmm_domain_end(v->d, VMM_CRASHED, SHUTDOWN_crash);
+        return 0;
     case KVM_EXIT_INTR:
         return 1;
     case KVM_EXIT_DEBUG:
