@@ -1,7 +1,8 @@
 /*
  * fuzz_pvh_elf: the PVH ELF loader (src/vmm/vmm_loader.c) on arbitrary
  * kernel images: ELF headers, program headers, PT_NOTE parsing and segment
- * placement into a 4 MiB guest RAM, plus start_info.
+ * placement into a 4 MiB guest RAM, plus start_info and the ACPI tables;
+ * bzImages go through their unpacker first (fuzz_bzimage fuzzes it alone).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&d, 0, sizeof(d));
     d.ram = ram;
     d.ram_size = 4 << 20;
+    d.nr_vcpus = 1 + size % 4;
     struct vmm_domain_config cfg = { .name = "fuzz", .kernel = "fuzz",
                                      .cmdline = "console=hvc0" };
     char err[256];

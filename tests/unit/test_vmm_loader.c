@@ -289,6 +289,41 @@ static void test_plain_elf(void **s)
     free(elf.p);
 }
 
+/* The fuzzer's seeds, made by the command-line tools as the kernel build
+ * runs them (xz --x86 --check=crc32, lz4 -l, zstd, gzip -n; fuzz/bzimage.c),
+ * each unpacks and loads: guests/raw's ELF. */
+static void test_tool_made(void **s)
+{
+    (void)s;
+    const char *dir = getenv("XENKVM_BZ_CORPUS");
+    assert_non_null(dir);
+    const char *names[] = { "xz", "lz4", "zstd", "gzip", "stored" };
+    const char *formats[] = { "XZ", "LZ4", "ZSTD", "GZIP", "uncompressed" };
+    for (size_t i = 0; i < 5; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s.bz", dir, names[i]);
+        struct buf bz;
+        assert_int_equal(util_read_file(path, 1 << 20, (char **)&bz.p,
+                                        &bz.len), 0);
+        uint8_t *out;
+        size_t outlen;
+        const char *format;
+        char err[256];
+        if (vmm_bzimage_unpack(bz.p, bz.len, &out, &outlen, &format, err,
+                               sizeof(err)))
+            fail_msg("%s: %s", path, err);
+        assert_string_equal(format, formats[i]);
+        free(out);
+        struct fake f;
+        fake_init(&f, 1, RAM);
+        if (load(&f, &bz))
+            fail_msg("%s: %s", path, f.err);
+        assert_true(f.d.entry != 0);
+        free(f.d.ram);
+        free(bz.p);
+    }
+}
+
 /* ---- hostile bzImages ---- */
 
 static void expect_unpack_fails(const struct buf *bz, int rc,
@@ -685,6 +720,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_zstd),
         cmocka_unit_test(test_lz4),
         cmocka_unit_test(test_lz4_blocks),
+        cmocka_unit_test(test_tool_made),
         cmocka_unit_test(test_truncated_header),
         cmocka_unit_test(test_payload_out_of_range),
         cmocka_unit_test(test_bad_magic),
