@@ -100,14 +100,14 @@ static struct buf make_elf(size_t pad)
     append_le32(&b, XEN_ELFNOTE_PHYS32_ENTRY);
     append(&b, "Xen", 4);
     append_le32(&b, ENTRY);
-    for (int i = 0; i < 256; i++) {
-        uint8_t c = (uint8_t)(i * 7 + 1);
-        append(&b, &c, 1);
-    }
-    for (size_t i = 0; i < pad; i++) {
-        uint8_t c = (uint8_t)(i % 251);
-        append(&b, &c, 1);
-    }
+    size_t at = b.len;
+    b.len += 256 + pad;
+    b.p = realloc(b.p, b.len);
+    assert_non_null(b.p);
+    for (int i = 0; i < 256; i++)
+        b.p[at + i] = (uint8_t)(i * 7 + 1);
+    for (size_t i = 0; i < pad; i++)
+        b.p[at + 256 + i] = (uint8_t)(i % 251);
     return b;
 }
 
