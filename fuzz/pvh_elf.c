@@ -1,8 +1,9 @@
 /*
  * fuzz_pvh_elf: the PVH ELF loader (src/vmm/vmm_loader.c) on arbitrary
  * kernel images: ELF headers, program headers, PT_NOTE parsing and segment
- * placement into a 4 MiB guest RAM, plus start_info and the patching of
- * hypercall sites in the loaded image (vmm_hcall_patch.c).
+ * placement into a 4 MiB guest RAM, plus start_info, the ACPI tables and the
+ * patching of hypercall sites in the loaded image (vmm_hcall_patch.c);
+ * bzImages go through their unpacker first (fuzz_bzimage fuzzes it alone).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     d.h = &h;
     d.ram = ram;
     d.ram_size = 4 << 20;
+    d.nr_vcpus = 1 + size % 4;
     struct vmm_domain_config cfg = { .name = "fuzz", .kernel = "fuzz",
                                      .cmdline = "console=hvc0" };
     char err[256];

@@ -224,6 +224,7 @@ void vmm_hcall_patch(struct vmm_domain *d, const uint8_t *elf, size_t len)
     if (d->xen_hcall)
         return;         /* KVM hands VMCALL/VMMCALL to us (KVM_EXIT_XEN) */
     int n = vmm_hcall_patch_elf(d->ram, d->ram_size, elf, len);
+    d->hcall_sites = n > 0 ? (unsigned int)n : 0;
     if (n > 0)
         vmm_log(d, "hypercalls: %d VMCALL/VMMCALL site%s patched to the "
                 "I/O-port entry", n, n > 1 ? "s" : "");

@@ -97,6 +97,8 @@ struct vmm_domain {
     /* KVM_XEN_HVM_CONFIG's INTERCEPT_HCALL is on: VMCALL/VMMCALL exit as
      * KVM_EXIT_XEN (set in the "KVM VM" step, read-only after it). */
     bool xen_hcall;
+    /* VMCALL/VMMCALL sites the loader patched (vmm_hcall_patch.c). */
+    unsigned int hcall_sites;
     /* Port 0xe9 (Xen's HVM debug port): the line being written. */
     pthread_mutex_t dbg_lock;
     char dbg_line[VMM_DBG_LINE];
@@ -264,6 +266,33 @@ int vmm_load_pvh_image(struct vmm_domain *d,
                        const uint8_t *image, size_t len, char *err,
                        size_t errlen);
 int vmm_setup_boot_vcpu(struct vmm_vcpu *v, uint64_t entry, uint64_t ebx);
+
+/* vmm_bzimage.c: the kernel inside a Linux bzImage. */
+#define VMM_BZIMAGE_MAX_OUT (512ull << 20)  /* cap on the unpacked size */
+/* f has a bzImage setup header ("HdrS" at 0x202). */
+bool vmm_bzimage_is(const uint8_t *f, size_t len);
+/* The payload of bzImage f (len bytes, untrusted), decompressed (XZ, LZ4
+ * legacy, ZSTD, GZIP, or stored) into a new buffer *out of *outlen bytes
+ * (free() it), at most VMM_BZIMAGE_MAX_OUT; *format names the compression.
+ * 0, or -ENOEXEC (bad header, payload out of range, unknown compression,
+ * corrupt stream), -EFBIG (states or produces more than allowed or
+ * stated), -ENOMEM; err says which in one line. */
+int vmm_bzimage_unpack(const uint8_t *f, size_t len, uint8_t **out,
+                       size_t *outlen, const char **format, char *err,
+                       size_t errlen);
+
+/* vmm_acpi.c: the domain's ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) in
+ * the reserved page VMM_ACPI_GPA (e820 ACPI), pointed to by
+ * hvm_start_info.rsdp_paddr. */
+#define VMM_ACPI_GPA  0x8000ull     /* right after the start_info area */
+#define VMM_ACPI_SIZE 0x1000ull
+/* Write the tables for nr_vcpus vCPUs (1..VMM_MAX_VCPUS) into buf (len
+ * bytes, seen by the guest at gpa, below 4 GiB); *rsdp_gpa is the RSDP's
+ * address. 0, -EINVAL (vCPU count), -ENOSPC (len too small). */
+int vmm_acpi_build(uint8_t *buf, size_t len, uint64_t gpa, uint32_t nr_vcpus,
+                   uint64_t *rsdp_gpa);
+/* The byte sum of p[0..len) (0 for a table with a right checksum). */
+uint8_t vmm_acpi_sum(const uint8_t *p, size_t len);
 int vmm_load_hvm_context(struct vmm_vcpu *v, const void *ctx);
 
 /* vmm_backends.c: the dom0 services' host and domain steps. */

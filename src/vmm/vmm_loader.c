@@ -1,9 +1,11 @@
 /*
- * PVH boot: load an ELF kernel carrying XEN_ELFNOTE_PHYS32_ENTRY, build
- * struct hvm_start_info (version 1: memory map, command line, modules) and
- * put vCPU 0 in 32-bit flat protected mode at the entry with %ebx pointing
- * at start_info (docs/misc/pvh.pandoc of Xen). Also loads the register
- * state of VCPUOP_initialise for secondary vCPUs.
+ * PVH boot: load an ELF kernel carrying XEN_ELFNOTE_PHYS32_ENTRY, given as
+ * the ELF itself or as a bzImage around it (vmm_bzimage.c unpacks it),
+ * build struct hvm_start_info (version 1: memory map, command line,
+ * modules, the RSDP of the ACPI tables vmm_acpi.c writes) and put vCPU 0
+ * in 32-bit flat protected mode at the entry with %ebx pointing at
+ * start_info (docs/misc/pvh.pandoc of Xen). Also loads the register state
+ * of VCPUOP_initialise for secondary vCPUs.
  */
 #include <stdint.h>
 #include <elf.h>
@@ -27,6 +29,11 @@
 #define SI_MODLIST_OFF   0x800
 #define SI_CMDLINE_OFF   0x1000
 #define SI_END_OFF       0x7000     /* cmdline up to 24 KiB */
+/* What the VMM writes below 1 MiB: start_info, then the ACPI page. */
+#define LOW_AREA_START   VMM_START_INFO_GPA
+#define LOW_AREA_END     (VMM_ACPI_GPA + VMM_ACPI_SIZE)
+_Static_assert(VMM_START_INFO_GPA + SI_END_OFF <= VMM_ACPI_GPA,
+               "start_info runs into the ACPI page");
 
 /* A program header, whatever the ELF class. */
 struct phdr {
@@ -114,23 +121,23 @@ int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
     return rc;
 }
 
-/* The PVH ELF f (len bytes, untrusted) into d's RAM; d->entry. Every
- * offset and size of the ELF is checked against len and RAM. */
-static int load_elf(struct vmm_domain *d, const struct vmm_domain_config *cfg,
-                    const uint8_t *f, size_t len, char *err, size_t errlen)
+static bool is_elf(const uint8_t *f, size_t len)
+{
+    return len >= EI_NIDENT && !memcmp(f, ELFMAG, SELFMAG);
+}
+
+/* The PVH ELF f (len bytes, untrusted, an ELF by its magic) into d's RAM;
+ * d->entry. Every offset and size of the ELF is checked against len and
+ * RAM. what names the kernel in errors ("kernel 'PATH'"). */
+static int load_elf_image(struct vmm_domain *d, const char *what,
+                          const uint8_t *f, size_t len, char *err,
+                          size_t errlen)
 {
     int rc = -ENOEXEC;
-    if (len < EI_NIDENT || memcmp(f, ELFMAG, SELFMAG)) {
-        bool bz = len > 0x206 && !memcmp(f + 0x202, "HdrS", 4);
-        snprintf(err, errlen, "kernel '%s' is not an ELF file%s: xenkvm "
-                 "boots PVH ELF kernels (with XEN_ELFNOTE_PHYS32_ENTRY)",
-                 cfg->kernel, bz ? " (it is a bzImage; use its vmlinux)" : "");
-        goto out;
-    }
     bool is64 = f[EI_CLASS] == ELFCLASS64;
     if ((!is64 && f[EI_CLASS] != ELFCLASS32) || f[EI_DATA] != ELFDATA2LSB) {
-        snprintf(err, errlen, "kernel '%s': unsupported ELF class or byte "
-                 "order (need little-endian x86)", cfg->kernel);
+        snprintf(err, errlen, "%s: unsupported ELF class or byte "
+                 "order (need little-endian x86)", what);
         goto out;
     }
     uint64_t phoff;
@@ -151,8 +158,8 @@ static int load_elf(struct vmm_domain *d, const struct vmm_domain_config *cfg,
         machine = eh.e_machine;
     }
     if (machine != EM_X86_64 && machine != EM_386) {
-        snprintf(err, errlen, "kernel '%s' is not an x86 ELF (e_machine %u)",
-                 cfg->kernel, machine);
+        snprintf(err, errlen, "%s is not an x86 ELF (e_machine %u)",
+                 what, machine);
         goto out;
     }
     uint64_t entry = 0;
@@ -165,8 +172,8 @@ static int load_elf(struct vmm_domain *d, const struct vmm_domain_config *cfg,
             have_entry = find_pvh_entry(f, len, &ph, &entry);
     }
     if (!have_entry) {
-        snprintf(err, errlen, "kernel '%s' has no XEN_ELFNOTE_PHYS32_ENTRY "
-                 "note: not a PVH kernel", cfg->kernel);
+        snprintf(err, errlen, "%s has no XEN_ELFNOTE_PHYS32_ENTRY "
+                 "note: not a PVH kernel", what);
         goto out;
     }
     for (uint32_t i = 0; i < phnum; i++) {
@@ -177,31 +184,68 @@ static int load_elf(struct vmm_domain *d, const struct vmm_domain_config *cfg,
             ph.filesz > len - ph.offset)
             goto trunc;
         if (ph.paddr > d->ram_size || ph.memsz > d->ram_size - ph.paddr) {
-            snprintf(err, errlen, "kernel '%s' loads at 0x%llx-0x%llx, beyond "
-                     "the guest's %llu MiB of memory", cfg->kernel,
+            snprintf(err, errlen, "%s loads at 0x%llx-0x%llx, beyond "
+                     "the guest's %llu MiB of memory", what,
                      (unsigned long long)ph.paddr,
                      (unsigned long long)(ph.paddr + ph.memsz),
                      (unsigned long long)(d->ram_size >> 20));
             goto out;
         }
-        if (ph.paddr < VMM_START_INFO_GPA + SI_END_OFF &&
-            ph.paddr + ph.memsz > VMM_START_INFO_GPA) {
-            snprintf(err, errlen, "kernel '%s' loads at 0x%llx, over the "
-                     "start_info area 0x%llx-0x%llx", cfg->kernel,
+        if (ph.paddr < LOW_AREA_END && ph.paddr + ph.memsz > LOW_AREA_START) {
+            snprintf(err, errlen, "%s loads at 0x%llx, over the "
+                     "start_info and ACPI area 0x%llx-0x%llx", what,
                      (unsigned long long)ph.paddr,
-                     VMM_START_INFO_GPA, VMM_START_INFO_GPA + SI_END_OFF);
+                     LOW_AREA_START, LOW_AREA_END);
             goto out;
         }
         memcpy(d->ram + ph.paddr, f + ph.offset, ph.filesz);
         memset(d->ram + ph.paddr + ph.filesz, 0, ph.memsz - ph.filesz);
     }
     d->entry = entry;
+    /* The ELF actually loaded (a bzImage's payload, not the file): its
+     * hypercall functions, where the kernel has no hypercall page. */
+    vmm_hcall_patch(d, f, len);
     return 0;
 trunc:
-    snprintf(err, errlen, "kernel '%s': truncated or malformed ELF",
-             cfg->kernel);
+    snprintf(err, errlen, "%s: truncated or malformed ELF", what);
     rc = -ENOEXEC;
 out:
+    return rc;
+}
+
+/* The kernel file f: a PVH ELF, or a bzImage whose payload is one. */
+static int load_elf(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                    const uint8_t *f, size_t len, char *err, size_t errlen)
+{
+    char what[512];
+    snprintf(what, sizeof(what), "kernel '%s'", cfg->kernel);
+    if (is_elf(f, len))
+        return load_elf_image(d, what, f, len, err, errlen);
+    if (!vmm_bzimage_is(f, len)) {
+        snprintf(err, errlen, "%s is not an ELF file or a bzImage: xenkvm "
+                 "boots PVH kernels (with XEN_ELFNOTE_PHYS32_ENTRY)", what);
+        return -ENOEXEC;
+    }
+    uint8_t *elf;
+    size_t elflen;
+    const char *format;
+    char why[256] = "";
+    int rc = vmm_bzimage_unpack(f, len, &elf, &elflen, &format, why,
+                                sizeof(why));
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", what,
+                 rc == -ENOMEM && !why[0] ? "out of memory" : why);
+        return rc;
+    }
+    snprintf(what, sizeof(what), "kernel '%s' (bzImage, %s payload)",
+             cfg->kernel, format);
+    if (is_elf(elf, elflen))
+        rc = load_elf_image(d, what, elf, elflen, err, errlen);
+    else {
+        snprintf(err, errlen, "%s is not an ELF file: not a PVH kernel", what);
+        rc = -ENOEXEC;
+    }
+    free(elf);
     return rc;
 }
 
@@ -213,7 +257,9 @@ static int write_start_info(struct vmm_domain *d,
 {
     int rc;
     d->nr_e820 = 0;
-    add_e820(d, 0, 0xa0000, XEN_HVM_MEMMAP_TYPE_RAM);
+    add_e820(d, 0, VMM_ACPI_GPA, XEN_HVM_MEMMAP_TYPE_RAM);
+    add_e820(d, VMM_ACPI_GPA, VMM_ACPI_SIZE, XEN_HVM_MEMMAP_TYPE_ACPI);
+    add_e820(d, LOW_AREA_END, 0xa0000 - LOW_AREA_END, XEN_HVM_MEMMAP_TYPE_RAM);
     add_e820(d, 0xa0000, 0x60000, XEN_HVM_MEMMAP_TYPE_RESERVED);
     add_e820(d, 0x100000, d->ram_size - 0x100000, XEN_HVM_MEMMAP_TYPE_RAM);
     add_e820(d, VMM_SPECIAL_GPA, VMM_SPECIAL_PAGES * VMM_PAGE,
@@ -227,6 +273,13 @@ static int write_start_info(struct vmm_domain *d,
         .memmap_paddr = VMM_START_INFO_GPA + SI_MEMMAP_OFF,
         .memmap_entries = d->nr_e820,
     };
+    rc = vmm_acpi_build(d->ram + VMM_ACPI_GPA, VMM_ACPI_SIZE, VMM_ACPI_GPA,
+                        d->nr_vcpus, &si.rsdp_paddr);
+    if (rc) {
+        snprintf(err, errlen, "cannot build ACPI tables for %u vCPUs",
+                 d->nr_vcpus);
+        goto out;
+    }
     for (unsigned int i = 0; i < d->nr_e820; i++) {
         struct hvm_memmap_table_entry me = {
             .addr = d->e820[i].addr, .size = d->e820[i].size,
@@ -276,7 +329,6 @@ int vmm_load_pvh_image(struct vmm_domain *d,
                        const uint8_t *f, size_t len, char *err, size_t errlen)
 {
     int rc = load_elf(d, cfg, f, len, err, errlen);
-    if (rc == 0) vmm_hcall_patch(d, f, len);
     return rc ? rc : write_start_info(d, cfg, err, errlen);
 }
 
