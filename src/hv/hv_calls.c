@@ -394,7 +394,9 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
         for (unsigned int i = 0; i < p.nr_ports; i++)
             if (!evtchn_port_valid(c->d->evtchn, c->d->domid, ports[i]))
                 return -EINVAL;
-        return hv_poll(c, ports, p.nr_ports, p.timeout);
+        /* The timeout is in the guest's system time (hv_time.c). */
+        return hv_poll(c, ports, p.nr_ports,
+                       p.timeout ? hv_time_to_mono(c->d, p.timeout) : 0);
     }
     case SCHEDOP_remote_shutdown: {
         /* Xen: look the target up (-ESRCH), then XSM_DM_PRIV (-EPERM) */

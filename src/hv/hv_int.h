@@ -128,6 +128,8 @@ uint64_t hv_time_scale_delta(uint64_t delta, uint32_t mul, int8_t shift);
 void hv_time_write(struct vcpu_time_info *dst, const struct vcpu_time_info *src);
 /* The domain's system time now, ns (lock-free). */
 uint64_t hv_time_now(struct hv_domain *d);
+/* System time s as an absolute CLOCK_MONOTONIC ns (at least 1). */
+uint64_t hv_time_to_mono(struct hv_domain *d, uint64_t s);
 /* Learn the guest TSC from the platform (once; c->vcpu is the caller).
  * True when pvclock is available. */
 bool hv_time_pvclock(struct hv_ctx *c);

@@ -121,6 +121,12 @@ uint64_t hv_time_now(struct hv_domain *d)
     return d->clk.sys0 + hv_time_scale_delta(delta, d->clk.mul, d->clk.shift);
 }
 
+uint64_t hv_time_to_mono(struct hv_domain *d, uint64_t s)
+{
+    uint64_t now = hv_time_now(d), mono = hv_now_ns();
+    return s <= now ? 1 : mono + (s - now);     /* past: any past instant */
+}
+
 /* Ask the platform for the guest TSC once (from a hypercall: c->vcpu is
  * the caller, which the platform may query). True when pvclock is on. */
 bool hv_time_pvclock(struct hv_ctx *c)
@@ -319,6 +325,10 @@ static uint64_t timers_due(struct hv_domain *d, uint64_t now, bool *any)
                 next = v->period_last + v->period;
         }
         *any |= d->timer_fire[i];
+        /* Counted in the same lock hold as the claim: once a stop returns,
+         * the count of that timer's ticks is final. */
+        if (d->timer_fire[i])
+            atomic_fetch_add(&d->n_timer_virqs, 1);
     }
     return next;
 }
@@ -335,10 +345,8 @@ static void *timer_thread(void *arg)
             /* The core's locks come before ours (hv_int.h). */
             pthread_mutex_unlock(&d->lock);
             for (uint32_t i = 0; i < d->max_vcpus; i++)
-                if (d->timer_fire[i]) {
+                if (d->timer_fire[i])
                     evtchn_send_virq(d->evtchn, d->domid, i, VIRQ_TIMER);
-                    atomic_fetch_add(&d->n_timer_virqs, 1);
-                }
             pthread_mutex_lock(&d->lock);
             /* A vCPU in SCHEDOP_block/poll re-checks its upcall flag even
              * where the platform's kick does not reach hv_vcpu_kick. */
@@ -352,7 +360,7 @@ static void *timer_thread(void *arg)
         }
         /* S runs at CLOCK_MONOTONIC's rate (within the TSC's ppm); the
          * deadline is checked against S again when we wake. */
-        uint64_t at = hv_now_ns() + (next - now);
+        uint64_t at = hv_time_to_mono(d, next);
         struct timespec ts = { .tv_sec = (time_t)(at / 1000000000ull),
                                .tv_nsec = (long)(at % 1000000000ull) };
         pthread_cond_timedwait(&d->timer_cv, &d->lock, &ts);
