@@ -186,7 +186,7 @@ struct hv_stats {
     uint64_t hypercalls;
     uint64_t enosys;
     uint64_t console_dropped;   /* bytes dropped by the rate limit */
-    uint64_t timer_virqs;       /* VIRQ_TIMERs sent by the domain's timers */
+    uint64_t timer_virqs;       /* timer expiries (each sends VIRQ_TIMER) */
 };
 void hv_get_stats(struct hv_domain *d, struct hv_stats *out);
 
