@@ -84,19 +84,25 @@ uint64_t hv_time_scale_delta(uint64_t delta, uint32_t mul, int8_t shift)
 
 void hv_time_write(struct vcpu_time_info *dst, const struct vcpu_time_info *src)
 {
-    /* Xen's version_update_begin/end: odd while the fields change, and
-     * ordered before and after them, so a reader retries a torn copy. */
+    /* Xen's version_update_begin/end: odd while the fields change, even
+     * after. Each field store is a release, so it cannot be seen before
+     * the odd version; the even version is a release after them all (no
+     * standalone fence: ThreadSanitizer does not model those). */
     uint32_t v = __atomic_load_n(&dst->version, __ATOMIC_RELAXED);
     __atomic_store_n(&dst->version, (v + 1) | 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&dst->tsc_timestamp, src->tsc_timestamp, __ATOMIC_RELAXED);
-    __atomic_store_n(&dst->system_time, src->system_time, __ATOMIC_RELAXED);
+    __atomic_store_n(&dst->tsc_timestamp, src->tsc_timestamp, __ATOMIC_RELEASE);
+    __atomic_store_n(&dst->system_time, src->system_time, __ATOMIC_RELEASE);
     __atomic_store_n(&dst->tsc_to_system_mul, src->tsc_to_system_mul,
-                     __ATOMIC_RELAXED);
-    __atomic_store_n(&dst->tsc_shift, src->tsc_shift, __ATOMIC_RELAXED);
-    __atomic_store_n(&dst->flags, src->flags, __ATOMIC_RELAXED);
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&dst->tsc_shift, src->tsc_shift, __ATOMIC_RELEASE);
+    __atomic_store_n(&dst->flags, src->flags, __ATOMIC_RELEASE);
     __atomic_store_n(&dst->version, ((v + 1) | 1) + 1, __ATOMIC_RELEASE);
 }
+
+/* Between two copies into guest memory (hv_copy_to_guest: memcpy through
+ * gva_map), stores stay in program order on x86 (TSO); the compiler must
+ * not merge or move them. */
+#define HV_GUEST_STORE_ORDER() __asm__ __volatile__("" ::: "memory")
 
 static uint64_t host_tsc(void)
 {
@@ -196,14 +202,13 @@ void hv_time_fill_shared(struct hv_ctx *c)
                   hv_time_now(d);
     uint32_t v = __atomic_load_n(&si->wc_version, __ATOMIC_RELAXED);
     __atomic_store_n(&si->wc_version, (v + 1) | 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
     __atomic_store_n(&si->wc_sec, (uint32_t)(wc / 1000000000ull),
-                     __ATOMIC_RELAXED);
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&si->wc_nsec, (uint32_t)(wc % 1000000000ull),
-                     __ATOMIC_RELAXED);
+                     __ATOMIC_RELEASE);
 #ifdef __x86_64__
     __atomic_store_n(&si->xen_wc_sec_hi,
-                     (uint32_t)((wc / 1000000000ull) >> 32), __ATOMIC_RELAXED);
+                     (uint32_t)((wc / 1000000000ull) >> 32), __ATOMIC_RELEASE);
 #endif
     __atomic_store_n(&si->wc_version, ((v + 1) | 1) + 1, __ATOMIC_RELEASE);
 }
@@ -227,11 +232,11 @@ static void runstate_publish(struct hv_ctx *c, uint32_t id)
     if (flag) {
         rs.state_entry_time |= XEN_RUNSTATE_UPDATE;
         hv_copy_to_guest(c->d, c->vcpu, at, &rs.state_entry_time, 8);
-        __atomic_thread_fence(__ATOMIC_RELEASE);
+        HV_GUEST_STORE_ORDER();
     }
     hv_copy_to_guest(c->d, c->vcpu, v->rs_gva, &rs, sizeof(rs));
     if (flag) {
-        __atomic_thread_fence(__ATOMIC_RELEASE);
+        HV_GUEST_STORE_ORDER();
         rs.state_entry_time &= ~XEN_RUNSTATE_UPDATE;
         hv_copy_to_guest(c->d, c->vcpu, at, &rs.state_entry_time, 8);
     }
@@ -435,9 +440,9 @@ static long time_area_register(struct hv_ctx *c, uint64_t arg)
     /* The version protocol through guest copies: odd, the fields, even. */
     t.version = 1;
     hv_copy_to_guest(c->d, c->vcpu, a.addr.p, &t.version, sizeof(t.version));
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    HV_GUEST_STORE_ORDER();
     hv_copy_to_guest(c->d, c->vcpu, a.addr.p, &t, sizeof(t));
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    HV_GUEST_STORE_ORDER();
     t.version = 2;
     hv_copy_to_guest(c->d, c->vcpu, a.addr.p, &t.version, sizeof(t.version));
     return 0;

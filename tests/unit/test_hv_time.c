@@ -188,12 +188,12 @@ static uint64_t guest_read(const struct vcpu_time_info *t)
 {
     for (;;) {
         uint32_t v1 = __atomic_load_n(&t->version, __ATOMIC_ACQUIRE);
-        uint64_t ts = __atomic_load_n(&t->tsc_timestamp, __ATOMIC_RELAXED);
-        uint64_t st = __atomic_load_n(&t->system_time, __ATOMIC_RELAXED);
-        uint32_t mul = __atomic_load_n(&t->tsc_to_system_mul, __ATOMIC_RELAXED);
-        int8_t sh = __atomic_load_n(&t->tsc_shift, __ATOMIC_RELAXED);
+        /* acquire loads: the second version read comes after them all */
+        uint64_t ts = __atomic_load_n(&t->tsc_timestamp, __ATOMIC_ACQUIRE);
+        uint64_t st = __atomic_load_n(&t->system_time, __ATOMIC_ACQUIRE);
+        uint32_t mul = __atomic_load_n(&t->tsc_to_system_mul, __ATOMIC_ACQUIRE);
+        int8_t sh = __atomic_load_n(&t->tsc_shift, __ATOMIC_ACQUIRE);
         uint64_t now = __rdtsc();
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if ((v1 & 1) || v1 != __atomic_load_n(&t->version, __ATOMIC_RELAXED))
             continue;
         return st + hv_time_scale_delta(now - ts, mul, sh);
@@ -271,13 +271,13 @@ static void test_version_reader(void **state)
         last = atomic_load(&writer_done);
         uint32_t v1 = __atomic_load_n(&shared_ti.version, __ATOMIC_ACQUIRE);
         struct vcpu_time_info r;
-        r.tsc_timestamp = __atomic_load_n(&shared_ti.tsc_timestamp, __ATOMIC_RELAXED);
-        r.system_time = __atomic_load_n(&shared_ti.system_time, __ATOMIC_RELAXED);
+        /* acquire loads: the second version read comes after them all */
+        r.tsc_timestamp = __atomic_load_n(&shared_ti.tsc_timestamp, __ATOMIC_ACQUIRE);
+        r.system_time = __atomic_load_n(&shared_ti.system_time, __ATOMIC_ACQUIRE);
         r.tsc_to_system_mul = __atomic_load_n(&shared_ti.tsc_to_system_mul,
-                                              __ATOMIC_RELAXED);
-        r.tsc_shift = __atomic_load_n(&shared_ti.tsc_shift, __ATOMIC_RELAXED);
-        r.flags = __atomic_load_n(&shared_ti.flags, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                                              __ATOMIC_ACQUIRE);
+        r.tsc_shift = __atomic_load_n(&shared_ti.tsc_shift, __ATOMIC_ACQUIRE);
+        r.flags = __atomic_load_n(&shared_ti.flags, __ATOMIC_ACQUIRE);
         uint32_t v2 = __atomic_load_n(&shared_ti.version, __ATOMIC_RELAXED);
         if ((v1 & 1) || v1 != v2) {
             torn++;
