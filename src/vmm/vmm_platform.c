@@ -167,15 +167,16 @@ static int hvo_tsc_info(void *dom, void *vcpu, uint32_t *khz, int64_t *offset)
         *offset = (int64_t)off;
         return 0;
     }
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e;
-    } m = { .hdr.nmsrs = 1, .e.index = 0x10 /* IA32_TIME_STAMP_COUNTER */ };
+    uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) /
+                 sizeof(uint64_t)] = { 0 };
+    struct kvm_msrs *m = (struct kvm_msrs *)buf;
+    m->nmsrs = 1;
+    m->entries[0].index = 0x10;           /* IA32_TIME_STAMP_COUNTER */
     uint64_t t0 = __rdtsc();
-    if (ioctl(v->fd, KVM_GET_MSRS, &m) != 1)
+    if (ioctl(v->fd, KVM_GET_MSRS, m) != 1)
         return -EIO;
     uint64_t t1 = __rdtsc();
-    *offset = (int64_t)(m.e.data - (t0 + (t1 - t0) / 2));
+    *offset = (int64_t)(m->entries[0].data - (t0 + (t1 - t0) / 2));
     return 0;
 }
 
