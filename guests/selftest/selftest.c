@@ -1,8 +1,13 @@
 /*
  * Self-test of the guest runtime against the real hypervisor: the IRQ
  * layer's rules and flows (seed 003) on real event channels (IPIs to
- * ourselves, loopback inter-domain channels) and the XenStore client.
- * One line per check; exit 0 only if all pass.
+ * ourselves, loopback inter-domain channels), the XenStore client and Xen
+ * time (pvclock, a singleshot timer's VIRQ_TIMER waking SCHEDOP_block, the
+ * wallclock). One line per check; exit 0 only if all pass.
+ *
+ * Command line (besides the runtime's): only=time runs the time checks
+ * alone; hostnow=SECONDS (the host's clock at launch) makes the wallclock
+ * check compare with the host's.
  */
 #include <guest/guest.h>
 #include <guest/check.h>
@@ -284,10 +289,101 @@ static void test_xenstore(void)
     check_eq("gone", xs_read(XBT_NIL, "data/selftest/a", buf, sizeof(buf)), -2);
 }
 
+/* Xen system time from a vcpu_time_info, as Linux's pvclock reads it. */
+static uint64_t pvclock_read(const volatile struct vcpu_time_info *t)
+{
+    uint32_t v;
+    uint64_t ns;
+
+    do {
+        v = t->version;
+        __asm__ __volatile__("" ::: "memory");
+        uint64_t delta = cpu_rdtsc() - t->tsc_timestamp;
+        int8_t shift = t->tsc_shift;
+        if (shift < 0)
+            delta >>= -shift;
+        else
+            delta <<= shift;
+        ns = t->system_time +
+             (uint64_t)(((unsigned __int128)delta * t->tsc_to_system_mul) >> 32);
+        __asm__ __volatile__("" ::: "memory");
+    } while ((v & 1) || v != t->version);
+    return ns;
+}
+
+static irqreturn_t timer_handler(int irq, void *dev_id)
+{
+    (void)irq;
+    ((struct counter *)dev_id)->hits++;
+    return IRQ_HANDLED;
+}
+
+static void test_time(void)
+{
+    static struct counter t;
+    struct xen_feature_info fi = { .submap_idx = 0 };
+    const volatile struct vcpu_time_info *ti = &evtchn_vcpu_info()->time;
+
+    check_eq("get_features", HYPERVISOR_xen_version(XENVER_get_features, &fi), 0);
+    check_eq("XENFEAT_hvm_safe_pvclock offered", !!(fi.submap & (1u << XENFEAT_hvm_safe_pvclock)), 1);
+    check_eq("pvclock: tsc_to_system_mul set", ti->tsc_to_system_mul != 0, 1);
+    check_eq("pvclock: TSC stable", !!(ti->flags & XEN_PVCLOCK_TSC_STABLE_BIT), 1);
+    if (!ti->tsc_to_system_mul)
+        return;
+    int irq = bind_virq_to_irqhandler(VIRQ_TIMER, 0, timer_handler, 0, "timer", &t);
+    check_eq("bind VIRQ_TIMER", irq >= 0, 1);
+    check_eq("stop_periodic_timer", HYPERVISOR_vcpu_op(VCPUOP_stop_periodic_timer, 0, NULL), 0);
+    uint64_t t0 = pvclock_read(ti);
+    struct vcpu_set_singleshot_timer past = { .timeout_abs_ns = t0 / 2,
+                                              .flags = VCPU_SSHOTTMR_future };
+    check_eq("singleshot in the past, future flag", HYPERVISOR_vcpu_op(VCPUOP_set_singleshot_timer, 0, &past),
+             E(ETIME));
+    struct vcpu_set_singleshot_timer st = { .timeout_abs_ns = t0 + 20000000ull,
+                                            .flags = VCPU_SSHOTTMR_future };
+    check_eq("set_singleshot_timer(+20 ms)", HYPERVISOR_vcpu_op(VCPUOP_set_singleshot_timer, 0, &st), 0);
+    /* Block with interrupts off until the handler has run: each
+     * SCHEDOP_block returns when an upcall is pending, the sti;nop;cli
+     * window takes it. */
+    cpu_cli();
+    while (!t.hits) {
+        HYPERVISOR_sched_op(SCHEDOP_block, NULL);
+        __asm__ __volatile__("sti; nop; cli" ::: "memory");
+    }
+    cpu_sti();
+    uint64_t t1 = pvclock_read(ti);
+    check_eq("VIRQ_TIMER handled once", t.hits, 1);
+    check_eq("system time advanced by at least 20 ms", t1 - t0 >= 20000000ull, 1);
+    check_eq("stop_singleshot_timer", HYPERVISOR_vcpu_op(VCPUOP_stop_singleshot_timer, 0, NULL), 0);
+    unbind_from_irqhandler(irq, &t);
+
+    /* The wallclock: wc_* is the time at system time 0. */
+    volatile struct shared_info *si = HYPERVISOR_shared_info;
+    uint32_t v;
+    uint64_t sec;
+    do {
+        v = si->wc_version;
+        __asm__ __volatile__("" ::: "memory");
+        sec = ((uint64_t)si->wc_sec_hi << 32 | si->wc_sec) + pvclock_read(ti) / 1000000000ull;
+        __asm__ __volatile__("" ::: "memory");
+    } while ((v & 1) || v != si->wc_version);
+    long host = guest_cmdline_int("hostnow", 0);
+    if (host > 0)
+        check_eq("wallclock within a day of the host's",
+                 sec + 86400 > (uint64_t)host && sec < (uint64_t)host + 86400, 1);
+    else
+        check_eq("wallclock after 2020", sec > 1577836800ull, 1);
+}
+
 int guest_main(const char *cmdline)
 {
+    char only[16];
     (void)cmdline;
     printk("selftest: %s ABI\n", evtchn_abi() == EVTCHN_ABI_FIFO ? "FIFO" : "2-level");
+    if (guest_cmdline_get("only", only, sizeof(only)) && strcmp(only, "time") == 0) {
+        test_time();
+        return check_summary("selftest");
+    }
+    test_time();
     test_request_rules();
     test_flows();
     test_bindings();

@@ -96,6 +96,14 @@ struct hv_platform_ops {
      * hvm_assert_evtchn_irq does when a callback vector is registered: an
      * event that became pending before registration is not lost. */
     void (*assert_upcall)(void *dom, uint32_t id);
+    /* The guest's TSC, for pvclock: its rate in kHz (KVM_GET_TSC_KHZ) and
+     * its offset from the host's (guest TSC = host RDTSC + *offset, the
+     * same for every vCPU of the domain). Called at most once per domain,
+     * from a hypercall of vcpu (the calling vCPU's thread: the VMM may ask
+     * KVM about that vCPU). 0 or negative errno. NULL or an error: no
+     * pvclock (vcpu_time_info stays zero, XENFEAT_hvm_safe_pvclock is not
+     * offered) and system time is CLOCK_MONOTONIC since creation. */
+    int (*tsc_info)(void *dom, void *vcpu, uint32_t *khz, int64_t *offset);
 };
 
 struct hv_domain_config {
@@ -178,6 +186,7 @@ struct hv_stats {
     uint64_t hypercalls;
     uint64_t enosys;
     uint64_t console_dropped;   /* bytes dropped by the rate limit */
+    uint64_t timer_virqs;       /* timer expiries (each sends VIRQ_TIMER) */
 };
 void hv_get_stats(struct hv_domain *d, struct hv_stats *out);
 

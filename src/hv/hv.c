@@ -1,6 +1,7 @@
 /*
  * Hypercall layer core: the dispatch table, the guest-memory copy helpers
- * and the sleeping hypercalls (block, poll). Handlers live in hv_calls.c.
+ * and the sleeping hypercalls (block, poll). Handlers live in hv_calls.c,
+ * time (pvclock, timers, runstate) in hv_time.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@ static const struct {
     [__HYPERVISOR_event_channel_op] = { hv_do_event_channel_op,
                                         "event_channel_op", false },
     [__HYPERVISOR_physdev_op]       = { hv_do_physdev_op, "physdev_op", false },
+    [__HYPERVISOR_set_timer_op]     = { hv_do_set_timer_op, "set_timer_op", true },
+    [__HYPERVISOR_vm_assist]        = { hv_do_vm_assist, "vm_assist", true },
+    [__HYPERVISOR_platform_op]      = { hv_do_platform_op, "platform_op", false },
 };
 
 uint64_t hv_now_ns(void)
@@ -71,6 +75,10 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
     pthread_condattr_destroy(&ca);
     d->con_tokens = 65536;
     d->con_last_ns = hv_now_ns();
+    if (hv_time_init(d) < 0) {
+        hv_domain_destroy(d);
+        return NULL;
+    }
 
     /* SCHEDOP_poll's sleepers are ours: the core wakes them directly. */
     if (evtchn_domain_set_poll_wake(d->evtchn, d->domid, hv_poll_wake_cb,
@@ -94,6 +102,7 @@ void hv_domain_destroy(struct hv_domain *d)
     /* After this no poll wake-up can reach d (the core waits for one in
      * flight); the evtchn domain may already be gone. */
     evtchn_domain_set_poll_wake(d->evtchn, d->domid, NULL, d);
+    hv_time_fini(d);           /* no timer fires after this */
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->lock);
     free(d->vcpus);
@@ -304,6 +313,7 @@ void hv_domain_stop(struct hv_domain *d)
     d->stopping = true;
     d->wake_gen++;
     pthread_cond_broadcast(&d->wake);
+    pthread_cond_signal(&d->timer_cv);     /* its thread ends, sends no more */
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -317,10 +327,12 @@ int hv_block(struct hv_ctx *c)
     v->kicked = false;
     if (v->info)
         __atomic_store_n(&v->info->evtchn_upcall_mask, 0, __ATOMIC_SEQ_CST);
+    hv_time_runstate_locked(c, RUNSTATE_blocked);
     while (!d->stopping && !v->kicked &&
            !(v->info && __atomic_load_n(&v->info->evtchn_upcall_pending,
                                         __ATOMIC_SEQ_CST)))
         pthread_cond_wait(&d->wake, &d->lock);
+    hv_time_runstate_locked(c, RUNSTATE_running);
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -339,6 +351,9 @@ int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
     int rc = evtchn_domain_pollers(d->evtchn, d->domid, 1);
     if (rc < 0)
         return rc;
+    pthread_mutex_lock(&d->lock);
+    hv_time_runstate_locked(c, RUNSTATE_blocked);    /* Xen: poll blocks */
+    pthread_mutex_unlock(&d->lock);
     for (;;) {
         pthread_mutex_lock(&d->lock);
         uint64_t gen = d->wake_gen;
@@ -364,6 +379,9 @@ int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
         }
         pthread_mutex_unlock(&d->lock);
     }
+    pthread_mutex_lock(&d->lock);
+    hv_time_runstate_locked(c, RUNSTATE_running);
+    pthread_mutex_unlock(&d->lock);
     evtchn_domain_pollers(d->evtchn, d->domid, -1);
     return 0;
 }
@@ -373,4 +391,5 @@ void hv_get_stats(struct hv_domain *d, struct hv_stats *out)
     out->hypercalls = atomic_load(&d->n_hypercalls);
     out->enosys = atomic_load(&d->n_enosys);
     out->console_dropped = atomic_load(&d->n_con_dropped);
+    out->timer_virqs = atomic_load(&d->n_timer_virqs);
 }

@@ -95,10 +95,13 @@ long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a)
         if (fi.submap_idx == 0)
             /* What we really give an HVM/PVH guest: it manages its own
              * page tables over a translated physmap and takes the upcall
-             * as a vector. No pvclock yet, so not hvm_safe_pvclock. */
+             * as a vector; Xen's clock and timers where the platform
+             * told us the guest TSC (hv_time.c). */
             fi.submap = (1u << XENFEAT_writable_page_tables) |
                         (1u << XENFEAT_auto_translated_physmap) |
-                        (1u << XENFEAT_hvm_callback_vector);
+                        (1u << XENFEAT_hvm_callback_vector) |
+                        (hv_time_pvclock(c) ?
+                         1u << XENFEAT_hvm_safe_pvclock : 0);
         return copy_out(c, arg, &fi, sizeof(fi));
     }
     case XENVER_pagesize:
@@ -139,8 +142,13 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
         }
         if (x.idx != 0)
             return -EINVAL;
-        return c->d->ops.map_shared_info ?
-               c->d->ops.map_shared_info(c->d->opaque, x.gpfn) : -ENOSYS;
+        rc = c->d->ops.map_shared_info ?
+             c->d->ops.map_shared_info(c->d->opaque, x.gpfn) : -ENOSYS;
+        /* Linux divides by vcpu_info[0].time.tsc_to_system_mul as soon
+         * as shared_info is mapped. */
+        if (rc == 0)
+            hv_time_fill_shared(c);
+        return rc;
     }
     case XENMEM_memory_map: {
         struct xen_memory_map m;
@@ -294,6 +302,8 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
             /* Atomic: hv_upcall_outstanding reads it without the lock. */
             __atomic_store_n(&d->vcpus[id].info, vi, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&d->lock);
+        if (rc == 0)
+            hv_time_fill_info(c, vi);   /* also past shared_info's slots */
         return rc;
     }
     case VCPUOP_initialise: {
@@ -306,11 +316,24 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
                d->ops.vcpu_initialise(d->opaque, id, &ctx) : -ENOSYS;
     }
     case VCPUOP_up:
-        return d->ops.vcpu_up ? d->ops.vcpu_up(d->opaque, id) : -ENOSYS;
-    case VCPUOP_down:
-        return d->ops.vcpu_down ? d->ops.vcpu_down(d->opaque, id) : -ENOSYS;
+    case VCPUOP_down: {
+        bool up = cmd == VCPUOP_up;
+        int (*fn)(void *, uint32_t) = up ? d->ops.vcpu_up : d->ops.vcpu_down;
+        int rc = fn ? fn(d->opaque, id) : -ENOSYS;
+        if (rc == 0)
+            hv_time_vcpu_online(d, id, up);     /* runstate offline/running */
+        return rc;
+    }
     case VCPUOP_is_up:
         return d->ops.vcpu_is_up ? d->ops.vcpu_is_up(d->opaque, id) : -ENOSYS;
+    case VCPUOP_set_singleshot_timer:
+    case VCPUOP_stop_singleshot_timer:
+    case VCPUOP_set_periodic_timer:
+    case VCPUOP_stop_periodic_timer:
+    case VCPUOP_register_runstate_memory_area:
+    case VCPUOP_get_runstate_info:
+    case VCPUOP_register_vcpu_time_memory_area:
+        return hv_time_vcpu_op(c, cmd, id, arg);
     default:
         hv_log_subop_enosys(c, cmd);
         return -ENOSYS;
@@ -371,7 +394,9 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
         for (unsigned int i = 0; i < p.nr_ports; i++)
             if (!evtchn_port_valid(c->d->evtchn, c->d->domid, ports[i]))
                 return -EINVAL;
-        return hv_poll(c, ports, p.nr_ports, p.timeout);
+        /* The timeout is in the guest's system time (hv_time.c). */
+        return hv_poll(c, ports, p.nr_ports,
+                       p.timeout ? hv_time_to_mono(c->d, p.timeout) : 0);
     }
     case SCHEDOP_remote_shutdown: {
         /* Xen: look the target up (-ESRCH), then XSM_DM_PRIV (-EPERM) */

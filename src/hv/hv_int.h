@@ -9,12 +9,31 @@
 #include "xenkvm/util.h"
 
 #include <xen/hvm/params.h>
+#include <xen/vcpu.h>
 
 struct hv_vcpu_state {
     struct vcpu_info *info;    /* where its vcpu_info lives (may be NULL) */
     bool info_registered;      /* VCPUOP_register_vcpu_info done */
     uint8_t upcall_vector;     /* HVMOP_set_evtchn_upcall_vector, 0: none */
     bool kicked;               /* an upcall arrived since block began */
+    /* Time (hv_time.c), under the domain's lock. */
+    bool sshot_armed;          /* singleshot timer, due at sshot_at */
+    uint64_t sshot_at;         /* system time, ns */
+    uint64_t period;           /* periodic timer, ns; 0: off */
+    uint64_t period_last;      /* its last tick */
+    struct vcpu_runstate_info rs;
+    uint64_t rs_gva;           /* registered runstate area, 0: none */
+};
+
+/* The domain's clock (hv_time.c): set once, then read without the lock
+ * after an acquire load of ready. */
+struct hv_clock {
+    bool ready, failed;        /* failed: the platform gave no TSC */
+    uint32_t khz;
+    int64_t offset;            /* guest TSC = host RDTSC + offset */
+    uint64_t tsc0, sys0;       /* S(tsc) = sys0 + scale(tsc - tsc0) */
+    uint32_t mul;
+    int8_t shift;
 };
 
 struct hv_domain {
@@ -41,6 +60,15 @@ struct hv_domain {
     uint64_t params[HVM_NR_PARAMS];
     struct hv_vcpu_state *vcpus;
 
+    /* Time (hv_time.c). The timer thread sleeps on timer_cv under lock. */
+    uint64_t start_ns;         /* hv_now_ns() at creation */
+    struct hv_clock clk;
+    _Atomic uint64_t vm_assist;    /* VMASST_TYPE_* bits turned on */
+    pthread_cond_t timer_cv;
+    pthread_t timer_thread;
+    bool timer_started, timer_quit;
+    bool *timer_fire;          /* the timer thread's scratch, max_vcpus */
+
     /* console_io token bucket (bytes) */
     double con_tokens;
     uint64_t con_last_ns;
@@ -49,7 +77,7 @@ struct hv_domain {
     _Atomic uint64_t enosys_logged;
     _Atomic uint64_t subop_logged;
 
-    _Atomic uint64_t n_hypercalls, n_enosys, n_con_dropped;
+    _Atomic uint64_t n_hypercalls, n_enosys, n_con_dropped, n_timer_virqs;
 };
 
 /* Context of the hypercall being served. */
@@ -88,6 +116,39 @@ typedef int (*hv_struct_fn)(struct hv_ctx *c, unsigned int cmd, void *buf);
 long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
                   bool copy_back, hv_struct_fn fn);
 uint64_t hv_now_ns(void);
+
+/* hv_time.c: Xen time (see its top comment). */
+/* tsc_to_system_mul/shift for a TSC of khz kHz (Xen's set_time_scale).
+ * 0, or -EINVAL for khz 0. */
+int hv_time_scale(uint32_t khz, uint32_t *mul, int8_t *shift);
+/* ns for delta TSC ticks, exactly as the guest computes it. */
+uint64_t hv_time_scale_delta(uint64_t delta, uint32_t mul, int8_t shift);
+/* Write src's fields into dst under the version protocol (dst's version
+ * odd while they change, even after, with release ordering). */
+void hv_time_write(struct vcpu_time_info *dst, const struct vcpu_time_info *src);
+/* The domain's system time now, ns (lock-free). */
+uint64_t hv_time_now(struct hv_domain *d);
+/* System time s as an absolute CLOCK_MONOTONIC ns (at least 1). */
+uint64_t hv_time_to_mono(struct hv_domain *d, uint64_t s);
+/* Learn the guest TSC from the platform (once; c->vcpu is the caller).
+ * True when pvclock is available. */
+bool hv_time_pvclock(struct hv_ctx *c);
+/* Fill vi's vcpu_time_info / every shared_info slot and the wallclock. */
+void hv_time_fill_info(struct hv_ctx *c, struct vcpu_info *vi);
+void hv_time_fill_shared(struct hv_ctx *c);
+/* The calling vCPU enters runstate state (RUNSTATE_*); under d->lock. */
+void hv_time_runstate_locked(struct hv_ctx *c, int state);
+/* VCPUOP_up/down of vCPU id succeeded: running / offline. */
+void hv_time_vcpu_online(struct hv_domain *d, uint32_t id, bool up);
+/* The time VCPUOPs (timers, runstate, time area): Xen's errno. */
+long hv_time_vcpu_op(struct hv_ctx *c, unsigned int cmd, uint32_t id,
+                     uint64_t arg);
+long hv_do_set_timer_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_vm_assist(struct hv_ctx *c, const uint64_t *a);
+long hv_do_platform_op(struct hv_ctx *c, const uint64_t *a);
+/* Set up / tear down (joins the timer thread). init: 0 or -ENOMEM. */
+int hv_time_init(struct hv_domain *d);
+void hv_time_fini(struct hv_domain *d);
 
 /* Guest-triggered messages: util_log_ratelimited's budget per domain, so
  * a guest cannot flood the host's log. */

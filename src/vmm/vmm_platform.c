@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <x86intrin.h>
 
 #include <xen/hvm/hvm_vcpu.h>
 #include <xen/sched.h>
@@ -146,6 +148,38 @@ static void hvo_console_write(void *dom, const char *buf, size_t len)
     be_console_write(d->con.be, buf, len);
 }
 
+/* pvclock's TSC (hv_time.c): KVM_GET_TSC_KHZ, and the offset KVM adds to
+ * the host's TSC (KVM_VCPU_TSC_OFFSET, Linux 5.16+; else guest minus host
+ * TSC read around KVM_GET_MSRS). KVM gives the vCPUs it creates together
+ * one offset, so the calling vCPU's is the domain's. */
+static int hvo_tsc_info(void *dom, void *vcpu, uint32_t *khz, int64_t *offset)
+{
+    struct vmm_vcpu *v = vcpu;
+    (void)dom;
+    int r = ioctl(v->fd, KVM_GET_TSC_KHZ);
+    if (r <= 0)
+        return r < 0 ? -errno : -ENODEV;
+    *khz = (uint32_t)r;
+    uint64_t off;
+    struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL,
+        .attr = KVM_VCPU_TSC_OFFSET, .addr = (uint64_t)(uintptr_t)&off };
+    if (ioctl(v->fd, KVM_GET_DEVICE_ATTR, &a) == 0) {
+        *offset = (int64_t)off;
+        return 0;
+    }
+    uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) /
+                 sizeof(uint64_t)] = { 0 };
+    struct kvm_msrs *m = (struct kvm_msrs *)buf;
+    m->nmsrs = 1;
+    m->entries[0].index = 0x10;           /* IA32_TIME_STAMP_COUNTER */
+    uint64_t t0 = __rdtsc();
+    if (ioctl(v->fd, KVM_GET_MSRS, m) != 1)
+        return -EIO;
+    uint64_t t1 = __rdtsc();
+    *offset = (int64_t)(m->entries[0].data - (t0 + (t1 - t0) / 2));
+    return 0;
+}
+
 const struct hv_platform_ops vmm_hv_ops = {
     .gva_map = hvo_gva_map,
     .gfn_map = hvo_gfn_map,
@@ -157,6 +191,7 @@ const struct hv_platform_ops vmm_hv_ops = {
     .shutdown = hvo_shutdown,
     .console_write = hvo_console_write,
     .assert_upcall = hvo_assert_upcall,
+    .tsc_info = hvo_tsc_info,
 };
 
 void vmm_evtchn_ops(struct evtchn_platform_ops *ops)
