@@ -34,6 +34,9 @@ struct vmm_vcpu {
     _Atomic bool in_thread;       /* its thread is running */
     /* Requests from other threads, acted on between KVM_RUN calls. */
     _Atomic unsigned int req;
+    /* A per-vCPU upcall its LAPIC refused (software-disabled): signalled
+     * again at each exit until taken (vmm_irqwin.c signal_vector). */
+    _Atomic bool upcall_owed;
     /* VCPUOP_initialise context waiting to be loaded, VCPUOP_up */
     bool ctx_valid;               /* under d->lock */
     bool initialised;             /* under d->lock */

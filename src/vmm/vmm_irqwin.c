@@ -118,6 +118,29 @@ void vmm_irqwin_eat_kicks(void)
     }
 }
 
+/* Signal the per-vCPU vector vec to vCPU vcpu's LAPIC. KVM drops a fixed
+ * interrupt for a software-disabled LAPIC (KVM_SIGNAL_MSI returns 0),
+ * where Xen's vLAPIC keeps it in the IRR: Linux sets its upcall vector
+ * (and Xen asserts it once, pending events in hand) before it enables its
+ * LAPIC, and the evtchn core raises an upcall only when
+ * evtchn_upcall_pending goes from 0 to 1, so a dropped one would leave the
+ * guest without events for good. It is owed instead, and signalled again
+ * at the vCPU's next exits (vmm_irqwin_exit) until the LAPIC takes it. */
+static void signal_vector(struct vmm_domain *d, uint32_t vcpu, uint8_t vec)
+{
+    struct kvm_msi msi = {
+        .address_lo = 0xfee00000u | (vcpu << 12),  /* physical dest */
+        .data = vec,                               /* fixed, edge */
+    };
+    int rc = ioctl(d->vmfd, KVM_SIGNAL_MSI, &msi);
+    if (rc < 0 && errno != EINTR)
+        vmm_log_guest(d, "KVM_SIGNAL_MSI vector %u: %s", vec, strerror(errno));
+    /* Not kicked for it: a guest runs with its LAPIC off only early in its
+     * boot, making exits (hypercalls, I/O) all along, and a kick loop would
+     * cost it an exit per round until it enables the LAPIC. */
+    atomic_store(&d->vcpus[vcpu].upcall_owed, rc == 0);
+}
+
 void vmm_upcall_raise(struct vmm_domain *d, uint32_t vcpu)
 {
     bool legacy;
@@ -128,13 +151,7 @@ void vmm_upcall_raise(struct vmm_domain *d, uint32_t vcpu)
          * on the nested KVM an EVTCHNOP_send took ~16k cycles with the
          * ioctl and ~76k with the eventfd write, and it needs no routing
          * table. */
-        struct kvm_msi msi = {
-            .address_lo = 0xfee00000u | (vcpu << 12),  /* physical dest */
-            .data = vec,                               /* fixed, edge */
-        };
-        if (ioctl(d->vmfd, KVM_SIGNAL_MSI, &msi) < 0 && errno != EINTR)
-            vmm_log_guest(d, "KVM_SIGNAL_MSI vector %u: %s", vec,
-                          strerror(errno));
+        signal_vector(d, vcpu, vec);
     } else if (vec) {
         struct vmm_vcpu *v = &d->vcpus[vcpu];
         /* Raised by the vCPU itself (its own hypercall): its thread looks
@@ -303,6 +320,12 @@ void vmm_irqwin_exit(struct vmm_vcpu *v)
 {
     bool legacy;
     uint8_t vec = hv_upcall_vector(v->d->hv, v->id, &legacy);
+    if (vec && !legacy && atomic_load(&v->upcall_owed)) {
+        if (hv_upcall_outstanding(v->d->hv, v->id))
+            signal_vector(v->d, v->id, vec);    /* the LAPIC refused it */
+        else
+            atomic_store(&v->upcall_owed, false);
+    }
     if (!legacy && !v->d->h->irqwin_assist) {
         /* KVM keeps the LAPIC's window itself (a guest may have moved from
          * the legacy vector to a per-vCPU one in mid-episode) */

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -306,6 +307,35 @@ static void load_pending_context(struct vmm_vcpu *v)
                 v->id, strerror(-rc));
 }
 
+/* XENKVM_DEBUG_STATE: where a vCPU stood when its domain was stopped
+ * (a guest that hangs): registers, the MP state, the LAPIC's ISR and IRR. */
+static void dump_state(struct vmm_vcpu *v)
+{
+    struct kvm_regs r;
+    struct kvm_mp_state mp = { 0 };
+    struct kvm_lapic_state la;
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+        return;
+    ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    char isr[80] = "", irr[80] = "";
+    if (ioctl(v->fd, KVM_GET_LAPIC, &la) == 0)
+        for (int i = 7; i >= 0; i--) {
+            uint32_t a, b;
+            memcpy(&a, la.regs + 0x100 + i * 0x10, 4);
+            memcpy(&b, la.regs + 0x200 + i * 0x10, 4);
+            size_t n = strlen(isr), m = strlen(irr);
+            snprintf(isr + n, sizeof(isr) - n, "%08x", a);
+            snprintf(irr + m, sizeof(irr) - m, "%08x", b);
+        }
+    bool legacy;
+    uint8_t vec = hv_upcall_vector(v->d->hv, v->id, &legacy);
+    vmm_log(v->d, "vCPU %u at stop: rip 0x%llx rflags 0x%llx mp_state %u "
+            "isr %s irr %s upcall %d (vector 0x%x%s)", v->id,
+            (unsigned long long)r.rip, (unsigned long long)r.rflags,
+            mp.mp_state, isr, irr, hv_upcall_outstanding(v->d->hv, v->id),
+            vec, legacy ? ", legacy" : "");
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vmm_vcpu *v = arg;
@@ -319,8 +349,11 @@ static void *vcpu_thread(void *arg)
         load_pending_context(v);
     for (;;) {
         unsigned int req = atomic_exchange(&v->req, 0);
-        if ((req & VMM_REQ_STOP) || atomic_load(&d->stopping))
+        if ((req & VMM_REQ_STOP) || atomic_load(&d->stopping)) {
+            if (getenv("XENKVM_DEBUG_STATE"))
+                dump_state(v);
             break;
+        }
         if (req & VMM_REQ_PARK) {
             vcpu_park(v);
             /* Keep what came with it (VCPUOP_up's LOAD, a STOP). */
