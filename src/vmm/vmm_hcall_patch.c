@@ -152,69 +152,29 @@ unsigned int vmm_hcall_patch_segs(const struct vmm_hcall_seg *segs,
     return n;
 }
 
-/* A program header's fields we need, whatever the ELF class. */
-static bool read_phdr(const uint8_t *f, size_t len, bool is64, uint64_t phoff,
-                      uint32_t phentsize, uint32_t i, uint32_t *type,
-                      uint32_t *flags, uint64_t *vaddr, uint64_t *paddr,
-                      uint64_t *filesz)
-{
-    uint64_t off = phoff + (uint64_t)i * phentsize;
-    size_t need = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-    if (phentsize < need || off > len || len - off < need)
-        return false;
-    if (is64) {
-        Elf64_Phdr p;
-        memcpy(&p, f + off, sizeof(p));
-        *type = p.p_type; *flags = p.p_flags; *vaddr = p.p_vaddr;
-        *paddr = p.p_paddr; *filesz = p.p_filesz;
-    } else {
-        Elf32_Phdr p;
-        memcpy(&p, f + off, sizeof(p));
-        *type = p.p_type; *flags = p.p_flags; *vaddr = p.p_vaddr;
-        *paddr = p.p_paddr; *filesz = p.p_filesz;
-    }
-    return true;
-}
-
 #define MAX_EXEC_SEGS 16
 
 int vmm_hcall_patch_elf(uint8_t *ram, uint64_t ram_size, const uint8_t *f,
                         size_t len)
 {
-    if (len < EI_NIDENT || memcmp(f, ELFMAG, SELFMAG))
+    struct vmm_elf e;
+    if (vmm_elf_open(f, len, &e))
         return -ENOEXEC;
-    bool is64 = f[EI_CLASS] == ELFCLASS64;
-    uint64_t phoff;
-    uint32_t phnum, phentsize;
-    if (is64) {
-        Elf64_Ehdr eh;
-        if (len < sizeof(eh))
-            return -ENOEXEC;
-        memcpy(&eh, f, sizeof(eh));
-        phoff = eh.e_phoff; phnum = eh.e_phnum; phentsize = eh.e_phentsize;
-    } else {
-        Elf32_Ehdr eh;
-        if (f[EI_CLASS] != ELFCLASS32 || len < sizeof(eh))
-            return -ENOEXEC;
-        memcpy(&eh, f, sizeof(eh));
-        phoff = eh.e_phoff; phnum = eh.e_phnum; phentsize = eh.e_phentsize;
-    }
     struct vmm_hcall_seg segs[MAX_EXEC_SEGS];
     unsigned int nseg = 0;
-    for (uint32_t i = 0; i < phnum; i++) {
-        uint32_t type, flags;
-        uint64_t vaddr, paddr, filesz;
-        if (!read_phdr(f, len, is64, phoff, phentsize, i, &type, &flags,
-                       &vaddr, &paddr, &filesz))
+    for (uint32_t i = 0; i < e.phnum; i++) {
+        struct vmm_elf_phdr ph;
+        if (!vmm_elf_phdr(&e, i, &ph))
             return -ENOEXEC;
-        if (type != PT_LOAD || !(flags & PF_X) || !filesz)
+        if (ph.type != PT_LOAD || !(ph.flags & PF_X) || !ph.filesz)
             continue;
         /* Only what the loader copied from the file: [paddr, +filesz). */
-        if (paddr > ram_size || filesz > ram_size - paddr)
+        if (ph.paddr > ram_size || ph.filesz > ram_size - ph.paddr)
             return -ENOEXEC;
         if (nseg == MAX_EXEC_SEGS)
             return -E2BIG;
-        segs[nseg++] = (struct vmm_hcall_seg){ ram + paddr, vaddr, filesz };
+        segs[nseg++] = (struct vmm_hcall_seg){ ram + ph.paddr, ph.vaddr,
+                                               ph.filesz };
     }
     return (int)vmm_hcall_patch_segs(segs, nseg);
 }

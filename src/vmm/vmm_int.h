@@ -261,6 +261,28 @@ void vmm_hcall_patch(struct vmm_domain *d, const uint8_t *elf, size_t len);
 /* vmm_cpuid.c */
 int vmm_cpuid_setup(struct vmm_vcpu *v);
 
+/* vmm_elf.c: an untrusted ELF image's headers, whatever its class. */
+struct vmm_elf {
+    const uint8_t *f;
+    size_t len;
+    bool is64;
+    uint16_t machine;
+    uint64_t phoff;
+    uint32_t phnum, phentsize;
+};
+struct vmm_elf_phdr {
+    uint32_t type, flags;
+    uint64_t offset, vaddr, paddr, filesz, memsz;
+};
+/* Read f's ELF header into e. 0, -ENOEXEC (no ELF magic),
+ * -EPROTONOSUPPORT (not a little-endian ELF32/ELF64), -EBADMSG
+ * (truncated). */
+int vmm_elf_open(const uint8_t *f, size_t len, struct vmm_elf *e);
+/* Program header i of e into out; false if it lies outside the image or
+ * is not there. The segment it describes is not checked. */
+bool vmm_elf_phdr(const struct vmm_elf *e, uint32_t i,
+                  struct vmm_elf_phdr *out);
+
 /* vmm_loader.c */
 int vmm_load_pvh(struct vmm_domain *d, const struct vmm_domain_config *cfg,
                  char *err, size_t errlen);

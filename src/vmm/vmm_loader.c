@@ -35,35 +35,8 @@
 _Static_assert(VMM_START_INFO_GPA + SI_END_OFF <= VMM_ACPI_GPA,
                "start_info runs into the ACPI page");
 
-/* A program header, whatever the ELF class. */
-struct phdr {
-    uint32_t type;
-    uint64_t offset, paddr, filesz, memsz;
-};
-
-static bool get_phdr(const uint8_t *f, size_t len, bool is64, uint64_t phoff,
-                     uint32_t phentsize, uint32_t i, struct phdr *out)
-{
-    uint64_t off = phoff + (uint64_t)i * phentsize;
-    size_t need = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-    if (phentsize < need || off > len || len - off < need)
-        return false;
-    if (is64) {
-        Elf64_Phdr p;
-        memcpy(&p, f + off, sizeof(p));
-        *out = (struct phdr){ p.p_type, p.p_offset, p.p_paddr, p.p_filesz,
-                              p.p_memsz };
-    } else {
-        Elf32_Phdr p;
-        memcpy(&p, f + off, sizeof(p));
-        *out = (struct phdr){ p.p_type, p.p_offset, p.p_paddr, p.p_filesz,
-                              p.p_memsz };
-    }
-    return true;
-}
-
-/* Find XEN_ELFNOTE_PHYS32_ENTRY in a PT_NOTE segment. */
-static bool find_pvh_entry(const uint8_t *f, size_t len, const struct phdr *ph,
+static bool find_pvh_entry(const uint8_t *f, size_t len,
+                           const struct vmm_elf_phdr *ph,
                            uint64_t *entry)
 {
     if (ph->offset > len || ph->filesz > len - ph->offset)
@@ -133,30 +106,17 @@ static int load_elf_image(struct vmm_domain *d, const char *what,
                           const uint8_t *f, size_t len, char *err,
                           size_t errlen)
 {
-    int rc = -ENOEXEC;
-    bool is64 = f[EI_CLASS] == ELFCLASS64;
-    if ((!is64 && f[EI_CLASS] != ELFCLASS32) || f[EI_DATA] != ELFDATA2LSB) {
+    struct vmm_elf e;
+    int rc = vmm_elf_open(f, len, &e);
+    if (rc == -EBADMSG)
+        goto trunc;
+    if (rc) {
         snprintf(err, errlen, "%s: unsupported ELF class or byte "
                  "order (need little-endian x86)", what);
         goto out;
     }
-    uint64_t phoff;
-    uint32_t phnum, phentsize, machine;
-    if (is64) {
-        Elf64_Ehdr eh;
-        if (len < sizeof(eh))
-            goto trunc;
-        memcpy(&eh, f, sizeof(eh));
-        phoff = eh.e_phoff; phnum = eh.e_phnum; phentsize = eh.e_phentsize;
-        machine = eh.e_machine;
-    } else {
-        Elf32_Ehdr eh;
-        if (len < sizeof(eh))
-            goto trunc;
-        memcpy(&eh, f, sizeof(eh));
-        phoff = eh.e_phoff; phnum = eh.e_phnum; phentsize = eh.e_phentsize;
-        machine = eh.e_machine;
-    }
+    rc = -ENOEXEC;
+    uint32_t machine = e.machine;
     if (machine != EM_X86_64 && machine != EM_386) {
         snprintf(err, errlen, "%s is not an x86 ELF (e_machine %u)",
                  what, machine);
@@ -164,9 +124,9 @@ static int load_elf_image(struct vmm_domain *d, const char *what,
     }
     uint64_t entry = 0;
     bool have_entry = false;
-    struct phdr ph;
-    for (uint32_t i = 0; i < phnum; i++) {
-        if (!get_phdr(f, len, is64, phoff, phentsize, i, &ph))
+    struct vmm_elf_phdr ph;
+    for (uint32_t i = 0; i < e.phnum; i++) {
+        if (!vmm_elf_phdr(&e, i, &ph))
             goto trunc;
         if (ph.type == PT_NOTE && !have_entry)
             have_entry = find_pvh_entry(f, len, &ph, &entry);
@@ -176,8 +136,8 @@ static int load_elf_image(struct vmm_domain *d, const char *what,
                  "note: not a PVH kernel", what);
         goto out;
     }
-    for (uint32_t i = 0; i < phnum; i++) {
-        get_phdr(f, len, is64, phoff, phentsize, i, &ph);
+    for (uint32_t i = 0; i < e.phnum; i++) {
+        vmm_elf_phdr(&e, i, &ph);
         if (ph.type != PT_LOAD || ph.memsz == 0)
             continue;
         if (ph.filesz > ph.memsz || ph.offset > len ||
