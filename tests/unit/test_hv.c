@@ -27,12 +27,10 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/hv.h"
 
-#define PAGES 16
-#define MEM (PAGES * 4096)
+#define HV_TEST_PAGES 16
+#define PAGES HV_TEST_PAGES
 
-static uint8_t mem[MEM] __attribute__((aligned(4096)));
-static struct shared_info shinfo __attribute__((aligned(4096)));
-static uint64_t unmapped_gfn = 5;      /* a hole in the guest's memory */
+#include "hv_test_platform.h"
 
 static char con_buf[256];
 static size_t con_len;
@@ -40,21 +38,6 @@ static unsigned int shut_reason = ~0u;
 static int asserted[4];
 static uint64_t shinfo_gfn = ~0ull;
 static int vcpu_up[2] = { 1, 0 };      /* vCPU 0 runs, vCPU 1 is down */
-
-static void *t_gva_map(void *vcpu, uint64_t gva, bool write)
-{
-    (void)vcpu;
-    (void)write;
-    if (gva >= MEM || gva / 4096 == unmapped_gfn)
-        return NULL;
-    return mem + gva;
-}
-
-static void *t_gfn_map(void *dom, uint64_t gfn)
-{
-    (void)dom;
-    return gfn < PAGES && gfn != unmapped_gfn ? mem + gfn * 4096 : NULL;
-}
 
 static int t_map_shinfo(void *dom, uint64_t gfn)
 {
@@ -97,12 +80,6 @@ static const struct hv_platform_ops ops = {
     .console_write = t_console, .assert_upcall = t_assert,
 };
 
-static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
-{
-    (void)opaque;
-    return dom == 1 ? t_gfn_map(NULL, gfn) : NULL;
-}
-
 struct fx {
     struct evtchn_host *h;
     struct hv_domain *d;
@@ -115,22 +92,15 @@ static const struct hv_e820 e820[2] = {
 static int setup(void **state)
 {
     static struct fx f;
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
-    f.h = evtchn_host_create(&eops, NULL);
-    struct evtchn_domain_config c0 = { .domid = 0, .privileged = true,
-                                       .max_vcpus = 1 };
-    struct evtchn_domain_config c1 = { .domid = 1, .max_vcpus = 2,
-                                       .shared_info = &shinfo };
+    unmapped_gfn = 5;                  /* a hole in the guest's memory */
+    f.h = hv_test_host(2, false);
     struct evtchn_domain_config c7 = { .domid = 7, .max_vcpus = 1 };
-    assert_int_equal(evtchn_domain_create(f.h, &c0), 0);
-    assert_int_equal(evtchn_domain_create(f.h, &c1), 0);
     assert_int_equal(evtchn_domain_create(f.h, &c7), 0);
     struct hv_domain_config hc = { .domid = 1, .max_vcpus = 2,
         .ram_pages = PAGES, .e820 = e820, .nr_e820 = 2, .evtchn = f.h,
         .ops = &ops };
     f.d = hv_domain_create(&hc);
     assert_non_null(f.d);
-    memset(mem, 0, sizeof(mem));
     con_len = 0;
     shut_reason = ~0u;
     memset(asserted, 0, sizeof(asserted));
@@ -144,10 +114,8 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     hv_domain_destroy(f->d);
-    evtchn_domain_destroy(f->h, 1);
     evtchn_domain_destroy(f->h, 7);
-    evtchn_domain_destroy(f->h, 0);
-    evtchn_host_destroy(f->h);
+    hv_test_host_destroy(f->h);
     return 0;
 }
 

@@ -22,31 +22,12 @@
 #include "xenkvm/hv.h"
 #include "xenkvm/irq.h"
 
-#define PAGES 8
-#define MEM (PAGES * 4096)
+#define HV_TEST_PAGES 8
+#define PAGES HV_TEST_PAGES
 
-static uint8_t mem[MEM] __attribute__((aligned(4096)));
-static struct shared_info shinfo __attribute__((aligned(4096)));
+#include "hv_test_platform.h"
+
 static struct irq_pirq *router;
-
-static void *t_gva_map(void *vcpu, uint64_t gva, bool write)
-{
-    (void)vcpu;
-    (void)write;
-    return gva < MEM ? mem + gva : NULL;
-}
-
-static void *t_gfn_map(void *dom, uint64_t gfn)
-{
-    (void)dom;
-    return gfn < PAGES ? mem + gfn * 4096 : NULL;
-}
-
-static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
-{
-    (void)opaque;
-    return dom == 1 ? t_gfn_map(NULL, gfn) : NULL;
-}
 
 static const struct hv_platform_ops ops = {
     .gva_map = t_gva_map, .gfn_map = t_gfn_map,
@@ -61,11 +42,7 @@ struct fx {
 static int setup(void **state)
 {
     static struct fx f;
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
-    f.h = evtchn_host_create(&eops, NULL);
-    struct evtchn_domain_config c1 = { .domid = 1, .max_vcpus = 1,
-                                       .shared_info = &shinfo };
-    assert_int_equal(evtchn_domain_create(f.h, &c1), 0);
+    f.h = hv_test_host(1, true);
     f.icu = irq_icu_create(8);
     struct irq_source *s;
     assert_int_equal(irq_source_eventfd(-1, &s), 0);
@@ -82,7 +59,6 @@ static int setup(void **state)
     f.bare = hv_domain_create(&hc);
     assert_non_null(f.d);
     assert_non_null(f.bare);
-    memset(mem, 0, sizeof(mem));
     *state = &f;
     return 0;
 }
@@ -92,12 +68,11 @@ static int teardown(void **state)
     struct fx *f = *state;
     hv_domain_destroy(f->d);
     hv_domain_destroy(f->bare);
-    evtchn_domain_destroy(f->h, 1);
     irq_pirq_domain_remove(router, 1);
     irq_pirq_destroy(router);
     router = NULL;
     irq_icu_destroy(f->icu);
-    evtchn_host_destroy(f->h);
+    hv_test_host_destroy(f->h);
     return 0;
 }
 

@@ -32,26 +32,13 @@
 #include "xenkvm/hv.h"
 #include "hv_int.h"
 
-#define PAGES 16
-#define MEM (PAGES * 4096)
+#define HV_TEST_PAGES 16
+#define PAGES HV_TEST_PAGES
 
-static uint8_t mem[MEM] __attribute__((aligned(4096)));
-static struct shared_info shinfo __attribute__((aligned(4096)));
+#include "hv_test_platform.h"
+
 static uint32_t tsc_khz;
 static int tsc_calls;
-
-static void *t_gva_map(void *vcpu, uint64_t gva, bool write)
-{
-    (void)vcpu;
-    (void)write;
-    return gva < MEM && gva / 4096 != 5 ? mem + gva : NULL;
-}
-
-static void *t_gfn_map(void *dom, uint64_t gfn)
-{
-    (void)dom;
-    return gfn < PAGES && gfn != 5 ? mem + gfn * 4096 : NULL;
-}
 
 static int t_map_shinfo(void *dom, uint64_t gfn)
 {
@@ -85,12 +72,6 @@ static const struct hv_platform_ops ops_no_tsc = {
     .map_shared_info = t_map_shinfo,
 };
 
-static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
-{
-    (void)opaque;
-    return dom == 1 ? t_gfn_map(NULL, gfn) : NULL;
-}
-
 struct fx {
     struct evtchn_host *h;
     struct hv_domain *d;
@@ -123,18 +104,11 @@ static int setup(void **state)
     static struct fx f;
     if (!tsc_khz)
         tsc_khz = calibrate_khz();
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
-    f.h = evtchn_host_create(&eops, NULL);
     memset(&shinfo, 0, sizeof(shinfo));
-    struct evtchn_domain_config c0 = { .domid = 0, .privileged = true,
-                                       .max_vcpus = 1 };
-    struct evtchn_domain_config c1 = { .domid = 1, .max_vcpus = 2,
-                                       .shared_info = &shinfo };
-    assert_int_equal(evtchn_domain_create(f.h, &c0), 0);
-    assert_int_equal(evtchn_domain_create(f.h, &c1), 0);
+    unmapped_gfn = 5;                  /* a hole in the guest's memory */
+    f.h = hv_test_host(2, false);
     f.d = make_domain(f.h, &ops);
     assert_non_null(f.d);
-    memset(mem, 0, sizeof(mem));
     tsc_calls = 0;
     *state = &f;
     return 0;
@@ -144,9 +118,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     hv_domain_destroy(f->d);
-    evtchn_domain_destroy(f->h, 1);
-    evtchn_domain_destroy(f->h, 0);
-    evtchn_host_destroy(f->h);
+    hv_test_host_destroy(f->h);
     return 0;
 }
 

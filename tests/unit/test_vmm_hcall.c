@@ -271,28 +271,9 @@ static void test_elf_malformed(void **state)
 
 /* ---- KVM_EXIT_XEN into the hypercall layer ---- */
 
-#define PAGES 4
-static uint8_t mem[PAGES * 4096] __attribute__((aligned(4096)));
-static struct shared_info shinfo __attribute__((aligned(4096)));
-
-static void *t_gva_map(void *vcpu, uint64_t gva, bool write)
-{
-    (void)vcpu;
-    (void)write;
-    return gva < sizeof(mem) ? mem + gva : NULL;
-}
-
-static void *t_gfn_map(void *dom, uint64_t gfn)
-{
-    (void)dom;
-    return gfn < PAGES ? mem + gfn * 4096 : NULL;
-}
-
-static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
-{
-    (void)opaque;
-    return dom == 1 ? t_gfn_map(NULL, gfn) : NULL;
-}
+#define HV_TEST_PAGES 4
+#define PAGES HV_TEST_PAGES
+#include "hv_test_platform.h"
 
 static const struct hv_platform_ops ops = {
     .gva_map = t_gva_map, .gfn_map = t_gfn_map,
@@ -307,21 +288,12 @@ struct fx {
 static int setup(void **state)
 {
     static struct fx f;
-    struct evtchn_platform_ops eops = { .map_gfn = ec_map };
-    f.h = evtchn_host_create(&eops, NULL);
-    assert_non_null(f.h);
-    struct evtchn_domain_config c0 = { .domid = 0, .privileged = true,
-                                       .max_vcpus = 1 };
-    struct evtchn_domain_config c1 = { .domid = 1, .max_vcpus = 1,
-                                       .shared_info = &shinfo };
-    assert_int_equal(evtchn_domain_create(f.h, &c0), 0);
-    assert_int_equal(evtchn_domain_create(f.h, &c1), 0);
+    f.h = hv_test_host(1, false);
     struct hv_domain_config hc = { .domid = 1, .max_vcpus = 1,
         .ram_pages = PAGES, .evtchn = f.h, .ops = &ops };
     f.d = hv_domain_create(&hc);
     assert_non_null(f.d);
     memset(&f.run, 0, sizeof(f.run));
-    memset(mem, 0, sizeof(mem));
     *state = &f;
     return 0;
 }
@@ -330,9 +302,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     hv_domain_destroy(f->d);
-    evtchn_domain_destroy(f->h, 1);
-    evtchn_domain_destroy(f->h, 0);
-    evtchn_host_destroy(f->h);
+    hv_test_host_destroy(f->h);
     return 0;
 }
 
