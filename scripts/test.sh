@@ -23,10 +23,12 @@ step() { printf '\n=== %s ===\n' "$*"; }
 RUNNER=""
 run_meson_tests() {
     bdir=$1; shift
-    log=$(mktemp)
+    log=$(mktemp) rcf=$(mktemp)
     set +e
-    $RUNNER meson test -C "$bdir" --print-errorlogs --num-processes "$JOBS" "$@" 2>&1 | tee "$log"
-    rc=$?
+    # meson's status, not tee's: sh has no PIPESTATUS
+    { $RUNNER meson test -C "$bdir" --print-errorlogs --num-processes "$JOBS" "$@" 2>&1
+      echo $? > "$rcf"; } | tee "$log"
+    rc=$(cat "$rcf")
     set -e
     # The cmocka summaries of each test binary, from meson's log.
     grep -E '^\[ *(PASSED|FAILED) *\]|^\[=+\] .*run\.$' "$bdir/meson-logs/testlog.txt" \
@@ -38,7 +40,7 @@ run_meson_tests() {
     to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log"); to=${to:-0}
     sk=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$log"); sk=${sk:-0}
     PASS=$((PASS + ok + ex)); FAIL=$((FAIL + fl + up + to)); SKIP=$((SKIP + sk))
-    rm -f "$log"
+    rm -f "$log" "$rcf"
     return "$rc"
 }
 
@@ -113,6 +115,7 @@ else
 fi
 
 echo
+[ "$FAIL" -eq 0 ] || status=1   # a failed test fails the run, always
 if [ "$status" -ne 0 ] && [ "$FAIL" -eq 0 ]; then
     FAIL=1     # a step failed without a test to blame (build, setup)
 fi
