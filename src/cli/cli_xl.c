@@ -46,8 +46,12 @@ static int domain_ended(const char *sock, const char *dom)
     int rc = ctl_client_call(sock, req, f, err, sizeof(err));
     fclose(f);
     int ended = -1;
-    if ((rc == -EREMOTEIO && strstr(err, "invalid domain identifier")) ||
-        rc == -ENOENT || rc == -ECONNREFUSED) {
+    /* The server may go in mid-request too: the run ended between our
+     * connect and its answer (EPIPE, ECONNRESET, or no answer at all). */
+    if ((rc == -EREMOTEIO && (strstr(err, "invalid domain identifier") ||
+                              strstr(err, "without an answer"))) ||
+        rc == -ENOENT || rc == -ECONNREFUSED || rc == -EPIPE ||
+        rc == -ECONNRESET) {
         ended = 1;
     } else if (rc < 0) {
         cli_ctl_failed("xenkvm shutdown", sock, rc, err);

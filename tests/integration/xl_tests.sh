@@ -199,6 +199,30 @@ shutdown_wait)
     finish
     [ $rc -eq 0 ] || fail "run: exit status $rc"
     ;;
+wait_server_gone)
+    # `xenkvm run` exits once its last domain has ended, possibly between
+    # a --wait poll's connect and the answer: that counts as ended. A
+    # stand-in server answers the shutdown, then takes each poll's
+    # connection and closes it unread.
+    python3 - "$ctl" > "$tmp/srv" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(8)
+print("ready", flush=True)
+c, _ = s.accept(); c.recv(256); c.sendall(b"ok\n"); c.close()
+for _ in range(3):
+    c, _ = s.accept(); c.close()
+PY
+    srv=$!
+    i=0
+    until grep -q ready "$tmp/srv" 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 100 ] || fail "stand-in server did not start"
+        sleep 0.1
+    done
+    cmd shutdown --wait bob
+    kill $srv 2>/dev/null
+    [ $rc -eq 0 ] || fail "shutdown --wait with the server gone: exit status $rc"
+    ;;
 destroy)
     start --control "$ctl"
     cmd destroy bob
