@@ -39,9 +39,9 @@ int ctl_client_open(const char *path, const char *request, int *fd_out,
     int fd = util_unix_connect(path);
     if (fd < 0)
         return fd;
-    int rc = util_write_all(fd, request, strlen(request), CLIENT_STATUS_MS);
-    if (rc == 0)
-        rc = util_write_all(fd, "\n", 1, CLIENT_STATUS_MS);
+    char line[CTL_LINE_MAX + 1];       /* one write: the whole line */
+    int n = snprintf(line, sizeof(line), "%s\n", request);
+    int rc = util_write_all(fd, line, (size_t)n, CLIENT_STATUS_MS);
     char status[CTL_LINE_MAX + 512];
     if (rc == 0)
         rc = util_read_line(fd, status, sizeof(status), CLIENT_STATUS_MS);

@@ -209,7 +209,13 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1]); s.listen(8)
 print("ready", flush=True)
-c, _ = s.accept(); c.recv(256); c.sendall(b"ok\n"); c.close()
+c, _ = s.accept(); req = b""
+while not req.endswith(b"\n"):
+    chunk = c.recv(256)
+    if not chunk:
+        break
+    req += chunk
+c.sendall(b"ok\n"); c.close()
 for _ in range(3):
     c, _ = s.accept(); c.close()
 PY
