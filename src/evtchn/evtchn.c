@@ -196,7 +196,9 @@ void evtchn_port_bind(struct evtchn_dom *d, struct evtchn_chn *c, uint8_t state,
     c->state = state;
     c->notify_vcpu = vcpu;
     atomic_store(&c->fifo_pending, false);
-    atomic_store(&c->fifo_lastq, (vcpu << 8) | EVTCHN_FIFO_PRIORITY_DEFAULT);
+    /* fifo_lastq stays: the port may still be the tail of the queue it
+     * was last linked on, which its next link must see (Xen keeps
+     * last_vcpu_id/last_priority across free and bind alike). */
     c->priority = EVTCHN_FIFO_PRIORITY_DEFAULT;
     if (ops->init)
         ops->init(d, c);

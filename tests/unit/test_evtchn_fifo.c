@@ -365,6 +365,35 @@ static void test_fifo_unconsumed_tail_relink(void **state)
     assert_int_equal(got[1], a);
 }
 
+/* Linux's CPU hot-unplug and back: VIRQ_TIMER of vCPU 1 at priority 0,
+ * its last event consumed by the drain of the dead CPU's queues, the port
+ * closed, then bound again (the same port number) and set to priority 0.
+ * The queue's private tail still names that port; as in Xen (whose
+ * channel keeps last_vcpu_id/last_priority across free and bind) the
+ * first new event must see that and become the queue's head, not be
+ * linked to itself and lost. */
+static void test_fifo_rebound_tail_port(void **state)
+{
+    struct hx *x = *state;
+    uint32_t got[4];
+    fifo_on(x, 1);
+    int p = hx_bind_virq(x, 1, VIRQ_TIMER, 1);
+    assert_true(p > 0);
+    hx_fifo_mask(x, 1, (uint32_t)p, false);
+    struct evtchn_set_priority sp = { .port = (uint32_t)p, .priority = 0 };
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_set_priority, &sp), 0);
+    evtchn_send_virq(x->h, 1, 1, VIRQ_TIMER);
+    assert_int_equal(hx_fifo_consume(x, 1, 1, got, 4), 1);
+    assert_int_equal(hx_close(x, 1, (uint32_t)p), 0);
+    assert_int_equal(hx_bind_virq(x, 1, VIRQ_TIMER, 1), p);
+    hx_fifo_mask(x, 1, (uint32_t)p, false);
+    assert_int_equal(hx_op(x, 1, EVTCHNOP_set_priority, &sp), 0);
+    evtchn_send_virq(x->h, 1, 1, VIRQ_TIMER);
+    assert_int_equal(x->d[1].v[1].cb->head[0], p);
+    assert_int_equal(hx_fifo_consume(x, 1, 1, got, 4), 1);
+    assert_int_equal(got[0], p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +413,7 @@ int main(void)
         T(test_fifo_reset_keeps_high_host_port),
         T(test_fifo_hostile_words),
         T(test_fifo_unconsumed_tail_relink),
+        T(test_fifo_rebound_tail_port),
 #undef T
     };
     return cmocka_run_group_tests_name("evtchn_fifo", tests, NULL, NULL);
