@@ -114,10 +114,8 @@ static void state_flags(const struct vmm_domain *d, char out[7])
 static unsigned int vcpus_online(struct vmm_domain *d)
 {
     unsigned int n = 0;
-    pthread_mutex_lock(&d->lock);
     for (uint32_t i = 0; i < d->nr_vcpus; i++)
-        n += d->vcpus[i].up;
-    pthread_mutex_unlock(&d->lock);
+        n += !atomic_load(&d->vcpus[i].down);
     return n;
 }
 

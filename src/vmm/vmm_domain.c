@@ -397,6 +397,9 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
         }
     }
     d->vcpus[0].up = d->vcpus[0].initialised = true;
+    /* The APs are down until INIT/SIPI or VCPUOP_up (Xen's _VPF_down). */
+    for (uint32_t i = 1; i < d->nr_vcpus; i++)
+        atomic_store(&d->vcpus[i].down, true);
     pthread_mutex_lock(&h->lock);
     __atomic_store_n(&h->domains[d->domid], d, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&h->lock);
@@ -447,7 +450,13 @@ void vmm_domains_free_all(struct vmm_host *h)
 int vmm_domain_start(struct vmm_domain *d)
 {
     pthread_mutex_lock(&d->lock);
-    int rc = d->started ? -EALREADY : vmm_vcpu_start_thread(&d->vcpus[0]);
+    /* Every vCPU's thread: the APs wait in KVM_RUN (KVM holds them until
+     * INIT/SIPI from the guest's LAPIC) or for VCPUOP_up's context. */
+    int rc = d->started ? -EALREADY : 0;
+    for (uint32_t i = 0; !rc && i < d->nr_vcpus; i++)
+        rc = vmm_vcpu_start_thread(&d->vcpus[i]);
+    if (rc && !d->started)
+        vmm_domain_stop(d);     /* the started ones leave again */
     if (!rc) {
         d->started = true;
         atomic_store(&d->start_ns, vmm_now_ns());

@@ -51,6 +51,12 @@ struct vmm_vcpu {
     long irqwin_rekick_ns;        /* its period */
     bool irqwin_timer_made;
     timer_t irqwin_timer;         /* periodic VMM_KICK_SIGNAL to us */
+    /* Xen's _VPF_down (vmm_down.c): written by its own thread, by
+     * VCPUOP_up/down and at creation; read by any. */
+    _Atomic bool down;
+    bool down_timer_made;         /* own thread only, as the two below */
+    timer_t down_timer;           /* its periodic look at the MP state */
+    uint64_t down_looked_ns;
 };
 
 #define VMM_REQ_STOP  1u          /* leave the guest, end the thread */
@@ -73,6 +79,26 @@ int vmm_vcpu_setup(struct vmm_vcpu *v, char *err, size_t errlen);
 void vmm_vcpu_teardown(struct vmm_vcpu *v);
 /* Install the kick signal's handler (once per process is enough). */
 void vmm_vcpu_signals_init(void);
+/* In v's own thread: a timer that sends VMM_KICK_SIGNAL to this thread
+ * (timer_delete it before the thread ends). 0 or -errno (logged). */
+int vmm_kick_timer_make(struct vmm_vcpu *v, timer_t *t);
+/* Fire t every period_ns from now; 0 disarms it. 0 or -errno. */
+int vmm_kick_timer_arm(timer_t t, long period_ns);
+
+/* vmm_down.c: Xen's _VPF_down (see its top comment). _set: any thread,
+ * v is down or up now; the last vCPU going down powers the domain off.
+ * The rest in v's own thread: _thread_init/_fini around its loop, _look
+ * after KVM_RUN returned -EINTR/-EAGAIN (reads its MP state), _ran after a
+ * real exit (it runs, so it is up). */
+void vmm_down_set(struct vmm_vcpu *v, bool down);
+void vmm_down_thread_init(struct vmm_vcpu *v);
+void vmm_down_thread_fini(struct vmm_vcpu *v);
+void vmm_down_look(struct vmm_vcpu *v);
+static inline void vmm_down_ran(struct vmm_vcpu *v)
+{
+    if (atomic_load_explicit(&v->down, memory_order_relaxed))
+        vmm_down_set(v, false);
+}
 
 struct vmm_domain {
     struct vmm_host *h;

@@ -190,28 +190,11 @@ static void irqwin_rekick_every(struct vmm_vcpu *v, bool on, long period_ns)
     if (v->irqwin_rekick == on && (!on || v->irqwin_rekick_ns == period_ns))
         return;
     if (!v->irqwin_timer_made) {
-        if (!on)
+        if (!on || vmm_kick_timer_make(v, &v->irqwin_timer) < 0)
             return;
-        struct sigevent sev;
-        memset(&sev, 0, sizeof(sev));
-        sev.sigev_notify = SIGEV_THREAD_ID;
-        sev.sigev_signo = VMM_KICK_SIGNAL;
-        sev._sigev_un._tid = gettid();   /* glibc 2.36 names no macro for it */
-        if (timer_create(CLOCK_MONOTONIC, &sev, &v->irqwin_timer) < 0) {
-            vmm_log_guest(v->d, "vCPU %u: timer_create: %s", v->id,
-                          strerror(errno));
-            return;
-        }
         v->irqwin_timer_made = true;
     }
-    struct itimerspec its;
-    memset(&its, 0, sizeof(its));
-    if (on) {
-        its.it_value.tv_sec = period_ns / 1000000000L;
-        its.it_value.tv_nsec = period_ns % 1000000000L;
-        its.it_interval = its.it_value;
-    }
-    if (timer_settime(v->irqwin_timer, 0, &its, NULL) == 0) {
+    if (vmm_kick_timer_arm(v->irqwin_timer, on ? period_ns : 0) == 0) {
         v->irqwin_rekick = on;
         v->irqwin_rekick_ns = on ? period_ns : 0;
     }

@@ -72,16 +72,14 @@ static int hvo_vcpu_up(void *dom, uint32_t id)
     int rc = 0;
     if (!v->initialised)
         rc = -EINVAL;               /* Xen: VCPUOP_up needs a context */
-    else if (!v->up) {
+    else if (atomic_load(&v->down)) {
+        /* Xen clears _VPF_down: a parked vCPU resumes where it stopped,
+         * an AP that never ran starts; a new VCPUOP_initialise context
+         * is loaded. */
         v->up = true;
-        if (!v->thread_started) {
-            rc = vmm_vcpu_start_thread(v);
-        } else {
-            /* A parked vCPU resumes where it stopped (Xen clears
-             * _VPF_down); a new VCPUOP_initialise context is loaded. */
-            vmm_vcpu_request(v, VMM_REQ_LOAD);
-            pthread_cond_broadcast(&d->vcpu_cv);
-        }
+        vmm_down_set(v, false);
+        vmm_vcpu_request(v, VMM_REQ_LOAD);
+        pthread_cond_broadcast(&d->vcpu_cv);
     }
     pthread_mutex_unlock(&d->lock);
     return rc;
@@ -89,7 +87,8 @@ static int hvo_vcpu_up(void *dom, uint32_t id)
 
 /* VCPUOP_down: the vCPU stops running until VCPUOP_up (Xen sets
  * _VPF_down). A vCPU may take itself down; its thread parks after the
- * hypercall returns. Events meanwhile stay pending in its LAPIC. */
+ * hypercall returns. Events meanwhile stay pending in its LAPIC. The last
+ * vCPU going down powers the domain off (vmm_down_set). */
 static int hvo_vcpu_down(void *dom, uint32_t id)
 {
     struct vmm_domain *d = dom;
@@ -97,28 +96,19 @@ static int hvo_vcpu_down(void *dom, uint32_t id)
         return -ENOENT;
     struct vmm_vcpu *v = &d->vcpus[id];
     pthread_mutex_lock(&d->lock);
-    if (v->up) {
-        v->up = false;
-        if (v->thread_started)
-            vmm_vcpu_request(v, VMM_REQ_PARK);
-    }
-    bool any_up = false;
-    for (uint32_t i = 0; i < d->nr_vcpus; i++)
-        any_up |= d->vcpus[i].up;
+    bool was_up = v->up;
+    v->up = false;
+    if (was_up)
+        vmm_vcpu_request(v, VMM_REQ_PARK);
     pthread_mutex_unlock(&d->lock);
-    /* Xen: taking down the last running vCPU powers the domain off. */
-    if (!any_up)
-        vmm_domain_end(d, VMM_SHUTDOWN, SHUTDOWN_poweroff);
+    vmm_down_set(v, true);
     return 0;
 }
 
 static int hvo_vcpu_is_up(void *dom, uint32_t id)
 {
     struct vmm_domain *d = dom;
-    pthread_mutex_lock(&d->lock);
-    int up = d->vcpus[id].up;
-    pthread_mutex_unlock(&d->lock);
-    return up;
+    return !atomic_load(&d->vcpus[id].down);
 }
 
 static void hvo_shutdown(void *dom, unsigned int reason)

@@ -345,6 +345,7 @@ static void *vcpu_thread(void *arg)
     snprintf(tname, sizeof(tname), "d%uv%u", d->domid, v->id);
     pthread_setname_np(pthread_self(), tname);
 
+    vmm_down_thread_init(v);
     if (v->id != 0)
         load_pending_context(v);
     for (;;) {
@@ -366,6 +367,7 @@ static void *vcpu_thread(void *arg)
             if (errno == EINTR || errno == EAGAIN) {
                 __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
                 vmm_irqwin_eat_kicks();
+                vmm_down_look(v);
                 vmm_irqwin_exit(v);
                 continue;
             }
@@ -375,10 +377,12 @@ static void *vcpu_thread(void *arg)
             vmm_domain_end(d, VMM_CRASHED, SHUTDOWN_crash);
             break;
         }
+        vmm_down_ran(v);
         if (!handle_exit(v))
             break;
         vmm_irqwin_exit(v);
     }
+    vmm_down_thread_fini(v);
     vmm_irqwin_fini(v);
     atomic_store(&v->in_thread, false);
     if (atomic_fetch_sub(&d->threads_running, 1) == 1)
@@ -419,6 +423,31 @@ void vmm_vcpu_teardown(struct vmm_vcpu *v)
     if (v->fd >= 0)
         close(v->fd);
     v->fd = -1;
+}
+
+int vmm_kick_timer_make(struct vmm_vcpu *v, timer_t *t)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = VMM_KICK_SIGNAL;
+    sev._sigev_un._tid = gettid();   /* glibc 2.36 names no macro for it */
+    if (timer_create(CLOCK_MONOTONIC, &sev, t) < 0) {
+        int e = errno;
+        vmm_log_guest(v->d, "vCPU %u: timer_create: %s", v->id, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int vmm_kick_timer_arm(timer_t t, long period_ns)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = period_ns / 1000000000L;
+    its.it_value.tv_nsec = period_ns % 1000000000L;
+    its.it_interval = its.it_value;
+    return timer_settime(t, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
 static void kick_handler(int sig)
