@@ -17,6 +17,8 @@
  *           hypercalls timed through such a function and N through the page
  *   smp     a second vCPU through VCPUOP_initialise/up/down (2 vCPUs)
  *   downself  VCPUOP_down of the only vCPU: the domain powers off
+ *   haltoff  vCPU 1 and then vCPU 0 halt with interrupts off: down, then
+ *           the domain powers off (Xen's hvm_hlt; 2 vCPUs)
  *   events  upcall, mask/unmask, block and poll checks; the runtime's
  *           direct fast path (evtchn_bind_direct)
  *   unmask [cli] N  EVTCHNOP_unmask of a pending port delivers before the
@@ -271,6 +273,8 @@ static volatile uint32_t ap_cpuid_vcpu = ~0u;
 static unsigned char ap_stack[8192] __attribute__((aligned(16)));
 
 /* vCPU 1: hypercalls and the variables above only (guest/entry.h). */
+static volatile int ap_halt;        /* haltoff: vCPU 1 halts with IF=0 */
+
 void guest_ap_main(void)
 {
     static const char hello[] = "hello from vCPU 1\n";
@@ -280,8 +284,50 @@ void guest_ap_main(void)
     ap_cpuid_vcpu = b;
     HYPERVISOR_console_io(CONSOLEIO_write, sizeof(hello) - 1, hello);
     ap_alive = 1;
+    if (ap_halt)
+        for (;;)
+            __asm__ __volatile__("cli; hlt");   /* down, as Xen's hvm_hlt */
     for (;;)
         ap_count++;          /* visibly running, until VCPUOP_down parks it */
+}
+
+/* vCPU 1's context: our page tables, guest_ap_entry64 on ap_stack. */
+static struct vcpu_hvm_context *ap_context(void)
+{
+    static struct vcpu_hvm_context ctx = { .mode = VCPU_HVM_MODE_64B };
+    ctx.cpu_regs.x86_64.rip = (uint64_t)(uintptr_t)guest_ap_entry64;
+    ctx.cpu_regs.x86_64.rsp = (uint64_t)(uintptr_t)(ap_stack + sizeof(ap_stack));
+    ctx.cpu_regs.x86_64.rflags = 2;
+    ctx.cpu_regs.x86_64.cr0 = cpu_read_cr0();
+    ctx.cpu_regs.x86_64.cr3 = cpu_read_cr3();
+    ctx.cpu_regs.x86_64.cr4 = cpu_read_cr4();
+    ctx.cpu_regs.x86_64.efer = cpu_rdmsr(0xc0000080);
+    return &ctx;
+}
+
+/* Xen's hvm_hlt: a vCPU halted with interrupts off is down (VCPUOP_is_up
+ * says 0), the domain runs on while one is up, and the last one halting
+ * so powers it off (2 vCPUs). */
+static int mode_haltoff(void)
+{
+    ap_halt = 1;
+    check(HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, ap_context()) == 0,
+          "VCPUOP_initialise");
+    check(HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL) == 0, "VCPUOP_up");
+    for (long i = 0; i < 2000000 && !ap_alive; i++)
+        __asm__ __volatile__("pause");
+    check(ap_alive, "vCPU 1 runs its entry");
+    long spins = 0;
+    while (HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL) == 1 && spins++ < 100000)
+        pause_n(1000);
+    check(HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL) == 0,
+          "vCPU 1 halted with interrupts off is down");
+    check(HYPERVISOR_vcpu_op(VCPUOP_is_up, 0, NULL) == 1, "vCPU 0 is up");
+    printk("vmmtest: halting vCPU 0 with interrupts off\n");
+    console_flush();
+    for (;;)
+        __asm__ __volatile__("cli; hlt");
+    return 1;                       /* not reached: powered off */
 }
 
 static int mode_smp(void)
@@ -291,16 +337,9 @@ static int mode_smp(void)
           "VCPUOP_up before initialise: -EINVAL");
     check(HYPERVISOR_vcpu_op(VCPUOP_is_up, 7, NULL) == E(ENOENT),
           "VCPUOP_is_up of a missing vCPU: -ENOENT");
-    static struct vcpu_hvm_context ctx = { .mode = VCPU_HVM_MODE_64B };
-    ctx.cpu_regs.x86_64.rip = (uint64_t)(uintptr_t)guest_ap_entry64;
-    ctx.cpu_regs.x86_64.rsp = (uint64_t)(uintptr_t)(ap_stack + sizeof(ap_stack));
-    ctx.cpu_regs.x86_64.rflags = 2;
-    ctx.cpu_regs.x86_64.cr0 = cpu_read_cr0();
-    ctx.cpu_regs.x86_64.cr3 = cpu_read_cr3();
-    ctx.cpu_regs.x86_64.cr4 = cpu_read_cr4();
-    ctx.cpu_regs.x86_64.efer = cpu_rdmsr(0xc0000080);
-    check(HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, &ctx) == 0, "VCPUOP_initialise");
-    check(HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, &ctx) == E(EEXIST),
+    check(HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, ap_context()) == 0,
+          "VCPUOP_initialise");
+    check(HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, ap_context()) == E(EEXIST),
           "second VCPUOP_initialise: -EEXIST");
     check(HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL) == 0, "VCPUOP_up");
     for (long i = 0; i < 2000000 && !ap_alive; i++)
@@ -666,6 +705,8 @@ int guest_main(const char *cmd)
     }
     if (word_eq(cmd, "smp"))
         return mode_smp();
+    if (word_eq(cmd, "haltoff"))
+        return mode_haltoff();
     if (word_eq(cmd, "events"))
         return mode_events();
     if (word_eq(cmd, "unmask"))

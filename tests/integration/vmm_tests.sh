@@ -141,6 +141,19 @@ smp)
     grep -q "hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
     [ "$(grep -c '^ok:' "$tmp/out")" -eq 15 ] || fail "expected 15 checks"
     ;;
+haltoff)
+    needs_kvm
+    # Xen's hvm_hlt: halting with interrupts off takes a vCPU down; the
+    # last one down powers the domain off (how Linux PVH powers off)
+    timeout 60 "$xk" run --name hlt --vcpus 2 --kernel "$guest" --cmdline haltoff >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "exit status $rc"
+    ! grep -q "^FAIL" "$tmp/out" || fail "guest check failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -eq 5 ] || fail "expected 5 checks"
+    grep -q "vCPU 1 halted with interrupts off: down" "$tmp/err" || fail "vCPU 1 not reported down"
+    grep -q "all vCPUs down: powering off" "$tmp/err" || fail "no power-off"
+    grep -q "shut down (poweroff)" "$tmp/err" || fail "not a poweroff"
+    ;;
 downself)
     needs_kvm
     "$xk" run --name down --kernel "$guest" --cmdline downself >"$tmp/out" 2>"$tmp/err"
