@@ -2,7 +2,10 @@
 # /init of the Linux test initramfs (tests/linux/mkinitramfs.sh). Prints
 # what the test checks, one "xk: KEY VALUE" line each, on the console
 # (hvc0), then powers off. xk.sh=1 on the command line gives a shell on
-# the console instead (for `xenkvm console`).
+# the console instead (for `xenkvm console`); `poweroff` in it (SIGUSR2 to
+# this init, as busybox's poweroff sends) or the kernel's orderly power-off
+# (/sbin/poweroff, run by `xenkvm shutdown` through control/shutdown) powers
+# off; `reboot` (SIGTERM) or `xenkvm reboot` (/sbin/reboot) reboots.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -16,10 +19,28 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 sleep 2
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo "xk: sleep2 $t0 $t1"
-grep -c . /proc/interrupts >/dev/null && grep -iE 'xen|timer|ipi|callfunc|resched' /proc/interrupts | sed 's/^/xk: irq /'
-dmesg | grep -iE 'xen.*(warn|fail|error|not)' | sed 's/^/xk: dmesg-xen /'
+if [ -e /sys/devices/system/cpu/cpu1/online ]; then
+    # CPU hot-unplug and back (Linux: play_dead's HLT, then INIT/SIPI);
+    # then work on CPU 1 (its timer, IPIs to and from it)
+    echo 0 > /sys/devices/system/cpu/cpu1/online
+    echo "xk: cpu1-off $(cat /sys/devices/system/cpu/online)"
+    echo 1 > /sys/devices/system/cpu/cpu1/online
+    echo "xk: cpu1-on $(cat /sys/devices/system/cpu/online)"
+    echo "xk: on-cpu1 $(taskset 2 sh -c 'sleep 1; grep -c . /proc/uptime')"
+fi
+grep -iE 'xen|timer|ipi|callfunc|resched' /proc/interrupts | sed 's/^ */xk: irq /'
+dmesg | grep -iE 'xen.*(warn|fail|error|not )' | sed 's/^/xk: dmesg-xen /'
 case " $(cat /proc/cmdline) " in
-    *" xk.sh=1 "*) echo "xk: shell"; setsid cttyhack sh; ;;
+    *" xk.sh=1 "*)
+        echo "xk: shell"
+        mkdir -p /sbin
+        ln -s /bin/busybox /sbin/poweroff
+        ln -s /bin/busybox /sbin/reboot
+        trap 'echo "xk: poweroff"; poweroff -f' USR2
+        trap 'echo "xk: reboot"; reboot -f' TERM
+        setsid cttyhack sh &
+        while :; do wait; done
+        ;;
 esac
 echo "xk: done"
 poweroff -f
