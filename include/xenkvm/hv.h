@@ -190,4 +190,15 @@ struct hv_stats {
 };
 void hv_get_stats(struct hv_domain *d, struct hv_stats *out);
 
+/* Every hypercall d made so far, by number and sub-op (its first
+ * argument; for set_timer_op, whose first argument is a time, and for
+ * first arguments >= HV_STAT_SUBOPS - 1, subop is HV_STAT_SUBOPS - 1):
+ * fn(arg, name, nr, subop, count) once per pair with a non-zero count, in
+ * order; name is the hypercall's (NULL for one xenkvm does not have). */
+#define HV_STAT_SUBOPS 64
+void hv_call_stats(struct hv_domain *d,
+                   void (*fn)(void *arg, const char *name, unsigned int nr,
+                              unsigned int subop, uint64_t count),
+                   void *arg);
+
 #endif /* XENKVM_HV_H */

@@ -138,6 +138,13 @@ long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
     struct hv_ctx c = { .d = d, .vcpu_id = vcpu_id, .vcpu = vcpu,
                         .call = call };
     atomic_fetch_add(&d->n_hypercalls, 1);
+    if (call->nr < HV_NR_HYPERCALLS) {
+        uint64_t op = call->nr == __HYPERVISOR_set_timer_op ? UINT64_MAX
+                                                            : call->arg[0];
+        atomic_fetch_add_explicit(
+            &d->n_calls[call->nr][op < HV_STAT_SUBOPS - 1 ? op : HV_STAT_SUBOPS - 1],
+            1, memory_order_relaxed);
+    }
     /* Xen refuses hypercalls from guest user space. */
     if (call->cpl != 0)
         return -EPERM;
@@ -384,6 +391,20 @@ int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
     pthread_mutex_unlock(&d->lock);
     evtchn_domain_pollers(d->evtchn, d->domid, -1);
     return 0;
+}
+
+void hv_call_stats(struct hv_domain *d,
+                   void (*fn)(void *arg, const char *name, unsigned int nr,
+                              unsigned int subop, uint64_t count),
+                   void *arg)
+{
+    for (unsigned int nr = 0; nr < HV_NR_HYPERCALLS; nr++)
+        for (unsigned int op = 0; op < HV_STAT_SUBOPS; op++) {
+            uint64_t n = atomic_load_explicit(&d->n_calls[nr][op],
+                                              memory_order_relaxed);
+            if (n)
+                fn(arg, hv_table[nr].name, nr, op, n);
+        }
 }
 
 void hv_get_stats(struct hv_domain *d, struct hv_stats *out)

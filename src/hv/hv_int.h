@@ -78,6 +78,9 @@ struct hv_domain {
     _Atomic uint64_t subop_logged;
 
     _Atomic uint64_t n_hypercalls, n_enosys, n_con_dropped, n_timer_virqs;
+    /* Calls by number and first argument (the sub-op of the multiplexed
+     * ones; HV_STAT_SUBOPS - 1 collects the rest), for hv_call_stats. */
+    _Atomic uint64_t n_calls[HV_NR_HYPERCALLS][HV_STAT_SUBOPS];
 };
 
 /* Context of the hypercall being served. */

@@ -162,6 +162,50 @@ static void test_dispatch_errors(void **state)
     assert_true(st.enosys >= 3);
 }
 
+struct stat_seen {
+    unsigned int n;
+    struct { const char *name; unsigned int nr, op; uint64_t count; } row[8];
+};
+
+static void stat_row(void *arg, const char *name, unsigned int nr,
+                     unsigned int subop, uint64_t count)
+{
+    struct stat_seen *s = arg;
+    assert_true(s->n < 8);
+    s->row[s->n].name = name;
+    s->row[s->n].nr = nr;
+    s->row[s->n].op = subop;
+    s->row[s->n++].count = count;
+}
+
+/* hv_call_stats: each (hypercall, first argument) pair counted, in order;
+ * set_timer_op's time and big first arguments go to the last column;
+ * refused calls count too (they were made). */
+static void test_call_stats(void **state)
+{
+    struct fx *f = *state;
+    call(f, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
+    call(f, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
+    call(f, __HYPERVISOR_xen_version, 1000, 0, 0);
+    call(f, __HYPERVISOR_set_timer_op, 5, 0, 0);
+    call(f, 63, 2, 0, 0);
+    struct stat_seen s = { 0 };
+    hv_call_stats(f->d, stat_row, &s);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(s.row[0].nr, __HYPERVISOR_set_timer_op);
+    assert_int_equal(s.row[0].op, HV_STAT_SUBOPS - 1);
+    assert_string_equal(s.row[0].name, "set_timer_op");
+    assert_int_equal(s.row[1].nr, __HYPERVISOR_xen_version);
+    assert_int_equal(s.row[1].op, XENVER_version);
+    assert_int_equal(s.row[1].count, 2);
+    assert_int_equal(s.row[2].nr, __HYPERVISOR_xen_version);
+    assert_int_equal(s.row[2].op, HV_STAT_SUBOPS - 1);
+    assert_int_equal(s.row[2].count, 1);
+    assert_int_equal(s.row[3].nr, 63);
+    assert_int_equal(s.row[3].op, 2);
+    assert_null(s.row[3].name);
+}
+
 static void test_copy_bounds(void **state)
 {
     struct fx *f = *state;
@@ -476,6 +520,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_register_vcpu_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_vcpu_info_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_and_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll_woken_by_core, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_needs_evtchn_domain, setup,
                                         teardown),
