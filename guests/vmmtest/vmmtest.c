@@ -7,6 +7,8 @@
  *   (none)  hello on console_io, on the PV console ring and on Xen's debug
  *           port 0xe9, checks, poweroff
  *   crash   SCHEDOP_shutdown(SHUTDOWN_crash)
+ *   reboot [N]  SCHEDOP_shutdown(SHUTDOWN_reboot) (then on_reboot applies)
+ *           while its domid (XenStore "domid") is below N; poweroff then
  *   fault   triple fault (the VMM must stop this domain only)
  *   spin    loop forever, deaf to control/shutdown (for Ctrl-C tests)
  *   null N  N null hypercalls (xen_version) timed with rdtsc, then poweroff
@@ -36,6 +38,7 @@
 #include <guest/evtchn.h>
 #include <guest/hypercall.h>
 #include <guest/irq.h>
+#include <guest/xenbus.h>
 #include <xen/arch-x86/cpuid.h>
 #include <xen/hvm/hvm_vcpu.h>
 
@@ -691,6 +694,17 @@ int guest_main(const char *cmd)
     printk("xen cpuid base: %#x\n", hypervisor_info.base);
     if (word_eq(cmd, "crash"))
         guest_shutdown_reason(SHUTDOWN_crash);
+    if (word_eq(cmd, "reboot")) {
+        long domid = 0;
+        if (arg_num(cmd, 0) &&
+            !check(xs_available() && xs_read_int(XBT_NIL, "domid", &domid) == 0,
+                   "our domid from XenStore"))
+            return 1;
+        printk("vmmtest: domid %ld\n", domid);
+        if (domid < (long)arg_num(cmd, 0) || !arg_num(cmd, 0))
+            guest_shutdown_reason(SHUTDOWN_reboot);
+        return 0;
+    }
     if (word_eq(cmd, "fault"))
         guest_triple_fault();
     if (word_eq(cmd, "spin"))

@@ -107,7 +107,7 @@ int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt);
 /*
  * A domain's xl.cfg, every key xenkvm reads, in one pass: type (only
  * "pvh"), name, kernel, ramdisk, cmdline (or extra), memory (MiB), vcpus,
- * on_poweroff / on_crash, max_event_channels, max_grant_frames,
+ * on_poweroff / on_reboot / on_crash, max_event_channels, max_grant_frames,
  * max_maptrack_frames (xl.cfg(5)'s bounds), irqs / iomem / irq_pins and
  * device_tree. Keys xenkvm does not know are ignored, as xl ignores them.
  */
@@ -119,9 +119,10 @@ int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt);
 #define CONFIG_MAX_MAPTRACK_FRAMES   1024u
 #define CONFIG_NO_MAPTRACK           UINT32_MAX  /* max_maptrack_frames = 0 */
 
-enum config_action {              /* on_poweroff / on_crash */
+enum config_action {              /* on_poweroff / on_reboot / on_crash */
     CONFIG_ACTION_DESTROY,
     CONFIG_ACTION_PRESERVE,       /* keep it (state visible) until exit */
+    CONFIG_ACTION_RESTART,        /* a new domain from the same config */
 };
 
 struct config_domain {
@@ -130,7 +131,8 @@ struct config_domain {
     char *device_tree;            /* path of the blob, see has_dt */
     uint64_t mem_bytes;           /* 0: not given */
     uint32_t vcpus;               /* 0: not given */
-    enum config_action on_poweroff, on_crash;
+    /* xl's defaults: destroy, restart, destroy */
+    enum config_action on_poweroff, on_reboot, on_crash;
     /* 0: not given (libxl's default applies); CONFIG_NO_MAPTRACK for
      * max_maptrack_frames = 0 */
     uint32_t max_event_channels, max_grant_frames, max_maptrack_frames;
@@ -142,9 +144,9 @@ struct config_domain {
 /* config_domain_parse flags */
 #define CONFIG_DOMAIN_RUNNABLE (1u << 0)  /* name and kernel must be given */
 
-/* Parse an xl.cfg text (source names it in messages). Unsupported
- * on_poweroff / on_crash actions are a warning on report (the domain is
- * destroyed instead). device_tree is only recorded. 0, -EINVAL (one
+/* Parse an xl.cfg text (source names it in messages). Actions xenkvm does
+ * not have (rename-restart, coredump-*, soft-reset) are a warning on
+ * report, and the nearest one it has is taken. device_tree is only recorded. 0, -EINVAL (one
  * message on report), -ENOMEM. */
 int config_domain_parse(const char *data, size_t len, const char *source,
                         unsigned int flags, FILE *report,

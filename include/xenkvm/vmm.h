@@ -39,9 +39,10 @@
 struct vmm_host;
 struct vmm_domain;
 
-enum vmm_action {               /* xl.cfg on_poweroff / on_crash */
+enum vmm_action {               /* xl.cfg on_poweroff / on_reboot / on_crash */
     VMM_ACTION_DESTROY,
     VMM_ACTION_PRESERVE,        /* keep it (state visible) until exit */
+    VMM_ACTION_RESTART,         /* the caller builds it again (as xl) */
 };
 
 /* How a domain ended. */
@@ -70,7 +71,7 @@ struct vmm_domain_config {
     const char *kernel;        /* PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) */
     const char *ramdisk;       /* optional: start_info module 0 */
     const char *cmdline;       /* optional */
-    enum vmm_action on_poweroff, on_crash;
+    enum vmm_action on_poweroff, on_reboot, on_crash;
     struct vmm_domain_irq irq; /* all empty: no host interrupts, no MMIO */
     /* xl.cfg's per-domain limits; 0: libxl's default (VMM_DEFAULT_*). */
     uint32_t max_event_channels;  /* highest event-channel port the guest gets */
@@ -150,8 +151,21 @@ int vmm_host_wait(struct vmm_host *h);
 void vmm_host_interrupt(struct vmm_host *h);
 /* Like vmm_host_wait, for at most timeout_ms; also returns on interrupt. */
 int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms);
-/* Ask a guest to power off as `xl shutdown` does: write "poweroff" to its
- * control/shutdown node. 0 or negative errno (no store). */
-int vmm_domain_request_shutdown(struct vmm_domain *d);
+/* Ask a guest to power off (reboot false) or reboot as `xl shutdown` and
+ * `xl reboot` do: write "poweroff" or "reboot" to its control/shutdown
+ * node. 0 or negative errno (no store). */
+int vmm_domain_request_shutdown(struct vmm_domain *d, bool reboot);
+/* For a domain that has ended: what its config says to do now
+ * (on_poweroff, on_reboot or on_crash by how it ended; a destroyed one is
+ * destroyed). VMM_ACTION_RESTART is the caller's to carry out: a new
+ * domain from the same config (the name is free again once this one has
+ * ended). */
+enum vmm_action vmm_domain_end_action(const struct vmm_domain *d);
+/* Has d ended and have all its vCPU threads left (what it held is
+ * released, its name free unless it is preserved)? */
+bool vmm_domain_gone(const struct vmm_domain *d);
+/* Block until some domain ends (or vmm_host_interrupt), at most
+ * timeout_ms (-1: no limit). Returns the number of domains running. */
+int vmm_host_wait_event(struct vmm_host *h, int timeout_ms);
 
 #endif /* XENKVM_VMM_H */

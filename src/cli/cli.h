@@ -12,7 +12,8 @@ int cli_irq(int argc, char **argv);       /* cli_irq.c */
 int cli_run(int argc, char **argv);       /* cli_run.c */
 int cli_xenstored(int argc, char **argv); /* cli_xenstored.c */
 int cli_list(int argc, char **argv);      /* cli_xl.c: list, shutdown, */
-int cli_shutdown(int argc, char **argv);  /* destroy */
+int cli_shutdown(int argc, char **argv);  /* reboot, destroy */
+int cli_reboot(int argc, char **argv);
 int cli_destroy(int argc, char **argv);
 
 /* cli_ctl.c: the control socket's client side for every subcommand. */

@@ -4,9 +4,14 @@
  * This file handles the options and turns the parsed configuration into
  * the VMM's vmm_domain_config.
  *
- * Exit status: 0 when every guest powered off (or rebooted/suspended, which
- * we report but do not act on), 1 when any guest crashed or hit an internal
- * error, 2 for usage, config or host errors, 130 after Ctrl-C.
+ * A domain that ends is destroyed, preserved or restarted as its
+ * on_poweroff / on_reboot / on_crash says (xl's defaults: destroy, restart,
+ * destroy); a restart builds it again from its config, as xl does (a new
+ * domid, the same name). The run ends when no domain is left running.
+ *
+ * Exit status: 0 when every guest powered off (or rebooted/suspended
+ * without a restart), 1 when any guest crashed or hit an internal error, 2
+ * for usage, config or host errors, 130 after Ctrl-C.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,10 +45,12 @@ struct run_dom {
 };
 
 static struct vmm_host *run_host;
+static volatile sig_atomic_t run_interrupted;
 
 static void on_sigint(int sig)
 {
     (void)sig;
+    run_interrupted = 1;
     if (run_host)
         vmm_host_interrupt(run_host);
 }
@@ -84,6 +91,7 @@ static void to_vmm_config(const struct config_domain *c,
     static const enum vmm_action action[] = {
         [CONFIG_ACTION_DESTROY] = VMM_ACTION_DESTROY,
         [CONFIG_ACTION_PRESERVE] = VMM_ACTION_PRESERVE,
+        [CONFIG_ACTION_RESTART] = VMM_ACTION_RESTART,
     };
     v->name = c->name;
     v->kernel = c->kernel;
@@ -92,6 +100,7 @@ static void to_vmm_config(const struct config_domain *c,
     v->mem_bytes = c->mem_bytes;
     v->vcpus = c->vcpus;
     v->on_poweroff = action[c->on_poweroff];
+    v->on_reboot = action[c->on_reboot];
     v->on_crash = action[c->on_crash];
     v->max_event_channels = c->max_event_channels;
     v->max_grant_frames = c->max_grant_frames;
@@ -120,6 +129,45 @@ static int parse_u32(const char *opt, const char *v, uint32_t lo, uint32_t hi,
     }
     *out = (uint32_t)x;
     return 0;
+}
+
+/* Until no domain runs: each one that ends with VMM_ACTION_RESTART is
+ * built again from its config and started (as xl's reboot loop). True
+ * when interrupted (Ctrl-C) first. A restart that fails is reported and
+ * leaves the old domain's outcome. */
+static bool wait_and_restart(struct run_dom *doms, struct vmm_domain **vd,
+                             int ndoms, bool quiet)
+{
+    bool failed[MAX_DOMS] = { false };
+    for (;;) {
+        int running = vmm_host_wait_event(run_host, -1);
+        if (run_interrupted)
+            return true;
+        bool restarted = false;
+        for (int i = 0; i < ndoms; i++) {
+            if (failed[i] || !vmm_domain_gone(vd[i]) ||
+                vmm_domain_end_action(vd[i]) != VMM_ACTION_RESTART)
+                continue;
+            char err[256];
+            struct vmm_domain *nd;
+            if (vmm_domain_create(run_host, &doms[i].cfg, &nd, err, sizeof(err))) {
+                fprintf(stderr, "xenkvm run: cannot restart '%s': %s\n",
+                        doms[i].cfg.name, err);
+                failed[i] = true;
+                continue;
+            }
+            if (!quiet)
+                fprintf(stderr, "xenkvm run: restarting '%s' as domid %u "
+                        "(domid %u rebooted)\n", doms[i].cfg.name,
+                        (unsigned int)vmm_domain_id(nd),
+                        (unsigned int)vmm_domain_id(vd[i]));
+            vd[i] = nd;
+            vmm_domain_start(nd);
+            restarted = true;
+        }
+        if (running == 0 && !restarted)
+            return false;
+    }
 }
 
 /* What the options say. */
@@ -151,7 +199,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    *o = (struct run_opts){ .flag = { .name = "guest" },
+    /* The --kernel domain takes xl's default actions: on_reboot restart,
+     * on_poweroff and on_crash destroy. */
+    *o = (struct run_opts){ .flag = { .name = "guest",
+                                      .on_reboot = VMM_ACTION_RESTART },
                             .control = getenv("XENKVM_CONTROL"),
                             .dom0_pp = true };
     uint32_t mem_mib = 0;
@@ -302,7 +353,7 @@ static int run_domains(const struct run_opts *o, struct run_dom *doms,
     for (int i = 0; i < ndoms; i++)
         vmm_domain_start(vd[i]);
 
-    bool interrupted = vmm_host_wait(run_host) > 0;
+    bool interrupted = wait_and_restart(doms, vd, ndoms, o->quiet);
     if (interrupted) {
         /* As `xl shutdown`: ask through control/shutdown, give the guests
          * a moment, then destroy what is left (at once on a 2nd Ctrl-C). */
@@ -311,7 +362,7 @@ static int run_domains(const struct run_opts *o, struct run_dom *doms,
                     "power off (Ctrl-C again to destroy them now)\n");
         for (int i = 0; i < ndoms; i++)
             if (vmm_domain_outcome(vd[i], NULL) == VMM_RUNNING)
-                vmm_domain_request_shutdown(vd[i]);
+                vmm_domain_request_shutdown(vd[i], false);
         if (vmm_host_wait_timeout(run_host, 2000) > 0) {
             if (!o->quiet)
                 fprintf(stderr, "xenkvm run: destroying the guests still "

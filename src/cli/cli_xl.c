@@ -4,10 +4,13 @@
  *
  *   xenkvm list [--socket PATH] [DOMAIN]
  *   xenkvm shutdown [--socket PATH] [-w|--wait] DOMAIN
+ *   xenkvm reboot [--socket PATH] DOMAIN
  *   xenkvm destroy [--socket PATH] DOMAIN
  *
  * DOMAIN is a name or a domid, as with xl. The answer's shape is xl's:
- * `list` prints xl list's columns, shutdown and destroy print nothing.
+ * `list` prints xl list's columns, the others print nothing. reboot asks
+ * the guest through control/shutdown as xl reboot; what follows is the
+ * domain's on_reboot (restart by default: `xenkvm run` builds it again).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -87,6 +90,16 @@ int cli_shutdown(int argc, char **argv)
     while ((ended = domain_ended(a.sock, a.arg)) == 0)
         usleep(100000);
     return ended == 1 ? 0 : 1;
+}
+
+int cli_reboot(int argc, char **argv)
+{
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
+        fprintf(stderr, "usage: xenkvm reboot [--socket PATH] DOMAIN\n");
+        return 2;
+    }
+    return cli_ctl_callf(&a, "xenkvm reboot", "reboot %.200s", a.arg);
 }
 
 int cli_destroy(int argc, char **argv)

@@ -20,6 +20,7 @@ static const struct cli_cmd cli_cmds[] = {
     { "list", cli_list, "the domains of a running xenkvm, as xl list" },
     { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
     { "shutdown", cli_shutdown, "ask a domain to power off ([-w|--wait])" },
+    { "reboot", cli_reboot, "ask a domain to reboot (then its on_reboot)" },
     { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };
 

@@ -344,24 +344,38 @@ static int parse_limits(XLU_Config *c, const char *name, FILE *report,
     return 0;
 }
 
-/* on_poweroff / on_crash: what we can honour. */
+/* on_poweroff / on_reboot / on_crash (xl.cfg(5)); def when not given. */
 static int parse_action(XLU_Config *c, const char *name, const char *key,
-                        FILE *report, enum config_action *out)
+                        FILE *report, enum config_action def,
+                        enum config_action *out)
 {
+    static const struct {
+        const char *word;
+        enum config_action action;
+        bool exact;               /* false: the nearest we have (warning) */
+    } known[] = {
+        { "destroy", CONFIG_ACTION_DESTROY, true },
+        { "preserve", CONFIG_ACTION_PRESERVE, true },
+        { "restart", CONFIG_ACTION_RESTART, true },
+        { "rename-restart", CONFIG_ACTION_RESTART, false },
+        { "coredump-restart", CONFIG_ACTION_RESTART, false },
+        { "coredump-destroy", CONFIG_ACTION_DESTROY, false },
+        { "soft-reset", CONFIG_ACTION_DESTROY, false },
+    };
     const char *v = NULL;
     xlu_cfg_get_string(c, key, &v, 1);
-    *out = CONFIG_ACTION_DESTROY;
-    if (!v || !strcmp(v, "destroy"))
+    *out = def;
+    if (!v)
         return 0;
-    if (!strcmp(v, "preserve")) {
-        *out = CONFIG_ACTION_PRESERVE;
-        return 0;
-    }
-    if (!strcmp(v, "restart") || !strcmp(v, "rename-restart") ||
-        !strcmp(v, "coredump-destroy") || !strcmp(v, "coredump-restart") ||
-        !strcmp(v, "soft-reset")) {
-        fprintf(report, "%s: %s = \"%s\" not supported yet; the domain is "
-                "destroyed instead\n", name, key, v);
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(v, known[i].word))
+            continue;
+        *out = known[i].action;
+        if (!known[i].exact)
+            fprintf(report, "%s: %s = \"%s\" not supported yet; the domain "
+                    "is %s instead\n", name, key, v,
+                    known[i].action == CONFIG_ACTION_RESTART ? "restarted"
+                                                             : "destroyed");
         return 0;
     }
     fprintf(report, "%s: %s = \"%s\": unknown action\n", name, key, v);
@@ -396,9 +410,14 @@ int config_domain_parse(const char *data, size_t len, const char *source,
     if (rc == 0)
         rc = parse_limits(c, name, report, out);
     if (rc == 0)
-        rc = parse_action(c, name, "on_poweroff", report, &out->on_poweroff);
+        rc = parse_action(c, name, "on_poweroff", report,
+                          CONFIG_ACTION_DESTROY, &out->on_poweroff);
     if (rc == 0)
-        rc = parse_action(c, name, "on_crash", report, &out->on_crash);
+        rc = parse_action(c, name, "on_reboot", report,
+                          CONFIG_ACTION_RESTART, &out->on_reboot);
+    if (rc == 0)
+        rc = parse_action(c, name, "on_crash", report,
+                          CONFIG_ACTION_DESTROY, &out->on_crash);
     if (rc == 0)
         rc = parse_irq_keys(c, name, report, &out->irq);
     if (rc == 0)

@@ -65,13 +65,14 @@ void vmm_store_domain_release(struct vmm_domain *d)
                                                   __ATOMIC_ACQ_REL));
 }
 
-int vmm_domain_request_shutdown(struct vmm_domain *d)
+int vmm_domain_request_shutdown(struct vmm_domain *d, bool reboot)
 {
     if (!d->h->xs)
         return -ENOSYS;
     char p[96];
     snprintf(p, sizeof(p), "/local/domain/%u/control/shutdown", d->domid);
-    return store_client_printf(be_xenstore_client(d->h->xs), p, "poweroff");
+    return store_client_printf(be_xenstore_client(d->h->xs), p,
+                               reboot ? "reboot" : "poweroff");
 }
 
 /* ---- the dom0 ping-pong peer ---- */

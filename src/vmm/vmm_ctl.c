@@ -42,21 +42,6 @@ uint64_t vmm_now_ns(void)
 
 /* ---- domains as xl sees them ---- */
 
-/* Is d still a domain for the tools? Until it has ended and is gone:
- * destroyed, or shut down with on_poweroff/on_crash = destroy. A domain
- * preserved after its end stays, as on Xen. */
-static bool visible(const struct vmm_domain *d)
-{
-    enum vmm_outcome o = vmm_domain_outcome(d, NULL);
-    if (o == VMM_RUNNING || atomic_load(&d->threads_running) > 0)
-        return true;
-    if (o == VMM_SHUTDOWN)
-        return d->on_poweroff == VMM_ACTION_PRESERVE;
-    if (o == VMM_CRASHED)
-        return d->on_crash == VMM_ACTION_PRESERVE;
-    return false;
-}
-
 /* The domain a request names (a domid or a name), or NULL after
  * answering xl's error. */
 static struct vmm_domain *find(struct vmm_host *h, struct ctl_req *req,
@@ -72,11 +57,11 @@ static struct vmm_domain *find(struct vmm_host *h, struct ctl_req *req,
     } else {
         for (int i = 1; i < VMM_MAX_DOMAINS && !d; i++) {
             struct vmm_domain *c = vmm_domain_find(h, (domid_t)i);
-            if (c && visible(c) && !strcmp(c->name, arg))
+            if (c && vmm_domain_visible(c) && !strcmp(c->name, arg))
                 d = c;
         }
     }
-    if (!d || !visible(d)) {
+    if (!d || !vmm_domain_visible(d)) {
         ctl_req_error(req, "%.64s is an invalid domain identifier", arg);
         return NULL;
     }
@@ -156,7 +141,7 @@ static void list(void *opaque, struct ctl_req *req)
     }
     for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
         struct vmm_domain *d = vmm_domain_find(h, (domid_t)i);
-        if (!d || !visible(d) || (only && d != only))
+        if (!d || !vmm_domain_visible(d) || (only && d != only))
             continue;
         char st[7];
         state_flags(d, st);
@@ -207,15 +192,25 @@ static void console(void *opaque, struct ctl_req *req)
         close(fd);
 }
 
-static void shutdown_verb(void *opaque, struct ctl_req *req)
+static void request(void *opaque, struct ctl_req *req, bool reboot)
 {
     struct vmm_domain *d = verb_domain(opaque, req, true);
     if (!d)
         return;
-    int rc = vmm_domain_request_shutdown(d);
+    int rc = vmm_domain_request_shutdown(d, reboot);
     if (rc)
-        ctl_req_error(req, "cannot ask %s to shut down: %s", d->name,
-                      strerror(-rc));
+        ctl_req_error(req, "cannot ask %s to %s: %s", d->name,
+                      reboot ? "reboot" : "shut down", strerror(-rc));
+}
+
+static void shutdown_verb(void *opaque, struct ctl_req *req)
+{
+    request(opaque, req, false);
+}
+
+static void reboot_verb(void *opaque, struct ctl_req *req)
+{
+    request(opaque, req, true);
 }
 
 static void destroy(void *opaque, struct ctl_req *req)
@@ -321,6 +316,7 @@ static const struct {
     { "list", "list [DOMAIN]", list },
     { "console", "console DOMAIN", console },
     { "shutdown", "shutdown DOMAIN", shutdown_verb },
+    { "reboot", "reboot DOMAIN", reboot_verb },
     { "destroy", "destroy DOMAIN", destroy },
     { "evtchn list", "evtchn list [DOMID]", evtchn_list },
 };

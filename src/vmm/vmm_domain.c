@@ -331,6 +331,7 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
     d->ram_size = mem;
     d->nr_vcpus = nv;
     d->on_poweroff = cfg->on_poweroff;
+    d->on_reboot = cfg->on_reboot;
     d->on_crash = cfg->on_crash;
     d->max_grant_frames = cfg->max_grant_frames ? cfg->max_grant_frames
                                                 : VMM_DEFAULT_MAX_GRANT_FRAMES;
@@ -351,13 +352,44 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
 }
 
 /* A free domid for a domain named name (unique): > 0, or -errno. */
+enum vmm_action vmm_domain_end_action(const struct vmm_domain *d)
+{
+    unsigned int reason;
+    switch (vmm_domain_outcome(d, &reason)) {
+    case VMM_SHUTDOWN:
+        return reason == SHUTDOWN_reboot ? d->on_reboot :
+               reason == SHUTDOWN_crash ? d->on_crash : d->on_poweroff;
+    case VMM_CRASHED:
+        return d->on_crash;
+    default:
+        return VMM_ACTION_DESTROY;
+    }
+}
+
+bool vmm_domain_gone(const struct vmm_domain *d)
+{
+    return d->started && vmm_domain_outcome(d, NULL) != VMM_RUNNING &&
+           atomic_load(&d->threads_running) == 0;
+}
+
+bool vmm_domain_visible(const struct vmm_domain *d)
+{
+    if (vmm_domain_outcome(d, NULL) == VMM_RUNNING ||
+        atomic_load(&d->threads_running) > 0)
+        return true;
+    return vmm_domain_end_action(d) == VMM_ACTION_PRESERVE;
+}
+
 static int domid_pick(struct vmm_host *h, const char *name, char *err,
                       size_t errlen)
 {
     pthread_mutex_lock(&h->lock);
     int id = 0;
     for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
-        if (h->domains[i] && !strcmp(h->domains[i]->name, name)) {
+        /* An ended domain that is gone for the tools leaves its name free
+         * (a restart builds the domain again under it). */
+        if (h->domains[i] && !strcmp(h->domains[i]->name, name) &&
+            vmm_domain_visible(h->domains[i])) {
             pthread_mutex_unlock(&h->lock);
             snprintf(err, errlen, "a domain named '%s' already exists", name);
             return -EEXIST;
@@ -388,6 +420,7 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
         return rc;
     }
     d->domid = (domid_t)rc;
+    vmm_log_prefix_set(d);
     for (rc = 0; d->steps_done < NR_DOMAIN_STEPS; d->steps_done++) {
         rc = domain_steps[d->steps_done].up(d, cfg, err, errlen);
         if (rc) {
@@ -407,9 +440,48 @@ int vmm_domain_create(struct vmm_host *h, const struct vmm_domain_config *cfg,
     return 0;
 }
 
+/* XENKVM_HCALL_STATS: the hypercalls a domain made, "name/subop xN", a
+ * few to a line (what a guest needs of us, e.g. a Linux boot's list). */
+struct stats_line {
+    struct vmm_domain *d;
+    char buf[160];
+    size_t len;
+};
+
+static void stats_flush(struct stats_line *l)
+{
+    if (l->len)
+        vmm_log(l->d, "hypercalls made:%s", l->buf);
+    l->len = 0;
+    l->buf[0] = '\0';
+}
+
+static void stats_one(void *arg, const char *name, unsigned int nr,
+                      unsigned int subop, uint64_t count)
+{
+    struct stats_line *l = arg;
+    char item[64], nm[16];
+    if (!name)
+        snprintf(nm, sizeof(nm), "#%u", nr);
+    if (subop == HV_STAT_SUBOPS - 1)
+        snprintf(item, sizeof(item), " %s/* x%llu", name ? name : nm,
+                 (unsigned long long)count);
+    else
+        snprintf(item, sizeof(item), " %s/%u x%llu", name ? name : nm, subop,
+                 (unsigned long long)count);
+    if (l->len + strlen(item) >= 100)
+        stats_flush(l);
+    l->len += (size_t)snprintf(l->buf + l->len, sizeof(l->buf) - l->len, "%s", item);
+}
+
 void vmm_domain_dead(struct vmm_domain *d)
 {
     atomic_store(&d->end_ns, vmm_now_ns());
+    if (getenv("XENKVM_HCALL_STATS")) {
+        struct stats_line l = { .d = d };
+        hv_call_stats(d->hv, stats_one, &l);
+        stats_flush(&l);
+    }
     /* Its host lines go first: a line it left in flight must not stay
      * masked for the others. */
     vmm_irq_domain_dead(d);

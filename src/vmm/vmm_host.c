@@ -19,23 +19,22 @@
 
 #include "vmm_int.h"
 
-/* "xenkvm: domain 'NAME' (domid N): " */
-static void log_prefix(const struct vmm_domain *d, char *buf, size_t n)
+void vmm_log_prefix_set(struct vmm_domain *d)
 {
-    snprintf(buf, n, "xenkvm: domain '%s' (domid %u): ", d->name, d->domid);
+    snprintf(d->log_prefix, sizeof(d->log_prefix),
+             "xenkvm: domain '%s' (domid %u): ", d->name, d->domid);
 }
 
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
 {
     if (d->h->cfg.quiet)
         return;
-    char prefix[128], buf[512];
-    log_prefix(d, prefix, sizeof(prefix));
+    char buf[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s%s\n", prefix, buf);
+    fprintf(stderr, "%s%s\n", d->log_prefix, buf);
 }
 
 /* Guest-caused messages: within the domain's budget (util_ratelimit). */
@@ -43,11 +42,11 @@ void vmm_log_guest(struct vmm_domain *d, const char *fmt, ...)
 {
     if (d->h->cfg.quiet)
         return;
-    char prefix[128];
-    log_prefix(d, prefix, sizeof(prefix));
+    /* A guest may flood (Linux reads an absent PIT 100000 times): nothing
+     * is formatted for a message the budget drops. */
     va_list ap;
     va_start(ap, fmt);
-    util_vlog_ratelimited(&d->log_rl, stderr, prefix, fmt, ap);
+    util_vlog_ratelimited(&d->log_rl, stderr, d->log_prefix, fmt, ap);
     va_end(ap);
 }
 
@@ -378,6 +377,26 @@ int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms)
         if (n > 0 && read(h->wake_pipe[0], &c, 1) < 0 && errno != EINTR)
             return running;
     }
+}
+
+int vmm_host_wait_event(struct vmm_host *h, int timeout_ms)
+{
+    /* A domain that ended since the last call left its byte in the pipe:
+     * poll returns at once then. */
+    struct pollfd pfd = { .fd = h->wake_pipe[0], .events = POLLIN };
+    if (poll(&pfd, 1, timeout_ms) > 0) {
+        char c;
+        if (read(h->wake_pipe[0], &c, 1) < 0) {
+            /* EINTR/EAGAIN: the caller looks again either way */
+        }
+    }
+    int running = 0;
+    for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
+        struct vmm_domain *d = vmm_domain_find(h, (domid_t)i);
+        if (d && d->started && atomic_load(&d->threads_running) > 0)
+            running++;
+    }
+    return running;
 }
 
 void vmm_host_interrupt(struct vmm_host *h)

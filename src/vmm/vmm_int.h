@@ -120,7 +120,7 @@ struct vmm_domain {
     struct hv_domain *hv;
     struct hv_e820 e820[HV_MAX_E820];
     unsigned int nr_e820;
-    enum vmm_action on_poweroff, on_crash;
+    enum vmm_action on_poweroff, on_reboot, on_crash;
 
     uint64_t entry;               /* PVH entry point */
     /* KVM_XEN_HVM_CONFIG's INTERCEPT_HCALL is on: VMCALL/VMMCALL exit as
@@ -133,6 +133,8 @@ struct vmm_domain {
     char dbg_line[VMM_DBG_LINE];
     size_t dbg_len;               /* under dbg_lock */
     struct util_ratelimit log_rl; /* vmm_log_guest's budget */
+    /* "xenkvm: domain 'NAME' (domid N): ", set once the domid is known */
+    char log_prefix[128];
 
     unsigned int steps_done;      /* vmm_domain.c's set-up steps done */
     pthread_mutex_t lock;         /* vCPU up/init state, memslots, outcome */
@@ -213,6 +215,8 @@ bool vmm_xen_hcall_usable(int cap_xen_hvm);
 /* vmm_domain.c */
 /* The published domain dom (never freed before the host), or NULL. */
 struct vmm_domain *vmm_domain_find(struct vmm_host *h, domid_t dom);
+/* Is d still a domain for the tools: live, or ended and preserved? */
+bool vmm_domain_visible(const struct vmm_domain *d);
 /* SHUTDOWN_* code -> "poweroff", ... */
 const char *vmm_shutdown_name(unsigned int reason);
 /* Make every vCPU of d leave the guest (idempotent, any thread). */
@@ -398,6 +402,8 @@ void vmm_ctl_stop(struct vmm_host *h);
 /* CLOCK_MONOTONIC in ns. */
 uint64_t vmm_now_ns(void);
 
+/* Build d->log_prefix (after d->domid is set, before d is shared). */
+void vmm_log_prefix_set(struct vmm_domain *d);
 void vmm_log(struct vmm_domain *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Guest-caused messages: vmm_log within the domain's log budget. */

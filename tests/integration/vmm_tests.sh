@@ -141,6 +141,27 @@ smp)
     grep -q "hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
     [ "$(grep -c '^ok:' "$tmp/out")" -eq 15 ] || fail "expected 15 checks"
     ;;
+reboot)
+    needs_kvm
+    # on_reboot = "destroy": the reboot ends the domain, the run exits 0
+    printf 'name="rb"\nkernel="%s"\nmemory=16\ncmdline="reboot"\non_reboot="destroy"\n' \
+        "$guest" > "$tmp/d.cfg"
+    timeout 60 "$xk" run "$tmp/d.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "on_reboot=destroy: exit status $rc"
+    grep -q "domain 'rb' (domid 1): shut down (reboot)" "$tmp/err" || fail "no reboot reported"
+    ! grep -q "restarting" "$tmp/err" || fail "restarted despite on_reboot=destroy"
+    # on_reboot's default, restart: built again under its name with a new
+    # domid; the guest reboots while its domid is below 3
+    printf 'name="rb"\nkernel="%s"\nmemory=16\ncmdline="reboot 3"\n' "$guest" > "$tmp/r.cfg"
+    timeout 60 "$xk" run "$tmp/r.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "on_reboot=restart: exit status $rc"
+    grep -q "restarting 'rb' as domid 2 (domid 1 rebooted)" "$tmp/err" || fail "no first restart"
+    grep -q "restarting 'rb' as domid 3 (domid 2 rebooted)" "$tmp/err" || fail "no second restart"
+    grep -q "domain 'rb' (domid 3): shut down (poweroff)" "$tmp/err" || fail "domid 3 did not power off"
+    [ "$(grep -c 'restarting' "$tmp/err")" -eq 2 ] || fail "not exactly 2 restarts"
+    ;;
 haltoff)
     needs_kvm
     # Xen's hvm_hlt: halting with interrupts off takes a vCPU down; the

@@ -247,7 +247,7 @@ destroy)
     ;;
 errors)
     start --control "$ctl"
-    for v in "list carol" "console carol" "shutdown carol" "destroy 9" "shutdown --wait 0"; do
+    for v in "list carol" "console carol" "shutdown carol" "reboot carol" "destroy 9" "shutdown --wait 0"; do
         cmd $v
         [ $rc -eq 1 ] || fail "$v: exit status $rc, expected 1"
         grep -q "is an invalid domain identifier" "$tmp/cmd" || fail "$v: no xl error"
@@ -269,7 +269,7 @@ while True:
     data += d
 print(data.decode().strip())
 PY
-    grep -q "^error: unknown request 'frobnicate now' (known: list \[DOMAIN\], console DOMAIN, shutdown DOMAIN, destroy DOMAIN, evtchn list \[DOMID\], irq list, irq raise LINE)$" "$tmp/cmd" ||
+    grep -q "^error: unknown request 'frobnicate now' (known: list \[DOMAIN\], console DOMAIN, shutdown DOMAIN, reboot DOMAIN, destroy DOMAIN, evtchn list \[DOMID\], irq list, irq raise LINE)$" "$tmp/cmd" ||
         fail "unknown verb"
     cmd list
     [ $rc -eq 0 ] || fail "the server did not go on"

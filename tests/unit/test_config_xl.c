@@ -124,7 +124,8 @@ static void test_domain_all_keys(void **state)
     int rc = run_dom("type = \"pvh\"\nname = \"web\"\nkernel = \"/k.elf\"\n"
                      "ramdisk = \"/r.img\"\nextra = \"from extra\"\n"
                      "cmdline = \"console=hvc0\"\nmemory = 256\nvcpus = 4\n"
-                     "on_poweroff = \"preserve\"\non_crash = \"destroy\"\n"
+                     "on_poweroff = \"preserve\"\non_crash = \"restart\"\n"
+                     "on_reboot = \"destroy\"\n"
                      "max_event_channels = 100\nmax_grant_frames = 32\n"
                      "max_maptrack_frames = 0\nirqs = [ 7 ]\n"
                      "iomem = [ \"fe001,1\" ]\nirq_pins = [ \"8@17\" ]\n"
@@ -142,7 +143,8 @@ static void test_domain_all_keys(void **state)
     assert_int_equal(c.mem_bytes, 256ull << 20);
     assert_int_equal(c.vcpus, 4);
     assert_int_equal(c.on_poweroff, CONFIG_ACTION_PRESERVE);
-    assert_int_equal(c.on_crash, CONFIG_ACTION_DESTROY);
+    assert_int_equal(c.on_crash, CONFIG_ACTION_RESTART);
+    assert_int_equal(c.on_reboot, CONFIG_ACTION_DESTROY);
     assert_int_equal(c.max_event_channels, 100);
     assert_int_equal(c.max_grant_frames, 32);
     assert_int_equal(c.max_maptrack_frames, CONFIG_NO_MAPTRACK);
@@ -169,15 +171,21 @@ static void test_domain_all_keys(void **state)
     assert_int_equal(c.max_grant_frames, 0);
     assert_int_equal(c.max_maptrack_frames, 0);
     assert_int_equal(c.on_poweroff, CONFIG_ACTION_DESTROY);
+    assert_int_equal(c.on_reboot, CONFIG_ACTION_RESTART);  /* xl's default */
+    assert_int_equal(c.on_crash, CONFIG_ACTION_DESTROY);
     config_domain_free(&c);
 
-    /* an action we cannot honour yet: a warning, and destroy */
+    /* actions we cannot honour yet: a warning, and the nearest one */
     assert_int_equal(run_dom("name = \"m\"\nkernel = \"k\"\n"
-                             "on_crash = \"restart\"\n", &c, &msg), 0);
-    assert_non_null(strstr(msg, "g.cfg: on_crash = \"restart\" not supported "
-                           "yet; the domain is destroyed instead"));
+                             "on_crash = \"coredump-destroy\"\n"
+                             "on_reboot = \"rename-restart\"\n", &c, &msg), 0);
+    assert_non_null(strstr(msg, "g.cfg: on_crash = \"coredump-destroy\" not "
+                           "supported yet; the domain is destroyed instead"));
+    assert_non_null(strstr(msg, "g.cfg: on_reboot = \"rename-restart\" not "
+                           "supported yet; the domain is restarted instead"));
     free(msg);
     assert_int_equal(c.on_crash, CONFIG_ACTION_DESTROY);
+    assert_int_equal(c.on_reboot, CONFIG_ACTION_RESTART);
     config_domain_free(&c);
 }
 
@@ -201,6 +209,7 @@ static void test_domain_bad_values(void **state)
         { "max_maptrack_frames = 1025\n", "max_maptrack_frames must be a number 0..1024" },
         { "on_poweroff = \"explode\"\n", "g.cfg: on_poweroff = \"explode\": unknown action" },
         { "on_crash = \"explode\"\n", "g.cfg: on_crash = \"explode\": unknown action" },
+        { "on_reboot = \"explode\"\n", "g.cfg: on_reboot = \"explode\": unknown action" },
         { "irqs = [ \"x\" ]\n", "g.cfg: irqs entry 1 ('x')" },
         { "irq_pins = [ \"7-17\" ]\n", "g.cfg: irq_pins entry 1 ('7-17')" },
     };
