@@ -26,7 +26,8 @@
 # Settings: BENCH_TIMERLOOP_N (iterations, default 2000), BENCH_LINUX_APPEND
 # (more kernel arguments for both guests), BENCH_LINUX_PIO=1 (count the
 # xenkvm guest's port-I/O exits per port with the box kernel's kvm_pio
-# tracepoint, a histogram; slows the xenkvm boot slightly).
+# tracepoint, a histogram; slows the xenkvm boot slightly), BENCH_LINUX_KEEP=DIR
+# (keep both consoles, stamped with their host arrival time, and logs there).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -69,16 +70,18 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # run NAME CMD...: start the VMM with its console on stdout, wait for init's
 # "xk: done", then for the VMM to end. Sets t0, end_kind, and leaves
-# $tmp/NAME.out (stamped console) and $tmp/NAME.err. A run that never
+# $tmp/NAME.out and $tmp/NAME.err (console and log, stamped). A run that never
 # reaches "xk: done" within 600 s is stopped.
 run() {
-    local name=$1 pid spid i=0
+    local name=$1 pid spid epid i=0
     shift
-    rm -f "$tmp/fifo"; mkfifo "$tmp/fifo"
+    rm -f "$tmp/fifo" "$tmp/efifo"; mkfifo "$tmp/fifo" "$tmp/efifo"
     stamp <"$tmp/fifo" >"$tmp/$name.out" &
     spid=$!
+    stamp <"$tmp/efifo" >"$tmp/$name.err" &
+    epid=$!
     t0=$EPOCHREALTIME
-    "$@" <"$tmp/nul" >"$tmp/fifo" 2>"$tmp/$name.err" &
+    "$@" <"$tmp/nul" >"$tmp/fifo" 2>"$tmp/efifo" &
     pid=$!
     until grep -q ' xk: done' "$tmp/$name.out"; do
         kill -0 $pid 2>/dev/null || break
@@ -97,7 +100,7 @@ run() {
         kill $pid 2>/dev/null
     fi
     wait $pid
-    wait $spid
+    wait $spid $epid
 }
 : >"$tmp/nul"
 
@@ -138,6 +141,14 @@ run xenkvm "$xk" run --kernel "$kernel" --ramdisk "$tmp/initrd.gz" --memory 256 
     --cmdline "$cmdline"
 figures xenkvm
 x_init=$init_s x_end=$end_s x_kind=$end_kind x_us=$loop_us
+# Where xenkvm's boot goes: launch to the domain's start (the VMM's loading,
+# payload decompression included), and Linux's quick_pit_calibrate: it
+# reads the PIT's port 0x42 ~100000 times when no PIT counts, one exit each
+# (the gap of the guest's printk clock before its "Fast TSC calibration
+# failed"; that clock is Xen's from just before).
+x_load=$(when "$tmp/xenkvm.err" ".*started \\(") && x_load=$(secs "$t0" "$x_load")
+x_pit=$(sed -n 's/^[0-9.]* \[ *\([0-9.]*\)\] \(.*\)/\1 \2/p' "$tmp/xenkvm.out" |
+    awk '/ tsc: Fast TSC calibration failed/ { printf "%.2f", $1 - p; exit } { p = $1 }')
 if [ -n "$pio" ]; then
     grep -E '^\{|Totals|Hits' $tr/events/kvm/kvm_pio/hist > "$tmp/pio"
     grep -E '^\{|Totals|Hits' $tr/events/kvm/kvm_exit/hist > "$tmp/exits"
@@ -166,6 +177,8 @@ printf '%-44s %8ss %8ss %8s\n' "boot to init's first line (PVH vs -kernel)" \
 printf '%-44s %8ss %8ss %8s\n' "to $x_kind, timer loop taken out" \
     "$x_end" "$q_end" "$(ratio "$x_end" "$q_end")"
 [ "$q_kind" = "power-off" ] || echo "  (QEMU did not end by itself: its figure is to its last line)"
+printf '  xenkvm: launch to domain started %ss; PIT calibration (no PIT) %ss\n' \
+    "${x_load:--}" "${x_pit:--}"
 printf '%-44s %9s %9s %8s\n' "timerloop: $n x 1 ms sleep, us per iteration" \
     "" "" ""
 printf '%-44s %9s %9s %8s\n' "  xenkvm guest vs host" "$x_us" "$h_us" "$(ratio "$x_us" "$h_us")"
@@ -176,6 +189,9 @@ if [ -n "$pio" ]; then
     sed 's/^/  /' "$tmp/pio"
     echo "xenkvm boot's exits by reason (kvm_exit):"
     sed 's/^/  /' "$tmp/exits"
+fi
+if [ -n "${BENCH_LINUX_KEEP:-}" ]; then
+    mkdir -p "$BENCH_LINUX_KEEP" && cp "$tmp"/*.out "$tmp"/*.err "$BENCH_LINUX_KEEP/"
 fi
 for r in xenkvm qemu; do
     if ! grep -q ' xk: done' "$tmp/$r.out"; then
