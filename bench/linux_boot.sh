@@ -129,7 +129,7 @@ pio=""
 tr=/sys/kernel/tracing
 if [ "${BENCH_LINUX_PIO:-}" = 1 ]; then
     { [ -d $tr/events ] || mount -t tracefs nodev $tr; } 2>/dev/null
-    if echo 'hist:keys=port,rw:size=256' > $tr/events/kvm/kvm_pio/trigger 2>/dev/null; then
+    if echo 'hist:keys=port.hex,rw:size=256' > $tr/events/kvm/kvm_pio/trigger 2>/dev/null; then
         echo 'hist:keys=exit_reason:size=256' > $tr/events/kvm/kvm_exit/trigger 2>/dev/null
         pio=1
     else
@@ -152,7 +152,7 @@ x_pit=$(sed -n 's/^[0-9.]* \[ *\([0-9.]*\)\] \(.*\)/\1 \2/p' "$tmp/xenkvm.out" |
 if [ -n "$pio" ]; then
     grep -E '^\{|Totals|Hits' $tr/events/kvm/kvm_pio/hist > "$tmp/pio"
     grep -E '^\{|Totals|Hits' $tr/events/kvm/kvm_exit/hist > "$tmp/exits"
-    echo '!hist:keys=port,rw:size=256' > $tr/events/kvm/kvm_pio/trigger
+    echo '!hist:keys=port.hex,rw:size=256' > $tr/events/kvm/kvm_pio/trigger
     echo '!hist:keys=exit_reason:size=256' > $tr/events/kvm/kvm_exit/trigger
 fi
 
@@ -171,19 +171,20 @@ kvm="the KVM box's (Debian $(uname -r), kvm_amd under QEMU TCG)"
 printf 'linux_boot: Debian %s, 256 MiB, 1 vCPU; KVM: %s; QEMU %s\n' \
     "$(basename "$(dirname "$kernel")")" "$kvm" \
     "$("$qemu" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')"
-printf '%-44s %9s %9s %8s\n' "" "xenkvm" "QEMU" "ratio"
-printf '%-44s %8ss %8ss %8s\n' "boot to init's first line (PVH vs -kernel)" \
+printf '%-58s %9s %9s %8s\n' "" "xenkvm" "QEMU" "ratio"
+printf '%-58s %8ss %8ss %8s\n' "boot to init's first line (PVH vs -kernel)" \
     "$x_init" "$q_init" "$(ratio "$x_init" "$q_init")"
-printf '%-44s %8ss %8ss %8s\n' "to $x_kind, timer loop taken out" \
+if [ "$x_kind" = "$q_kind" ]; then endl="to $x_kind"
+else endl="to end (xenkvm $x_kind, QEMU $q_kind)"; fi
+printf '%-58s %8ss %8ss %8s\n' "$endl, loop taken out" \
     "$x_end" "$q_end" "$(ratio "$x_end" "$q_end")"
-[ "$q_kind" = "power-off" ] || echo "  (QEMU did not end by itself: its figure is to its last line)"
 printf '  xenkvm: launch to domain started %ss; PIT calibration (no PIT) %ss\n' \
     "${x_load:--}" "${x_pit:--}"
-printf '%-44s %9s %9s %8s\n' "timerloop: $n x 1 ms sleep, us per iteration" \
+printf '%-58s %9s %9s %8s\n' "timerloop: $n x 1 ms sleep, us per iteration" \
     "" "" ""
-printf '%-44s %9s %9s %8s\n' "  xenkvm guest vs host" "$x_us" "$h_us" "$(ratio "$x_us" "$h_us")"
-printf '%-44s %9s %9s %8s\n' "  QEMU guest vs host" "$q_us" "$h_us" "$(ratio "$q_us" "$h_us")"
-printf '%-44s %9s %9s %8s\n' "  xenkvm guest vs QEMU guest" "$x_us" "$q_us" "$(ratio "$x_us" "$q_us")"
+printf '%-58s %9s %9s %8s\n' "  xenkvm guest vs host" "$x_us" "$h_us" "$(ratio "$x_us" "$h_us")"
+printf '%-58s %9s %9s %8s\n' "  QEMU guest vs host" "$q_us" "$h_us" "$(ratio "$q_us" "$h_us")"
+printf '%-58s %9s %9s %8s\n' "  xenkvm guest vs QEMU guest" "$x_us" "$q_us" "$(ratio "$x_us" "$q_us")"
 if [ -n "$pio" ]; then
     echo "xenkvm boot's port-I/O exits (kvm_pio: port, rw 0=in 1=out, hits):"
     sed 's/^/  /' "$tmp/pio"
