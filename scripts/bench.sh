@@ -3,6 +3,8 @@
 # The guest benchmarks (bench_pingpong, bench_irq_guests) need KVM: where
 # there is no /dev/kvm (or XENKVM_BOX=1) they run inside the KVM box, each
 # still against its raw-KVM baseline measured in the same box and run.
+# bench/linux_boot.sh (Debian's kernel under xenkvm beside QEMU) runs in the
+# box on every machine: a Linux boot needs it (see the script).
 set -eu
 bdir=${1:-build}
 cd "$(dirname "$0")/.."
@@ -26,6 +28,8 @@ if [ "${1:-}" = "--guests" ]; then
     "$bdir/bench/bench_pingpong" "${BOX_PINGPONG_ROUNDS:-5000}"
     echo "== bench_irq_guests (KVM: $(kvm_name))"
     "$bdir/bench/bench_irq_guests"
+    echo "== linux_boot (KVM: $(kvm_name))"
+    bench/linux_boot.sh "$bdir"
     exit 0
 fi
 
@@ -44,4 +48,7 @@ done
 if [ -n "$box" ]; then
     echo "== guest benchmarks inside the KVM box (no /dev/kvm here, or XENKVM_BOX is set)"
     scripts/kvmbox -- scripts/bench.sh --guests "$bdir"
+else
+    echo "== linux_boot (in a KVM box of its own, as on every machine)"
+    bench/linux_boot.sh "$bdir"
 fi

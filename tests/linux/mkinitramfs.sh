@@ -3,9 +3,11 @@
 # busybox-static as /bin/busybox and init.sh as /init, packed with cpio
 # (newc) and gzip. Nothing else: the kernel's hvc0 (Xen console), xenbus
 # and event channels are built into Debian's kernel.
-# usage: mkinitramfs.sh OUT.cpio.gz
+# usage: mkinitramfs.sh OUT.cpio.gz [FILE...]   (FILEs go to /bin, e.g. the
+# benchmark's static timerloop)
 set -eu
-out=${1:?usage: mkinitramfs.sh OUT.cpio.gz}
+out=${1:?usage: mkinitramfs.sh OUT.cpio.gz [FILE...]}
+shift
 here=$(cd "$(dirname "$0")" && pwd)
 bb=/bin/busybox
 [ -x "$bb" ] || { echo "mkinitramfs: $bb missing (Debian's busybox-static)"; exit 1; }
@@ -14,5 +16,6 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
 cp "$bb" "$work/bin/busybox"
 cp "$here/init.sh" "$work/init"
+[ $# -eq 0 ] || cp "$@" "$work/bin/"
 chmod 755 "$work/init"
 (cd "$work" && find . | cpio -o -H newc --quiet) | gzip -9 > "$out"
