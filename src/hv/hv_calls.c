@@ -231,6 +231,16 @@ long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
                 d->ops.assert_upcall(d->opaque, i);
         return 0;
     }
+    case HVMOP_pagetable_dying: {
+        /* Only shadow paging cares; with hardware paging (HAP, as KVM's
+         * EPT/NPT) Xen answers -EINVAL, which Linux takes as "not
+         * supported" once at boot. */
+        struct xen_hvm_pagetable_dying p;
+        if (copy_in(c, &p, arg, sizeof(p)))
+            return -EFAULT;
+        int rc = self_domid(c, p.domid);
+        return rc == -EPERM ? -EINVAL : rc ? rc : -EINVAL;
+    }
     case HVMOP_set_evtchn_upcall_vector: {
         struct xen_hvm_evtchn_upcall_vector u;
         if (copy_in(c, &u, arg, sizeof(u)))

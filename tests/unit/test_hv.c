@@ -235,6 +235,30 @@ static void test_console_io(void **state)
                           0x100), -EPERM);
 }
 
+/* HVMOP_pagetable_dying: Xen with hardware paging answers -EINVAL for any
+ * existing domain (Linux then stops asking), -ESRCH for none, -EFAULT. */
+static void test_pagetable_dying(void **state)
+{
+    struct fx *f = *state;
+    struct xen_hvm_pagetable_dying p = { .domid = DOMID_SELF, .gpa = 0x1000 };
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, 0x200, 0),
+                     -EINVAL);
+    p.domid = 7;                    /* exists, not us */
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, 0x200, 0),
+                     -EINVAL);
+    p.domid = 9;                    /* no such domain */
+    memcpy(mem + 0x200, &p, sizeof(p));
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, 0x200, 0),
+                     -ESRCH);
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying,
+                          5 * 4096, 0), -EFAULT);
+    struct hv_stats st;
+    hv_get_stats(f->d, &st);
+    assert_int_equal(st.enosys, 0);
+}
+
 static void test_hvm_params(void **state)
 {
     struct fx *f = *state;
@@ -521,6 +545,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_register_vcpu_info_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_and_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pagetable_dying, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll_woken_by_core, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_needs_evtchn_domain, setup,
                                         teardown),
