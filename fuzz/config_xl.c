@@ -58,8 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 c.max_grant_frames > CONFIG_MAX_GRANT_FRAMES ||
                 (c.max_maptrack_frames > CONFIG_MAX_MAPTRACK_FRAMES &&
                  c.max_maptrack_frames != CONFIG_NO_MAPTRACK) ||
-                c.on_poweroff > CONFIG_ACTION_PRESERVE ||
-                c.on_crash > CONFIG_ACTION_PRESERVE)
+                c.on_poweroff > CONFIG_ACTION_RESTART ||
+                c.on_reboot > CONFIG_ACTION_RESTART ||
+                c.on_crash > CONFIG_ACTION_RESTART)
                 __builtin_trap();
             for (unsigned int i = 0; i < c.irq.nr_grants; i++)
                 if (c.irq.grants[i] >= IRQ_MAX_LINES)
