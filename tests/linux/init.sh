@@ -22,6 +22,7 @@ echo "xk: cpus-online $(cat /sys/devices/system/cpu/online)"
 echo "xk: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "xk: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null)"
 t0=$(cut -d' ' -f1 /proc/uptime)
+echo "xk: sleep-begin $t0"
 sleep 2
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo "xk: sleep2 $t0 $t1"

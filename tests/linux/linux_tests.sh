@@ -3,7 +3,7 @@
 # scripts/debian-kernel) under `xenkvm run` with a busybox initramfs
 # (mkinitramfs.sh, init.sh). Tests:
 #   boot     1 vCPU: /init runs with Xen's clocksource and clockevent, a
-#            `sleep 2` returns after 2 s of guest time, /proc/interrupts has
+#            `sleep 2` returns after 2 s of guest and of host time (10%), /proc/interrupts has
 #            the Xen timer, IPI and event-channel lines, dmesg no Xen
 #            warning; `poweroff -f` ends the run with status 0
 #   smp      2 vCPUs: both online, CPU 1 unplugged and plugged again, a task
@@ -57,13 +57,33 @@ wait_for() {
         sleep 0.1
     done
 }
-# run_linux VCPUS CMDLINE: one Linux guest, console in $tmp/g.out; waits
-# for the run to end by itself (at most 240 s) and sets rc
+# run_linux VCPUS CMDLINE: one Linux guest, console in $tmp/g.out, each
+# line prefixed with the host's time of its arrival; waits for the run to
+# end by itself (at most 240 s) and sets rc
 run_linux() {
+    mkfifo "$tmp/con"
+    python3 -u -c 'import sys, time
+for l in sys.stdin:
+    sys.stdout.write("%.3f %s" % (time.time(), l))' <"$tmp/con" >"$tmp/g.out" &
+    spid=$!
     timeout 240 "$xk" run --vcpus "$1" --kernel "$kernel" \
         --ramdisk "$tmp/initrd.gz" --memory 256 --cmdline "$2" \
-        >"$tmp/g.out" 2>"$tmp/err"
+        >"$tmp/con" 2>"$tmp/err"
     rc=$?
+    wait $spid
+}
+# host_time_of_sleep: the sleep 2 inside took 2 s of host time within 10%
+# (the host's arrival times of the lines before and after it) and as much
+# guest time (its uptime) as host time, within 10% of 2 s
+host_time_of_sleep() {
+    h0=$(grep -m1 'xk: sleep-begin' "$tmp/g.out" | cut -d' ' -f1)
+    h1=$(grep -m1 'xk: sleep2 ' "$tmp/g.out" | cut -d' ' -f1)
+    [ -n "$h0" ] && [ -n "$h1" ] || fail "no stamped sleep lines"
+    hs=$(awk -v a="$h0" -v b="$h1" 'BEGIN { printf "%d", (b - a) * 100 }')
+    gs=$((b - a))
+    [ "$hs" -ge 180 ] && [ "$hs" -le 220 ] || fail "sleep 2 took $hs cs of host time"
+    d=$((hs - gs)); [ $d -lt 0 ] && d=$((-d))
+    [ $d -le 20 ] || fail "sleep 2: $gs cs of guest time, $hs cs of host time"
 }
 # what every Linux guest must show: its init, Xen's clock and timer, the
 # Xen interrupt lines, no Xen complaint in dmesg (the grant-table one
@@ -99,8 +119,9 @@ boot)
     grep -q 'xk: cpus-online 0$' "$tmp/g.out" || fail "cpus online is not 0"
     grep -q 'xk: done' "$tmp/g.out" || fail "init did not finish"
     check_poweroff
+    host_time_of_sleep
     grep 'xk:' "$tmp/g.out"
-    echo "PASS: Debian's kernel booted to /init and powered off; sleep 2 took $((b - a)) cs"
+    echo "PASS: Debian's kernel booted to /init and powered off; sleep 2 took $gs cs of guest time, $hs cs of host time"
     ;;
 smp)
     run_linux 2 "console=hvc0"
