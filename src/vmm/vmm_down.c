@@ -62,7 +62,8 @@ void vmm_down_thread_fini(struct vmm_vcpu *v)
     v->down_timer_made = false;
 }
 
-/* Down by its MP state: 1 down, 0 up, -1 unknown (the ioctl failed). */
+/* Down by its MP state: 2 halted with IF=0, 1 not started (waiting for
+ * INIT/SIPI), 0 up, -1 unknown (the ioctl failed). */
 static int mp_down(struct vmm_vcpu *v)
 {
     struct kvm_mp_state mp;
@@ -76,7 +77,7 @@ static int mp_down(struct vmm_vcpu *v)
         struct kvm_regs r;
         if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
             return -1;
-        return !(r.rflags & (1u << 9));     /* IF */
+        return r.rflags & (1u << 9) ? 0 : 2;     /* IF */
     }
     default:
         return 0;
@@ -86,14 +87,16 @@ static int mp_down(struct vmm_vcpu *v)
 void vmm_down_look(struct vmm_vcpu *v)
 {
     uint64_t now = vmm_now_ns();
-    /* Other kicks (requests, irqwin) come far more often than the check. */
-    if (now - v->down_looked_ns < VMM_DOWN_CHECK_NS / 2)
+    /* Other kicks (requests, irqwin) come far more often than the check.
+     * A request waiting (VCPUOP_up's context) changes the state first. */
+    if (now - v->down_looked_ns < VMM_DOWN_CHECK_NS / 2 ||
+        atomic_load(&v->req))
         return;
     v->down_looked_ns = now;
     int down = mp_down(v);
     if (down < 0)
         return;
-    if (down && !atomic_load(&v->down)) {
+    if (down == 2 && !atomic_load(&v->down)) {
         vmm_log_guest(v->d, "vCPU %u halted with interrupts off: down",
                       v->id);
     } else if (!down && atomic_load(&v->down)) {

@@ -377,7 +377,12 @@ static void *vcpu_thread(void *arg)
             vmm_domain_end(d, VMM_CRASHED, SHUTDOWN_crash);
             break;
         }
-        vmm_down_ran(v);
+        /* A kick may also come back as KVM_EXIT_INTR: that says nothing
+         * about the guest having run. */
+        if (v->run->exit_reason == KVM_EXIT_INTR)
+            vmm_down_look(v);
+        else
+            vmm_down_ran(v);
         if (!handle_exit(v))
             break;
         vmm_irqwin_exit(v);
