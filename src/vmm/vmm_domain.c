@@ -488,6 +488,8 @@ void vmm_domain_dead(struct vmm_domain *d)
     be_console_flush(d->con.be);
     be_console_hangup(d->con.be);    /* an attached `xenkvm console` ends */
     vmm_store_domain_release(d);
+    if (vmm_domain_end_action(d) != VMM_ACTION_PRESERVE)
+        vmm_mem_release(d);
     char c = 1;
     if (write(d->h->wake_pipe[1], &c, 1) < 0) {
         /* the waiter re-counts anyway */

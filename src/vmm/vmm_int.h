@@ -243,6 +243,10 @@ int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen);
 int vmm_mem_slot_add(struct vmm_domain *d, uint64_t gpa, uint64_t size,
                      void *host, uint32_t *slot);
 void vmm_mem_fini(struct vmm_domain *d);
+/* d has ended for good (not preserved): give its guest memory back to the
+ * host now (a domain slot lives until the host ends; a guest that reboots
+ * in a loop would keep every old RAM otherwise). */
+void vmm_mem_release(struct vmm_domain *d);
 void *vmm_gfn_map(struct vmm_domain *d, uint64_t gfn);
 void *vmm_gpa_map(struct vmm_domain *d, uint64_t gpa, size_t len);
 /* Translate a linear address with the paging state in sregs. */

@@ -5,6 +5,7 @@
  */
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -70,6 +71,17 @@ int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen)
     }
     d->next_slot = 2;
     return 0;
+}
+
+void vmm_mem_release(struct vmm_domain *d)
+{
+    /* The mappings stay (a late reader sees zeros, a late writer gets a
+     * fresh page), the memory goes back to the host. */
+    uint64_t total = SHINFO_OFFSET(d) + VMM_PAGE;
+    if (d->memfd >= 0 &&
+        fallocate(d->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  (off_t)total) < 0)
+        vmm_log(d, "cannot release its memory: %s", strerror(errno));
 }
 
 void vmm_mem_fini(struct vmm_domain *d)

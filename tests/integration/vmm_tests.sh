@@ -5,7 +5,9 @@
 set -u
 t=$1 xk=$2 guest=$3
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# a failed test must not leave a run it started in the background ($bg)
+bg=""
+trap '[ -n "$bg" ] && kill $bg 2>/dev/null; rm -rf "$tmp"' EXIT
 # our own XenStore and control sockets, not the system's
 export XENSTORED_PATH="$tmp/xenstored.sock"
 export XENKVM_CONTROL="$tmp/control.sock"
@@ -161,6 +163,33 @@ reboot)
     grep -q "restarting 'rb' as domid 3 (domid 2 rebooted)" "$tmp/err" || fail "no second restart"
     grep -q "domain 'rb' (domid 3): shut down (poweroff)" "$tmp/err" || fail "domid 3 did not power off"
     [ "$(grep -c 'restarting' "$tmp/err")" -eq 2 ] || fail "not exactly 2 restarts"
+    # an ended domain's memory goes back to the host at once (its slot
+    # stays): the memfds of rb's two domains hold no blocks, a live one does
+    printf 'name="rb"\nkernel="%s"\nmemory=16\ncmdline="reboot 2"\n' "$guest" > "$tmp/m1.cfg"
+    printf 'name="live"\nkernel="%s"\nmemory=16\ncmdline="spin"\n' "$guest" > "$tmp/m2.cfg"
+    "$xk" run "$tmp/m1.cfg" "$tmp/m2.cfg" >"$tmp/out" 2>"$tmp/err" &
+    pid=$! bg=$!
+    i=0
+    until grep -q "domain 'rb' (domid 3): shut down (poweroff)" "$tmp/err"; do
+        i=$((i + 1)); [ $i -lt 300 ] || fail "rb's restart did not power off"
+        sleep 0.1
+    done
+    sleep 0.5                       # its last vCPU thread leaves
+    rb=0 live=0
+    for f in /proc/$pid/fd/*; do
+        case "$(readlink "$f")" in
+        "/memfd:rb (deleted)")
+            rb=$((rb + 1))
+            [ "$(stat -L -c %b "$f")" -eq 0 ] || fail "an ended rb domain still holds its memory";;
+        "/memfd:live (deleted)")
+            live=$((live + 1))
+            [ "$(stat -L -c %b "$f")" -gt 0 ] || fail "the live domain's memory shows no blocks";;
+        esac
+    done
+    [ $rb -eq 2 ] && [ $live -eq 1 ] || fail "memfds: $rb of rb, $live of live"
+    "$xk" destroy live || fail "destroy live"
+    wait $pid
+    bg=""
     ;;
 haltoff)
     needs_kvm

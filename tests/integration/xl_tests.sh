@@ -12,7 +12,12 @@ t=$1 xk=$2 pp=$3
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    # $pid is timeout(1), which does not pass SIGKILL on: its xenkvm first
+    # (a failed test left its run going)
+    if [ -n "$pid" ]; then
+        pkill -9 -P "$pid" 2>/dev/null
+        kill -9 "$pid" 2>/dev/null
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
