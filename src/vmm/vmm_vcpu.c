@@ -8,7 +8,8 @@
  * runs a hypercall on the calling vCPU). Other threads reach a vCPU thread
  * through v->req plus a SIGUSR1 that makes KVM_RUN return -EINTR
  * (vmm_vcpu_request; the signal is blocked in the vCPU thread but inside
- * KVM_RUN, vmm_irqwin.c).
+ * KVM_RUN, vmm_irqwin.c). The thread's own timers send it the same signal
+ * (vmm_kick_timer_*: irqwin's re-kicks, vmm_down.c's look at its MP state).
  */
 #include <stdint.h>
 #include <errno.h>
