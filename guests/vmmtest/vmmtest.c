@@ -252,6 +252,8 @@ static int mode_hello(void)
     cpu_cpuid(hypervisor_info.base + 4, 0, &a, &b, &c, &d);
     check((a & XEN_HVM_CPUID_UPCALL_VECTOR) && b == 0,
           "leaf 4: upcall vector flag, vcpu 0");
+    cpu_cpuid(1, 0, &a, &b, &c, &d);
+    check(c & (1u << 31), "leaf 1: the hypervisor bit, as Xen sets it");
     check(HYPERVISOR_console_io(CONSOLEIO_write, 16,
                                 (const char *)0x7ff00000000ull) == E(EFAULT),
           "console_io bad pointer: -EFAULT");

@@ -43,8 +43,11 @@ int vmm_cpuid_setup(struct vmm_vcpu *v)
         struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
         *e = *s;
         if (e->function == 1) {
-            /* initial APIC id = vCPU id; hypervisor bit stays set */
+            /* initial APIC id = vCPU id; the hypervisor bit, which Xen
+             * sets for its HVM guests (KVM's supported list leaves it
+             * to the VMM) */
             e->ebx = (e->ebx & 0x00ffffffu) | (v->id << 24);
+            e->ecx |= 1u << 31;
         } else if (e->function == 0xb || e->function == 0x1f) {
             e->edx = v->id;                 /* x2APIC id */
         }

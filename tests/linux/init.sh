@@ -19,6 +19,7 @@ case " $(cat /proc/cmdline) " in
         echo "xk: $(timerloop $n)"; echo "xk: done"; poweroff -f;;
 esac
 echo "xk: cpus-online $(cat /sys/devices/system/cpu/online)"
+echo "xk: cpuinfo $(grep -c '^processor' /proc/cpuinfo) $(grep -m1 -o ' hypervisor' /proc/cpuinfo)"
 echo "xk: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "xk: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null)"
 t0=$(cut -d' ' -f1 /proc/uptime)

@@ -2,7 +2,8 @@
 # Debian's own kernel (the unmodified vmlinuz of its linux-image package,
 # scripts/debian-kernel) under `xenkvm run` with a busybox initramfs
 # (mkinitramfs.sh, init.sh). Tests:
-#   boot     1 vCPU: /init runs with Xen's clocksource and clockevent, a
+#   boot     1 vCPU (/proc/cpuinfo: one, with the hypervisor flag): /init
+#            runs with Xen's clocksource and clockevent, a
 #            `sleep 2` returns after 2 s of guest and of host time (10%), /proc/interrupts has
 #            the Xen timer, IPI and event-channel lines, dmesg no Xen
 #            warning; `poweroff -f` ends the run with status 0
@@ -117,6 +118,7 @@ boot)
     run_linux 1 "console=hvc0"
     check_common "$tmp/g.out"
     grep -q 'xk: cpus-online 0$' "$tmp/g.out" || fail "cpus online is not 0"
+    grep -q 'xk: cpuinfo 1  hypervisor$' "$tmp/g.out" || fail "/proc/cpuinfo: not 1 CPU with the hypervisor flag"
     grep -q 'xk: done' "$tmp/g.out" || fail "init did not finish"
     check_poweroff
     host_time_of_sleep
@@ -127,6 +129,7 @@ smp)
     run_linux 2 "console=hvc0"
     check_common "$tmp/g.out"
     grep -q 'xk: cpus-online 0-1$' "$tmp/g.out" || fail "cpus online is not 0-1"
+    grep -q 'xk: cpuinfo 2  hypervisor$' "$tmp/g.out" || fail "/proc/cpuinfo: not 2 CPUs with the hypervisor flag"
     grep -q 'xk: cpu1-off 0$' "$tmp/g.out" || fail "CPU 1 did not go offline"
     grep -q 'xk: cpu1-on 0-1$' "$tmp/g.out" || fail "CPU 1 did not come back"
     grep -q 'xk: on-cpu1 1$' "$tmp/g.out" || fail "a task did not sleep on CPU 1"
