@@ -92,22 +92,25 @@ int cli_shutdown(int argc, char **argv)
     return ended == 1 ? 0 : 1;
 }
 
-int cli_reboot(int argc, char **argv)
+/* `xenkvm VERB [--socket PATH] DOMAIN`, whose answer is empty. */
+static int domain_verb(int argc, char **argv, const char *verb)
 {
     struct cli_ctl_args a;
+    char who[32];
+    snprintf(who, sizeof(who), "xenkvm %s", verb);
     if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
-        fprintf(stderr, "usage: xenkvm reboot [--socket PATH] DOMAIN\n");
+        fprintf(stderr, "usage: %s [--socket PATH] DOMAIN\n", who);
         return 2;
     }
-    return cli_ctl_callf(&a, "xenkvm reboot", "reboot %.200s", a.arg);
+    return cli_ctl_callf(&a, who, "%s %.200s", verb, a.arg);
+}
+
+int cli_reboot(int argc, char **argv)
+{
+    return domain_verb(argc, argv, "reboot");
 }
 
 int cli_destroy(int argc, char **argv)
 {
-    struct cli_ctl_args a;
-    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
-        fprintf(stderr, "usage: xenkvm destroy [--socket PATH] DOMAIN\n");
-        return 2;
-    }
-    return cli_ctl_callf(&a, "xenkvm destroy", "destroy %.200s", a.arg);
+    return domain_verb(argc, argv, "destroy");
 }
