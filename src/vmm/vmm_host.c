@@ -342,6 +342,18 @@ int vmm_host_wait(struct vmm_host *h)
     return vmm_host_wait_timeout(h, -1);
 }
 
+/* Started domains that still have vCPU threads. */
+static int running_domains(struct vmm_host *h)
+{
+    int running = 0;
+    for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
+        struct vmm_domain *d = vmm_domain_find(h, (domid_t)i);
+        if (d && d->started && atomic_load(&d->threads_running) > 0)
+            running++;
+    }
+    return running;
+}
+
 int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms)
 {
     uint64_t deadline = 0;
@@ -353,12 +365,7 @@ int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms)
     }
     atomic_store(&h->interrupted, false);
     for (;;) {
-        int running = 0;
-        for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
-            struct vmm_domain *d = vmm_domain_find(h, (domid_t)i);
-            if (d && d->started && atomic_load(&d->threads_running) > 0)
-                running++;
-        }
+        int running = running_domains(h);
         if (running == 0 || atomic_load(&h->interrupted))
             return running;
         int wait_ms = -1;
@@ -390,13 +397,7 @@ int vmm_host_wait_event(struct vmm_host *h, int timeout_ms)
             /* EINTR/EAGAIN: the caller looks again either way */
         }
     }
-    int running = 0;
-    for (int i = 1; i < VMM_MAX_DOMAINS; i++) {
-        struct vmm_domain *d = vmm_domain_find(h, (domid_t)i);
-        if (d && d->started && atomic_load(&d->threads_running) > 0)
-            running++;
-    }
-    return running;
+    return running_domains(h);
 }
 
 void vmm_host_interrupt(struct vmm_host *h)
