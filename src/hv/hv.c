@@ -137,13 +137,15 @@ long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
 {
     struct hv_ctx c = { .d = d, .vcpu_id = vcpu_id, .vcpu = vcpu,
                         .call = call };
-    atomic_fetch_add(&d->n_hypercalls, 1);
+    /* One count per call (the total is their sum, hv_get_stats). */
     if (call->nr < HV_NR_HYPERCALLS) {
         uint64_t op = call->nr == __HYPERVISOR_set_timer_op ? UINT64_MAX
                                                             : call->arg[0];
         atomic_fetch_add_explicit(
             &d->n_calls[call->nr][op < HV_STAT_SUBOPS - 1 ? op : HV_STAT_SUBOPS - 1],
             1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&d->n_calls_beyond, 1, memory_order_relaxed);
     }
     /* Xen refuses hypercalls from guest user space. */
     if (call->cpl != 0)
@@ -409,7 +411,11 @@ void hv_call_stats(struct hv_domain *d,
 
 void hv_get_stats(struct hv_domain *d, struct hv_stats *out)
 {
-    out->hypercalls = atomic_load(&d->n_hypercalls);
+    out->hypercalls = atomic_load(&d->n_calls_beyond);
+    for (unsigned int nr = 0; nr < HV_NR_HYPERCALLS; nr++)
+        for (unsigned int op = 0; op < HV_STAT_SUBOPS; op++)
+            out->hypercalls += atomic_load_explicit(&d->n_calls[nr][op],
+                                                    memory_order_relaxed);
     out->enosys = atomic_load(&d->n_enosys);
     out->console_dropped = atomic_load(&d->n_con_dropped);
     out->timer_virqs = atomic_load(&d->n_timer_virqs);

@@ -77,10 +77,11 @@ struct hv_domain {
     _Atomic uint64_t enosys_logged;
     _Atomic uint64_t subop_logged;
 
-    _Atomic uint64_t n_hypercalls, n_enosys, n_con_dropped, n_timer_virqs;
+    _Atomic uint64_t n_enosys, n_con_dropped, n_timer_virqs;
     /* Calls by number and first argument (the sub-op of the multiplexed
      * ones; HV_STAT_SUBOPS - 1 collects the rest), for hv_call_stats. */
     _Atomic uint64_t n_calls[HV_NR_HYPERCALLS][HV_STAT_SUBOPS];
+    _Atomic uint64_t n_calls_beyond;  /* numbers >= HV_NR_HYPERCALLS */
 };
 
 /* Context of the hypercall being served. */

@@ -189,6 +189,7 @@ static void test_call_stats(void **state)
     call(f, __HYPERVISOR_xen_version, 1000, 0, 0);
     call(f, __HYPERVISOR_set_timer_op, 5, 0, 0);
     call(f, 63, 2, 0, 0);
+    call(f, 1000, 0, 0, 0);             /* beyond the table: total only */
     struct stat_seen s = { 0 };
     hv_call_stats(f->d, stat_row, &s);
     assert_int_equal(s.n, 4);
@@ -204,6 +205,9 @@ static void test_call_stats(void **state)
     assert_int_equal(s.row[3].nr, 63);
     assert_int_equal(s.row[3].op, 2);
     assert_null(s.row[3].name);
+    struct hv_stats st;
+    hv_get_stats(f->d, &st);
+    assert_int_equal(st.hypercalls, 6);
 }
 
 static void test_copy_bounds(void **state)
@@ -237,20 +241,24 @@ static void test_console_io(void **state)
 
 /* HVMOP_pagetable_dying: Xen with hardware paging answers -EINVAL for any
  * existing domain (Linux then stops asking), -ESRCH for none, -EFAULT. */
+/* hvm_op(op, arg) with the struct at guest address 0x200. */
+static long hvm_op(struct fx *f, unsigned int op, const void *arg, size_t len)
+{
+    memcpy(mem + 0x200, arg, len);
+    return call(f, __HYPERVISOR_hvm_op, op, 0x200, 0);
+}
+
 static void test_pagetable_dying(void **state)
 {
     struct fx *f = *state;
     struct xen_hvm_pagetable_dying p = { .domid = DOMID_SELF, .gpa = 0x1000 };
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
                      -EINVAL);
     p.domid = 7;                    /* exists, not us */
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
                      -EINVAL);
     p.domid = 9;                    /* no such domain */
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
                      -ESRCH);
     assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_pagetable_dying,
                           5 * 4096, 0), -EFAULT);
@@ -263,22 +271,18 @@ static void test_hvm_params(void **state)
 {
     struct fx *f = *state;
     struct xen_hvm_param p = { .domid = DOMID_SELF, .index = HVM_NR_PARAMS };
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_get_param, &p, sizeof(p)),
                      -EINVAL);
     p.index = HVM_PARAM_STORE_PFN;
     p.domid = 7;                    /* exists, not us */
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_get_param, &p, sizeof(p)),
                      -EPERM);
     p.domid = 9;                    /* no such domain */
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_get_param, &p, sizeof(p)),
                      -ESRCH);
     hv_set_param(f->d, HVM_PARAM_STORE_PFN, 0xfeff1);
     p.domid = DOMID_SELF;
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_get_param, 0x200, 0), 0);
+    assert_int_equal(hvm_op(f, HVMOP_get_param, &p, sizeof(p)), 0);
     memcpy(&p, mem + 0x200, sizeof(p));
     assert_int_equal(p.value, 0xfeff1);
     /* the toolstack's params are read-only for the guest */
@@ -287,12 +291,10 @@ static void test_hvm_params(void **state)
     /* callback vector: below 0x10 refused; set asserts every vCPU */
     p.index = HVM_PARAM_CALLBACK_IRQ;
     p.value = (2ull << 56) | 0x08;
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x200, 0),
+    assert_int_equal(hvm_op(f, HVMOP_set_param, &p, sizeof(p)),
                      -EINVAL);
     p.value = (2ull << 56) | 0xf3;
-    memcpy(mem + 0x200, &p, sizeof(p));
-    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x200, 0), 0);
+    assert_int_equal(hvm_op(f, HVMOP_set_param, &p, sizeof(p)), 0);
     bool legacy = false;
     assert_int_equal(hv_upcall_vector(f->d, 1, &legacy), 0xf3);
     assert_true(legacy);               /* injected directly, no LAPIC/EOI */
