@@ -107,6 +107,13 @@ check_common() {
         fail "Xen warnings in dmesg"
     fi
 }
+# check_cpus N ONLINE: /proc/cpuinfo has N CPUs and the hypervisor flag,
+# /sys/devices/system/cpu/online says ONLINE
+check_cpus() {
+    grep -q "xk: cpus-online $2\$" "$tmp/g.out" || fail "cpus online is not $2"
+    grep -q "xk: cpuinfo $1  hypervisor\$" "$tmp/g.out" ||
+        fail "/proc/cpuinfo: not $1 CPU(s) with the hypervisor flag"
+}
 check_poweroff() {
     [ "$rc" -eq 0 ] || fail "run exit status $rc, expected 0"
     grep -q "all vCPUs down: powering off" "$tmp/err" || fail "no power-off by halting"
@@ -117,8 +124,7 @@ case "$t" in
 boot)
     run_linux 1 "console=hvc0"
     check_common "$tmp/g.out"
-    grep -q 'xk: cpus-online 0$' "$tmp/g.out" || fail "cpus online is not 0"
-    grep -q 'xk: cpuinfo 1  hypervisor$' "$tmp/g.out" || fail "/proc/cpuinfo: not 1 CPU with the hypervisor flag"
+    check_cpus 1 0
     grep -q 'xk: done' "$tmp/g.out" || fail "init did not finish"
     check_poweroff
     host_time_of_sleep
@@ -128,8 +134,7 @@ boot)
 smp)
     run_linux 2 "console=hvc0"
     check_common "$tmp/g.out"
-    grep -q 'xk: cpus-online 0-1$' "$tmp/g.out" || fail "cpus online is not 0-1"
-    grep -q 'xk: cpuinfo 2  hypervisor$' "$tmp/g.out" || fail "/proc/cpuinfo: not 2 CPUs with the hypervisor flag"
+    check_cpus 2 0-1
     grep -q 'xk: cpu1-off 0$' "$tmp/g.out" || fail "CPU 1 did not go offline"
     grep -q 'xk: cpu1-on 0-1$' "$tmp/g.out" || fail "CPU 1 did not come back"
     grep -q 'xk: on-cpu1 1$' "$tmp/g.out" || fail "a task did not sleep on CPU 1"
