@@ -41,6 +41,19 @@ hello)
     [ "$(grep -c '^ok:' "$tmp/out")" -ge 8 ] || fail "guest checks missing"
     grep -q "domain 'hello' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no shutdown report"
     ;;
+hcall_stats)
+    needs_kvm
+    # XENKVM_HCALL_STATS: at its end, the domain's hypercalls by sub-op
+    XENKVM_HCALL_STATS=1 "$xk" run --name st --kernel "$guest" --cmdline "null 7" \
+        >"$tmp/out" 2>"$tmp/err" || fail "run failed"
+    grep -q "domain 'st' (domid 1): hypercalls made:" "$tmp/err" || fail "no stats"
+    # mode null: 7 timed xen_version(XENVER_version) calls, plus the runtime's
+    n=$(grep "hypercalls made:" "$tmp/err" | grep -o " xen_version/0 x[0-9]*" | sed 's/.*x//')
+    [ -n "$n" ] && [ "$n" -ge 7 ] || fail "xen_version/0 counted ${n:-not at all}"
+    grep "hypercalls made:" "$tmp/err" | grep -q " sched_op/2 x1" || fail "no SCHEDOP_shutdown counted"
+    "$xk" run --name st --kernel "$guest" --cmdline "null 7" >"$tmp/out" 2>"$tmp/err"
+    ! grep -q "hypercalls made" "$tmp/err" || fail "stats without XENKVM_HCALL_STATS"
+    ;;
 vmcall)
     # Hypercalls through functions shaped like Linux's xen_hypercall_intel/
     # amd, the hypercall page unusable meanwhile: the VMM must have patched
