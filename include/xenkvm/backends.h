@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #include "xenkvm/evtchn.h"
+#include "xenkvm/gnttab.h"
 #include "xenkvm/hv.h"
 #include "xenkvm/store.h"
 #include "xenkvm/util.h"
@@ -40,6 +41,8 @@ struct be_env {
     struct util_loop *loop;       /* the dom0 services' loop, running */
     struct evtchn_host *evtchn;   /* domain 0 is domid 0 there */
     struct store *store;          /* the XenStore (be_xenstore_store) */
+    struct gnttab_host *gnttab;   /* every domain's grant table; domain 0
+                                   * is registered there as a mapper */
     FILE *out;                    /* what the user sees (guest consoles) */
     bool quiet;                   /* no warnings on stderr */
 };
@@ -175,5 +178,60 @@ struct be_console_utf8 {
  * how many. Pure: no lock, no I/O. */
 size_t be_console_sanitize(struct be_console_utf8 *st, const char *in,
                            size_t n, char *out);
+
+/* ---- the PV block backend (blkback.c, with xenbus_be.c) ----
+ *
+ * Domain 0's side of <xen/io/blkif.h> for each disk = [ ... ] entry: it
+ * writes the frontend and backend directories as `xl` does, follows the
+ * xenbus state machine on both sides (a frontend that closes and comes
+ * back, as on a module reload, is served again), maps the guest's grants
+ * through env->gnttab as domain 0, and does the I/O on the image file
+ * without ever blocking the loop or a vCPU thread.
+ */
+struct be_blkback;
+struct be_blk_disk;
+
+/* The host-wide service (its I/O engine). NULL with one line in err. */
+struct be_blkback *be_blkback_create(const struct be_env *env, char *err,
+                                     size_t errlen);
+/* Every disk removed first. NULL: no-op. */
+void be_blkback_destroy(struct be_blkback *bb);
+
+struct be_blk_config {
+    domid_t domid;                /* the frontend's domain */
+    const char *target;           /* the image file */
+    const char *vdev;             /* its name in the guest ("xvda") */
+    uint32_t devid;               /* device/vbd/<devid> (config_disk) */
+    bool readonly;
+    bool cdrom;
+};
+/* Open the image (read-only when cfg->readonly: writes are refused with
+ * BLKIF_RSP_ERROR and the file is never opened for writing), write
+ * /local/domain/<domid>/device/vbd/<devid> and
+ * /local/domain/0/backend/vbd/<domid>/<devid> with xl's permissions, and
+ * serve the frontend from then on. 0 and *out, or -errno (nothing left
+ * behind; -ENOENT etc. from opening the image). */
+int be_blkback_disk_add(struct be_blkback *bb, const struct be_blk_config *cfg,
+                        struct be_blk_disk **out);
+/* Hot-unplug, as `xl block-detach`: ask the frontend to close (backend
+ * state Closing); once it has (or at once if it never connected) the
+ * directories are removed and the disk is freed; *done is called (loop
+ * thread) then. The handle must not be used after this call. */
+void be_blkback_disk_unplug(struct be_blk_disk *d,
+                            void (*done)(void *arg), void *arg);
+/* The domain is gone: stop at once (requests in flight are completed or
+ * cancelled, every grant unmapped), remove the directories, free. NULL:
+ * no-op. */
+void be_blkback_disk_remove(struct be_blk_disk *d);
+
+/* What a disk has done, for tests and `xenkvm list`. */
+struct be_blk_stats {
+    int be_state, fe_state;       /* XenbusState* */
+    uint32_t nr_rings, ring_pages;
+    bool persistent, indirect;    /* what the frontend negotiated */
+    uint64_t reads, writes, flushes, discards, errors;
+    uint64_t bytes_read, bytes_written;
+};
+void be_blkback_disk_stats(struct be_blk_disk *d, struct be_blk_stats *out);
 
 #endif /* XENKVM_BACKENDS_H */

@@ -125,6 +125,20 @@ enum config_action {              /* on_poweroff / on_reboot / on_crash */
     CONFIG_ACTION_RESTART,        /* a new domain from the same config */
 };
 
+/* One disk = [ ... ] entry, as libxlutil's xlu_disk_parse reads it
+ * (xl-disk-configuration: "format=raw, vdev=xvda, access=rw,
+ * target=/path" or the positional "/path,raw,xvda,rw"). */
+struct config_disk {
+    char *target;                 /* the image file (owned) */
+    char *vdev;                   /* "xvda", "xvdb1", "hda", "sdb" (owned) */
+    uint32_t devid;               /* Xen's device number of vdev: xvd
+                                   * 202<<8 | disk<<4 | part (disk < 16),
+                                   * else 1<<28 | disk<<8 | part; hd, sd as
+                                   * Linux's majors 3/22, 8 */
+    bool readonly;                /* access=ro (or a cdrom) */
+    bool cdrom;                   /* devtype=cdrom */
+};
+
 struct config_domain {
     /* Strings are owned (NULL: not given). */
     char *name, *kernel, *ramdisk, *cmdline;
@@ -139,6 +153,8 @@ struct config_domain {
     struct config_irq irq;        /* irqs= iomem= irq_pins= (+ the tree) */
     bool has_dt;                  /* dt was loaded and merged into irq */
     struct config_dt dt;
+    struct config_disk *disks;    /* disk = [ ... ], in order (owned) */
+    unsigned int nr_disks;
 };
 
 /* config_domain_parse flags */
