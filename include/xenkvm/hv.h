@@ -49,6 +49,8 @@
 
 struct hv_domain;
 struct irq_pirq;
+struct gnttab;
+struct gnttab_host;
 
 /* One trapped hypercall, as decoded by an entry point. */
 struct hv_call {
@@ -118,6 +120,12 @@ struct hv_domain_config {
     /* The IRQ router serving __HYPERVISOR_physdev_op (xenkvm/irq.h); the
      * domain must have been added to it. NULL: physdev_op is -ENOSYS. */
     struct irq_pirq *pirq;
+    /* The domain's grant table (xenkvm/gnttab.h) serving
+     * __HYPERVISOR_grant_table_op and XENMAPSPACE_grant_table, and the
+     * registry its GNTTABOP_copy looks other domains up in. NULL:
+     * grant_table_op is -ENOSYS. */
+    struct gnttab *gnttab;
+    struct gnttab_host *gnttab_host;
 };
 
 /* Create the hypercall-layer state of a domain, and register it with the

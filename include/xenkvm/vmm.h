@@ -26,6 +26,7 @@
 
 #include "xenkvm/config.h"
 #include "xenkvm/evtchn.h"
+#include "xenkvm/gnttab.h"
 #include "xenkvm/irq.h"
 
 #define VMM_SPECIAL_GPA     0xfeff0000ull
@@ -75,8 +76,9 @@ struct vmm_domain_config {
     struct vmm_domain_irq irq; /* all empty: no host interrupts, no MMIO */
     /* xl.cfg's per-domain limits; 0: libxl's default (VMM_DEFAULT_*). */
     uint32_t max_event_channels;  /* highest event-channel port the guest gets */
-    uint32_t max_grant_frames;    /* kept for grant tables (none yet) */
-    uint32_t max_maptrack_frames; /* likewise; xl.cfg's 0 is VMM_NO_MAPTRACK */
+    uint32_t max_grant_frames;    /* the guest's grant table's size limit */
+    uint32_t max_maptrack_frames; /* its mappings of others' grants;
+                                   * xl.cfg's 0 is VMM_NO_MAPTRACK */
 };
 
 /* libxl's defaults and Xen's bounds for those limits (xl.cfg(5)): ports
@@ -84,9 +86,9 @@ struct vmm_domain_config {
  * frames 0..1024 (Xen's default gnttab_max_frames / max_maptrack_frames). */
 #define VMM_DEFAULT_MAX_EVENT_CHANNELS 1023u
 #define VMM_MAX_EVENT_CHANNELS (EVTCHN_FIFO_NR_CHANNELS - 1u)
-#define VMM_DEFAULT_MAX_GRANT_FRAMES 64u
+#define VMM_DEFAULT_MAX_GRANT_FRAMES GNTTAB_DEFAULT_MAX_FRAMES
 #define VMM_MAX_GRANT_FRAMES 64u
-#define VMM_DEFAULT_MAX_MAPTRACK_FRAMES 1024u
+#define VMM_DEFAULT_MAX_MAPTRACK_FRAMES GNTTAB_DEFAULT_MAX_MAPTRACK_FRAMES
 #define VMM_MAX_MAPTRACK_FRAMES 1024u
 #define VMM_NO_MAPTRACK UINT32_MAX      /* max_maptrack_frames = 0 */
 

@@ -32,6 +32,8 @@ static const struct {
     [__HYPERVISOR_set_timer_op]     = { hv_do_set_timer_op, "set_timer_op", true },
     [__HYPERVISOR_vm_assist]        = { hv_do_vm_assist, "vm_assist", true },
     [__HYPERVISOR_platform_op]      = { hv_do_platform_op, "platform_op", false },
+    [__HYPERVISOR_grant_table_op]   = { hv_do_grant_table_op,
+                                        "grant_table_op", false },
 };
 
 uint64_t hv_now_ns(void)
@@ -67,6 +69,8 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
     d->ops = *cfg->ops;
     d->opaque = cfg->opaque;
     d->pirq = cfg->pirq;
+    d->gnttab = cfg->gnttab;
+    d->gnttab_host = cfg->gnttab_host;
     pthread_mutex_init(&d->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -314,6 +318,14 @@ static void hv_poll_wake_cb(void *arg, evtchn_port_t port)
     d->wake_gen++;
     pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->lock);
+}
+
+bool hv_stopping(struct hv_domain *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool s = d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    return s;
 }
 
 void hv_domain_stop(struct hv_domain *d)

@@ -18,6 +18,7 @@
 #include <xen/version.h>
 
 #include "hv_int.h"
+#include "xenkvm/gnttab.h"
 
 /* memory_op's low 6 bits are the command; Xen keeps a continuation's start
  * extent above them (xen/include/xen/hypercall.h, not a public header). */
@@ -136,6 +137,10 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
         int rc = self_domid(c, x.domid);
         if (rc)
             return rc;
+        if (x.space == XENMAPSPACE_grant_table)
+            return c->d->gnttab ?
+                   gnttab_op_add_to_physmap(c->d->gnttab, x.idx, x.gpfn) :
+                   -ENOSYS;
         if (x.space != XENMAPSPACE_shared_info) {
             hv_log(c->d, "add_to_physmap space %u not supported", x.space);
             return -ENOSYS;

@@ -46,6 +46,8 @@ struct hv_domain {
     struct hv_platform_ops ops;
     void *opaque;
     struct irq_pirq *pirq;     /* PHYSDEVOP router, or NULL: -ENOSYS */
+    struct gnttab *gnttab;     /* its grant table, or NULL: -ENOSYS */
+    struct gnttab_host *gnttab_host;   /* every table (GNTTABOP_copy) */
     struct util_ratelimit log_rl;  /* hv_log's budget */
     char log_prefix[24];           /* hv_log's "xenkvm: dom<id>: " */
 
@@ -104,9 +106,13 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_console_io(struct hv_ctx *c, const uint64_t *a);
 /* hv_physdev.c: PHYSDEVOPs of the IRQ router (d->pirq). */
 long hv_do_physdev_op(struct hv_ctx *c, const uint64_t *a);
+/* hv_gnttab.c: GNTTABOPs of the grant-table core (d->gnttab). */
+long hv_do_grant_table_op(struct hv_ctx *c, const uint64_t *a);
 
 /* hv.c helpers for handlers */
 int hv_block(struct hv_ctx *c);
+/* hv_domain_stop has been called (a long loop of a guest's call ends). */
+bool hv_stopping(struct hv_domain *d);
 int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
             uint64_t timeout_ns);
 /* Log that sub-op cmd of hypercall nr is not implemented (once). */

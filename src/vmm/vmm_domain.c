@@ -155,6 +155,30 @@ static void evtchn_down(struct vmm_domain *d)
         evtchn_domain_destroy(d->h->evtchn, d->domid);
 }
 
+static int gnttab_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                     char *err, size_t errlen)
+{
+    (void)cfg;
+    struct gnttab_config gc = {
+        .domid = d->domid, .max_frames = d->max_grant_frames,
+        .max_maptrack_frames = d->max_maptrack_frames,
+        .pages = d->shinfo + VMM_XP_GNTTAB * VMM_PAGE,
+        .ops = &vmm_gnttab_ops, .opaque = d,
+    };
+    d->gnttab = gnttab_create(d->h->gnttab, &gc);
+    if (!d->gnttab) {
+        snprintf(err, errlen, "cannot create the grant table of '%s'", d->name);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void gnttab_down(struct vmm_domain *d)
+{
+    gnttab_destroy(d->gnttab);
+    d->gnttab = NULL;
+}
+
 static int irq_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
                   char *err, size_t errlen)
 {
@@ -170,6 +194,7 @@ static int hv_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
         .ram_pages = d->ram_size / VMM_PAGE,
         .e820 = d->e820, .nr_e820 = d->nr_e820, .evtchn = d->h->evtchn,
         .ops = &vmm_hv_ops, .opaque = d, .pirq = d->h->pirq,
+        .gnttab = d->gnttab, .gnttab_host = d->h->gnttab,
     };
     d->hv = hv_domain_create(&hc);
     if (!d->hv) {
@@ -269,6 +294,7 @@ static const struct vmm_domain_step {
     { "memory", mem_up, vmm_mem_fini },
     { "kernel", vmm_load_pvh, NULL },
     { "event channels", evtchn_up, evtchn_down },
+    { "grant table", gnttab_up, gnttab_down },
     { "host interrupts", irq_up, vmm_irq_domain_free },
     { "hypercalls", hv_up, hv_down },
     { "vCPUs", vcpus_up, vcpus_down },

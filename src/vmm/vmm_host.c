@@ -211,6 +211,30 @@ static void evtchn_down(struct vmm_host *h)
     h->evtchn = NULL;
 }
 
+/* The grant-table registry, and domain 0 in it: it has no table of its
+ * own, only the maptrack its backends map the guests' grants with. */
+static int gnttab_up(struct vmm_host *h, char *err, size_t errlen)
+{
+    h->gnttab = gnttab_host_create();
+    struct gnttab_config c0 = {
+        .domid = 0, .max_maptrack_frames = GNTTAB_DEFAULT_MAX_MAPTRACK_FRAMES,
+    };
+    if (!h->gnttab || !(h->gnttab0 = gnttab_create(h->gnttab, &c0))) {
+        snprintf(err, errlen, "cannot create the grant tables");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void gnttab_down(struct vmm_host *h)
+{
+    gnttab_destroy(h->gnttab0);
+    h->gnttab0 = NULL;
+    if (h->gnttab)
+        gnttab_host_destroy(h->gnttab);
+    h->gnttab = NULL;
+}
+
 /* The one event loop of the dom0 services, the host interrupts and the
  * control server. */
 static int loop_up(struct vmm_host *h, char *err, size_t errlen)
@@ -272,6 +296,7 @@ static const struct vmm_host_step {
     { "KVM", kvm_up, NULL, kvm_down },
     { "wake pipe", wake_up, NULL, wake_down },
     { "event channels", evtchn_up, NULL, evtchn_down },
+    { "grant tables", gnttab_up, NULL, gnttab_down },
     { "event loop", loop_up, loop_stop, loop_down },
     { "host interrupts", vmm_irq_init, vmm_irq_stop, vmm_irq_fini },
     { "XenStore", vmm_store_init, NULL, vmm_store_fini },

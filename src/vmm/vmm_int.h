@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "xenkvm/backends.h"
+#include "xenkvm/gnttab.h"
 #include "xenkvm/hv.h"
 #include "xenkvm/store.h"
 #include "xenkvm/util.h"
@@ -100,6 +101,14 @@ static inline void vmm_down_ran(struct vmm_vcpu *v)
         vmm_down_set(v, false);
 }
 
+/* Where one of Xen's pages is shown to the guest (vmm_mem.c). */
+struct vmm_xenpage {
+    uint64_t gfn;                 /* ~0: nowhere (atomic: vmm_gfn_map) */
+    int slot;                     /* memslot when outside RAM, or -1 */
+};
+#define VMM_XP_SHINFO 0u
+#define VMM_XP_GNTTAB 1u
+
 struct vmm_domain {
     struct vmm_host *h;
     domid_t domid;
@@ -109,14 +118,19 @@ struct vmm_domain {
     uint8_t *ram;                 /* [0, ram_size) guest physical */
     uint64_t ram_size;
     uint8_t *special;             /* VMM_SPECIAL_PAGES pages */
-    uint8_t *shinfo;              /* the shared_info page */
-    uint64_t shinfo_gfn;          /* where the guest sees it, ~0: nowhere */
-    int shinfo_slot;              /* memslot used when outside RAM, or -1 */
+    /* Xen's own pages the guest maps with add_to_physmap: shared_info
+     * (VMM_XP_SHINFO) then the grant table's pages (VMM_XP_GNTTAB + i,
+     * gnttab_config.pages), nr_xp of them, contiguous in the memfd after
+     * the special pages and in this host mapping. */
+    uint8_t *shinfo;              /* = the first of them */
+    struct vmm_xenpage *xp;       /* where each is shown, under lock */
+    uint32_t nr_xp;
     uint32_t next_slot;
     uint32_t nr_vcpus;
     struct vmm_vcpu *vcpus;
-    /* xl.cfg limits for the grant tables to come (nothing uses them yet). */
+    /* xl.cfg's grant-table limits, and the table (src/gnttab). */
     uint32_t max_grant_frames, max_maptrack_frames;
+    struct gnttab *gnttab;
     struct hv_domain *hv;
     struct hv_e820 e820[HV_MAX_E820];
     unsigned int nr_e820;
@@ -175,6 +189,8 @@ struct vmm_host {
     bool xen_hcall;
     struct kvm_cpuid2 *supported_cpuid;
     struct evtchn_host *evtchn;
+    struct gnttab_host *gnttab;   /* every table; domain 0's maps only */
+    struct gnttab *gnttab0;
     struct vmm_host_config cfg;
     FILE *console;
 
@@ -235,6 +251,7 @@ void vmm_domains_free_all(struct vmm_host *h);
 /* vmm_platform.c: the hooks of the event-channel core and of hv. */
 void vmm_evtchn_ops(struct evtchn_platform_ops *ops);
 extern const struct hv_platform_ops vmm_hv_ops;
+extern const struct gnttab_ops vmm_gnttab_ops;
 
 /* vmm_mem.c */
 int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen);
@@ -252,7 +269,12 @@ void *vmm_gpa_map(struct vmm_domain *d, uint64_t gpa, size_t len);
 /* Translate a linear address with the paging state in sregs. */
 void *vmm_gva_map(struct vmm_domain *d, const struct kvm_sregs *sregs,
                   uint64_t gva, bool write);
-int vmm_map_shared_info(struct vmm_domain *d, uint64_t gfn);
+/* XENMAPSPACE_shared_info / _grant_table: show Xen page idx (VMM_XP_*)
+ * at guest frame gfn, and no longer where it was; a page of another kind
+ * already at gfn is removed from it, as Xen's physmap replace does. 0, or
+ * -EINVAL for a frame the guest may not use (special pages, the APIC
+ * window, beyond 2^40), or -errno. */
+int vmm_map_xenpage(struct vmm_domain *d, uint32_t idx, uint64_t gfn);
 
 /* vmm_vcpu.c. The KVM_EXIT_XEN_HCALL in run (a vCPU's kvm_run, registers as KVM
  * reported them) served by hv_hypercall of hv for vCPU vcpu_id (vcpu: its

@@ -1,7 +1,8 @@
 /*
- * Guest memory: one memfd per domain holding RAM, the special pages and the
- * shared_info page; KVM memslots over host mappings of it; guest-physical
- * and guest-linear (page-table walk) translation for the hypercall layer.
+ * Guest memory: one memfd per domain holding RAM, the special pages and
+ * Xen's own pages (shared_info, the grant table's frames); KVM memslots
+ * over host mappings of it; guest-physical and guest-linear (page-table
+ * walk) translation for the hypercall layer.
  */
 #include <stdint.h>
 #include <errno.h>
@@ -12,9 +13,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
 #include "vmm_int.h"
 
-#define SHINFO_OFFSET(d) ((d)->ram_size + VMM_SPECIAL_PAGES * VMM_PAGE)
+#define XP_OFFSET(d) ((d)->ram_size + VMM_SPECIAL_PAGES * VMM_PAGE)
+#define MEM_TOTAL(d) (XP_OFFSET(d) + (uint64_t)(d)->nr_xp * VMM_PAGE)
 
 static int set_slot(struct vmm_domain *d, uint32_t slot, uint64_t gpa,
                     uint64_t size, void *host)
@@ -40,9 +44,12 @@ int vmm_mem_slot_add(struct vmm_domain *d, uint64_t gpa, uint64_t size,
 
 int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen)
 {
-    uint64_t total = SHINFO_OFFSET(d) + VMM_PAGE;
+    /* shared_info and the grant table's shared and status pages. */
+    d->nr_xp = VMM_XP_GNTTAB + d->max_grant_frames +
+               gnttab_status_pages(d->max_grant_frames);
+    d->xp = calloc(d->nr_xp, sizeof(*d->xp));
     d->memfd = memfd_create(d->name, MFD_CLOEXEC);
-    if (d->memfd < 0 || ftruncate(d->memfd, (off_t)total) < 0) {
+    if (!d->xp || d->memfd < 0 || ftruncate(d->memfd, (off_t)MEM_TOTAL(d)) < 0) {
         snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
                  (unsigned long long)(d->ram_size >> 20), strerror(errno));
         return -ENOMEM;
@@ -52,15 +59,15 @@ int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen)
     d->special = mmap(NULL, VMM_SPECIAL_PAGES * VMM_PAGE,
                       PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd,
                       (off_t)d->ram_size);
-    d->shinfo = mmap(NULL, VMM_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-                     d->memfd, (off_t)SHINFO_OFFSET(d));
+    d->shinfo = mmap(NULL, (size_t)d->nr_xp * VMM_PAGE, PROT_READ | PROT_WRITE,
+                     MAP_SHARED, d->memfd, (off_t)XP_OFFSET(d));
     if (d->ram == MAP_FAILED || d->special == MAP_FAILED ||
         d->shinfo == MAP_FAILED) {
         snprintf(err, errlen, "cannot map guest memory: %s", strerror(errno));
         return -ENOMEM;
     }
-    d->shinfo_gfn = ~0ull;
-    d->shinfo_slot = -1;
+    for (uint32_t i = 0; i < d->nr_xp; i++)
+        d->xp[i] = (struct vmm_xenpage){ .gfn = ~0ull, .slot = -1 };
     int rc = set_slot(d, 0, 0, d->ram_size, d->ram);
     if (!rc)
         rc = set_slot(d, 1, VMM_SPECIAL_GPA, VMM_SPECIAL_PAGES * VMM_PAGE,
@@ -77,10 +84,9 @@ void vmm_mem_release(struct vmm_domain *d)
 {
     /* The mappings stay (a late reader sees zeros, a late writer gets a
      * fresh page), the memory goes back to the host. */
-    uint64_t total = SHINFO_OFFSET(d) + VMM_PAGE;
     if (d->memfd >= 0 &&
         fallocate(d->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                  (off_t)total) < 0)
+                  (off_t)MEM_TOTAL(d)) < 0)
         vmm_log(d, "cannot release its memory: %s", strerror(errno));
 }
 
@@ -91,23 +97,27 @@ void vmm_mem_fini(struct vmm_domain *d)
     if (d->special && d->special != MAP_FAILED)
         munmap(d->special, VMM_SPECIAL_PAGES * VMM_PAGE);
     if (d->shinfo && d->shinfo != MAP_FAILED)
-        munmap(d->shinfo, VMM_PAGE);
+        munmap(d->shinfo, (size_t)d->nr_xp * VMM_PAGE);
     if (d->memfd >= 0)
         close(d->memfd);
+    free(d->xp);
 }
 
 void *vmm_gfn_map(struct vmm_domain *d, uint64_t gfn)
 {
     uint64_t ram_pages = d->ram_size / VMM_PAGE;
     if (gfn < ram_pages)
-        /* Also right for a RAM frame now showing shared_info: the host
-         * mapping of that frame was replaced too (vmm_map_shared_info). */
+        /* Also right for a RAM frame now showing one of Xen's pages: the
+         * host mapping of that frame was replaced too (vmm_map_xenpage). */
         return d->ram + gfn * VMM_PAGE;
     uint64_t sp = VMM_SPECIAL_GPA / VMM_PAGE;
     if (gfn >= sp && gfn < sp + VMM_SPECIAL_PAGES)
         return d->special + (gfn - sp) * VMM_PAGE;
-    if (gfn == __atomic_load_n(&d->shinfo_gfn, __ATOMIC_ACQUIRE))
-        return d->shinfo;
+    /* Xen's pages shown outside RAM (few: shared_info and up to 72 grant
+     * pages; only hypercall arguments placed there come this way). */
+    for (uint32_t i = 0; i < d->nr_xp; i++)
+        if (gfn == __atomic_load_n(&d->xp[i].gfn, __ATOMIC_ACQUIRE))
+            return d->shinfo + (uint64_t)i * VMM_PAGE;
     return NULL;
 }
 
@@ -207,61 +217,68 @@ void *vmm_gva_map(struct vmm_domain *d, const struct kvm_sregs *s,
     return vmm_gpa_map(d, table + (gva & 0xfff), 1);
 }
 
-/*
- * XENMAPSPACE_shared_info: make guest frame gfn show the shared_info page.
- * Inside RAM the host mapping of that frame is replaced (MAP_FIXED) by the
- * shared_info offset of the memfd; KVM follows host mappings through its
- * MMU notifier, so the memslot stays as it is and the RAM page is hidden
- * as Xen hides it. Outside RAM a one-page memslot is added. A previous
- * location gets its RAM back (or loses the slot).
- */
-int vmm_map_shared_info(struct vmm_domain *d, uint64_t gfn)
+/* Show host page host_off of the memfd at RAM frame gfn (MAP_FIXED over
+ * the RAM mapping: KVM follows host mappings through its MMU notifier, so
+ * the RAM memslot stays as it is). */
+static int ram_frame_show(struct vmm_domain *d, uint64_t gfn, uint64_t host_off)
 {
-    uint64_t ram_pages = d->ram_size / VMM_PAGE;
+    void *p = mmap(d->ram + gfn * VMM_PAGE, VMM_PAGE, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED, d->memfd, (off_t)host_off);
+    return p == MAP_FAILED ? -ENOMEM : 0;
+}
+
+/* Take Xen page i away from where it is shown (its RAM frame gets its own
+ * page back; outside RAM its memslot is emptied). Under d->lock. */
+static int xenpage_hide(struct vmm_domain *d, uint32_t i)
+{
+    struct vmm_xenpage *x = &d->xp[i];
+    if (x->gfn == ~0ull)
+        return 0;
+    if (x->gfn < d->ram_size / VMM_PAGE) {
+        int rc = ram_frame_show(d, x->gfn, x->gfn * VMM_PAGE);
+        if (rc)
+            return rc;
+    } else if (x->slot >= 0) {
+        set_slot(d, (uint32_t)x->slot, x->gfn * VMM_PAGE, 0, NULL);
+    }
+    __atomic_store_n(&x->gfn, ~0ull, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/*
+ * Inside RAM the frame's host mapping is replaced by the Xen page's offset
+ * of the memfd, so the RAM page is hidden as Xen hides it; outside RAM
+ * the page gets a one-page memslot of its own (kept for later moves).
+ */
+int vmm_map_xenpage(struct vmm_domain *d, uint32_t idx, uint64_t gfn)
+{
     uint64_t sp = VMM_SPECIAL_GPA / VMM_PAGE;
     /* Below 2^40 pages keeps gfn*4K inside the guest physical space. */
-    if (gfn >= (1ull << 40) || (gfn >= sp && gfn < sp + VMM_SPECIAL_PAGES) ||
+    if (idx >= d->nr_xp || gfn >= (1ull << 40) ||
+        (gfn >= sp && gfn < sp + VMM_SPECIAL_PAGES) ||
         (gfn >= 0xfec00 && gfn < 0xfef00))    /* IOAPIC/LAPIC window */
         return -EINVAL;
     pthread_mutex_lock(&d->lock);
     int rc = 0;
-    uint64_t old = d->shinfo_gfn;
-    if (old == gfn)
+    if (d->xp[idx].gfn == gfn)
         goto out;
-    /* Remove from the old place first. */
-    if (old != ~0ull) {
-        if (old < ram_pages) {
-            void *p = mmap(d->ram + old * VMM_PAGE, VMM_PAGE,
-                           PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                           d->memfd, (off_t)(old * VMM_PAGE));
-            if (p == MAP_FAILED) {
-                rc = -ENOMEM;
-                goto out;
-            }
-        } else if (d->shinfo_slot >= 0) {
-            set_slot(d, (uint32_t)d->shinfo_slot, old * VMM_PAGE, 0, NULL);
-        }
-        __atomic_store_n(&d->shinfo_gfn, ~0ull, __ATOMIC_RELEASE);
-    }
-    if (gfn < ram_pages) {
-        void *p = mmap(d->ram + gfn * VMM_PAGE, VMM_PAGE,
-                       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                       d->memfd, (off_t)SHINFO_OFFSET(d));
-        if (p == MAP_FAILED) {
-            rc = -ENOMEM;
-            goto out;
-        }
+    rc = xenpage_hide(d, idx);
+    for (uint32_t i = 0; i < d->nr_xp && !rc; i++)
+        if (d->xp[i].gfn == gfn)      /* another one there: replaced */
+            rc = xenpage_hide(d, i);
+    if (rc)
+        goto out;
+    uint8_t *host = d->shinfo + (uint64_t)idx * VMM_PAGE;
+    if (gfn < d->ram_size / VMM_PAGE) {
+        rc = ram_frame_show(d, gfn, XP_OFFSET(d) + (uint64_t)idx * VMM_PAGE);
     } else {
-        if (d->shinfo_slot < 0)
-            d->shinfo_slot = (int)d->next_slot++;
-        rc = set_slot(d, (uint32_t)d->shinfo_slot, gfn * VMM_PAGE, VMM_PAGE,
-                      d->shinfo);
-        if (rc) {
-            rc = -EINVAL;
-            goto out;
-        }
+        if (d->xp[idx].slot < 0)
+            d->xp[idx].slot = (int)d->next_slot++;
+        rc = set_slot(d, (uint32_t)d->xp[idx].slot, gfn * VMM_PAGE, VMM_PAGE,
+                      host) ? -EINVAL : 0;
     }
-    __atomic_store_n(&d->shinfo_gfn, gfn, __ATOMIC_RELEASE);
+    if (!rc)
+        __atomic_store_n(&d->xp[idx].gfn, gfn, __ATOMIC_RELEASE);
 out:
     pthread_mutex_unlock(&d->lock);
     return rc;

@@ -41,7 +41,7 @@ static void *hvo_gfn_map(void *dom, uint64_t gfn)
 
 static int hvo_map_shared_info(void *dom, uint64_t gfn)
 {
-    return vmm_map_shared_info(dom, gfn);
+    return vmm_map_xenpage(dom, VMM_XP_SHINFO, gfn);
 }
 
 static int hvo_vcpu_initialise(void *dom, uint32_t id, const void *ctx)
@@ -182,6 +182,26 @@ const struct hv_platform_ops vmm_hv_ops = {
     .console_write = hvo_console_write,
     .assert_upcall = hvo_assert_upcall,
     .tsc_info = hvo_tsc_info,
+};
+
+/* ---- the grant-table core's hooks ---- */
+
+static int gto_map_frame(void *dom, uint32_t page, uint64_t gfn)
+{
+    return vmm_map_xenpage(dom, VMM_XP_GNTTAB + page, gfn);
+}
+
+/* Grant entries name RAM frames only (Xen refuses a grant of its own
+ * pages, and of the special pages: they are not the guest's to give). */
+static void *gto_gfn_map(void *dom, uint64_t gfn)
+{
+    struct vmm_domain *d = dom;
+    return gfn < d->ram_size / VMM_PAGE ? vmm_gfn_map(d, gfn) : NULL;
+}
+
+const struct gnttab_ops vmm_gnttab_ops = {
+    .gfn_map = gto_gfn_map,
+    .map_frame = gto_map_frame,
 };
 
 void vmm_evtchn_ops(struct evtchn_platform_ops *ops)
