@@ -7,17 +7,42 @@
 # (/sbin/poweroff, run by `xenkvm shutdown` through control/shutdown) powers
 # off; `reboot` (SIGTERM) or `xenkvm reboot` (/sbin/reboot) reboots.
 # xk.bench=1 runs the benchmark's /bin/timerloop (xk.loop=N iterations)
-# instead of the checks (bench/linux_boot.sh).
+# instead of the checks (bench/linux_boot.sh); xk.disk=MODE[,MODE] runs
+# /bin/xkdisk (disk.sh) with each instead, then powers off; xk.blkbench=MIB:SECS
+# runs bench/blkbench on /dev/xvda (bench/blk.sh).
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 echo "xk: init $(uname -r)"
+# Debian's modules put in by mkinitramfs.sh (XK_MODULES), in load order;
+# xk.mod.NAME=a=1,b=2 on the command line gives NAME its parameters.
+if [ -f /modules.list ]; then
+    for m in $(cat /modules.list); do
+        p=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^xk\.mod\.$m=//p" | tr ',' ' ')
+        # shellcheck disable=SC2086
+        insmod "/lib/modules/$m.ko" $p || echo "xk: insmod-failed $m"
+    done
+fi
 case " $(cat /proc/cmdline) " in
     *" xk.bench=1 "*) n=$(sed -n 's/.*xk\.loop=\([0-9]*\).*/\1/p' /proc/cmdline)
         echo "xk: $(timerloop $n)"; echo "xk: done"; poweroff -f;;
 esac
+mib=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^xk\.blkbench=//p')
+if [ -n "$mib" ]; then
+    i=0
+    until [ -b /dev/xvda ] || [ $i -ge 300 ]; do i=$((i + 1)); sleep 0.1; done
+    blkbench /dev/xvda ${mib%%:*} ${mib#*:} 2>&1 | sed 's/^/xk: /'
+    echo "xk: done"
+    poweroff -f
+fi
+disk=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^xk\.disk=//p')
+if [ -n "$disk" ]; then
+    for d in $(echo "$disk" | tr ',' ' '); do xkdisk "$d"; done
+    echo "xk: done"
+    poweroff -f
+fi
 echo "xk: cpus-online $(cat /sys/devices/system/cpu/online)"
 echo "xk: cpuinfo $(grep -c '^processor' /proc/cpuinfo) $(grep -m1 -o ' hypervisor' /proc/cpuinfo)"
 echo "xk: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"

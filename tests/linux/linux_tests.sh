@@ -32,47 +32,9 @@ vmmtest=${3:?usage: linux_tests.sh TEST XENKVM VMMTEST_GUEST}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-if [ -z "${XENKVM_IN_BOX:-}" ]; then
-    # the project tree is shared with the box read-write at the same path
-    exec "$root/scripts/kvmbox" -- "$0" "$@"
-fi
-
-kernel=$("$root/scripts/debian-kernel") || {
-    echo "FAIL: no Debian kernel (scripts/debian-kernel failed)"; exit 1; }
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+. "$here/lib.sh"
 "$here/mkinitramfs.sh" "$tmp/initrd.gz" || { echo "FAIL: initramfs"; exit 1; }
-export XENSTORED_PATH="$tmp/xs.sock" XENKVM_CONTROL="$tmp/ctl.sock"
-fail() {
-    echo "FAIL: $*"
-    for f in "$tmp"/*.out "$tmp"/*.con "$tmp/err"; do
-        [ -f "$f" ] && { echo "--- $f"; cat "$f"; }
-    done
-    exit 1
-}
-# wait_for FILE PATTERN SECONDS: until grep finds it (1) or time is up (0)
-wait_for() {
-    i=0
-    until grep -q "$2" "$1" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt $(($3 * 10)) ] || return 1
-        sleep 0.1
-    done
-}
-# run_linux VCPUS CMDLINE: one Linux guest, console in $tmp/g.out, each
-# line prefixed with the host's time of its arrival; waits for the run to
-# end by itself (at most 240 s) and sets rc
-run_linux() {
-    mkfifo "$tmp/con"
-    python3 -u -c 'import sys, time
-for l in sys.stdin:
-    sys.stdout.write("%.3f %s" % (time.time(), l))' <"$tmp/con" >"$tmp/g.out" &
-    spid=$!
-    timeout 240 "$xk" run --vcpus "$1" --kernel "$kernel" \
-        --ramdisk "$tmp/initrd.gz" --memory 256 --cmdline "$2" \
-        >"$tmp/con" 2>"$tmp/err"
-    rc=$?
-    wait $spid
-}
+
 # host_time_of_sleep: the sleep 2 inside took 2 s of host time within 10%
 # (the host's arrival times of the lines before and after it) and as much
 # guest time (its uptime) as host time, within 10% of 2 s
@@ -114,15 +76,10 @@ check_cpus() {
     grep -q "xk: cpuinfo $1  hypervisor\$" "$tmp/g.out" ||
         fail "/proc/cpuinfo: not $1 CPU(s) with the hypervisor flag"
 }
-check_poweroff() {
-    [ "$rc" -eq 0 ] || fail "run exit status $rc, expected 0"
-    grep -q "all vCPUs down: powering off" "$tmp/err" || fail "no power-off by halting"
-    grep -q "shut down (poweroff)" "$tmp/err" || fail "not a poweroff"
-}
-
 case "$t" in
 boot)
-    run_linux 1 "console=hvc0"
+    run_linux --vcpus 1 --kernel "$kernel" --ramdisk "$tmp/initrd.gz" \
+        --memory 256 --cmdline "console=hvc0"
     check_common "$tmp/g.out"
     check_cpus 1 0
     grep -q 'xk: done' "$tmp/g.out" || fail "init did not finish"
@@ -132,7 +89,8 @@ boot)
     echo "PASS: Debian's kernel booted to /init and powered off; sleep 2 took $gs cs of guest time, $hs cs of host time"
     ;;
 smp)
-    run_linux 2 "console=hvc0"
+    run_linux --vcpus 2 --kernel "$kernel" --ramdisk "$tmp/initrd.gz" \
+        --memory 256 --cmdline "console=hvc0"
     check_common "$tmp/g.out"
     check_cpus 2 0-1
     grep -q 'xk: cpu1-off 0$' "$tmp/g.out" || fail "CPU 1 did not go offline"
@@ -185,11 +143,8 @@ console)
 two)
     printf 'name="pong"\nkernel="%s"\nmemory=8\ncmdline="pong 2 300"\n' "$vmmtest" > "$tmp/a.cfg"
     printf 'name="ping"\nkernel="%s"\nmemory=8\ncmdline="ping 1 3 300"\n' "$vmmtest" > "$tmp/b.cfg"
-    for n in lin1 lin2; do
-        extra="console=hvc0"; [ $n = lin2 ] && extra="console=hvc0 xk.sh=1"
-        printf 'name="%s"\nkernel="%s"\nramdisk="%s"\nmemory=256\nvcpus=%s\nextra="%s"\n' \
-            $n "$kernel" "$tmp/initrd.gz" "$([ $n = lin1 ] && echo 2 || echo 1)" "$extra" > "$tmp/$n.cfg"
-    done
+    linux_cfg "$tmp/lin1.cfg" lin1 256 2 "console=hvc0"
+    linux_cfg "$tmp/lin2.cfg" lin2 256 1 "console=hvc0 xk.sh=1"
     timeout 300 "$xk" run --console-log "$tmp/all.out" "$tmp/a.cfg" "$tmp/b.cfg" \
         "$tmp/lin1.cfg" "$tmp/lin2.cfg" >/dev/null 2>"$tmp/err" &
     pid=$!

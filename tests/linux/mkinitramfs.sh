@@ -1,8 +1,10 @@
 #!/bin/sh
 # Build the test initramfs for Debian's Linux under xenkvm: Debian's
 # busybox-static as /bin/busybox and init.sh as /init, packed with cpio
-# (newc) and gzip. Nothing else: the kernel's hvc0 (Xen console), xenbus
-# and event channels are built into Debian's kernel.
+# (newc) and gzip. The kernel's hvc0 (Xen console), xenbus and event
+# channels are built into Debian's kernel; its PV disk driver and ext4 are
+# modules: XK_MODULES="xen-blkfront crc32c_generic ext4" puts Debian's own
+# (scripts/debian-kernel --modules) in /lib/modules, which init.sh loads.
 # usage: mkinitramfs.sh OUT.cpio.gz [FILE...]   (FILEs go to /bin, e.g. the
 # benchmark's static timerloop)
 set -eu
@@ -16,6 +18,12 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
 cp "$bb" "$work/bin/busybox"
 cp "$here/init.sh" "$work/init"
+cp "$here/disk.sh" "$work/bin/xkdisk"
 [ $# -eq 0 ] || cp "$@" "$work/bin/"
+if [ -n "${XK_MODULES:-}" ]; then
+    # shellcheck disable=SC2086
+    "$here/../../scripts/debian-kernel" --modules "$work" $XK_MODULES ||
+        { echo "mkinitramfs: cannot get Debian's modules $XK_MODULES"; exit 1; }
+fi
 chmod 755 "$work/init"
 (cd "$work" && find . | cpio -o -H newc --quiet) | gzip -9 > "$out"
