@@ -32,7 +32,10 @@
  *
  * Threads: every function may be called from any thread (vCPU threads,
  * the loop, a backend's I/O threads); a table's state has one lock, and a
- * cross-domain operation takes the tables' locks in domid order.
+ * cross-domain operation takes the tables' locks in domid order, under the
+ * registry's shared lock (gnttab_create/gnttab_destroy take it exclusive).
+ * The gnttab_op_* of a table must not run during its gnttab_destroy (the
+ * domain's vCPUs are stopped first).
  */
 #ifndef XENKVM_GNTTAB_H
 #define XENKVM_GNTTAB_H
@@ -90,13 +93,19 @@ uint32_t gnttab_status_pages(uint32_t max_frames);
 struct gnttab_host *gnttab_host_create(void);
 void gnttab_host_destroy(struct gnttab_host *h);
 
-/* A domain's table (version 1, no frame yet), registered under its domid.
+/* A domain's table (version 1, one frame: Xen's INITIAL_NR_GRANT_FRAMES,
+ * so the toolstack's reserved entries 0..7 have a home before the guest
+ * runs; a table without pages has none), registered under its domid.
  * NULL on EINVAL (bad config, domid taken) or ENOMEM. */
 struct gnttab *gnttab_create(struct gnttab_host *h,
                              const struct gnttab_config *cfg);
 /* Unregister and free. Every mapping of its grants must be gone
  * (the backends unmapped them; that is what a domain's teardown order
- * ensures); mappings it holds of others' grants are dropped. NULL: no-op. */
+ * ensures); mappings it holds of others' grants are dropped. NULL: no-op.
+ * If a mapper still holds one of its grants, nothing crashes: a
+ * rate-limited line is logged, the mapper's handle stays allocated until
+ * gnttab_unmap frees it (GNTST_okay, nothing left to unpin), but its addr
+ * is only as valid as the memory the VMM freed with the domain. */
 void gnttab_destroy(struct gnttab *gt);
 
 /* ---- the guest's own operations (hv decodes and copies) ---- */
@@ -105,8 +114,9 @@ void gnttab_destroy(struct gnttab *gt);
 int16_t gnttab_op_query_size(struct gnttab *gt, uint32_t *nr_frames,
                              uint32_t *max_frames);
 /* GNTTABOP_set_version: 1 or 2; same version: okay; a grant in use (other
- * than the reserved entries): -EBUSY as Xen; bad version: -EINVAL. The
- * reserved entries 0..7 are converted. Returns 0 or -errno (the op's
+ * than the reserved entries): -EBUSY as Xen; bad version: -EINVAL; v2 to
+ * v1 with a reserved entry v1 cannot hold (transitive, frame >= 2^32):
+ * -ERANGE as Xen. The reserved entries 0..7 are converted. Returns 0 or -errno (the op's
  * return value; Xen reports version errors that way), *version the
  * version now in force. */
 int gnttab_op_set_version(struct gnttab *gt, uint32_t version,
@@ -117,7 +127,10 @@ uint32_t gnttab_op_get_version(struct gnttab *gt);
  * GNTST_general_error past max_frames, as Xen. frames[] has nr_frames. */
 int16_t gnttab_op_setup_table(struct gnttab *gt, uint32_t nr_frames,
                               uint64_t *frames);
-/* GNTTABOP_get_status_frames: v2 only (else GNTST_bad_version). */
+/* GNTTABOP_get_status_frames: the gfn of each status frame (INVALID_GFN
+ * if not mapped yet). nr_frames past the status frames in use (all of
+ * them in v1, which has none): GNTST_general_error, as Xen 4.17, which
+ * has no version check here (GNTST_bad_version is not used). */
 int16_t gnttab_op_get_status_frames(struct gnttab *gt, uint32_t nr_frames,
                                     uint64_t *frames);
 /* XENMEM_add_to_physmap(XENMAPSPACE_grant_table): idx, with
@@ -143,13 +156,18 @@ struct gnttab_mapping {
 };
 /* GNTTABOP_map_grant_ref for mapper (domain 0 for our backends): grant
  * ref of domain granter, GNTMAP_host_map plus GNTMAP_readonly or not.
- * GNTST_okay and *out, or Xen's status (bad_domain, bad_gntref,
- * permission_denied, no_device_space when the maptrack is full, ...). */
+ * GNTST_okay and *out, or Xen's status: bad_gntref (no host_map flag, ref
+ * out of range), bad_domain, no_device_space when the maptrack is full,
+ * bad_page (frame not RAM), general_error (device/application map, wrong
+ * grantee, not GTF_permit_access, sub-page or transitive grant, a
+ * GTF_readonly grant mapped writable, entry unstable, pin overflow).
+ * Handles index the mapper's maptrack and are reused after unmap. */
 int16_t gnttab_map(struct gnttab_host *h, domid_t mapper, domid_t granter,
                    grant_ref_t ref, uint32_t flags,
                    struct gnttab_mapping *out);
 /* GNTTABOP_unmap_grant_ref of one of mapper's handles. GNTST_okay or
- * GNTST_bad_handle. */
+ * GNTST_bad_handle (never issued, or already unmapped). A handle whose
+ * granter was destroyed meanwhile is freed with GNTST_okay. */
 int16_t gnttab_unmap(struct gnttab_host *h, domid_t mapper,
                      grant_handle_t handle);
 
