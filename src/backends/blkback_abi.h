@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 /* <xen/io/ring.h> leaves its barriers to the includer */
-#ifndef mb
-#define mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
+#ifndef xen_mb
+#define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define xen_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
 #endif
 
 #include <xen/xen.h>
