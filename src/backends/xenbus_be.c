@@ -183,7 +183,10 @@ static void teardown(struct xenbus_be *b)
     disconnect(b);
     store_client_rm(b->client, b->fe_path);
     store_client_rm(b->client, b->be_path);
-    b->ops->gone(b->opaque);
+    void (*gone)(void *) = b->ops->gone;
+    void *opaque = b->opaque;
+    free(b);
+    gone(opaque);
 }
 
 /* One evaluation of both sides, after any change of the frontend's state

@@ -40,7 +40,7 @@ struct fx {
     struct store_client *c0;        /* the toolstack's view (domain 0) */
     struct store_client *fe;        /* the frontend (domain 1) */
     struct gnttab_host *gh;
-    struct gnttab *gt;
+    struct gnttab *gt, *gt0;
     uint8_t *gtpages, *ram;
     grant_ref_t next_ref;
     uint32_t next_gfn;
@@ -158,7 +158,8 @@ static void setup_common(struct fx *f, bool readonly)
     assert_non_null(f->gh);
     const struct gnttab_config dom0 = { .domid = 0, .max_frames = 1,
         .max_maptrack_frames = GNTTAB_DEFAULT_MAX_MAPTRACK_FRAMES };
-    assert_non_null(gnttab_create(f->gh, &dom0));
+    f->gt0 = gnttab_create(f->gh, &dom0);
+    assert_non_null(f->gt0);
     const struct gnttab_config gc = { .domid = FE, .max_frames = GT_FRAMES,
         .max_maptrack_frames = 0, .pages = f->gtpages, .ops = &gt_ops,
         .opaque = f };
@@ -206,6 +207,7 @@ static void teardown_common(struct fx *f)
     gnttab_get_stats(f->gt, &st);
     assert_int_equal(st.active, 0);  /* every grant unmapped */
     gnttab_destroy(f->gt);
+    gnttab_destroy(f->gt0);
     gnttab_host_destroy(f->gh);
     hx_destroy(f->x);
     munmap(f->ram, RAM_PAGES * PG);
