@@ -79,6 +79,7 @@ static int ring_map(struct blk_ring *r, const grant_ref_t *refs,
         r->nr_ring_maps++;
     }
     void *base = r->ring_maps[0].addr;
+    r->nr_pages = n;                /* what ring_disconnect unmaps */
     if (n > 1) {
         base = mmap(NULL, (size_t)n * BLK_PAGE, PROT_NONE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -91,12 +92,12 @@ static int ring_map(struct blk_ring *r, const grant_ref_t *refs,
             if (mremap(r->ring_maps[i].addr, 0, BLK_PAGE,
                        MREMAP_MAYMOVE | MREMAP_FIXED,
                        (char *)base + (size_t)i * BLK_PAGE) == MAP_FAILED) {
+                int e = errno;
                 snprintf(err, errlen, "ring %u: pages cannot be made "
-                         "contiguous: %s", r->idx, strerror(errno));
-                return -errno;
+                         "contiguous: %s", r->idx, strerror(e));
+                return -e;
             }
     }
-    r->nr_pages = n;
     if (r->x86_32)
         BACK_RING_INIT(&r->br.x32, (blkif_x86_32_sring_t *)base,
                        (size_t)n * BLK_PAGE);
@@ -144,8 +145,9 @@ static int ring_connect(struct blk_ring *r, const char *dir, char *err,
         return rc;
     r->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (r->kick_fd < 0) {
-        snprintf(err, errlen, "eventfd: %s", strerror(errno));
-        return -errno;
+        int e = errno;
+        snprintf(err, errlen, "eventfd: %s", strerror(e));
+        return -e;
     }
     if ((rc = util_loop_add(d->bb->env.loop, r->kick_fd, UTIL_LOOP_IN,
                             on_kick, r))) {
