@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxl.h>
+
 #include "xenkvm/util.h"
 #include "config_int.h"
 
@@ -382,6 +384,143 @@ static int parse_action(XLU_Config *c, const char *name, const char *key,
     return -EINVAL;
 }
 
+/* A name a..z, aa..zz, ... in bijective base 26 (xvda = 0, xvdz = 25,
+ * xvdaa = 26), then an optional partition number without a leading 0, as
+ * libxl's device_virtdisk_matches reads it. */
+static bool vdev_split(const char *v, const char *prefix, unsigned long dmax,
+                       unsigned long pmax, unsigned long *disk,
+                       unsigned long *part)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(v, prefix, n))
+        return false;
+    v += n;
+    unsigned long d = 0;
+    const char *p = v;
+    for (; *p >= 'a' && *p <= 'z'; p++) {
+        d = d * 26 + (unsigned long)(*p - 'a') + 1;
+        if (d > dmax + 1)
+            return false;
+    }
+    if (p == v)
+        return false;
+    *disk = d - 1;
+    *part = 0;
+    if (*p == '\0')
+        return true;
+    if (*p == '0')
+        return false;
+    uint64_t x;
+    if (!config_parse_u64(p, 10, &x) || x > pmax)
+        return false;
+    *part = (unsigned long)x;
+    return true;
+}
+
+/* Xen's device number of vdev, libxl__device_disk_dev_number's rules
+ * (config.h, struct config_disk). 0 or -EINVAL. */
+static int disk_devid(const char *vdev, uint32_t *devid)
+{
+    unsigned long d, p;
+    if (!vdev)
+        return -EINVAL;
+    if (vdev_split(vdev, "xvd", (1ul << 20) - 1, 255, &d, &p)) {
+        *devid = d <= 15 && p <= 15 ? (202u << 8) | (uint32_t)(d << 4 | p)
+                                    : (1u << 28) | (uint32_t)(d << 8 | p);
+        return 0;
+    }
+    if (vdev_split(vdev, "hd", 3, 63, &d, &p)) {
+        *devid = ((d < 2 ? 3u : 22u) << 8) | (uint32_t)((d & 1) << 6 | p);
+        return 0;
+    }
+    if (vdev_split(vdev, "sd", 15, 15, &d, &p)) {
+        *devid = (8u << 8) | (uint32_t)(d << 4 | p);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* One disk = [ ... ] entry (libxlutil's xl-disk-configuration parser,
+ * which prints its own syntax errors) into d. */
+static int parse_disk(XLU_Config *c, const char *name, FILE *report, int i,
+                      const char *spec, struct config_disk *d)
+{
+    libxl_device_disk ld;
+    libxl_device_disk_init(&ld);
+    int rc = 0;
+    if (!spec) {
+        fprintf(report, "%s: disk entry %d: expected a string\n", name, i);
+        rc = -EINVAL;
+    } else if (xlu_disk_parse(c, 1, &spec, &ld)) {
+        fprintf(report, "%s: disk entry %d ('%.64s'): not a disk "
+                "specification\n", name, i, spec);
+        rc = -EINVAL;
+    } else if (ld.format != LIBXL_DISK_FORMAT_RAW &&
+               ld.format != LIBXL_DISK_FORMAT_UNKNOWN) {
+        /* libxl takes an unspecified format for raw */
+        fprintf(report, "%s: disk entry %d: format=%s: only raw images are "
+                "supported\n", name, i,
+                ld.format == LIBXL_DISK_FORMAT_EMPTY
+                    ? "empty (no target)"
+                    : libxl_disk_format_to_string(ld.format));
+        rc = -EINVAL;
+    } else if (!ld.pdev_path || !*ld.pdev_path) {
+        fprintf(report, "%s: disk entry %d: no target given\n", name, i);
+        rc = -EINVAL;
+    } else if (disk_devid(ld.vdev, &d->devid)) {
+        fprintf(report, "%s: disk entry %d: vdev=%s: expected xvdX, xvdXN, "
+                "hdX, sdX\n", name, i, ld.vdev ? ld.vdev : "(none)");
+        rc = -EINVAL;
+    } else {
+        d->cdrom = ld.is_cdrom != 0;
+        d->readonly = !ld.readwrite || d->cdrom;
+        d->target = strdup(ld.pdev_path);
+        d->vdev = strdup(ld.vdev);
+        if (!d->target || !d->vdev)
+            rc = -ENOMEM;
+    }
+    libxl_device_disk_dispose(&ld);
+    return rc;
+}
+
+static void disks_free(struct config_domain *c)
+{
+    for (unsigned int i = 0; i < c->nr_disks; i++) {
+        free(c->disks[i].target);
+        free(c->disks[i].vdev);
+    }
+    free(c->disks);
+    c->disks = NULL;
+    c->nr_disks = 0;
+}
+
+/* disk = [ ... ]: every entry, two with the same vdev refused. */
+static int parse_disks(XLU_Config *c, const char *name, FILE *report,
+                       struct config_domain *out)
+{
+    XLU_ConfigList *l;
+    int n;
+    int rc = config_get_list(c, "disk", name, report, &l, &n);
+    if (rc || n == 0)
+        return rc;
+    if (!(out->disks = calloc((size_t)n, sizeof(*out->disks))))
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        struct config_disk *d = &out->disks[i];
+        rc = parse_disk(c, name, report, i + 1, xlu_cfg_get_listitem(l, i), d);
+        out->nr_disks++;        /* what parse_disk set is freed with it */
+        if (rc)
+            return rc;
+        for (int j = 0; j < i; j++)
+            if (out->disks[j].devid == d->devid) {
+                fprintf(report, "%s: disk entries %d and %d: the same vdev "
+                        "(%s)\n", name, j + 1, i + 1, d->vdev);
+                return -EINVAL;
+            }
+    }
+    return 0;
+}
+
 void config_domain_free(struct config_domain *c)
 {
     if (!c)
@@ -393,6 +532,7 @@ void config_domain_free(struct config_domain *c)
     free(c->device_tree);
     config_irq_free(&c->irq);
     config_dt_free(&c->dt);
+    disks_free(c);
     memset(c, 0, sizeof(*c));
 }
 
@@ -422,6 +562,8 @@ int config_domain_parse(const char *data, size_t len, const char *source,
         rc = parse_irq_keys(c, name, report, &out->irq);
     if (rc == 0)
         rc = get_str(c, "device_tree", &out->device_tree);
+    if (rc == 0)
+        rc = parse_disks(c, name, report, out);
     xlu_cfg_destroy(c);
     if (rc)
         config_domain_free(out);

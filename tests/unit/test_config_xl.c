@@ -405,6 +405,67 @@ static void test_apply(void **state)
     config_host_free(&hc);
 }
 
+/* disk = [ ... ]: both forms, the device numbers of libxl's rules, the
+ * access and cdrom flags, and each refusal with its message. */
+static void test_disks(void **state)
+{
+    (void)state;
+    struct config_domain c;
+    char *msg;
+    assert_int_equal(dom("disk = [ 'format=raw, vdev=xvda, access=rw, "
+                         "target=/img/a.img',\n"
+                         "  '/img/b.img,raw,xvdb,ro',\n"
+                         "  'vdev=xvdc1, target=/img/c' ,\n"
+                         "  'vdev=xvdq, target=/img/q', 'vdev=xvdaa, "
+                         "target=/img/aa',\n"
+                         "  'vdev=hdc, devtype=cdrom, target=/img/cd.iso',\n"
+                         "  'vdev=sdb2, target=/img/s' ]\n", &c, &msg), 0);
+    assert_string_equal(msg, "");
+    free(msg);
+    assert_int_equal(c.nr_disks, 7);
+    assert_string_equal(c.disks[0].target, "/img/a.img");
+    assert_string_equal(c.disks[0].vdev, "xvda");
+    assert_int_equal(c.disks[0].devid, 51712);            /* 202 << 8 */
+    assert_false(c.disks[0].readonly);
+    assert_false(c.disks[0].cdrom);
+    assert_string_equal(c.disks[1].target, "/img/b.img");
+    assert_int_equal(c.disks[1].devid, 51728);            /* xvdb */
+    assert_true(c.disks[1].readonly);
+    assert_int_equal(c.disks[2].devid, (202 << 8) | (2 << 4) | 1);
+    assert_false(c.disks[2].readonly);                    /* default rw */
+    assert_int_equal(c.disks[3].devid, (1 << 28) | (16 << 8)); /* xvdq */
+    assert_int_equal(c.disks[4].devid, (1 << 28) | (26 << 8)); /* xvdaa */
+    assert_int_equal(c.disks[5].devid, (22 << 8) | 0);    /* hdc */
+    assert_true(c.disks[5].cdrom);
+    assert_true(c.disks[5].readonly);                     /* cdrom: ro */
+    assert_int_equal(c.disks[6].devid, (8 << 8) | (1 << 4) | 2); /* sdb2 */
+    config_domain_free(&c);
+    assert_null(c.disks);
+
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        { "disk = [ 'format=qcow2, vdev=xvda, target=/a' ]\n",
+          "only raw images" },
+        { "disk = [ 'format=raw, vdev=vda, target=/a' ]\n",
+          "vdev=vda: expected" },
+        { "disk = [ 'vdev=xvda0, target=/a' ]\n", "vdev=xvda0" },
+        { "disk = [ 'vdev=hde, target=/a' ]\n", "vdev=hde" },
+        { "disk = [ 'vdev=xvda, target=/a', '/b,raw,xvda,rw' ]\n",
+          "the same vdev" },
+        { "disk = [ 'vdev=xvda, bogus=1, target=/a' ]\n",
+          "not a disk specification" },
+        { "disk = \"/a,raw,xvda\"\n", "must be a list" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(dom(bad[i].text, &c, &msg), -EINVAL);
+        if (!strstr(msg, bad[i].msg))
+            fail_msg("%s: got '%s'", bad[i].text, msg);
+        free(msg);
+        assert_null(c.disks);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_host_bad),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_disks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
