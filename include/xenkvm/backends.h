@@ -227,8 +227,11 @@ void be_blkback_disk_remove(struct be_blk_disk *d);
 /* What a disk has done, for tests and `xenkvm list`. */
 struct be_blk_stats {
     int be_state, fe_state;       /* XenbusState* */
+    /* What the frontend negotiated, now or (closed) in its last connection;
+     * all zero if it never connected. */
     uint32_t nr_rings, ring_pages;
-    bool persistent, indirect;    /* what the frontend negotiated */
+    bool persistent;
+    bool indirect;                /* it has sent an indirect request */
     uint64_t reads, writes, flushes, discards, errors;
     uint64_t bytes_read, bytes_written;
 };

@@ -79,6 +79,9 @@ struct vmm_domain_config {
     uint32_t max_grant_frames;    /* the guest's grant table's size limit */
     uint32_t max_maptrack_frames; /* its mappings of others' grants;
                                    * xl.cfg's 0 is VMM_NO_MAPTRACK */
+    /* disk = [ ... ]: served by blkback from the start (copied). */
+    const struct config_disk *disks;
+    unsigned int nr_disks;
 };
 
 /* libxl's defaults and Xen's bounds for those limits (xl.cfg(5)): ports

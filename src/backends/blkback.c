@@ -193,8 +193,9 @@ static void disk_disconnect(void *opaque)
     pthread_mutex_lock(&d->bb->lock);
     free(d->rings);
     d->rings = NULL;
+    if (d->nr_rings)
+        d->last_rings = d->nr_rings;
     d->nr_rings = 0;
-    d->ring_pages = 0;
     pthread_mutex_unlock(&d->bb->lock);
 }
 
@@ -292,7 +293,14 @@ static int disk_connect(void *opaque, char *err, size_t errlen)
     }
     pthread_mutex_lock(&d->bb->lock);
     d->ring_pages = d->rings[0].nr_pages;
+    d->last_rings = d->nr_rings;
     pthread_mutex_unlock(&d->bb->lock);
+    if (!d->bb->env.quiet)     /* once per connection, as Linux's blkback */
+        fprintf(stderr, "xenkvm: blkback d%u %s: connected: %u queue(s) of "
+                "%u ring page(s), protocol %s, persistent grants %s\n",
+                d->cfg.domid, d->cfg.vdev, d->nr_rings, d->ring_pages,
+                d->rings[0].x86_32 ? XEN_IO_PROTO_ABI_X86_32 : XEN_IO_PROTO_ABI_X86_64,
+                d->persistent ? "on" : "off");
     return 0;
 }
 
@@ -459,10 +467,11 @@ void be_blkback_disk_stats(struct be_blk_disk *d, struct be_blk_stats *out)
     memset(out, 0, sizeof(*out));
     xenbus_be_states(d->xb, &out->be_state, &out->fe_state);
     pthread_mutex_lock(&d->bb->lock);
-    out->nr_rings = d->nr_rings;
+    /* a closed connection: what the last one had */
+    out->nr_rings = d->nr_rings ? d->nr_rings : d->last_rings;
     out->ring_pages = d->ring_pages;
-    out->persistent = d->persistent && d->nr_rings;
-    out->indirect = d->indirect && d->nr_rings;
+    out->persistent = d->persistent && out->nr_rings;
+    out->indirect = atomic_load(&d->indirect_used);
     pthread_mutex_unlock(&d->bb->lock);
     out->reads = atomic_load(&d->reads);
     out->writes = atomic_load(&d->writes);

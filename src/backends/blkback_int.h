@@ -89,7 +89,9 @@ struct be_blk_disk {
     /* negotiated at connect (under bb->lock) */
     struct blk_ring *rings;
     unsigned int nr_rings, ring_pages;
+    unsigned int last_rings;      /* nr_rings of the last connection */
     bool persistent, indirect;
+    _Atomic bool indirect_used;   /* an indirect request has come */
     _Atomic uint64_t reads, writes, flushes, discards, errors;
     _Atomic uint64_t bytes_read, bytes_written;
 };

@@ -334,6 +334,7 @@ static void handle(struct blk_ring *r, const union blk_any *u)
                             u->rw.seg, q);
         break;
     case BLKIF_OP_INDIRECT:
+        atomic_store_explicit(&r->d->indirect_used, true, memory_order_relaxed);
         st = build_indirect(r, &u->indirect, q);
         break;
     case BLKIF_OP_FLUSH_DISKCACHE:

@@ -15,6 +15,7 @@ int cli_list(int argc, char **argv);      /* cli_xl.c: list, shutdown, */
 int cli_shutdown(int argc, char **argv);  /* reboot, destroy */
 int cli_reboot(int argc, char **argv);
 int cli_destroy(int argc, char **argv);
+int cli_block_detach(int argc, char **argv);
 
 /* cli_ctl.c: the control socket's client side for every subcommand. */
 /* The message for a failed ctl_client_open/call (rc, err). */
@@ -22,10 +23,11 @@ void cli_ctl_failed(const char *who, const char *path, int rc,
                     const char *err);
 
 /* What a control subcommand is given: --socket PATH, -w or --wait (where
- * the subcommand takes it), at most one ARG (a domain, a line, a domid). */
+ * the subcommand takes it), at most two ARGs (a domain, a line, a domid;
+ * a domain's device). */
 struct cli_ctl_args {
     const char *sock;          /* --socket's PATH; then the one used */
-    const char *arg;
+    const char *arg, *arg2;
     bool wait;
     char buf[108];             /* the default path, when it is used */
 };

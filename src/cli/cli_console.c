@@ -61,7 +61,7 @@ static bool to_guest(int fd)
 int cli_console(int argc, char **argv)
 {
     struct cli_ctl_args a;
-    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg || a.arg2) {
         fprintf(stderr, "usage: xenkvm console [--socket PATH] DOMAIN\n"
                 "  detach with Ctrl-]\n");
         return 2;

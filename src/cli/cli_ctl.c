@@ -37,6 +37,8 @@ int cli_ctl_args(int argc, char **argv, int first, bool can_wait,
             a->wait = true;
         else if (argv[i][0] != '-' && !a->arg)
             a->arg = argv[i];
+        else if (argv[i][0] != '-' && !a->arg2)
+            a->arg2 = argv[i];
         else
             return 2;
     }

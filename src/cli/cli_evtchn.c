@@ -36,6 +36,8 @@ int cli_evtchn(int argc, char **argv)
     }
     struct cli_ctl_args a;
     int rc = cli_ctl_args(argc, argv, 2, false, &a);
+    if (!rc && a.arg2)
+        rc = 2;     /* one DOMID at most */
     if (a.arg) {
         /* A bad DOMID is reported before a wrong word after it (the
          * parser keeps what came before the word it stopped at). */

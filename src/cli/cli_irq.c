@@ -77,7 +77,7 @@ static int irq_list(int argc, char **argv)
 static int irq_raise(int argc, char **argv)
 {
     struct cli_ctl_args a;
-    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg || a.arg2) {
         irq_usage(stderr);
         return 2;
     }

@@ -105,6 +105,8 @@ static void to_vmm_config(const struct config_domain *c,
     v->max_event_channels = c->max_event_channels;
     v->max_grant_frames = c->max_grant_frames;
     v->max_maptrack_frames = c->max_maptrack_frames;
+    v->disks = c->disks;
+    v->nr_disks = c->nr_disks;
 }
 
 /* Host interrupts of the domain: the xl.cfg keys and its tree, merged. */

@@ -25,7 +25,7 @@
 int cli_list(int argc, char **argv)
 {
     struct cli_ctl_args a;
-    if (cli_ctl_args(argc, argv, 1, false, &a)) {
+    if (cli_ctl_args(argc, argv, 1, false, &a) || a.arg2) {
         fprintf(stderr, "usage: xenkvm list [--socket PATH] [DOMAIN]\n");
         return 2;
     }
@@ -77,7 +77,7 @@ static int domain_ended(const char *sock, const char *dom)
 int cli_shutdown(int argc, char **argv)
 {
     struct cli_ctl_args a;
-    if (cli_ctl_args(argc, argv, 1, true, &a) || !a.arg) {
+    if (cli_ctl_args(argc, argv, 1, true, &a) || !a.arg || a.arg2) {
         fprintf(stderr, "usage: xenkvm shutdown [--socket PATH] [-w|--wait] "
                 "DOMAIN\n");
         return 2;
@@ -98,11 +98,22 @@ static int domain_verb(int argc, char **argv, const char *verb)
     struct cli_ctl_args a;
     char who[32];
     snprintf(who, sizeof(who), "xenkvm %s", verb);
-    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg) {
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg || a.arg2) {
         fprintf(stderr, "usage: %s [--socket PATH] DOMAIN\n", who);
         return 2;
     }
     return cli_ctl_callf(&a, who, "%s %.200s", verb, a.arg);
+}
+
+int cli_block_detach(int argc, char **argv)
+{
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg2) {
+        fprintf(stderr, "usage: xenkvm block-detach [--socket PATH] DOMAIN VDEV\n");
+        return 2;
+    }
+    return cli_ctl_callf(&a, "xenkvm block-detach", "block-detach %.100s %.100s",
+                         a.arg, a.arg2);
 }
 
 int cli_reboot(int argc, char **argv)

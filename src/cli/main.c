@@ -21,6 +21,7 @@ static const struct cli_cmd cli_cmds[] = {
     { "run", cli_run, "run Xen PVH guests (xl.cfg files or --kernel)" },
     { "shutdown", cli_shutdown, "ask a domain to power off ([-w|--wait])" },
     { "reboot", cli_reboot, "ask a domain to reboot (then its on_reboot)" },
+    { "block-detach", cli_block_detach, "hot-unplug a domain's disk (DOMAIN VDEV)" },
     { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <xen/hvm/params.h>
@@ -17,7 +18,7 @@ static struct be_env env_of(struct vmm_host *h)
 {
     return (struct be_env){
         .loop = h->loop, .evtchn = h->evtchn,
-        .store = h->xs ? be_xenstore_store(h->xs) : NULL,
+        .store = h->xs ? be_xenstore_store(h->xs) : NULL, .gnttab = h->gnttab,
         .out = h->console, .quiet = h->cfg.quiet,
     };
 }
@@ -88,4 +89,101 @@ void vmm_dom0pp_stop(struct vmm_host *h)
 {
     be_pingpong_destroy(h->pingpong);
     h->pingpong = NULL;
+}
+
+/* ---- blkback: disk = [ ... ] ---- */
+
+int vmm_blk_init(struct vmm_host *h, char *err, size_t errlen)
+{
+    struct be_env env = env_of(h);
+    h->blk = be_blkback_create(&env, err, errlen);
+    return h->blk ? 0 : -ENOMEM;
+}
+
+void vmm_blk_fini(struct vmm_host *h)
+{
+    be_blkback_destroy(h->blk);
+    h->blk = NULL;
+}
+
+/* What blkback did with a disk, at its end: the note's "which features
+ * Linux negotiated" and the tests read it. */
+static void disk_report(struct vmm_domain *d, struct vmm_disk *k,
+                        struct be_blk_disk *be)
+{
+    if (d->h->cfg.quiet)
+        return;
+    struct be_blk_stats s;
+    be_blkback_disk_stats(be, &s);
+    fprintf(stderr, "%sblkback %s: %u queue(s) of %u ring page(s), persistent "
+            "grants %s, indirect requests %s; %llu reads (%llu KiB), %llu writes "
+            "(%llu KiB), %llu flushes, %llu discards, %llu errors\n",
+            d->log_prefix, k->vdev, s.nr_rings, s.ring_pages,
+            s.persistent ? "on" : "off", s.indirect ? "yes" : "none",
+            (unsigned long long)s.reads,
+            (unsigned long long)(s.bytes_read >> 10),
+            (unsigned long long)s.writes,
+            (unsigned long long)(s.bytes_written >> 10),
+            (unsigned long long)s.flushes, (unsigned long long)s.discards,
+            (unsigned long long)s.errors);
+}
+
+int vmm_disks_setup(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                    char *err, size_t errlen)
+{
+    if (cfg->nr_disks == 0)
+        return 0;
+    d->disks = calloc(cfg->nr_disks, sizeof(*d->disks));
+    if (!d->disks) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+        const struct config_disk *c = &cfg->disks[i];
+        struct be_blk_config bc = {
+            .domid = d->domid, .target = c->target, .vdev = c->vdev,
+            .devid = c->devid, .readonly = c->readonly, .cdrom = c->cdrom,
+        };
+        struct be_blk_disk *be;
+        int rc = be_blkback_disk_add(d->h->blk, &bc, &be);
+        if (rc) {
+            snprintf(err, errlen, "disk %s (%s): %s", c->vdev, c->target,
+                     strerror(-rc));
+            return rc;
+        }
+        snprintf(d->disks[i].vdev, sizeof(d->disks[i].vdev), "%s", c->vdev);
+        __atomic_store_n(&d->disks[i].be, be, __ATOMIC_RELEASE);
+        d->nr_disks = i + 1;
+    }
+    return 0;
+}
+
+void vmm_disks_release(struct vmm_domain *d)
+{
+    for (unsigned int i = 0; i < d->nr_disks; i++) {
+        struct vmm_disk *k = &d->disks[i];
+        struct be_blk_disk *be = __atomic_exchange_n(&k->be, NULL,
+                                                     __ATOMIC_ACQ_REL);
+        if (!be)
+            continue;
+        disk_report(d, k, be);
+        be_blkback_disk_remove(be);
+    }
+}
+
+int vmm_disk_detach(struct vmm_domain *d, const char *vdev)
+{
+    for (unsigned int i = 0; i < d->nr_disks; i++) {
+        struct vmm_disk *k = &d->disks[i];
+        if (strcmp(k->vdev, vdev))
+            continue;
+        struct be_blk_disk *be = __atomic_exchange_n(&k->be, NULL,
+                                                     __ATOMIC_ACQ_REL);
+        if (!be)
+            return -ENOENT;
+        disk_report(d, k, be);
+        be_blkback_disk_unplug(be, NULL, NULL);
+        return 0;
+    }
+    return -ENOENT;
 }

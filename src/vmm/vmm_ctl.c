@@ -213,6 +213,25 @@ static void reboot_verb(void *opaque, struct ctl_req *req)
     request(opaque, req, true);
 }
 
+/* block-detach DOMAIN VDEV: the disk leaves as with `xl block-detach`
+ * (the frontend is asked to close; the answer does not wait for it). */
+static void block_detach(void *opaque, struct ctl_req *req)
+{
+    if (req->argc != 2) {
+        ctl_req_usage(req);
+        return;
+    }
+    struct vmm_domain *d = find(opaque, req, req->argv[0]);
+    if (!d)
+        return;
+    if (!running(d)) {
+        ctl_req_error(req, "domain %s is not running", d->name);
+        return;
+    }
+    if (vmm_disk_detach(d, req->argv[1]))
+        ctl_req_error(req, "domain %s has no disk %s", d->name, req->argv[1]);
+}
+
 static void destroy(void *opaque, struct ctl_req *req)
 {
     struct vmm_domain *d = verb_domain(opaque, req, false);
@@ -317,6 +336,7 @@ static const struct {
     { "console", "console DOMAIN", console },
     { "shutdown", "shutdown DOMAIN", shutdown_verb },
     { "reboot", "reboot DOMAIN", reboot_verb },
+    { "block-detach", "block-detach DOMAIN VDEV", block_detach },
     { "destroy", "destroy DOMAIN", destroy },
     { "evtchn list", "evtchn list [DOMID]", evtchn_list },
 };

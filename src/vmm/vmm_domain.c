@@ -277,13 +277,23 @@ static int store_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
     return rc;
 }
 
+static void disks_down(struct vmm_domain *d)
+{
+    vmm_disks_release(d);
+    free(d->disks);
+    d->disks = NULL;
+    d->nr_disks = 0;
+}
+
 /* Set-up in this order; teardown (a failed create, the host's end) runs
  * the downs of the steps done, last first, the failed one included: a
  * down undoes whatever part of its step was done. Why this order: memory before
  * the loader and before evtchn (shared_info); host lines after the VM
  * (IOAPIC pins are irqfds of the VM, so they go before the VM fd closes);
  * hypercalls once evtchn and the PIRQ router know the domain; the console
- * and XenStore last, as they offer ports to a guest that must exist. */
+ * and XenStore late, as they offer ports to a guest that must exist;
+ * disks after XenStore (their directories live there), and removed
+ * before it. */
 static const struct vmm_domain_step {
     const char *what;
     int (*up)(struct vmm_domain *d, const struct vmm_domain_config *cfg,
@@ -300,6 +310,7 @@ static const struct vmm_domain_step {
     { "vCPUs", vcpus_up, vcpus_down },
     { "console", console_up, console_down },
     { "XenStore", store_up, vmm_store_domain_release },
+    { "disks", vmm_disks_setup, disks_down },
 };
 #define NR_DOMAIN_STEPS (sizeof(domain_steps) / sizeof(domain_steps[0]))
 
@@ -513,6 +524,8 @@ void vmm_domain_dead(struct vmm_domain *d)
     vmm_irq_domain_dead(d);
     be_console_flush(d->con.be);
     be_console_hangup(d->con.be);    /* an attached `xenkvm console` ends */
+    /* Its backends let its pages go before the memory is released. */
+    vmm_disks_release(d);
     vmm_store_domain_release(d);
     if (vmm_domain_end_action(d) != VMM_ACTION_PRESERVE)
         vmm_mem_release(d);
@@ -534,6 +547,7 @@ void vmm_domains_stop_all(struct vmm_host *h)
         for (uint32_t j = 0; j < d->nr_vcpus; j++)
             if (d->vcpus[j].thread_started)
                 pthread_join(d->vcpus[j].thread, NULL);
+        vmm_disks_release(d);
         vmm_store_domain_release(d);
     }
 }

@@ -300,6 +300,7 @@ static const struct vmm_host_step {
     { "event loop", loop_up, loop_stop, loop_down },
     { "host interrupts", vmm_irq_init, vmm_irq_stop, vmm_irq_fini },
     { "XenStore", vmm_store_init, NULL, vmm_store_fini },
+    { "block backend", vmm_blk_init, NULL, vmm_blk_fini },
     { "dom0 ping-pong", dom0pp_up, vmm_dom0pp_stop, NULL },
     { "control socket", ctl_up, vmm_ctl_stop, NULL },
 };

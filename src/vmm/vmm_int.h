@@ -175,6 +175,14 @@ struct vmm_domain {
 
     /* XenStore (vmm_backends.c): what the service serves for it */
     struct be_xenstore_dom *xs;       /* atomic: removed once, at death */
+
+    /* Its disks (vmm_backends.c), in xl.cfg's order; be is atomic:
+     * removed once (death, teardown, hot-unplug). */
+    struct vmm_disk {
+        struct be_blk_disk *be;
+        char vdev[16];
+    } *disks;
+    unsigned int nr_disks;
 };
 
 struct vmm_host {
@@ -204,6 +212,7 @@ struct vmm_host {
     struct util_loop *loop;
     struct be_xenstore *xs;
     struct be_pingpong *pingpong;     /* or NULL */
+    struct be_blkback *blk;
 
     /* Host interrupts (vmm_irq.c) and the control socket (vmm_ctl.c) */
     struct irq_icu *icu;
@@ -384,6 +393,17 @@ int vmm_store_domain_setup(struct vmm_domain *d);
 void vmm_store_domain_release(struct vmm_domain *d);
 int vmm_dom0pp_start(struct vmm_host *h);
 void vmm_dom0pp_stop(struct vmm_host *h);
+int vmm_blk_init(struct vmm_host *h, char *err, size_t errlen);
+void vmm_blk_fini(struct vmm_host *h);
+/* Serve the domain's disk = [ ... ] (after its XenStore step). */
+int vmm_disks_setup(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                    char *err, size_t errlen);
+/* Every disk gone (I/O finished, grants unmapped, directories removed);
+ * idempotent, any thread but the loop's (the domain's death, its
+ * teardown). Before its memory is released. */
+void vmm_disks_release(struct vmm_domain *d);
+/* Hot-unplug the disk named vdev, as `xl block-detach`: 0, -ENOENT. */
+int vmm_disk_detach(struct vmm_domain *d, const char *vdev);
 
 /* vmm_irq.c */
 int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen);
