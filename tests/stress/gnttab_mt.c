@@ -18,7 +18,7 @@
 #include "gnttab_harness.h"
 
 #if defined(__SANITIZE_THREAD__)
-#define OPS 4000
+#define OPS 20000
 #else
 #define OPS 60000
 #endif
