@@ -204,7 +204,7 @@ void gnttab_destroy(struct gnttab *gt)
      * still pinned was mapped by a mapper that did not unmap first. */
     if (gt->nr_pinned)
         gnttab_log("d%u destroyed with %u grants still mapped; their "
-                   "handles are orphaned\n", gt->domid, gt->nr_pinned);
+                   "handles are orphaned", gt->domid, gt->nr_pinned);
     pthread_rwlock_unlock(&h->lock);
     table_free(gt);
 }
@@ -235,7 +235,7 @@ int16_t gnttab_op_setup_table(struct gnttab *gt, uint32_t nr_frames,
     int16_t rc = GNTST_okay;
     pthread_mutex_lock(&gt->lock);
     if (nr_frames > gt->max_frames) {
-        gnttab_log("d%u is limited to %u grant-table frames\n", gt->domid,
+        gnttab_log("d%u is limited to %u grant-table frames", gt->domid,
                    gt->max_frames);
         rc = GNTST_general_error;
     } else if (nr_frames > gt->nr_frames && grow(gt, nr_frames)) {
@@ -422,7 +422,7 @@ int gnttab_op_set_version(struct gnttab *gt, uint32_t version, uint32_t *now)
     for (grant_ref_t i = GNTTAB_NR_RESERVED_ENTRIES; i < n; i++) {
         const struct gnttab_active *a = gt_act(gt, i);
         if (a->pin_r || a->pin_w) {
-            gnttab_log("d%u: set_version %u -> %u with grants in use\n",
+            gnttab_log("d%u: set_version %u -> %u with grants in use",
                        gt->domid, gt->version, version);
             rc = -EBUSY;
             goto out;

@@ -23,8 +23,9 @@
 /* Active entries are allocated per shared frame at v1's count, so they
  * do not move when the version changes. */
 #define GT_ACT_PER_FRAME GT_V1_PER_PAGE
-/* Xen refuses a pin when a count reached 0x80 (its 8-bit counters). */
-#define GT_PIN_MAX 0x7fu
+/* Xen refuses any new pin of an entry one of whose counts reached 0x80
+ * (its 8-bit counters' overflow guard): 128 users of each kind. */
+#define GT_PIN_MAX 0x80u
 #define GT_MT_NONE UINT32_MAX
 #define GT_INVALID_GFN (~(uint64_t)0)
 

@@ -43,7 +43,7 @@ static int16_t set_status_v1(struct gnttab *rgt, grant_ref_t ref, bool pinned,
             return GNTST_okay;
         }
         if (tries == GT_TRIES) {
-            gnttab_log("d%u ref %u: entry unstable\n", rgt->domid, ref);
+            gnttab_log("d%u ref %u: entry unstable", rgt->domid, ref);
             return GNTST_general_error;
         }
     }
@@ -61,7 +61,7 @@ static int16_t set_status_v2(struct gnttab *rgt, grant_ref_t ref, bool pinned,
     union gt_combo c = { .raw = __atomic_load_n(hdr, __ATOMIC_ACQUIRE) };
 
     if (!pinned && (c.flags & GTF_type_mask) == GTF_transitive) {
-        gnttab_log("d%u ref %u: transitive grants are not supported\n",
+        gnttab_log("d%u ref %u: transitive grants are not supported",
                    rgt->domid, ref);
         return GNTST_general_error;
     }

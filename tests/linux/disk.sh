@@ -55,9 +55,10 @@ write)
     mount -t ext4 /dev/xvda /mnt || { echo "xk: mount-failed"; exit 1; }
     write_files /mnt
     sync
-    sums /mnt w
-    rm -f /mnt/dir/f63                  # a discard on ext4 (discard option)
+    rm -f /mnt/dir/f63                  # freed blocks for fstrim to discard
+    sync
     fstrim /mnt 2>/dev/null && echo "xk: fstrim-ok"
+    sums /mnt w
     umount /mnt || echo "xk: umount-failed"
     features
     echo "xk: disk-written"
