@@ -19,7 +19,9 @@
  *      rsp_prod: no more responses than the ring holds, and we and our
  *      XenStore connection live on;
  *   5. "blkabuse: done" and data/blkabuse-done = 1 in our home.
- * One ok/FAIL line per check; the exit code is check_summary's.
+ * Before all that (and without a disk), GNTTABOP_copy of our own grants
+ * checks our grant table. One ok/FAIL line per check; the exit code is
+ * check_summary's.
  *
  * Command line (besides the runtime's): ro (the disk is read-only: writes
  * must fail, reads work), vbd=<devid> (default: the first entry of
@@ -594,19 +596,63 @@ static void test_flood(void)
               XenbusStateConnected);
 }
 
+/* ---- 0. our grant table, before any backend ---- */
+
+static int16_t self_copy(grant_ref_t src, bool dst_gref, uint64_t dst)
+{
+    struct gnttab_copy op = {
+        .source = { .u.ref = src, .domid = DOMID_SELF },
+        .dest = { .domid = DOMID_SELF },
+        .len = SECTOR,
+        .flags = GNTCOPY_source_gref | (dst_gref ? GNTCOPY_dest_gref : 0),
+    };
+
+    if (dst_gref)
+        op.dest.u.ref = (grant_ref_t)dst;
+    else
+        op.dest.u.gmfn = dst;
+    long rc = HYPERVISOR_grant_table_op(GNTTABOP_copy, &op, 1);
+    return rc ? (int16_t)rc : op.status;
+}
+
+/* GNTTABOP_copy of our own grants: what gnttab_grant writes is what the
+ * hypervisor reads, and gnttab_end finds the entry free afterwards. */
+static void test_gnttab_self(void)
+{
+    domid_t self = (domid_t)guest_domid();
+
+    memset(pages[PG_BUF], 0x5a, PAGE_SIZE);
+    memset(pages[PG_BUF2], 0, PAGE_SIZE);
+    grant_ref_t mine = grant(PG_BUF, self, true);
+    grant_ref_t theirs = grant(PG_DECOY, OTHER_DOMID, false);
+    check_eq("GNTTABOP_copy from our own read-only grant", self_copy(mine, false, gfn(PG_BUF2)),
+             GNTST_okay);
+    check(pages[PG_BUF2][0] == 0x5a && pages[PG_BUF2][SECTOR - 1] == 0x5a &&
+          pages[PG_BUF2][SECTOR] == 0, "the copy moved exactly its bytes");
+    check_eq("GNTTABOP_copy into a read-only grant", self_copy(mine, true, mine),
+             GNTST_permission_denied);
+    check_eq("GNTTABOP_copy from a grant to domain 5", self_copy(theirs, false, gfn(PG_BUF2)),
+             GNTST_permission_denied);
+    check(gnttab_end(mine), "gnttab_end after the copies");
+    check(gnttab_end(theirs), "gnttab_end of a grant nobody used");
+    gnttab_free_ref(mine);
+    gnttab_free_ref(theirs);
+    check(canaries_intact(), "grant table: the canary pages are unchanged");
+}
+
 int guest_main(const char *cmdline)
 {
     (void)cmdline;
     blk.ro = guest_cmdline_get("ro", NULL, 0);
     canaries_fill();
 
-    if (!find_vbd())
-        return check_summary("blkabuse");
     int rc = gnttab_init((unsigned int)guest_cmdline_int("gnttab", 1));
     printk("blkabuse: grant table v%u, %u frames, %u refs\n", gnttab_version(),
            gnttab_nr_frames(), gnttab_nr_refs());
-    if (!check_eq("grant table set up (query_size, set_version, add_to_physmap)", rc, 0) ||
-        !connect())
+    bool table = check_eq("grant table set up (query_size, set_version, add_to_physmap)", rc, 0);
+    if (table)
+        test_gnttab_self();
+    if (!find_vbd() || !table || !connect())
         return check_summary("blkabuse");
 
     round_trip(DATA_SECTOR, "good request");
