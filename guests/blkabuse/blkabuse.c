@@ -195,7 +195,7 @@ static bool find_vbd(void)
     snprintf(blk.fe, sizeof(blk.fe), "device/vbd/%lu", blk.devid);
     snprintf(buf, sizeof(buf), "%s/backend", blk.fe);
     int rc = xs_read(XBT_NIL, buf, blk.be, sizeof(blk.be));
-    if (!check_got(rc > 0, "no vbd: read device/vbd/<id>/backend", rc, 1))
+    if (!check_got(rc > 0, "read device/vbd/<id>/backend (none: no vbd)", rc, 1))
         return false;
     snprintf(buf, sizeof(buf), "%s/backend-id", blk.fe);
     rc = xs_read_int(XBT_NIL, buf, &v);

@@ -32,7 +32,7 @@ printf 'the first sector of the image\n' | dd of="$img" conv=notrunc status=none
 yes 'neighbour before' | head -c 1048576 >"$disks/before.img"
 yes 'neighbour after' | head -c 1048576 >"$disks/after.img"
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
-listing() { stat -c 'folder mtime %Y' "$disks"; (cd "$disks" && ls -lA --time-style=+%s) ; }
+listing() { stat -c 'folder mtime %Y' "$disks"; (cd "$disks" && ls -lA --time-style=+%s) | grep -v '^total' ; }
 sum_before=$(sha_of "$disks/before.img")
 sum_after=$(sha_of "$disks/after.img")
 sum_img=$(sha_of "$img")
