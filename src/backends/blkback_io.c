@@ -334,8 +334,10 @@ static void handle(struct blk_ring *r, const union blk_any *u)
                             u->rw.seg, q);
         break;
     case BLKIF_OP_INDIRECT:
-        atomic_store_explicit(&r->d->indirect_used, true, memory_order_relaxed);
         st = build_indirect(r, &u->indirect, q);
+        if (st == BLKIF_RSP_OKAY)     /* the stats: indirect I/O was done */
+            atomic_store_explicit(&r->d->indirect_used, true,
+                                  memory_order_relaxed);
         break;
     case BLKIF_OP_FLUSH_DISKCACHE:
     case BLKIF_OP_WRITE_BARRIER:

@@ -274,7 +274,7 @@ while True:
     data += d
 print(data.decode().strip())
 PY
-    grep -q "^error: unknown request 'frobnicate now' (known: list \[DOMAIN\], console DOMAIN, shutdown DOMAIN, reboot DOMAIN, destroy DOMAIN, evtchn list \[DOMID\], irq list, irq raise LINE)$" "$tmp/cmd" ||
+    grep -q "^error: unknown request 'frobnicate now' (known: list \[DOMAIN\], console DOMAIN, shutdown DOMAIN, reboot DOMAIN, block-detach DOMAIN VDEV, destroy DOMAIN, evtchn list \[DOMID\], irq list, irq raise LINE)$" "$tmp/cmd" ||
         fail "unknown verb"
     cmd list
     [ $rc -eq 0 ] || fail "the server did not go on"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # guests/blkabuse (a hostile PV block frontend) alone against blkback under
 # `xenkvm run`, on a 1 MiB raw image made here (disk = [ ... ] in its xl.cfg).
-# usage: blk_tests.sh TEST XENKVM BLKABUSE_ELF
+# usage: blkabuse_tests.sh TEST XENKVM BLKABUSE_ELF
 #   blkabuse     access=rw: every check of the guest passes, the sector it
 #                wrote is in the image, the image keeps its size, and the
 #                files next to it are untouched;
