@@ -417,6 +417,35 @@ int xs_unwatch(const char *path, const char *token)
     return xs_talkv(XBT_NIL, XS_UNWATCH, iov, 2, NULL);
 }
 
+/*
+ * If its writer was quicker and its domain is already gone, the node went
+ * with it: the watch registered earlier still saw it come and go. The
+ * registration event is the first one, so a second event on the key means
+ * it changed after the watch was set.
+ */
+int xs_wait_key(const char *key, const char *token)
+{
+    char val[16], evpath[128], tok[16];
+    int events = 0, rc;
+    for (;;) {
+        if (xs_read(XBT_NIL, key, val, sizeof(val)) >= 0) {
+            rc = 1;
+            break;
+        }
+        if (events >= 2) {
+            rc = 2;
+            break;
+        }
+        rc = xs_read_watch(evpath, sizeof(evpath), tok, sizeof(tok));
+        if (rc)
+            break;
+        if (strcmp(tok, token) == 0 && strcmp(evpath, key) == 0)
+            events++;
+    }
+    xs_unwatch(key, token);
+    return rc;
+}
+
 static bool message_complete(void);
 
 static bool event_ready(void *arg)

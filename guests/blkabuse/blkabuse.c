@@ -25,7 +25,9 @@
  *
  * Command line (besides the runtime's): ro (the disk is read-only: writes
  * must fail, reads work), vbd=<devid> (default: the first entry of
- * device/vbd), gnttab=2 (ask for a v2 grant table).
+ * device/vbd), gnttab=2 (ask for a v2 grant table), waitkey=<path>
+ * (once connected, wait until that XenStore node exists before the abuse:
+ * tests/linux/blk_tests.sh starts it while Linux beside it does I/O).
  *
  * Waits are bounded in TSC cycles (no clock needed): a backend that never
  * answers makes a FAIL line, not a hang.
@@ -659,8 +661,14 @@ int guest_main(const char *cmdline)
     bool table = check_eq("grant table set up (query_size, set_version, add_to_physmap)", rc, 0);
     if (table)
         test_gnttab_self();
+    char key[96];
+    bool wait = guest_cmdline_get("waitkey", key, sizeof(key)) && key[0] &&
+                xs_watch(key, "waitkey") == 0;
     if (!find_vbd() || !table || !connect())
         return check_summary("blkabuse");
+    /* The test starts the abuse when a healthy guest beside us does I/O. */
+    if (wait)
+        check_eq("waitkey appeared", xs_wait_key(key, "waitkey"), 1);
 
     round_trip(DATA_SECTOR, "good request");
     test_malformed();

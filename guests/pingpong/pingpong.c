@@ -259,36 +259,16 @@ bound:
     return 0;
 }
 
-/*
- * Wait until `key` exists. If its writer was quicker and its domain is
- * already gone, the node went with it: the watch registered at start-up
- * still saw it come and go. The registration event is the first one, so a
- * second event on the key means it changed after we started.
- */
 static void wait_for_key(const char *key)
 {
-    char val[16], evpath[128], token[16];
-    int events = 0;
-
     printk("pingpong: waiting for %s\n", key);
-    for (;;) {
-        if (xs_read(XBT_NIL, key, val, sizeof(val)) >= 0) {
-            printk("pingpong: %s appeared\n", key);
-            break;
-        }
-        if (events >= 2) {
-            printk("pingpong: %s came and went\n", key);
-            break;
-        }
-        int rc = xs_read_watch(evpath, sizeof(evpath), token, sizeof(token));
-        if (rc) {
-            printk("pingpong: waiting for %s failed: %d\n", key, rc);
-            break;
-        }
-        if (strcmp(token, "waitkey") == 0 && strcmp(evpath, key) == 0)
-            events++;
-    }
-    xs_unwatch(key, "waitkey");
+    int rc = xs_wait_key(key, "waitkey");
+    if (rc == 1)
+        printk("pingpong: %s appeared\n", key);
+    else if (rc == 2)
+        printk("pingpong: %s came and went\n", key);
+    else
+        printk("pingpong: waiting for %s failed: %d\n", key, rc);
 }
 
 int guest_main(const char *cmdline)

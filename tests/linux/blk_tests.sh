@@ -125,13 +125,21 @@ hostile)
     touch "$tmp/stamp"; sleep 1
     linux_cfg "$tmp/lin.cfg" lin 256 1 "$con xk.disk=write,read" \
         "disk = [ 'format=raw, vdev=xvda, access=rw, target=$tmp/imgs/lin.img' ]"
-    printf 'name="abuse"\nkernel="%s"\nmemory=16\ndisk = [ "format=raw, vdev=xvda, access=rw, target=%s" ]\n' \
+    # abuse is domid 1: its abuse starts when Linux has its disk
+    printf 'name="abuse"\nkernel="%s"\nmemory=16\ncmdline="waitkey=/local/domain/1/data/go"\ndisk = [ "format=raw, vdev=xvda, access=rw, target=%s" ]\n' \
         "$abuse" "$tmp/imgs/abuse.img" > "$tmp/abuse.cfg"
     timeout 300 "$xk" run --console-log "$tmp/all.out" "$tmp/abuse.cfg" "$tmp/lin.cfg" \
-        >/dev/null 2>"$tmp/err"
-    rc=$?
+        >/dev/null 2>"$tmp/err" &
+    pid=$!
+    wait_for "$tmp/all.out" '^lin: xk: dev xvda' 200 || fail "Linux has no disk"
+    timeout 10 xenstore-write /local/domain/1/data/go 1 || fail "xenstore-write"
+    wait $pid; rc=$?
     [ "$rc" -eq 0 ] || fail "run exit status $rc, expected 0"
     grep -q '^abuse: blkabuse: .* 0 failed' "$tmp/all.out" || fail "blkabuse's checks failed"
+    # the abuse ran while Linux was writing: it ended before Linux's last line
+    [ "$(grep -n '^abuse: blkabuse: done' "$tmp/all.out" | cut -d: -f1)" -lt \
+      "$(grep -n '^lin: xk: disk-written' "$tmp/all.out" | cut -d: -f1)" ] ||
+        echo "note: the abuse ended after Linux's writes (not overlapped this time)"
     sed -n 's/^lin: //p' "$tmp/all.out" > "$tmp/lin.out"
     grep -q 'xk: disk-written' "$tmp/lin.out" && grep -q 'xk: disk-read' "$tmp/lin.out" ||
         fail "Linux did not write and read its disk"

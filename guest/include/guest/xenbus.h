@@ -41,6 +41,11 @@ int xs_watch(const char *path, const char *token);
 int xs_unwatch(const char *path, const char *token);
 /* Block until a watch event is queued; copy its path and token. */
 int xs_read_watch(char *path, size_t plen, char *token, size_t tlen);
+/* Wait until node key exists, on the watch (key, token) the caller set
+ * earlier (xs_watch), which is removed here: 1 it is there, 2 it came and
+ * went (its writer's domain is gone), or -errno. Other watches' events
+ * that arrive meanwhile are dropped. */
+int xs_wait_key(const char *key, const char *token);
 
 /* If the toolstack asked for a shutdown through control/shutdown (seen by
  * the runtime's own watch), acknowledge it and return the SHUTDOWN_* reason
