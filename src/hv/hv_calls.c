@@ -23,17 +23,6 @@
 /* memory_op's low 6 bits are the command; Xen keeps a continuation's start
  * extent above them (xen/include/xen/hypercall.h, not a public header). */
 #define HV_MEMOP_CMD_BITS 6
-#define GUEST_PTR(h) ((uint64_t)(uintptr_t)(h).p)
-
-static int copy_in(struct hv_ctx *c, void *dst, uint64_t gva, size_t len)
-{
-    return hv_copy_from_guest(c->d, c->vcpu, dst, gva, len);
-}
-
-static int copy_out(struct hv_ctx *c, uint64_t gva, const void *src, size_t len)
-{
-    return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
-}
 
 /* A domU may only name itself (DOMID_SELF or its id). Otherwise Xen looks
  * the domain up first (-ESRCH when absent: rcu_lock_domain_by_any_id),

@@ -15,23 +15,12 @@
 #include "hv_int.h"
 #include "xenkvm/gnttab.h"
 
-#define GUEST_PTR(h) ((uint64_t)(uintptr_t)(h).p)
 /* Array ops check for a stopping domain this often (a guest may pass any
  * count; its own vCPU pays for it, but destroy must not wait on it). */
 #define HV_GNT_STOP_CHECK 256
 /* setup_table / get_status_frames answer at most this many frames at a
  * time from one stack buffer (the table limit is far below). */
 #define HV_GNT_FRAMES_MAX 1024
-
-static int copy_in(struct hv_ctx *c, void *dst, uint64_t gva, size_t len)
-{
-    return hv_copy_from_guest(c->d, c->vcpu, dst, gva, len);
-}
-
-static int copy_out(struct hv_ctx *c, uint64_t gva, const void *src, size_t len)
-{
-    return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
-}
 
 /* A single-struct op names a domain: itself, or Xen looks it up
  * (bad_domain when absent) and its dummy XSM refuses a domU access to
@@ -59,23 +48,29 @@ static int16_t frames_out(struct hv_ctx *c, uint64_t list, const uint64_t *f,
     return GNTST_okay;
 }
 
+/* The frames of setup_table or get_status_frames (which of the core's
+ * answers fill): nr of them to the guest's list of width-byte items. */
+static int16_t frames_op(struct hv_ctx *c, struct gnttab *gt, domid_t dom,
+                         uint32_t nr, uint64_t list, size_t width,
+                         int16_t (*fill)(struct gnttab *, uint32_t, uint64_t *))
+{
+    int16_t st = dom_status(c, dom);
+    if (st != GNTST_okay)
+        return st;
+    if (nr > HV_GNT_FRAMES_MAX)
+        return GNTST_general_error;
+    uint64_t f[HV_GNT_FRAMES_MAX];
+    st = fill(gt, nr, f);
+    return st == GNTST_okay ? frames_out(c, list, f, nr, width) : st;
+}
+
 static long op_setup_table(struct hv_ctx *c, struct gnttab *gt, uint64_t uop)
 {
     struct gnttab_setup_table op;
     if (copy_in(c, &op, uop, sizeof(op)))
         return -EFAULT;
-    op.status = dom_status(c, op.dom);
-    if (op.status == GNTST_okay) {
-        if (op.nr_frames > HV_GNT_FRAMES_MAX) {
-            op.status = GNTST_general_error;
-        } else {
-            uint64_t f[HV_GNT_FRAMES_MAX];
-            op.status = gnttab_op_setup_table(gt, op.nr_frames, f);
-            if (op.status == GNTST_okay)
-                op.status = frames_out(c, GUEST_PTR(op.frame_list), f,
-                                       op.nr_frames, sizeof(xen_pfn_t));
-        }
-    }
+    op.status = frames_op(c, gt, op.dom, op.nr_frames, GUEST_PTR(op.frame_list),
+                          sizeof(xen_pfn_t), gnttab_op_setup_table);
     return copy_out(c, uop, &op, sizeof(op)) ? -EFAULT : 0;
 }
 
@@ -85,18 +80,8 @@ static long op_get_status_frames(struct hv_ctx *c, struct gnttab *gt,
     struct gnttab_get_status_frames op;
     if (copy_in(c, &op, uop, sizeof(op)))
         return -EFAULT;
-    op.status = dom_status(c, op.dom);
-    if (op.status == GNTST_okay) {
-        if (op.nr_frames > HV_GNT_FRAMES_MAX) {
-            op.status = GNTST_general_error;
-        } else {
-            uint64_t f[HV_GNT_FRAMES_MAX];
-            op.status = gnttab_op_get_status_frames(gt, op.nr_frames, f);
-            if (op.status == GNTST_okay)
-                op.status = frames_out(c, GUEST_PTR(op.frame_list), f,
-                                       op.nr_frames, sizeof(uint64_t));
-        }
-    }
+    op.status = frames_op(c, gt, op.dom, op.nr_frames, GUEST_PTR(op.frame_list),
+                          sizeof(uint64_t), gnttab_op_get_status_frames);
     return copy_out(c, uop, &op, sizeof(op)) ? -EFAULT : 0;
 }
 

@@ -109,6 +109,19 @@ long hv_do_physdev_op(struct hv_ctx *c, const uint64_t *a);
 /* hv_gnttab.c: GNTTABOPs of the grant-table core (d->gnttab). */
 long hv_do_grant_table_op(struct hv_ctx *c, const uint64_t *a);
 
+/* A guest handle's address, and the handlers' guest copies (the caller's
+ * vCPU's view): 0 or -EFAULT. */
+#define GUEST_PTR(h) ((uint64_t)(uintptr_t)(h).p)
+static inline int copy_in(struct hv_ctx *c, void *dst, uint64_t gva, size_t len)
+{
+    return hv_copy_from_guest(c->d, c->vcpu, dst, gva, len);
+}
+static inline int copy_out(struct hv_ctx *c, uint64_t gva, const void *src,
+                           size_t len)
+{
+    return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
+}
+
 /* hv.c helpers for handlers */
 int hv_block(struct hv_ctx *c);
 /* hv_domain_stop has been called (a long loop of a guest's call ends). */
