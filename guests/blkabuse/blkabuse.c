@@ -23,6 +23,9 @@
  * checks our grant table. One ok/FAIL line per check; the exit code is
  * check_summary's.
  *
+ * Last, the frontend closes and connects again (a reload): the backend
+ * follows, lets the old ring go, and serves the new one.
+ *
  * Command line (besides the runtime's): ro (the disk is read-only: writes
  * must fail, reads work), vbd=<devid> (default: the first entry of
  * device/vbd), gnttab=2 (ask for a v2 grant table), waitkey=<path>
@@ -75,6 +78,8 @@ static struct {
     uint64_t sectors;
     long max_indirect, discard;
     evtchn_port_t port;
+    int irq;
+    grant_ref_t ring_ref;
     blkif_front_ring_t ring;
     uint64_t next_id;
     unsigned long sent, answered;   /* requests pushed, responses consumed */
@@ -222,6 +227,7 @@ static bool connect(void)
     SHARED_RING_INIT(sring);
     FRONT_RING_INIT(&blk.ring, sring, PAGE_SIZE);
     gnttab_grant((grant_ref_t)ref, blk.be_id, virt_to_gfn(ring_page), false);
+    blk.ring_ref = (grant_ref_t)ref;
 
     struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = blk.be_id };
     if (!check_eq("alloc_unbound for the backend",
@@ -230,6 +236,7 @@ static bool connect(void)
     blk.port = au.port;
     int irq = bind_evtchn_to_irqhandler(blk.port, blk_interrupt, 0, "blkif", NULL);
     check_got(irq >= 0, "bind the ring's port", irq, 0);
+    blk.irq = irq;
 
     int rc = fe_write("ring-ref", "%lu", (unsigned long)ref);
     if (rc == 0)
@@ -649,6 +656,36 @@ static void test_gnttab_self(void)
     check(canaries_intact(), "grant table: the canary pages are unchanged");
 }
 
+/*
+ * The frontend closes and comes back, as a driver unbound and probed again
+ * does (a module reload): Closing, Closed, then Initialising. The backend
+ * must follow (Closing, Closed, InitWait), let go of the old ring (its
+ * grant ends cleanly: nobody maps it any more), and serve a new one.
+ */
+static void test_reconnect(void)
+{
+    check_eq("write state 5 (Closing)", fe_write("state", "%lu", XenbusStateClosing), 0);
+    check(wait_be_state(XenbusStateClosing) || be_state() == XenbusStateClosed,
+          "reconnect: backend Closing after ours");
+    check_eq("write state 6 (Closed)", fe_write("state", "%lu", XenbusStateClosed), 0);
+    check(wait_be_state(XenbusStateClosed), "reconnect: backend Closed after ours");
+    check(gnttab_end(blk.ring_ref), "reconnect: the old ring's grant is no longer mapped");
+    gnttab_free_ref(blk.ring_ref);
+    if (blk.irq >= 0)
+        unbind_from_irqhandler(blk.irq, NULL);
+    struct evtchn_close cl = { .port = blk.port };
+    check_eq("reconnect: close the old port",
+             HYPERVISOR_event_channel_op(EVTCHNOP_close, &cl), 0);
+    check_eq("write state 1 (Initialising)",
+             fe_write("state", "%lu", XenbusStateInitialising), 0);
+    blk.sent = blk.answered = 0;
+    blk.ring_broken = false;
+    if (!connect())
+        return;
+    round_trip(DATA_SECTOR, "after reconnecting");
+    check_eq("reconnect: one response per request", (long)blk.answered, (long)blk.sent);
+}
+
 int guest_main(const char *cmdline)
 {
     (void)cmdline;
@@ -676,6 +713,7 @@ int guest_main(const char *cmdline)
     check(!blk.ring_broken, "the backend's rsp_prod never ran ahead of our requests");
     check_eq("one response per request", (long)blk.answered, (long)blk.sent);
     test_flood();
+    test_reconnect();
 
     printk("blkabuse: done\n");
     check_eq("write data/blkabuse-done", xs_write(XBT_NIL, "data/blkabuse-done", "1"), 0);

@@ -74,6 +74,8 @@ disk)
         "$con xk.disk=read xk.mod.xen-blkfront=max_ring_page_order=2,max_queues=1,feature_persistent=0" \
         "disk = [ '$tmp/d.img,raw,xvda,rw' ]"
     run_linux "$tmp/g.cfg"
+    grep -q 'blkback d1 xvda: connected: 1 queue(s) of 4 ring page(s), protocol x86_64-abi, persistent grants off' "$tmp/err" ||
+        fail "boot 2 did not connect with the ring it asked for"
     grep -q 'xk: disk-read' "$tmp/g.out" || fail "boot 2 did not read the files"
     check_poweroff
     grep 'xk: sum w ' "$tmp/boot1.out" | sed 's/.*xk: sum w //' | sort > "$tmp/s1"
