@@ -7,11 +7,10 @@
 #            sha256; the image passes e2fsck -fn and debugfs reads the same
 #            sums out of it; boot 2 (a 4-page ring, 1 queue, no persistent
 #            grants) reads the same sums back
-#   ro       access=ro: Linux sees a read-only disk, reads it, a write is
-#            refused; the image is unchanged
-#   unplug   two disks written; `xenkvm block-detach` of xvdb while the
-#            guest is idle removes it from Linux; xvda stays; both images
-#            pass e2fsck
+#   disks    three disks: xvdc access=ro (Linux sees a read-only disk,
+#            reads it, a write is refused, the image is unchanged); xvda and
+#            xvdb written; `xenkvm block-detach` of xvdb while the guest is
+#            idle removes it from Linux; xvda stays; both pass e2fsck
 #   hostile  the hostile block frontend (guests/blkabuse) on its own image
 #            beside Linux writing and reading its disk in the same run:
 #            Linux's data is intact, blkabuse's checks pass, no other host
@@ -85,27 +84,15 @@ disk)
     fsck_ok "$tmp/d.img"
     echo "PASS: Linux's files survived power-off and a second boot ($(wc -l < "$tmp/s2") files), e2fsck -fn clean"
     ;;
-ro)
-    mkimg "$tmp/d.img" 32
+disks)
+    mkimg "$tmp/a.img" 32; mkimg "$tmp/b.img" 32; mkimg "$tmp/c.img" 32
     mkdir "$tmp/seed"; echo "read me" > "$tmp/seed/hello"
-    debugfs -w -R "write $tmp/seed/hello hello" "$tmp/d.img" >/dev/null 2>&1 || fail "debugfs write"
-    before=$(sha256sum "$tmp/d.img" | cut -d' ' -f1)
-    linux_cfg "$tmp/g.cfg" lin 256 1 "$con xk.disk=ro" \
-        "disk = [ 'format=raw, vdev=xvda, access=ro, target=$tmp/d.img' ]"
-    run_linux "$tmp/g.cfg"
-    grep -q 'xk: dev xvda [0-9]* ro=1' "$tmp/g.out" || fail "Linux does not see a read-only disk"
-    grep -q "xk: sum r hello $(printf 'read me\n' | sha256sum | cut -d' ' -f1)" "$tmp/g.out" ||
-        fail "Linux did not read the file"
-    grep -q 'xk: ro-write-refused' "$tmp/g.out" || fail "a write to the read-only disk was not refused"
-    check_poweroff
-    [ "$(sha256sum "$tmp/d.img" | cut -d' ' -f1)" = "$before" ] || fail "the read-only image changed"
-    echo "PASS: a read-only disk is read, a write refused, the image unchanged"
-    ;;
-unplug)
-    mkimg "$tmp/a.img" 32; mkimg "$tmp/b.img" 32
-    linux_cfg "$tmp/g.cfg" lin 256 1 "$con xk.disk=two" \
+    debugfs -w -R "write $tmp/seed/hello hello" "$tmp/c.img" >/dev/null 2>&1 || fail "debugfs write"
+    before=$(sha256sum "$tmp/c.img" | cut -d' ' -f1)
+    linux_cfg "$tmp/g.cfg" lin 256 1 "$con xk.disk=ro,two" \
         "disk = [ 'format=raw, vdev=xvda, access=rw, target=$tmp/a.img'," \
-        "         'format=raw, vdev=xvdb, access=rw, target=$tmp/b.img' ]"
+        "         'format=raw, vdev=xvdb, access=rw, target=$tmp/b.img'," \
+        "         'format=raw, vdev=xvdc, access=ro, target=$tmp/c.img' ]"
     run_linux "$tmp/g.cfg" &
     rpid=$!
     wait_for "$tmp/g.out" 'xk: two-written' 200 || fail "the two disks were not written"
@@ -117,7 +104,12 @@ unplug)
     fsck_ok "$tmp/a.img"; fsck_ok "$tmp/b.img"
     sums_match "$tmp/g.out" a "$tmp/a.img"
     sums_match "$tmp/g.out" b "$tmp/b.img"
-    echo "PASS: two disks written; xvdb hot-unplugged from an idle Linux; both images clean"
+    grep -q 'xk: dev xvdc [0-9]* ro=1' "$tmp/g.out" || fail "Linux does not see xvdc read-only"
+    grep -q "xk: sum c hello $(printf 'read me\n' | sha256sum | cut -d' ' -f1)" "$tmp/g.out" ||
+        fail "Linux did not read xvdc's file"
+    grep -q 'xk: ro-write-refused' "$tmp/g.out" || fail "a write to the read-only disk was not refused"
+    [ "$(sha256sum "$tmp/c.img" | cut -d' ' -f1)" = "$before" ] || fail "the read-only image changed"
+    echo "PASS: three disks: xvda and xvdb written, xvdb hot-unplugged from an idle Linux, both images clean; xvdc read-only: read, a write refused, its image unchanged"
     ;;
 hostile)
     mkdir "$tmp/imgs"

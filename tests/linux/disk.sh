@@ -6,7 +6,7 @@
 #   xkdisk write     mount /dev/xvda, write files of known content, print
 #                    their sha256, sync, unmount
 #   xkdisk read      mount it again, print the sha256 of every file
-#   xkdisk ro        xvda is read-only: the kernel says so, a mount -o ro
+#   xkdisk ro        xvdc is read-only: the kernel says so, a mount -o ro
 #                    reads, a write to the device is refused
 #   xkdisk two       write on xvda and xvdb, then wait (idle) until xvdb is
 #                    hot-unplugged by the host: "xk: xvdb-gone"
@@ -72,12 +72,13 @@ read)
     echo "xk: disk-read"
     ;;
 ro)
-    wait_dev xvda || exit 1
-    mkdir -p /mnt
-    mount -t ext4 -o ro,noload /dev/xvda /mnt || { echo "xk: mount-failed"; exit 1; }
-    sums /mnt r
-    umount /mnt
-    if dd if=/dev/zero of=/dev/xvda bs=4096 count=1 oflag=direct 2>/dev/null; then
+    # xvdc: read-only (the three-disk run)
+    wait_dev xvdc || exit 1
+    mkdir -p /mnt/c
+    mount -t ext4 -o ro,noload /dev/xvdc /mnt/c || { echo "xk: mount-failed"; exit 1; }
+    sums /mnt/c c
+    umount /mnt/c
+    if dd if=/dev/zero of=/dev/xvdc bs=4096 count=1 oflag=direct 2>/dev/null; then
         echo "xk: ro-write-accepted"
     else
         echo "xk: ro-write-refused"
