@@ -217,51 +217,51 @@ static void make_req(struct run *r, struct in *in, union req *u)
     }
 }
 
-/* Put it on queue q's ring, in the layout of protocol x32. */
+/* Put it in the next slot of queue q's ring, in the layout of protocol
+ * x32 (the ring's own, or the other one: the slots differ in size), and
+ * publish it. */
 static void put_req(struct run *r, unsigned int q, bool x32,
                     const union req *u)
 {
-    if (!x32) {
-        blkif_front_ring_t *f = &r->c.fr[q];
-        if (!f->sring)
-            return;
-        memcpy(RING_GET_REQUEST(f, f->req_prod_pvt), &u->rw,
-               sizeof(u->rw));
-        f->req_prod_pvt++;
-        RING_PUSH_REQUESTS(f);
-        return;
-    }
-    blkif_x86_32_front_ring_t *f = &r->c.fr32[q];
-    if (!f->sring)
-        return;
-    union {
-        struct blkif_x86_32_request rw;
-        struct blkif_x86_32_request_discard discard;
-        struct blkif_x86_32_request_indirect indirect;
-    } s;
-    memset(&s, 0, sizeof(s));
-    s.rw.operation = u->rw.operation;
-    if (u->rw.operation == BLKIF_OP_DISCARD) {
-        s.discard.flag = u->discard.flag;
-        s.discard.id = u->discard.id;
-        s.discard.sector_number = u->discard.sector_number;
-        s.discard.nr_sectors = u->discard.nr_sectors;
-    } else if (u->rw.operation == BLKIF_OP_INDIRECT) {
-        s.indirect.indirect_op = u->indirect.indirect_op;
-        s.indirect.nr_segments = u->indirect.nr_segments;
-        s.indirect.id = u->indirect.id;
-        s.indirect.sector_number = u->indirect.sector_number;
-        memcpy(s.indirect.indirect_grefs, u->indirect.indirect_grefs,
-               sizeof(s.indirect.indirect_grefs));
+    void *slot;
+    if (r->c.x86_32) {
+        blkif_x86_32_front_ring_t *f = &r->c.fr32[q];
+        slot = RING_GET_REQUEST(f, f->req_prod_pvt++);
     } else {
-        s.rw.nr_segments = u->rw.nr_segments;
-        s.rw.id = u->rw.id;
-        s.rw.sector_number = u->rw.sector_number;
-        memcpy(s.rw.seg, u->rw.seg, sizeof(s.rw.seg));
+        blkif_front_ring_t *f = &r->c.fr[q];
+        slot = RING_GET_REQUEST(f, f->req_prod_pvt++);
     }
-    memcpy(RING_GET_REQUEST(f, f->req_prod_pvt), &s, sizeof(s.rw));
-    f->req_prod_pvt++;
-    RING_PUSH_REQUESTS(f);
+    if (!x32) {
+        memcpy(slot, &u->rw, sizeof(u->rw));
+    } else {
+        union {
+            struct blkif_x86_32_request rw;
+            struct blkif_x86_32_request_discard discard;
+            struct blkif_x86_32_request_indirect indirect;
+        } s;
+        memset(&s, 0, sizeof(s));
+        s.rw.operation = u->rw.operation;
+        if (u->rw.operation == BLKIF_OP_DISCARD) {
+            s.discard.flag = u->discard.flag;
+            s.discard.id = u->discard.id;
+            s.discard.sector_number = u->discard.sector_number;
+            s.discard.nr_sectors = u->discard.nr_sectors;
+        } else if (u->rw.operation == BLKIF_OP_INDIRECT) {
+            s.indirect.indirect_op = u->indirect.indirect_op;
+            s.indirect.nr_segments = u->indirect.nr_segments;
+            s.indirect.id = u->indirect.id;
+            s.indirect.sector_number = u->indirect.sector_number;
+            memcpy(s.indirect.indirect_grefs, u->indirect.indirect_grefs,
+                   sizeof(s.indirect.indirect_grefs));
+        } else {
+            s.rw.nr_segments = u->rw.nr_segments;
+            s.rw.id = u->rw.id;
+            s.rw.sector_number = u->rw.sector_number;
+            memcpy(s.rw.seg, u->rw.seg, sizeof(s.rw.seg));
+        }
+        memcpy(slot, &s, sizeof(s.rw));
+    }
+    bx_push(&r->c, q);
 }
 
 /* The ring's shared page(s) of queue q, and their size. */

@@ -303,6 +303,29 @@ static inline int bx_fe_rings(struct bx *b, uint32_t devid,
                        persistent ? 1 : 0);
 }
 
+/* Publish queue q's requests up to its req_prod_pvt: what
+ * RING_PUSH_REQUESTS_AND_CHECK_NOTIFY does, with __atomic accesses to the
+ * shared indexes instead of plain ones and fences (so that the tests'
+ * side is no data race and TSan, which cannot see fences, judges the
+ * backend's). Whether the backend asked for an event. */
+static inline bool bx_push(struct bx_front *f, unsigned int q)
+{
+    RING_IDX *prod, *event, now;
+    if (f->x86_32) {
+        prod = &f->fr32[q].sring->req_prod;
+        event = &f->fr32[q].sring->req_event;
+        now = f->fr32[q].req_prod_pvt;
+    } else {
+        prod = &f->fr[q].sring->req_prod;
+        event = &f->fr[q].sring->req_event;
+        now = f->fr[q].req_prod_pvt;
+    }
+    RING_IDX old = __atomic_load_n(prod, __ATOMIC_RELAXED);
+    __atomic_store_n(prod, now, __ATOMIC_SEQ_CST);
+    RING_IDX ev = __atomic_load_n(event, __ATOMIC_SEQ_CST);
+    return (RING_IDX)(now - ev) < (RING_IDX)(now - old);
+}
+
 /* The frontend notifies queue q's channel (EVTCHNOP_send). 0 or -errno. */
 static inline int bx_notify(struct bx *b, const struct bx_front *f,
                             unsigned int q)

@@ -117,7 +117,7 @@ static void put(struct vcpu *v, const void *req)
     memcpy(RING_GET_REQUEST(f, f->req_prod_pvt), req,
            sizeof(struct blkif_request));
     f->req_prod_pvt++;
-    __atomic_store_n(&f->sring->req_prod, f->req_prod_pvt, __ATOMIC_RELEASE);
+    bx_push(v->c, v->q);        /* notified after each batch in any case */
 }
 
 /* Wait for n responses; each must be OKAY and one of ids[0..n-1]. */

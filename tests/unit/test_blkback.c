@@ -127,9 +127,7 @@ static int16_t do_req(struct fx *f, unsigned int q, const void *req)
     memcpy(RING_GET_REQUEST(r, r->req_prod_pvt), req,
            sizeof(struct blkif_request));
     r->req_prod_pvt++;
-    int n;
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(r, n);
-    if (n)
+    if (bx_push(&f->c, q))
         notify(f, q);
     for (int i = 0; i < 10000; i++) {
         if (RING_HAS_UNCONSUMED_RESPONSES(r)) {
@@ -334,7 +332,7 @@ static void test_x86_32_layout(void **state)
     q->seg[0].gref = grant(f, pg, true);
     q->seg[0].last_sect = 7;
     r->req_prod_pvt++;
-    RING_PUSH_REQUESTS(r);
+    bx_push(&f->c, 0);
     notify(f, 0);
     int i;
     for (i = 0; i < 10000 && !RING_HAS_UNCONSUMED_RESPONSES(r); i++)
@@ -465,9 +463,7 @@ static void test_flood_bounded(void **state)
             q->seg[0].gref = g;
             q->seg[0].last_sect = 7;
         }
-        int n;
-        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(r, n);
-        if (n)
+        if (bx_push(&f->c, 0))
             notify(f, 0);
         int i;
         for (i = 0; i < 10000 && !RING_HAS_UNCONSUMED_RESPONSES(r); i++)
@@ -568,7 +564,7 @@ static void test_remove_in_flight(void **state)
         q->seg[0].gref = grant(f, pg, false);
         q->seg[0].last_sect = 7;
     }
-    RING_PUSH_REQUESTS(r);
+    bx_push(&f->c, 0);
     notify(f, 0);
     /* the domain dies now: whatever is in flight is finished, every grant
      * unmapped (teardown_common checks), the directories gone */
