@@ -28,11 +28,11 @@
 #include "blkback_harness.h"
 
 #if defined(__SANITIZE_THREAD__)
-#define ROUNDS 60
-#define TOOL_ROUNDS 12
+#define ROUNDS 200
+#define TOOL_ROUNDS 30
 #else
-#define ROUNDS 300
-#define TOOL_ROUNDS 40
+#define ROUNDS 600
+#define TOOL_ROUNDS 60
 #endif
 #define FE 1
 #define RAM 256u
