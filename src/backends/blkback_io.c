@@ -434,8 +434,14 @@ static void finish(struct blk_req *q)
             atomic_fetch_add(&d->bytes_read, q->len);
         }
     }
-    respond(r, q->id, q->op, q->status);
+    /* its own mappings dropped before the answer is published, as Linux's
+     * blkback (xen_blkbk_unmap_and_respond): the frontend ends its grants
+     * when it sees the answer, and a grant still in use is a leak there */
+    uint64_t id = q->id;
+    uint8_t op = q->op;
+    int16_t status = q->status;
     req_free(q);
+    respond(r, id, op, status);
     r->inflight--;
     if (r->barrier && r->inflight == 1) {
         struct blk_req *b = r->barrier;

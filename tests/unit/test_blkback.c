@@ -576,6 +576,43 @@ static void test_remove_in_flight(void **state)
     teardown_common(f);
 }
 
+/* The grants of a request are unmapped before its answer is published
+ * (Linux's blkback unmaps, then responds: blkfront ends its grants on the
+ * answer and calls a grant still in use a broken backend). Looked at the
+ * moment the frontend is told: the kick of its vCPU, in the loop's
+ * thread. */
+static atomic_int kick_busy = -1;
+static grant_ref_t kick_ref;
+
+static void busy_at_kick(void *arg, domid_t dom, uint32_t vcpu)
+{
+    struct fx *f = arg;
+    (void)dom, (void)vcpu;
+    atomic_store(&kick_busy, gx_busy(&f->b.g, 1, kick_ref));
+}
+
+static void test_unmapped_before_answer(void **state)
+{
+    (void)state;
+    struct fx *f = calloc(1, sizeof(*f));
+    setup_common(f, false);
+    fe_connect(f, 1, 0, false, false);
+    uint32_t pg = page_alloc(f);
+    fill(f, pg, 0x3c);
+    struct blkif_request req = { .operation = BLKIF_OP_WRITE,
+        .nr_segments = 1, .id = 5, .sector_number = 24 };
+    req.seg[0].gref = kick_ref = grant(f, pg, true);
+    req.seg[0].last_sect = 7;
+    f->b.x->kick_hook_arg = f;
+    f->b.x->kick_hook = busy_at_kick;
+    /* the first answer: rsp_event is 1, so the frontend is notified */
+    assert_int_equal(do_req(f, 0, &req), BLKIF_RSP_OKAY);
+    assert_int_equal(atomic_load(&kick_busy), 0);
+    f->b.x->kick_hook = NULL;
+    check_img(f, 24 * 512, PG, 0x3c);
+    teardown_common(f);
+}
+
 static void test_bad_image(void **state)
 {
     (void)state;
@@ -604,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_unplug),
         cmocka_unit_test(test_remove_in_flight),
+        cmocka_unit_test(test_unmapped_before_answer),
         cmocka_unit_test(test_bad_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
