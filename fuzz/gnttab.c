@@ -16,29 +16,9 @@
 #include <string.h>
 
 #include "gnttab_harness.h"
+#include "fuzz_input.h"
 
 #include <xen/memory.h>
-
-struct in {
-    const uint8_t *p;
-    size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-    if (!in->n)
-        return 0;
-    in->n--;
-    return *in->p++;
-}
-
-static uint32_t u32(struct in *in)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)u8(in) << (8 * i);
-    return v;
-}
 
 /* Mostly small (real refs, frames, domids), sometimes anything. */
 static uint32_t num(struct in *in)

@@ -5,6 +5,18 @@
  * in the event-channel core. Arguments are mostly small offsets into the
  * 64 KiB guest memory (so structs get parsed), sometimes raw 64-bit values.
  * Sleeping calls (block, poll) return at once: the domain is "stopping".
+ *
+ * Each domain has a grant table (the real core, src/gnttab) in its own
+ * memory: its last GT_PAGES pages are the table (GT_FRAMES shared frames
+ * and the status page), so grant_table_op (every sub-op, counts, copy
+ * arrays) and XENMEM_add_to_physmap(XENMAPSPACE_grant_table) act on
+ * entries the input wrote (its first 4 KiB go into the first table frame
+ * too) and the calls themselves can rewrite. Domain 0 is in the registry
+ * as the mapper: a record with bit 3 of its first byte set is not a
+ * hypercall but domain 0 (a backend) mapping the domain's grant arg[0],
+ * or unmapping one of its mappings, so the guest's table operations meet
+ * grants in use. Every mapping is unmapped at the end, and nothing may
+ * stay pinned.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,10 +24,15 @@
 #include <unistd.h>
 
 #include "xenkvm/evtchn.h"
+#include "xenkvm/gnttab.h"
 #include "xenkvm/hv.h"
 #include "xenkvm/irq.h"
 
 #define MEM (64 * 1024)
+#define GT_FRAMES 2u
+#define GT_PAGES 3u             /* GT_FRAMES + gnttab_status_pages(2) */
+#define GT_GFN (MEM / 4096 - GT_PAGES)
+#define MAXMAP 32
 
 static uint8_t mem[2][MEM] __attribute__((aligned(4096)));
 static struct shared_info shinfo[2] __attribute__((aligned(4096)));
@@ -38,6 +55,17 @@ static int fz_map_shinfo(void *dom, uint64_t gfn)
     (void)dom;
     return gfn < MEM / 4096 ? 0 : -22;
 }
+
+/* The guest's gfn now shows table page `page`: the table already lies in
+ * its memory, so only the gfn is checked. */
+static int fz_map_frame(void *dom, uint32_t page, uint64_t gfn)
+{
+    (void)dom;
+    (void)page;
+    return gfn < MEM / 4096 ? 0 : -22;
+}
+
+static const struct gnttab_ops fz_gt_ops = { fz_gfn_map, fz_map_frame };
 
 static int fz_vcpu_init(void *dom, uint32_t id, const void *ctx)
 {
@@ -101,6 +129,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fz_pirq = icu ? irq_pirq_create(icu, h, ec_map, NULL) : NULL;
     struct hv_domain *d[2] = { NULL, NULL };
+    struct gnttab_host *gh = gnttab_host_create();
+    struct gnttab *gt[2] = { NULL, NULL }, *gt0 = NULL;
+    grant_handle_t maps[MAXMAP];       /* dom0's mappings */
+    unsigned int nmaps = 0;
+    if (gh) {
+        struct gnttab_config g0 = { .domid = 0, .max_maptrack_frames = 1 };
+        gt0 = gnttab_create(gh, &g0);
+    }
     struct hv_e820 e820[1] = { { 0, MEM, 1 } };
     struct evtchn_domain_config d0 = { .domid = 0, .privileged = true,
                                        .max_vcpus = 1 };
@@ -116,10 +152,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             irq_pirq_grant(fz_pirq, (domid_t)(i + 1), 1, true);
             irq_pirq_grant(fz_pirq, (domid_t)(i + 1), 2, true);
         }
+        struct gnttab_config gc = { .domid = (domid_t)(i + 1),
+            .max_frames = GT_FRAMES, .max_maptrack_frames = 1,
+            .pages = mem[i] + GT_GFN * 4096, .ops = &fz_gt_ops,
+            .opaque = mem[i] };
+        if (gh && !(gt[i] = gnttab_create(gh, &gc)))
+            abort();
         struct hv_domain_config hc = { .domid = (domid_t)(i + 1),
             .max_vcpus = 2, .ram_pages = MEM / 4096, .e820 = e820,
             .nr_e820 = 1, .evtchn = h, .ops = &fz_ops, .opaque = mem[i],
-            .pirq = fz_pirq };
+            .pirq = fz_pirq, .gnttab = gt[i], .gnttab_host = gh };
         d[i] = hv_domain_create(&hc);
         hv_domain_stop(d[i]);
     }
@@ -127,6 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t m = size < 4096 ? size : 4096;
     memcpy(mem[0], data, m);
     memcpy(mem[1] + 4096, data, m);
+    for (int i = 0; i < 2; i++)         /* the guests' grant entries */
+        memcpy(mem[i] + GT_GFN * 4096, data, m);
     data += m;
     size -= m;
     /* then records: dom(1) nr(1) 5 x arg(4) */
@@ -141,7 +185,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             c.arg[i] = (v & 0x80000000u) ? ((uint64_t)v << 20) ^ v :
                                            (v & 0x1ffff);
         }
-        hv_hypercall(d[dom], data[0] >> 7, mem[dom], &c);
+        if (!(data[0] & 8)) {
+            hv_hypercall(d[dom], data[0] >> 7, mem[dom], &c);
+        } else if (nmaps && (data[1] & 64)) {   /* dom0 unmaps one */
+            unsigned int k = (unsigned int)c.arg[0] % nmaps;
+            if (gnttab_unmap(gh, 0, maps[k]) != GNTST_okay)
+                abort();
+            maps[k] = maps[--nmaps];
+        } else if (gh && nmaps < MAXMAP) {      /* dom0 maps a grant */
+            struct gnttab_mapping gm;
+            uint32_t flags = GNTMAP_host_map |
+                             (c.arg[1] & 1 ? GNTMAP_readonly : 0);
+            if (gnttab_map(gh, 0, (domid_t)(dom + 1),
+                           (grant_ref_t)(c.arg[0] % 1024), flags, &gm) ==
+                GNTST_okay) {
+                uint8_t *a = gm.addr;   /* the granter's RAM, whole page */
+                if (a < mem[dom] || a + 4096 > mem[dom] + MEM)
+                    abort();
+                if (!gm.readonly)
+                    a[4095] ^= 1;
+                maps[nmaps++] = gm.handle;
+            }
+        }
         data += 22;
         size -= 22;
     }
@@ -154,8 +219,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (icu)
         irq_icu_process(icu, 0);
+    /* the backend lets go of every grant: nothing stays pinned */
+    for (unsigned int k = 0; k < nmaps; k++)
+        if (gnttab_unmap(gh, 0, maps[k]) != GNTST_okay)
+            abort();
     for (int i = 0; i < 2; i++) {
+        struct gnttab_stats st;
+        if (gt[i]) {
+            gnttab_get_stats(gt[i], &st);
+            if (st.active)
+                abort();
+        }
         hv_domain_destroy(d[i]);
+        gnttab_destroy(gt[i]);
         evtchn_domain_destroy(h, (domid_t)(i + 1));
         if (fz_pirq)
             irq_pirq_domain_remove(fz_pirq, (domid_t)(i + 1));
@@ -166,5 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (icu)
         irq_icu_destroy(icu);
     evtchn_host_destroy(h);
+    gnttab_destroy(gt0);
+    gnttab_host_destroy(gh);
     return 0;
 }

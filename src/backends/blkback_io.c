@@ -59,10 +59,54 @@ void blk_log(struct be_blk_disk *d, const char *fmt, ...)
 
 /* ---- the ring ---- */
 
+/* The shared indexes of a ring: the frontend's vCPU reads and writes them
+ * at any time, so each access is an __atomic one (the ring macros' plain
+ * accesses and fences are a data race in C11's model, and TSan cannot see
+ * fences). Both layouts put them at the same place. */
+struct blk_idx {
+    RING_IDX *req_prod, *req_event, *rsp_prod, *rsp_event;
+};
+
+static struct blk_idx ring_idx(struct blk_ring *r)
+{
+    if (r->x86_32) {
+        blkif_x86_32_sring_t *s = r->br.x32.sring;
+        return (struct blk_idx){ &s->req_prod, &s->req_event, &s->rsp_prod,
+                                 &s->rsp_event };
+    }
+    blkif_sring_t *s = r->br.native.sring;
+    return (struct blk_idx){ &s->req_prod, &s->req_event, &s->rsp_prod,
+                             &s->rsp_event };
+}
+
+/* RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: publish the responses before
+ * rsp_prod (release), and read rsp_event only after (the seq_cst store and
+ * load are the macro's full barrier). old: what we published last (the
+ * macro reads it back from the shared page). Whether to notify. */
+static bool push_responses(struct blk_ring *r, RING_IDX old, RING_IDX new)
+{
+    struct blk_idx x = ring_idx(r);
+    __atomic_store_n(x.rsp_prod, new, __ATOMIC_SEQ_CST);
+    RING_IDX ev = __atomic_load_n(x.rsp_event, __ATOMIC_SEQ_CST);
+    return (RING_IDX)(new - ev) < (RING_IDX)(new - old);
+}
+
+/* RING_FINAL_CHECK_FOR_REQUESTS once cons has caught up with req_prod:
+ * ask for an event at the next request, then look again (the frontend may
+ * have produced one before it saw req_event). */
+static bool final_check(struct blk_ring *r, RING_IDX cons)
+{
+    struct blk_idx x = ring_idx(r);
+    if (__atomic_load_n(x.req_prod, __ATOMIC_ACQUIRE) != cons)
+        return true;
+    __atomic_store_n(x.req_event, cons + 1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(x.req_prod, __ATOMIC_SEQ_CST) != cons;
+}
+
 static void respond(struct blk_ring *r, uint64_t id, uint8_t op,
                     int16_t status)
 {
-    int notify;
+    RING_IDX old;
     if (r->x86_32) {
         blkif_x86_32_back_ring_t *b = &r->br.x32;
         struct blkif_x86_32_response *p = RING_GET_RESPONSE(b,
@@ -70,20 +114,18 @@ static void respond(struct blk_ring *r, uint64_t id, uint8_t op,
         p->id = id;
         p->operation = op;
         p->status = status;
-        b->rsp_prod_pvt++;
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(b, notify);
+        old = b->rsp_prod_pvt++;
     } else {
         blkif_back_ring_t *b = &r->br.native;
         struct blkif_response *p = RING_GET_RESPONSE(b, b->rsp_prod_pvt);
         p->id = id;
         p->operation = op;
         p->status = status;
-        b->rsp_prod_pvt++;
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(b, notify);
+        old = b->rsp_prod_pvt++;
     }
     if (status != BLKIF_RSP_OKAY)
         atomic_fetch_add(&r->d->errors, 1);
-    if (notify)
+    if (push_responses(r, old, old + 1))
         evtchn_host_send(r->d->bb->env.evtchn, 0, r->port);
 }
 
@@ -392,8 +434,14 @@ static void finish(struct blk_req *q)
             atomic_fetch_add(&d->bytes_read, q->len);
         }
     }
-    respond(r, q->id, q->op, q->status);
+    /* its own mappings dropped before the answer is published, as Linux's
+     * blkback (xen_blkbk_unmap_and_respond): the frontend ends its grants
+     * when it sees the answer, and a grant still in use is a leak there */
+    uint64_t id = q->id;
+    uint8_t op = q->op;
+    int16_t status = q->status;
     req_free(q);
+    respond(r, id, op, status);
     r->inflight--;
     if (r->barrier && r->inflight == 1) {
         struct blk_req *b = r->barrier;
@@ -407,21 +455,15 @@ static void finish(struct blk_req *q)
 
 void blk_ring_serve(struct blk_ring *r)
 {
-    int more = 0;
+    bool more = false;
     do {
         if (r->stopped || r->draining)
             break;
         RING_IDX rp, cons;
-        if (r->x86_32) {
-            rp = __atomic_load_n(&r->br.x32.sring->req_prod, __ATOMIC_ACQUIRE);
-            if (RING_REQUEST_PROD_OVERFLOW(&r->br.x32, rp))
-                goto corrupt;
-        } else {
-            rp = __atomic_load_n(&r->br.native.sring->req_prod,
-                                 __ATOMIC_ACQUIRE);
-            if (RING_REQUEST_PROD_OVERFLOW(&r->br.native, rp))
-                goto corrupt;
-        }
+        rp = __atomic_load_n(ring_idx(r).req_prod, __ATOMIC_ACQUIRE);
+        if (r->x86_32 ? RING_REQUEST_PROD_OVERFLOW(&r->br.x32, rp)
+                      : RING_REQUEST_PROD_OVERFLOW(&r->br.native, rp))
+            goto corrupt;
         for (;;) {
             cons = r->x86_32 ? r->br.x32.req_cons : r->br.native.req_cons;
             /* at most a ring of requests in flight: the rest waits */
@@ -440,10 +482,7 @@ void blk_ring_serve(struct blk_ring *r)
         }
         if (cons != rp)
             break;              /* a completion serves us again */
-        if (r->x86_32)
-            RING_FINAL_CHECK_FOR_REQUESTS(&r->br.x32, more);
-        else
-            RING_FINAL_CHECK_FOR_REQUESTS(&r->br.native, more);
+        more = final_check(r, cons);
     } while (more);
     io_uring_submit(&r->d->bb->uring);
     return;

@@ -21,6 +21,8 @@ static void hx_kick(void *opaque, domid_t dom, uint32_t vcpu)
     struct hx *x = opaque;
     if (dom < HX_MAX_DOMS && vcpu < HX_MAX_VCPUS)
         atomic_fetch_add(&x->d[dom].kicks[vcpu], 1);
+    if (x->kick_hook)
+        x->kick_hook(x->kick_hook_arg, dom, vcpu);
 }
 
 /* The domain's poll-wake callback (arg: its struct hx_dom). */

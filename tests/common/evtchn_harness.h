@@ -41,6 +41,11 @@ struct hx {
     struct evtchn_pirq_router pirq_router;
     atomic_uint pirq_binds, pirq_unbinds;
     atomic_uint host_cb_calls;
+    /* Called (in the sender's thread) at each kick after counting it, to
+     * look at guest memory at the moment a guest is told of an event.
+     * Set before the events it is for. */
+    void (*kick_hook)(void *arg, domid_t dom, uint32_t vcpu);
+    void *kick_hook_arg;
     atomic_uint last_cb_port;
     /* Give each new domain a shared_info page followed by an inaccessible
      * page, so a write past it faults in any build (not only under ASan),

@@ -3,7 +3,9 @@
  * grant table (the real core, src/gnttab), the real XenStore service and
  * event-channel core; the test plays Linux's blkfront (its keys, its
  * states, requests on the ring with granted pages, notifications) while
- * the service runs on a loop thread, and checks the data in a temp image.
+ * the service runs on a loop thread, and checks the data in the image.
+ * The set-up is tests/common/blkback_harness.h (shared with the fuzzer and
+ * the stress test).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +22,7 @@
 
 #include <cmocka.h>
 
-#include <xen/io/xenbus.h>
-
-#include "xenkvm/backends.h"
-#include "evtchn_harness.h"
-#include "../../src/backends/blkback_abi.h"
+#include "blkback_harness.h"
 
 #define PG 4096u
 #define RAM_PAGES 256u
@@ -34,90 +32,39 @@
 #define IMG_SECTORS 2048u           /* 1 MiB */
 
 struct fx {
-    struct hx *x;
-    struct util_loop *loop;
-    struct be_xenstore *xs;
-    struct store_client *c0;        /* the toolstack's view (domain 0) */
-    struct store_client *fe;        /* the frontend (domain 1) */
-    struct gnttab_host *gh;
-    struct gnttab *gt, *gt0;
-    uint8_t *gtpages, *ram;
-    grant_ref_t next_ref;
-    uint32_t next_gfn;
-    struct be_blkback *bb;
+    struct bx b;                    /* guest, store, grant tables, blkback */
     struct be_blk_disk *disk;
-    char img[64];
-    int imgfd;
-    /* the frontend's rings */
-    unsigned int nq;
-    bool x86_32;
-    evtchn_port_t port[4];
-    blkif_front_ring_t fr[4];
-    blkif_x86_32_front_ring_t fr32;
-    grant_ref_t ring_refs[4][16];
+    struct bx_front c;              /* the frontend's rings */
 };
-
-static void *gfn_map(void *dom, uint64_t gfn)
-{
-    struct fx *f = dom;
-    return gfn < RAM_PAGES ? f->ram + gfn * PG : NULL;
-}
-
-static int map_frame(void *dom, uint32_t page, uint64_t gfn)
-{
-    (void)dom, (void)page, (void)gfn;
-    return 0;
-}
-
-static const struct gnttab_ops gt_ops = { gfn_map, map_frame };
 
 /* Grant the guest page gfn to domain 0 (v1 entry, as a frontend does). */
 static grant_ref_t grant(struct fx *f, uint32_t gfn, bool ro)
 {
-    grant_ref_t ref = f->next_ref++;
-    assert_true(ref < GT_FRAMES * (PG / sizeof(grant_entry_v1_t)));
-    grant_entry_v1_t *e = (grant_entry_v1_t *)f->gtpages + ref;
-    e->domid = 0;
-    e->frame = gfn;
-    __atomic_store_n(&e->flags, GTF_permit_access | (ro ? GTF_readonly : 0),
-                     __ATOMIC_RELEASE);
+    grant_ref_t ref = bx_grant(&f->b, gfn, ro);
+    assert_true(ref != UINT32_MAX);
     return ref;
 }
 
 static uint32_t page_alloc(struct fx *f)
 {
-    assert_true(f->next_gfn < RAM_PAGES);
-    return f->next_gfn++;
+    uint32_t gfn = bx_page_alloc(&f->b);
+    assert_true(gfn != UINT32_MAX);
+    return gfn;
 }
 
 static void fe_write(struct fx *f, const char *key, const char *fmt, ...)
 {
-    char path[160], val[64];
+    char val[64];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(val, sizeof(val), fmt, ap);
     va_end(ap);
-    snprintf(path, sizeof(path), "/local/domain/%u/device/vbd/%u/%s", FE,
-             DEVID, key);
-    assert_int_equal(store_client_write(f->fe, path, val, strlen(val)), 0);
-}
-
-static int be_read(struct fx *f, const char *key, char **val)
-{
-    char path[160];
-    snprintf(path, sizeof(path), "/local/domain/0/backend/vbd/%u/%u/%s", FE,
-             DEVID, key);
-    return store_client_read(f->c0, path, val, NULL);
+    assert_int_equal(bx_fe_write(&f->b, DEVID, key, "%s", val), 0);
 }
 
 static long be_long(struct fx *f, const char *key)
 {
-    char *v;
-    if (be_read(f, key, &v))
-        return -1;
-    long n = strtol(v, NULL, 10);
-    free(v);
-    return n;
+    return bx_be_long(&f->b, DEVID, key);
 }
 
 static void nap(void)
@@ -140,80 +87,19 @@ static void wait_be_state(struct fx *f, long want)
 static void setup_common(struct fx *f, bool readonly)
 {
     memset(f, 0, sizeof(*f));
-    f->x = hx_create();
-    assert_non_null(f->x);
-    assert_int_equal(hx_dom_add(f->x, 0, true, 1, 0), 0);
-    assert_int_equal(hx_dom_add(f->x, FE, false, 1, 0), 0);
-    f->loop = util_loop_create();
-    assert_non_null(f->loop);
-    assert_int_equal(util_loop_start(f->loop, "blk-test"), 0);
-    f->ram = mmap(NULL, RAM_PAGES * PG, PROT_READ | PROT_WRITE,
-                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(f->ram != MAP_FAILED);
-    size_t gtn = GT_FRAMES + gnttab_status_pages(GT_FRAMES);
-    f->gtpages = mmap(NULL, gtn * PG, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(f->gtpages != MAP_FAILED);
-    f->gh = gnttab_host_create();
-    assert_non_null(f->gh);
-    const struct gnttab_config dom0 = { .domid = 0, .max_frames = 1,
-        .max_maptrack_frames = GNTTAB_DEFAULT_MAX_MAPTRACK_FRAMES };
-    f->gt0 = gnttab_create(f->gh, &dom0);
-    assert_non_null(f->gt0);
-    const struct gnttab_config gc = { .domid = FE, .max_frames = GT_FRAMES,
-        .max_maptrack_frames = 0, .pages = f->gtpages, .ops = &gt_ops,
-        .opaque = f };
-    f->gt = gnttab_create(f->gh, &gc);
-    assert_non_null(f->gt);
-    uint64_t frames[GT_FRAMES];
-    assert_int_equal(gnttab_op_setup_table(f->gt, GT_FRAMES, frames),
-                     GNTST_okay);
-    f->next_ref = 8;                 /* past the reserved entries */
-    f->next_gfn = 1;
-    struct be_env env = { .loop = f->loop, .evtchn = f->x->h,
-                          .gnttab = f->gh, .out = stdout, .quiet = true };
     char err[128];
-    f->xs = be_xenstore_create(&env, NULL, err, sizeof(err));
-    assert_non_null(f->xs);
-    env.store = be_xenstore_store(f->xs);
-    assert_int_equal(store_client_new(env.store, 0, NULL, &f->c0), 0);
-    assert_int_equal(store_client_mkdir(f->c0, "/local/domain/1"), 0);
-    const struct xs_permissions home[] = { { FE, XS_PERM_NONE } };
-    assert_int_equal(store_client_set_perms(f->c0, "/local/domain/1", home,
-                                            1), 0);
-    assert_int_equal(store_client_new(env.store, FE, NULL, &f->fe), 0);
-    f->bb = be_blkback_create(&env, err, sizeof(err));
-    if (!f->bb)
+    if (bx_init(&f->b, FE, RAM_PAGES, GT_FRAMES, IMG_SECTORS * 512ull, true,
+                err, sizeof(err)))
         fail_msg("%s", err);
-    strcpy(f->img, "/tmp/xenkvm-blk-XXXXXX");
-    f->imgfd = mkstemp(f->img);
-    assert_true(f->imgfd >= 0);
-    assert_int_equal(ftruncate(f->imgfd, IMG_SECTORS * 512ull), 0);
-    const struct be_blk_config bc = { .domid = FE, .target = f->img,
+    const struct be_blk_config bc = { .domid = FE, .target = f->b.img,
         .vdev = "xvda", .devid = DEVID, .readonly = readonly };
-    assert_int_equal(be_blkback_disk_add(f->bb, &bc, &f->disk), 0);
+    assert_int_equal(be_blkback_disk_add(f->b.bb, &bc, &f->disk), 0);
 }
 
 static void teardown_common(struct fx *f)
 {
     be_blkback_disk_remove(f->disk);
-    be_blkback_destroy(f->bb);
-    store_client_free(f->fe);
-    store_client_free(f->c0);
-    util_loop_stop(f->loop);
-    be_xenstore_destroy(f->xs);
-    util_loop_destroy(f->loop);
-    struct gnttab_stats st;
-    gnttab_get_stats(f->gt, &st);
-    assert_int_equal(st.active, 0);  /* every grant unmapped */
-    gnttab_destroy(f->gt);
-    gnttab_destroy(f->gt0);
-    gnttab_host_destroy(f->gh);
-    hx_destroy(f->x);
-    munmap(f->ram, RAM_PAGES * PG);
-    munmap(f->gtpages, (GT_FRAMES + gnttab_status_pages(GT_FRAMES)) * PG);
-    close(f->imgfd);
-    unlink(f->img);
+    assert_int_equal(bx_fini(&f->b), 0);    /* every grant unmapped */
     free(f);
 }
 
@@ -222,54 +108,8 @@ static void teardown_common(struct fx *f)
 static void fe_connect(struct fx *f, unsigned int nq, unsigned int order,
                        bool persistent, bool x86_32)
 {
-    f->nq = nq;
-    f->x86_32 = x86_32;
-    unsigned int pages = 1u << order;
-    for (unsigned int q = 0; q < nq; q++) {
-        char dir[16] = "";
-        if (nq > 1)
-            snprintf(dir, sizeof(dir), "queue-%u/", q);
-        /* contiguous guest pages for the ring (the frontend's view) */
-        uint32_t gfn0 = f->next_gfn;
-        for (unsigned int i = 0; i < pages; i++) {
-            uint32_t gfn = page_alloc(f);
-            memset(f->ram + gfn * PG, 0, PG);
-            f->ring_refs[q][i] = grant(f, gfn, false);
-            char key[48];
-            if (order) {
-                snprintf(key, sizeof(key), "%sring-ref%u", dir, i);
-            } else {
-                snprintf(key, sizeof(key), "%sring-ref", dir);
-            }
-            fe_write(f, key, "%u", f->ring_refs[q][i]);
-        }
-        void *ring = f->ram + gfn0 * PG;
-        if (x86_32) {
-            blkif_x86_32_sring_t *s = ring;
-            SHARED_RING_INIT(s);
-            FRONT_RING_INIT(&f->fr32, s, pages * PG);
-        } else {
-            blkif_sring_t *s = ring;
-            SHARED_RING_INIT(s);
-            FRONT_RING_INIT(&f->fr[q], s, pages * PG);
-        }
-        if (order) {
-            char key[48];
-            snprintf(key, sizeof(key), "%sring-page-order", dir);
-            fe_write(f, key, "%u", order);
-        }
-        int p = hx_alloc_unbound(f->x, FE, DOMID_SELF, 0);
-        assert_true(p > 0);
-        f->port[q] = (evtchn_port_t)p;
-        char key[48];
-        snprintf(key, sizeof(key), "%sevent-channel", dir);
-        fe_write(f, key, "%d", p);
-    }
-    if (nq > 1)
-        fe_write(f, "multi-queue-num-queues", "%u", nq);
-    fe_write(f, "protocol", "%s",
-             x86_32 ? XEN_IO_PROTO_ABI_X86_32 : XEN_IO_PROTO_ABI_X86_64);
-    fe_write(f, "feature-persistent", "%u", persistent ? 1 : 0);
+    assert_int_equal(bx_fe_rings(&f->b, DEVID, &f->c, nq, order, persistent,
+                                 x86_32), 0);
     fe_write(f, "state", "%d", XenbusStateInitialised);
     wait_be_state(f, XenbusStateConnected);
     fe_write(f, "state", "%d", XenbusStateConnected);
@@ -277,20 +117,17 @@ static void fe_connect(struct fx *f, unsigned int nq, unsigned int order,
 
 static void notify(struct fx *f, unsigned int q)
 {
-    struct evtchn_send s = { .port = f->port[q] };
-    assert_int_equal(hx_op(f->x, FE, EVTCHNOP_send, &s), 0);
+    assert_int_equal(bx_notify(&f->b, &f->c, q), 0);
 }
 
 /* Put one native request on queue q and wait for its response status. */
 static int16_t do_req(struct fx *f, unsigned int q, const void *req)
 {
-    blkif_front_ring_t *r = &f->fr[q];
+    blkif_front_ring_t *r = &f->c.fr[q];
     memcpy(RING_GET_REQUEST(r, r->req_prod_pvt), req,
            sizeof(struct blkif_request));
     r->req_prod_pvt++;
-    int n;
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(r, n);
-    if (n)
+    if (bx_push(&f->c, q))
         notify(f, q);
     for (int i = 0; i < 10000; i++) {
         if (RING_HAS_UNCONSUMED_RESPONSES(r)) {
@@ -323,13 +160,13 @@ static int16_t rw(struct fx *f, unsigned int q, uint8_t op, uint64_t sector,
 
 static void fill(struct fx *f, uint32_t gfn, uint8_t v)
 {
-    memset(f->ram + gfn * PG, v, PG);
+    memset(f->b.g.ram + gfn * PG, v, PG);
 }
 
 static void check_img(struct fx *f, uint64_t off, size_t len, uint8_t v)
 {
     uint8_t *b = malloc(len);
-    assert_int_equal(pread(f->imgfd, b, len, (off_t)off), (ssize_t)len);
+    assert_int_equal(pread(f->b.imgfd, b, len, (off_t)off), (ssize_t)len);
     for (size_t i = 0; i < len; i++)
         if (b[i] != v)
             fail_msg("image byte %zu: %#x, wanted %#x", (size_t)off + i, b[i],
@@ -350,11 +187,11 @@ static void test_keys_rw_flush_discard(void **state)
     assert_int_equal(be_long(f, "max-ring-page-order"), 4);
     assert_int_equal(be_long(f, "feature-max-indirect-segments"), 256);
     char *v;
-    assert_int_equal(store_client_read(f->fe,
+    assert_int_equal(store_client_read(f->b.fe,
         "/local/domain/1/device/vbd/51712/backend", &v, NULL), 0);
     assert_string_equal(v, "/local/domain/0/backend/vbd/1/51712");
     free(v);
-    assert_int_equal(store_client_write(f->fe,
+    assert_int_equal(store_client_write(f->b.fe,
         "/local/domain/0/backend/vbd/1/51712/state", "4", 1), -EACCES);
     fe_connect(f, 1, 0, false, false);
     assert_int_equal(be_long(f, "sectors"), IMG_SECTORS);
@@ -372,7 +209,7 @@ static void test_keys_rw_flush_discard(void **state)
     fill(f, pg[0], 0);
     fill(f, pg[1], 0);
     assert_int_equal(rw(f, 0, BLKIF_OP_READ, 24, 1, pg), BLKIF_RSP_OKAY);
-    assert_int_equal(f->ram[pg[0] * PG + 100], 0xb2);
+    assert_int_equal(f->b.g.ram[pg[0] * PG + 100], 0xb2);
     /* a partial segment: sectors 2..3 of a page */
     struct blkif_request req = { .operation = BLKIF_OP_READ,
         .nr_segments = 1, .id = 7, .sector_number = 16 };
@@ -380,8 +217,8 @@ static void test_keys_rw_flush_discard(void **state)
     req.seg[0].first_sect = 2;
     req.seg[0].last_sect = 3;
     assert_int_equal(do_req(f, 0, &req), BLKIF_RSP_OKAY);
-    assert_int_equal(f->ram[pg[1] * PG + 1024], 0xa1);
-    assert_int_equal(f->ram[pg[1] * PG + 2048], 0);
+    assert_int_equal(f->b.g.ram[pg[1] * PG + 1024], 0xa1);
+    assert_int_equal(f->b.g.ram[pg[1] * PG + 2048], 0);
     /* flush without data, flush with data, barrier */
     struct blkif_request fl = { .operation = BLKIF_OP_FLUSH_DISKCACHE,
                                 .id = 8 };
@@ -429,12 +266,12 @@ static void test_indirect_multipage_queues_persistent(void **state)
     assert_int_equal(st.nr_rings, 2);
     assert_int_equal(st.ring_pages, 4);
     assert_true(st.persistent);
-    assert_int_equal(RING_SIZE(&f->fr[0]), 128);   /* 4 pages */
+    assert_int_equal(RING_SIZE(&f->c.fr[0]), 128);   /* 4 pages */
     /* an indirect write of 40 pages on queue 1, read back on queue 0 */
     enum { N = 40 };
     uint32_t ind = page_alloc(f);
     struct blkif_request_segment *segs =
-        (void *)(f->ram + ind * PG);
+        (void *)(f->b.g.ram + ind * PG);
     uint32_t data[N];
     for (unsigned int i = 0; i < N; i++) {
         data[i] = page_alloc(f);
@@ -460,19 +297,19 @@ static void test_indirect_multipage_queues_persistent(void **state)
     u.i.id = 78;
     assert_int_equal(do_req(f, 0, &u.r), BLKIF_RSP_OKAY);
     for (unsigned int i = 0; i < N; i++)
-        assert_int_equal(f->ram[data[i] * PG + 4095], 0x40 + i);
+        assert_int_equal(f->b.g.ram[data[i] * PG + 4095], 0x40 + i);
     /* the same grants again: persistent, still mapped between requests */
     u.i.id = 79;
     assert_int_equal(do_req(f, 0, &u.r), BLKIF_RSP_OKAY);
     struct gnttab_stats gs;
-    gnttab_get_stats(f->gt, &gs);
+    gnttab_get_stats(f->b.g.gt, &gs);
     assert_true(gs.active >= N);    /* + the 8 ring pages */
     /* the frontend closes (module unload): everything unmapped */
     fe_write(f, "state", "%d", XenbusStateClosing);
     wait_be_state(f, XenbusStateClosing);
     fe_write(f, "state", "%d", XenbusStateClosed);
     wait_be_state(f, XenbusStateClosed);
-    gnttab_get_stats(f->gt, &gs);
+    gnttab_get_stats(f->b.g.gt, &gs);
     assert_int_equal(gs.active, 0);
     teardown_common(f);
 }
@@ -485,7 +322,7 @@ static void test_x86_32_layout(void **state)
     fe_connect(f, 1, 0, false, true);
     uint32_t pg = page_alloc(f);
     fill(f, pg, 0x5a);
-    blkif_x86_32_front_ring_t *r = &f->fr32;
+    blkif_x86_32_front_ring_t *r = &f->c.fr32[0];
     struct blkif_x86_32_request *q = RING_GET_REQUEST(r, r->req_prod_pvt);
     memset(q, 0, sizeof(*q));
     q->operation = BLKIF_OP_WRITE;
@@ -495,7 +332,7 @@ static void test_x86_32_layout(void **state)
     q->seg[0].gref = grant(f, pg, true);
     q->seg[0].last_sect = 7;
     r->req_prod_pvt++;
-    RING_PUSH_REQUESTS(r);
+    bx_push(&f->c, 0);
     notify(f, 0);
     int i;
     for (i = 0; i < 10000 && !RING_HAS_UNCONSUMED_RESPONSES(r); i++)
@@ -526,7 +363,7 @@ static void test_readonly(void **state)
     u.d.nr_sectors = 8;
     assert_int_equal(do_req(f, 0, &u.r), BLKIF_RSP_ERROR);
     assert_int_equal(rw(f, 0, BLKIF_OP_READ, 0, 1, &pg), BLKIF_RSP_OKAY);
-    assert_int_equal(f->ram[pg * PG], 0);
+    assert_int_equal(f->b.g.ram[pg * PG], 0);
     teardown_common(f);
 }
 
@@ -590,7 +427,7 @@ static void test_corrupt_ring_contained(void **state)
     setup_common(f, false);
     fe_connect(f, 2, 0, false, false);
     /* queue 0: a producer two rings ahead */
-    blkif_front_ring_t *r0 = &f->fr[0];
+    blkif_front_ring_t *r0 = &f->c.fr[0];
     __atomic_store_n(&r0->sring->req_prod, 2 * RING_SIZE(r0) + 3,
                      __ATOMIC_RELEASE);
     notify(f, 0);
@@ -611,7 +448,7 @@ static void test_flood_bounded(void **state)
     setup_common(f, false);
     fe_connect(f, 1, 0, false, false);
     /* a full ring of reads, twice: every one answered once */
-    blkif_front_ring_t *r = &f->fr[0];
+    blkif_front_ring_t *r = &f->c.fr[0];
     uint32_t pg = page_alloc(f);
     grant_ref_t g = grant(f, pg, false);
     unsigned int got = 0, sent = 0, size = RING_SIZE(r);
@@ -626,9 +463,7 @@ static void test_flood_bounded(void **state)
             q->seg[0].gref = g;
             q->seg[0].last_sect = 7;
         }
-        int n;
-        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(r, n);
-        if (n)
+        if (bx_push(&f->c, 0))
             notify(f, 0);
         int i;
         for (i = 0; i < 10000 && !RING_HAS_UNCONSUMED_RESPONSES(r); i++)
@@ -693,16 +528,16 @@ static void test_unplug(void **state)
         nap();
     assert_int_equal(atomic_load(&unplugged), 1);
     char *v;
-    assert_int_equal(store_client_read(f->c0,
+    assert_int_equal(store_client_read(f->b.c0,
         "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
-    assert_int_equal(store_client_read(f->c0,
+    assert_int_equal(store_client_read(f->b.c0,
         "/local/domain/1/device/vbd/51712", &v, NULL), -ENOENT);
     f->disk = NULL;                 /* freed by the unplug */
     /* a disk never connected goes at once */
-    const struct be_blk_config bc = { .domid = FE, .target = f->img,
+    const struct be_blk_config bc = { .domid = FE, .target = f->b.img,
         .vdev = "xvdb", .devid = 51728 };
     struct be_blk_disk *d2;
-    assert_int_equal(be_blkback_disk_add(f->bb, &bc, &d2), 0);
+    assert_int_equal(be_blkback_disk_add(f->b.bb, &bc, &d2), 0);
     atomic_store(&unplugged, 0);
     be_blkback_disk_unplug(d2, unplug_done, NULL);
     for (int i = 0; i < 10000 && !atomic_load(&unplugged); i++)
@@ -717,7 +552,7 @@ static void test_remove_in_flight(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     setup_common(f, false);
     fe_connect(f, 1, 2, true, false);
-    blkif_front_ring_t *r = &f->fr[0];
+    blkif_front_ring_t *r = &f->c.fr[0];
     for (unsigned int k = 0; k < 64; k++) {
         uint32_t pg = page_alloc(f);
         struct blkif_request *q = RING_GET_REQUEST(r, r->req_prod_pvt++);
@@ -729,15 +564,52 @@ static void test_remove_in_flight(void **state)
         q->seg[0].gref = grant(f, pg, false);
         q->seg[0].last_sect = 7;
     }
-    RING_PUSH_REQUESTS(r);
+    bx_push(&f->c, 0);
     notify(f, 0);
     /* the domain dies now: whatever is in flight is finished, every grant
      * unmapped (teardown_common checks), the directories gone */
     be_blkback_disk_remove(f->disk);
     f->disk = NULL;
     char *v;
-    assert_int_equal(store_client_read(f->c0,
+    assert_int_equal(store_client_read(f->b.c0,
         "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
+    teardown_common(f);
+}
+
+/* The grants of a request are unmapped before its answer is published
+ * (Linux's blkback unmaps, then responds: blkfront ends its grants on the
+ * answer and calls a grant still in use a broken backend). Looked at the
+ * moment the frontend is told: the kick of its vCPU, in the loop's
+ * thread. */
+static atomic_int kick_busy = -1;
+static grant_ref_t kick_ref;
+
+static void busy_at_kick(void *arg, domid_t dom, uint32_t vcpu)
+{
+    struct fx *f = arg;
+    (void)dom, (void)vcpu;
+    atomic_store(&kick_busy, gx_busy(&f->b.g, 1, kick_ref));
+}
+
+static void test_unmapped_before_answer(void **state)
+{
+    (void)state;
+    struct fx *f = calloc(1, sizeof(*f));
+    setup_common(f, false);
+    fe_connect(f, 1, 0, false, false);
+    uint32_t pg = page_alloc(f);
+    fill(f, pg, 0x3c);
+    struct blkif_request req = { .operation = BLKIF_OP_WRITE,
+        .nr_segments = 1, .id = 5, .sector_number = 24 };
+    req.seg[0].gref = kick_ref = grant(f, pg, true);
+    req.seg[0].last_sect = 7;
+    f->b.x->kick_hook_arg = f;
+    f->b.x->kick_hook = busy_at_kick;
+    /* the first answer: rsp_event is 1, so the frontend is notified */
+    assert_int_equal(do_req(f, 0, &req), BLKIF_RSP_OKAY);
+    assert_int_equal(atomic_load(&kick_busy), 0);
+    f->b.x->kick_hook = NULL;
+    check_img(f, 24 * 512, PG, 0x3c);
     teardown_common(f);
 }
 
@@ -749,9 +621,9 @@ static void test_bad_image(void **state)
     const struct be_blk_config bc = { .domid = FE,
         .target = "/nonexistent/xenkvm.img", .vdev = "xvdc", .devid = 51744 };
     struct be_blk_disk *d;
-    assert_int_equal(be_blkback_disk_add(f->bb, &bc, &d), -ENOENT);
+    assert_int_equal(be_blkback_disk_add(f->b.bb, &bc, &d), -ENOENT);
     char *v;
-    assert_int_equal(store_client_read(f->c0,
+    assert_int_equal(store_client_read(f->b.c0,
         "/local/domain/0/backend/vbd/1/51744", &v, NULL), -ENOENT);
     teardown_common(f);
 }
@@ -769,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_unplug),
         cmocka_unit_test(test_remove_in_flight),
+        cmocka_unit_test(test_unmapped_before_answer),
         cmocka_unit_test(test_bad_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

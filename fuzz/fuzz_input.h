@@ -1,0 +1,33 @@
+/*
+ * Reading a libFuzzer input as a stream of choices: bytes and 32-bit
+ * little-endian words, zeros once the input is used up (so every input is
+ * a complete run). Header-only, for the harnesses in fuzz/.
+ */
+#ifndef XENKVM_FUZZ_INPUT_H
+#define XENKVM_FUZZ_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct in {
+    const uint8_t *p;
+    size_t n;
+};
+
+static inline uint8_t u8(struct in *in)
+{
+    if (!in->n)
+        return 0;
+    in->n--;
+    return *in->p++;
+}
+
+static inline uint32_t u32(struct in *in)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)u8(in) << (8 * i);
+    return v;
+}
+
+#endif /* XENKVM_FUZZ_INPUT_H */
