@@ -362,6 +362,7 @@ static void step(struct run *r, struct in *in)
     case 13: {                  /* the toolstack */
         uint8_t t = u8(in);
         if (r->unplugging && r->unplugged) {
+            be_blkback_disk_remove(r->disk);   /* outlives its unplug */
             r->disk = NULL;
             r->unplugging = false;
         }
@@ -413,22 +414,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pump(&r, 4, 0);
     for (int i = 0; i < 256 && in.n; i++)
         step(&r, &in);
-    /* The end of the domain: an unplug still waiting for the frontend
-     * ends when its directory goes (as xl destroy removes the home); a
-     * disk still attached is removed. */
-    if (r.unplugging && !r.unplugged) {
-        char path[96];
-        snprintf(path, sizeof(path), "/local/domain/%u/device/vbd/%u", FE,
-                 DEVID);
-        store_client_rm(r.b.c0, path);
-        for (int i = 0; i < 1000 && !r.unplugged; i++)
-            pump(&r, 1, 10);
-        if (!r.unplugged)
-            abort();            /* an unplug that never ends */
-        r.disk = NULL;
-    } else if (r.unplugging) {
-        r.disk = NULL;
-    }
+    /* The end of the domain: the disk is removed, whether attached, its
+     * unplug done, or its unplug still waiting for the frontend (the
+     * remove ends it). */
     be_blkback_disk_remove(r.disk);
     pump(&r, 4, 0);
     if (bx_fini(&r.b))

@@ -215,13 +215,16 @@ int be_blkback_disk_add(struct be_blkback *bb, const struct be_blk_config *cfg,
                         struct be_blk_disk **out);
 /* Hot-unplug, as `xl block-detach`: ask the frontend to close (backend
  * state Closing); once it has (or at once if it never connected) the
- * directories are removed and the disk is freed; *done is called (loop
- * thread) then. The handle must not be used after this call. */
+ * disk stops serving, its directories are removed and *done (if not NULL)
+ * is called on the loop thread. The handle stays valid: it is still
+ * removed once with be_blkback_disk_remove (the domain's end), which
+ * also ends an unplug the frontend never answered. */
 void be_blkback_disk_unplug(struct be_blk_disk *d,
                             void (*done)(void *arg), void *arg);
 /* The domain is gone: stop at once (requests in flight are completed or
- * cancelled, every grant unmapped), remove the directories, free. NULL:
- * no-op. */
+ * cancelled, every grant unmapped), remove the directories, free. Once per
+ * handle, unplugged or not; any thread but the loop's callbacks of this
+ * disk. NULL: no-op. */
 void be_blkback_disk_remove(struct be_blk_disk *d);
 
 /* What a disk has done, for tests and `xenkvm list`. */

@@ -316,11 +316,8 @@ static void disk_free(struct be_blk_disk *d)
 static void disk_gone(void *opaque)
 {
     struct be_blk_disk *d = opaque;
-    void (*done)(void *) = d->unplug_done;
-    void *arg = d->unplug_arg;
-    disk_free(d);
-    if (done)
-        done(arg);
+    if (d->unplug_done)
+        d->unplug_done(d->unplug_arg);
 }
 
 static const struct xenbus_be_ops disk_ops = {

@@ -21,6 +21,7 @@ struct xenbus_be {
     char fe_path[96], be_path[96];
     char fe_state_path[112], online_path[112];
     bool watching, connected;
+    _Atomic bool done;            /* unplugged and removed (teardown) */
     _Atomic int be_state, fe_state;
 };
 
@@ -172,21 +173,16 @@ static void try_connect(struct xenbus_be *b)
 
 static void step(void *opaque, const char *path);
 
-/* Unplugged and closed: remove everything, then tell the owner. */
+/* Unplugged and closed: remove everything, then tell the owner. The
+ * watches stay (step() returns at once from now on): xenbus_be_destroy's
+ * unwatch is what waits for this callback to finish, from any thread. */
 static void teardown(struct xenbus_be *b)
 {
-    /* the running watch's own unwatch returns at once; the other one
-     * cannot be running: both run on the loop */
-    store_client_unwatch(b->client, b->fe_state_path, step, b);
-    store_client_unwatch(b->client, b->online_path, step, b);
-    b->watching = false;
+    atomic_store(&b->done, true);
     disconnect(b);
     store_client_rm(b->client, b->fe_path);
     store_client_rm(b->client, b->be_path);
-    void (*gone)(void *) = b->ops->gone;
-    void *opaque = b->opaque;
-    free(b);
-    gone(opaque);
+    b->ops->gone(b->opaque);
 }
 
 /* One evaluation of both sides, after any change of the frontend's state
@@ -195,6 +191,8 @@ static void step(void *opaque, const char *path)
 {
     (void)path;
     struct xenbus_be *b = opaque;
+    if (atomic_load(&b->done))
+        return;
     unsigned long fe = XenbusStateUnknown, online = 1;
     int rc = xenbus_be_fe_read_uint(b, "state", 255, &fe);
     if (rc == -EINVAL)
@@ -274,9 +272,11 @@ void xenbus_be_destroy(struct xenbus_be *b)
         store_client_unwatch(b->client, b->fe_state_path, step, b);
         store_client_unwatch(b->client, b->online_path, step, b);
     }
-    disconnect(b);
-    store_client_rm(b->client, b->fe_path);
-    store_client_rm(b->client, b->be_path);
+    if (!atomic_load(&b->done)) {     /* an unplug did not finish it */
+        disconnect(b);
+        store_client_rm(b->client, b->fe_path);
+        store_client_rm(b->client, b->be_path);
+    }
     free(b);
 }
 

@@ -39,8 +39,8 @@ struct xenbus_be_ops {
     /* Stop serving: when it returns nothing of the frontend's is used or
      * mapped. Only called after a successful connect. */
     void (*disconnect)(void *opaque);
-    /* Unplugged: the directories are gone; nothing of the device is
-     * touched after this call, which may free opaque and the device. */
+    /* Unplugged: the directories are gone and no other callback runs
+     * after this one; the device is still freed by xenbus_be_destroy. */
     void (*gone)(void *opaque);
 };
 
@@ -77,8 +77,9 @@ int xenbus_be_start(struct xenbus_be *b);
  * top); any thread. */
 int xenbus_be_unplug(struct xenbus_be *b);
 /* Stop at once: no callback runs after this; ops->disconnect if
- * connected; both directories removed; freed. Not from its own callbacks
- * (ops->*). NULL: no-op. */
+ * connected; both directories removed (unless an unplug did it); freed.
+ * Also ends an unplug still waiting for the frontend. Once per device,
+ * any thread but its own callbacks (ops->*). NULL: no-op. */
 void xenbus_be_destroy(struct xenbus_be *b);
 /* Both sides' XenbusState now (for stats). */
 void xenbus_be_states(struct xenbus_be *b, int *be_state, int *fe_state);

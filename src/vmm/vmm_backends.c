@@ -151,24 +151,27 @@ int vmm_disks_setup(struct vmm_domain *d, const struct vmm_domain_config *cfg,
                      strerror(-rc));
             return rc;
         }
+        pthread_mutex_lock(&d->disk_lock);
         snprintf(d->disks[i].vdev, sizeof(d->disks[i].vdev), "%s", c->vdev);
-        __atomic_store_n(&d->disks[i].be, be, __ATOMIC_RELEASE);
+        d->disks[i].be = be;
         d->nr_disks = i + 1;
+        pthread_mutex_unlock(&d->disk_lock);
     }
     return 0;
 }
 
 void vmm_disks_release(struct vmm_domain *d)
 {
+    pthread_mutex_lock(&d->disk_lock);
     for (unsigned int i = 0; i < d->nr_disks; i++) {
         struct vmm_disk *k = &d->disks[i];
-        struct be_blk_disk *be = __atomic_exchange_n(&k->be, NULL,
-                                                     __ATOMIC_ACQ_REL);
-        if (!be)
+        if (!k->be)
             continue;
-        disk_report(d, k, be);
-        be_blkback_disk_remove(be);
+        disk_report(d, k, k->be);
+        be_blkback_disk_remove(k->be);
+        k->be = NULL;
     }
+    pthread_mutex_unlock(&d->disk_lock);
 }
 
 int vmm_disk_detach(struct vmm_domain *d, const char *vdev)
@@ -177,13 +180,15 @@ int vmm_disk_detach(struct vmm_domain *d, const char *vdev)
         struct vmm_disk *k = &d->disks[i];
         if (strcmp(k->vdev, vdev))
             continue;
-        struct be_blk_disk *be = __atomic_exchange_n(&k->be, NULL,
-                                                     __ATOMIC_ACQ_REL);
-        if (!be)
-            return -ENOENT;
-        disk_report(d, k, be);
-        be_blkback_disk_unplug(be, NULL, NULL);
-        return 0;
+        /* The handle stays in k->be: the domain's end removes it. */
+        pthread_mutex_lock(&d->disk_lock);
+        int rc = k->be && !k->detached ? 0 : -ENOENT;
+        if (rc == 0) {
+            k->detached = true;
+            be_blkback_disk_unplug(k->be, NULL, NULL);
+        }
+        pthread_mutex_unlock(&d->disk_lock);
+        return rc;
     }
     return -ENOENT;
 }

@@ -325,6 +325,7 @@ static void domain_free(struct vmm_domain *d)
     free(d->vcpus);
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->dbg_lock);
+    pthread_mutex_destroy(&d->disk_lock);
     pthread_cond_destroy(&d->vcpu_cv);
     free(d);
 }
@@ -377,6 +378,7 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
                                  ? 0 : cfg->max_maptrack_frames;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->dbg_lock, NULL);
+    pthread_mutex_init(&d->disk_lock, NULL);
     pthread_cond_init(&d->vcpu_cv, NULL);
     atomic_store(&d->outcome, VMM_RUNNING);
     for (uint32_t i = 0; i < nv; i++) {

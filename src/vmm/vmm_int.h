@@ -176,13 +176,18 @@ struct vmm_domain {
     /* XenStore (vmm_backends.c): what the service serves for it */
     struct be_xenstore_dom *xs;       /* atomic: removed once, at death */
 
-    /* Its disks (vmm_backends.c), in xl.cfg's order; be is atomic:
-     * removed once (death, teardown, hot-unplug). */
+    /* Its disks (vmm_backends.c), in xl.cfg's order, under disk_lock; be is
+     * removed once (death, teardown), hot-unplugged or not, so an unplug
+     * the guest never answers still ends before its memory goes. */
     struct vmm_disk {
         struct be_blk_disk *be;
         char vdev[16];
+        bool detached;                /* block-detach was asked */
     } *disks;
     unsigned int nr_disks;
+    /* A detach (control thread) and the release at death (any thread)
+     * of the same disk one after the other. */
+    pthread_mutex_t disk_lock;
 };
 
 struct vmm_host {

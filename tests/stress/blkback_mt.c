@@ -305,6 +305,7 @@ static void *tool_main(void *arg)
             for (int i = 0; i < 100000 && !atomic_load(&unplugged); i++)
                 nap();
             CHECK(atomic_load(&unplugged));
+            be_blkback_disk_remove(d);
         } else {
             be_blkback_disk_remove(d);  /* the domain dies */
         }

@@ -532,7 +532,8 @@ static void test_unplug(void **state)
         "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
     assert_int_equal(store_client_read(f->b.c0,
         "/local/domain/1/device/vbd/51712", &v, NULL), -ENOENT);
-    f->disk = NULL;                 /* freed by the unplug */
+    be_blkback_disk_remove(f->disk);   /* the handle outlives the unplug */
+    f->disk = NULL;
     /* a disk never connected goes at once */
     const struct be_blk_config bc = { .domid = FE, .target = f->b.img,
         .vdev = "xvdb", .devid = 51728 };
@@ -543,7 +544,32 @@ static void test_unplug(void **state)
     for (int i = 0; i < 10000 && !atomic_load(&unplugged); i++)
         nap();
     assert_int_equal(atomic_load(&unplugged), 1);
+    be_blkback_disk_remove(d2);
     teardown_common(f);
+}
+
+/* An unplug the frontend never answers (a guest that ignores Closing) is
+ * ended by the domain's end: the remove unmaps everything, removes both
+ * directories and frees the disk (it leaked, or was skipped, before). */
+static void test_unplug_unanswered(void **state)
+{
+    (void)state;
+    struct fx *f = calloc(1, sizeof(*f));
+    setup_common(f, false);
+    fe_connect(f, 1, 0, true, false);
+    atomic_store(&unplugged, 0);
+    be_blkback_disk_unplug(f->disk, unplug_done, NULL);
+    wait_be_state(f, XenbusStateClosing);
+    assert_int_equal(atomic_load(&unplugged), 0);
+    be_blkback_disk_remove(f->disk);        /* the domain dies meanwhile */
+    f->disk = NULL;
+    assert_int_equal(atomic_load(&unplugged), 0);
+    char *v;
+    assert_int_equal(store_client_read(f->b.c0,
+        "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
+    assert_int_equal(store_client_read(f->b.c0,
+        "/local/domain/1/device/vbd/51712", &v, NULL), -ENOENT);
+    teardown_common(f);                     /* nothing left mapped */
 }
 
 static void test_remove_in_flight(void **state)
@@ -640,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_flood_bounded),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_unplug),
+        cmocka_unit_test(test_unplug_unanswered),
         cmocka_unit_test(test_remove_in_flight),
         cmocka_unit_test(test_unmapped_before_answer),
         cmocka_unit_test(test_bad_image),
