@@ -11,8 +11,8 @@
 # Where: in the KVM box, as every Linux test (tests/linux/lib.sh says why);
 # "host" is then the box's Linux on the same virtual disk.
 # usage: bench/blk.sh [BUILDDIR]      (default: build)
-# Settings: BENCH_BLK_MIB (area, default 64), BENCH_BLK_SECS (random
-# phases, default 3).
+# Settings: BENCH_BLK_MIB (area, default 16), BENCH_BLK_SECS (random
+# phases, default 2).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -22,8 +22,8 @@ if [ -z "${XENKVM_IN_BOX:-}" ]; then
 fi
 xk=$bdir/src/cli/xenkvm
 bb=$bdir/bench/blkbench
-mib=${BENCH_BLK_MIB:-64}
-secs=${BENCH_BLK_SECS:-3}
+mib=${BENCH_BLK_MIB:-16}
+secs=${BENCH_BLK_SECS:-2}
 for f in "$xk" "$bb"; do
     [ -x "$f" ] || { echo "blk: $f missing (ninja -C $bdir)"; exit 1; }
 done
