@@ -50,4 +50,33 @@ static inline void fx_version(struct gx_dom *d, uint32_t v)
     assert_int_equal(now, v);
 }
 
+/* Tests run under both versions: setup_v1 / setup_v2 set ver, and grant()
+ * writes an entry in the layout of ver. */
+static uint32_t ver;    /* the version the test runs under */
+
+static __attribute__((unused)) int setup_v1(void **state)
+{
+    ver = 1;
+    return fx_setup(state);
+}
+static __attribute__((unused)) int setup_v2(void **state)
+{
+    ver = 2;
+    if (fx_setup(state))
+        return -1;
+    struct fx *f = *state;
+    uint32_t now;
+    return gnttab_op_set_version(f->d1.gt, 2, &now);
+}
+
+static __attribute__((unused)) void grant(struct fx *f, grant_ref_t ref,
+                                          uint16_t flags, domid_t to,
+                                          uint64_t frame)
+{
+    if (ver == 1)
+        gx_grant_v1(&f->d1, ref, flags, to, (uint32_t)frame);
+    else
+        gx_grant_v2(&f->d1, ref, flags, to, frame);
+}
+
 #endif

@@ -6,28 +6,6 @@
  */
 #include "gnttab_fixture.h"
 
-static uint32_t ver;
-
-static int setup_v1(void **state) { ver = 1; return fx_setup(state); }
-static int setup_v2(void **state)
-{
-    ver = 2;
-    if (fx_setup(state))
-        return -1;
-    struct fx *f = *state;
-    uint32_t now;
-    return gnttab_op_set_version(f->d1.gt, 2, &now);
-}
-
-static void grant(struct fx *f, grant_ref_t ref, uint16_t flags, domid_t to,
-                  uint64_t frame)
-{
-    if (ver == 1)
-        gx_grant_v1(&f->d1, ref, flags, to, (uint32_t)frame);
-    else
-        gx_grant_v2(&f->d1, ref, flags, to, frame);
-}
-
 /* d2 copies: source/dest a gref of d1 or a frame of its own. */
 static struct gnttab_copy seg(bool sgref, uint64_t s, domid_t sdom, uint16_t soff,
                               bool dgref, uint64_t d, domid_t ddom, uint16_t doff,
