@@ -3,7 +3,8 @@
 # The guest benchmarks (bench_pingpong, bench_irq_guests) need KVM: where
 # there is no /dev/kvm (or XENKVM_BOX=1) they run inside the KVM box, each
 # still against its raw-KVM baseline measured in the same box and run.
-# bench/linux_boot.sh (Debian's kernel under xenkvm beside QEMU) runs in the
+# bench/linux_boot.sh (Debian's kernel under xenkvm beside QEMU) and
+# bench/blk.sh (its PV disk against the host's image file) run in the
 # box on every machine: a Linux boot needs it (see the script).
 set -eu
 bdir=${1:-build}
@@ -30,6 +31,8 @@ if [ "${1:-}" = "--guests" ]; then
     "$bdir/bench/bench_irq_guests"
     echo "== linux_boot (KVM: $(kvm_name))"
     bench/linux_boot.sh "$bdir"
+    echo "== blk (KVM: $(kvm_name))"
+    bench/blk.sh "$bdir"
     exit 0
 fi
 
@@ -51,4 +54,6 @@ if [ -n "$box" ]; then
 else
     echo "== linux_boot (in a KVM box of its own, as on every machine)"
     bench/linux_boot.sh "$bdir"
+    echo "== blk (in a KVM box of its own, as on every machine)"
+    bench/blk.sh "$bdir"
 fi
