@@ -10,15 +10,7 @@
 # Both: `xenkvm run` exits 0 and prints no sanitizer report or crash.
 set -u
 t=$1 xk=$2 abuse=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export XENKVM_CONTROL="$tmp/control.sock"   # ours, not the default one
-
-if [ ! -e /dev/kvm ]; then
-    echo "SKIP: /dev/kvm not available"
-    exit 77
-fi
-fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; exit 1; }
+. "$(dirname "$0")/common.sh"
 : >"$tmp/out"; : >"$tmp/err"
 
 # The image between two neighbours with known contents, in a folder of its

@@ -4,15 +4,7 @@
 # usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF
 set -u
 t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export XENKVM_CONTROL="$tmp/control.sock"   # ours, not the default one
-
-if [ ! -e /dev/kvm ]; then
-    echo "SKIP: /dev/kvm not available"
-    exit 77
-fi
-fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; exit 1; }
+. "$(dirname "$0")/common.sh"
 
 # cfg NAME KERNEL CMDLINE: an xl.cfg for one domain
 cfg() {
