@@ -120,6 +120,12 @@ int util_loop_start(struct util_loop *l, const char *name);
 /* End the loop's thread (after the callback running now) and join it.
  * Idempotent; not from a callback. */
 void util_loop_stop(struct util_loop *l);
+/* Run fn(arg) on the loop's thread, between callbacks, and return when it
+ * has: how another thread touches state that only the loop's thread owns.
+ * From the loop's own thread, or when the loop has no thread of its own
+ * (not started, or stopping), fn runs at once in the caller. Not while
+ * holding a lock a callback of this loop takes. */
+void util_loop_call(struct util_loop *l, void (*fn)(void *arg), void *arg);
 /* Is the caller the loop's own thread (in one of its callbacks)? */
 bool util_loop_in_loop(const struct util_loop *l);
 

@@ -33,9 +33,18 @@ struct loop_reg {
     struct loop_reg *next;      /* l->regs, or l->graveyard once dead */
 };
 
+struct loop_call {
+    void (*fn)(void *arg);
+    void *arg;
+    bool done;
+    struct loop_call *next;
+};
+
 struct util_loop {
     int epfd;
-    int stop_fd;                /* eventfd: wakes epoll_wait to stop */
+    int stop_fd;                /* eventfd: wakes epoll_wait to stop or
+                                 * to run calls */
+    struct loop_call *calls;    /* util_loop_call's, waiting */
     pthread_mutex_t lock;       /* regs, graveyard, current, in_batch */
     pthread_cond_t idle;        /* current changed */
     struct loop_reg *regs;
@@ -178,6 +187,24 @@ int util_loop_del(struct util_loop *l, int fd)
     return 0;
 }
 
+/* Run the queued util_loop_call's; l->lock held (dropped around each). */
+static int run_calls(struct util_loop *l)
+{
+    int n = 0;
+
+    while (l->calls) {
+        struct loop_call *c = l->calls;
+        l->calls = c->next;
+        pthread_mutex_unlock(&l->lock);
+        c->fn(c->arg);
+        n++;
+        pthread_mutex_lock(&l->lock);
+        c->done = true;
+        pthread_cond_broadcast(&l->idle);
+    }
+    return n;
+}
+
 int util_loop_run_once(struct util_loop *l, int timeout_ms)
 {
     struct epoll_event ev[32];
@@ -196,6 +223,7 @@ int util_loop_run_once(struct util_loop *l, int timeout_ms)
             if (read(l->stop_fd, &v, sizeof(v)) < 0) {
                 /* already drained by an earlier batch */
             }
+            ran += run_calls(l);
             continue;
         }
         if (r->dead)
@@ -220,6 +248,30 @@ int util_loop_run_once(struct util_loop *l, int timeout_ms)
     return rc ? rc : ran;
 }
 
+void util_loop_call(struct util_loop *l, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&l->lock);
+    bool direct = !l->started || l->stop ||
+                  (l->in_batch && pthread_equal(l->dispatcher, pthread_self()));
+    if (direct) {
+        pthread_mutex_unlock(&l->lock);
+        fn(arg);
+        return;
+    }
+    struct loop_call c = { .fn = fn, .arg = arg };
+    struct loop_call **tail = &l->calls;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = &c;
+    uint64_t one = 1;
+    if (write(l->stop_fd, &one, sizeof(one)) < 0) {
+        /* a full counter still wakes the loop */
+    }
+    while (!c.done)
+        pthread_cond_wait(&l->idle, &l->lock);
+    pthread_mutex_unlock(&l->lock);
+}
+
 static void *loop_thread(void *arg)
 {
     struct util_loop *l = arg;
@@ -232,6 +284,10 @@ static void *loop_thread(void *arg)
         if (util_loop_run_once(l, -1) < 0)
             break;
     }
+    /* Calls queued after the last batch: they still run, here. */
+    pthread_mutex_lock(&l->lock);
+    run_calls(l);
+    pthread_mutex_unlock(&l->lock);
     return NULL;
 }
 

@@ -468,6 +468,67 @@ static void test_loop_del_while_waiting(void **state)
     util_loop_destroy(l);
 }
 
+/* util_loop_call runs its function on the loop's thread and returns only
+ * after it has; from the loop's own thread, and on a loop with no thread,
+ * it runs at once. */
+struct call_rec {
+    struct util_loop *l;
+    pthread_t ran_on;
+    bool in_loop;
+    int n;
+    int fd;
+};
+
+static void call_fn(void *arg)
+{
+    struct call_rec *c = arg;
+    c->ran_on = pthread_self();
+    c->in_loop = util_loop_in_loop(c->l);
+    c->n++;
+}
+
+static void nested_cb(void *opaque, uint32_t ev)
+{
+    struct call_rec *c = opaque;
+    uint64_t v;
+    (void)ev;
+    assert_int_equal(read(c->fd, &v, sizeof(v)), 8);
+    util_loop_call(c->l, call_fn, c);   /* from the loop: at once */
+}
+
+static void test_loop_call(void **state)
+{
+    (void)state;
+    struct util_loop *l = util_loop_create();
+    assert_non_null(l);
+    struct call_rec c = { .l = l };
+
+    util_loop_call(l, call_fn, &c);           /* no thread: here */
+    assert_int_equal(c.n, 1);
+    assert_true(pthread_equal(c.ran_on, pthread_self()));
+    assert_false(c.in_loop);
+
+    assert_int_equal(util_loop_start(l, "test-call"), 0);
+    for (int i = 0; i < 100; i++)
+        util_loop_call(l, call_fn, &c);
+    assert_int_equal(c.n, 101);               /* each ran before return */
+    assert_false(pthread_equal(c.ran_on, pthread_self()));
+    assert_true(c.in_loop);
+
+    c.fd = eventfd(1, EFD_NONBLOCK);
+    assert_true(c.fd >= 0);
+    assert_int_equal(util_loop_add(l, c.fd, EPOLLIN, nested_cb, &c), 0);
+    for (int i = 0; i < 1000 && c.n < 102; i++)
+        usleep(1000);
+    assert_int_equal(util_loop_del(l, c.fd), 0);
+    assert_int_equal(c.n, 102);
+    close(c.fd);
+    util_loop_stop(l);
+    util_loop_call(l, call_fn, &c);           /* stopped: here again */
+    assert_int_equal(c.n, 103);
+    util_loop_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_loop_del_in_batch),
         cmocka_unit_test(test_loop_del_waits_for_callback),
         cmocka_unit_test(test_loop_del_while_waiting),
+        cmocka_unit_test(test_loop_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
