@@ -20,8 +20,9 @@
  *
  * Threads: every function here, and every ops callback, runs on the loop
  * thread given at creation (the dom0 services' loop), except where it
- * says otherwise; nothing here takes a lock on that path. Every
- * int-returning function returns 0 or a negative errno.
+ * says otherwise; nothing here takes a lock on that path (another thread
+ * goes through util_loop_call). Every int-returning function returns 0
+ * or a negative errno.
  */
 #ifndef XENKVM_NET_H
 #define XENKVM_NET_H
@@ -70,9 +71,10 @@ struct net_frame {
 
 /* net_port_set_offloads: what a port takes besides plain, complete
  * frames of at most its MTU. */
-#define NET_OFF_CSUM  0x1u   /* CSUM_PARTIAL frames */
+#define NET_OFF_CSUM  0x1u   /* CSUM_PARTIAL frames over IPv4 */
 #define NET_OFF_TSO4  0x2u   /* GSO_TCPV4 frames (with CSUM) */
-#define NET_OFF_TSO6  0x4u   /* GSO_TCPV6 frames (with CSUM) */
+#define NET_OFF_TSO6  0x4u   /* GSO_TCPV6 frames (with CSUM6) */
+#define NET_OFF_CSUM6 0x8u   /* CSUM_PARTIAL frames over IPv6 */
 
 struct net_port;
 struct net_network;
@@ -110,6 +112,12 @@ struct net_port_config {
     const struct net_hostfwd *fwd;  /* port forwards (switch only) */
     size_t nfwd;
 };
+
+/* Find the L4 header of f (Ethernet, optional VLAN tag, IPv4 or IPv6 with
+ * its extension headers, TCP or UDP) and set f->meta.csum_start and
+ * csum_offset for CSUM_PARTIAL: what netif's NETTXF_csum_blank leaves to
+ * the backend. -EINVAL: not TCP/UDP over IP, or truncated. Any thread. */
+int net_frame_csum_setup(struct net_frame *f);
 
 /* ---- networks ---- */
 

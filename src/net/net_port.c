@@ -33,7 +33,8 @@ struct net_port *net_connect(struct net_network *n,
 
 void net_port_set_offloads(struct net_port *p, unsigned int offloads)
 {
-    p->offloads = offloads & (NET_OFF_CSUM | NET_OFF_TSO4 | NET_OFF_TSO6);
+    p->offloads = offloads & (NET_OFF_CSUM | NET_OFF_CSUM6 | NET_OFF_TSO4 |
+                           NET_OFF_TSO6);
     p->ready = true;
     if (p->net->ops->offloads_changed)
         p->net->ops->offloads_changed(p);
