@@ -22,6 +22,7 @@
 
 #include "xenkvm/evtchn.h"
 #include "xenkvm/irq.h"
+#include "xenkvm/net.h"
 
 /*
  * A domain's host interrupts and MMIO: xl.cfg
@@ -139,6 +140,27 @@ struct config_disk {
     bool cdrom;                   /* devtype=cdrom */
 };
 
+/* One vif = [ ... ] entry: xl's "key=value, key=value" (xl-network-
+ * configuration(5)): mac, bridge, ip, type (vif or ioemu: both are a PV
+ * vif for a PVH guest), backend (only domain 0), rate (libxlutil's
+ * xlu_vif_parse_rate), vifname, script (no hotplug scripts run: a
+ * warning), model (ignored); and xenkvm's own hostfwd=RULE (repeatable;
+ * QEMU's hostfwd syntax, user-mode networking only). Unknown keys are a
+ * warning, as in xl. */
+#define CONFIG_MAX_HOSTFWD 16u
+struct config_vif {
+    uint32_t devid;               /* its place in the list, as xl */
+    uint8_t mac[6];
+    bool has_mac;                 /* false: the VMM makes one (00:16:3e:..) */
+    char *bridge;                 /* owned; NULL: the in-process switch */
+    char *vifname;                /* owned; NULL: "vif<domid>.<devid>" */
+    struct in_addr ip;            /* the first IPv4 of ip=; INADDR_ANY: none */
+    uint64_t rate_bytes;          /* bytes per interval; 0: unlimited */
+    uint32_t rate_usecs;
+    struct net_hostfwd fwd[CONFIG_MAX_HOSTFWD];
+    unsigned int nfwd;
+};
+
 struct config_domain {
     /* Strings are owned (NULL: not given). */
     char *name, *kernel, *ramdisk, *cmdline;
@@ -155,6 +177,8 @@ struct config_domain {
     struct config_dt dt;
     struct config_disk *disks;    /* disk = [ ... ], in order (owned) */
     unsigned int nr_disks;
+    struct config_vif *vifs;      /* vif = [ ... ], in order (owned) */
+    unsigned int nr_vifs;
 };
 
 /* config_domain_parse flags */

@@ -29,4 +29,10 @@ int config_get_list(XLU_Config *c, const char *n, const char *file,
 int config_read(const char *path, const char *what, size_t max, FILE *report,
                 char **text, size_t *len);
 
+/* vif = [ ... ] into out->vifs (config_vif.c); config_vifs_free frees
+ * them. 0, -EINVAL (one message on report), -ENOMEM. */
+int config_parse_vifs(XLU_Config *c, const char *name, FILE *report,
+                      struct config_domain *out);
+void config_vifs_free(struct config_domain *c);
+
 #endif

@@ -533,6 +533,7 @@ void config_domain_free(struct config_domain *c)
     config_irq_free(&c->irq);
     config_dt_free(&c->dt);
     disks_free(c);
+    config_vifs_free(c);
     memset(c, 0, sizeof(*c));
 }
 
@@ -564,6 +565,8 @@ int config_domain_parse(const char *data, size_t len, const char *source,
         rc = get_str(c, "device_tree", &out->device_tree);
     if (rc == 0)
         rc = parse_disks(c, name, report, out);
+    if (rc == 0)
+        rc = config_parse_vifs(c, name, report, out);
     xlu_cfg_destroy(c);
     if (rc)
         config_domain_free(out);

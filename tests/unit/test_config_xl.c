@@ -5,6 +5,7 @@
  * applying both (real sources, real grants checked through
  * PHYSDEVOP_map_pirq).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -466,6 +467,90 @@ static void test_disks(void **state)
     }
 }
 
+/* vif = [ ... ]: xl's keys, libxlutil's rate, xenkvm's hostfwd. */
+static void test_vifs(void **state)
+{
+    (void)state;
+    struct config_domain c;
+    char *msg;
+    assert_int_equal(dom("vif = [ 'mac=00:16:3e:01:02:03, ip=10.0.2.20 "
+                         "10.0.2.21, hostfwd=tcp::8080-:80, "
+                         "hostfwd=udp:127.0.0.1:5353-10.0.2.9:53',\n"
+                         "  ' bridge = xenbr0 , type=vif, rate=10Mb/s@20ms, "
+                         "vifname=web0, backend=0, model=e1000',\n"
+                         "  '' ]\n", &c, &msg), 0);
+    assert_string_equal(msg, "");
+    free(msg);
+    assert_int_equal(c.nr_vifs, 3);
+    struct config_vif *v = &c.vifs[0];
+    assert_int_equal(v->devid, 0);
+    assert_true(v->has_mac);
+    assert_memory_equal(v->mac, "\x00\x16\x3e\x01\x02\x03", 6);
+    assert_null(v->bridge);
+    assert_int_equal(ntohl(v->ip.s_addr), 0x0a000214);
+    assert_int_equal(v->nfwd, 2);
+    assert_false(v->fwd[0].udp);
+    assert_int_equal(v->fwd[0].host_port, 8080);
+    assert_int_equal(v->fwd[0].host_addr.s_addr, htonl(INADDR_ANY));
+    assert_int_equal(v->fwd[0].guest_addr.s_addr, htonl(INADDR_ANY));
+    assert_int_equal(v->fwd[0].guest_port, 80);
+    assert_true(v->fwd[1].udp);
+    assert_int_equal(ntohl(v->fwd[1].host_addr.s_addr), 0x7f000001);
+    assert_int_equal(ntohl(v->fwd[1].guest_addr.s_addr), 0x0a000209);
+    assert_int_equal(v->fwd[1].guest_port, 53);
+    assert_int_equal(v->rate_bytes, 0);
+    v = &c.vifs[1];
+    assert_int_equal(v->devid, 1);
+    assert_false(v->has_mac);
+    assert_string_equal(v->bridge, "xenbr0");
+    assert_string_equal(v->vifname, "web0");
+    /* 10 Mbit/s at 20 ms: 25000 bytes per 20000 us (libxlutil's sums) */
+    assert_int_equal(v->rate_bytes, 25000);
+    assert_int_equal(v->rate_usecs, 20000);
+    assert_int_equal(c.vifs[2].devid, 2);               /* all defaults */
+    assert_false(c.vifs[2].has_mac);
+    config_domain_free(&c);
+    assert_null(c.vifs);
+
+    assert_int_equal(dom("vif = [ 'script=vif-bridge, colo=1' ]\n", &c, &msg),
+                     0);
+    assert_non_null(strstr(msg, "script=vif-bridge ignored"));
+    assert_non_null(strstr(msg, "unknown option colo ignored"));
+    free(msg);
+    config_domain_free(&c);
+
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        { "vif = [ 'mac=01:16:3e:00:00:01' ]\n", "mac=01:16:3e:00:00:01" },
+        { "vif = [ 'mac=00:16:3e:00:00' ]\n", "expected a unicast" },
+        { "vif = [ 'mac=00:16:3e:00:00:0g' ]\n", "expected a unicast" },
+        { "vif = [ 'ip=fe80::1' ]\n", "no IPv4 address" },
+        { "vif = [ 'type=tap' ]\n", "type=tap" },
+        { "vif = [ 'backend=drv' ]\n", "only domain 0" },
+        { "vif = [ 'rate=fast' ]\n", "rate=fast" },
+        { "vif = [ 'bridge=a/b' ]\n", "not an interface name" },
+        { "vif = [ 'vifname=abcdefghijklmnop' ]\n", "at most 15" },
+        { "vif = [ 'hostfwd=sctp::1-:2' ]\n", "hostfwd=sctp::1-:2" },
+        { "vif = [ 'hostfwd=tcp::1-:0' ]\n", "guest port" },
+        { "vif = [ 'hostfwd=tcp::70000-:80' ]\n", "hostfwd=" },
+        { "vif = [ 'hostfwd=tcp:1.2.3:80-:80' ]\n", "hostfwd=" },
+        { "vif = [ 'bridge=br0, hostfwd=tcp::80-:80' ]\n",
+          "not bridge=br0" },
+        { "vif = [ 'mac=00:16:3e:00:00:01', 'mac=00:16:3e:00:00:01' ]\n",
+          "the same mac" },
+        { "vif = [ 'mac' ]\n", "expected key=value" },
+        { "vif = [ 'mac=00:16:3e:00:00:01' ] vif = 3\n", "" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(dom(bad[i].text, &c, &msg), -EINVAL);
+        if (!strstr(msg, bad[i].msg))
+            fail_msg("%s: got '%s'", bad[i].text, msg);
+        free(msg);
+        assert_null(c.vifs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_apply),
         cmocka_unit_test(test_disks),
+        cmocka_unit_test(test_vifs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
