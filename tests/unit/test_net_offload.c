@@ -12,115 +12,10 @@
 
 #include <cmocka.h>
 
+#include "net_frames.h"
 #include "net_int.h"
 
-/* ---- an independent checksum: RFC 1071, word by word ---- */
-
-static uint16_t ref_sum(const uint8_t *p, size_t n, uint32_t start)
-{
-    uint32_t s = start;
-    for (size_t i = 0; i + 1 < n; i += 2)
-        s += (uint32_t)(p[i] << 8 | p[i + 1]);
-    if (n & 1)
-        s += (uint32_t)p[n - 1] << 8;
-    while (s > 0xffff)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
-/* Does the L4 checksum of the IP packet at ip (version v, L4 at l4, L4
- * length l4len, protocol proto) verify? */
-static bool l4_ok(const uint8_t *ip, int v, const uint8_t *l4, size_t l4len,
-                  uint8_t proto)
-{
-    uint32_t s = 0;
-    if (v == 4)
-        s = ref_sum(ip + 12, 8, 0);
-    else
-        s = ref_sum(ip + 8, 32, 0);
-    s += (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff) + proto;
-    return ref_sum(l4, l4len, s) == 0xffff;
-}
-
-/* ---- frames ---- */
-
-struct fr {
-    uint8_t b[NET_FRAME_MAX];
-    size_t len, l3, l4;
-    int v;
-};
-
-static uint8_t pay_byte(size_t i)
-{
-    return (uint8_t)(i * 7 + (i >> 8) + 3);
-}
-
-/* Ethernet (+ VLAN), IPv4 or IPv6, TCP (doff 5 + opt words) or UDP, with
- * pay payload bytes; the L4 checksum left as the pseudo-header's sum
- * (CSUM_PARTIAL, as Linux hands it). */
-static void mk(struct fr *f, int v, bool vlan, uint8_t proto, size_t pay,
-               int optwords, uint8_t tcpflags)
-{
-    uint8_t *d = f->b;
-    size_t o = 12;
-    memset(f, 0, sizeof(*f));
-    memcpy(d, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
-    if (vlan) {
-        d[o] = 0x81; d[o + 1] = 0x00; d[o + 2] = 0; d[o + 3] = 5;
-        o += 4;
-    }
-    d[o] = v == 4 ? 0x08 : 0x86;
-    d[o + 1] = v == 4 ? 0x00 : 0xdd;
-    f->l3 = o + 2;
-    f->v = v;
-    uint8_t *ip = d + f->l3;
-    size_t l4len = (proto == 6 ? 20 + 4 * (size_t)optwords : 8) + pay;
-    if (v == 4) {
-        f->l4 = f->l3 + 20;
-        ip[0] = 0x45;
-        ip[2] = (uint8_t)((20 + l4len) >> 8); ip[3] = (uint8_t)(20 + l4len);
-        ip[4] = 0x12; ip[5] = 0x34;             /* id */
-        ip[6] = 0x40;                           /* DF */
-        ip[8] = 64; ip[9] = proto;
-        memcpy(ip + 12, "\x0a\x00\x02\x0f\x0a\x00\x02\x02", 8);
-        uint16_t c = (uint16_t)~ref_sum(ip, 20, 0);
-        ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
-    } else {
-        f->l4 = f->l3 + 40;
-        ip[0] = 0x60;
-        ip[4] = (uint8_t)(l4len >> 8); ip[5] = (uint8_t)l4len;
-        ip[6] = proto; ip[7] = 64;
-        for (int i = 0; i < 16; i++) {
-            ip[8 + i] = (uint8_t)(0xfd + i);
-            ip[24 + i] = (uint8_t)(0x20 + i);
-        }
-    }
-    uint8_t *l4 = d + f->l4;
-    l4[0] = 0x9c; l4[1] = 0x40; l4[2] = 0x00; l4[3] = 0x50;    /* ports */
-    if (proto == 6) {
-        l4[4] = 0xff; l4[5] = 0xff; l4[6] = 0xfc; l4[7] = 0x00;  /* seq wraps */
-        l4[8] = 0; l4[9] = 0; l4[10] = 0x10; l4[11] = 0x01;
-        l4[12] = (uint8_t)((5 + optwords) << 4);
-        l4[13] = tcpflags;
-        l4[14] = 0xff; l4[15] = 0xff;
-        for (int i = 0; i < 4 * optwords; i++)
-            l4[20 + i] = 1;                     /* NOPs */
-    } else {
-        l4[4] = (uint8_t)(l4len >> 8); l4[5] = (uint8_t)l4len;
-    }
-    size_t ph = f->l4 + (proto == 6 ? 20 + 4 * (size_t)optwords : 8);
-    for (size_t i = 0; i < pay; i++)
-        d[ph + i] = pay_byte(i);
-    f->len = ph + pay;
-    /* The pseudo-header's sum, not complemented, in the checksum field. */
-    uint32_t s = v == 4 ? ref_sum(ip + 12, 8, 0) : ref_sum(ip + 8, 32, 0);
-    s += (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff) + proto;
-    uint16_t psum = ref_sum(NULL, 0, s);
-    size_t co = proto == 6 ? 16 : 6;
-    l4[co] = (uint8_t)(psum >> 8); l4[co + 1] = (uint8_t)psum;
-}
-
-static struct net_frame as_frame(struct fr *f, uint16_t flags, uint16_t gso,
+static struct net_frame as_frame(struct nt_frame *f, uint16_t flags, uint16_t gso,
                                  uint16_t mss, uint8_t proto)
 {
     struct net_frame nf = { .data = f->b, .len = f->len };
@@ -166,28 +61,28 @@ static int collect(void *arg, const struct net_frame *seg)
 static void test_csum_setup(void **state)
 {
     (void)state;
-    static struct fr f;
+    static struct nt_frame f;
     struct net_frame nf;
 
-    mk(&f, 4, false, 6, 100, 0, 0x18);
+    nt_mk(&f, 4, false, 6, 100, 0, 0x18);
     nf = (struct net_frame){ .data = f.b, .len = f.len };
     assert_int_equal(net_frame_csum_setup(&nf), 0);
     assert_int_equal(nf.meta.csum_start, 34);
     assert_int_equal(nf.meta.csum_offset, 16);
 
-    mk(&f, 4, true, 17, 10, 0, 0);
+    nt_mk(&f, 4, true, 17, 10, 0, 0);
     nf = (struct net_frame){ .data = f.b, .len = f.len };
     assert_int_equal(net_frame_csum_setup(&nf), 0);
     assert_int_equal(nf.meta.csum_start, 38);
     assert_int_equal(nf.meta.csum_offset, 6);
 
-    mk(&f, 6, false, 6, 0, 3, 0x10);
+    nt_mk(&f, 6, false, 6, 0, 3, 0x10);
     nf = (struct net_frame){ .data = f.b, .len = f.len };
     assert_int_equal(net_frame_csum_setup(&nf), 0);
     assert_int_equal(nf.meta.csum_start, 54);
 
     /* IPv6 with a hop-by-hop header (8 bytes) before UDP. */
-    mk(&f, 6, false, 17, 4, 0, 0);
+    nt_mk(&f, 6, false, 17, 4, 0, 0);
     memmove(f.b + 62, f.b + 54, f.len - 54);
     memset(f.b + 54, 0, 8);
     f.b[54] = 17;                       /* its next header: UDP */
@@ -199,17 +94,17 @@ static void test_csum_setup(void **state)
     assert_int_equal(nf.meta.csum_offset, 6);
 
     /* Not TCP/UDP over IP, or cut short. */
-    mk(&f, 4, false, 6, 100, 0, 0);
+    nt_mk(&f, 4, false, 6, 100, 0, 0);
     f.b[12] = 0x08; f.b[13] = 0x06;                     /* ARP */
     nf = (struct net_frame){ .data = f.b, .len = f.len };
     assert_int_equal(net_frame_csum_setup(&nf), -EINVAL);
-    mk(&f, 4, false, 6, 100, 0, 0);
+    nt_mk(&f, 4, false, 6, 100, 0, 0);
     nf = (struct net_frame){ .data = f.b, .len = 40 };  /* TCP cut */
     assert_int_equal(net_frame_csum_setup(&nf), -EINVAL);
     f.b[14 + 9] = 1;                                    /* ICMP */
     nf = (struct net_frame){ .data = f.b, .len = f.len };
     assert_int_equal(net_frame_csum_setup(&nf), -EINVAL);
-    mk(&f, 4, false, 17, 100, 0, 0);
+    nt_mk(&f, 4, false, 17, 100, 0, 0);
     f.b[14 + 6] = 0x20;                                 /* MF: a fragment */
     nf = (struct net_frame){ .data = f.b, .len = f.len };
     assert_int_equal(net_frame_csum_setup(&nf), -EINVAL);
@@ -220,8 +115,8 @@ static void test_csum_setup(void **state)
 static void check_finished(int v, bool vlan, uint8_t proto, unsigned int takes,
                            bool expect_finished)
 {
-    static struct fr f, orig;
-    mk(&f, v, vlan, proto, 333, 0, 0x18);
+    static struct nt_frame f, orig;
+    nt_mk(&f, v, vlan, proto, 333, 0, 0x18);
     orig = f;
     struct net_frame nf = as_frame(&f, NET_META_CSUM_PARTIAL, NET_GSO_NONE, 0,
                                    proto);
@@ -230,7 +125,7 @@ static void check_finished(int v, bool vlan, uint8_t proto, unsigned int takes,
     assert_int_equal(got.n, 1);
     assert_int_equal(got.len[0], orig.len);
     size_t l4len = orig.len - orig.l4;
-    bool ok = l4_ok(got.data[0] + orig.l3, v, got.data[0] + orig.l4, l4len,
+    bool ok = nt_l4_ok(got.data[0] + orig.l3, v, got.data[0] + orig.l4, l4len,
                     proto);
     if (expect_finished) {
         assert_true(ok);
@@ -264,10 +159,10 @@ static void test_csum_finish(void **state)
 /* A GSO frame of pay bytes cut at mss for a port without TSO. */
 static void check_gso(int v, bool vlan, size_t pay, uint16_t mss, int optw)
 {
-    static struct fr f, orig;
+    static struct nt_frame f, orig;
     static uint8_t re[65536];
     uint8_t fl = 0x80 | 0x18 | 0x01;        /* CWR, ACK|PSH, FIN */
-    mk(&f, v, vlan, 6, pay, optw, fl);
+    nt_mk(&f, v, vlan, 6, pay, optw, fl);
     orig = f;
     struct net_frame nf = as_frame(&f, NET_META_CSUM_PARTIAL,
                                    v == 4 ? NET_GSO_TCPV4 : NET_GSO_TCPV6,
@@ -291,7 +186,7 @@ static void check_gso(int v, bool vlan, size_t pay, uint16_t mss, int optw)
         if (v == 4) {
             assert_int_equal(ip[2] << 8 | ip[3], got.len[i] - orig.l3);
             assert_int_equal(ip[4] << 8 | ip[5], 0x1234 + i);
-            assert_int_equal(ref_sum(ip, 20, 0), 0xffff);
+            assert_int_equal(nt_sum(ip, 20, 0), 0xffff);
         } else {
             assert_int_equal(ip[4] << 8 | ip[5], got.len[i] - orig.l3 - 40);
         }
@@ -304,7 +199,7 @@ static void check_gso(int v, bool vlan, size_t pay, uint16_t mss, int optw)
         /* Options and the rest of the TCP header as they were. */
         assert_memory_equal(th + 8, orig.b + orig.l4 + 8, 5);
         assert_memory_equal(th + 18, orig.b + orig.l4 + 18, hl - orig.l4 - 18);
-        assert_true(l4_ok(ip, v, th, got.len[i] - orig.l4, 6));
+        assert_true(nt_l4_ok(ip, v, th, got.len[i] - orig.l4, 6));
         memcpy(re + off, s + hl, chunk);
         off += chunk;
     }
@@ -327,8 +222,8 @@ static void test_gso_segments(void **state)
 static void test_gso_passed_to_tso_port(void **state)
 {
     (void)state;
-    static struct fr f, orig;
-    mk(&f, 4, false, 6, 5000, 0, 0x10);
+    static struct nt_frame f, orig;
+    nt_mk(&f, 4, false, 6, 5000, 0, 0x10);
     orig = f;
     struct net_frame nf = as_frame(&f, NET_META_CSUM_PARTIAL, NET_GSO_TCPV4,
                                    1448, 6);
@@ -349,17 +244,17 @@ static void test_gso_passed_to_tso_port(void **state)
 static void test_gso_refused(void **state)
 {
     (void)state;
-    static struct fr f;
+    static struct nt_frame f;
     struct net_frame nf;
 
     /* A TCPv4 GSO frame that is IPv6, or UDP; a tiny MSS; bad meta. */
-    mk(&f, 6, false, 6, 3000, 0, 0x10);
+    nt_mk(&f, 6, false, 6, 3000, 0, 0x10);
     nf = as_frame(&f, NET_META_CSUM_PARTIAL, NET_GSO_TCPV4, 1000, 6);
     assert_int_equal(net_offload_adapt(0, &nf, collect, NULL), -EINVAL);
-    mk(&f, 4, false, 17, 3000, 0, 0);
+    nt_mk(&f, 4, false, 17, 3000, 0, 0);
     nf = as_frame(&f, NET_META_CSUM_PARTIAL, NET_GSO_TCPV4, 1000, 17);
     assert_int_equal(net_offload_adapt(0, &nf, collect, NULL), -EINVAL);
-    mk(&f, 4, false, 6, 3000, 0, 0x10);
+    nt_mk(&f, 4, false, 6, 3000, 0, 0x10);
     nf = as_frame(&f, NET_META_CSUM_PARTIAL, NET_GSO_TCPV4, 8, 6);
     assert_int_equal(net_offload_adapt(0, &nf, collect, NULL), -EINVAL);
     nf = as_frame(&f, 0, NET_GSO_TCPV4, 1000, 6);     /* GSO without CSUM */
@@ -368,7 +263,7 @@ static void test_gso_refused(void **state)
     nf.meta.csum_offset = 60000;                        /* past the end */
     assert_int_equal(net_offload_adapt(0, &nf, collect, NULL), -EINVAL);
     /* An IP total length past the frame. */
-    mk(&f, 4, false, 6, 3000, 0, 0x10);
+    nt_mk(&f, 4, false, 6, 3000, 0, 0x10);
     nf = as_frame(&f, NET_META_CSUM_PARTIAL, NET_GSO_TCPV4, 1000, 6);
     nf.len -= 1;
     assert_int_equal(net_offload_adapt(0, &nf, collect, NULL), -EINVAL);
@@ -388,12 +283,12 @@ static int bounded(void *arg, const struct net_frame *seg)
 static void test_any_bytes(void **state)
 {
     (void)state;
-    static struct fr f;
+    static struct nt_frame f;
     uint32_t x = 12345;
     for (int it = 0; it < 20000; it++) {
         x = x * 1103515245u + 12345u;
         int v = (x >> 8) & 1 ? 4 : 6;
-        mk(&f, v, (x >> 9) & 1, (x >> 10) & 1 ? 6 : 17, (x >> 11) % 3000,
+        nt_mk(&f, v, (x >> 9) & 1, (x >> 10) & 1 ? 6 : 17, (x >> 11) % 3000,
            (int)((x >> 20) % 4), (uint8_t)x);
         size_t n = f.len;
         /* Scribble a few bytes of the headers, or cut the frame. */
