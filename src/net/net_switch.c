@@ -90,8 +90,14 @@ static struct net_port *sw_connect(struct net_network *n,
                                    char *err, size_t errlen)
 {
     struct net_switch *sw = (struct net_switch *)n;
-    struct sw_port *p = calloc(1, sizeof(*p));
+    struct sw_port *p;
 
+    if (cfg->nfwd && !sw->cfg.slirp) {
+        snprintf(err, errlen, "%s: port forwards need user-mode networking",
+                 cfg->name ? cfg->name : "port");
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
     if (!p) {
         snprintf(err, errlen, "out of memory");
         return NULL;
