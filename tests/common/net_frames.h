@@ -124,4 +124,57 @@ static inline void nt_mk(struct nt_frame *f, int v, bool vlan, uint8_t proto,
     l4[co] = (uint8_t)(psum >> 8); l4[co + 1] = (uint8_t)psum;
 }
 
+/* ---- frames a guest sends ---- */
+
+static inline size_t nt_eth(uint8_t *b, const uint8_t *dst,
+                            const uint8_t *src, uint16_t type)
+{
+    memcpy(b, dst, 6);
+    memcpy(b + 6, src, 6);
+    b[12] = (uint8_t)(type >> 8);
+    b[13] = (uint8_t)type;
+    return 14;
+}
+
+/* IPv4 + UDP from src:sp to dst:dp with payload p[0..n), at b + 14;
+ * complete checksums. The frame's length. */
+static inline size_t nt_udp4(uint8_t *b, const uint8_t *src, uint16_t sp,
+                             const uint8_t *dst, uint16_t dp, const void *p,
+                             size_t n)
+{
+    uint8_t *ip = b + 14, *u = ip + 20;
+    size_t ul = 8 + n;
+    memset(ip, 0, 28);
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((20 + ul) >> 8); ip[3] = (uint8_t)(20 + ul);
+    ip[8] = 64; ip[9] = 17;
+    memcpy(ip + 12, src, 4);
+    memcpy(ip + 16, dst, 4);
+    uint16_t c = (uint16_t)~nt_sum(ip, 20, 0);
+    ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
+    u[0] = (uint8_t)(sp >> 8); u[1] = (uint8_t)sp;
+    u[2] = (uint8_t)(dp >> 8); u[3] = (uint8_t)dp;
+    u[4] = (uint8_t)(ul >> 8); u[5] = (uint8_t)ul;
+    memcpy(u + 8, p, n);
+    uint32_t s = nt_sum(ip + 12, 8, 0) + 17 + (uint32_t)ul;
+    c = (uint16_t)~nt_sum(u, ul, s);
+    u[6] = (uint8_t)(c >> 8); u[7] = (uint8_t)c;
+    return 14 + 20 + ul;
+}
+
+/* A 60-byte ARP frame at b: op 1 (request) or 2 (reply), from MAC smac
+ * and IPv4 sip, for tip (the target MAC left zero), to dst. */
+static inline void nt_arp(uint8_t *b, int op, const uint8_t *dst,
+                          const uint8_t *smac, const uint8_t *sip,
+                          const uint8_t *tip)
+{
+    memset(b, 0, 60);
+    nt_eth(b, dst, smac, 0x0806);
+    memcpy(b + 14, "\x00\x01\x08\x00\x06\x04\x00", 7);
+    b[21] = (uint8_t)op;
+    memcpy(b + 22, smac, 6);
+    memcpy(b + 28, sip, 4);
+    memcpy(b + 38, tip, 4);
+}
+
 #endif /* XENKVM_TESTS_NET_FRAMES_H */

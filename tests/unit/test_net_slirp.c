@@ -102,41 +102,6 @@ static void send_frame(struct guest *g, uint8_t *b, size_t len)
 
 /* ---- building frames ---- */
 
-static size_t eth(uint8_t *b, const uint8_t *dst, const uint8_t *src,
-                  uint16_t type)
-{
-    memcpy(b, dst, 6);
-    memcpy(b + 6, src, 6);
-    b[12] = (uint8_t)(type >> 8);
-    b[13] = (uint8_t)type;
-    return 14;
-}
-
-/* IPv4 + UDP from src:sp to dst:dp with payload p[0..n), at b + 14;
- * complete checksums. The frame's length. */
-static size_t udp4(uint8_t *b, const uint8_t *src, uint16_t sp,
-                   const uint8_t *dst, uint16_t dp, const void *p, size_t n)
-{
-    uint8_t *ip = b + 14, *u = ip + 20;
-    size_t ul = 8 + n;
-    memset(ip, 0, 28);
-    ip[0] = 0x45;
-    ip[2] = (uint8_t)((20 + ul) >> 8); ip[3] = (uint8_t)(20 + ul);
-    ip[8] = 64; ip[9] = 17;
-    memcpy(ip + 12, src, 4);
-    memcpy(ip + 16, dst, 4);
-    uint16_t c = (uint16_t)~nt_sum(ip, 20, 0);
-    ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
-    u[0] = (uint8_t)(sp >> 8); u[1] = (uint8_t)sp;
-    u[2] = (uint8_t)(dp >> 8); u[3] = (uint8_t)dp;
-    u[4] = (uint8_t)(ul >> 8); u[5] = (uint8_t)ul;
-    memcpy(u + 8, p, n);
-    uint32_t s = nt_sum(ip + 12, 8, 0) + 17 + (uint32_t)ul;
-    c = (uint16_t)~nt_sum(u, ul, s);
-    u[6] = (uint8_t)(c >> 8); u[7] = (uint8_t)c;
-    return 14 + 20 + ul;
-}
-
 static const uint8_t any4[4] = { 0, 0, 0, 0 }, bcast4[4] = { 255, 255, 255, 255 };
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static const uint8_t host4[4] = { 10, 0, 2, 2 };
@@ -168,8 +133,8 @@ static void dhcp(struct guest *g)
     memcpy(bp + 28, g->mac, 6);
     memcpy(bp + 236, "\x63\x82\x53\x63", 4);
     memcpy(bp + 240, "\x35\x01\x01\xff", 4);        /* DISCOVER, end */
-    size_t len = eth(b, bcast, g->mac, 0x0800);
-    len = udp4(b, any4, 68, bcast4, 67, bp, sizeof(bp));
+    size_t len = nt_eth(b, bcast, g->mac, 0x0800);
+    len = nt_udp4(b, any4, 68, bcast4, 67, bp, sizeof(bp));
     send_frame(g, b, len);
     struct dhcp_m m = { g->mac, xid };
     wait_frame(g, is_offer, &m, r);
@@ -192,12 +157,8 @@ static bool is_arp_reply(const uint8_t *f, size_t len, const void *arg)
 /* ARP for 10.0.2.2 from g: slirp's MAC answers. */
 static void arp_host(struct guest *g)
 {
-    uint8_t b[60] = { 0 }, r[2048];
-    eth(b, bcast, g->mac, 0x0806);
-    memcpy(b + 14, "\x00\x01\x08\x00\x06\x04\x00\x01", 8);
-    memcpy(b + 22, g->mac, 6);
-    memcpy(b + 28, g->ip, 4);
-    memcpy(b + 38, host4, 4);
+    uint8_t b[60], r[2048];
+    nt_arp(b, 1, bcast, g->mac, g->ip, host4);
     send_frame(g, b, sizeof(b));
     wait_frame(g, is_arp_reply, host4, r);
     assert_memory_equal(r + 22, slirp_mac, 6);      /* sender hw */
@@ -308,8 +269,8 @@ static void test_udp_to_host(void **state)
     plug(&g1, 1, NULL, 0);
     dhcp(&g1);
     arp_host(&g1);
-    eth(b, slirp_mac, g1.mac, 0x0800);
-    size_t len = udp4(b, g1.ip, 40000, host4, hp, "ping", 4);
+    nt_eth(b, slirp_mac, g1.mac, 0x0800);
+    size_t len = nt_udp4(b, g1.ip, 40000, host4, hp, "ping", 4);
     send_frame(&g1, b, len);
     /* It reaches the host's loopback socket (slirp's 10.0.2.2). */
     struct sockaddr_in from;
@@ -368,8 +329,8 @@ static void test_hostfwd(void **state)
     dhcp(&g1);
     dhcp(&g2);
     assert_memory_equal(g2.ip, "\x0a\x00\x02\x10", 4);
-    eth(b, slirp_mac, g2.mac, 0x0800);
-    size_t len = udp4(b, g2.ip, 40000, host4, 9, "x", 1);
+    nt_eth(b, slirp_mac, g2.mac, 0x0800);
+    size_t len = nt_udp4(b, g2.ip, 40000, host4, 9, "x", 1);
     send_frame(&g2, b, len);
     /* slirp took that frame (and the forward's move, queued before it)
      * once it answers an ARP sent after it. */
@@ -392,12 +353,9 @@ static void test_hostfwd(void **state)
                 uint8_t q[60];
                 memcpy(q, g2.q[i], 60 < g2.qlen[i] ? 60 : g2.qlen[i]);
                 drop_frame(&g2, i);
-                uint8_t rep[60] = { 0 };
-                eth(rep, q + 6, g2.mac, 0x0806);
-                memcpy(rep + 14, "\x00\x01\x08\x00\x06\x04\x00\x02", 8);
-                memcpy(rep + 22, g2.mac, 6);
-                memcpy(rep + 28, g2.ip, 4);
-                memcpy(rep + 32, q + 22, 10);
+                uint8_t rep[60];
+                nt_arp(rep, 2, q + 6, g2.mac, g2.ip, q + 28);
+                memcpy(rep + 32, q + 22, 6);        /* their MAC */
                 send_frame(&g2, rep, sizeof(rep));
                 got = true;
             } else if (is_syn_to(g2.q[i], g2.qlen[i], &m)) {
