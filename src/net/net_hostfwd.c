@@ -1,6 +1,7 @@
 /*
- * QEMU's hostfwd rule syntax, "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport",
- * for xl.cfg's vif hostfwd= and `xenkvm run --hostfwd`.
+ * QEMU's hostfwd syntax, "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport",
+ * as xl.cfg and the command line give port forwards of user-mode
+ * networking (net_slirp.c adds them).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,66 +9,77 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xenkvm/net.h"
+#include "net_int.h"
 
-/* "[addr]:port" up to end; port 1..65535 (0 too when zero_ok). */
-static int hostfwd_addr_port(const char *s, const char *end,
-                             struct in_addr *addr, uint16_t *port,
-                             bool zero_ok)
+/* The field of s up to the first sep (or its end if sep is 0) into buf:
+ * the rest after sep, or NULL if there is no sep or the field is too
+ * long. */
+static const char *field(const char *s, char sep, char *buf, size_t n)
 {
-    const char *colon = memchr(s, ':', (size_t)(end - s));
-    char buf[32];
-    if (!colon)
-        return -EINVAL;
-    size_t alen = (size_t)(colon - s);
-    if (alen >= sizeof(buf))
-        return -EINVAL;
-    memcpy(buf, s, alen);
-    buf[alen] = 0;
-    addr->s_addr = htonl(INADDR_ANY);
-    if (alen && inet_pton(AF_INET, buf, addr) != 1)
-        return -EINVAL;
-    size_t plen = (size_t)(end - colon - 1);
-    if (plen == 0 || plen > 5)
-        return -EINVAL;
-    unsigned long p = 0;
-    for (const char *c = colon + 1; c < end; c++) {
-        if (*c < '0' || *c > '9')
-            return -EINVAL;
-        p = p * 10 + (unsigned long)(*c - '0');
-    }
-    if (p > 65535 || (p == 0 && !zero_ok))
-        return -EINVAL;
-    *port = (uint16_t)p;
-    return 0;
+    const char *e = sep ? strchr(s, sep) : s + strlen(s);
+
+    if (!e || (size_t)(e - s) >= n)
+        return NULL;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    return sep ? e + 1 : e;
+}
+
+/* A port 1..65535 in decimal, or -1. */
+static int port_num(const char *s)
+{
+    char *end;
+    unsigned long v;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoul(s, &end, 10);
+    return *end || v < 1 || v > 65535 ? -1 : (int)v;
+}
+
+/* An IPv4 address, or INADDR_ANY for "". */
+static bool addr(const char *s, struct in_addr *out)
+{
+    out->s_addr = htonl(INADDR_ANY);
+    return !*s || inet_pton(AF_INET, s, out) == 1;
 }
 
 int net_hostfwd_parse(const char *s, struct net_hostfwd *out, char *err,
                       size_t errlen)
 {
+    char proto[8], haddr[32], hport[8], gaddr[32], gport[8];
+    const char *p = s;
+    int hp, gp;
+
     memset(out, 0, sizeof(*out));
-    /* As QEMU: the protocol field up to the first ':' may be empty (tcp). */
-    const char *colon = strchr(s, ':');
-    size_t plen = colon ? (size_t)(colon - s) : 0;
-    if (!colon || !(plen == 0 || (plen == 3 && (!strncmp(s, "tcp", 3) ||
-                                               !strncmp(s, "udp", 3))))) {
-        snprintf(err, errlen, "expected tcp: or udp: (or : for tcp) first");
+    if (!(p = field(p, ':', proto, sizeof(proto))) ||
+        !(p = field(p, ':', haddr, sizeof(haddr))) ||
+        !(p = field(p, '-', hport, sizeof(hport))) ||
+        !(p = field(p, ':', gaddr, sizeof(gaddr))) ||
+        !field(p, 0, gport, sizeof(gport))) {
+        snprintf(err, errlen, "port forward '%s': not "
+                 "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport", s);
         return -EINVAL;
     }
-    out->udp = plen == 3 && !strncmp(s, "udp", 3);
-    s = colon + 1;
-    const char *dash = strchr(s, '-');
-    if (!dash || hostfwd_addr_port(s, dash, &out->host_addr,
-                                   &out->host_port, true)) {
-        snprintf(err, errlen, "expected [tcp|udp]:[hostaddr]:hostport-"
-                 "[guestaddr]:guestport");
+    if (strcmp(proto, "") && strcmp(proto, "tcp") && strcmp(proto, "udp")) {
+        snprintf(err, errlen, "port forward '%s': protocol '%s' is not tcp "
+                 "or udp", s, proto);
         return -EINVAL;
     }
-    if (hostfwd_addr_port(dash + 1, dash + 1 + strlen(dash + 1),
-                          &out->guest_addr, &out->guest_port, false)) {
-        snprintf(err, errlen, "expected [tcp|udp]:[hostaddr]:hostport-"
-                 "[guestaddr]:guestport (guest port 1-65535)");
+    if (!addr(haddr, &out->host_addr) || !addr(gaddr, &out->guest_addr)) {
+        snprintf(err, errlen, "port forward '%s': '%s' is not an IPv4 "
+                 "address", s, addr(haddr, &out->host_addr) ? gaddr : haddr);
         return -EINVAL;
     }
+    hp = port_num(hport);
+    gp = port_num(gport);
+    if (hp < 0 || gp < 0) {
+        snprintf(err, errlen, "port forward '%s': port '%s' is not 1-65535",
+                 s, hp < 0 ? hport : gport);
+        return -EINVAL;
+    }
+    out->udp = !strcmp(proto, "udp");
+    out->host_port = (uint16_t)hp;
+    out->guest_port = (uint16_t)gp;
     return 0;
 }

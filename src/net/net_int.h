@@ -62,4 +62,28 @@ int net_offload_adapt(unsigned int offloads, struct net_frame *f,
                       int (*emit)(void *arg, const struct net_frame *seg),
                       void *arg);
 
+/* ---- net_slirp.c: user-mode networking, the switch's uplink ---- */
+
+struct net_slirp;
+struct net_slirp_vif;
+
+/* libslirp on a thread of its own, plugged into switch sw (on sw's loop)
+ * as a port. NULL with one line in err. */
+struct net_slirp *net_slirp_create(struct net_network *sw,
+                                   const struct net_switch_config *cfg,
+                                   char *err, size_t errlen);
+/* Stop its thread, unplug it, free it. NULL: no-op. */
+void net_slirp_destroy(struct net_slirp *s);
+/* A vif's port forwards (cfg->fwd), listening on the host when it
+ * returns. NULL with one line in err (a host port that cannot be bound). */
+struct net_slirp_vif *net_slirp_vif_add(struct net_slirp *s,
+                                        const struct net_port_config *cfg,
+                                        char *err, size_t errlen);
+/* A frame the vif sent: its IPv4 source is where forwards without a guest
+ * address go (when the vif has no ip=). */
+void net_slirp_vif_seen(struct net_slirp_vif *v, const struct net_frame *f);
+/* Remove the vif's forwards (closed on the host when it returns) and free
+ * it. NULL: no-op. */
+void net_slirp_vif_del(struct net_slirp_vif *v);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * The in-process switch: a learning Ethernet switch between the vifs that
  * name no bridge (and the user-mode uplink, net_slirp.c, which is one of
- * its ports). A frame goes to the port its destination MAC was last seen
+ * its ports; a port's forwards are the uplink's, told where its guest
+ * is from what it sends). A frame goes to the port its destination MAC was last seen
  * behind, or to every other port when that is unknown, broadcast or
  * multicast. Everything runs on the loop thread: no lock.
  */
@@ -16,6 +17,7 @@
 
 struct sw_port {
     struct net_port port;       /* first: net_port * is sw_port * */
+    struct net_slirp_vif *vif;  /* its port forwards, if any */
     struct sw_port *next;
 };
 
@@ -27,6 +29,7 @@ struct sw_mac {
 struct net_switch {
     struct net_network net;     /* first */
     struct net_switch_config cfg;
+    struct net_slirp *slirp;    /* the uplink, if any */
     struct sw_port *ports;
     struct sw_mac macs[SW_MACS];
 };
@@ -90,13 +93,26 @@ static struct net_port *sw_connect(struct net_network *n,
                                    char *err, size_t errlen)
 {
     struct net_switch *sw = (struct net_switch *)n;
-    struct sw_port *p = calloc(1, sizeof(*p));
+    struct sw_port *p;
 
+    if (cfg->nfwd && !sw->cfg.slirp) {
+        snprintf(err, errlen, "%s: port forwards need user-mode networking",
+                 cfg->name ? cfg->name : "port");
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
     if (!p) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     net_port_init(&p->port, n, cfg);
+    if (cfg->nfwd) {
+        p->vif = net_slirp_vif_add(sw->slirp, cfg, err, errlen);
+        if (!p->vif) {
+            free(p);
+            return NULL;
+        }
+    }
     p->next = sw->ports;
     sw->ports = p;
     return &p->port;
@@ -111,6 +127,8 @@ static int sw_send(struct net_port *np, struct net_frame *f)
     if (smac[0] & 1)            /* a multicast source is never valid */
         return -EINVAL;
     sw_learn(sw, smac, src);
+    if (src->vif)
+        net_slirp_vif_seen(src->vif, f);
     dst = (dmac[0] & 1) ? NULL : sw_lookup(sw, dmac);
     if (dst == src)             /* it is on the sender's side */
         return 0;
@@ -138,11 +156,13 @@ static void sw_close(struct net_port *np)
             break;
         }
     sw_forget(sw, (struct sw_port *)np);
+    net_slirp_vif_del(((struct sw_port *)np)->vif);
     free(np);
 }
 
 static void sw_destroy(struct net_network *n)
 {
+    net_slirp_destroy(((struct net_switch *)n)->slirp);
     free(n);
 }
 
@@ -159,10 +179,6 @@ struct net_network *net_switch_create(struct util_loop *loop,
 {
     struct net_switch *sw;
 
-    if (cfg->slirp) {
-        snprintf(err, errlen, "user-mode networking is not built yet");
-        return NULL;
-    }
     sw = calloc(1, sizeof(*sw));
     if (!sw) {
         snprintf(err, errlen, "out of memory");
@@ -171,5 +187,12 @@ struct net_network *net_switch_create(struct util_loop *loop,
     sw->net.ops = &sw_ops;
     sw->net.loop = loop;
     sw->cfg = *cfg;
+    if (cfg->slirp) {
+        sw->slirp = net_slirp_create(&sw->net, cfg, err, errlen);
+        if (!sw->slirp) {
+            free(sw);
+            return NULL;
+        }
+    }
     return &sw->net;
 }
