@@ -532,7 +532,7 @@ static void test_vifs(void **state)
         { "vif = [ 'bridge=a/b' ]\n", "not an interface name" },
         { "vif = [ 'vifname=abcdefghijklmnop' ]\n", "at most 15" },
         { "vif = [ 'hostfwd=sctp::1-:2' ]\n", "hostfwd=sctp::1-:2" },
-        { "vif = [ 'hostfwd=tcp::1-:0' ]\n", "guest port" },
+        { "vif = [ 'hostfwd=tcp::1-:0' ]\n", "is not 1-65535" },
         { "vif = [ 'hostfwd=tcp::70000-:80' ]\n", "hostfwd=" },
         { "vif = [ 'hostfwd=tcp:1.2.3:80-:80' ]\n", "hostfwd=" },
         { "vif = [ 'bridge=br0, hostfwd=tcp::80-:80' ]\n",
