@@ -9,7 +9,10 @@
  * queues, the credit, the counters. The event-channel callbacks (vCPU
  * threads) only write a queue's kick eventfd; other threads reach a vif
  * through util_loop_call (add, remove, stats). So nothing here takes a
- * lock.
+ * lock. The shared ring pages are the guest's too, which may write them
+ * at any time: every access there is atomic (indexes as blkback's, slots
+ * read and written with relaxed atomic loads and stores), and what is
+ * checked and used is our copy.
  */
 #ifndef XENKVM_NETBACK_INT_H
 #define XENKVM_NETBACK_INT_H
@@ -38,6 +41,12 @@
 #define NB_RXQ_BYTES (2u << 20)      /* guest's rx requests, at most */
 #define NB_MAX_BURST 131072u         /* Linux's tx_add_credit: a 128 KiB
                                       * burst, so a 64 KiB frame can pass */
+
+/* What the ring code reads and writes in one atomic access. */
+_Static_assert(sizeof(netif_tx_response_t) == 4, "tx response");
+_Static_assert(sizeof(netif_rx_request_t) == 8 &&
+               sizeof(netif_rx_response_t) == 8 &&
+               sizeof(netif_extra_info_t) == 8, "rx slots");
 
 struct nb_rxf {                      /* a frame waiting for the guest */
     uint8_t *data;

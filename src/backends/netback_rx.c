@@ -121,6 +121,18 @@ void nb_rx_purge(struct nb_queue *q)
         pop(q);
 }
 
+/* Write the 8-byte response slot at rsp_prod_pvt in one atomic store
+ * (the guest may write the slot at the same time: it is its page). */
+static void put_rsp(struct nb_queue *q, const void *rsp)
+{
+    uint64_t w;
+    memcpy(&w, rsp, sizeof(w));
+    __atomic_store_n((uint64_t *)RING_GET_RESPONSE(&q->rx,
+                                                   q->rx.rsp_prod_pvt),
+                     w, __ATOMIC_RELAXED);
+    q->rx.rsp_prod_pvt++;
+}
+
 /* Copy len bytes into the page of the guest's grant: len, or the grant
  * status (negative) when it does not map. */
 static int16_t copy_to_grant(struct be_net_vif *v, grant_ref_t ref,
@@ -158,8 +170,7 @@ static void put_gso_extra(struct nb_queue *q, const struct nb_rxf *f)
     e.u.gso.size = f->meta.gso_size;
     e.u.gso.type = f->meta.gso_type == NET_GSO_TCPV4
                        ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
-    memcpy(RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt), &e, sizeof(e));
-    q->rx.rsp_prod_pvt++;
+    put_rsp(q, &e);
     q->rx.req_cons++;
 }
 
@@ -187,13 +198,9 @@ static void put_frame(struct nb_queue *q, const struct nb_rxf *f)
         uint16_t flags = off == 0 ? first_flags(f) : 0;
         if (off + chunk < f->len)
             flags |= NETRXF_more_data;
-        netif_rx_response_t *r = RING_GET_RESPONSE(&q->rx,
-                                                   q->rx.rsp_prod_pvt);
-        r->id = req.id;
-        r->offset = 0;
-        r->flags = flags;
-        r->status = st;
-        q->rx.rsp_prod_pvt++;
+        const netif_rx_response_t r = { .id = req.id, .offset = 0,
+                                        .flags = flags, .status = st };
+        put_rsp(q, &r);
         if (off == 0 && f->meta.gso_type != NET_GSO_NONE)
             put_gso_extra(q, f);
         off += chunk;

@@ -114,11 +114,16 @@ void nb_tx_credit_timer(struct nb_queue *q)
 
 /* ---- responses ---- */
 
+/* A response, in one atomic store (the guest may write the slot at the
+ * same time: it is its page). */
 static void respond(struct nb_queue *q, uint16_t id, int16_t status)
 {
-    netif_tx_response_t *r = RING_GET_RESPONSE(&q->tx, q->tx.rsp_prod_pvt);
-    r->id = id;
-    r->status = status;
+    netif_tx_response_t r = { .id = id, .status = status };
+    uint32_t w;
+    memcpy(&w, &r, sizeof(w));
+    __atomic_store_n((uint32_t *)RING_GET_RESPONSE(&q->tx,
+                                                   q->tx.rsp_prod_pvt),
+                     w, __ATOMIC_RELAXED);
     q->tx.rsp_prod_pvt++;
 }
 

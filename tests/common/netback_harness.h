@@ -15,6 +15,7 @@
 #define XENKVM_TESTS_NETBACK_HARNESS_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include <xen/io/netif.h>
 
@@ -41,6 +42,8 @@ struct nx {
     pthread_mutex_t lock;               /* what the test port got: */
     struct nx_frame got[NX_CAPTURE];    /* the first NX_CAPTURE frames */
     unsigned int ngot;                  /* frames given in all */
+    uint8_t count_mac[6];               /* frames from this source MAC */
+    unsigned int ncount;                /* are counted here */
 };
 
 /* One vif's frontend, as netfront keeps it. */
@@ -97,6 +100,8 @@ static inline int nx_tp_deliver(void *opaque, const struct net_frame *f)
         g->meta = f->meta;
     }
     n->ngot++;
+    if (f->len >= 12 && !memcmp(f->data + 6, n->count_mac, 6))
+        n->ncount++;
     pthread_mutex_unlock(&n->lock);
     return 0;
 }
