@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <xen/io/netif.h>
 
@@ -157,6 +158,29 @@ static inline RING_IDX nb_req_event(struct nb_idx x, RING_IDX want)
 {
     __atomic_store_n(x.req_event, want, __ATOMIC_SEQ_CST);
     return __atomic_load_n(x.req_prod, __ATOMIC_SEQ_CST);
+}
+
+/* A ring slot of n bytes (a multiple of 4) read into dst, or written
+ * from src, one relaxed atomic access per 32-bit word: the guest may
+ * write the slot at the same time (it is its page); what we check and use
+ * is our copy, and the guest reads our answers only after the release of
+ * rsp_prod. */
+static inline void nb_slot_read(void *dst, const void *slot, size_t n)
+{
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t w = __atomic_load_n((const uint32_t *)slot + i / 4,
+                                     __ATOMIC_RELAXED);
+        memcpy((uint8_t *)dst + i, &w, 4);
+    }
+}
+
+static inline void nb_slot_write(void *slot, const void *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t w;
+        memcpy(&w, (const uint8_t *)src + i, 4);
+        __atomic_store_n((uint32_t *)slot + i / 4, w, __ATOMIC_RELAXED);
+    }
 }
 
 #endif

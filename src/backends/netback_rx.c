@@ -121,15 +121,9 @@ void nb_rx_purge(struct nb_queue *q)
         pop(q);
 }
 
-/* Write the 8-byte response slot at rsp_prod_pvt in one atomic store
- * (the guest may write the slot at the same time: it is its page). */
 static void put_rsp(struct nb_queue *q, const void *rsp)
 {
-    uint64_t w;
-    memcpy(&w, rsp, sizeof(w));
-    __atomic_store_n((uint64_t *)RING_GET_RESPONSE(&q->rx,
-                                                   q->rx.rsp_prod_pvt),
-                     w, __ATOMIC_RELAXED);
+    nb_slot_write(RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt), rsp, 8);
     q->rx.rsp_prod_pvt++;
 }
 
@@ -182,11 +176,8 @@ static void put_frame(struct nb_queue *q, const struct nb_rxf *f)
     bool bad = false;
     do {
         netif_rx_request_t req;
-        /* one read of the slot: the guest may rewrite it */
-        uint64_t raw = __atomic_load_n(
-            (uint64_t *)RING_GET_REQUEST(&q->rx, q->rx.req_cons),
-            __ATOMIC_RELAXED);
-        memcpy(&req, &raw, sizeof(req));
+        nb_slot_read(&req, RING_GET_REQUEST(&q->rx, q->rx.req_cons),
+                     sizeof(req));
         q->rx.req_cons++;
         uint32_t chunk = f->len - off < NB_PAGE ? f->len - off : NB_PAGE;
         int16_t st = copy_to_grant(v, req.gref, f->data + off,

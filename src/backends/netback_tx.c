@@ -33,19 +33,6 @@
 
 #include "netback_int.h"
 
-/* A ring slot, read once with one relaxed atomic load per 32-bit word:
- * the guest may rewrite it meanwhile (what we check and use is the copy),
- * and so the race is a defined one. n is a multiple of 4. */
-static void slot_copy(void *dst, const void *src, size_t n)
-{
-    uint32_t w;
-    for (size_t i = 0; i < n; i += 4) {
-        w = __atomic_load_n((const uint32_t *)((const uint8_t *)src + i),
-                            __ATOMIC_RELAXED);
-        memcpy((uint8_t *)dst + i, &w, 4);
-    }
-}
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -114,16 +101,11 @@ void nb_tx_credit_timer(struct nb_queue *q)
 
 /* ---- responses ---- */
 
-/* A response, in one atomic store (the guest may write the slot at the
- * same time: it is its page). */
 static void respond(struct nb_queue *q, uint16_t id, int16_t status)
 {
-    netif_tx_response_t r = { .id = id, .status = status };
-    uint32_t w;
-    memcpy(&w, &r, sizeof(w));
-    __atomic_store_n((uint32_t *)RING_GET_RESPONSE(&q->tx,
-                                                   q->tx.rsp_prod_pvt),
-                     w, __ATOMIC_RELAXED);
+    const netif_tx_response_t r = { .id = id, .status = status };
+    nb_slot_write(RING_GET_RESPONSE(&q->tx, q->tx.rsp_prod_pvt), &r,
+                  sizeof(r));
     q->tx.rsp_prod_pvt++;
 }
 
@@ -171,7 +153,7 @@ static bool get_extras(struct nb_queue *q, struct tx_frame *t, RING_IDX *cons,
             nb_fatal(q->v, "queue %u: missing extra info", q->idx);
             return false;
         }
-        slot_copy(&e, RING_GET_REQUEST(&q->tx, *cons), sizeof(e));
+        nb_slot_read(&e, RING_GET_REQUEST(&q->tx, *cons), sizeof(e));
         ++*cons;
         --*todo;
         t->extra_count++;
@@ -207,7 +189,7 @@ static int count_slots(struct nb_queue *q, struct tx_frame *t, RING_IDX cons,
         if (n >= NB_SLOTS_MAX)
             drop = true;        /* Linux: too many slots, dropped */
         netif_tx_request_t *s = &t->slots[n];
-        slot_copy(s, RING_GET_REQUEST(&q->tx, cons + n), sizeof(*s));
+        nb_slot_read(s, RING_GET_REQUEST(&q->tx, cons + n), sizeof(*s));
         if (s->size > t->first.size)
             drop = true;        /* a frame >= 64 KiB: buggy, not fatal */
         t->first.size -= s->size;
@@ -301,7 +283,7 @@ static int tx_one(struct nb_queue *q)
         return 0;
     struct tx_frame t;
     memset(&t, 0, sizeof(t));
-    slot_copy(&t.first, RING_GET_REQUEST(&q->tx, cons), sizeof(t.first));
+    nb_slot_read(&t.first, RING_GET_REQUEST(&q->tx, cons), sizeof(t.first));
     if (t.first.size > q->remaining_credit &&
         credit_exceeded(q, t.first.size))
         return 0;
