@@ -67,7 +67,7 @@ static void unplug_done(void *arg)
 static void pump(struct run *r, unsigned int n, int timeout_ms)
 {
     for (unsigned int i = 0; i < n; i++)
-        if (util_loop_run_once(r->b.loop, timeout_ms) <= 0)
+        if (util_loop_run_once(r->b.h.loop, timeout_ms) <= 0)
             break;
 }
 
@@ -105,7 +105,7 @@ static void fe_key(struct run *r, struct in *in)
     if (how == 0) {
         snprintf(path, sizeof(path), "/local/domain/%u/device/vbd/%u/%s",
                  FE, DEVID, key);
-        store_client_rm(r->b.fe, path);
+        store_client_rm(r->b.h.fe, path);
     } else if (how == 1) {        /* bytes */
         char val[17];
         size_t len = u8(in) % 17;
@@ -128,10 +128,10 @@ static void fe_rings(struct run *r, struct in *in)
 {
     unsigned int nq = 1 + u8(in) % BX_MAX_QUEUES, order = u8(in) % 5;
     bool pers = u8(in) & 1, x32 = u8(in) & 1;
-    if (r->b.next_gfn + nq * (1u << order) >= RAM)
-        r->b.next_gfn = DATA + 1;
-    if (r->b.next_ref + nq * (1u << order) >= GT_FRAMES * 512)
-        r->b.next_ref = 8;
+    if (r->b.h.next_gfn + nq * (1u << order) >= RAM)
+        r->b.h.next_gfn = DATA + 1;
+    if (r->b.h.next_ref + nq * (1u << order) >= GT_FRAMES * 512)
+        r->b.h.next_ref = 8;
     r->rings = bx_fe_rings(&r->b, DEVID, &r->c, nq, order, pers, x32) == 0;
 }
 
@@ -139,8 +139,8 @@ static void fe_rings(struct run *r, struct in *in)
  * over when they run out. */
 static grant_ref_t fz_grant(struct run *r, uint32_t gfn, bool ro)
 {
-    if (r->b.next_ref >= GT_FRAMES * 512)
-        r->b.next_ref = 8;
+    if (r->b.h.next_ref >= GT_FRAMES * 512)
+        r->b.h.next_ref = 8;
     return bx_grant(&r->b, gfn, ro);
 }
 
@@ -153,7 +153,7 @@ static grant_ref_t seg_ref(struct run *r, struct in *in)
         return num(in);
     grant_ref_t ref = fz_grant(r, 1 + u8(in) % DATA, how & 1);
     if (how & 2)                  /* granted to somebody else */
-        gx_grant_v1(&r->b.g, ref, GTF_permit_access, 2, 1 + how % DATA);
+        gx_grant_v1(&r->b.h.g, ref, GTF_permit_access, 2, 1 + how % DATA);
     return ref;
 }
 
@@ -292,14 +292,14 @@ static void step(struct run *r, struct in *in)
     case 3: {                   /* a raw word in the table */
         size_t off = (num(in) * 8u + (u8(in) & 7)) %
                      ((GT_FRAMES + gnttab_status_pages(GT_FRAMES)) * BX_PAGE - 4);
-        __atomic_store_n((uint32_t *)(r->b.g.table + (off & ~(size_t)3)),
+        __atomic_store_n((uint32_t *)(r->b.h.g.table + (off & ~(size_t)3)),
                          u32(in), __ATOMIC_RELAXED);
         break;
     }
     case 4: {                   /* a plausible entry, anywhere */
         grant_ref_t ref = num(in) % (GT_FRAMES * 512);
         uint16_t flags = (uint16_t)(u8(in) | (u8(in) & 1) << 8);
-        gx_grant_v1(&r->b.g, ref, flags, (domid_t)(u8(in) % 3),
+        gx_grant_v1(&r->b.h.g, ref, flags, (domid_t)(u8(in) % 3),
                     num(in) % (RAM + 2));
         break;
     }
@@ -332,7 +332,7 @@ static void step(struct run *r, struct in *in)
             bx_notify(&r->b, &r->c, q);
         else {
             struct evtchn_send s = { .port = num(in) };
-            hx_op(r->b.x, FE, EVTCHNOP_send, &s);
+            hx_op(r->b.h.x, FE, EVTCHNOP_send, &s);
         }
         break;
     case 10: {                  /* the loop runs: watches, kicks, I/O */
@@ -382,16 +382,16 @@ static void step(struct run *r, struct in *in)
     case 14:                    /* the guest closes its end of a channel */
         if (r->rings) {
             struct evtchn_close c = { .port = r->c.port[q] };
-            hx_op(r->b.x, FE, EVTCHNOP_close, &c);
+            hx_op(r->b.h.x, FE, EVTCHNOP_close, &c);
         }
         break;
     case 15: {                  /* its table's version, its size */
         uint32_t now;
         if (u8(in) & 1)
-            gnttab_op_set_version(r->b.g.gt, 1 + (u8(in) & 1), &now);
+            gnttab_op_set_version(r->b.h.g.gt, 1 + (u8(in) & 1), &now);
         else {
             uint64_t frames[GT_FRAMES];
-            gnttab_op_setup_table(r->b.g.gt, 1 + u8(in) % GT_FRAMES, frames);
+            gnttab_op_setup_table(r->b.h.g.gt, 1 + u8(in) % GT_FRAMES, frames);
         }
         break;
     }
@@ -409,7 +409,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "fuzz_blkback: %s\n", err);
         abort();
     }
-    r.b.next_gfn = DATA + 1;        /* 1..DATA: data pages */
+    r.b.h.next_gfn = DATA + 1;        /* 1..DATA: data pages */
     disk_add(&r, u8(&in) & 1);
     pump(&r, 4, 0);
     for (int i = 0; i < 256 && in.n; i++)

@@ -33,6 +33,7 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/gnttab.h"
 #include "xenkvm/hv.h"
+#include "xenkvm/net.h"
 #include "xenkvm/store.h"
 #include "xenkvm/util.h"
 
@@ -239,5 +240,88 @@ struct be_blk_stats {
     uint64_t bytes_read, bytes_written;
 };
 void be_blkback_disk_stats(struct be_blk_disk *d, struct be_blk_stats *out);
+
+/* ---- the PV network backend (netback.c, netback_tx.c, netback_rx.c,
+ * with xenbus_be.c) ----
+ *
+ * Domain 0's side of <xen/io/netif.h> for each vif = [ ... ] entry: it
+ * writes the frontend and backend directories as `xl` does, offers what
+ * Linux's xen-netback offers (scatter-gather, TSO for TCPv4/v6, checksum
+ * offload, split event channels, several queues, rx-copy only), and moves
+ * frames between the guest's rings and a host network port (src/net,
+ * include/xenkvm/net.h): the guest's tx requests become net_port_send,
+ * the port's deliveries fill the guest's rx requests. All ring and port
+ * work runs on env->loop; a guest that breaks the protocol loses its own
+ * vif only (docs/netback.md).
+ */
+struct be_netback;
+struct be_net_vif;
+
+/* The host-wide service. NULL with one line in err. */
+struct be_netback *be_netback_create(const struct be_env *env, char *err,
+                                     size_t errlen);
+/* Every vif removed first. NULL: no-op. */
+void be_netback_destroy(struct be_netback *nb);
+
+struct be_vif_config {
+    domid_t domid;                /* the frontend's domain */
+    uint32_t devid;               /* device/vif/<devid> */
+    uint8_t mac[6];               /* the guest's MAC */
+    const char *bridge;           /* the backend's "bridge" key; NULL: none */
+    struct net_network *net;      /* where it plugs in (switch or bridge) */
+    struct in_addr ip;            /* vif ip=; INADDR_ANY: none */
+    const struct net_hostfwd *fwd;  /* port forwards (copied) */
+    size_t nfwd;
+    /* tx credit per interval (xl rate=, Linux's credit scheme, per
+     * queue as Linux); rate_bytes 0: unlimited */
+    uint64_t rate_bytes;
+    uint64_t rate_usecs;
+    unsigned int max_queues;      /* multi-queue-max-queues; 0: 4 */
+};
+/* Plug a port into cfg->net (net_connect, on the loop), write
+ * /local/domain/<domid>/device/vif/<devid> and
+ * /local/domain/0/backend/vif/<domid>/<devid> with xl's permissions and
+ * the features, and serve the frontend from then on. Any thread but the
+ * loop's callbacks of this service. 0 and *out, or -errno with one line
+ * in err (nothing left behind). */
+int be_netback_vif_add(struct be_netback *nb, const struct be_vif_config *cfg,
+                       struct be_net_vif **out, char *err, size_t errlen);
+/* Hot-unplug, as `xl network-detach`: ask the frontend to close; once it
+ * has (or at once if it never connected) the vif stops serving, its
+ * directories are removed and *done (if not NULL) runs on the loop. The
+ * handle stays valid until be_netback_vif_remove (the port too). */
+void be_netback_vif_unplug(struct be_net_vif *v, void (*done)(void *arg),
+                           void *arg);
+/* The domain is gone: stop at once (every grant unmapped, queued frames
+ * dropped), close the port, remove the directories, free. Once per
+ * handle; any thread but the loop's callbacks of this vif. NULL: no-op. */
+void be_netback_vif_remove(struct be_net_vif *v);
+
+/* What a vif has done, for tests and `xenkvm list`. */
+struct be_vif_stats {
+    int be_state, fe_state;       /* XenbusState* */
+    /* What the frontend negotiated, now or in its last connection; all
+     * zero if it never connected. */
+    uint32_t nr_queues;
+    bool split_evtchn, sg, gso4, gso6, csum, ipv6_csum, rx_notify;
+    bool disabled;                /* stopped by a fatal error (until the
+                                   * frontend connects again) */
+    uint64_t connects;            /* successful connections */
+    /* guest -> network: frames sent; requests answered ERROR (malformed,
+     * bad grant, refused by the network as malformed); frames the
+     * network dropped (answered NETIF_RSP_DROPPED); fatal errors */
+    uint64_t tx_frames, tx_bytes, tx_errors, tx_dropped, tx_fatal;
+    uint64_t tx_gso, tx_csum_blank;  /* frames with a GSO extra, csum_blank */
+    /* the rate limit: credit granted in total (the first window's and
+     * every refill), and how often a frame waited for more */
+    uint64_t credit_granted, credit_waits;
+    /* network -> guest: frames put in the guest's ring; frames dropped
+     * (queue full, not connected, too large for a non-sg frontend); rx
+     * responses with an error status (a bad rx grant) */
+    uint64_t rx_frames, rx_bytes, rx_dropped, rx_errors;
+};
+/* Any thread (the loop owns the counters: they are read there, through
+ * util_loop_call). */
+void be_netback_vif_stats(struct be_net_vif *v, struct be_vif_stats *out);
 
 #endif /* XENKVM_BACKENDS_H */

@@ -264,8 +264,8 @@ static void unplug_done(void *arg)
 static void *tool_main(void *arg)
 {
     (void)arg;
-    uint32_t gfn0 = b.next_gfn;
-    grant_ref_t ref0 = b.next_ref;
+    uint32_t gfn0 = b.h.next_gfn;
+    grant_ref_t ref0 = b.h.next_ref;
     for (int round = 0; round < TOOL_ROUNDS; round++) {
         const struct be_blk_config bc = { .domid = FE, .target = b.img,
             .vdev = "xvdc", .devid = DEVID_C };
@@ -275,8 +275,8 @@ static void *tool_main(void *arg)
             CHECK(!"disk xvdc added");
             break;
         }
-        b.next_gfn = gfn0;
-        b.next_ref = ref0;
+        b.h.next_gfn = gfn0;
+        b.h.next_ref = ref0;
         struct bx_front c;
         CHECK(bx_fe_rings(&b, DEVID_C, &c, 1, round % 3, round & 1,
                           false) == 0);
@@ -311,7 +311,7 @@ static void *tool_main(void *arg)
         }
         for (unsigned int q = 0; q < c.nq; q++) {
             struct evtchn_close cl = { .port = c.port[q] };
-            hx_op(b.x, FE, EVTCHNOP_close, &cl);
+            hx_op(b.h.x, FE, EVTCHNOP_close, &cl);
         }
     }
     return NULL;
@@ -328,11 +328,11 @@ static void *mapper_main(void *arg)
     for (grant_ref_t ref = 8; !__atomic_load_n(&tool_stop, __ATOMIC_ACQUIRE);
          ref = ref + 1 < hi ? ref + 1 : 8) {
         struct gnttab_mapping m;
-        if (gnttab_map(b.gh, 0, FE, ref, GNTMAP_host_map | GNTMAP_readonly,
+        if (gnttab_map(b.h.gh, 0, FE, ref, GNTMAP_host_map | GNTMAP_readonly,
                        &m) == GNTST_okay) {
-            CHECK(m.addr >= (void *)b.g.ram &&
-                  m.addr < (void *)(b.g.ram + (size_t)RAM * BX_PAGE));
-            CHECK(gnttab_unmap(b.gh, 0, m.handle) == GNTST_okay);
+            CHECK(m.addr >= (void *)b.h.g.ram &&
+                  m.addr < (void *)(b.h.g.ram + (size_t)RAM * BX_PAGE));
+            CHECK(gnttab_unmap(b.h.gh, 0, m.handle) == GNTST_okay);
             maps++;
         }
         if (maps % 64 == 0)
@@ -373,7 +373,7 @@ int main(void)
     if (__atomic_load_n(&failed, __ATOMIC_SEQ_CST))
         return 1;
     pthread_t tv[VCPUS], tt, tm;
-    grant_ref_t refs = b.next_ref;
+    grant_ref_t refs = b.h.next_ref;
     pthread_create(&tm, NULL, mapper_main, &refs);
     for (int i = 0; i < VCPUS; i++)
         pthread_create(&tv[i], NULL, vcpu_main, &v[i]);

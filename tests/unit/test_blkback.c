@@ -160,7 +160,7 @@ static int16_t rw(struct fx *f, unsigned int q, uint8_t op, uint64_t sector,
 
 static void fill(struct fx *f, uint32_t gfn, uint8_t v)
 {
-    memset(f->b.g.ram + gfn * PG, v, PG);
+    memset(f->b.h.g.ram + gfn * PG, v, PG);
 }
 
 static void check_img(struct fx *f, uint64_t off, size_t len, uint8_t v)
@@ -187,11 +187,11 @@ static void test_keys_rw_flush_discard(void **state)
     assert_int_equal(be_long(f, "max-ring-page-order"), 4);
     assert_int_equal(be_long(f, "feature-max-indirect-segments"), 256);
     char *v;
-    assert_int_equal(store_client_read(f->b.fe,
+    assert_int_equal(store_client_read(f->b.h.fe,
         "/local/domain/1/device/vbd/51712/backend", &v, NULL), 0);
     assert_string_equal(v, "/local/domain/0/backend/vbd/1/51712");
     free(v);
-    assert_int_equal(store_client_write(f->b.fe,
+    assert_int_equal(store_client_write(f->b.h.fe,
         "/local/domain/0/backend/vbd/1/51712/state", "4", 1), -EACCES);
     fe_connect(f, 1, 0, false, false);
     assert_int_equal(be_long(f, "sectors"), IMG_SECTORS);
@@ -209,7 +209,7 @@ static void test_keys_rw_flush_discard(void **state)
     fill(f, pg[0], 0);
     fill(f, pg[1], 0);
     assert_int_equal(rw(f, 0, BLKIF_OP_READ, 24, 1, pg), BLKIF_RSP_OKAY);
-    assert_int_equal(f->b.g.ram[pg[0] * PG + 100], 0xb2);
+    assert_int_equal(f->b.h.g.ram[pg[0] * PG + 100], 0xb2);
     /* a partial segment: sectors 2..3 of a page */
     struct blkif_request req = { .operation = BLKIF_OP_READ,
         .nr_segments = 1, .id = 7, .sector_number = 16 };
@@ -217,8 +217,8 @@ static void test_keys_rw_flush_discard(void **state)
     req.seg[0].first_sect = 2;
     req.seg[0].last_sect = 3;
     assert_int_equal(do_req(f, 0, &req), BLKIF_RSP_OKAY);
-    assert_int_equal(f->b.g.ram[pg[1] * PG + 1024], 0xa1);
-    assert_int_equal(f->b.g.ram[pg[1] * PG + 2048], 0);
+    assert_int_equal(f->b.h.g.ram[pg[1] * PG + 1024], 0xa1);
+    assert_int_equal(f->b.h.g.ram[pg[1] * PG + 2048], 0);
     /* flush without data, flush with data, barrier */
     struct blkif_request fl = { .operation = BLKIF_OP_FLUSH_DISKCACHE,
                                 .id = 8 };
@@ -271,7 +271,7 @@ static void test_indirect_multipage_queues_persistent(void **state)
     enum { N = 40 };
     uint32_t ind = page_alloc(f);
     struct blkif_request_segment *segs =
-        (void *)(f->b.g.ram + ind * PG);
+        (void *)(f->b.h.g.ram + ind * PG);
     uint32_t data[N];
     for (unsigned int i = 0; i < N; i++) {
         data[i] = page_alloc(f);
@@ -297,19 +297,19 @@ static void test_indirect_multipage_queues_persistent(void **state)
     u.i.id = 78;
     assert_int_equal(do_req(f, 0, &u.r), BLKIF_RSP_OKAY);
     for (unsigned int i = 0; i < N; i++)
-        assert_int_equal(f->b.g.ram[data[i] * PG + 4095], 0x40 + i);
+        assert_int_equal(f->b.h.g.ram[data[i] * PG + 4095], 0x40 + i);
     /* the same grants again: persistent, still mapped between requests */
     u.i.id = 79;
     assert_int_equal(do_req(f, 0, &u.r), BLKIF_RSP_OKAY);
     struct gnttab_stats gs;
-    gnttab_get_stats(f->b.g.gt, &gs);
+    gnttab_get_stats(f->b.h.g.gt, &gs);
     assert_true(gs.active >= N);    /* + the 8 ring pages */
     /* the frontend closes (module unload): everything unmapped */
     fe_write(f, "state", "%d", XenbusStateClosing);
     wait_be_state(f, XenbusStateClosing);
     fe_write(f, "state", "%d", XenbusStateClosed);
     wait_be_state(f, XenbusStateClosed);
-    gnttab_get_stats(f->b.g.gt, &gs);
+    gnttab_get_stats(f->b.h.g.gt, &gs);
     assert_int_equal(gs.active, 0);
     teardown_common(f);
 }
@@ -363,7 +363,7 @@ static void test_readonly(void **state)
     u.d.nr_sectors = 8;
     assert_int_equal(do_req(f, 0, &u.r), BLKIF_RSP_ERROR);
     assert_int_equal(rw(f, 0, BLKIF_OP_READ, 0, 1, &pg), BLKIF_RSP_OKAY);
-    assert_int_equal(f->b.g.ram[pg * PG], 0);
+    assert_int_equal(f->b.h.g.ram[pg * PG], 0);
     teardown_common(f);
 }
 
@@ -528,9 +528,9 @@ static void test_unplug(void **state)
         nap();
     assert_int_equal(atomic_load(&unplugged), 1);
     char *v;
-    assert_int_equal(store_client_read(f->b.c0,
+    assert_int_equal(store_client_read(f->b.h.c0,
         "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
-    assert_int_equal(store_client_read(f->b.c0,
+    assert_int_equal(store_client_read(f->b.h.c0,
         "/local/domain/1/device/vbd/51712", &v, NULL), -ENOENT);
     be_blkback_disk_remove(f->disk);   /* the handle outlives the unplug */
     f->disk = NULL;
@@ -565,9 +565,9 @@ static void test_unplug_unanswered(void **state)
     f->disk = NULL;
     assert_int_equal(atomic_load(&unplugged), 0);
     char *v;
-    assert_int_equal(store_client_read(f->b.c0,
+    assert_int_equal(store_client_read(f->b.h.c0,
         "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
-    assert_int_equal(store_client_read(f->b.c0,
+    assert_int_equal(store_client_read(f->b.h.c0,
         "/local/domain/1/device/vbd/51712", &v, NULL), -ENOENT);
     teardown_common(f);                     /* nothing left mapped */
 }
@@ -597,7 +597,7 @@ static void test_remove_in_flight(void **state)
     be_blkback_disk_remove(f->disk);
     f->disk = NULL;
     char *v;
-    assert_int_equal(store_client_read(f->b.c0,
+    assert_int_equal(store_client_read(f->b.h.c0,
         "/local/domain/0/backend/vbd/1/51712", &v, NULL), -ENOENT);
     teardown_common(f);
 }
@@ -614,7 +614,7 @@ static void busy_at_kick(void *arg, domid_t dom, uint32_t vcpu)
 {
     struct fx *f = arg;
     (void)dom, (void)vcpu;
-    atomic_store(&kick_busy, gx_busy(&f->b.g, 1, kick_ref));
+    atomic_store(&kick_busy, gx_busy(&f->b.h.g, 1, kick_ref));
 }
 
 static void test_unmapped_before_answer(void **state)
@@ -629,12 +629,12 @@ static void test_unmapped_before_answer(void **state)
         .nr_segments = 1, .id = 5, .sector_number = 24 };
     req.seg[0].gref = kick_ref = grant(f, pg, true);
     req.seg[0].last_sect = 7;
-    f->b.x->kick_hook_arg = f;
-    f->b.x->kick_hook = busy_at_kick;
+    f->b.h.x->kick_hook_arg = f;
+    f->b.h.x->kick_hook = busy_at_kick;
     /* the first answer: rsp_event is 1, so the frontend is notified */
     assert_int_equal(do_req(f, 0, &req), BLKIF_RSP_OKAY);
     assert_int_equal(atomic_load(&kick_busy), 0);
-    f->b.x->kick_hook = NULL;
+    f->b.h.x->kick_hook = NULL;
     check_img(f, 24 * 512, PG, 0x3c);
     teardown_common(f);
 }
@@ -649,7 +649,7 @@ static void test_bad_image(void **state)
     struct be_blk_disk *d;
     assert_int_equal(be_blkback_disk_add(f->b.bb, &bc, &d), -ENOENT);
     char *v;
-    assert_int_equal(store_client_read(f->b.c0,
+    assert_int_equal(store_client_read(f->b.h.c0,
         "/local/domain/0/backend/vbd/1/51744", &v, NULL), -ENOENT);
     teardown_common(f);
 }
