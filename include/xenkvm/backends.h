@@ -268,6 +268,9 @@ struct be_vif_config {
     uint32_t devid;               /* device/vif/<devid> */
     uint8_t mac[6];               /* the guest's MAC */
     const char *bridge;           /* the backend's "bridge" key; NULL: none */
+    /* Its host-side name (a TAP device's, xl's vifname=); NULL:
+     * "vif<domid>.<devid>", as Xen names them. */
+    const char *name;
     struct net_network *net;      /* where it plugs in (switch or bridge) */
     struct in_addr ip;            /* vif ip=; INADDR_ANY: none */
     const struct net_hostfwd *fwd;  /* port forwards (copied) */

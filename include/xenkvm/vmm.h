@@ -82,6 +82,9 @@ struct vmm_domain_config {
     /* disk = [ ... ]: served by blkback from the start (copied). */
     const struct config_disk *disks;
     unsigned int nr_disks;
+    /* vif = [ ... ]: served by netback from the start (copied). */
+    const struct config_vif *vifs;
+    unsigned int nr_vifs;
 };
 
 /* libxl's defaults and Xen's bounds for those limits (xl.cfg(5)): ports

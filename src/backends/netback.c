@@ -517,7 +517,11 @@ int be_netback_vif_add(struct be_netback *nb, const struct be_vif_config *cfg,
     v->cfg.fwd = NULL;
     if (!v->cfg.max_queues)
         v->cfg.max_queues = NB_DEFAULT_QUEUES;
-    snprintf(v->name, sizeof(v->name), "vif%u.%u", cfg->domid, cfg->devid);
+    if (cfg->name)
+        snprintf(v->name, sizeof(v->name), "%s", cfg->name);
+    else
+        snprintf(v->name, sizeof(v->name), "vif%u.%u", cfg->domid, cfg->devid);
+    v->cfg.name = NULL;
     struct net_hostfwd *fwd = NULL;
     if ((cfg->bridge && !(v->cfg.bridge = strdup(cfg->bridge))) ||
         (cfg->nfwd && !(fwd = calloc(cfg->nfwd, sizeof(*fwd))))) {

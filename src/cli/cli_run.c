@@ -75,13 +75,21 @@ static void usage(FILE *f)
         "                    (docs/irq.md; xl.cfg: device_tree = \"FILE.dtb\")\n"
         "  --irq-config FILE host interrupt lines and MMIO (docs/irq.md):\n"
         "                    line = [ \"7=eventfd,level\", ... ], mmio = [...]\n"
+        "  --hostfwd RULE    a port forward into the first guest with a vif on\n"
+        "                    user-mode networking (repeatable; QEMU's syntax\n"
+        "                    [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport,\n"
+        "                    e.g. tcp:127.0.0.1:8080-:80); in xl.cfg:\n"
+        "                    vif = [ 'hostfwd=tcp::8080-:80' ]\n"
         "  --control PATH    serve the control socket (xenkvm list, console,\n"
         "                    shutdown, destroy, ...; docs/control.md) at PATH;\n"
         "                    default $XENKVM_CONTROL, else\n"
         "                    $XDG_RUNTIME_DIR/xenkvm/control.sock, else\n"
         "                    /run/xenkvm/control.sock when free; '' for none\n"
         "xl.cfg keys for host interrupts: irqs = [ 7 ], iomem = [ \"PFN,NR@GFN\" ],\n"
-        "irq_pins = [ \"LINE@PIN\" ], device_tree = \"FILE.dtb\".\n");
+        "irq_pins = [ \"LINE@PIN\" ], device_tree = \"FILE.dtb\".\n"
+        "Networks: vif = [ 'mac=00:16:3e:00:00:01' ] plugs a PV NIC into the\n"
+        "in-process switch with user-mode networking (DHCP, DNS, NAT to the\n"
+        "host); 'bridge=NAME' into a Linux bridge through a TAP device.\n");
 }
 
 /* The VMM's view of a parsed domain (strings stay owned by c). */
@@ -107,6 +115,8 @@ static void to_vmm_config(const struct config_domain *c,
     v->max_maptrack_frames = c->max_maptrack_frames;
     v->disks = c->disks;
     v->nr_disks = c->nr_disks;
+    v->vifs = c->vifs;
+    v->nr_vifs = c->nr_vifs;
 }
 
 /* Host interrupts of the domain: the xl.cfg keys and its tree, merged. */
@@ -176,6 +186,8 @@ static bool wait_and_restart(struct run_dom *doms, struct vmm_domain **vd,
 struct run_opts {
     struct vmm_domain_config flag;  /* the --kernel domain */
     const char *console_log, *dt_path, *irq_path, *control;
+    const char *hostfwd[CONFIG_MAX_HOSTFWD];  /* --hostfwd, in order */
+    unsigned int nr_hostfwd;
     /* Domain 0 plays seed 002's peer by default: it only binds ports a
      * guest offered to domain 0 (bind_interdomain refuses the others). */
     bool quiet, dom0_pp;
@@ -198,6 +210,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         { "dt", required_argument, NULL, 'D' },
         { "irq-config", required_argument, NULL, 'I' },
         { "control", required_argument, NULL, 'C' },
+        { "hostfwd", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -223,6 +236,14 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         case 'D': o->dt_path = optarg; break;
         case 'I': o->irq_path = optarg; break;
         case 'C': o->control = optarg; break;
+        case 'F':
+            if (o->nr_hostfwd == CONFIG_MAX_HOSTFWD) {
+                fprintf(stderr, "xenkvm run: at most %u --hostfwd rules\n",
+                        CONFIG_MAX_HOSTFWD);
+                return 2;
+            }
+            o->hostfwd[o->nr_hostfwd++] = optarg;
+            break;
         case 'm':
             if (parse_u32("--memory", optarg, CONFIG_MIN_MEMORY_MIB,
                           CONFIG_MAX_MEMORY_MIB, &mem_mib))
@@ -238,6 +259,41 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
         }
     }
     return -1;
+}
+
+/* --hostfwd rules into the first vif on user-mode networking. 0, or -1
+ * after one message. */
+static int add_hostfwd(const struct run_opts *o, struct run_dom *doms,
+                       int ndoms)
+{
+    if (o->nr_hostfwd == 0)
+        return 0;
+    struct config_vif *v = NULL;
+    for (int i = 0; i < ndoms && !v; i++)
+        for (unsigned int j = 0; j < doms[i].c.nr_vifs && !v; j++)
+            if (!doms[i].c.vifs[j].bridge)
+                v = &doms[i].c.vifs[j];
+    if (!v) {
+        fprintf(stderr, "xenkvm run: --hostfwd needs a guest with a vif on "
+                "user-mode networking (vif = [ '' ] in its xl.cfg)\n");
+        return -1;
+    }
+    for (unsigned int i = 0; i < o->nr_hostfwd; i++) {
+        char err[160];
+        if (v->nfwd == CONFIG_MAX_HOSTFWD) {
+            fprintf(stderr, "xenkvm run: more than %u port forwards on one "
+                    "vif\n", CONFIG_MAX_HOSTFWD);
+            return -1;
+        }
+        if (net_hostfwd_parse(o->hostfwd[i], &v->fwd[v->nfwd], err,
+                              sizeof(err))) {
+            fprintf(stderr, "xenkvm run: --hostfwd %s: %s\n", o->hostfwd[i],
+                    err);
+            return -1;
+        }
+        v->nfwd++;
+    }
+    return 0;
 }
 
 /* Every xl.cfg on the command line, then the --kernel domain with its
@@ -290,6 +346,8 @@ static int load_domains(int argc, char **argv, const struct run_opts *o,
         }
         to_vmm_irq(&c->irq, &doms[i].cfg.irq);
     }
+    if (add_hostfwd(o, doms, *ndoms))
+        return -1;
     if (*ndoms == 0) {
         fprintf(stderr, "xenkvm run: nothing to run: give --kernel FILE or "
                 "an xl.cfg file (see xenkvm run --help)\n");

@@ -14,7 +14,7 @@
 
 #include "vmm_int.h"
 
-static struct be_env env_of(struct vmm_host *h)
+struct be_env vmm_be_env(struct vmm_host *h)
 {
     return (struct be_env){
         .loop = h->loop, .evtchn = h->evtchn,
@@ -27,7 +27,7 @@ static struct be_env env_of(struct vmm_host *h)
 
 int vmm_store_init(struct vmm_host *h, char *err, size_t errlen)
 {
-    struct be_env env = env_of(h);
+    struct be_env env = vmm_be_env(h);
     h->xs = be_xenstore_create(&env, h->cfg.store_socket, err, errlen);
     return h->xs ? 0 : -ENOMEM;
 }
@@ -80,7 +80,7 @@ int vmm_domain_request_shutdown(struct vmm_domain *d, bool reboot)
 
 int vmm_dom0pp_start(struct vmm_host *h)
 {
-    struct be_env env = env_of(h);
+    struct be_env env = vmm_be_env(h);
     h->pingpong = be_pingpong_create(&env);
     return h->pingpong ? 0 : -ENOMEM;
 }
@@ -95,7 +95,7 @@ void vmm_dom0pp_stop(struct vmm_host *h)
 
 int vmm_blk_init(struct vmm_host *h, char *err, size_t errlen)
 {
-    struct be_env env = env_of(h);
+    struct be_env env = vmm_be_env(h);
     h->blk = be_blkback_create(&env, err, errlen);
     return h->blk ? 0 : -ENOMEM;
 }

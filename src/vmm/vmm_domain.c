@@ -277,6 +277,14 @@ static int store_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
     return rc;
 }
 
+static void vifs_down(struct vmm_domain *d)
+{
+    vmm_vifs_release(d);
+    free(d->vifs);
+    d->vifs = NULL;
+    d->nr_vifs = 0;
+}
+
 static void disks_down(struct vmm_domain *d)
 {
     vmm_disks_release(d);
@@ -292,8 +300,8 @@ static void disks_down(struct vmm_domain *d)
  * (IOAPIC pins are irqfds of the VM, so they go before the VM fd closes);
  * hypercalls once evtchn and the PIRQ router know the domain; the console
  * and XenStore late, as they offer ports to a guest that must exist;
- * disks after XenStore (their directories live there), and removed
- * before it. */
+ * disks and vifs after XenStore (their directories live there), and
+ * removed before it. */
 static const struct vmm_domain_step {
     const char *what;
     int (*up)(struct vmm_domain *d, const struct vmm_domain_config *cfg,
@@ -311,6 +319,7 @@ static const struct vmm_domain_step {
     { "console", console_up, console_down },
     { "XenStore", store_up, vmm_store_domain_release },
     { "disks", vmm_disks_setup, disks_down },
+    { "vifs", vmm_vifs_setup, vifs_down },
 };
 #define NR_DOMAIN_STEPS (sizeof(domain_steps) / sizeof(domain_steps[0]))
 
@@ -326,6 +335,7 @@ static void domain_free(struct vmm_domain *d)
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->dbg_lock);
     pthread_mutex_destroy(&d->disk_lock);
+    pthread_mutex_destroy(&d->vif_lock);
     pthread_cond_destroy(&d->vcpu_cv);
     free(d);
 }
@@ -379,6 +389,7 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->dbg_lock, NULL);
     pthread_mutex_init(&d->disk_lock, NULL);
+    pthread_mutex_init(&d->vif_lock, NULL);
     pthread_cond_init(&d->vcpu_cv, NULL);
     atomic_store(&d->outcome, VMM_RUNNING);
     for (uint32_t i = 0; i < nv; i++) {
@@ -528,6 +539,7 @@ void vmm_domain_dead(struct vmm_domain *d)
     be_console_hangup(d->con.be);    /* an attached `xenkvm console` ends */
     /* Its backends let its pages go before the memory is released. */
     vmm_disks_release(d);
+    vmm_vifs_release(d);
     vmm_store_domain_release(d);
     if (vmm_domain_end_action(d) != VMM_ACTION_PRESERVE)
         vmm_mem_release(d);
@@ -550,6 +562,7 @@ void vmm_domains_stop_all(struct vmm_host *h)
             if (d->vcpus[j].thread_started)
                 pthread_join(d->vcpus[j].thread, NULL);
         vmm_disks_release(d);
+        vmm_vifs_release(d);
         vmm_store_domain_release(d);
     }
 }

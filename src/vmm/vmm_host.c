@@ -301,6 +301,7 @@ static const struct vmm_host_step {
     { "host interrupts", vmm_irq_init, vmm_irq_stop, vmm_irq_fini },
     { "XenStore", vmm_store_init, NULL, vmm_store_fini },
     { "block backend", vmm_blk_init, NULL, vmm_blk_fini },
+    { "network backend", vmm_net_init, NULL, vmm_net_fini },
     { "dom0 ping-pong", dom0pp_up, vmm_dom0pp_stop, NULL },
     { "control socket", ctl_up, vmm_ctl_stop, NULL },
 };
@@ -323,6 +324,7 @@ struct vmm_host *vmm_host_create(const struct vmm_host_config *cfg,
     h->kvmfd = -1;
     h->wake_pipe[0] = h->wake_pipe[1] = -1;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->net_lock, NULL);
     pthread_mutex_init(&h->sink_lock, NULL);
     while (h->steps_done < NR_HOST_STEPS) {
         if (host_steps[h->steps_done++].up(h, err, errlen)) {
@@ -358,6 +360,7 @@ void vmm_host_destroy(struct vmm_host *h)
         irq_icu_destroy(h->cfg.icu);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->sink_lock);
+    pthread_mutex_destroy(&h->net_lock);
     free(h);
 }
 

@@ -188,6 +188,15 @@ struct vmm_domain {
     /* A detach (control thread) and the release at death (any thread)
      * of the same disk one after the other. */
     pthread_mutex_t disk_lock;
+
+    /* Its vifs (vmm_net.c), in xl.cfg's order, under vif_lock; each be
+     * removed once (death, teardown). */
+    struct vmm_vif {
+        struct be_net_vif *be;
+        char name[16];                /* "vif<domid>.<devid>" or vifname */
+    } *vifs;
+    unsigned int nr_vifs;
+    pthread_mutex_t vif_lock;
 };
 
 struct vmm_host {
@@ -218,6 +227,10 @@ struct vmm_host {
     struct be_xenstore *xs;
     struct be_pingpong *pingpong;     /* or NULL */
     struct be_blkback *blk;
+    struct be_netback *netback;
+    /* The networks vifs plug into (vmm_net.c), made at first use. */
+    pthread_mutex_t net_lock;
+    struct vmm_net *nets;
 
     /* Host interrupts (vmm_irq.c) and the control socket (vmm_ctl.c) */
     struct irq_icu *icu;
@@ -409,6 +422,20 @@ int vmm_disks_setup(struct vmm_domain *d, const struct vmm_domain_config *cfg,
 void vmm_disks_release(struct vmm_domain *d);
 /* Hot-unplug the disk named vdev, as `xl block-detach`: 0, -ENOENT. */
 int vmm_disk_detach(struct vmm_domain *d, const char *vdev);
+/* What every dom0 service is handed (the loop, the cores, the store). */
+struct be_env vmm_be_env(struct vmm_host *h);
+
+/* ---- vmm_net.c: networks and vifs ---- */
+/* The host step "network backend": netback; networks come at first use. */
+int vmm_net_init(struct vmm_host *h, char *err, size_t errlen);
+/* Its down: netback and every network (every vif removed first). */
+void vmm_net_fini(struct vmm_host *h);
+/* Serve the domain's vif = [ ... ] (after its XenStore step). */
+int vmm_vifs_setup(struct vmm_domain *d, const struct vmm_domain_config *cfg,
+                   char *err, size_t errlen);
+/* Every vif gone (nothing of the guest mapped, directories removed), with
+ * its report line; idempotent, any thread. */
+void vmm_vifs_release(struct vmm_domain *d);
 
 /* vmm_irq.c */
 int vmm_irq_init(struct vmm_host *h, char *err, size_t errlen);
