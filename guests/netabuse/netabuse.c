@@ -26,7 +26,8 @@
  *
  * Options: mode=healthy|hostile, ip=A.B.C.D (default 10.0.2.(100+domid)),
  * rounds=N (default 5), peer=MAC/IP, echo, until=PATH, victim=DOMID,
- * vif=DEVID, split (split event channels if offered).
+ * vif=DEVID, split (split event channels if offered), gso (write
+ * feature-gso-tcpv4: GSO frames may come, their extra slots are skipped).
  * Output: one ok/FAIL line per check, "netabuse: done", and
  * check_summary's "netabuse: N checks, P passed, F failed".
  */
@@ -286,7 +287,8 @@ static bool healthy_round(const char *what)
 
 static unsigned int features(void)
 {
-    return NETFRONT_F_SG | (guest_cmdline_get("split", NULL, 0) ? NETFRONT_F_SPLIT : 0);
+    return NETFRONT_F_SG | (guest_cmdline_get("split", NULL, 0) ? NETFRONT_F_SPLIT : 0) |
+           (guest_cmdline_get("gso", NULL, 0) ? NETFRONT_F_GSO4 : 0);
 }
 
 static bool connect(unsigned int extra)
@@ -431,6 +433,7 @@ static void tx_sizes(void)
         txr[i] = slot(i, 0, 64, i < 19 ? NETTXF_more_data : 0);
     answered_case("tx frame in 20 slots (> XEN_NETIF_NR_SLOTS_MIN)", 20, NETIF_RSP_ERROR);
     /* Two valid frames with the same id: each answered OKAY. */
+    payload_arp();
     txr[0] = slot(0, 0, 60, 0);
     txr[1] = slot(0, 0, 60, 0);
     answered_case("tx two frames with the same id", 2, NETIF_RSP_OKAY);
