@@ -24,7 +24,10 @@
  * must stay intact. With victim=<domid>, data/netabuse-done is written
  * (readable by that domain) at the end.
  *
- * Options: mode=healthy|hostile, ip=A.B.C.D (default 10.0.2.(100+domid)),
+ * mode=selftest needs no vif: frame builders and parsers against known
+ * values, and netfront_init's -ENOENT without a vif.
+ *
+ * Options: mode=healthy|hostile|selftest, ip=A.B.C.D (default 10.0.2.(100+domid)),
  * rounds=N (default 5), peer=MAC/IP, echo, until=PATH, victim=DOMID,
  * vif=DEVID, split (split event channels if offered), gso (write
  * feature-gso-tcpv4: GSO frames may come, their extra slots are skipped).
@@ -732,6 +735,34 @@ static void run_healthy(long rounds)
     check(netfront_canaries_intact(), "canary pages intact");
 }
 
+/* mode=selftest (no vif needed): the frame builders and parsers against
+ * known values, and netfront_init's answer when the domain has no vif. */
+static void run_selftest(void)
+{
+    /* RFC 791-style header with the checksum 0xb861 (a textbook example). */
+    static const uint8_t hdr[20] = { 0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0xb8, 0x61,
+                                     0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7 };
+    uint8_t pl[5] = { 1, 2, 3, 4, 5 }, ip[4];
+
+    check_eq("inet_csum of a header with its checksum is 0", inet_csum(hdr, 20), 0);
+    check(parse_peer("00:16:3e:0a:bc:ff/10.0.2.7") && peer_mac[3] == 0x0a &&
+          peer_mac[5] == 0xff && peer_ip[0] == 10 && peer_ip[3] == 7, "peer=MAC/IP parsed");
+    check(!parse_peer("00:16:3e:0a:bc/10.0.2.7") && !parse_ip("10.0.2", ip) &&
+          !parse_ip("10.0.256.1", ip), "malformed peer and ip refused");
+    size_t n = icmp_echo(frame, peer_mac, peer_ip, 8, ICMP_ID, 9, pl, sizeof(pl));
+    check_eq("echo request length (14 + 20 + 8 + 5)", (long)n, 47);
+    check(inet_csum(frame + ETH_HLEN, 20) == 0 && inet_csum(frame + ETH_HLEN + 20, 13) == 0 &&
+          get16(frame + 12) == ETH_P_IP && get16(frame + ETH_HLEN + 2) == 33,
+          "echo request: IPv4 and ICMP checksums verify, lengths right");
+    n = arp(frame, 1, NULL, gw_ip);
+    check(n == 60 && memcmp(frame, bcast, 6) == 0 && get16(frame + 20) == 1 &&
+          memcmp(frame + 28, my_ip, 4) == 0 && memcmp(frame + 38, gw_ip, 4) == 0,
+          "ARP request: broadcast, op 1, our IP asks for the gateway's");
+    struct netfront none;
+    check_eq("netfront_init without a vif: -ENOENT", netfront_init(&none, -1), -XEN_ENOENT);
+    check(netfront_canaries_intact() && own_canaries_intact(), "canary pages intact");
+}
+
 int guest_main(const char *cmdline)
 {
     char mode[16] = "healthy", buf[64];
@@ -750,6 +781,11 @@ int guest_main(const char *cmdline)
     int rc = gnttab_init(1);
     if (!check_eq("grant table set up", rc, 0) || !check(xs_available(), "XenStore connection"))
         return check_summary("netabuse");
+    if (strcmp(mode, "selftest") == 0) {
+        run_selftest();
+        printk("netabuse: done\n");
+        return check_summary("netabuse");
+    }
     rc = netfront_init(&nf, guest_cmdline_int("vif", -1));
     if (!check_eq("device/vif/<id>: backend, backend-id, mac read", rc, 0))
         return check_summary("netabuse");

@@ -3,6 +3,8 @@
 # `xenkvm run`, on vifs of the in-process switch with user-mode networking
 # (vif = [ 'mac=...' ], no bridge: gateway 10.0.2.2).
 # usage: netabuse_tests.sh TEST XENKVM NETABUSE_ELF
+#   selftest   no vif: the guest's frame builders and parsers, and
+#              netfront's -ENOENT without device/vif;
 #   netabuse   a hostile netabuse (domid 2) beside a healthy one (domid 1)
 #              in one run: the healthy one pings the gateway until the
 #              hostile one is done (data/netabuse-done), and every ping is
@@ -41,6 +43,15 @@ run() {
 }
 
 case $t in
+selftest)
+    "$xk" run --name netabuse --memory 16 --kernel "$abuse" --cmdline "mode=selftest" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    grep "FAIL" "$tmp/out"
+    grep -q "^netabuse: done" "$tmp/out" || fail "the guest did not get to the end"
+    grep -q "^netabuse: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "checks failed"
+    [ "$(grep -c '^ok:' "$tmp/out")" -ge 10 ] || fail "fewer checks than expected"
+    [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
+    ;;
 netabuse)
     names="healthy hostile"
     cfg healthy $MAC1 "mode=healthy ip=$IP1 rounds=3 until=/local/domain/2/data/netabuse-done"
