@@ -1,4 +1,4 @@
-# Sourced by guest_tests.sh and blkabuse_tests.sh: a scratch directory
+# Sourced by guest_tests.sh, blkabuse_tests.sh and netabuse_tests.sh: a scratch directory
 # (removed at exit) with our own control socket, the skip without
 # /dev/kvm (exit 77: meson's skip; the suite runs in the KVM box there),
 # and fail MSG, which prints the run's stdout and stderr ($tmp/out, err).
