@@ -251,17 +251,26 @@ static int16_t send_frame(struct nb_queue *q, const struct tx_frame *t)
         f.meta.flags = NET_META_CSUM_PARTIAL;   /* segments get theirs */
         v->st.tx_gso++;
     }
+    /* From here on the data is ours, and Linux's netback has answered
+     * OKAY already (xenvif_idx_release after the copy): a frame whose
+     * checksum cannot be set up, that the network finds malformed or has
+     * no room for, is dropped and counted, not answered otherwise. */
     if (f.meta.flags & NET_META_CSUM_PARTIAL) {
         v->st.tx_csum_blank++;
         /* netif's csum_blank says where nothing: find the L4 header */
-        if (net_frame_csum_setup(&f))
-            return NETIF_RSP_ERROR;
+        if (net_frame_csum_setup(&f)) {
+            v->st.tx_errors++;
+            return NETIF_RSP_OKAY;
+        }
     }
     int rc = net_port_send(v->port, &f);
-    if (rc == -ENOBUFS)
-        return NETIF_RSP_DROPPED;
-    if (rc)
-        return NETIF_RSP_ERROR;
+    if (rc) {
+        if (rc == -ENOBUFS)
+            v->st.tx_dropped++;
+        else
+            v->st.tx_errors++;
+        return NETIF_RSP_OKAY;
+    }
     v->st.tx_frames++;
     v->st.tx_bytes += t->total;
     return NETIF_RSP_OKAY;
@@ -326,8 +335,6 @@ static int tx_one(struct nb_queue *q)
     int16_t st = send_frame(q, &t);
     if (st == NETIF_RSP_ERROR)
         v->st.tx_errors++;
-    else if (st == NETIF_RSP_DROPPED)
-        v->st.tx_dropped++;
     respond_frame(q, &t, st);
     return 1;
 }

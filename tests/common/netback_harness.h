@@ -59,34 +59,6 @@ struct nx_front {
     } q[NX_MAX_QUEUES];
 };
 
-/* Until src/net defines net_frame_csum_setup (another part of issue 12
- * writes it), a weak one that knows untagged IPv4 and IPv6 (no extension
- * headers) with TCP or UDP: the real one replaces it at link time. */
-__attribute__((weak)) int net_frame_csum_setup(struct net_frame *f)
-{
-    const uint8_t *d = f->data;
-    size_t l4;
-    unsigned int proto;
-    if (f->len < 14)
-        return -EINVAL;
-    unsigned int type = (unsigned int)d[12] << 8 | d[13];
-    if (type == 0x0800 && f->len >= 34) {
-        l4 = 14 + (size_t)(d[14] & 0xf) * 4;
-        proto = d[23];
-    } else if (type == 0x86dd && f->len >= 54) {
-        l4 = 54;
-        proto = d[20];
-    } else {
-        return -EINVAL;
-    }
-    size_t off = proto == 6 ? 16 : proto == 17 ? 6 : 0;
-    if (!off || l4 + off + 2 > f->len)
-        return -EINVAL;
-    f->meta.csum_start = (uint16_t)l4;
-    f->meta.csum_offset = (uint16_t)off;
-    return 0;
-}
-
 static inline int nx_tp_deliver(void *opaque, const struct net_frame *f)
 {
     struct nx *n = opaque;
