@@ -9,7 +9,8 @@
 # xk.bench=1 runs the benchmark's /bin/timerloop (xk.loop=N iterations)
 # instead of the checks (bench/linux_boot.sh); xk.disk=MODE[,MODE] runs
 # /bin/xkdisk (disk.sh) with each instead, then powers off; xk.blkbench=MIB:SECS
-# runs bench/blkbench on /dev/xvda (bench/blk.sh).
+# runs bench/blkbench on /dev/xvda (bench/blk.sh); xk.net=STEP[,STEP] runs
+# /bin/xknet (net.sh) with each, then powers off.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -34,6 +35,12 @@ if [ -n "$mib" ]; then
     i=0
     until [ -b /dev/xvda ] || [ $i -ge 300 ]; do i=$((i + 1)); sleep 0.1; done
     blkbench /dev/xvda ${mib%%:*} ${mib#*:} 2>&1 | sed 's/^/xk: /'
+    echo "xk: done"
+    poweroff -f
+fi
+net=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^xk\.net=//p')
+if [ -n "$net" ]; then
+    for s in $(echo "$net" | tr ',' ' '); do xknet "$s"; done
     echo "xk: done"
     poweroff -f
 fi

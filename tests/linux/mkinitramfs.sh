@@ -5,6 +5,7 @@
 # channels are built into Debian's kernel; its PV disk driver and ext4 are
 # modules: XK_MODULES="xen-blkfront crc32c_generic ext4" puts Debian's own
 # (scripts/debian-kernel --modules) in /lib/modules, which init.sh loads.
+# XK_BINS="/usr/bin/iperf3" adds host programs with their libraries.
 # usage: mkinitramfs.sh OUT.cpio.gz [FILE...]   (FILEs go to /bin, e.g. the
 # benchmark's static timerloop)
 set -eu
@@ -19,6 +20,15 @@ mkdir -p "$work/bin" "$work/proc" "$work/sys" "$work/dev" "$work/tmp"
 cp "$bb" "$work/bin/busybox"
 cp "$here/init.sh" "$work/init"
 cp "$here/disk.sh" "$work/bin/xkdisk"
+cp "$here/net.sh" "$work/bin/xknet"
+# XK_BINS: dynamically linked host programs (bench/net.sh's iperf3), with
+# the libraries ldd names, at the same paths
+for b in ${XK_BINS:-}; do
+    for f in "$b" $(ldd "$b" | grep -o '/[^ ]*'); do
+        mkdir -p "$work$(dirname "$f")"
+        cp -L "$f" "$work$f"
+    done
+done
 [ $# -eq 0 ] || cp "$@" "$work/bin/"
 if [ -n "${XK_MODULES:-}" ]; then
     # shellcheck disable=SC2086
