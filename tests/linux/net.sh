@@ -40,7 +40,8 @@ wait_done() {
 }
 fetch() {
     rm -f /tmp/fetched
-    if until_ok 60 wget -q -T 20 -O /tmp/fetched "$1"; then
+    # (busybox 1.35's wget -T crashes: timeout(1) bounds it instead)
+    if until_ok 60 timeout 60 wget -q -O /tmp/fetched "$1"; then
         say "fetched $(sha256sum /tmp/fetched | cut -d' ' -f1) $(wc -c < /tmp/fetched)"
     else
         say "fetch-failed $1"
@@ -70,7 +71,8 @@ esac
 EOS
     chmod 755 /tmp/udhcpc.sh
     mkdir -p /etc
-    udhcpc -i eth0 -s /tmp/udhcpc.sh -q -n -t 20 -T 2 >/dev/null 2>&1 ||
+    # its script's "xk: net ip" line is what the host reads
+    udhcpc -i eth0 -s /tmp/udhcpc.sh -q -n -t 20 -T 2 2>/dev/null | grep '^xk: ' ||
         say "dhcp-failed";;
 static=*)
     ip addr add "$arg" dev eth0 && say "ip $arg";;
@@ -89,7 +91,7 @@ pair=*)
     serve_file 512
     if until_ok 120 ping -c 1 -W 2 "$arg"; then say "ping $arg ok"; else say "ping $arg fail"; fi
     fetch "http://$arg/f"
-    until_ok 60 wget -q -T 10 -O /dev/null "http://$arg/done"
+    until_ok 60 timeout 20 wget -q -O /dev/null "http://$arg/done"
     wait_done;;
 iperf)
     mkdir -p /www

@@ -42,7 +42,7 @@ http_server() {
     (cd "$1" && exec python3 -m http.server --bind "$2" "$3") >"$tmp/http.log" 2>&1 &
     i=0
     until python3 -c "import socket,sys; socket.create_connection(('$2', $3), 1)" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 100 ] || fail "the host's HTTP server did not start"
+        i=$((i + 1)); [ $i -lt 600 ] || fail "the host's HTTP server did not start"
         sleep 0.1
     done
 }
