@@ -280,6 +280,7 @@ struct be_vif_config {
     uint64_t rate_bytes;
     uint64_t rate_usecs;
     unsigned int max_queues;      /* multi-queue-max-queues; 0: 4 */
+    bool no_gso;                  /* offer no TSO (what GSO buys: bench) */
 };
 /* Plug a port into cfg->net (net_connect, on the loop), write
  * /local/domain/<domid>/device/vif/<devid> and

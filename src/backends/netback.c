@@ -270,8 +270,9 @@ static int read_flags(struct be_net_vif *v, char *err, size_t errlen)
     struct be_vif_stats *s = &v->st;
     s->rx_notify = true;
     s->sg = fe_flag(v, "feature-sg");
-    s->gso4 = fe_flag(v, "feature-gso-tcpv4");
-    s->gso6 = fe_flag(v, "feature-gso-tcpv6");
+    /* TSO only where offered (Linux's netfront drops it when not) */
+    s->gso4 = !v->cfg.no_gso && fe_flag(v, "feature-gso-tcpv4");
+    s->gso6 = !v->cfg.no_gso && fe_flag(v, "feature-gso-tcpv6");
     s->csum = !fe_flag(v, "feature-no-csum-offload");
     s->ipv6_csum = fe_flag(v, "feature-ipv6-csum-offload");
     return 0;
@@ -476,9 +477,10 @@ static int vif_device(struct be_net_vif *v)
     int rc = xenbus_be_create(&xc, &v->xb);
     if (rc)
         return rc;
-    static const char *const features[][2] = {
-        { "feature-sg", "1" }, { "feature-gso-tcpv4", "1" },
-        { "feature-gso-tcpv6", "1" }, { "feature-ipv6-csum-offload", "1" },
+    const char *gso = cfg->no_gso ? "0" : "1";
+    const char *const features[][2] = {
+        { "feature-sg", "1" }, { "feature-gso-tcpv4", gso },
+        { "feature-gso-tcpv6", gso }, { "feature-ipv6-csum-offload", "1" },
         { "feature-rx-copy", "1" }, { "feature-rx-flip", "0" },
         { "feature-split-event-channels", "1" },
     };

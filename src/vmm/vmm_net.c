@@ -122,6 +122,8 @@ int vmm_vifs_setup(struct vmm_domain *d, const struct vmm_domain_config *cfg,
             .net = net, .ip = c->ip, .fwd = c->fwd, .nfwd = c->nfwd,
             .rate_bytes = c->rate_bytes, .rate_usecs = c->rate_usecs,
             .name = k->name,
+            /* bench/net.sh's "what GSO buys": netback offers no TSO */
+            .no_gso = getenv("XENKVM_NETBACK_NO_GSO") != NULL,
         };
         if (c->has_mac) {
             memcpy(vc.mac, c->mac, 6);

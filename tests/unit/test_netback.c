@@ -831,6 +831,30 @@ static void test_reconnect_unplug(void **state)
     teardown(f);
 }
 
+/* no_gso (bench/net.sh's "what GSO buys"): TSO is not offered, and a
+ * frontend that asks for it anyway does not get it. */
+static void test_no_gso(void **state)
+{
+    (void)state;
+    struct fx *f = setup();
+    struct be_vif_config vc = { .domid = FE, .devid = DEVID2, .net = f->n.sw,
+                                .no_gso = true };
+    memcpy(vc.mac, MAC2, 6);
+    struct be_net_vif *v;
+    char err[160];
+    assert_int_equal(be_netback_vif_add(f->n.nb, &vc, &v, err, sizeof(err)), 0);
+    assert_int_equal(be_long(f, DEVID2, "feature-gso-tcpv4"), 0);
+    assert_int_equal(be_long(f, DEVID2, "feature-gso-tcpv6"), 0);
+    assert_int_equal(be_long(f, DEVID2, "feature-sg"), 1);
+    struct nx_front c2;
+    fe_connect_dev(f, DEVID2, &c2, 1, false, NX_ALL);
+    struct be_vif_stats s = stats(v);
+    assert_true(s.sg && s.csum);
+    assert_false(s.gso4 || s.gso6);
+    be_netback_vif_remove(v);
+    teardown(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -844,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_rx_queue_and_bad_gref),
         cmocka_unit_test(test_non_sg_and_refusals),
         cmocka_unit_test(test_reconnect_unplug),
+        cmocka_unit_test(test_no_gso),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
