@@ -40,14 +40,9 @@
 /* Mostly small (refs, ports, sectors near the disk), sometimes anything. */
 static uint32_t num(struct in *in)
 {
-    uint8_t sel = u8(in);
-    if (sel < 200)
-        return sel % 48;
-    if (sel < 230)
-        return u32(in);
-    static const uint32_t edge[] = { 127, 128, 255, 256, 2047, 2048,
-                                     0x7fffffffu, 0xffffffffu };
-    return edge[sel % 8];
+    static const uint32_t edge[8] = { 127, 128, 255, 256, 2047, 2048,
+                                      0x7fffffffu, 0xffffffffu };
+    return fuzz_num(in, edge);
 }
 
 struct run {

@@ -30,4 +30,17 @@ static inline uint32_t u32(struct in *in)
     return v;
 }
 
+/* A number a harness picks: mostly small (0..47: refs, ports, sizes near
+ * the interesting ones), sometimes anything, sometimes one of its eight
+ * edge values. */
+static inline uint32_t fuzz_num(struct in *in, const uint32_t edge[8])
+{
+    uint8_t sel = u8(in);
+    if (sel < 200)
+        return sel % 48;
+    if (sel < 230)
+        return u32(in);
+    return edge[sel % 8];
+}
+
 #endif /* XENKVM_FUZZ_INPUT_H */

@@ -37,14 +37,9 @@ static const uint8_t MAC[6] = { 0x00, 0x16, 0x3e, 0, 0, 1 };
 
 static uint32_t num(struct in *in)
 {
-    uint8_t sel = u8(in);
-    if (sel < 200)
-        return sel % 48;
-    if (sel < 230)
-        return u32(in);
-    static const uint32_t edge[] = { 255, 256, 4095, 4096, 65535, 1023,
-                                     0x7fffffffu, 0xffffffffu };
-    return edge[sel % 8];
+    static const uint32_t edge[8] = { 255, 256, 4095, 4096, 65535, 1023,
+                                      0x7fffffffu, 0xffffffffu };
+    return fuzz_num(in, edge);
 }
 
 struct run {
