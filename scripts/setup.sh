@@ -10,7 +10,7 @@ set -eu
 
 BASE="build-essential meson ninja-build pkg-config
 libxen-dev libcmocka-dev libfdt-dev device-tree-compiler libseccomp-dev
-liblzma-dev liblz4-dev libzstd-dev zlib1g-dev liburing-dev libslirp-dev
+liblzma-dev liblz4-dev libzstd-dev zlib1g-dev liburing-dev libslirp-dev iperf3
 clang llvm libclang-rt-dev
 xenstore-utils xen-utils-4.17 redis-server redis-tools"
 # The KVM box: QEMU (TCG with SVM), a static busybox for its initramfs,
