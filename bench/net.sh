@@ -45,9 +45,13 @@ ip link set lo up
 # shellcheck disable=SC2016
 py_figure='import json, sys
 try:
-    e = json.load(sys.stdin)["end"]
+    j = json.load(sys.stdin)
 except Exception:
     print(0); sys.exit()
+if "error" in j:
+    sys.stderr.write("net: iperf3 %s: %s\n" % (sys.argv[1] or "tcp", j["error"]))
+    print(0); sys.exit()
+e = j["end"]
 if "-u" in sys.argv[1]:
     s = e["sum"]
     print("%.0f" % ((s["packets"] - s["lost_packets"]) / s["seconds"]))
@@ -70,7 +74,12 @@ ip -n xkB addr add 192.168.78.2/24 dev xkvb
 ip -n xkA link set xkva up; ip -n xkB link set xkvb up
 ip -n xkA link set lo up; ip -n xkB link set lo up
 ip netns exec xkB iperf3 -s -D -p 5201
-sleep 0.5
+# iperf3 takes seconds to start under the box's TCG: wait until it
+# listens (a probe connection would upset its one control connection)
+for _ in $(seq 100); do
+    ip netns exec xkB ss -ltn | grep -q ':5201 ' && break
+    sleep 0.3
+done
 client="ip netns exec xkA"
 iperf veth 192.168.78.2 5201
 
@@ -88,6 +97,7 @@ guest() {
         { echo "net: guest run $run failed"; cat "$tmp/$run.out" "$tmp/$run.err"; exit 1; }
     case "$vif" in *bridge=*) target=192.168.77.2 port=5201;; *) target=127.0.0.1 port=$fwd;; esac
     client="" iperf "$run" "$target" "$port"
+    grep -qx '0' "$tmp/$run" && { echo "net: $run: a figure is missing; the run's log:"; grep -v 'port 0x' "$tmp/$run.err" | tail -n 5; }
     python3 -c "import urllib.request; urllib.request.urlopen('http://$target:${web:-80}/done', timeout=30)" 2>/dev/null
     wait $pid
 }

@@ -16,6 +16,8 @@
 #   iperf         iperf3 -s for one client at a time until /done is asked
 #                 (bench/net.sh drives it from the host)
 #   wait=SECS     sleep
+# XK_BINS programs keep their host paths (/usr/bin/iperf3)
+export PATH=/bin:/usr/bin
 step=$1
 arg=${step#*=}
 say() { echo "xk: net $*"; }
@@ -96,7 +98,13 @@ pair=*)
 iperf)
     mkdir -p /www
     httpd -f -vv -p 80 -h /www 2>/tmp/httpd.log &
-    iperf3 -s -D -I /tmp/iperf.pid >/dev/null 2>&1 || say "iperf3-failed"
+    iperf3 -s -D -I /tmp/iperf.pid --logfile /tmp/iperf.log || say "iperf3-failed $(cat /tmp/iperf.log 2>/dev/null)"
+    # listening on 5201 (0x1451, state 0A) before the host is told
+    i=0
+    until grep -q ':1451 00000000:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 300 ] || break
+        sleep 0.1
+    done
     say "iperf ready"
     wait_done;;
 wait=*)
