@@ -81,6 +81,7 @@ struct net_slirp {
     struct slirp_q rx;          /* slirp -> switch; efd on the loop */
     struct slirp_cmd *cmds, **cmds_tail;
     bool stop;
+    bool hold;                  /* tests: tx frames stay queued */
 
     /* The slirp thread's alone. */
     Slirp *slirp;
@@ -402,7 +403,7 @@ static bool slirp_work(struct net_slirp *s)
     c = s->cmds;
     s->cmds = NULL;
     s->cmds_tail = &s->cmds;
-    n = q_take(&s->tx, e);
+    n = s->hold ? 0 : q_take(&s->tx, e);
     pthread_mutex_unlock(&s->lock);
     while (c) {
         struct slirp_cmd *next = c->next;
@@ -568,6 +569,15 @@ void net_slirp_vif_del(struct net_slirp_vif *v)
     cmd_post(v->s, &c);     /* after any CMD_VIF_ADDR of v still queued */
     free(v->fwd);
     free(v);
+}
+
+void net_slirp_hold(struct net_slirp *s, bool hold)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold = hold;
+    pthread_mutex_unlock(&s->lock);
+    if (!hold)
+        wake(s->tx.efd);        /* what piled up is ahead of it */
 }
 
 /* The network, its host (.2), DNS (.3) and first DHCP address (.15). */
