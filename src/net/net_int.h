@@ -62,6 +62,17 @@ int net_offload_adapt(unsigned int offloads, struct net_frame *f,
                       int (*emit)(void *arg, const struct net_frame *seg),
                       void *arg);
 
+/* ---- net_switch.c ---- */
+
+/* The port whose frame switch sw is handing out now: set on the loop
+ * thread for the time of its send, so a receiving port's deliver knows
+ * the sender (the slirp port shares its queue by sender). NULL outside. */
+struct net_port *net_switch_sender(struct net_network *sw);
+/* Tests only: while held, sw's slirp thread leaves the frames queued for
+ * it where they are (as a slirp slower than the guests would), so a test
+ * fills that queue deterministically. No uplink: no-op. */
+void net_switch_uplink_hold(struct net_network *sw, bool hold);
+
 /* ---- net_slirp.c: user-mode networking, the switch's uplink ---- */
 
 struct net_slirp;
@@ -74,6 +85,8 @@ struct net_slirp *net_slirp_create(struct net_network *sw,
                                    char *err, size_t errlen);
 /* Stop its thread, unplug it, free it. NULL: no-op. */
 void net_slirp_destroy(struct net_slirp *s);
+/* net_switch_uplink_hold's work (tests only). */
+void net_slirp_hold(struct net_slirp *s, bool hold);
 /* A vif's port forwards (cfg->fwd), listening on the host when it
  * returns. NULL with one line in err (a host port that cannot be bound). */
 struct net_slirp_vif *net_slirp_vif_add(struct net_slirp *s,

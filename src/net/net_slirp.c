@@ -12,7 +12,9 @@
  * to wake its consumer: tx (switch -> slirp, also carrying commands: a
  * vif's forwards added, moved, removed) and rx (slirp -> switch). Their
  * mutex is the only lock; a full queue drops the frame and counts it
- * (TCP in the guest or in slirp retransmits). The loop thread waits for
+ * (TCP in the guest or in slirp retransmits). The tx queue is shared
+ * fairly by sending port (q_push): a guest that floods slirp loses its
+ * own frames, not the other guests'. The loop thread waits for
  * the slirp thread only for a command whose answer it needs (adding or
  * removing a vif's forwards); the slirp thread never waits for the loop.
  */
@@ -39,10 +41,20 @@ struct sq_ent {
     size_t len;
 };
 
+/* A sender's frames in a queue: its port, a key never dereferenced (a
+ * port closed and another allocated at its address before the queue is
+ * next taken would only inherit its count until then). */
+struct sq_owner {
+    const void *who;
+    unsigned int n;
+};
+
 /* One direction: a ring of frame copies (under net_slirp.lock). */
 struct slirp_q {
     struct sq_ent e[SQ_LEN];
     unsigned int head, count;
+    struct sq_owner own[SQ_LEN]; /* the senders of what is queued */
+    unsigned int nown;
     int efd;                    /* the consumer's wake-up */
     uint64_t dropped;
 };
@@ -81,6 +93,7 @@ struct net_slirp {
     struct slirp_q rx;          /* slirp -> switch; efd on the loop */
     struct slirp_cmd *cmds, **cmds_tail;
     bool stop;
+    bool hold;                  /* tests: tx frames stay queued */
 
     /* The slirp thread's alone. */
     Slirp *slirp;
@@ -117,23 +130,56 @@ static void drain(int efd)
     }
 }
 
-/* Queue a copy of d[0..len) on q and wake its consumer. -ENOBUFS: full
- * (counted). */
+/* who's slot in q's senders (q->nown: none yet); lock held. */
+static unsigned int q_owner(const struct slirp_q *q, const void *who)
+{
+    unsigned int i;
+
+    for (i = 0; i < q->nown; i++)
+        if (q->own[i].who == who)
+            break;
+    return i;
+}
+
+/* Queue a copy of d[0..len) from sender who (NULL: the queue is not
+ * shared) on q and wake its consumer. -ENOBUFS: full, or who holds its
+ * share (counted).
+ *
+ * The share is a dynamic threshold (Choudhury and Hahne's, for a switch's
+ * shared buffer): a sender may queue a frame while it holds fewer frames
+ * than the queue has free slots. One port flooding alone holds at most
+ * half the queue, k flooding ports SQ_LEN/(k+1) each, and the rest stays
+ * free: a port holding less than that (a healthy guest) always gets its
+ * frame in, however hard the others flood (while fewer than SQ_LEN
+ * senders hold frames).
+ * A fixed cap per sender would have to guess how many ports flood. The
+ * consumer takes the whole queue at once, which forgets every share. */
 static int q_push(struct net_slirp *s, struct slirp_q *q, const uint8_t *d,
-                  size_t len)
+                  size_t len, const void *who)
 {
     uint8_t *copy = malloc(len);
+    unsigned int o = 0, held = 0;
     bool was_empty;
 
     if (!copy)
         return -ENOMEM;
     memcpy(copy, d, len);
     pthread_mutex_lock(&s->lock);
-    if (q->count == SQ_LEN) {
+    if (who) {
+        o = q_owner(q, who);
+        held = o < q->nown ? q->own[o].n : 0;
+    }
+    if (held >= SQ_LEN - q->count) {        /* also: the queue is full */
         q->dropped++;
         pthread_mutex_unlock(&s->lock);
         free(copy);
         return -ENOBUFS;
+    }
+    if (who) {
+        /* each sender listed holds a frame: never more than SQ_LEN */
+        if (o == q->nown)
+            q->own[q->nown++] = (struct sq_owner){ who, 0 };
+        q->own[o].n++;
     }
     was_empty = q->count == 0;
     q->e[(q->head + q->count) % SQ_LEN] = (struct sq_ent){ copy, len };
@@ -155,6 +201,7 @@ static unsigned int q_take(struct slirp_q *q, struct sq_ent *out)
         out[i] = q->e[(q->head + i) % SQ_LEN];
     q->head = (q->head + n) % SQ_LEN;
     q->count = 0;
+    q->nown = 0;
     return n;
 }
 
@@ -176,7 +223,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
     struct net_slirp *s = opaque;
 
     if (len >= 14 && len <= NET_FRAME_MAX)
-        (void)q_push(s, &s->rx, buf, len);   /* full: dropped, counted */
+        (void)q_push(s, &s->rx, buf, len, NULL); /* full: dropped, counted */
     return (ssize_t)len;
 }
 
@@ -402,7 +449,7 @@ static bool slirp_work(struct net_slirp *s)
     c = s->cmds;
     s->cmds = NULL;
     s->cmds_tail = &s->cmds;
-    n = q_take(&s->tx, e);
+    n = s->hold ? 0 : q_take(&s->tx, e);
     pthread_mutex_unlock(&s->lock);
     while (c) {
         struct slirp_cmd *next = c->next;
@@ -466,12 +513,21 @@ static void cmd_post(struct net_slirp *s, struct slirp_cmd *c)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The switch hands our port a frame: to slirp. */
+/* The switch hands our port a frame: to slirp, within its sender's share
+ * of the queue. A frame refused is counted in our rx_dropped (as any a
+ * port refuses) and in its sender's tx_dropped, which is the sender's own
+ * loss (the switch had taken it: its tx_frames counts it too). */
 static int up_deliver(void *opaque, const struct net_frame *f)
 {
     struct net_slirp *s = opaque;
+    struct net_port *from = net_switch_sender(s->sw);
 
-    return q_push(s, &s->tx, f->data, f->len) < 0 ? -ENOBUFS : 0;
+    if (q_push(s, &s->tx, f->data, f->len, from) < 0) {
+        if (from)
+            from->st.tx_dropped++;
+        return -ENOBUFS;
+    }
+    return 0;
 }
 
 static const struct net_port_ops up_ops = { .deliver = up_deliver };
@@ -568,6 +624,15 @@ void net_slirp_vif_del(struct net_slirp_vif *v)
     cmd_post(v->s, &c);     /* after any CMD_VIF_ADDR of v still queued */
     free(v->fwd);
     free(v);
+}
+
+void net_slirp_hold(struct net_slirp *s, bool hold)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold = hold;
+    pthread_mutex_unlock(&s->lock);
+    if (!hold)
+        wake(s->tx.efd);        /* what piled up is ahead of it */
 }
 
 /* The network, its host (.2), DNS (.3) and first DHCP address (.15). */

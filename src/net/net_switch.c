@@ -31,6 +31,7 @@ struct net_switch {
     struct net_switch_config cfg;
     struct net_slirp *slirp;    /* the uplink, if any */
     struct sw_port *ports;
+    struct net_port *sending;   /* net_switch_sender */
     struct sw_mac macs[SW_MACS];
 };
 
@@ -118,7 +119,7 @@ static struct net_port *sw_connect(struct net_network *n,
     return &p->port;
 }
 
-static int sw_send(struct net_port *np, struct net_frame *f)
+static int sw_forward(struct net_port *np, struct net_frame *f)
 {
     struct net_switch *sw = (struct net_switch *)np->net;
     struct sw_port *src = (struct sw_port *)np, *dst;
@@ -143,6 +144,33 @@ static int sw_send(struct net_port *np, struct net_frame *f)
         if (p != src)
             net_port_deliver(&p->port, f);
     return 0;
+}
+
+/* sw_forward, with the sender known to the receivers' deliver (a deliver
+ * could send again: the outer sender is put back). */
+static int sw_send(struct net_port *np, struct net_frame *f)
+{
+    struct net_switch *sw = (struct net_switch *)np->net;
+    struct net_port *outer = sw->sending;
+    int rc;
+
+    sw->sending = np;
+    rc = sw_forward(np, f);
+    sw->sending = outer;
+    return rc;
+}
+
+struct net_port *net_switch_sender(struct net_network *n)
+{
+    return ((struct net_switch *)n)->sending;
+}
+
+void net_switch_uplink_hold(struct net_network *n, bool hold)
+{
+    struct net_switch *sw = (struct net_switch *)n;
+
+    if (sw->slirp)
+        net_slirp_hold(sw->slirp, hold);
 }
 
 static void sw_close(struct net_port *np)

@@ -3,7 +3,8 @@
  * test: DHCP offers per MAC, ARP for the host, UDP to the host's loopback
  * and back, a TCP port forward whose SYN reaches the guest at the address
  * it was learnt at, a host port that cannot be bound, QEMU's hostfwd
- * syntax. The loop is not started: the test thread runs it (it is the
+ * syntax, a flooding port that cannot take a healthy one's share of the
+ * queue to slirp. The loop is not started: the test thread runs it (it is the
  * loop thread); slirp runs on its own thread. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +24,7 @@
 #include <cmocka.h>
 
 #include "net_frames.h"
-#include "xenkvm/net.h"
+#include "net_int.h"            /* net_switch_uplink_hold */
 
 #define MAXQ 64
 
@@ -453,6 +454,80 @@ static void test_hostfwd_port_taken(void **state)
     close(busy);
 }
 
+/* Every datagram waiting on fd (none left when it returns). */
+static int drain_count(int fd)
+{
+    char buf[64];
+    int n = 0;
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+        n++;
+    assert_int_equal(errno, EAGAIN);
+    return n;
+}
+
+/* g1 floods slirp with 1000 datagrams while slirp's thread is held (its
+ * queue fills in one go, as under a guest faster than slirp), then g2
+ * sends a few: every one of g2's reaches the host, g1 loses only its own
+ * (counted in its tx_dropped), and what it did not lose reaches the host
+ * too. */
+static void test_flood_fair_share(void **state)
+{
+    (void)state;
+    enum { FLOOD = 1000, FEW = 5 };
+    uint8_t b[256];
+    uint16_t pa = 0, pb = 0;
+    int ha = host_sock(SOCK_DGRAM, &pa), hb = host_sock(SOCK_DGRAM, &pb);
+    int big = 1 << 20;
+    (void)setsockopt(ha, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    plug(&g1, 1, NULL, 0);
+    plug(&g2, 2, NULL, 0);
+    dhcp(&g1);                  /* the switch learns slirp's MAC */
+    dhcp(&g2);
+    arp_host(&g1);
+    arp_host(&g2);
+
+    net_switch_uplink_hold(net, true);
+    for (int i = 0; i < FLOOD; i++) {
+        nt_eth(b, slirp_mac, g1.mac, 0x0800);
+        size_t len = nt_udp4(b, g1.ip, 40000, host4, pa, "flood", 5);
+        send_frame(&g1, b, len);
+    }
+    for (int i = 0; i < FEW; i++) {
+        char msg[8];
+        snprintf(msg, sizeof(msg), "b%d", i);
+        nt_eth(b, slirp_mac, g2.mac, 0x0800);
+        size_t len = nt_udp4(b, g2.ip, 40001, host4, pb, msg, 2);
+        send_frame(&g2, b, len);
+    }
+    net_switch_uplink_hold(net, false);
+    /* slirp takes frames in order: once an ARP sent after them is
+     * answered, every datagram it took is in its socket. */
+    arp_host(&g2);
+
+    struct net_port_stats sa, sb;
+    net_port_stats(g1.port, &sa);
+    net_port_stats(g2.port, &sb);
+    char buf[64];
+    for (int i = 0; i < FEW; i++) {
+        char msg[8];
+        snprintf(msg, sizeof(msg), "b%d", i);
+        ssize_t n = recv(hb, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0)
+            fail_msg("g2's datagram %d was dropped (g1 dropped %llu)", i,
+                     (unsigned long long)sa.tx_dropped);
+        assert_int_equal(n, 2);
+        assert_memory_equal(buf, msg, 2);
+    }
+    assert_int_equal(drain_count(hb), 0);
+    assert_int_equal(sb.tx_dropped, 0);
+    /* The queue holds 256 frames: most of the flood is g1's loss, and
+     * every frame of it not counted as lost reached the host. */
+    assert_true(sa.tx_dropped >= FLOOD - 256);
+    assert_int_equal(drain_count(ha), FLOOD - (int)sa.tx_dropped);
+    close(ha);
+    close(hb);
+}
+
 static void test_hostfwd_parse(void **state)
 {
     (void)state;
@@ -497,6 +572,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostfwd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostfwd_port_taken, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_flood_fair_share, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
