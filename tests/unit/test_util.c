@@ -484,7 +484,8 @@ static void call_fn(void *arg)
     struct call_rec *c = arg;
     c->ran_on = pthread_self();
     c->in_loop = util_loop_in_loop(c->l);
-    c->n++;
+    /* atomic: the test polls it while the loop's own call runs */
+    __atomic_add_fetch(&c->n, 1, __ATOMIC_RELEASE);
 }
 
 static void nested_cb(void *opaque, uint32_t ev)
@@ -518,7 +519,7 @@ static void test_loop_call(void **state)
     c.fd = eventfd(1, EFD_NONBLOCK);
     assert_true(c.fd >= 0);
     assert_int_equal(util_loop_add(l, c.fd, EPOLLIN, nested_cb, &c), 0);
-    for (int i = 0; i < 1000 && c.n < 102; i++)
+    for (int i = 0; i < 1000 && __atomic_load_n(&c.n, __ATOMIC_ACQUIRE) < 102; i++)
         usleep(1000);
     assert_int_equal(util_loop_del(l, c.fd), 0);
     assert_int_equal(c.n, 102);
