@@ -61,9 +61,7 @@ static void unplug_done(void *arg)
 
 static void pump(struct run *r, unsigned int n, int timeout_ms)
 {
-    for (unsigned int i = 0; i < n; i++)
-        if (util_loop_run_once(r->b.h.loop, timeout_ms) <= 0)
-            break;
+    beh_pump(&r->b.h, n, timeout_ms);
 }
 
 static void disk_add(struct run *r, bool ro)

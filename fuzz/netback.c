@@ -55,11 +55,9 @@ static void unplug_done(void *arg)
     ((struct run *)arg)->unplugged = true;
 }
 
-static void pump(struct run *r, unsigned int k, int timeout_ms)
+static void pump(struct run *r, unsigned int n, int timeout_ms)
 {
-    for (unsigned int i = 0; i < k; i++)
-        if (util_loop_run_once(r->n.h.loop, timeout_ms) <= 0)
-            break;
+    beh_pump(&r->n.h, n, timeout_ms);
 }
 
 static void vif_add(struct run *r, uint8_t how)

@@ -202,4 +202,13 @@ static inline long beh_be_long(struct beh *h, const char *type,
     return n;
 }
 
+/* Run the loop's callbacks in this thread: at most n batches, each
+ * waiting up to timeout_ms, stopping at the first that finds nothing. */
+static inline void beh_pump(struct beh *h, unsigned int n, int timeout_ms)
+{
+    for (unsigned int i = 0; i < n; i++)
+        if (util_loop_run_once(h->loop, timeout_ms) <= 0)
+            break;
+}
+
 #endif /* XENKVM_TESTS_BE_HARNESS_H */
