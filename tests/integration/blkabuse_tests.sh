@@ -34,7 +34,7 @@ listing >"$tmp/listing0"
 run() {
     printf 'name = "blkabuse"\nkernel = "%s"\nmemory = 16\ncmdline = "%s"\n' "$abuse" "$2" >"$tmp/blkabuse.cfg"
     printf "disk = [ 'format=raw, vdev=xvda, access=%s, target=%s' ]\n" "$1" "$img" >>"$tmp/blkabuse.cfg"
-    "$xk" run "$tmp/blkabuse.cfg" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run "$tmp/blkabuse.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if grep -Eq "Sanitizer|runtime error:|Segmentation fault|Aborted|core dumped|stack smashing" "$tmp/out" "$tmp/err"; then
         fail "a sanitizer report or a crash"

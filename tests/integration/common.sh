@@ -10,4 +10,15 @@ if [ ! -e /dev/kvm ]; then
     echo "SKIP: /dev/kvm not available"
     exit 77
 fi
-fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; exit 1; }
+fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
+# bounded CMD...: CMD (a `xenkvm run`) ended by SIGTERM after XK_TIMEOUT
+# seconds (default 90; below meson's timeout), so that a hang fails with
+# the run's output: meson's own kill leaves nothing to read. SIGTERM makes
+# xenkvm ask its guests to power off, then destroy them. --foreground keeps
+# xenkvm in the test's process group, which meson kills.
+bounded() {
+    timeout --foreground -k 10 "${XK_TIMEOUT:-90}" "$@"
+    brc=$?
+    [ $brc -ne 124 ] || echo "TIMEOUT: $1 $2 did not end within ${XK_TIMEOUT:-90} s"
+    return $brc
+}

@@ -16,7 +16,7 @@ cfg() {
 two_guest_pingpong() {
     cfg alice "$pp" "role=alloc peer=2 rounds=$2 $1"
     cfg bob "$pp" "role=bind peer=1 rounds=$2 $1"
-    "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
     # seed 002's lines, from both sides
@@ -34,7 +34,7 @@ two_guest_pingpong() {
 # The guest with domain 0 (the VMM's ping-pong service) as its peer.
 dom0_pingpong() {
     cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
-    "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
     grep -q "DomU: Bound local irq: [0-9]* to evtchn:[0-9]" "$tmp/out" || fail "no 'Bound local irq'"
@@ -50,7 +50,7 @@ hostile_beside_pingpong() {
     cfg alice "$pp" "role=alloc peer=2 rounds=3000 quiet waitkey=/local/domain/3/data/hostile-done $1"
     cfg bob "$pp" "role=bind peer=1 rounds=3000 quiet $1"
     cfg hostile "$hostile" "victim=1 $1"
-    "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep -Eq "^alice: pingpong: /local/domain/3/data/hostile-done (appeared|came and went)" "$tmp/out" || fail "alice was not kept alive for hostile"
     grep -q "^alice: pingpong: PASS 3000 rounds" "$tmp/out" || fail "alice did not finish beside hostile"
@@ -65,7 +65,7 @@ hostile_beside_pingpong() {
 
 # The runtime's own checks (IRQ layer rules and flows, XenStore client).
 selftest() {
-    "$xk" run --name selftest --memory 16 --kernel "$selftest" --cmdline "$1 hostnow=$(date +%s)" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run --name selftest --memory 16 --kernel "$selftest" --cmdline "$1 hostnow=$(date +%s)" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep "FAIL" "$tmp/out"
     grep -q "^selftest: $2 ABI" "$tmp/out" || fail "not on the $2 ABI"
@@ -76,7 +76,7 @@ selftest() {
 
 # A second vCPU: VCPUOP_initialise/up/down/is_up and a poll woken by an IPI.
 smp() {
-    "$xk" run --name smp --vcpus 2 --memory 16 --kernel "$smp" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run --name smp --vcpus 2 --memory 16 --kernel "$smp" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep "FAIL" "$tmp/out"
     grep -q "^smp: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "smp checks failed"

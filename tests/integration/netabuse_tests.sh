@@ -28,7 +28,7 @@ cfg() {
 
 # run CFG... : both guests must end with all checks passed.
 run() {
-    "$xk" run "$@" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run "$@" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if grep -Eq "Sanitizer|runtime error:|Segmentation fault|Aborted|core dumped|stack smashing" "$tmp/out" "$tmp/err"; then
         fail "a sanitizer report or a crash"
@@ -44,7 +44,7 @@ run() {
 
 case $t in
 selftest)
-    "$xk" run --name netabuse --memory 16 --kernel "$abuse" --cmdline "mode=selftest" >"$tmp/out" 2>"$tmp/err"
+    bounded "$xk" run --name netabuse --memory 16 --kernel "$abuse" --cmdline "mode=selftest" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep "FAIL" "$tmp/out"
     grep -q "^netabuse: done" "$tmp/out" || fail "the guest did not get to the end"
@@ -53,6 +53,8 @@ selftest)
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
     ;;
 netabuse)
+    # ~100 s on a quiet machine (the 4000-frame flood, the reconnects)
+    XK_TIMEOUT=400
     names="healthy hostile"
     cfg healthy $MAC1 "mode=healthy ip=$IP1 rounds=3 until=/local/domain/2/data/netabuse-done"
     cfg hostile $MAC2 "mode=hostile ip=$IP2 victim=1"
