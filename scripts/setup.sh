@@ -12,7 +12,8 @@ BASE="build-essential meson ninja-build pkg-config
 libxen-dev libcmocka-dev libfdt-dev device-tree-compiler libseccomp-dev
 liblzma-dev liblz4-dev libzstd-dev zlib1g-dev liburing-dev libslirp-dev iperf3
 clang llvm libclang-rt-dev
-xenstore-utils xen-utils-4.17 redis-server redis-tools"
+xenstore-utils xen-utils-4.17 redis-server redis-tools
+gdb"   # gdb: a hung test run's thread stacks (tests/integration/common.sh)
 # The KVM box: QEMU (TCG with SVM), a static busybox for its initramfs,
 # cpio to pack it. Debian's kernel package itself is fetched by
 # scripts/kvmbox with apt-get download and never installed.

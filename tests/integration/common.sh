@@ -11,14 +11,25 @@ if [ ! -e /dev/kvm ]; then
     exit 77
 fi
 fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
-# bounded CMD...: CMD (a `xenkvm run`) ended by SIGTERM after XK_TIMEOUT
-# seconds (default 90; below meson's timeout), so that a hang fails with
-# the run's output: meson's own kill leaves nothing to read. SIGTERM makes
-# xenkvm ask its guests to power off, then destroy them. --foreground keeps
-# xenkvm in the test's process group, which meson kills.
+# bounded CMD...: CMD (a `xenkvm run`), given XK_TIMEOUT seconds (default
+# 90; below meson's timeout). A run still going then has its threads'
+# stacks printed (gdb) and gets SIGTERM (xenkvm asks its guests to power
+# off, then destroys them), SIGKILL 10 s later: a hang fails with the run's
+# output and where it hung, where meson's own kill leaves nothing to read.
 bounded() {
-    timeout --foreground -k 10 "${XK_TIMEOUT:-90}" "$@"
+    "$@" &
+    bpid=$!
+    {
+        lim=${XK_TIMEOUT:-90}
+        timeout "$lim" tail --pid=$bpid -f /dev/null && exit 0
+        echo "TIMEOUT: $1 $2 did not end within $lim s; its threads:"
+        gdb -q -batch -p $bpid -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)'
+        kill -TERM $bpid
+        timeout 10 tail --pid=$bpid -f /dev/null || kill -KILL $bpid
+    } &
+    wpid=$!
+    wait $bpid
     brc=$?
-    [ $brc -ne 124 ] || echo "TIMEOUT: $1 $2 did not end within ${XK_TIMEOUT:-90} s"
+    wait $wpid
     return $brc
 }
