@@ -23,7 +23,8 @@
  * there a backend that answers ERROR on every slot instead is accepted
  * too (the ok line says which). Canary pages next to every granted page
  * must stay intact. With victim=<domid>, data/netabuse-done is written
- * (readable by that domain) at the end.
+ * (readable by that domain) at the end, and we stay until that domain's
+ * data/netabuse-seen says it read it (our directory goes when we end).
  *
  * mode=selftest needs no vif: frame builders and parsers against known
  * values, and netfront_init's -ENOENT without a vif.
@@ -684,6 +685,17 @@ static void run_hostile(void)
         if (rc == 0)
             rc = xs_set_perms(XBT_NIL, "data/netabuse-done", perms, 2);
         check_eq("tell the healthy guest we are done (data/netabuse-done)", rc, 0);
+        /* Our domain's directory, the node with it, goes when we power
+         * off: stay until the healthy guest has read it (it says so in
+         * its own directory), else it would ping on forever. */
+        char seen[64], v[8];
+        snprintf(seen, sizeof(seen), "/local/domain/%ld/data/netabuse-seen", victim);
+        uint64_t end = cpu_rdtsc() + 3 * NETFRONT_WAIT_CYCLES;
+        bool got = false;
+        while (rc == 0 && !(got = xs_read(XBT_NIL, seen, v, sizeof(v)) >= 0) &&
+               cpu_rdtsc() < end)
+            HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+        check(got, "the healthy guest saw that we are done (its data/netabuse-seen)");
     }
 }
 
@@ -724,8 +736,20 @@ static void run_healthy(long rounds)
     snprintf(line, sizeof(line), "%ld rounds of pings%s: all answered", done,
              have_peer ? " (gateway and peer)" : " (gateway)");
     check_got(ok == done, line, ok, done);
-    if (have_until)
-        check(key_exists(until), "the hostile guest beside us said it is done");
+    if (have_until) {
+        bool said = key_exists(until);
+        check(said, "the hostile guest beside us said it is done");
+        /* It waits for this before it powers off (its directory goes then,
+         * the node in it too): readable by all ("r" + our domid: owner
+         * and everyone's permission). */
+        char owner[16];
+        const char *perms[1] = { owner };
+        snprintf(owner, sizeof(owner), "r%d", guest_domid());
+        int rc = said ? xs_write(XBT_NIL, "data/netabuse-seen", "1") : -1;
+        if (rc == 0)
+            rc = xs_set_perms(XBT_NIL, "data/netabuse-seen", perms, 1);
+        check_eq("tell the hostile guest we saw it (data/netabuse-seen)", rc, 0);
+    }
     if (have_peer && guest_cmdline_get("echo", NULL, 0)) {
         /* Stay until the peer had its `rounds` answers (its retries aside). */
         uint64_t end = cpu_rdtsc() + 5 * NETFRONT_WAIT_CYCLES;
