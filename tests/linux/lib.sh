@@ -33,7 +33,8 @@ wait_for() {
 }
 # run_linux ARGS...: `xenkvm run ARGS` (one Linux guest), its console in
 # $tmp/g.out, each line prefixed with the host's time of its arrival;
-# waits for the run to end by itself (at most 240 s), sets rc and returns
+# waits for the run to end by itself (at most 400 s: a loaded box is
+# several times slower than a quiet one), sets rc and returns
 # it (for a run in the background: wait $! gives it)
 run_linux() {
     rm -f "$tmp/con"
@@ -42,7 +43,7 @@ run_linux() {
 for l in sys.stdin:
     sys.stdout.write("%.3f %s" % (time.time(), l))' <"$tmp/con" >"$tmp/g.out" &
     spid=$!
-    timeout 240 "$xk" run "$@" >"$tmp/con" 2>"$tmp/err"
+    timeout 400 "$xk" run "$@" >"$tmp/con" 2>"$tmp/err"
     rc=$?
     wait $spid
     return $rc
