@@ -11,10 +11,16 @@
  *   evtchn=fifo      also runs the FIFO-only checks (runtime option)
  *   norings          skip the XenStore/console ring garbage at the end
  *
+ * test_abi walks docs/abi.md: one row per call or sub-op with good and bad
+ * arguments (the table abi_rows; adding a row is one line).
+ *
  * The guest must stay alive and useful: nothing here may succeed in
  * changing our upcall vector, vcpu_info, event ABI or shutting us down;
  * the last checks prove that event delivery still works.
  */
+/* domctl/sysctl structs are in Xen's tools-only headers; a guest fills
+ * them all the same. Must come before the first <xen/...>. */
+#define __XEN_TOOLS__ 1
 #include <guest/guest.h>
 #include <guest/hypercall.h>
 #include <guest/evtchn.h>
@@ -23,6 +29,11 @@
 #include <guest/xenbus.h>
 #include <xen/io/xs_wire.h>
 #include <xen/io/console.h>
+#include <xen/domctl.h>
+#include <xen/sysctl.h>
+#include <xen/platform.h>
+#include <xen/hvm/dm_op.h>
+#include <xen/hypfs.h>
 
 #define E(x) (-(long)XEN_##x)
 
@@ -491,6 +502,187 @@ static void test_other_hypercalls(void)
     }
 }
 
+/* ---- docs/abi.md, row by row ---- */
+
+struct abi_row {
+    const char *what;
+    unsigned int nr;
+    unsigned long a[5];
+    long want;
+};
+#define ROW(what, nr, a0, a1, a2, a3, want) \
+    { what, nr, { (unsigned long)(a0), (unsigned long)(a1), \
+                  (unsigned long)(a2), (unsigned long)(a3), 0 }, want }
+
+static struct xen_sysctl abi_sysctl, abi_sysctl_oldver;
+static struct xen_domctl abi_dc_self, abi_dc_nobody, abi_dc_domself, abi_dc_oldver,
+    abi_dc_info_nobody, abi_dc_shadow, abi_dc_cont_bad;
+static struct xen_platform_op abi_pf, abi_pf_oldver;
+static struct xen_dm_op_buf abi_dmbuf[2];
+static struct xen_hvm_get_time abi_time;
+static struct xen_hvm_xentrace abi_tr, abi_tr_bad;
+static struct xen_hvm_get_mem_type abi_mt_self, abi_mt_nobody;
+static struct xen_hvm_pagetable_dying abi_ptd_self, abi_ptd_nobody;
+static struct vcpu_runstate_info abi_rs;
+static struct vcpu_set_periodic_timer abi_period_short;
+static struct sched_shutdown abi_code_poweroff;
+/* Large enough for every xen_version answer (capabilities: 1 KiB). */
+static uint8_t abi_buf[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
+
+static void abi_fill(void)
+{
+    domid_t me = (domid_t)guest_domid();
+    abi_sysctl = (struct xen_sysctl){ .cmd = XEN_SYSCTL_physinfo,
+                                      .interface_version = XEN_SYSCTL_INTERFACE_VERSION };
+    abi_sysctl_oldver = abi_sysctl;
+    abi_sysctl_oldver.interface_version = 1;
+    abi_dc_self = (struct xen_domctl){ .cmd = XEN_DOMCTL_pausedomain, .domain = me,
+                                       .interface_version = XEN_DOMCTL_INTERFACE_VERSION };
+    abi_dc_nobody = abi_dc_self;
+    abi_dc_nobody.domain = NOBODY;
+    abi_dc_domself = abi_dc_self;
+    abi_dc_domself.domain = DOMID_SELF;
+    abi_dc_oldver = abi_dc_self;
+    abi_dc_oldver.interface_version = 1;
+    abi_dc_info_nobody = abi_dc_nobody;
+    abi_dc_info_nobody.cmd = XEN_DOMCTL_getdomaininfo;
+    abi_dc_shadow = abi_dc_self;
+    abi_dc_shadow.cmd = XEN_DOMCTL_shadow_op;
+    abi_dc_cont_bad = abi_dc_self;          /* not a shadow_op continuation */
+    abi_pf = (struct xen_platform_op){ .cmd = XENPF_settime64,
+                                       .interface_version = XENPF_INTERFACE_VERSION };
+    abi_pf_oldver = abi_pf;
+    abi_pf_oldver.interface_version = 1;
+    abi_tr = (struct xen_hvm_xentrace){ .event = 1, .extra_bytes = 4 };
+    abi_tr_bad = (struct xen_hvm_xentrace){ .event = 1, .extra_bytes = sizeof(abi_tr.extra) + 1 };
+    abi_mt_self = (struct xen_hvm_get_mem_type){ .domid = DOMID_SELF,
+                                                 .pfn = virt_to_gfn(abi_buf) };
+    abi_mt_nobody = (struct xen_hvm_get_mem_type){ .domid = NOBODY };
+    abi_ptd_self = (struct xen_hvm_pagetable_dying){ .domid = DOMID_SELF };
+    abi_ptd_nobody = (struct xen_hvm_pagetable_dying){ .domid = NOBODY };
+    abi_period_short = (struct vcpu_set_periodic_timer){ .period_ns = 1000 };
+    abi_code_poweroff = (struct sched_shutdown){ .reason = SHUTDOWN_poweroff };
+}
+
+static void test_abi(void)
+{
+    abi_fill();
+    domid_t me = (domid_t)guest_domid();
+    const struct abi_row rows[] = {
+        /* xen_version: every sub-op */
+        ROW("xen_version(extraversion)", __HYPERVISOR_xen_version, XENVER_extraversion, abi_buf, 0, 0, 0),
+        ROW("xen_version(compile_info)", __HYPERVISOR_xen_version, XENVER_compile_info, abi_buf, 0, 0, 0),
+        ROW("xen_version(capabilities)", __HYPERVISOR_xen_version, XENVER_capabilities, abi_buf, 0, 0, 0),
+        ROW("xen_version(changeset)", __HYPERVISOR_xen_version, XENVER_changeset, abi_buf, 0, 0, 0),
+        ROW("xen_version(platform_parameters)", __HYPERVISOR_xen_version, XENVER_platform_parameters, abi_buf, 0, 0, 0),
+        ROW("xen_version(pagesize)", __HYPERVISOR_xen_version, XENVER_pagesize, 0, 0, 0, PAGE_SIZE),
+        ROW("xen_version(guest_handle)", __HYPERVISOR_xen_version, XENVER_guest_handle, abi_buf, 0, 0, 0),
+        ROW("xen_version(guest_handle, unmapped)", __HYPERVISOR_xen_version, XENVER_guest_handle, BAD_UNMAPPED, 0, 0, E(EFAULT)),
+        ROW("xen_version(commandline): privileged", __HYPERVISOR_xen_version, XENVER_commandline, abi_buf, 0, 0, E(EPERM)),
+        ROW("xen_version(build_id): privileged", __HYPERVISOR_xen_version, XENVER_build_id, abi_buf, 0, 0, E(EPERM)),
+        ROW("xen_version(cmd 11)", __HYPERVISOR_xen_version, 11, abi_buf, 0, 0, E(ENOSYS)),
+        /* hvm_op */
+        ROW("hvm_op(get_time)", __HYPERVISOR_hvm_op, HVMOP_get_time, &abi_time, 0, 0, 0),
+        ROW("hvm_op(get_time, unmapped)", __HYPERVISOR_hvm_op, HVMOP_get_time, BAD_UNMAPPED, 0, 0, E(EFAULT)),
+        ROW("hvm_op(xentrace)", __HYPERVISOR_hvm_op, HVMOP_xentrace, &abi_tr, 0, 0, 0),
+        ROW("hvm_op(xentrace, extra_bytes too big)", __HYPERVISOR_hvm_op, HVMOP_xentrace, &abi_tr_bad, 0, 0, E(EINVAL)),
+        ROW("hvm_op(guest_request_vm_event, NULL)", __HYPERVISOR_hvm_op, HVMOP_guest_request_vm_event, 0, 0, 0, 0),
+        ROW("hvm_op(guest_request_vm_event, non-NULL)", __HYPERVISOR_hvm_op, HVMOP_guest_request_vm_event, abi_buf, 0, 0, E(EINVAL)),
+        ROW("hvm_op(altp2m): altp2m off", __HYPERVISOR_hvm_op, HVMOP_altp2m, abi_buf, 0, 0, E(EOPNOTSUPP)),
+        ROW("hvm_op(get_mem_type, our RAM)", __HYPERVISOR_hvm_op, HVMOP_get_mem_type, &abi_mt_self, 0, 0, 0),
+        ROW("hvm_op(get_mem_type, dom=nonexistent)", __HYPERVISOR_hvm_op, HVMOP_get_mem_type, &abi_mt_nobody, 0, 0, E(ESRCH)),
+        ROW("hvm_op(pagetable_dying, self: HAP)", __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, &abi_ptd_self, 0, 0, E(EINVAL)),
+        ROW("hvm_op(pagetable_dying, dom=nonexistent)", __HYPERVISOR_hvm_op, HVMOP_pagetable_dying, &abi_ptd_nobody, 0, 0, E(ESRCH)),
+        ROW("hvm_op(op 2, set_pci_intx_level until 4.9: now a dm_op)", __HYPERVISOR_hvm_op, 2, abi_buf, 0, 0, E(ENOSYS)),
+        /* vcpu_op */
+        ROW("vcpu_op(get_runstate_info)", __HYPERVISOR_vcpu_op, VCPUOP_get_runstate_info, 0, &abi_rs, 0, 0),
+        ROW("vcpu_op(get_runstate_info, unmapped)", __HYPERVISOR_vcpu_op, VCPUOP_get_runstate_info, 0, BAD_UNMAPPED, 0, E(EFAULT)),
+        ROW("vcpu_op(set_periodic_timer, 1 us)", __HYPERVISOR_vcpu_op, VCPUOP_set_periodic_timer, 0, &abi_period_short, 0, E(EINVAL)),
+        ROW("vcpu_op(set_periodic_timer, unmapped)", __HYPERVISOR_vcpu_op, VCPUOP_set_periodic_timer, 0, BAD_UNMAPPED, 0, E(EFAULT)),
+        ROW("vcpu_op(get_physid): hardware domain's", __HYPERVISOR_vcpu_op, VCPUOP_get_physid, 0, abi_buf, 0, E(EINVAL)),
+        ROW("vcpu_op(get_physid, vcpu 1 of 1)", __HYPERVISOR_vcpu_op, VCPUOP_get_physid, 1, abi_buf, 0, E(ENOENT)),
+        ROW("vcpu_op(register_vcpu_time_memory_area, unmapped)", __HYPERVISOR_vcpu_op, VCPUOP_register_vcpu_time_memory_area, 0, BAD_UNMAPPED, 0, E(EFAULT)),
+        /* sched_op */
+        ROW("sched_op(shutdown_code poweroff)", __HYPERVISOR_sched_op, SCHEDOP_shutdown_code, &abi_code_poweroff, 0, 0, 0),
+        ROW("sched_op(shutdown_code, unmapped)", __HYPERVISOR_sched_op, SCHEDOP_shutdown_code, BAD_UNMAPPED, 0, 0, E(EFAULT)),
+        ROW("sched_op(pin_override): hardware domain's", __HYPERVISOR_sched_op, SCHEDOP_pin_override, abi_buf, 0, 0, E(EPERM)),
+        /* memory_op sub-ops HVM guests may not make */
+        ROW("memory_op(machine_memory_map): not for HVM", __HYPERVISOR_memory_op, XENMEM_machine_memory_map, abi_buf, 0, 0, E(ENOSYS)),
+        ROW("memory_op(machphys_mapping): not for HVM", __HYPERVISOR_memory_op, XENMEM_machphys_mapping, abi_buf, 0, 0, E(ENOSYS)),
+        /* vm_assist */
+        ROW("vm_assist(enable, 4gb_segments): PV only", __HYPERVISOR_vm_assist, VMASST_CMD_enable, VMASST_TYPE_4gb_segments, 0, 0, E(EINVAL)),
+        ROW("vm_assist(cmd 7, runstate_update_flag)", __HYPERVISOR_vm_assist, 7, VMASST_TYPE_runstate_update_flag, 0, 0, E(ENOSYS)),
+        /* console_io */
+        ROW("console_io(cmd 99)", __HYPERVISOR_console_io, 99, 0, abi_buf, 0, E(ENOSYS)),
+        /* platform_op */
+        ROW("platform_op(settime64): hardware domain's", __HYPERVISOR_platform_op, &abi_pf, 0, 0, 0, E(EPERM)),
+        ROW("platform_op(old interface version)", __HYPERVISOR_platform_op, &abi_pf_oldver, 0, 0, 0, E(EACCES)),
+        ROW("platform_op(unmapped)", __HYPERVISOR_platform_op, BAD_UNMAPPED, 0, 0, 0, E(EFAULT)),
+        /* sysctl */
+        ROW("sysctl(physinfo): privileged", __HYPERVISOR_sysctl, &abi_sysctl, 0, 0, 0, E(EPERM)),
+        ROW("sysctl(old interface version)", __HYPERVISOR_sysctl, &abi_sysctl_oldver, 0, 0, 0, E(EACCES)),
+        ROW("sysctl(unmapped)", __HYPERVISOR_sysctl, BAD_UNMAPPED, 0, 0, 0, E(EFAULT)),
+        /* domctl and its continuation */
+        ROW("domctl(pausedomain self): privileged", __HYPERVISOR_domctl, &abi_dc_self, 0, 0, 0, E(EPERM)),
+        ROW("domctl(pausedomain dom=nonexistent)", __HYPERVISOR_domctl, &abi_dc_nobody, 0, 0, 0, E(ESRCH)),
+        ROW("domctl(pausedomain DOMID_SELF: no such id)", __HYPERVISOR_domctl, &abi_dc_domself, 0, 0, 0, E(ESRCH)),
+        ROW("domctl(getdomaininfo above every domain)", __HYPERVISOR_domctl, &abi_dc_info_nobody, 0, 0, 0, E(ESRCH)),
+        ROW("domctl(old interface version)", __HYPERVISOR_domctl, &abi_dc_oldver, 0, 0, 0, E(EACCES)),
+        ROW("domctl(unmapped)", __HYPERVISOR_domctl, BAD_UNMAPPED, 0, 0, 0, E(EFAULT)),
+        ROW("paging_domctl_cont(shadow_op self)", __HYPERVISOR_arch_1, &abi_dc_shadow, 0, 0, 0, E(EPERM)),
+        ROW("paging_domctl_cont(not a shadow_op)", __HYPERVISOR_arch_1, &abi_dc_cont_bad, 0, 0, 0, E(EOPNOTSUPP)),
+        /* the rest of the privileged or absent ones */
+        ROW("xsm_op: dummy policy", __HYPERVISOR_xsm_op, abi_buf, 0, 0, 0, E(ENOSYS)),
+        ROW("hypfs_op(get_version): privileged", __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version, 0, 0, 0, E(EPERM)),
+        ROW("xenpmu_op(get_version): not with a LAPIC", __HYPERVISOR_xenpmu_op, 5, abi_buf, 0, 0, E(EOPNOTSUPP)),
+        ROW("dm_op(self, 0 buffers)", __HYPERVISOR_dm_op, me, 0, abi_dmbuf, 0, E(ENODATA)),
+        ROW("dm_op(self, 3 buffers)", __HYPERVISOR_dm_op, me, 3, abi_dmbuf, 0, E(E2BIG)),
+        ROW("dm_op(self, unmapped buffer list)", __HYPERVISOR_dm_op, me, 1, BAD_UNMAPPED, 0, E(EFAULT)),
+        ROW("dm_op(dom=nonexistent)", __HYPERVISOR_dm_op, NOBODY, 1, abi_dmbuf, 0, E(ESRCH)),
+        ROW("dm_op(self): not our own device model", __HYPERVISOR_dm_op, me, 1, abi_dmbuf, 0, E(EPERM)),
+        ROW("mmuext_op(DOMID_SELF): HVM", __HYPERVISOR_mmuext_op, abi_buf, 1, 0, DOMID_SELF, E(EINVAL)),
+        ROW("mmuext_op(own id as foreign)", __HYPERVISOR_mmuext_op, abi_buf, 1, 0, me, E(ESRCH)),
+        ROW("mmuext_op(dom=nonexistent)", __HYPERVISOR_mmuext_op, abi_buf, 1, 0, NOBODY, E(ESRCH)),
+        ROW("mmuext_op(DOMID_XEN)", __HYPERVISOR_mmuext_op, abi_buf, 1, 0, DOMID_XEN, E(EPERM)),
+        ROW("multicall(unmapped list)", __HYPERVISOR_multicall, BAD_UNMAPPED, 1, 0, 0, E(EFAULT)),
+        ROW("multicall(0 entries)", __HYPERVISOR_multicall, abi_buf, 0, 0, 0, 0),
+    };
+    for (unsigned int i = 0; i < ARRAY_SIZE(rows); i++) {
+        const struct abi_row *r = &rows[i];
+        check_eq(r->what, hypercall_raw(r->nr, r->a[0], r->a[1], r->a[2], r->a[3], r->a[4]),
+                 r->want);
+    }
+
+    /* Numbers outside Xen's HVM table (hypercall-defs.c, hvm64 column). */
+    static const unsigned int not_hvm[] = {
+        __HYPERVISOR_get_debugreg, __HYPERVISOR_sched_op_compat,
+        __HYPERVISOR_event_channel_op_compat, __HYPERVISOR_physdev_op_compat,
+        __HYPERVISOR_update_va_mapping_otherdomain, __HYPERVISOR_iret,
+        __HYPERVISOR_set_segment_base, __HYPERVISOR_nmi_op, __HYPERVISOR_callback_op,
+        __HYPERVISOR_xenoprof_op, __HYPERVISOR_kexec_op, __HYPERVISOR_tmem_op,
+        __HYPERVISOR_argo_op, 11, 43, __HYPERVISOR_arch_0, 50, 55, 56, 63,
+    };
+    for (unsigned int i = 0; i < ARRAY_SIZE(not_hvm); i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "hypercall %u (not in Xen's HVM table)", not_hvm[i]);
+        check_eq(what, hypercall_raw(not_hvm[i], 0, 0, 0, 0, 0), E(ENOSYS));
+    }
+
+    /* multicall: each entry's own answer in its result; no nesting. */
+    static struct multicall_entry mc[3];
+    mc[0] = (struct multicall_entry){ .op = __HYPERVISOR_xen_version,
+                                      .args = { XENVER_version } };
+    mc[1] = (struct multicall_entry){ .op = __HYPERVISOR_sysctl, .args = { BAD_UNMAPPED } };
+    mc[2] = (struct multicall_entry){ .op = __HYPERVISOR_multicall,
+                                      .args = { (unsigned long)abi_buf, 0 } };
+    check_eq("multicall(version, bad sysctl, nested multicall)",
+             hypercall_raw(__HYPERVISOR_multicall, (unsigned long)mc, 3, 0, 0, 0), 0);
+    check_eq("multicall entry 0: xen_version",
+             (long)mc[0].result, HYPERVISOR_xen_version(XENVER_version, NULL));
+    check_eq("multicall entry 1: sysctl(unmapped)", (long)mc[1].result, E(EFAULT));
+    check_eq("multicall entry 2: nested multicall", (long)mc[2].result, E(EINVAL));
+}
+
 /* After all that: events must still reach us through the IRQ layer. */
 static volatile int ipi_seen;
 
@@ -623,6 +815,7 @@ int guest_main(const char *cmdline)
     test_evtchn();
     test_fifo();
     test_other_hypercalls();
+    test_abi();
     test_xenstore();
     test_still_alive();
     /* Done with the victim: tell it (tests keep it alive until then). */

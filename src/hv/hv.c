@@ -1,7 +1,11 @@
 /*
- * Hypercall layer core: the dispatch table, the guest-memory copy helpers
- * and the sleeping hypercalls (block, poll). Handlers live in hv_calls.c,
- * time (pvclock, timers, runstate) in hv_time.c.
+ * Hypercall layer core: the dispatch table, multicall, the guest-memory
+ * copy helpers and the sleeping hypercalls (block, poll). Handlers live in
+ * hv_calls.c, time (pvclock, timers, runstate) in hv_time.c, the calls an
+ * unprivileged domain is only refused in hv_priv.c. The table holds every
+ * number of Xen 4.17's HVM table (xen/include/hypercall-defs.c, hvm64
+ * column); the others are -ENOSYS there and here. docs/abi.md lists each
+ * call and sub-op with Xen's answer and ours.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +38,16 @@ static const struct {
     [__HYPERVISOR_platform_op]      = { hv_do_platform_op, "platform_op", false },
     [__HYPERVISOR_grant_table_op]   = { hv_do_grant_table_op,
                                         "grant_table_op", false },
+    [__HYPERVISOR_multicall]        = { hv_do_multicall, "multicall", false },
+    [__HYPERVISOR_mmuext_op]        = { hv_do_mmuext_op, "mmuext_op", true },
+    [__HYPERVISOR_xsm_op]           = { hv_do_xsm_op, "xsm_op", true },
+    [__HYPERVISOR_sysctl]           = { hv_do_sysctl, "sysctl", true },
+    [__HYPERVISOR_domctl]           = { hv_do_domctl, "domctl", true },
+    [__HYPERVISOR_xenpmu_op]        = { hv_do_xenpmu_op, "xenpmu_op", true },
+    [__HYPERVISOR_dm_op]            = { hv_do_dm_op, "dm_op", false },
+    [__HYPERVISOR_hypfs_op]         = { hv_do_hypfs_op, "hypfs_op", true },
+    [__HYPERVISOR_arch_1]           = { hv_do_paging_domctl_cont,
+                                        "paging_domctl_cont", true },
 };
 
 uint64_t hv_now_ns(void)
@@ -77,6 +91,7 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&d->wake, &ca);
     pthread_condattr_destroy(&ca);
+    d->shutdown_code = -1;
     d->con_tokens = 65536;
     d->con_last_ns = hv_now_ns();
     if (hv_time_init(d) < 0) {
@@ -113,34 +128,53 @@ void hv_domain_destroy(struct hv_domain *d)
     free(d);
 }
 
-static void hv_log_enosys(struct hv_ctx *c, uint64_t nr)
+/* The refusal of sub-op cmd of call nr (or of the whole call: cmd
+ * HV_LOG_WHOLE_CALL) is logged once per domain: one bit per (call, sub-op)
+ * in refusal_logged, sub-ops from HV_STAT_SUBOPS - 1 up sharing the last
+ * bit, numbers beyond the table sharing the last row. */
+static void hv_log_refusal_nr(struct hv_domain *d, uint64_t nr,
+                              unsigned int cmd, long rc)
 {
-    uint64_t bit = nr < 63 ? 1ull << nr : 1ull << 63;
-    uint64_t old = atomic_fetch_or(&c->d->enosys_logged, bit);
-    atomic_fetch_add(&c->d->n_enosys, 1);
-    if (!(old & bit))
-        fprintf(stderr, "xenkvm: dom%u: hypercall %llu not implemented "
-                "(-ENOSYS; logged once)\n", c->d->domid,
-                (unsigned long long)nr);
+    unsigned int row = nr < HV_NR_HYPERCALLS ? (unsigned int)nr
+                                             : HV_NR_HYPERCALLS;
+    unsigned int col = cmd < HV_STAT_SUBOPS - 1 ? cmd : HV_STAT_SUBOPS - 1;
+    uint64_t bit = 1ull << col;
+    uint64_t old = atomic_fetch_or(&d->refusal_logged[row], bit);
+    if (rc == -ENOSYS)
+        atomic_fetch_add(&d->n_enosys, 1);
+    if (old & bit)
+        return;
+    const char *name = nr < HV_NR_HYPERCALLS ? hv_table[nr].name : NULL;
+    char call[48];
+    if (name)
+        snprintf(call, sizeof(call), "%s", name);
+    else
+        snprintf(call, sizeof(call), "hypercall %llu", (unsigned long long)nr);
+    if (cmd == HV_LOG_WHOLE_CALL)
+        fprintf(stderr, "xenkvm: dom%u: %s refused (%ld, as Xen; logged "
+                "once)\n", d->domid, call, rc);
+    else
+        fprintf(stderr, "xenkvm: dom%u: %s sub-op %u refused (%ld, as Xen; "
+                "logged once per sub-op)\n", d->domid, call, cmd, rc);
+}
+
+void hv_log_refusal(struct hv_ctx *c, unsigned int cmd, long rc)
+{
+    hv_log_refusal_nr(c->d, c->call->nr, cmd, rc);
 }
 
 void hv_log_subop_enosys(struct hv_ctx *c, unsigned int cmd)
 {
-    uint64_t nr = c->call->nr;
-    uint64_t bit = 1ull << (nr & 63);
-    uint64_t old = atomic_fetch_or(&c->d->subop_logged, bit);
-    atomic_fetch_add(&c->d->n_enosys, 1);
-    if (!(old & bit))
-        fprintf(stderr, "xenkvm: dom%u: %s sub-op %u not implemented "
-                "(-ENOSYS; further ones not logged)\n", c->d->domid,
-                hv_table[nr & 63].name ? hv_table[nr & 63].name : "?", cmd);
+    hv_log_refusal(c, cmd, -ENOSYS);
 }
 
-long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
-                  const struct hv_call *call)
+/* One call, counted, checked and served; in_multicall: it is an entry of
+ * a multicall. */
+static long hv_dispatch(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
+                        const struct hv_call *call, bool in_multicall)
 {
     struct hv_ctx c = { .d = d, .vcpu_id = vcpu_id, .vcpu = vcpu,
-                        .call = call };
+                        .call = call, .in_multicall = in_multicall };
     /* One count per call (the total is their sum, hv_get_stats). */
     if (call->nr < HV_NR_HYPERCALLS) {
         uint64_t op = call->nr == __HYPERVISOR_set_timer_op ? UINT64_MAX
@@ -156,13 +190,48 @@ long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
         return -EPERM;
     if (call->nr >= HV_NR_HYPERCALLS || !hv_table[call->nr].fn ||
         (!call->long_mode && !hv_table[call->nr].compat)) {
-        hv_log_enosys(&c, call->nr);
+        hv_log_refusal_nr(d, call->nr, HV_LOG_WHOLE_CALL, -ENOSYS);
         return -ENOSYS;
     }
     uint64_t a[5];
     for (int i = 0; i < 5; i++)
         a[i] = call->long_mode ? call->arg[i] : (uint32_t)call->arg[i];
     return hv_table[call->nr].fn(&c, a);
+}
+
+long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
+                  const struct hv_call *call)
+{
+    return hv_dispatch(d, vcpu_id, vcpu, call, false);
+}
+
+/* __HYPERVISOR_multicall (Xen's do_multicall): each entry's call is
+ * served as if made alone and its return stored in the entry's result; the
+ * call itself returns 0, or -EFAULT when an entry cannot be read or its
+ * result written (the entries before it were served). A multicall inside
+ * a multicall gets -EINVAL in its result (Xen: reentry is disallowed). */
+long hv_do_multicall(struct hv_ctx *c, const uint64_t *a)
+{
+    uint64_t list = a[0], n = (uint32_t)a[1];
+    if (c->in_multicall)
+        return -EINVAL;
+    for (uint64_t i = 0; i < n; i++) {
+        struct multicall_entry e;
+        uint64_t at = list + i * sizeof(e);
+        if (copy_in(c, &e, at, sizeof(e)))
+            return -EFAULT;
+        struct hv_call sub = { .nr = e.op, .long_mode = true,
+                               .cpl = c->call->cpl };
+        memcpy(sub.arg, e.args, sizeof(sub.arg));
+        e.result = (xen_ulong_t)hv_dispatch(c->d, c->vcpu_id, c->vcpu, &sub,
+                                            true);
+        if (copy_out(c, at + offsetof(struct multicall_entry, result),
+                     &e.result, sizeof(e.result)))
+            return -EFAULT;
+        if (hv_stopping(c->d))
+            break;          /* e.g. one of them shut the domain down */
+    }
+    return 0;
 }
 
 void hv_fill_hypercall_page(void *page)

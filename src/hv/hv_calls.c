@@ -14,6 +14,7 @@
 #include <xen/hvm/hvm_vcpu.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
+#include <xen/trace.h>
 #include <xen/vcpu.h>
 #include <xen/version.h>
 
@@ -233,7 +234,43 @@ long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
         if (copy_in(c, &p, arg, sizeof(p)))
             return -EFAULT;
         int rc = self_domid(c, p.domid);
-        return rc == -EPERM ? -EINVAL : rc ? rc : -EINVAL;
+        return rc == -EPERM ? -EOPNOTSUPP : rc ? rc : -EINVAL;
+    }
+    case HVMOP_get_time: {
+        struct xen_hvm_get_time t = { .now = hv_time_now(d) };
+        return copy_out(c, arg, &t, sizeof(t)) ? -EFAULT : 0;
+    }
+    case HVMOP_xentrace: {
+        /* Checked, then dropped: Xen's trace buffers are off unless the
+         * host turned them on, and ours do not exist. */
+        struct xen_hvm_xentrace tr;
+        if (copy_in(c, &tr, arg, sizeof(tr)))
+            return -EFAULT;
+        if (tr.extra_bytes > sizeof(tr.extra) ||
+            (tr.event & ~((1u << TRC_SUBCLS_SHIFT) - 1)))
+            return -EINVAL;
+        return 0;
+    }
+    case HVMOP_guest_request_vm_event:
+        /* Without a monitor (none here) the request goes nowhere. */
+        return arg ? -EINVAL : 0;
+    case HVMOP_altp2m:
+        /* Xen's do_altp2m_op: altp2m is off unless the host boots with
+         * altp2m=1; -EOPNOTSUPP before the struct is read. */
+        hv_log_refusal(c, op, -EOPNOTSUPP);
+        return -EOPNOTSUPP;
+    case HVMOP_get_mem_type: {
+        struct xen_hvm_get_mem_type m;
+        if (copy_in(c, &m, arg, sizeof(m)))
+            return -EFAULT;
+        int rc = self_domid(c, m.domid);
+        if (rc)
+            return rc;
+        /* RAM is read/write; everything else is what Xen calls MMIO for
+         * the device model (holes included). */
+        m.mem_type = d->ops.gfn_map && d->ops.gfn_map(d->opaque, m.pfn) ?
+                     HVMMEM_ram_rw : HVMMEM_mmio_dm;
+        return copy_out(c, arg, &m, sizeof(m)) ? -EFAULT : 0;
     }
     case HVMOP_set_evtchn_upcall_vector: {
         struct xen_hvm_evtchn_upcall_vector u;
@@ -330,6 +367,10 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
     }
     case VCPUOP_is_up:
         return d->ops.vcpu_is_up ? d->ops.vcpu_is_up(d->opaque, id) : -ENOSYS;
+    case VCPUOP_get_physid:
+        /* Xen: only a hardware domain's pinned vCPUs have a physical CPU */
+        hv_log_refusal(c, cmd, -EINVAL);
+        return -EINVAL;
     case VCPUOP_set_singleshot_timer:
     case VCPUOP_stop_singleshot_timer:
     case VCPUOP_set_periodic_timer:
@@ -377,10 +418,30 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
         /* Xen accepts any reason up to SHUTDOWN_MAX. */
         if (s.reason > SHUTDOWN_MAX)
             return -EINVAL;
+        /* An earlier SCHEDOP_shutdown_code wins (Xen's domain_shutdown). */
+        int code = atomic_load(&c->d->shutdown_code);
         if (c->d->ops.shutdown)
-            c->d->ops.shutdown(c->d->opaque, s.reason);
+            c->d->ops.shutdown(c->d->opaque,
+                               code >= 0 ? (unsigned int)code : s.reason);
         return 0;
     }
+    case SCHEDOP_shutdown_code: {
+        /* The reason the next shutdown reports; only the first one set
+         * counts (Xen: shutdown_code stays once set). */
+        struct sched_shutdown s;
+        if (copy_in(c, &s, arg, sizeof(s)))
+            return -EFAULT;
+        if (s.reason > SHUTDOWN_MAX)
+            return -EINVAL;
+        int unset = -1;
+        atomic_compare_exchange_strong(&c->d->shutdown_code, &unset,
+                                       (int)s.reason);
+        return 0;
+    }
+    case SCHEDOP_pin_override:
+        /* Xen: the hardware domain's alone, before the struct is read */
+        hv_log_refusal(c, cmd, -EPERM);
+        return -EPERM;
     case SCHEDOP_poll: {
         if (!c->call->long_mode)
             return -ENOSYS;      /* compat layout of sched_poll: not yet */

@@ -75,9 +75,11 @@ struct hv_domain {
     double con_tokens;
     uint64_t con_last_ns;
 
-    /* -ENOSYS is logged once per hypercall number / per sub-op family */
-    _Atomic uint64_t enosys_logged;
-    _Atomic uint64_t subop_logged;
+    /* Refusals are logged once per call and sub-op (hv_log_refusal): row
+     * nr (HV_NR_HYPERCALLS: numbers beyond the table), bit sub-op. */
+    _Atomic uint64_t refusal_logged[HV_NR_HYPERCALLS + 1];
+    /* SCHEDOP_shutdown_code's reason for the next shutdown, or -1 */
+    _Atomic int shutdown_code;
 
     _Atomic uint64_t n_enosys, n_con_dropped, n_timer_virqs;
     /* Calls by number and first argument (the sub-op of the multiplexed
@@ -92,6 +94,7 @@ struct hv_ctx {
     uint32_t vcpu_id;
     void *vcpu;
     const struct hv_call *call;
+    bool in_multicall;         /* an entry of __HYPERVISOR_multicall */
 };
 
 typedef long (*hv_handler_fn)(struct hv_ctx *c, const uint64_t *a);
@@ -104,6 +107,21 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_event_channel_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_console_io(struct hv_ctx *c, const uint64_t *a);
+/* hv.c: __HYPERVISOR_multicall. */
+long hv_do_multicall(struct hv_ctx *c, const uint64_t *a);
+/* hv_priv.c: the calls Xen serves only to privileged domains (or not at
+ * all with its default build): each returns Xen's refusal to a domU. */
+long hv_do_mmuext_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_xsm_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_sysctl(struct hv_ctx *c, const uint64_t *a);
+long hv_do_domctl(struct hv_ctx *c, const uint64_t *a);
+long hv_do_xenpmu_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_dm_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_hypfs_op(struct hv_ctx *c, const uint64_t *a);
+long hv_do_paging_domctl_cont(struct hv_ctx *c, const uint64_t *a);
+/* Domain domid exists in d's event-channel host (it is how the layer
+ * knows the other domains): Xen's rcu_lock_domain_by_id succeeding. */
+bool hv_domain_exists(struct hv_domain *d, domid_t domid);
 /* hv_physdev.c: PHYSDEVOPs of the IRQ router (d->pirq). */
 long hv_do_physdev_op(struct hv_ctx *c, const uint64_t *a);
 /* hv_gnttab.c: GNTTABOPs of the grant-table core (d->gnttab). */
@@ -128,7 +146,12 @@ int hv_block(struct hv_ctx *c);
 bool hv_stopping(struct hv_domain *d);
 int hv_poll(struct hv_ctx *c, const evtchn_port_t *ports, unsigned int n,
             uint64_t timeout_ns);
-/* Log that sub-op cmd of hypercall nr is not implemented (once). */
+/* Log that the current call refused sub-op cmd with rc, once per domain,
+ * call and sub-op (cmd HV_LOG_WHOLE_CALL: the call as a whole); -ENOSYS
+ * refusals are counted in hv_stats.enosys. */
+#define HV_LOG_WHOLE_CALL (~0u)
+void hv_log_refusal(struct hv_ctx *c, unsigned int cmd, long rc);
+/* hv_log_refusal(c, cmd, -ENOSYS): sub-op cmd is unknown. */
 void hv_log_subop_enosys(struct hv_ctx *c, unsigned int cmd);
 /* A core's handler of sub-op cmd, given the guest's argument struct. */
 typedef int (*hv_struct_fn)(struct hv_ctx *c, unsigned int cmd, void *buf);

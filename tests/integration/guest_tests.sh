@@ -59,7 +59,7 @@ hostile_beside_pingpong() {
     grep "^hostile: FAIL" "$tmp/out"
     echo "$summary"
     echo "$summary" | grep -q " 0 failed$" || fail "hostile: errno checks failed (see FAIL lines above)"
-    [ "$(grep -c '^hostile: ok:' "$tmp/out")" -ge 140 ] || fail "hostile ran fewer checks than expected"
+    [ "$(grep -c '^hostile: ok:' "$tmp/out")" -ge 270 ] || fail "hostile ran fewer checks than expected"
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 

@@ -239,8 +239,9 @@ static void test_console_io(void **state)
                           0x100), -EPERM);
 }
 
-/* HVMOP_pagetable_dying: Xen with hardware paging answers -EINVAL for any
- * existing domain (Linux then stops asking), -ESRCH for none, -EFAULT. */
+/* HVMOP_pagetable_dying: Xen with hardware paging answers -EINVAL for
+ * ourselves (Linux then stops asking), -EOPNOTSUPP for another domain,
+ * -ESRCH for none, -EFAULT. */
 /* hvm_op(op, arg) with the struct at guest address 0x200. */
 static long hvm_op(struct fx *f, unsigned int op, const void *arg, size_t len)
 {
@@ -254,9 +255,9 @@ static void test_pagetable_dying(void **state)
     struct xen_hvm_pagetable_dying p = { .domid = DOMID_SELF, .gpa = 0x1000 };
     assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
                      -EINVAL);
-    p.domid = 7;                    /* exists, not us */
+    p.domid = 7;                    /* exists, not us (hvm.c: d != current) */
     assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
-                     -EINVAL);
+                     -EOPNOTSUPP);
     p.domid = 9;                    /* no such domain */
     assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
                      -ESRCH);
