@@ -2,6 +2,7 @@
 #ifndef XENKVM_HV_INT_H
 #define XENKVM_HV_INT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -120,6 +121,19 @@ static inline int copy_out(struct hv_ctx *c, uint64_t gva, const void *src,
                            size_t len)
 {
     return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
+}
+
+/* A domU may only name itself (DOMID_SELF or its id). Otherwise Xen looks
+ * the domain up first (-ESRCH when absent: rcu_lock_domain_by_any_id),
+ * then asks XSM (dummy policy, XSM_TARGET: -EPERM). */
+static inline int self_domid(struct hv_ctx *c, domid_t domid)
+{
+    if (domid == DOMID_SELF || domid == c->d->domid)
+        return 0;
+    if (domid >= DOMID_FIRST_RESERVED ||
+        !evtchn_domain_shared_info(c->d->evtchn, domid))
+        return -ESRCH;
+    return -EPERM;
 }
 
 /* hv.c helpers for handlers */
