@@ -40,7 +40,12 @@ struct hv_clock {
 struct hv_domain {
     domid_t domid;
     uint32_t max_vcpus;
-    uint64_t ram_pages;
+    /* The reservation (hv_memory.c): mem_lock serialises the reservation
+     * calls and guards the counts; the platform's physmap hooks are
+     * called under it, nothing else is taken inside it. */
+    pthread_mutex_t mem_lock;
+    uint64_t tot_pages, max_pages;
+    uint64_t max_gpfn;         /* highest frame ever mapped (Xen's p2m) */
     struct hv_e820 e820[HV_MAX_E820];
     unsigned int nr_e820;
     struct evtchn_host *evtchn;
@@ -109,6 +114,9 @@ long hv_do_console_io(struct hv_ctx *c, const uint64_t *a);
 long hv_do_physdev_op(struct hv_ctx *c, const uint64_t *a);
 /* hv_gnttab.c: GNTTABOPs of the grant-table core (d->gnttab). */
 long hv_do_grant_table_op(struct hv_ctx *c, const uint64_t *a);
+/* hv_memory.c: the reservation's state at creation (mem_lock, counts,
+ * max_gpfn from the e820 already copied in). */
+void hv_mem_init(struct hv_domain *d, uint64_t ram_pages, uint64_t max_pages);
 
 /* A guest handle's address, and the handlers' guest copies (the caller's
  * vCPU's view): 0 or -EFAULT. */
