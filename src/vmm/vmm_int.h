@@ -285,6 +285,10 @@ void vmm_evtchn_ops(struct evtchn_platform_ops *ops);
 extern const struct hv_platform_ops vmm_hv_ops;
 extern const struct gnttab_ops vmm_gnttab_ops;
 
+/* `xl mem-set`: the reservation's limit to kib + 1 MiB, memory/target
+ * to kib (the caller checked kib against static-max). 0 or -errno. */
+int vmm_domain_set_target(struct vmm_domain *d, uint64_t kib);
+
 /* vmm_mem.c */
 int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen);
 /* A new memslot: size bytes at guest-physical gpa backed by host memory
