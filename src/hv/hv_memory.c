@@ -157,7 +157,12 @@ static long reservation_op(struct hv_ctx *c, unsigned int cmd, uint64_t start,
     struct hv_domain *d = c->d;
     uint64_t list = GUEST_PTR(r.extent_start), i;
     pthread_mutex_lock(&d->mem_lock);
-    for (i = start; i < r.nr_extents && !hv_stopping(d); i++) {
+    for (i = start; i < r.nr_extents; i++) {
+        /* Xen checks for preemption from the second extent on (i !=
+         * nr_done): each call makes progress; a stopping domain's call
+         * ends there. */
+        if (i != start && hv_stopping(d))
+            break;
         if (cmd == XENMEM_increase_reservation) {
             /* A translated guest's pages go nowhere in its physmap. */
             uint64_t n = 1ull << r.extent_order;

@@ -305,6 +305,21 @@ static void test_physmap(void **state)
     assert_int_equal(memop(f, XENMEM_remove_from_physmap, ARG), -EPERM);
 }
 
+/* A domain being stopped: a call still does its first extent (Xen's
+ * preemption check comes from the second on), then ends. */
+static void test_stopping(void **state)
+{
+    struct fx *f = *state;
+    hv_domain_stop(f->d);
+    xen_pfn_t l[3] = { DATA, DATA + 1, DATA + 2 };
+    assert_int_equal(resv(f, XENMEM_decrease_reservation, DOMID_SELF, 0, 0,
+                          l, 3), 1);
+    assert_true(absent[DATA] && !absent[DATA + 1]);
+    assert_int_equal(resv(f, XENMEM_populate_physmap, DOMID_SELF, 0, 0,
+                          l, 3), 1);
+    assert_false(absent[DATA]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maxmem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_physmap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
