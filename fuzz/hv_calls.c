@@ -17,6 +17,11 @@
  * or unmapping one of its mappings, so the guest's table operations meet
  * grants in use. Every mapping is unmapped at the end, and nothing may
  * stay pinned.
+ *
+ * memory_op's reservation calls meet a physmap of the domain's 16 frames
+ * (fz_physmap_*, as the VMM's: a frame given back reads zero and holds
+ * nothing until populated again); seed memory-reservation puts a
+ * reservation, its extent list and the other memory_op structs in memory.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +70,34 @@ static int fz_map_frame(void *dom, uint32_t page, uint64_t gfn)
     return gfn < MEM / 4096 ? 0 : -22;
 }
 
+/* Frames each domain gave back (decrease_reservation), a bit per frame. */
+static uint32_t absent[2];
+
+static int fz_dom(void *dom)
+{
+    return (uint8_t *)dom == mem[0] ? 0 : 1;
+}
+
+static int fz_physmap_remove(void *dom, uint64_t gfn, bool ram_only)
+{
+    (void)ram_only;
+    if (gfn >= MEM / 4096 || (absent[fz_dom(dom)] & (1u << gfn)))
+        return -2;                              /* -ENOENT */
+    absent[fz_dom(dom)] |= 1u << gfn;
+    memset((uint8_t *)dom + gfn * 4096, 0, 4096);
+    return 1;
+}
+
+static int fz_physmap_populate(void *dom, uint64_t gfn)
+{
+    if (gfn >= MEM / 4096)
+        return -22;                             /* -EINVAL */
+    uint32_t bit = 1u << gfn, was = absent[fz_dom(dom)] & bit;
+    absent[fz_dom(dom)] &= ~bit;
+    memset((uint8_t *)dom + gfn * 4096, 0, 4096);
+    return was ? 1 : 0;
+}
+
 static const struct gnttab_ops fz_gt_ops = { fz_gfn_map, fz_map_frame };
 
 static int fz_vcpu_init(void *dom, uint32_t id, const void *ctx)
@@ -100,6 +133,8 @@ static const struct hv_platform_ops fz_ops = {
     .vcpu_up = fz_vcpu, .vcpu_down = fz_vcpu, .vcpu_is_up = fz_vcpu,
     .shutdown = fz_shutdown, .console_write = fz_console,
     .assert_upcall = fz_assert,
+    .physmap_remove = fz_physmap_remove,
+    .physmap_populate = fz_physmap_populate,
 };
 
 static void *ec_map(void *opaque, domid_t dom, uint64_t gfn)
@@ -143,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     evtchn_domain_create(h, &d0);
     for (int i = 0; i < 2; i++) {
         memset(mem[i], 0, MEM);
+        absent[i] = 0;
         memset(&shinfo[i], 0, sizeof(shinfo[i]));
         struct evtchn_domain_config c = { .domid = (domid_t)(i + 1),
             .max_vcpus = 2, .shared_info = &shinfo[i] };

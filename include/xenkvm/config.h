@@ -107,7 +107,8 @@ int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt);
 
 /*
  * A domain's xl.cfg, every key xenkvm reads, in one pass: type (only
- * "pvh"), name, kernel, ramdisk, cmdline (or extra), memory (MiB), vcpus,
+ * "pvh"), name, kernel, ramdisk, cmdline (or extra), memory (MiB), maxmem
+ * (MiB: only equal to memory, xenkvm has no populate-on-demand), vcpus,
  * on_poweroff / on_reboot / on_crash, max_event_channels, max_grant_frames,
  * max_maptrack_frames (xl.cfg(5)'s bounds), irqs / iomem / irq_pins and
  * device_tree. Keys xenkvm does not know are ignored, as xl ignores them.
@@ -166,6 +167,7 @@ struct config_domain {
     char *name, *kernel, *ramdisk, *cmdline;
     char *device_tree;            /* path of the blob, see has_dt */
     uint64_t mem_bytes;           /* 0: not given */
+    uint64_t max_mem_bytes;       /* maxmem; 0: not given (= memory) */
     uint32_t vcpus;               /* 0: not given */
     /* xl's defaults: destroy, restart, destroy */
     enum config_action on_poweroff, on_reboot, on_crash;

@@ -106,12 +106,30 @@ struct hv_platform_ops {
      * pvclock (vcpu_time_info stays zero, XENFEAT_hvm_safe_pvclock is not
      * offered) and system time is CLOCK_MONOTONIC since creation. */
     int (*tsc_info)(void *dom, void *vcpu, uint32_t *khz, int64_t *offset);
+    /* The guest's physmap, for the reservation calls (hv_memory.c); the
+     * VMM owns which frames hold host memory, hv owns the counts.
+     * physmap_remove takes what the guest sees at frame gfn out of it:
+     * ram_only (decrease_reservation) only a populated RAM frame, whose
+     * host memory is released; else (remove_from_physmap) also one of
+     * Xen's pages shown there. 1: a RAM frame was released; 0: a Xen page
+     * was taken away; -ENOENT: nothing there (a hole, beyond RAM, released
+     * before); -EPERM: a frame the guest may not remove (the special
+     * pages; a Xen page when ram_only). NULL: every frame is -ENOENT. */
+    int (*physmap_remove)(void *dom, uint64_t gfn, bool ram_only);
+    /* Give RAM frame gfn a fresh zeroed page (populate_physmap). 1: it
+     * held none (host memory is taken again); 0: it held one, now zero;
+     * -EINVAL: not a RAM frame (special pages, holes, beyond RAM, a Xen
+     * page shown there). NULL: every frame is -EINVAL. */
+    int (*physmap_populate)(void *dom, uint64_t gfn);
 };
 
 struct hv_domain_config {
     domid_t domid;
     uint32_t max_vcpus;
-    uint64_t ram_pages;            /* XENMEM_current/maximum_reservation */
+    uint64_t ram_pages;            /* pages populated at creation */
+    /* The reservation's limit (Xen's max_pages: maxmem plus libxl's
+     * LIBXL_MAXMEM_CONSTANT); below ram_pages: ram_pages. */
+    uint64_t max_pages;
     const struct hv_e820 *e820;    /* XENMEM_memory_map */
     unsigned int nr_e820;
     struct evtchn_host *evtchn;    /* the domain exists there already */
@@ -147,6 +165,15 @@ long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
  * many of want bytes may be shown now; the rest is counted as dropped
  * (hv_stats.console_dropped). Thread-safe. */
 size_t hv_console_allow(struct hv_domain *d, size_t want);
+
+/* The domain's reservation (Xen's tot_pages and max_pages): pages it
+ * holds (populated RAM frames, and increase_reservation's unmapped pages)
+ * and the most it may hold. Either pointer may be NULL. Thread-safe. */
+void hv_mem_get(struct hv_domain *d, uint64_t *tot_pages, uint64_t *max_pages);
+/* Set max_pages (XEN_DOMCTL_max_mem, as `xl mem-set` does with the new
+ * target plus LIBXL_MAXMEM_CONSTANT). Below tot_pages is allowed, as in
+ * Xen: nothing is taken away, the guest only cannot grow. Thread-safe. */
+void hv_mem_set_max(struct hv_domain *d, uint64_t max_pages);
 
 /* Write the 128 stubs described above into page (4 KiB host memory). */
 void hv_fill_hypercall_page(void *page);

@@ -68,6 +68,11 @@ struct vmm_domain_irq {
 struct vmm_domain_config {
     const char *name;          /* required, unique */
     uint64_t mem_bytes;        /* RAM; 0: 64 MiB */
+    /* xl.cfg maxmem: the reservation's limit (XENMEM_maximum_reservation
+     * is this plus libxl's 1 MiB). 0: mem_bytes. Above mem_bytes libxl
+     * builds a PVH guest with populate-on-demand, which xenkvm does not
+     * have; below it libxl's build fails: both refused. */
+    uint64_t max_mem_bytes;
     uint32_t vcpus;            /* 0: 1 */
     const char *kernel;        /* PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) */
     const char *ramdisk;       /* optional: start_info module 0 */

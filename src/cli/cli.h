@@ -16,6 +16,7 @@ int cli_shutdown(int argc, char **argv);  /* reboot, destroy */
 int cli_reboot(int argc, char **argv);
 int cli_destroy(int argc, char **argv);
 int cli_block_detach(int argc, char **argv);
+int cli_mem_set(int argc, char **argv);
 
 /* cli_ctl.c: the control socket's client side for every subcommand. */
 /* The message for a failed ctl_client_open/call (rc, err). */

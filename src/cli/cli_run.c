@@ -106,6 +106,7 @@ static void to_vmm_config(const struct config_domain *c,
     v->ramdisk = c->ramdisk;
     v->cmdline = c->cmdline;
     v->mem_bytes = c->mem_bytes;
+    v->max_mem_bytes = c->max_mem_bytes;
     v->vcpus = c->vcpus;
     v->on_poweroff = action[c->on_poweroff];
     v->on_reboot = action[c->on_reboot];

@@ -116,6 +116,17 @@ int cli_block_detach(int argc, char **argv)
                          a.arg, a.arg2);
 }
 
+int cli_mem_set(int argc, char **argv)
+{
+    struct cli_ctl_args a;
+    if (cli_ctl_args(argc, argv, 1, false, &a) || !a.arg2) {
+        fprintf(stderr, "usage: xenkvm mem-set [--socket PATH] DOMAIN MIB\n");
+        return 2;
+    }
+    return cli_ctl_callf(&a, "xenkvm mem-set", "mem-set %.100s %.100s",
+                         a.arg, a.arg2);
+}
+
 int cli_reboot(int argc, char **argv)
 {
     return domain_verb(argc, argv, "reboot");

@@ -22,6 +22,7 @@ static const struct cli_cmd cli_cmds[] = {
     { "shutdown", cli_shutdown, "ask a domain to power off ([-w|--wait])" },
     { "reboot", cli_reboot, "ask a domain to reboot (then its on_reboot)" },
     { "block-detach", cli_block_detach, "hot-unplug a domain's disk (DOMAIN VDEV)" },
+    { "mem-set", cli_mem_set, "set a domain's balloon target (DOMAIN MIB)" },
     { "xenstored", cli_xenstored, "run the XenStore daemon on a Unix socket" },
 };
 

@@ -265,7 +265,7 @@ static int get_u32(XLU_Config *c, const char *key, long lo, long hi,
     return 1;
 }
 
-/* type, name, kernel, ramdisk, cmdline/extra, memory, vcpus. */
+/* type, name, kernel, ramdisk, cmdline/extra, memory, maxmem, vcpus. */
 static int parse_basics(XLU_Config *c, const char *name, unsigned int flags,
                         FILE *report, struct config_domain *out)
 {
@@ -299,6 +299,27 @@ static int parse_basics(XLU_Config *c, const char *name, unsigned int flags,
         out->mem_bytes = (uint64_t)l << 20;
     } else if (e != ESRCH) {
         fprintf(report, "%s: memory must be a number (MiB)\n", name);
+        return -EINVAL;
+    }
+    /* maxmem: libxl builds a PVH guest whose maxmem is above its memory
+     * with populate-on-demand (xenkvm has none); below it, libxl's build
+     * cannot populate the memory. */
+    e = xlu_cfg_get_long(c, "maxmem", &l, 1);
+    if (e == 0 && (l < CONFIG_MIN_MEMORY_MIB || l > CONFIG_MAX_MEMORY_MIB)) {
+        fprintf(report, "%s: maxmem = %ld: must be %u..%u (MiB)\n", name, l,
+                CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB);
+        return -EINVAL;
+    } else if (e == 0 && out->mem_bytes && ((uint64_t)l << 20) != out->mem_bytes) {
+        fprintf(report, "%s: maxmem = %ld: %s memory = %llu; maxmem above "
+                "memory needs populate-on-demand, which xenkvm does not "
+                "have\n", name, l,
+                ((uint64_t)l << 20) > out->mem_bytes ? "above" : "below",
+                (unsigned long long)(out->mem_bytes >> 20));
+        return -EINVAL;
+    } else if (e == 0) {
+        out->max_mem_bytes = (uint64_t)l << 20;
+    } else if (e != ESRCH) {
+        fprintf(report, "%s: maxmem must be a number (MiB)\n", name);
         return -EINVAL;
     }
     e = xlu_cfg_get_long(c, "vcpus", &l, 1);

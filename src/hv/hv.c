@@ -75,10 +75,10 @@ struct hv_domain *hv_domain_create(const struct hv_domain_config *cfg)
     d->domid = cfg->domid;
     snprintf(d->log_prefix, sizeof(d->log_prefix), "xenkvm: dom%u: ", d->domid);
     d->max_vcpus = cfg->max_vcpus;
-    d->ram_pages = cfg->ram_pages;
     if (cfg->nr_e820)
         memcpy(d->e820, cfg->e820, cfg->nr_e820 * sizeof(d->e820[0]));
     d->nr_e820 = cfg->nr_e820;
+    hv_mem_init(d, cfg->ram_pages, cfg->max_pages);
     d->evtchn = cfg->evtchn;
     d->ops = *cfg->ops;
     d->opaque = cfg->opaque;
@@ -124,6 +124,7 @@ void hv_domain_destroy(struct hv_domain *d)
     hv_time_fini(d);           /* no timer fires after this */
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->lock);
+    pthread_mutex_destroy(&d->mem_lock);
     free(d->vcpus);
     free(d);
 }

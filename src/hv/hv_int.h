@@ -2,6 +2,7 @@
 #ifndef XENKVM_HV_INT_H
 #define XENKVM_HV_INT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -39,7 +40,12 @@ struct hv_clock {
 struct hv_domain {
     domid_t domid;
     uint32_t max_vcpus;
-    uint64_t ram_pages;
+    /* The reservation (hv_memory.c): mem_lock serialises the reservation
+     * calls and guards the counts; the platform's physmap hooks are
+     * called under it, nothing else is taken inside it. */
+    pthread_mutex_t mem_lock;
+    uint64_t tot_pages, max_pages;
+    uint64_t max_gpfn;         /* highest frame ever mapped (Xen's p2m) */
     struct hv_e820 e820[HV_MAX_E820];
     unsigned int nr_e820;
     struct evtchn_host *evtchn;
@@ -126,6 +132,9 @@ bool hv_domain_exists(struct hv_domain *d, domid_t domid);
 long hv_do_physdev_op(struct hv_ctx *c, const uint64_t *a);
 /* hv_gnttab.c: GNTTABOPs of the grant-table core (d->gnttab). */
 long hv_do_grant_table_op(struct hv_ctx *c, const uint64_t *a);
+/* hv_memory.c: the reservation's state at creation (mem_lock, counts,
+ * max_gpfn from the e820 already copied in). */
+void hv_mem_init(struct hv_domain *d, uint64_t ram_pages, uint64_t max_pages);
 
 /* A guest handle's address, and the handlers' guest copies (the caller's
  * vCPU's view): 0 or -EFAULT. */
@@ -138,6 +147,19 @@ static inline int copy_out(struct hv_ctx *c, uint64_t gva, const void *src,
                            size_t len)
 {
     return hv_copy_to_guest(c->d, c->vcpu, gva, src, len);
+}
+
+/* A domU may only name itself (DOMID_SELF or its id). Otherwise Xen looks
+ * the domain up first (-ESRCH when absent: rcu_lock_domain_by_any_id),
+ * then asks XSM (dummy policy, XSM_TARGET: -EPERM). */
+static inline int self_domid(struct hv_ctx *c, domid_t domid)
+{
+    if (domid == DOMID_SELF || domid == c->d->domid)
+        return 0;
+    if (domid >= DOMID_FIRST_RESERVED ||
+        !evtchn_domain_shared_info(c->d->evtchn, domid))
+        return -ESRCH;
+    return -EPERM;
 }
 
 /* hv.c helpers for handlers */

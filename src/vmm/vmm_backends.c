@@ -76,6 +76,20 @@ int vmm_domain_request_shutdown(struct vmm_domain *d, bool reboot)
                                reboot ? "reboot" : "poweroff");
 }
 
+int vmm_domain_set_target(struct vmm_domain *d, uint64_t kib)
+{
+    if (!d->h->xs)
+        return -ENOSYS;
+    /* As `xl mem-set` (libxl_set_memory_target, enforce): max_pages
+     * becomes the target plus LIBXL_MAXMEM_CONSTANT, then the guest's
+     * balloon is told the target. */
+    hv_mem_set_max(d->hv, ((kib << 10) + (1ull << 20)) / VMM_PAGE);
+    char p[96];
+    snprintf(p, sizeof(p), "/local/domain/%u/memory/target", d->domid);
+    return store_client_printf(be_xenstore_client(d->h->xs), p, "%llu",
+                               (unsigned long long)kib);
+}
+
 /* ---- the dom0 ping-pong peer ---- */
 
 int vmm_dom0pp_start(struct vmm_host *h)

@@ -7,6 +7,7 @@
  *   console DOMAIN       attach to the guest's console (streaming)
  *   shutdown DOMAIN      write "poweroff" to its control/shutdown, as xl
  *   destroy DOMAIN       stop it now; the other domains go on
+ *   mem-set DOMAIN MIB   balloon target: memory/target, max_pages, as xl
  *   evtchn list [DOMID]  every port of every domain (or one), like lsevtchn
  *   irq list, irq raise LINE   (src/ctl/ctl_irq.c)
  *
@@ -213,6 +214,41 @@ static void reboot_verb(void *opaque, struct ctl_req *req)
     request(opaque, req, true);
 }
 
+/* mem-set DOMAIN MIB: the balloon target, as `xl mem-set` (libxl has no
+ * floor for a domU; above static-max its error). */
+static void mem_set(void *opaque, struct ctl_req *req)
+{
+    if (req->argc != 2) {
+        ctl_req_usage(req);
+        return;
+    }
+    struct vmm_domain *d = find(opaque, req, req->argv[0]);
+    if (!d)
+        return;
+    char *end;
+    errno = 0;
+    unsigned long long mib = strtoull(req->argv[1], &end, 10);
+    if (errno || end == req->argv[1] || *end || req->argv[1][0] == '-' ||
+        mib > (1ull << 32)) {
+        ctl_req_error(req, "invalid memory size: %s", req->argv[1]);
+        return;
+    }
+    if (!running(d)) {
+        ctl_req_error(req, "domain %s is not running", d->name);
+        return;
+    }
+    if ((mib << 20) > d->max_mem_bytes) {
+        ctl_req_error(req, "memory_dynamic_max must be less than or equal "
+                      "to memory_static_max (%llu MiB)",
+                      (unsigned long long)(d->max_mem_bytes >> 20));
+        return;
+    }
+    int rc = vmm_domain_set_target(d, mib << 10);
+    if (rc)
+        ctl_req_error(req, "cannot set the memory target of %s: %s", d->name,
+                      strerror(-rc));
+}
+
 /* block-detach DOMAIN VDEV: the disk leaves as with `xl block-detach`
  * (the frontend is asked to close; the answer does not wait for it). */
 static void block_detach(void *opaque, struct ctl_req *req)
@@ -337,6 +373,7 @@ static const struct {
     { "shutdown", "shutdown DOMAIN", shutdown_verb },
     { "reboot", "reboot DOMAIN", reboot_verb },
     { "block-detach", "block-detach DOMAIN VDEV", block_detach },
+    { "mem-set", "mem-set DOMAIN MIB", mem_set },
     { "destroy", "destroy DOMAIN", destroy },
     { "evtchn list", "evtchn list [DOMID]", evtchn_list },
 };

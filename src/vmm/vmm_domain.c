@@ -192,6 +192,8 @@ static int hv_up(struct vmm_domain *d, const struct vmm_domain_config *cfg,
     struct hv_domain_config hc = {
         .domid = d->domid, .max_vcpus = d->nr_vcpus,
         .ram_pages = d->ram_size / VMM_PAGE,
+        /* libxl: maxmem plus LIBXL_MAXMEM_CONSTANT (1 MiB) */
+        .max_pages = (d->max_mem_bytes + (1ull << 20)) / VMM_PAGE,
         .e820 = d->e820, .nr_e820 = d->nr_e820, .evtchn = d->h->evtchn,
         .ops = &vmm_hv_ops, .opaque = d, .pirq = d->h->pirq,
         .gnttab = d->gnttab, .gnttab_host = d->h->gnttab,
@@ -359,6 +361,21 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
                  "(page multiple)", cfg->name);
         return -EINVAL;
     }
+    uint64_t maxmem = cfg->max_mem_bytes ? cfg->max_mem_bytes : mem;
+    if (maxmem > mem) {
+        snprintf(err, errlen, "domain '%s': maxmem (%llu MiB) above memory "
+                 "(%llu MiB) needs populate-on-demand, which xenkvm does not "
+                 "have", cfg->name, (unsigned long long)(maxmem >> 20),
+                 (unsigned long long)(mem >> 20));
+        return -EINVAL;
+    }
+    if (maxmem < mem) {
+        /* libxl's build would fail to populate memory beyond maxmem */
+        snprintf(err, errlen, "domain '%s': maxmem (%llu MiB) below memory "
+                 "(%llu MiB)", cfg->name, (unsigned long long)(maxmem >> 20),
+                 (unsigned long long)(mem >> 20));
+        return -EINVAL;
+    }
     uint32_t nv = cfg->vcpus ? cfg->vcpus : 1;
     if (nv > VMM_MAX_VCPUS) {
         snprintf(err, errlen, "domain '%s': at most %d vCPUs", cfg->name,
@@ -377,6 +394,7 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
     d->vmfd = d->memfd = -1;
     snprintf(d->name, sizeof(d->name), "%s", cfg->name);
     d->ram_size = mem;
+    d->max_mem_bytes = maxmem;
     d->nr_vcpus = nv;
     d->on_poweroff = cfg->on_poweroff;
     d->on_reboot = cfg->on_reboot;

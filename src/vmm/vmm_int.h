@@ -125,6 +125,11 @@ struct vmm_domain {
     uint8_t *shinfo;              /* = the first of them */
     struct vmm_xenpage *xp;       /* where each is shown, under lock */
     uint32_t nr_xp;
+    /* RAM frames whose host memory the guest gave back (a bit per frame,
+     * set by decrease_reservation, cleared by populate_physmap; atomic).
+     * The frame stays in its memslot: see vmm_mem_physmap_remove. */
+    uint64_t *ram_absent;
+    uint64_t max_mem_bytes;       /* xl.cfg maxmem (>= ram_size) */
     uint32_t next_slot;
     uint32_t nr_vcpus;
     struct vmm_vcpu *vcpus;
@@ -280,6 +285,10 @@ void vmm_evtchn_ops(struct evtchn_platform_ops *ops);
 extern const struct hv_platform_ops vmm_hv_ops;
 extern const struct gnttab_ops vmm_gnttab_ops;
 
+/* `xl mem-set`: the reservation's limit to kib + 1 MiB, memory/target
+ * to kib (the caller checked kib against static-max). 0 or -errno. */
+int vmm_domain_set_target(struct vmm_domain *d, uint64_t kib);
+
 /* vmm_mem.c */
 int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen);
 /* A new memslot: size bytes at guest-physical gpa backed by host memory
@@ -302,6 +311,15 @@ void *vmm_gva_map(struct vmm_domain *d, const struct kvm_sregs *sregs,
  * -EINVAL for a frame the guest may not use (special pages, the APIC
  * window, beyond 2^40), or -errno. */
 int vmm_map_xenpage(struct vmm_domain *d, uint32_t idx, uint64_t gfn);
+/* hv_platform_ops.physmap_remove and physmap_populate (xenkvm/hv.h) on
+ * d's memfd. A released frame stays in the RAM memslot (unmapping one
+ * page of a slot would split it): its memfd range is a hole, so a guest
+ * that touches it before populating it again reads zeros and costs the
+ * host a page again, at most its RAM size in all (the memfd never grows);
+ * the reservation (hv's tot_pages) does not count such a page, and
+ * populate_physmap punches it out again so the new page reads zero. */
+int vmm_mem_physmap_remove(struct vmm_domain *d, uint64_t gfn, bool ram_only);
+int vmm_mem_physmap_populate(struct vmm_domain *d, uint64_t gfn);
 
 /* vmm_vcpu.c. The KVM_EXIT_XEN_HCALL in run (a vCPU's kvm_run, registers as KVM
  * reported them) served by hv_hypercall of hv for vCPU vcpu_id (vcpu: its

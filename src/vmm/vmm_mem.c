@@ -48,8 +48,9 @@ int vmm_mem_init(struct vmm_domain *d, char *err, size_t errlen)
     d->nr_xp = VMM_XP_GNTTAB + d->max_grant_frames +
                gnttab_status_pages(d->max_grant_frames);
     d->xp = calloc(d->nr_xp, sizeof(*d->xp));
+    d->ram_absent = calloc((d->ram_size / VMM_PAGE + 63) / 64, sizeof(uint64_t));
     d->memfd = memfd_create(d->name, MFD_CLOEXEC);
-    if (!d->xp || d->memfd < 0 || ftruncate(d->memfd, (off_t)MEM_TOTAL(d)) < 0) {
+    if (!d->xp || !d->ram_absent || d->memfd < 0 || ftruncate(d->memfd, (off_t)MEM_TOTAL(d)) < 0) {
         snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
                  (unsigned long long)(d->ram_size >> 20), strerror(errno));
         return -ENOMEM;
@@ -101,6 +102,7 @@ void vmm_mem_fini(struct vmm_domain *d)
     if (d->memfd >= 0)
         close(d->memfd);
     free(d->xp);
+    free(d->ram_absent);
 }
 
 void *vmm_gfn_map(struct vmm_domain *d, uint64_t gfn)
@@ -282,4 +284,66 @@ int vmm_map_xenpage(struct vmm_domain *d, uint32_t idx, uint64_t gfn)
 out:
     pthread_mutex_unlock(&d->lock);
     return rc;
+}
+
+/* Free the host memory of RAM frame gfn (its memfd page). */
+static int punch(struct vmm_domain *d, uint64_t gfn)
+{
+    if (fallocate(d->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)(gfn * VMM_PAGE), VMM_PAGE) < 0) {
+        vmm_log(d, "cannot release frame %#llx: %s",
+                (unsigned long long)gfn, strerror(errno));
+        return -EIO;
+    }
+    return 0;
+}
+
+/* The Xen page shown at gfn, or -1. Under d->lock. */
+static int xenpage_at(struct vmm_domain *d, uint64_t gfn)
+{
+    for (uint32_t i = 0; i < d->nr_xp; i++)
+        if (d->xp[i].gfn == gfn)
+            return (int)i;
+    return -1;
+}
+
+int vmm_mem_physmap_remove(struct vmm_domain *d, uint64_t gfn, bool ram_only)
+{
+    uint64_t sp = VMM_SPECIAL_GPA / VMM_PAGE;
+    if (gfn >= sp && gfn < sp + VMM_SPECIAL_PAGES)
+        return -EPERM;
+    pthread_mutex_lock(&d->lock);
+    int rc, xp = xenpage_at(d, gfn);
+    if (xp >= 0) {
+        /* Xen would take its page out; ours gives the frame back */
+        rc = ram_only ? -EPERM : xenpage_hide(d, (uint32_t)xp);
+        pthread_mutex_unlock(&d->lock);
+        return rc;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (gfn >= d->ram_size / VMM_PAGE)
+        return -ENOENT;
+    uint64_t bit = 1ull << (gfn % 64);
+    if (__atomic_fetch_or(&d->ram_absent[gfn / 64], bit, __ATOMIC_ACQ_REL) & bit)
+        return -ENOENT;                     /* released before */
+    rc = punch(d, gfn);
+    return rc ? rc : 1;
+}
+
+int vmm_mem_physmap_populate(struct vmm_domain *d, uint64_t gfn)
+{
+    if (gfn >= d->ram_size / VMM_PAGE)
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    int xp = xenpage_at(d, gfn);
+    pthread_mutex_unlock(&d->lock);
+    if (xp >= 0)
+        return -EINVAL;
+    /* A fresh page reads zero, also one the guest touched while absent. */
+    int rc = punch(d, gfn);
+    if (rc)
+        return rc;
+    uint64_t bit = 1ull << (gfn % 64);
+    return (__atomic_fetch_and(&d->ram_absent[gfn / 64], ~bit,
+                               __ATOMIC_ACQ_REL) & bit) ? 1 : 0;
 }

@@ -170,6 +170,16 @@ static int hvo_tsc_info(void *dom, void *vcpu, uint32_t *khz, int64_t *offset)
     return 0;
 }
 
+static int hvo_physmap_remove(void *dom, uint64_t gfn, bool ram_only)
+{
+    return vmm_mem_physmap_remove(dom, gfn, ram_only);
+}
+
+static int hvo_physmap_populate(void *dom, uint64_t gfn)
+{
+    return vmm_mem_physmap_populate(dom, gfn);
+}
+
 const struct hv_platform_ops vmm_hv_ops = {
     .gva_map = hvo_gva_map,
     .gfn_map = hvo_gfn_map,
@@ -182,6 +192,8 @@ const struct hv_platform_ops vmm_hv_ops = {
     .console_write = hvo_console_write,
     .assert_upcall = hvo_assert_upcall,
     .tsc_info = hvo_tsc_info,
+    .physmap_remove = hvo_physmap_remove,
+    .physmap_populate = hvo_physmap_populate,
 };
 
 /* ---- the grant-table core's hooks ---- */

@@ -274,10 +274,26 @@ while True:
     data += d
 print(data.decode().strip())
 PY
-    grep -q "^error: unknown request 'frobnicate now' (known: list \[DOMAIN\], console DOMAIN, shutdown DOMAIN, reboot DOMAIN, block-detach DOMAIN VDEV, destroy DOMAIN, evtchn list \[DOMID\], irq list, irq raise LINE)$" "$tmp/cmd" ||
+    grep -q "^error: unknown request 'frobnicate now' (known: list \[DOMAIN\], console DOMAIN, shutdown DOMAIN, reboot DOMAIN, block-detach DOMAIN VDEV, mem-set DOMAIN MIB, destroy DOMAIN, evtchn list \[DOMID\], irq list, irq raise LINE)$" "$tmp/cmd" ||
         fail "unknown verb"
     cmd list
     [ $rc -eq 0 ] || fail "the server did not go on"
+    cmd shutdown alice; cmd shutdown bob
+    finish
+    [ $rc -eq 0 ] || fail "run: exit status $rc"
+    ;;
+mem_set)
+    # xl mem-set's checks: the domain, the size, static-max (16 MiB here)
+    start --control "$ctl"
+    cmd mem-set carol 8
+    [ $rc -eq 1 ] && grep -q "is an invalid domain identifier" "$tmp/cmd" || fail "mem-set carol"
+    cmd mem-set alice lots
+    [ $rc -eq 1 ] && grep -q "invalid memory size: lots" "$tmp/cmd" || fail "mem-set lots"
+    cmd mem-set alice 17
+    [ $rc -eq 1 ] && grep -q "memory_dynamic_max must be less than or equal to memory_static_max (16 MiB)" "$tmp/cmd" ||
+        fail "mem-set above static-max"
+    cmd mem-set alice 8
+    [ $rc -eq 0 ] || fail "mem-set alice 8: exit status $rc"
     cmd shutdown alice; cmd shutdown bob
     finish
     [ $rc -eq 0 ] || fail "run: exit status $rc"

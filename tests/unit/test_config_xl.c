@@ -124,7 +124,8 @@ static void test_domain_all_keys(void **state)
     char *msg;
     int rc = run_dom("type = \"pvh\"\nname = \"web\"\nkernel = \"/k.elf\"\n"
                      "ramdisk = \"/r.img\"\nextra = \"from extra\"\n"
-                     "cmdline = \"console=hvc0\"\nmemory = 256\nvcpus = 4\n"
+                     "cmdline = \"console=hvc0\"\nmemory = 256\nmaxmem = 256\n"
+                     "vcpus = 4\n"
                      "on_poweroff = \"preserve\"\non_crash = \"restart\"\n"
                      "on_reboot = \"destroy\"\n"
                      "max_event_channels = 100\nmax_grant_frames = 32\n"
@@ -142,6 +143,7 @@ static void test_domain_all_keys(void **state)
     assert_string_equal(c.ramdisk, "/r.img");
     assert_string_equal(c.cmdline, "console=hvc0");   /* cmdline over extra */
     assert_int_equal(c.mem_bytes, 256ull << 20);
+    assert_int_equal(c.max_mem_bytes, 256ull << 20);
     assert_int_equal(c.vcpus, 4);
     assert_int_equal(c.on_poweroff, CONFIG_ACTION_PRESERVE);
     assert_int_equal(c.on_crash, CONFIG_ACTION_RESTART);
@@ -167,6 +169,7 @@ static void test_domain_all_keys(void **state)
     assert_null(c.ramdisk);
     assert_null(c.device_tree);
     assert_int_equal(c.mem_bytes, 0);
+    assert_int_equal(c.max_mem_bytes, 0);
     assert_int_equal(c.vcpus, 0);
     assert_int_equal(c.max_event_channels, 0);
     assert_int_equal(c.max_grant_frames, 0);
@@ -199,6 +202,11 @@ static void test_domain_bad_values(void **state)
         { "memory = 1\n", "g.cfg: memory = 1: must be 2..3072 (MiB)" },
         { "memory = 3073\n", "g.cfg: memory = 3073: must be 2..3072" },
         { "memory = \"lots\"\n", "g.cfg: memory must be a number (MiB)" },
+        { "maxmem = 1\n", "g.cfg: maxmem = 1: must be 2..3072 (MiB)" },
+        { "maxmem = \"lots\"\n", "g.cfg: maxmem must be a number (MiB)" },
+        { "memory = 64\nmaxmem = 128\n", "g.cfg: maxmem = 128: above memory "
+          "= 64; maxmem above memory needs populate-on-demand" },
+        { "memory = 64\nmaxmem = 32\n", "g.cfg: maxmem = 32: below memory = 64" },
         { "vcpus = 0\n", "g.cfg: vcpus = 0: must be 1..64" },
         { "vcpus = 65\n", "g.cfg: vcpus = 65: must be 1..64" },
         { "vcpus = \"x\"\n", "g.cfg: vcpus must be a number" },
