@@ -154,13 +154,13 @@ static void list(void *opaque, struct ctl_req *req)
 
 /* ---- console, shutdown, destroy ---- */
 
-/* The one DOMAIN argument of console, shutdown and destroy, or NULL
- * after answering: the usage, xl's unknown-domain error, or (must_run)
- * that the domain is not running. */
+/* The DOMAIN argument (the first of argc) of a verb, or NULL after
+ * answering: the usage, xl's unknown-domain error, or (must_run) that the
+ * domain is not running. */
 static struct vmm_domain *verb_domain(struct vmm_host *h, struct ctl_req *req,
-                                      bool must_run)
+                                      int argc, bool must_run)
 {
-    if (req->argc != 1) {
+    if (req->argc != argc) {
         ctl_req_usage(req);
         return NULL;
     }
@@ -174,7 +174,7 @@ static struct vmm_domain *verb_domain(struct vmm_host *h, struct ctl_req *req,
 
 static void console(void *opaque, struct ctl_req *req)
 {
-    struct vmm_domain *d = verb_domain(opaque, req, true);
+    struct vmm_domain *d = verb_domain(opaque, req, 1, true);
     if (!d)
         return;
     /* One client at a time, as xenconsoled: two keyboards typing into one
@@ -195,7 +195,7 @@ static void console(void *opaque, struct ctl_req *req)
 
 static void request(void *opaque, struct ctl_req *req, bool reboot)
 {
-    struct vmm_domain *d = verb_domain(opaque, req, true);
+    struct vmm_domain *d = verb_domain(opaque, req, 1, true);
     if (!d)
         return;
     int rc = vmm_domain_request_shutdown(d, reboot);
@@ -218,11 +218,7 @@ static void reboot_verb(void *opaque, struct ctl_req *req)
  * floor for a domU; above static-max its error). */
 static void mem_set(void *opaque, struct ctl_req *req)
 {
-    if (req->argc != 2) {
-        ctl_req_usage(req);
-        return;
-    }
-    struct vmm_domain *d = find(opaque, req, req->argv[0]);
+    struct vmm_domain *d = verb_domain(opaque, req, 2, true);
     if (!d)
         return;
     char *end;
@@ -231,10 +227,6 @@ static void mem_set(void *opaque, struct ctl_req *req)
     if (errno || end == req->argv[1] || *end || req->argv[1][0] == '-' ||
         mib > (1ull << 32)) {
         ctl_req_error(req, "invalid memory size: %s", req->argv[1]);
-        return;
-    }
-    if (!running(d)) {
-        ctl_req_error(req, "domain %s is not running", d->name);
         return;
     }
     if ((mib << 20) > d->max_mem_bytes) {
@@ -253,24 +245,16 @@ static void mem_set(void *opaque, struct ctl_req *req)
  * (the frontend is asked to close; the answer does not wait for it). */
 static void block_detach(void *opaque, struct ctl_req *req)
 {
-    if (req->argc != 2) {
-        ctl_req_usage(req);
-        return;
-    }
-    struct vmm_domain *d = find(opaque, req, req->argv[0]);
+    struct vmm_domain *d = verb_domain(opaque, req, 2, true);
     if (!d)
         return;
-    if (!running(d)) {
-        ctl_req_error(req, "domain %s is not running", d->name);
-        return;
-    }
     if (vmm_disk_detach(d, req->argv[1]))
         ctl_req_error(req, "domain %s has no disk %s", d->name, req->argv[1]);
 }
 
 static void destroy(void *opaque, struct ctl_req *req)
 {
-    struct vmm_domain *d = verb_domain(opaque, req, false);
+    struct vmm_domain *d = verb_domain(opaque, req, 1, false);
     if (d)
         vmm_domain_kill(d);
 }

@@ -14,6 +14,7 @@
 #include <xen/xen.h>
 
 #include "xenkvm/evtchn.h"
+#include "xenkvm/hv.h"
 
 #define MEM (HV_TEST_PAGES * 4096)
 
@@ -74,6 +75,23 @@ static __attribute__((unused)) void hv_test_host_destroy(struct evtchn_host *h)
     evtchn_domain_destroy(h, 1);
     evtchn_domain_destroy(h, 0);
     evtchn_host_destroy(h);
+}
+
+/* The fixture of test_hv.c, test_hv_abi.c and test_hv_memory.c: the host,
+ * the guest's hv domain (1) and a domain 7 beside it. */
+struct hv_test_fx {
+    struct evtchn_host *h;
+    struct hv_domain *d;
+};
+
+/* cmocka teardown of that fixture (*state: a struct hv_test_fx). */
+static __attribute__((unused)) int hv_test_teardown(void **state)
+{
+    struct hv_test_fx *f = *state;
+    hv_domain_destroy(f->d);
+    evtchn_domain_destroy(f->h, 7);
+    hv_test_host_destroy(f->h);
+    return 0;
 }
 
 #endif

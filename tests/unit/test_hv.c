@@ -80,18 +80,13 @@ static const struct hv_platform_ops ops = {
     .console_write = t_console, .assert_upcall = t_assert,
 };
 
-struct fx {
-    struct evtchn_host *h;
-    struct hv_domain *d;
-};
-
 static const struct hv_e820 e820[2] = {
     { 0, 0xa0000, 1 }, { 0x100000, 0x100000, 1 },
 };
 
 static int setup(void **state)
 {
-    static struct fx f;
+    static struct hv_test_fx f;
     unmapped_gfn = 5;                  /* a hole in the guest's memory */
     f.h = hv_test_host(2, false);
     struct evtchn_domain_config c7 = { .domid = 7, .max_vcpus = 1 };
@@ -110,16 +105,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    hv_domain_destroy(f->d);
-    evtchn_domain_destroy(f->h, 7);
-    hv_test_host_destroy(f->h);
-    return 0;
-}
-
-static long call(struct fx *f, unsigned int nr, uint64_t a0, uint64_t a1,
+static long call(struct hv_test_fx *f, unsigned int nr, uint64_t a0, uint64_t a1,
                  uint64_t a2)
 {
     struct hv_call c = { .nr = nr, .arg = { a0, a1, a2 }, .long_mode = true };
@@ -145,7 +131,7 @@ static void test_stub_page(void **state)
 
 static void test_dispatch_errors(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     assert_int_equal(call(f, 63, 0, 0, 0), -ENOSYS);
     assert_int_equal(call(f, 1000, 0, 0, 0), -ENOSYS);
     struct hv_call user = { .nr = __HYPERVISOR_xen_version, .long_mode = true,
@@ -183,7 +169,7 @@ static void stat_row(void *arg, const char *name, unsigned int nr,
  * refused calls count too (they were made). */
 static void test_call_stats(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     call(f, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
     call(f, __HYPERVISOR_xen_version, XENVER_version, 0, 0);
     call(f, __HYPERVISOR_xen_version, 1000, 0, 0);
@@ -212,7 +198,7 @@ static void test_call_stats(void **state)
 
 static void test_copy_bounds(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     char buf[64];
     memset(mem + 4096 * 4 + 4096 - 8, 'x', 8);
     /* straddles into the unmapped frame 5 */
@@ -227,7 +213,7 @@ static void test_copy_bounds(void **state)
 
 static void test_console_io(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     memcpy(mem + 0x100, "hello", 5);
     assert_int_equal(call(f, __HYPERVISOR_console_io, CONSOLEIO_write, 5,
                           0x100), 0);
@@ -243,7 +229,7 @@ static void test_console_io(void **state)
  * ourselves (Linux then stops asking), -EOPNOTSUPP for another domain,
  * -ESRCH for none, -EFAULT. */
 /* hvm_op(op, arg) with the struct at guest address 0x200. */
-static long hvm_op(struct fx *f, unsigned int op, const void *arg, size_t len)
+static long hvm_op(struct hv_test_fx *f, unsigned int op, const void *arg, size_t len)
 {
     memcpy(mem + 0x200, arg, len);
     return call(f, __HYPERVISOR_hvm_op, op, 0x200, 0);
@@ -251,7 +237,7 @@ static long hvm_op(struct fx *f, unsigned int op, const void *arg, size_t len)
 
 static void test_pagetable_dying(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct xen_hvm_pagetable_dying p = { .domid = DOMID_SELF, .gpa = 0x1000 };
     assert_int_equal(hvm_op(f, HVMOP_pagetable_dying, &p, sizeof(p)),
                      -EINVAL);
@@ -270,7 +256,7 @@ static void test_pagetable_dying(void **state)
 
 static void test_hvm_params(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct xen_hvm_param p = { .domid = DOMID_SELF, .index = HVM_NR_PARAMS };
     assert_int_equal(hvm_op(f, HVMOP_get_param, &p, sizeof(p)),
                      -EINVAL);
@@ -305,7 +291,7 @@ static void test_hvm_params(void **state)
 
 static void test_upcall_vector(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct xen_hvm_evtchn_upcall_vector u = { .vcpu = 0, .vector = 0x0f };
     memcpy(mem + 0x300, &u, sizeof(u));
     assert_int_equal(call(f, __HYPERVISOR_hvm_op,
@@ -327,7 +313,7 @@ static void test_upcall_vector(void **state)
 
 static void test_event_channel_op(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct evtchn_alloc_unbound au = { .dom = DOMID_SELF, .remote_dom = 0 };
     memcpy(mem + 0x400, &au, sizeof(au));
     assert_int_equal(call(f, __HYPERVISOR_event_channel_op,
@@ -341,7 +327,7 @@ static void test_event_channel_op(void **state)
 }
 
 /* VCPUOP_register_vcpu_info as hv_hypercall(vcpu caller) for vcpu target. */
-static long register_vi(struct fx *f, uint32_t caller, uint32_t target,
+static long register_vi(struct hv_test_fx *f, uint32_t caller, uint32_t target,
                         uint64_t gfn, uint32_t offset)
 {
     struct vcpu_register_vcpu_info r = { .mfn = gfn, .offset = offset };
@@ -356,7 +342,7 @@ static long register_vi(struct fx *f, uint32_t caller, uint32_t target,
 /* Issue 14 defect 6: Xen's map_vcpu_info checks. */
 static void test_register_vcpu_info(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     /* Misaligned, or not leaving room for the struct in the page. */
     assert_int_equal(register_vi(f, 0, 0, 3, 0x404), -ENXIO);
     assert_int_equal(register_vi(f, 0, 0, 3, 1), -ENXIO);
@@ -373,7 +359,7 @@ static void test_register_vcpu_info(void **state)
 }
 
 struct race {
-    struct fx *f;
+    struct hv_test_fx *f;
     pthread_barrier_t *go;
     uint32_t caller;
     long rc;
@@ -391,7 +377,7 @@ static void *race_register(void *arg)
  * ("only once" tested and set in one lock hold). */
 static void test_register_vcpu_info_race(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     for (int i = 0; i < 400; i++) {
         pthread_barrier_t go;
         pthread_t t[2];
@@ -416,7 +402,7 @@ static void test_register_vcpu_info_race(void **state)
 
 static void test_sched_and_memory(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct sched_shutdown s = { .reason = SHUTDOWN_MAX + 1 };
     memcpy(mem + 0x500, &s, sizeof(s));
     assert_int_equal(call(f, __HYPERVISOR_sched_op, SCHEDOP_shutdown, 0x500, 0),
@@ -469,7 +455,7 @@ static void test_sched_and_memory(void **state)
 
 /* SCHEDOP_poll as vCPU 0 on ports (in guest memory at 0xa00), no timeout
  * unless timeout_ns. */
-static long sched_poll(struct fx *f, const evtchn_port_t *ports,
+static long sched_poll(struct hv_test_fx *f, const evtchn_port_t *ports,
                        unsigned int n, uint64_t timeout_ns)
 {
     memcpy(mem + 0xa40, ports, n * sizeof(*ports));
@@ -480,7 +466,7 @@ static long sched_poll(struct fx *f, const evtchn_port_t *ports,
 }
 
 struct poller {
-    struct fx *f;
+    struct hv_test_fx *f;
     evtchn_port_t port;
     long rc;
 };
@@ -497,7 +483,7 @@ static void *poll_thread(void *arg)
  * host here has no platform hook for it). A lost wake-up hangs the test. */
 static void test_poll_woken_by_core(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct evtchn_bind_ipi bi = { .vcpu = 0 };
     assert_int_equal(evtchn_do_op(f->h, 1, 0, EVTCHNOP_bind_ipi, &bi), 0);
     evtchn_port_t other = bi.port;
@@ -528,7 +514,7 @@ static void test_poll_woken_by_core(void **state)
 /* hv_domain_create needs the domain in the core (it registers there). */
 static void test_create_needs_evtchn_domain(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct hv_domain_config hc = { .domid = 3, .max_vcpus = 1,
         .ram_pages = PAGES, .evtchn = f->h, .ops = &ops };
     assert_null(hv_domain_create(&hc));
@@ -538,20 +524,20 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stub_page),
-        cmocka_unit_test_setup_teardown(test_dispatch_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copy_bounds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_console_io, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hvm_params, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upcall_vector, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_channel_op, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_vcpu_info, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_vcpu_info_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sched_and_memory, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_call_stats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pagetable_dying, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_poll_woken_by_core, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_errors, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_bounds, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_console_io, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_hvm_params, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_upcall_vector, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_event_channel_op, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_register_vcpu_info, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_register_vcpu_info_race, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_sched_and_memory, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_call_stats, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_pagetable_dying, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_poll_woken_by_core, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_create_needs_evtchn_domain, setup,
-                                        teardown),
+                                        hv_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

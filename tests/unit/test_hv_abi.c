@@ -45,14 +45,9 @@ static const struct hv_platform_ops ops = {
     .gva_map = t_gva_map, .gfn_map = t_gfn_map, .shutdown = t_shutdown,
 };
 
-struct fx {
-    struct evtchn_host *h;
-    struct hv_domain *d;
-};
-
 static int setup(void **state)
 {
-    static struct fx f;
+    static struct hv_test_fx f;
     unmapped_gfn = 5;
     f.h = hv_test_host(2, false);
     struct evtchn_domain_config c7 = { .domid = 7, .max_vcpus = 1 };
@@ -66,16 +61,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    hv_domain_destroy(f->d);
-    evtchn_domain_destroy(f->h, 7);
-    hv_test_host_destroy(f->h);
-    return 0;
-}
-
-static long call(struct fx *f, unsigned int nr, uint64_t a0, uint64_t a1,
+static long call(struct hv_test_fx *f, unsigned int nr, uint64_t a0, uint64_t a1,
                  uint64_t a2, uint64_t a3)
 {
     struct hv_call c = { .nr = nr, .arg = { a0, a1, a2, a3 },
@@ -86,7 +72,7 @@ static long call(struct fx *f, unsigned int nr, uint64_t a0, uint64_t a1,
 #define AT 0x2000                /* where the tests put argument structs */
 #define BAD (5 * 4096)           /* the unmapped frame */
 
-static long with(struct fx *f, unsigned int nr, uint64_t a0, const void *s,
+static long with(struct hv_test_fx *f, unsigned int nr, uint64_t a0, const void *s,
                  size_t len)
 {
     memcpy(mem + AT, s, len);
@@ -95,7 +81,7 @@ static long with(struct fx *f, unsigned int nr, uint64_t a0, const void *s,
 
 static void test_sysctl(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct xen_sysctl op = { .cmd = XEN_SYSCTL_physinfo,
                              .interface_version = XEN_SYSCTL_INTERFACE_VERSION };
     memcpy(mem + AT, &op, sizeof(op));
@@ -106,7 +92,7 @@ static void test_sysctl(void **state)
     assert_int_equal(call(f, __HYPERVISOR_sysctl, BAD, 0, 0, 0), -EFAULT);
 }
 
-static long domctl(struct fx *f, uint32_t cmd, domid_t dom, uint32_t ver)
+static long domctl(struct hv_test_fx *f, uint32_t cmd, domid_t dom, uint32_t ver)
 {
     struct xen_domctl op = { .cmd = cmd, .domain = dom,
                              .interface_version = ver };
@@ -116,7 +102,7 @@ static long domctl(struct fx *f, uint32_t cmd, domid_t dom, uint32_t ver)
 
 static void test_domctl(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     const uint32_t v = XEN_DOMCTL_INTERFACE_VERSION;
     assert_int_equal(domctl(f, XEN_DOMCTL_pausedomain, 1, v), -EPERM);
     assert_int_equal(domctl(f, XEN_DOMCTL_pausedomain, 7, v), -EPERM);
@@ -151,7 +137,7 @@ static void test_domctl(void **state)
 
 static void test_other_privileged(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     assert_int_equal(call(f, __HYPERVISOR_xsm_op, AT, 0, 0, 0), -ENOSYS);
     assert_int_equal(call(f, __HYPERVISOR_hypfs_op, 0, 0, 0, 0), -EPERM);
     assert_int_equal(call(f, __HYPERVISOR_xenpmu_op, 0, AT, 0, 0),
@@ -190,7 +176,7 @@ static void test_other_privileged(void **state)
 
 static void test_multicall(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct multicall_entry e[3] = {
         { .op = __HYPERVISOR_xen_version, .args = { XENVER_version } },
         { .op = __HYPERVISOR_sysctl, .args = { BAD } },
@@ -208,7 +194,7 @@ static void test_multicall(void **state)
 
 static void test_hvm_subops(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     struct xen_hvm_get_time t = { 0 };
     assert_int_equal(with(f, __HYPERVISOR_hvm_op, HVMOP_get_time, &t,
                           sizeof(t)), 0);
@@ -254,7 +240,7 @@ static void test_hvm_subops(void **state)
 
 static void test_vcpu_sched_subops(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     assert_int_equal(call(f, __HYPERVISOR_vcpu_op, VCPUOP_get_physid, 0, AT,
                           0), -EINVAL);
     assert_int_equal(call(f, __HYPERVISOR_vcpu_op, VCPUOP_get_physid, 2, AT,
@@ -282,7 +268,7 @@ static void test_vcpu_sched_subops(void **state)
  * pipe for the duration. */
 static void test_refusal_logged_once(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     int p[2];
     assert_int_equal(pipe(p), 0);
     fflush(stderr);
@@ -319,15 +305,15 @@ static void test_refusal_logged_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sysctl, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_domctl, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_privileged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multicall, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hvm_subops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sysctl, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_domctl, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_other_privileged, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_multicall, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_hvm_subops, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_vcpu_sched_subops, setup,
-                                        teardown),
+                                        hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_refusal_logged_once, setup,
-                                        teardown),
+                                        hv_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,15 +77,10 @@ static const struct hv_platform_ops ops = {
 
 static const struct hv_e820 e820[1] = { { 0, RAM_FRAMES * 4096, 1 } };
 
-struct fx {
-    struct evtchn_host *h;
-    struct hv_domain *d;
-};
-
 /* Domain 1 holds its 14 RAM frames, max_pages 16; domain 7 exists. */
 static int setup(void **state)
 {
-    static struct fx f;
+    static struct hv_test_fx f;
     unmapped_gfn = ~0ull;
     memset(absent, 0, sizeof(absent));
     shinfo_at = -1;
@@ -101,16 +96,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    hv_domain_destroy(f->d);
-    evtchn_domain_destroy(f->h, 7);
-    hv_test_host_destroy(f->h);
-    return 0;
-}
-
-static long memop(struct fx *f, uint64_t cmd, uint64_t arg)
+static long memop(struct hv_test_fx *f, uint64_t cmd, uint64_t arg)
 {
     struct hv_call c = { .nr = __HYPERVISOR_memory_op, .arg = { cmd, arg },
                          .long_mode = true };
@@ -118,7 +104,7 @@ static long memop(struct fx *f, uint64_t cmd, uint64_t arg)
 }
 
 /* A reservation call on the extents in list (nr of them, at LIST). */
-static long resv(struct fx *f, unsigned int cmd, domid_t domid,
+static long resv(struct hv_test_fx *f, unsigned int cmd, domid_t domid,
                  unsigned int order, unsigned int flags,
                  const xen_pfn_t *list, unsigned int nr)
 {
@@ -131,7 +117,7 @@ static long resv(struct fx *f, unsigned int cmd, domid_t domid,
     return memop(f, cmd, ARG);
 }
 
-static long query(struct fx *f, unsigned int cmd, domid_t domid)
+static long query(struct hv_test_fx *f, unsigned int cmd, domid_t domid)
 {
     struct xen_memory_domain m = { .domid = domid };
     memcpy(mem + ARG, &m, sizeof(m));
@@ -140,7 +126,7 @@ static long query(struct fx *f, unsigned int cmd, domid_t domid)
 
 static void test_decrease_populate(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     assert_int_equal(query(f, XENMEM_current_reservation, DOMID_SELF), 14);
     assert_int_equal(query(f, XENMEM_maximum_reservation, 1), 16);
     assert_int_equal(query(f, XENMEM_maximum_gpfn, DOMID_SELF), 13);
@@ -172,7 +158,7 @@ static void test_decrease_populate(void **state)
 
 static void test_maxmem(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     /* 14 held, max 16: increase by 3 order-0 extents does 2 */
     assert_int_equal(resv(f, XENMEM_increase_reservation, DOMID_SELF, 0, 0,
                           NULL, 3), 2);
@@ -198,7 +184,7 @@ static void test_maxmem(void **state)
 
 static void test_refusals(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     xen_pfn_t l[1] = { DATA };
     /* above a domU's max order 9: nothing done */
     assert_int_equal(resv(f, XENMEM_decrease_reservation, DOMID_SELF, 10, 0,
@@ -247,7 +233,7 @@ static void test_refusals(void **state)
 
 static void test_physmap(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     /* add_to_physmap_batch: shared_info at 9, a bad index, a gmfn space */
     xen_ulong_t idxs[3] = { 0, 1, 0 };
     xen_pfn_t gpfns[3] = { 9, 10, 11 };
@@ -309,7 +295,7 @@ static void test_physmap(void **state)
  * preemption check comes from the second on), then ends. */
 static void test_stopping(void **state)
 {
-    struct fx *f = *state;
+    struct hv_test_fx *f = *state;
     hv_domain_stop(f->d);
     xen_pfn_t l[3] = { DATA, DATA + 1, DATA + 2 };
     assert_int_equal(resv(f, XENMEM_decrease_reservation, DOMID_SELF, 0, 0,
@@ -323,11 +309,11 @@ static void test_stopping(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_decrease_populate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_maxmem, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_physmap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decrease_populate, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_maxmem, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_physmap, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_stopping, setup, hv_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
