@@ -49,6 +49,19 @@ run() {
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
 }
 
+# pingpair: alice and bob ping the gateway and each other, 5 rounds, and
+# answer each other's pings
+pingpair() {
+    names="alice bob"
+    cfg alice $MAC1 "mode=healthy ip=$IP1 rounds=5 peer=$MAC2/$IP2 echo"
+    cfg bob $MAC2 "mode=healthy ip=$IP2 rounds=5 peer=$MAC1/$IP1 echo"
+    run "$tmp/alice.cfg" "$tmp/bob.cfg"
+    for g in $names; do
+        grep -q "^$g: ok: 5 rounds of pings (gateway and peer): all answered" "$tmp/out" || fail "$g lost pings"
+        grep -q "^$g: ok: answered the peer's pings" "$tmp/out" || fail "$g did not answer its peer"
+    done
+}
+
 case $t in
 selftest)
     bounded "$xk" run --name netabuse --memory 16 --kernel "$abuse" --cmdline "mode=selftest" >"$tmp/out" 2>"$tmp/err"
@@ -78,14 +91,7 @@ pingpair_bridge)
     ip addr add 10.0.2.2/24 dev xkbr0
     ip link set xkbr0 up
     VIF_EXTRA=", bridge=xkbr0"
-    names="alice bob"
-    cfg alice $MAC1 "mode=healthy ip=$IP1 rounds=5 peer=$MAC2/$IP2 echo"
-    cfg bob $MAC2 "mode=healthy ip=$IP2 rounds=5 peer=$MAC1/$IP1 echo"
-    run "$tmp/alice.cfg" "$tmp/bob.cfg"
-    for g in $names; do
-        grep -q "^$g: ok: 5 rounds of pings (gateway and peer): all answered" "$tmp/out" || fail "$g lost pings"
-        grep -q "^$g: ok: answered the peer's pings" "$tmp/out" || fail "$g did not answer its peer"
-    done
+    pingpair
     ! ip link show vif1.0 >/dev/null 2>&1 || fail "vif1.0 is still there"
     ! ip link show vif2.0 >/dev/null 2>&1 || fail "vif2.0 is still there"
     # the gateway that answered was this namespace's kernel, on the bridge:
@@ -96,14 +102,7 @@ pingpair_bridge)
     echo "the kernel on xkbr0 answered $reps pings"
     ;;
 pingpair)
-    names="alice bob"
-    cfg alice $MAC1 "mode=healthy ip=$IP1 rounds=5 peer=$MAC2/$IP2 echo"
-    cfg bob $MAC2 "mode=healthy ip=$IP2 rounds=5 peer=$MAC1/$IP1 echo"
-    run "$tmp/alice.cfg" "$tmp/bob.cfg"
-    for g in $names; do
-        grep -q "^$g: ok: 5 rounds of pings (gateway and peer): all answered" "$tmp/out" || fail "$g lost pings"
-        grep -q "^$g: ok: answered the peer's pings" "$tmp/out" || fail "$g did not answer its peer"
-    done
+    pingpair
     ;;
 *)
     echo "unknown test $t"; exit 2 ;;
