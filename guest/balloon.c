@@ -3,7 +3,7 @@
  * free RAM above the image, given back to Xen and taken back in batches
  * as memory/target says, the way Linux's balloon driver does it.
  */
-#include <linux/errno.h>
+#include <asm-generic/errno.h>  /* the x86 values (as xenbus.c says) */
 #include <guest/guest.h>
 #include <guest/hypercall.h>
 #include <guest/xenbus.h>

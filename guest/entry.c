@@ -18,8 +18,7 @@
 #include <guest/entry.h>
 #include <guest/lapic.h>
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
+#include "entry_notes.h"
 
 /* Page tables, boot stack: page aligned, zeroed by the entry code. */
 uint64_t boot_pml4[512] __attribute__((aligned(4096), section(".bss.pt")));
@@ -29,33 +28,7 @@ unsigned char boot_stack[16384] __attribute__((aligned(16), section(".bss.stack"
 uint32_t boot_start_info_pa;
 
 __asm__(
-    /* ---- ELF notes read by the PVH loader ---- */
-    ".pushsection .note.Xen, \"a\", @note\n"
-    ".balign 4\n"
-    ".long 4, 4, " STR(XEN_ELFNOTE_PHYS32_ENTRY) "\n"
-    ".asciz \"Xen\"\n"
-    ".balign 4\n"
-    ".long pvh_start32\n"
-    ".balign 4\n"
-    ".long 4, 3f - 2f, " STR(XEN_ELFNOTE_GUEST_OS) "\n"
-    ".asciz \"Xen\"\n"
-    ".balign 4\n"
-    "2: .asciz \"xenkvm-guest\"\n"
-    "3: .balign 4\n"
-    ".long 4, 5f - 4f, " STR(XEN_ELFNOTE_XEN_VERSION) "\n"
-    ".asciz \"Xen\"\n"
-    ".balign 4\n"
-    "4: .asciz \"xen-3.0\"\n"
-    "5: .balign 4\n"
-    ".popsection\n"
-
-    /* ---- the hypercall page: filled by the hypervisor on the MSR write ---- */
-    ".pushsection .text.hypercall, \"ax\", @progbits\n"
-    ".balign 4096\n"
-    ".globl hypercall_page\n"
-    "hypercall_page:\n"
-    ".skip 4096, 0xcc\n"       /* int3 until installed */
-    ".popsection\n"
+    GUEST_ENTRY_NOTES_ASM
 
     /* ---- GDT: null, 64-bit code (0x08), flat data (0x10) ---- */
     ".pushsection .rodata.boot, \"a\", @progbits\n"
@@ -242,7 +215,7 @@ static char *const exception_stubs[32] = {
     trap_stub_30, trap_stub_31,
 };
 
-static void set_gate(unsigned int vec, const void *fn)
+void guest_idt_set_gate(unsigned int vec, const void *fn)
 {
     uint64_t a = (uint64_t)(uintptr_t)fn;
 
@@ -265,9 +238,9 @@ void guest_load_idt(void)
 void guest_idt_init(void)
 {
     for (unsigned int i = 0; i < 32; i++)
-        set_gate(i, exception_stubs[i]);
-    set_gate(GUEST_UPCALL_VECTOR, guest_upcall_stub);
-    set_gate(LAPIC_SPURIOUS_VECTOR, trap_stub_spurious);
+        guest_idt_set_gate(i, exception_stubs[i]);
+    guest_idt_set_gate(GUEST_UPCALL_VECTOR, guest_upcall_stub);
+    guest_idt_set_gate(LAPIC_SPURIOUS_VECTOR, trap_stub_spurious);
     guest_load_idt();
 }
 

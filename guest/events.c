@@ -362,7 +362,7 @@ static void l2_handle_events(void)
          * pending bit or mask it, so this loop ends. */
         while ((l2 = s->evtchn_pending[l1i] & ~s->evtchn_mask[l1i]) != 0) {
             unsigned int l2i = bit_ffs(l2);
-            evtchn_port_t port = l1i * 64 + l2i;
+            evtchn_port_t port = l1i * BITS_PER_LONG + l2i;
             evtchn_direct_fn fn = direct_fn[port];
             /* The fast path first (it is the one that is timed): ack on
              * the word at hand, call. */

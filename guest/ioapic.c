@@ -33,23 +33,6 @@ void ioapic_isr(void)
 __asm__(GUEST_LEAN_STUB(ioapic_stub, ioapic_isr));
 extern char ioapic_stub[];
 
-static void set_gate(uint8_t vec, const void *fn)
-{
-    struct {
-        uint16_t limit;
-        uint64_t base;
-    } __attribute__((packed)) idtr;
-    __asm__ __volatile__("sidt %0" : "=m"(idtr));
-    uint64_t a = (uint64_t)(uintptr_t)fn;
-    uint16_t cs;
-    __asm__ __volatile__("mov %%cs, %0" : "=r"(cs));
-    volatile uint32_t *g = (volatile uint32_t *)(uintptr_t)(idtr.base + vec * 16u);
-    g[0] = (uint32_t)(a & 0xffff) | ((uint32_t)cs << 16);
-    g[1] = (uint32_t)(a & 0xffff0000u) | 0x8e00u;   /* present, interrupt gate */
-    g[2] = (uint32_t)(a >> 32);
-    g[3] = 0;
-}
-
 int ioapic_route(unsigned int pin, uint8_t vector, bool level,
                  void (*handler)(void))
 {
@@ -59,7 +42,7 @@ int ioapic_route(unsigned int pin, uint8_t vector, bool level,
     unsigned long f = cpu_irq_save();
     vec_handler = handler;
     vec_number = vector;
-    set_gate(vector, ioapic_stub);
+    guest_idt_set_gate(vector, ioapic_stub);
     ioapic_write(0x11 + 2 * pin, 0);                 /* destination LAPIC 0 */
     ioapic_write(0x10 + 2 * pin, vector | (level ? RTE_LEVEL : 0));
     cpu_irq_restore(f);

@@ -55,6 +55,7 @@ void guest_upcall(void)
 void guest_trap(struct trap_frame *f)
 {
     const char *name = f->vector < 32 && exception_names[f->vector] ? exception_names[f->vector] : "?";
+#ifdef __x86_64__
     printk("FATAL: exception %s (vector %lu) error %#lx at rip=%016lx cr2=%016lx\n",
            name, (unsigned long)f->vector, (unsigned long)f->error,
            (unsigned long)f->rip, (unsigned long)cpu_read_cr2());
@@ -62,6 +63,15 @@ void guest_trap(struct trap_frame *f)
            (unsigned long)f->rbx, (unsigned long)f->rcx, (unsigned long)f->rdx);
     printk("  rsi=%016lx rdi=%016lx rsp=%016lx rbp=%016lx\n", (unsigned long)f->rsi,
            (unsigned long)f->rdi, (unsigned long)f->rsp, (unsigned long)f->rbp);
+#else
+    printk("FATAL: exception %s (vector %lu) error %#lx at eip=%08lx cr2=%08lx\n",
+           name, (unsigned long)f->vector, (unsigned long)f->error,
+           (unsigned long)f->eip, (unsigned long)cpu_read_cr2());
+    printk("  eax=%08lx ebx=%08lx ecx=%08lx edx=%08lx\n", (unsigned long)f->eax,
+           (unsigned long)f->ebx, (unsigned long)f->ecx, (unsigned long)f->edx);
+    printk("  esi=%08lx edi=%08lx esp=%08lx ebp=%08lx\n", (unsigned long)f->esi,
+           (unsigned long)f->edi, (unsigned long)f->esp, (unsigned long)f->ebp);
+#endif
     guest_exit(128 + (int)f->vector);
 }
 

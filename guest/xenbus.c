@@ -8,7 +8,9 @@
  * data (write barrier); copy in chunks that stop at the wrap-around point;
  * notify the store port after each index update.
  */
-#include <linux/errno.h>
+/* x86 errno values (linux/errno.h is only asm/errno.h, which is this and
+ * sits in the x86_64 multiarch directory, out of an i386 build's reach) */
+#include <asm-generic/errno.h>
 #include <guest/guest.h>
 #include <guest/hypercall.h>
 #include <guest/evtchn.h>

@@ -304,8 +304,9 @@ static uint64_t pvclock_read(const volatile struct vcpu_time_info *t)
             delta >>= -shift;
         else
             delta <<= shift;
-        ns = t->system_time +
-             (uint64_t)(((unsigned __int128)delta * t->tsc_to_system_mul) >> 32);
+        /* (delta * mul) >> 32 without a 128-bit type (i386 has none) */
+        ns = t->system_time + (delta >> 32) * t->tsc_to_system_mul +
+             (((delta & 0xffffffffu) * t->tsc_to_system_mul) >> 32);
         __asm__ __volatile__("" ::: "memory");
     } while ((v & 1) || v != t->version);
     return ns;
@@ -377,7 +378,7 @@ static void test_time(void)
     do {
         v = si->wc_version;
         __asm__ __volatile__("" ::: "memory");
-        sec = ((uint64_t)si->wc_sec_hi << 32 | si->wc_sec) + pvclock_read(ti) / 1000000000ull;
+        sec = ((uint64_t)si->xen_wc_sec_hi << 32 | si->wc_sec) + pvclock_read(ti) / 1000000000ull;
         __asm__ __volatile__("" ::: "memory");
     } while ((v & 1) || v != si->wc_version);
     long host = guest_cmdline_int("hostnow", 0);

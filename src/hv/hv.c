@@ -16,9 +16,10 @@
 #include "hv_int.h"
 
 /* The table: one row per hypercall number. compat says whether the handler
- * accepts a 32-bit caller (its argument layouts do not differ between the
- * 32- and 64-bit ABIs); the others give -ENOSYS to 32-bit callers rather
- * than misreading their structs. */
+ * accepts a 32-bit caller whatever the sub-op (its argument layouts do not
+ * differ between the 32- and 64-bit ABIs); for the others a 32-bit caller
+ * is served the sub-ops hv_compat_same_layout names and gets -ENOSYS for
+ * the rest rather than a misread struct. */
 static const struct {
     hv_handler_fn fn;
     const char *name;
@@ -189,14 +190,20 @@ static long hv_dispatch(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
     /* Xen refuses hypercalls from guest user space. */
     if (call->cpl != 0)
         return -EPERM;
-    if (call->nr >= HV_NR_HYPERCALLS || !hv_table[call->nr].fn ||
-        (!call->long_mode && !hv_table[call->nr].compat)) {
-        hv_log_refusal_nr(d, call->nr, HV_LOG_WHOLE_CALL, -ENOSYS);
-        return -ENOSYS;
-    }
     uint64_t a[5];
     for (int i = 0; i < 5; i++)
         a[i] = call->long_mode ? call->arg[i] : (uint32_t)call->arg[i];
+    if (call->nr >= HV_NR_HYPERCALLS || !hv_table[call->nr].fn) {
+        hv_log_refusal_nr(d, call->nr, HV_LOG_WHOLE_CALL, -ENOSYS);
+        return -ENOSYS;
+    }
+    /* A 32-bit caller: the whole call when it has no layout, else the
+     * sub-ops whose structs are laid out as on x86_64 (hv_compat.c). */
+    if (!call->long_mode && !hv_table[call->nr].compat &&
+        !hv_compat_same_layout(call->nr, a[0])) {
+        hv_log_refusal_nr(d, call->nr, (unsigned int)a[0], -ENOSYS);
+        return -ENOSYS;
+    }
     return hv_table[call->nr].fn(&c, a);
 }
 

@@ -184,6 +184,10 @@ typedef int (*hv_struct_fn)(struct hv_ctx *c, unsigned int cmd, void *buf);
 long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
                   bool copy_back, hv_struct_fn fn);
 uint64_t hv_now_ns(void);
+/* hv_compat.c: sub-op op of hypercall nr is served to a 32-bit caller by
+ * its 64-bit handler (its argument structs have the same i386 layout,
+ * checked at build time). */
+bool hv_compat_same_layout(uint64_t nr, uint64_t op);
 
 /* hv_time.c: Xen time (see its top comment). */
 /* tsc_to_system_mul/shift for a TSC of khz kHz (Xen's set_time_scale).

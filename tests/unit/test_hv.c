@@ -17,6 +17,7 @@
 #include <xen/xen.h>
 #include <xen/event_channel.h>
 #include <xen/features.h>
+#include <xen/grant_table.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/params.h>
 #include <xen/memory.h>
@@ -137,15 +138,81 @@ static void test_dispatch_errors(void **state)
     struct hv_call user = { .nr = __HYPERVISOR_xen_version, .long_mode = true,
                             .cpl = 3 };
     assert_int_equal(hv_hypercall(f->d, 0, NULL, &user), -EPERM);
-    /* 32-bit callers: struct layouts differ, so only layout-free calls */
-    struct hv_call c32 = { .nr = __HYPERVISOR_hvm_op, .long_mode = false };
+    /* 32-bit callers: sub-ops whose i386 layouts differ are refused
+     * (hv_compat.c) rather than misread */
+    struct hv_call c32 = { .nr = __HYPERVISOR_memory_op, .long_mode = false,
+                           .arg = { XENMEM_memory_map } };
     assert_int_equal(hv_hypercall(f->d, 0, NULL, &c32), -ENOSYS);
     c32.nr = __HYPERVISOR_xen_version;
+    c32.arg[0] = XENVER_version;
     assert_int_equal(hv_hypercall(f->d, 0, NULL, &c32),
                      (HV_XEN_MAJOR << 16) | HV_XEN_MINOR);
     struct hv_stats st;
     hv_get_stats(f->d, &st);
     assert_true(st.enosys >= 3);
+}
+
+static long call32(struct hv_test_fx *f, unsigned int nr, uint64_t a0, uint64_t a1)
+{
+    struct hv_call c = { .nr = nr, .arg = { a0, a1 }, .long_mode = false };
+    return hv_hypercall(f->d, 0, NULL, &c);
+}
+
+static void put16(uint64_t at, uint16_t v) { memcpy(mem + at, &v, 2); }
+static void put32(uint64_t at, uint32_t v) { memcpy(mem + at, &v, 4); }
+
+/* A 32-bit caller's structs as an i386 guest lays them out (Xen's
+ * xen-x86_32.h ABI: the byte offsets below are that ABI's, written out so
+ * that the test does not take them from the code under test). Registers
+ * count by their low 32 bits only. */
+static void test_compat32(void **state)
+{
+    struct hv_test_fx *f = *state;
+    const uint64_t hi = 0xdead000000000000ull;
+
+    /* HVMOP_get_param: domid @0, index @4, value @8 (16 bytes) */
+    assert_int_equal(hv_set_param(f->d, HVM_PARAM_STORE_PFN, 0x123456789ull), 0);
+    memset(mem + 0x800, 0xee, 24);
+    put16(0x800, DOMID_SELF);
+    put32(0x804, HVM_PARAM_STORE_PFN);
+    assert_int_equal(call32(f, __HYPERVISOR_hvm_op, hi | HVMOP_get_param,
+                            hi | 0x800), 0);
+    uint64_t v;
+    memcpy(&v, mem + 0x808, 8);
+    assert_true(v == 0x123456789ull);
+    assert_int_equal(mem[0x810], 0xee);        /* nothing beyond 16 bytes */
+
+    /* EVTCHNOP_alloc_unbound: dom @0, remote_dom @2, port @4 (out) */
+    put16(0x900, DOMID_SELF);
+    put16(0x902, 0);
+    put32(0x904, 0);
+    assert_int_equal(call32(f, __HYPERVISOR_event_channel_op,
+                            EVTCHNOP_alloc_unbound, 0x900), 0);
+    uint32_t port;
+    memcpy(&port, mem + 0x904, 4);
+    assert_true(port > 0);
+    /* EVTCHNOP_status of it: dom @0, port @4, status @8 */
+    put16(0xa00, DOMID_SELF);
+    put32(0xa04, port);
+    assert_int_equal(call32(f, __HYPERVISOR_event_channel_op,
+                            EVTCHNOP_status, 0xa00), 0);
+    uint32_t status;
+    memcpy(&status, mem + 0xa08, 4);
+    assert_int_equal(status, EVTCHNSTAT_unbound);
+
+    /* Layouts that differ on i386 stay refused until translated:
+     * xen_add_to_physmap (xen_ulong_t idx, xen_pfn_t gpfn), setup_table
+     * (a guest handle), the singleshot timer (12 bytes, not 16). */
+    assert_int_equal(call32(f, __HYPERVISOR_memory_op,
+                            XENMEM_add_to_physmap, 0x800), -ENOSYS);
+    assert_int_equal(call32(f, __HYPERVISOR_grant_table_op,
+                            GNTTABOP_setup_table, 0x800), -ENOSYS);
+    assert_int_equal(call32(f, __HYPERVISOR_vcpu_op,
+                            VCPUOP_set_singleshot_timer, 0), -ENOSYS);
+    /* A call without layouts is the same in both widths. */
+    assert_int_equal(call32(f, __HYPERVISOR_xen_version,
+                            hi | XENVER_version, 0),
+                     (HV_XEN_MAJOR << 16) | HV_XEN_MINOR);
 }
 
 struct stat_seen {
@@ -525,6 +592,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stub_page),
         cmocka_unit_test_setup_teardown(test_dispatch_errors, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_compat32, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_copy_bounds, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_console_io, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_hvm_params, setup, hv_test_teardown),

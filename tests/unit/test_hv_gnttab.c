@@ -235,7 +235,8 @@ static void test_copy_and_unsupported(void **state)
     /* unknown sub-op, negative count, a 32-bit caller (issue 13) */
     assert_int_equal(gnt(f, 99, &u, sizeof(u), 1, true), -ENOSYS);
     assert_int_equal(gnt(f, GNTTABOP_copy, c, sizeof(c), 0x80000000u, true), -EINVAL);
-    assert_int_equal(gnt(f, GNTTABOP_query_size, &u, sizeof(u), 1, false), -ENOSYS);
+    /* (setup_table's frame_list handle is 4 bytes on i386: not yet) */
+    assert_int_equal(gnt(f, GNTTABOP_setup_table, &u, sizeof(u), 1, false), -ENOSYS);
     /* an argument the guest cannot reach */
     unmapped_gfn = 1;
     assert_int_equal(gnt(f, GNTTABOP_copy, c, sizeof(c), 1, true), -EFAULT);

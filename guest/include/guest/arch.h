@@ -1,5 +1,5 @@
 /*
- * x86-64 primitives for the freestanding guest runtime.
+ * x86 primitives (x86_64 and i386) for the freestanding guest runtime.
  *
  * Every instruction here must be one that KVM's instruction emulator
  * handles: the nested kvm_pvm on our CI machine runs guest code through it
@@ -21,7 +21,15 @@
 #define rmb()     barrier()
 #define wmb()     barrier()
 /* A locked op is a full barrier and is emulated everywhere (mfence may not). */
+#ifdef __x86_64__
 #define mb()      __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc")
+#else
+#define mb()      __asm__ __volatile__("lock; addl $0,-4(%%esp)" ::: "memory", "cc")
+#endif
+
+/* Bits in an unsigned long: the word of the 2-level event bitmaps (Xen's
+ * xen_ulong_t is as wide on both x86 ABIs). */
+#define BITS_PER_LONG (8 * (unsigned int)sizeof(unsigned long))
 
 #define READ_ONCE(x)     (*(const volatile __typeof__(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
@@ -41,7 +49,7 @@ static inline void cpu_safe_halt(void)
 static inline unsigned long cpu_save_flags(void)
 {
     unsigned long f;
-    __asm__ __volatile__("pushfq; popq %0" : "=r"(f) :: "memory");
+    __asm__ __volatile__("pushf; pop %0" : "=r"(f) :: "memory");
     return f;
 }
 
@@ -87,7 +95,7 @@ static inline uint64_t cpu_rdmsr(uint32_t msr)
 #define CPU_READ_CR(n)                                              \
     static inline uint64_t cpu_read_cr##n(void)                     \
     {                                                               \
-        uint64_t v;                                                 \
+        unsigned long v;                                            \
         __asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v));       \
         return v;                                                   \
     }
@@ -97,7 +105,7 @@ CPU_READ_CR(4)
 
 static inline uint64_t cpu_read_cr2(void)
 {
-    uint64_t v;
+    unsigned long v;
     __asm__ __volatile__("mov %%cr2, %0" : "=r"(v));
     return v;
 }
@@ -119,8 +127,8 @@ static inline void cpu_outb(uint16_t port, uint8_t v)
 static inline unsigned int bit_ffs(unsigned long x)
 {
     unsigned long r;
-    __asm__("bsfq %1, %0" : "=r"(r) : "rm"(x) : "cc");
-    if (r >= 64)
+    __asm__("bsf %1, %0" : "=r"(r) : "rm"(x) : "cc");
+    if (r >= BITS_PER_LONG)
         __builtin_unreachable();    /* lets callers drop range checks */
     return (unsigned int)r;
 }
@@ -131,40 +139,40 @@ static inline unsigned int bit_ffs(unsigned long x)
  * or/and with a shifted mask take four (the upcall's scan acks with it). */
 static inline void sync_set_bit(unsigned int nr, volatile void *addr)
 {
-    volatile unsigned long *w = (volatile unsigned long *)addr + nr / 64;
-    __asm__ __volatile__("lock; btsq %1, %0"
-                         : "+m"(*w) : "r"((unsigned long)(nr % 64)) : "memory", "cc");
+    volatile unsigned long *w = (volatile unsigned long *)addr + nr / BITS_PER_LONG;
+    __asm__ __volatile__("lock; bts %1, %0"
+                         : "+m"(*w) : "r"((unsigned long)(nr % BITS_PER_LONG)) : "memory", "cc");
 }
 
 static inline void sync_clear_bit(unsigned int nr, volatile void *addr)
 {
-    volatile unsigned long *w = (volatile unsigned long *)addr + nr / 64;
-    __asm__ __volatile__("lock; btrq %1, %0"
-                         : "+m"(*w) : "r"((unsigned long)(nr % 64)) : "memory", "cc");
+    volatile unsigned long *w = (volatile unsigned long *)addr + nr / BITS_PER_LONG;
+    __asm__ __volatile__("lock; btr %1, %0"
+                         : "+m"(*w) : "r"((unsigned long)(nr % BITS_PER_LONG)) : "memory", "cc");
 }
 
 static inline bool sync_test_bit(unsigned int nr, const volatile void *addr)
 {
-    const volatile unsigned long *w = (const volatile unsigned long *)addr + nr / 64;
-    return (*w >> (nr % 64)) & 1;
+    const volatile unsigned long *w = (const volatile unsigned long *)addr + nr / BITS_PER_LONG;
+    return (*w >> (nr % BITS_PER_LONG)) & 1;
 }
 
 static inline bool sync_test_and_set_bit(unsigned int nr, volatile void *addr)
 {
-    volatile unsigned long *w = (volatile unsigned long *)addr + nr / 64;
+    volatile unsigned long *w = (volatile unsigned long *)addr + nr / BITS_PER_LONG;
     unsigned char old;
-    __asm__ __volatile__("lock; btsq %2, %0; setc %1"
-                         : "+m"(*w), "=qm"(old) : "r"((unsigned long)(nr % 64))
+    __asm__ __volatile__("lock; bts %2, %0; setc %1"
+                         : "+m"(*w), "=qm"(old) : "r"((unsigned long)(nr % BITS_PER_LONG))
                          : "memory", "cc");
     return old;
 }
 
 static inline bool sync_test_and_clear_bit(unsigned int nr, volatile void *addr)
 {
-    volatile unsigned long *w = (volatile unsigned long *)addr + nr / 64;
+    volatile unsigned long *w = (volatile unsigned long *)addr + nr / BITS_PER_LONG;
     unsigned char old;
-    __asm__ __volatile__("lock; btrq %2, %0; setc %1"
-                         : "+m"(*w), "=qm"(old) : "r"((unsigned long)(nr % 64))
+    __asm__ __volatile__("lock; btr %2, %0; setc %1"
+                         : "+m"(*w), "=qm"(old) : "r"((unsigned long)(nr % BITS_PER_LONG))
                          : "memory", "cc");
     return old;
 }
@@ -184,7 +192,7 @@ static inline void sync_clear_bit32(unsigned int nr, volatile uint32_t *w)
 
 static inline unsigned long xchg_ulong(volatile unsigned long *p, unsigned long v)
 {
-    __asm__ __volatile__("xchgq %0, %1" : "+r"(v), "+m"(*p) :: "memory");
+    __asm__ __volatile__("xchg %0, %1" : "+r"(v), "+m"(*p) :: "memory");
     return v;
 }
 

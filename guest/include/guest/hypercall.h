@@ -1,7 +1,8 @@
 /*
- * Hypercalls through the hypercall page (Xen x86-64 HVM ABI): call
- * hypercall_page + nr * 32 with arguments in rdi, rsi, rdx, r10, r8; the
- * result comes back in rax (negative Xen errno on failure).
+ * Hypercalls through the hypercall page (Xen x86 HVM ABI): call
+ * hypercall_page + nr * 32 with arguments in rdi, rsi, rdx, r10, r8 (x86_64)
+ * or ebx, ecx, edx, esi, edi (i386); the result comes back in rax/eax
+ * (negative Xen errno on failure).
  */
 #ifndef GUEST_HYPERCALL_H
 #define GUEST_HYPERCALL_H
@@ -26,6 +27,7 @@ extern char hypercall_page[PAGE_SIZE];
  * Raw hypercall by number, for callers that choose nr at run time (the
  * hostile guest). nr must be < HYPERCALL_PAGE_ENTRIES.
  */
+#ifdef __x86_64__
 static inline long hypercall_raw(unsigned int nr, unsigned long a1,
                                  unsigned long a2, unsigned long a3,
                                  unsigned long a4, unsigned long a5)
@@ -45,6 +47,25 @@ static inline long hypercall_raw(unsigned int nr, unsigned long a1,
                          : "rcx", "r9", "r11", "memory", "cc");
     return res;
 }
+#else
+/* Xen's i386 ABI: arguments in ebx, ecx, edx, esi, edi (ebx is free:
+ * guests are built -fno-pic); the stub's address goes in eax, which the
+ * result comes back in. */
+static inline long hypercall_raw(unsigned int nr, unsigned long a1,
+                                 unsigned long a2, unsigned long a3,
+                                 unsigned long a4, unsigned long a5)
+{
+    long res;
+    unsigned long fn = (unsigned long)hypercall_page + (nr % HYPERCALL_PAGE_ENTRIES) * 32;
+
+    __asm__ __volatile__("call *%%eax"
+                         : "=a"(res), "+b"(a1), "+c"(a2), "+d"(a3), "+S"(a4),
+                           "+D"(a5)
+                         : "0"(fn)
+                         : "memory", "cc");
+    return res;
+}
+#endif
 
 #define _HC(nr, a1, a2, a3, a4, a5) \
     hypercall_raw((nr), (unsigned long)(a1), (unsigned long)(a2), \
