@@ -1,4 +1,4 @@
-# Sourced by guest_tests.sh, blkabuse_tests.sh and netabuse_tests.sh: a scratch directory
+# Sourced by the integration test scripts: a scratch directory
 # (removed at exit) with our own control socket, the skip without
 # /dev/kvm (exit 77: meson's skip; the suite runs in the KVM box there),
 # and fail MSG, which prints the run's stdout and stderr ($tmp/out, err).
@@ -11,25 +11,4 @@ if [ ! -e /dev/kvm ]; then
     exit 77
 fi
 fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
-# bounded CMD...: CMD (a `xenkvm run`), given XK_TIMEOUT seconds (default
-# 90; below meson's timeout). A run still going then has its threads'
-# stacks printed (gdb) and gets SIGTERM (xenkvm asks its guests to power
-# off, then destroys them), SIGKILL 10 s later: a hang fails with the run's
-# output and where it hung, where meson's own kill leaves nothing to read.
-bounded() {
-    "$@" &
-    bpid=$!
-    {
-        lim=${XK_TIMEOUT:-90}
-        timeout "$lim" tail --pid=$bpid -f /dev/null && exit 0
-        echo "TIMEOUT: $1 $2 did not end within $lim s; its threads:"
-        gdb -q -batch -p $bpid -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)'
-        kill -TERM $bpid
-        timeout 10 tail --pid=$bpid -f /dev/null || kill -KILL $bpid
-    } &
-    wpid=$!
-    wait $bpid
-    brc=$?
-    wait $wpid
-    return $brc
-}
+. "$(dirname "$0")/../common/bounded.sh"

@@ -11,6 +11,7 @@ fi
 
 kernel=$("$root/scripts/debian-kernel") || {
     echo "FAIL: no Debian kernel (scripts/debian-kernel failed)"; exit 1; }
+. "$root/tests/common/bounded.sh"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 export XENSTORED_PATH="$tmp/xs.sock" XENKVM_CONTROL="$tmp/ctl.sock"
@@ -33,8 +34,8 @@ wait_for() {
 }
 # run_linux ARGS...: `xenkvm run ARGS` (one Linux guest), its console in
 # $tmp/g.out, each line prefixed with the host's time of its arrival;
-# waits for the run to end by itself (at most 400 s: a loaded box is
-# several times slower than a quiet one), sets rc and returns
+# waits for the run to end by itself (bounded, XK_TIMEOUT default 400 s: a
+# loaded box is several times slower than a quiet one), sets rc and returns
 # it (for a run in the background: wait $! gives it)
 run_linux() {
     rm -f "$tmp/con"
@@ -43,9 +44,16 @@ run_linux() {
 for l in sys.stdin:
     sys.stdout.write("%.3f %s" % (time.time(), l))' <"$tmp/con" >"$tmp/g.out" &
     spid=$!
-    timeout 400 "$xk" run "$@" >"$tmp/con" 2>"$tmp/err"
+    t0=$(date +%s)
+    # progress on stdout: what meson shows if it has to kill the test
+    echo "run_linux: xenkvm run $* (at most ${XK_TIMEOUT:-400} s)"
+    XK_TIMEOUT=${XK_TIMEOUT:-400} bounded "$xk" run "$@" >"$tmp/con" 2>"$tmp/err"
     rc=$?
-    wait $spid
+    echo "run_linux: exit status $rc after $(($(date +%s) - t0)) s"
+    # the reader ends with the fifo's last writer; a process left holding
+    # it must not hang the test
+    timeout 30 tail --pid=$spid -f /dev/null ||
+        { echo "run_linux: the console reader did not end"; kill $spid; }
     return $rc
 }
 # linux_cfg FILE NAME MEMORY VCPUS EXTRA [LINE...]: an xl.cfg for Debian's
