@@ -27,17 +27,10 @@ wait_line() {
     done
 }
 
-# rss FIELD: FIELD (VmRSS or RssShmem) of the xenkvm process, in KiB
-rss() {
-    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$xkpid/status"
-}
-
-# moved WHAT A B: |A - B| is about 32 MiB (see the top comment)
-moved() {
-    d=$(( $2 > $3 ? $2 - $3 : $3 - $2 ))
-    echo "$1: $2 -> $3 KiB (moved $d KiB)"
-    [ $d -ge $((28 * 1024)) ] && [ $d -le $((36 * 1024)) ] ||
-        fail "$1 moved by $d KiB, not about 32 MiB ($2 -> $3)"
+. "$(dirname "$0")/../common/rss.sh"
+# about32 WHAT A B: |A - B| is about 32 MiB (see the top comment)
+about32() {
+    moved "$1" "$2" "$3" $((28 * 1024)) $((36 * 1024))
 }
 
 case $t in
@@ -48,21 +41,21 @@ balloon)
     wait_line "balloon: all RAM written" 1
     wait_line "balloon: at target 65536 KiB" 1
     xkpid=$(pgrep -x -P $runpid xenkvm) || fail "no xenkvm process under the run"
-    rss0=$(rss VmRSS) shm0=$(rss RssShmem)
+    rss0=$(rss $xkpid VmRSS) shm0=$(rss $xkpid RssShmem)
 
     "$xk" mem-set bal 32 || fail "mem-set bal 32"
     wait_line "balloon: at target 32768 KiB" 1
-    rss1=$(rss VmRSS) shm1=$(rss RssShmem)
+    rss1=$(rss $xkpid VmRSS) shm1=$(rss $xkpid RssShmem)
     [ "$rss1" -lt "$rss0" ] || fail "VmRSS did not fall ($rss0 -> $rss1 KiB)"
-    moved "VmRSS fell" "$rss0" "$rss1"
-    moved "RssShmem fell" "$shm0" "$shm1"
+    about32 "VmRSS fell" "$rss0" "$rss1"
+    about32 "RssShmem fell" "$shm0" "$shm1"
 
     "$xk" mem-set bal 64 || fail "mem-set bal 64"
     wait_line "balloon: at target 65536 KiB" 2
-    rss2=$(rss VmRSS) shm2=$(rss RssShmem)
+    rss2=$(rss $xkpid VmRSS) shm2=$(rss $xkpid RssShmem)
     [ "$rss2" -gt "$rss1" ] || fail "VmRSS did not rise ($rss1 -> $rss2 KiB)"
-    moved "VmRSS rose" "$rss1" "$rss2"
-    moved "RssShmem rose" "$shm1" "$shm2"
+    about32 "VmRSS rose" "$rss1" "$rss2"
+    about32 "RssShmem rose" "$shm1" "$shm2"
 
     "$xk" shutdown bal || fail "shutdown bal"
     wait $runpid

@@ -38,6 +38,47 @@ if [ -n "$mib" ]; then
     echo "xk: done"
     poweroff -f
 fi
+# xk.balloon=1: Linux's balloon driver under `xenkvm mem-set`: write its
+# free RAM (a file in a tmpfs, removed again: those pages are then free,
+# but the host's memory behind them is in use), say "xk: balloon
+# ready", then say each new size the driver reaches ("xk: balloon KIB
+# current, MemTotal KIB"); back at the first size after a fall, write the
+# free RAM again ("xk: balloon refilled") so that the host's memory is used
+# again; until the domain is shut down (control/shutdown runs
+# /sbin/poweroff).
+mib=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^xk\.balloon=//p')
+if [ -n "$mib" ]; then
+    mkdir -p /sbin
+    ln -s /bin/busybox /sbin/poweroff
+    trap 'echo "xk: poweroff"; poweroff -f' USR2
+    info=/sys/devices/system/xen_memory/xen_memory0/info
+    # fill: write all free RAM but 24 MiB (a tmpfs of that size: the
+    # initramfs' own is capped at half the RAM), then free it again
+    fill() {
+        kb=$(($(awk '/^MemFree/ { print $2 }' /proc/meminfo) - 24576))
+        mkdir -p /fill
+        mount -t tmpfs -o size=${kb}k tmpfs /fill
+        dd if=/dev/zero of=/fill/f bs=1M 2>/dev/null
+        echo "xk: balloon wrote $(($(wc -c < /fill/f) / 1024)) KiB"
+        rm -f /fill/f
+        umount /fill
+    }
+    fill
+    first=$(cat $info/current_kb)
+    echo "xk: balloon ready $first current, MemTotal $(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
+    last="" fell=""
+    while :; do
+        cur=$(cat $info/current_kb)
+        now="$cur current, MemTotal $(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
+        [ "$now" = "$last" ] || echo "xk: balloon $now"
+        last=$now
+        [ "$cur" -lt "$first" ] && fell=1
+        if [ -n "$fell" ] && [ "$cur" -eq "$first" ]; then
+            fill; fell=""; echo "xk: balloon refilled"
+        fi
+        sleep 0.5
+    done
+fi
 net=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^xk\.net=//p')
 if [ -n "$net" ]; then
     for s in $(echo "$net" | tr ',' ' '); do xknet "$s"; done
