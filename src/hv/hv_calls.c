@@ -355,10 +355,8 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
         hv_log_refusal(c, cmd, -EPERM);
         return -EPERM;
     case SCHEDOP_poll: {
-        if (!c->call->long_mode)
-            return -ENOSYS;      /* compat layout of sched_poll: not yet */
-        struct sched_poll p;
-        if (copy_in(c, &p, arg, sizeof(p)))
+        struct sched_poll p;    /* i386: 16 bytes, a 4-byte handle */
+        if (hv_arg_in(c, HV_XL(sched_poll), &p, arg))
             return -EFAULT;
         if (p.nr_ports > 128)
             return -EINVAL;
