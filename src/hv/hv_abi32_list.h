@@ -124,9 +124,20 @@
     F(physdev_get_free_pirq, pirq, pirq) \
     S(physdev_irq_status_query) F(physdev_irq_status_query, irq, irq) \
     F(physdev_irq_status_query, flags, flags) \
-    S(physdev_eoi) F(physdev_eoi, irq, irq)
+    S(physdev_eoi) F(physdev_eoi, irq, irq) \
+    /* the refusals of hv_priv.c and platform_op: what they read */ \
+    S(xen_domctl) F(xen_domctl, cmd, cmd) \
+    F(xen_domctl, interface_version, interface_version) \
+    F(xen_domctl, domain, domain) \
+    S(xen_sysctl) F(xen_sysctl, cmd, cmd) \
+    F(xen_sysctl, interface_version, interface_version) \
+    S(xen_platform_op) F(xen_platform_op, cmd, cmd) \
+    F(xen_platform_op, interface_version, interface_version)
 
 #define HV32_XLATE(S, F) \
+    /* xen_version */ \
+    S(xen_platform_parameters) \
+    F(xen_platform_parameters, virt_start, virt_start) \
     /* memory_op */ \
     S(xen_add_to_physmap) F(xen_add_to_physmap, domid, domid) \
     F(xen_add_to_physmap, size, size) F(xen_add_to_physmap, space, space) \

@@ -14,11 +14,15 @@
 
 #include <xen/xen.h>
 #include <xen/event_channel.h>
+#include <xen/domctl.h>
 #include <xen/grant_table.h>
 #include <xen/memory.h>
 #include <xen/physdev.h>
+#include <xen/platform.h>
 #include <xen/sched.h>
+#include <xen/sysctl.h>
 #include <xen/vcpu.h>
+#include <xen/version.h>
 #include <xen/hvm/dm_op.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/hvm_vcpu.h>

@@ -58,7 +58,7 @@ long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a)
     case XENVER_platform_parameters: {
         /* HVM guests own their whole address space: no hole for Xen. */
         struct xen_platform_parameters pp = { .virt_start = 0 };
-        return copy_out(c, arg, &pp, sizeof(pp));
+        return hv_arg_out(c, HV_XL(xen_platform_parameters), arg, &pp);
     }
     case XENVER_get_features: {
         struct xen_feature_info fi;

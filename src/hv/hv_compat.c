@@ -12,6 +12,8 @@
  * every struct a handler reads is in one of the two lists. Here also the
  * return value of a 32-bit caller's call (hv_compat_result).
  */
+/* domctl, sysctl: tool headers (as hv_priv.c); before <xen/xen.h>. */
+#define __XEN_TOOLS__ 1
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,11 +21,15 @@
 #include "hv_int.h"
 
 #include <xen/event_channel.h>
+#include <xen/domctl.h>
 #include <xen/grant_table.h>
 #include <xen/memory.h>
 #include <xen/physdev.h>
+#include <xen/platform.h>
 #include <xen/sched.h>
+#include <xen/sysctl.h>
 #include <xen/vcpu.h>
+#include <xen/version.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/hvm_vcpu.h>
 

@@ -30,6 +30,7 @@
 #include <xen/physdev.h>
 #include <xen/sched.h>
 #include <xen/vcpu.h>
+#include <xen/version.h>
 #include <xen/hvm/dm_op.h>
 
 #include "hv_abi32.h"

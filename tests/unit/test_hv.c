@@ -234,6 +234,12 @@ static void test_compat32(void **state)
     /* a struct the guest cannot reach: -EFAULT, as Xen */
     assert_int_equal(call32(f, __HYPERVISOR_memory_op, XENMEM_memory_map,
                             PAGES * 4096 - 4), -EFAULT);
+    /* xen_platform_parameters: virt_start, a 4-byte xen_ulong_t */
+    memset(mem + 0x800, 0xee, 16);
+    assert_int_equal(call32(f, __HYPERVISOR_xen_version,
+                            XENVER_platform_parameters, 0x800), 0);
+    assert_int_equal(mem[0x803], 0);
+    assert_int_equal(mem[0x804], 0xee);
     /* A call without layouts is the same in both widths. */
     assert_int_equal(call32(f, __HYPERVISOR_xen_version,
                             hi | XENVER_version, 0),
