@@ -266,6 +266,68 @@ static void test_vcpu_sched_subops(void **state)
 /* Each refusal is logged once per call and sub-op: a second identical one
  * is silent, another sub-op of the same call is logged. stderr goes to a
  * pipe for the duration. */
+/* nr(a0..a3) answers want to a 64-bit caller and to a 32-bit one (its
+ * registers' low halves, the same memory). */
+static void both(struct hv_test_fx *f, unsigned int nr, uint64_t a0,
+                 uint64_t a1, uint64_t a2, uint64_t a3, long want)
+{
+    struct hv_call c = { .nr = nr, .arg = { a0, a1, a2, a3 },
+                         .long_mode = true };
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), want);
+    c.long_mode = false;
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), want);
+}
+
+/* What Xen refuses is refused to a 32-bit caller with the same errno
+ * (docs/abi.md: nothing is refused to 32-bit callers only). */
+static void test_refusals_both_widths(void **state)
+{
+    struct hv_test_fx *f = *state;
+    memset(mem + AT, 0, 256);
+    struct xen_sysctl sc = { .cmd = XEN_SYSCTL_physinfo,
+                             .interface_version = XEN_SYSCTL_INTERFACE_VERSION };
+    memcpy(mem + AT, &sc, sizeof(sc));
+    both(f, __HYPERVISOR_sysctl, AT, 0, 0, 0, -EPERM);
+    struct xen_domctl dc = { .cmd = XEN_DOMCTL_pausedomain, .domain = 7,
+                             .interface_version = XEN_DOMCTL_INTERFACE_VERSION };
+    memcpy(mem + AT, &dc, sizeof(dc));
+    both(f, __HYPERVISOR_domctl, AT, 0, 0, 0, -EPERM);
+    both(f, __HYPERVISOR_arch_1, AT, 0, 0, 0, -EOPNOTSUPP);
+    both(f, __HYPERVISOR_xsm_op, AT, 0, 0, 0, -ENOSYS);
+    both(f, __HYPERVISOR_hypfs_op, 0, 0, 0, 0, -EPERM);
+    both(f, __HYPERVISOR_xenpmu_op, 0, AT, 0, 0, -EOPNOTSUPP);
+    both(f, __HYPERVISOR_mmuext_op, AT, 1, 0, DOMID_IO, -EPERM);
+    memset(mem + AT, 0, 256);
+    both(f, __HYPERVISOR_platform_op, AT, 0, 0, 0, -EACCES);
+    /* dm_op: count, buffer list (16 or 8 bytes a buffer), then domain */
+    both(f, __HYPERVISOR_dm_op, 1, 0, AT, 0, -ENODATA);
+    both(f, __HYPERVISOR_dm_op, 1, 3, AT, 0, -E2BIG);
+    both(f, __HYPERVISOR_dm_op, 1, 2, BAD - 8, 0, -EFAULT);
+    both(f, __HYPERVISOR_dm_op, 1, 2, AT, 0, -EPERM);
+    both(f, __HYPERVISOR_dm_op, 9, 1, AT, 0, -ESRCH);
+    /* sub-ops xenkvm does not serve, or that Xen refuses */
+    both(f, __HYPERVISOR_memory_op, XENMEM_exchange, AT, 0, 0, -ENOSYS);
+    both(f, __HYPERVISOR_memory_op, XENMEM_machphys_mfn_list, AT, 0, 0, -ENOSYS);
+    both(f, __HYPERVISOR_memory_op, XENMEM_machine_memory_map, AT, 0, 0,
+         -ENOSYS);
+    both(f, __HYPERVISOR_memory_op, 63, AT, 0, 0, -ENOSYS);
+    both(f, __HYPERVISOR_hvm_op, HVMOP_altp2m, AT, 0, 0, -EOPNOTSUPP);
+    both(f, __HYPERVISOR_vcpu_op, VCPUOP_get_physid, 0, AT, 0, -EINVAL);
+    both(f, __HYPERVISOR_vcpu_op, VCPUOP_get_physid, 5, AT, 0, -ENOENT);
+    both(f, __HYPERVISOR_sched_op, SCHEDOP_pin_override, AT, 0, 0, -EPERM);
+    struct sched_remote_shutdown rs = { .domain_id = 9 };
+    memcpy(mem + AT, &rs, sizeof(rs));
+    both(f, __HYPERVISOR_sched_op, SCHEDOP_remote_shutdown, AT, 0, 0, -ESRCH);
+    both(f, __HYPERVISOR_grant_table_op, GNTTABOP_setup_table, AT, 1, 0,
+         -ENOSYS);                            /* no grant table here */
+    both(f, __HYPERVISOR_set_trap_table, AT, 0, 0, 0, -ENOSYS);
+    both(f, 63, 0, 0, 0, 0, -ENOSYS);
+    /* a bad pointer: -EFAULT in both */
+    both(f, __HYPERVISOR_sysctl, BAD, 0, 0, 0, -EFAULT);
+    both(f, __HYPERVISOR_memory_op, XENMEM_add_to_physmap, BAD, 0, 0, -EFAULT);
+    both(f, __HYPERVISOR_sched_op, SCHEDOP_poll, BAD, 0, 0, -EFAULT);
+}
+
 static void test_refusal_logged_once(void **state)
 {
     struct hv_test_fx *f = *state;
@@ -311,6 +373,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_multicall, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_hvm_subops, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_vcpu_sched_subops, setup,
+                                        hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_both_widths, setup,
                                         hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_refusal_logged_once, setup,
                                         hv_test_teardown),
