@@ -139,9 +139,6 @@ struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h,
 int evtchn_domain_latch_shinfo(struct evtchn_host *h, domid_t dom, bool i386);
 /* 1 if dom's shared_info is in the i386 layout, 0 if in x86_64's, -ESRCH. */
 int evtchn_domain_shinfo_i386(struct evtchn_host *h, domid_t dom);
-/* The alignment a vcpu_info needs in dom's layout (Xen's map_vcpu_info:
- * 8 on x86_64, 4 on i386, where its words are 32 bits), or -ESRCH. */
-int evtchn_domain_vcpu_info_align(struct evtchn_host *h, domid_t dom);
 /* Write the wallclock of dom's shared_info (wc_sec, wc_nsec, wc_sec_hi:
  * the UTC time at system time 0) at its layout's offsets, under the
  * wc_version protocol (odd while it changes), one writer at a time.

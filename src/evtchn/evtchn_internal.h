@@ -171,7 +171,6 @@ struct evtchn_shl {
     uint32_t nr_ports;            /* the 2-level ABI's ports: word_bits^2 */
     uint16_t pending, mask;       /* the bitmaps in shared_info */
     uint16_t sel;                 /* evtchn_pending_sel in vcpu_info */
-    uint16_t vi_align;            /* vcpu_info's alignment */
     uint16_t wc_version, wc_sec, wc_nsec, wc_sec_hi;   /* in shared_info */
 };
 

@@ -56,7 +56,6 @@ const struct evtchn_shl evtchn_shl_native = {
     .pending = offsetof(struct shared_info, evtchn_pending),
     .mask = offsetof(struct shared_info, evtchn_mask),
     .sel = offsetof(struct vcpu_info, evtchn_pending_sel),
-    .vi_align = _Alignof(struct vcpu_info),
     .wc_version = offsetof(struct shared_info, wc_version),
     .wc_sec = offsetof(struct shared_info, wc_sec),
     .wc_nsec = offsetof(struct shared_info, wc_nsec),
@@ -70,7 +69,6 @@ const struct evtchn_shl evtchn_shl_i386 = {
     .pending = EVTCHN32_OFF_shared_info_evtchn_pending,
     .mask = EVTCHN32_OFF_shared_info_evtchn_mask,
     .sel = EVTCHN32_OFF_vcpu_info_evtchn_pending_sel,
-    .vi_align = EVTCHN32_ALIGNOF_vcpu_info,
     .wc_version = EVTCHN32_OFF_shared_info_wc_version,
     .wc_sec = EVTCHN32_OFF_shared_info_wc_sec,
     .wc_nsec = EVTCHN32_OFF_shared_info_wc_nsec,
@@ -101,16 +99,6 @@ int evtchn_domain_shinfo_i386(struct evtchn_host *h, domid_t domid)
     int i386 = dom_shl(d)->i386;
     dom_put(d);
     return i386;
-}
-
-int evtchn_domain_vcpu_info_align(struct evtchn_host *h, domid_t domid)
-{
-    struct evtchn_dom *d = evtchn_dom_get(h, domid);
-    if (!d)
-        return -XEN_ESRCH;
-    int align = dom_shl(d)->vi_align;
-    dom_put(d);
-    return align;
 }
 
 static uint32_t *si_u32(struct evtchn_dom *d, uint16_t off)

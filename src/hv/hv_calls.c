@@ -221,16 +221,12 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a)
     case VCPUOP_register_vcpu_info: {
         /* Xen's map_vcpu_info. The core updates vcpu_info with locked
          * read-modify-writes: a struct that straddles the page or is not
-         * naturally aligned in the domain's layout (split locks) is
-         * refused with -ENXIO. */
+         * naturally aligned (split locks) is refused with -ENXIO. */
         struct vcpu_register_vcpu_info r;
         if (copy_in(c, &r, arg, sizeof(r)))
             return -EFAULT;
-        int align = evtchn_domain_vcpu_info_align(d->evtchn, d->domid);
-        if (align < 0)
-            return align;
         if (r.offset > 4096 - sizeof(struct vcpu_info) ||
-            r.offset % (uint32_t)align) {
+            r.offset % _Alignof(struct vcpu_info)) {
             hv_log(d, "dom%u vcpu%u: register_vcpu_info offset %#x misplaced",
                    d->domid, c->vcpu_id, r.offset);
             return -ENXIO;

@@ -130,10 +130,6 @@ static void test_latch_query(void **state)
     assert_int_equal(evtchn_domain_latch_shinfo(x->h, 3, true), -XEN_ESRCH);
     assert_int_equal(evtchn_domain_shinfo_i386(x->h, 3), -XEN_ESRCH);
     assert_int_equal(evtchn_domain_set_wallclock(x->h, 3, 1, 2), -XEN_ESRCH);
-    assert_int_equal(evtchn_domain_vcpu_info_align(x->h, 3), -XEN_ESRCH);
-    assert_int_equal(evtchn_domain_vcpu_info_align(x->h, 2), _Alignof(struct vcpu_info));
-    assert_int_equal(evtchn_domain_latch_shinfo(x->h, 1, true), 0);
-    assert_int_equal(evtchn_domain_vcpu_info_align(x->h, 1), EVTCHN32_ALIGNOF_vcpu_info);
 }
 
 static void test_i386_send_offsets(void **state)

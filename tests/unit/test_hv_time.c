@@ -615,22 +615,9 @@ static void test_shinfo_latch(void **state)
     assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x300, 0), 0);
     assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 0);
     assert_int_equal(shinfo.wc_version, v64 + 2);
-    /* x86_64's vcpu_info is 8-aligned, i386's 4 (Xen's map_vcpu_info). */
-    struct vcpu_register_vcpu_info r = { .mfn = 3, .offset = 0x44 };
-    memcpy(mem + 0x200, &r, sizeof(r));
-    assert_int_equal(call(f, __HYPERVISOR_vcpu_op, VCPUOP_register_vcpu_info,
-                          0, 0x200), -ENXIO);
     /* The hypercall page's MSR, written in 32-bit mode. */
     hv_latch_shinfo(f->d, false);
     assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 1);
-    struct hv_call r32 = { .nr = __HYPERVISOR_vcpu_op,
-        .arg = { VCPUOP_register_vcpu_info, 0, 0x200 }, .long_mode = false };
-    assert_int_equal(hv_hypercall(f->d, 0, NULL, &r32), 0);
-    const uint8_t *vi = mem + 3 * 4096 + 0x44;
-    uint32_t sel;
-    memcpy(&sel, vi + EVTCHN32_OFF_vcpu_info_evtchn_pending_sel, 4);
-    assert_int_equal(sel, 0xffffffffu);      /* all marked, as Xen */
-    assert_int_equal(vi[EVTCHN32_OFF_vcpu_info_evtchn_upcall_pending], 1);
 }
 
 int main(void)
