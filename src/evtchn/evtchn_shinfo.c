@@ -119,11 +119,11 @@ int evtchn_domain_set_wallclock(struct evtchn_host *h, domid_t domid,
     uint32_t *ver = si_u32(d, l->wc_version);
     uint32_t v = (__atomic_load_n(ver, __ATOMIC_RELAXED) + 1) | 1;
     __atomic_store_n(ver, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(si_u32(d, l->wc_sec), (uint32_t)sec, __ATOMIC_RELAXED);
-    __atomic_store_n(si_u32(d, l->wc_nsec), nsec, __ATOMIC_RELAXED);
+    /* Release stores: the odd version is seen before any field. */
+    __atomic_store_n(si_u32(d, l->wc_sec), (uint32_t)sec, __ATOMIC_RELEASE);
+    __atomic_store_n(si_u32(d, l->wc_nsec), nsec, __ATOMIC_RELEASE);
     __atomic_store_n(si_u32(d, l->wc_sec_hi), (uint32_t)(sec >> 32),
-                     __ATOMIC_RELAXED);
+                     __ATOMIC_RELEASE);
     __atomic_store_n(ver, v + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&d->lock);
     dom_put(d);
