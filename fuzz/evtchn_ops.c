@@ -2,7 +2,8 @@
  * libFuzzer harness for the event-channel core: the input is a sequence of
  * operations over three domains (0 privileged, 1 and 2 guests with two
  * vCPUs) with arbitrary arguments, interleaved with hostile writes into the
- * guests' memory (shared_info, FIFO control blocks, event arrays) and with
+ * guests' memory (shared_info, FIFO control blocks, event arrays), with
+ * latches of a domain's shared_info layout (x86_64's or i386's) and with
  * the guest-side consumers of both ABIs. After every step the core's
  * invariants are checked for every domain (evtchn_debug_check: both ends of
  * every interdomain channel agree, VIRQ/PIRQ tables match, counts match,
@@ -134,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         case 23:
-            switch (u8(&in) % 4) {
+            switch (u8(&in) % 5) {
             case 0:
                 if (dom < 3 && x->d[dom].exists)
                     hx_fifo_init(x, dom, u8(&in) % 3);
@@ -151,6 +152,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     evtchn_vcpu_set_info(x->h, dom, u8(&in) % 3,
                                          (struct vcpu_info *)(x->d[dom].mem + 50 * 4096 +
                                                               (u8(&in) % 60) * 64));
+                break;
+            case 4:
+                /* The guest's mode latches the shared_info layout (i386:
+                 * 1024 2-level ports); the wallclock follows it. */
+                evtchn_domain_latch_shinfo(x->h, dom, u8(&in) & 1);
+                evtchn_domain_set_wallclock(x->h, dom, u32(&in), u32(&in));
                 break;
             }
             break;

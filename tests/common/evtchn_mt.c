@@ -164,7 +164,9 @@ static void guest_op(struct worker *w, domid_t d, uint32_t v)
         evtchn_do_op(x->h, d, v, cmd, &a_);                                  \
     } while (0)
 
-    if (r < 200) {                              /* unmask: often high */
+    if (r < 5) {                                /* a latch of the layout */
+        evtchn_domain_latch_shinfo(x->h, d, rnd_below(w, 2));
+    } else if (r < 200) {                       /* unmask: often high */
         uint32_t port = rnd_below(w, 2) ? EVTCHN_2L_NR_CHANNELS + rnd_below(w, 256)
                                         : rnd_port(w);
         if (port >= EVTCHN_2L_NR_CHANNELS)

@@ -1,10 +1,11 @@
 /*
  * Multi-threaded random-op harness for the event-channel core: several
  * "vCPU" threads issue random EVTCHNOPs (reset, init_control, expand_array,
- * close, unmask, send, bind_*, alloc_unbound, status, set_priority), host
- * calls and hostile writes to guest memory, all at once against several
- * domains, and destroy/recreate domains under the others' feet. After each
- * round the threads stop and evtchn_debug_check runs on every domain.
+ * close, unmask, send, bind_*, alloc_unbound, status, set_priority),
+ * latches of the shared_info layout (x86_64's or i386's), host calls and
+ * hostile writes to guest memory, all at once against several domains,
+ * and destroy/recreate domains under the others' feet. After each round
+ * the threads stop and evtchn_debug_check runs on every domain.
  *
  * Used by the bounded unit test (tests/unit/test_evtchn_mt.c, suite
  * concurrency) and the standalone soak (tests/stress/evtchn_mt_soak.c).
