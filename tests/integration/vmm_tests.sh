@@ -187,19 +187,25 @@ reboot)
         i=$((i + 1)); [ $i -lt 300 ] || fail "rb's restart did not power off"
         sleep 0.1
     done
-    sleep 0.5                       # its last vCPU thread leaves
-    rb=0 live=0
-    for f in /proc/$pid/fd/*; do
-        case "$(readlink "$f")" in
-        "/memfd:rb (deleted)")
-            rb=$((rb + 1))
-            [ "$(stat -L -c %b "$f")" -eq 0 ] || fail "an ended rb domain still holds its memory";;
-        "/memfd:live (deleted)")
-            live=$((live + 1))
-            [ "$(stat -L -c %b "$f")" -gt 0 ] || fail "the live domain's memory shows no blocks";;
-        esac
+    # memfds NAME: "COUNT BLOCKS" of the run's memfds of domain NAME
+    memfds() {
+        n=0 b=0
+        for f in /proc/$pid/fd/*; do
+            [ "$(readlink "$f")" = "/memfd:$1 (deleted)" ] || continue
+            n=$((n + 1)) b=$((b + $(stat -L -c %b "$f")))
+        done
+        echo "$n $b"
+    }
+    # its last vCPU thread leaves, then the memory goes (10 s: a loaded
+    # machine may take a while to run that thread)
+    i=0
+    until [ "$(memfds rb)" = "2 0" ]; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "rb's ended domains still hold memory (count, blocks: $(memfds rb))"
+        sleep 0.1
     done
-    [ $rb -eq 2 ] && [ $live -eq 1 ] || fail "memfds: $rb of rb, $live of live"
+    set -- $(memfds live)
+    [ "$1" -eq 1 ] && [ "$2" -gt 0 ] || fail "the live domain's memfd: count, blocks: $*"
     "$xk" destroy live || fail "destroy live"
     wait $pid
     bg=""
