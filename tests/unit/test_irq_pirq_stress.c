@@ -412,6 +412,15 @@ static void test_pirq_stress(void **state)
     }
     struct irq_line_info li0;
     irq_icu_line_info(f->icu, lines[0], &li0);
+    /* raises the ICU took from the sources, every line: one line alone
+     * may have been masked (in flight) each time the source wrote it
+     * when the machine is loaded (seen: line 0 with none) */
+    uint64_t raised = 0;
+    for (size_t i = 0; i < NL; i++) {
+        struct irq_line_info li;
+        irq_icu_line_info(f->icu, lines[i], &li);
+        raised += li.raised;
+    }
     print_message("%u ops, %u binds, %u deaths; line %u: %llu raised, %llu "
                   "delivered\n", atomic_load(&f->ops), atomic_load(&f->binds),
                   atomic_load(&f->deaths), lines[0],
@@ -430,7 +439,7 @@ static void test_pirq_stress(void **state)
     if (failed)
         fail_msg("%s", failure);
     /* the stress must have done something */
-    assert_true(li0.raised > 0);
+    assert_true(raised > 0);
 }
 
 int main(void)
