@@ -526,6 +526,11 @@ static struct xen_hvm_pagetable_dying abi_ptd_self, abi_ptd_nobody;
 static struct vcpu_runstate_info abi_rs;
 static struct vcpu_set_periodic_timer abi_period_short;
 static struct sched_shutdown abi_code_poweroff;
+static struct xen_pod_target abi_pod_self, abi_pod_nobody;
+static struct xen_mem_access_op abi_access_self, abi_access_me;
+static struct xen_memory_reservation abi_claim_me, abi_claim_domself;
+static struct xen_vnuma_topology_info abi_vnuma_self, abi_vnuma_pad;
+static struct xen_reserved_device_memory_map abi_rdm, abi_rdm_badflags;
 /* Large enough for every xen_version answer (capabilities: 1 KiB). */
 static uint8_t abi_buf[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 
@@ -562,6 +567,21 @@ static void abi_fill(void)
     abi_ptd_nobody = (struct xen_hvm_pagetable_dying){ .domid = NOBODY };
     abi_period_short = (struct vcpu_set_periodic_timer){ .period_ns = 1000 };
     abi_code_poweroff = (struct sched_shutdown){ .reason = SHUTDOWN_poweroff };
+    abi_pod_self = (struct xen_pod_target){ .domid = DOMID_SELF };
+    abi_pod_nobody = (struct xen_pod_target){ .domid = NOBODY };
+    abi_access_self = (struct xen_mem_access_op){ .domid = DOMID_SELF };
+    abi_access_me = (struct xen_mem_access_op){ .domid = me };
+    abi_claim_me = (struct xen_memory_reservation){ .nr_extents = 1, .domid = me };
+    abi_claim_domself = abi_claim_me;
+    abi_claim_domself.domid = DOMID_SELF;
+    abi_vnuma_self = (struct xen_vnuma_topology_info){ .domid = DOMID_SELF };
+    abi_vnuma_pad = abi_vnuma_self;
+    abi_vnuma_pad.pad = 1;
+    abi_rdm = (struct xen_reserved_device_memory_map){ .flags = XENMEM_RDM_ALL,
+                                                       .nr_entries = 4 };
+    set_xen_guest_handle(abi_rdm.buffer, (void *)abi_buf);
+    abi_rdm_badflags = abi_rdm;
+    abi_rdm_badflags.flags = 2;
 }
 
 static void test_abi(void)
@@ -609,6 +629,23 @@ static void test_abi(void)
         /* memory_op sub-ops HVM guests may not make */
         ROW("memory_op(machine_memory_map): not for HVM", __HYPERVISOR_memory_op, XENMEM_machine_memory_map, abi_buf, 0, 0, E(ENOSYS)),
         ROW("memory_op(machphys_mapping): not for HVM", __HYPERVISOR_memory_op, XENMEM_machphys_mapping, abi_buf, 0, 0, E(ENOSYS)),
+        /* memory_op sub-ops a domU gets refused or empty answers from */
+        ROW("memory_op(set_pod_target self): privileged", __HYPERVISOR_memory_op, XENMEM_set_pod_target, &abi_pod_self, 0, 0, E(EPERM)),
+        ROW("memory_op(get_pod_target self): privileged", __HYPERVISOR_memory_op, XENMEM_get_pod_target, &abi_pod_self, 0, 0, E(EPERM)),
+        ROW("memory_op(get_pod_target dom=nonexistent)", __HYPERVISOR_memory_op, XENMEM_get_pod_target, &abi_pod_nobody, 0, 0, E(ESRCH)),
+        ROW("memory_op(get_sharing_freed_pages): no sharing", __HYPERVISOR_memory_op, XENMEM_get_sharing_freed_pages, 0, 0, 0, 0),
+        ROW("memory_op(get_sharing_shared_pages): no sharing", __HYPERVISOR_memory_op, XENMEM_get_sharing_shared_pages, 0, 0, 0, 0),
+        ROW("memory_op(paging_op): not built", __HYPERVISOR_memory_op, XENMEM_paging_op, abi_buf, 0, 0, E(ENOSYS)),
+        ROW("memory_op(sharing_op): not built", __HYPERVISOR_memory_op, XENMEM_sharing_op, abi_buf, 0, 0, E(ENOSYS)),
+        ROW("memory_op(access_op DOMID_SELF): no such id", __HYPERVISOR_memory_op, XENMEM_access_op, &abi_access_self, 0, 0, E(ESRCH)),
+        ROW("memory_op(access_op self): remote only", __HYPERVISOR_memory_op, XENMEM_access_op, &abi_access_me, 0, 0, E(EPERM)),
+        ROW("memory_op(claim_pages self): privileged", __HYPERVISOR_memory_op, XENMEM_claim_pages, &abi_claim_me, 0, 0, E(EPERM)),
+        ROW("memory_op(claim_pages DOMID_SELF): no such id", __HYPERVISOR_memory_op, XENMEM_claim_pages, &abi_claim_domself, 0, 0, E(EINVAL)),
+        ROW("memory_op(get_vnumainfo self): no vNUMA", __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, &abi_vnuma_self, 0, 0, E(EOPNOTSUPP)),
+        ROW("memory_op(get_vnumainfo, pad set)", __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, &abi_vnuma_pad, 0, 0, E(EINVAL)),
+        ROW("memory_op(reserved_device_memory_map all)", __HYPERVISOR_memory_op, XENMEM_reserved_device_memory_map, &abi_rdm, 0, 0, 0),
+        ROW("memory_op(reserved_device_memory_map, bad flags)", __HYPERVISOR_memory_op, XENMEM_reserved_device_memory_map, &abi_rdm_badflags, 0, 0, E(EINVAL)),
+        ROW("memory_op(acquire_resource): not for a translated domU", __HYPERVISOR_memory_op, XENMEM_acquire_resource, BAD_UNMAPPED, 0, 0, E(EACCES)),
         /* vm_assist */
         ROW("vm_assist(enable, 4gb_segments): PV only", __HYPERVISOR_vm_assist, VMASST_CMD_enable, VMASST_TYPE_4gb_segments, 0, 0, E(EINVAL)),
         ROW("vm_assist(cmd 7, runstate_update_flag)", __HYPERVISOR_vm_assist, 7, VMASST_TYPE_runstate_update_flag, 0, 0, E(ENOSYS)),
@@ -681,6 +718,7 @@ static void test_abi(void)
              (long)mc[0].result, HYPERVISOR_xen_version(XENVER_version, NULL));
     check_eq("multicall entry 1: sysctl(unmapped)", (long)mc[1].result, E(EFAULT));
     check_eq("multicall entry 2: nested multicall", (long)mc[2].result, E(EINVAL));
+    check_eq("reserved_device_memory_map: no region", abi_rdm.nr_entries, 0);
 }
 
 /* After all that: events must still reach us through the IRQ layer. */

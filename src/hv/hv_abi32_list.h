@@ -22,6 +22,13 @@
 #define XENKVM_HV_ABI32_LIST_H
 
 #define HV32_STRUCTS(S, F) \
+    /* memory_op get_vnumainfo (refused, hv_priv.c): its handles sit in \
+     * unions with a uint64_t */ \
+    S(xen_vnuma_topology_info) F(xen_vnuma_topology_info, domid, domid) \
+    F(xen_vnuma_topology_info, pad, pad) \
+    F(xen_vnuma_topology_info, nr_vnodes, nr_vnodes) \
+    F(xen_vnuma_topology_info, vdistance, vdistance) \
+    F(xen_vnuma_topology_info, vmemrange, vmemrange) \
     /* hvm_op */ \
     S(xen_hvm_param) F(xen_hvm_param, domid, domid) \
     F(xen_hvm_param, index, index) F(xen_hvm_param, value, value) \
@@ -159,6 +166,15 @@
     F(xen_memory_map, buffer, buffer) \
     S(xen_remove_from_physmap) F(xen_remove_from_physmap, domid, domid) \
     F(xen_remove_from_physmap, gpfn, gpfn) \
+    /* memory_op sub-ops refused to a domU (hv_priv.c): what Xen reads */ \
+    S(xen_pod_target) F(xen_pod_target, target_pages, target_pages) \
+    F(xen_pod_target, domid, domid) \
+    S(xen_mem_access_op) F(xen_mem_access_op, op, op) \
+    F(xen_mem_access_op, domid, domid) \
+    S(xen_reserved_device_memory_map) \
+    F(xen_reserved_device_memory_map, flags, flags) \
+    F(xen_reserved_device_memory_map, nr_entries, nr_entries) \
+    F(xen_reserved_device_memory_map, buffer, buffer) \
     /* vcpu_op */ \
     S(vcpu_set_singleshot_timer) \
     F(vcpu_set_singleshot_timer, timeout_abs_ns, timeout_abs_ns) \

@@ -128,6 +128,10 @@ long hv_do_xenpmu_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_dm_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_hypfs_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_paging_domctl_cont(struct hv_ctx *c, const uint64_t *a);
+/* The memory_op sub-ops (cmd, start extent, argument) Xen only refuses
+ * to a domU or answers emptily; Xen's errno, -ENOSYS for any other cmd. */
+long hv_priv_memory_op(struct hv_ctx *c, unsigned int cmd, uint64_t start,
+                       uint64_t arg);
 /* Domain domid exists in d's event-channel host (it is how the layer
  * knows the other domains): Xen's rcu_lock_domain_by_id succeeding. */
 bool hv_domain_exists(struct hv_domain *d, domid_t domid);

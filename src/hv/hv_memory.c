@@ -375,7 +375,6 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
         return 0;
     }
     default:
-        hv_log_subop_enosys(c, cmd);
-        return -ENOSYS;
+        return hv_priv_memory_op(c, cmd, start, arg);
     }
 }

@@ -1,7 +1,8 @@
 /*
  * The hypercalls in Xen 4.17's HVM table that an unprivileged HVM/PVH
  * domain may make only to be refused: sysctl, domctl, paging_domctl_cont,
- * xsm_op, hypfs_op, dm_op, xenpmu_op and mmuext_op. Each returns what Xen
+ * xsm_op, hypfs_op, dm_op, xenpmu_op and mmuext_op, and the memory_op
+ * sub-ops a domU only gets refused or empty answers from. Each returns what Xen
  * returns to a domU under its default build (dummy XSM policy,
  * xen/include/xsm/dummy.h: XSM_PRIV, XSM_DM_PRIV and a foreign XSM_TARGET
  * are -EPERM), checking the arguments in Xen's order so a guest probing
@@ -18,6 +19,7 @@
 #include <xen/xen.h>
 #include <xen/hypfs.h>
 #include <xen/hvm/dm_op.h>
+#include <xen/memory.h>
 #include <xen/domctl.h>
 #include <xen/sysctl.h>
 
@@ -162,4 +164,113 @@ long hv_do_mmuext_op(struct hv_ctx *c, const uint64_t *a)
     if (fd != DOMID_SELF && !hv_domain_exists(c->d, fd))
         return refuse(c, -ESRCH);
     return refuse(c, -EINVAL);  /* every domain here is HVM/PVH */
+}
+
+/* The memory_op sub-ops Xen 4.17 refuses to an unprivileged HVM domain
+ * or answers with nothing (xen/common/memory.c do_memory_op,
+ * xen/arch/x86/mm.c arch_memory_op, x86_64/mm.c subarch_memory_op):
+ * start is the start extent above the command bits. Xen's arch and
+ * subarch handlers switch on the whole command, start bits included, so
+ * with a start extent their sub-ops are unknown (-ENOSYS). */
+long hv_priv_memory_op(struct hv_ctx *c, unsigned int cmd, uint64_t start,
+                       uint64_t arg)
+{
+    long rc;
+    switch (cmd) {
+    case XENMEM_set_pod_target:
+    case XENMEM_get_pod_target: {
+        /* arch_memory_op: the struct, the domain (DOMID_SELF allowed),
+         * then XSM_PRIV */
+        struct xen_pod_target t;
+        if (start)
+            break;
+        if (hv_arg_in(c, HV_XL(xen_pod_target), &t, arg))
+            rc = -EFAULT;
+        else if (t.domid != DOMID_SELF && !hv_domain_exists(c->d, t.domid))
+            rc = -ESRCH;
+        else
+            rc = -EPERM;
+        hv_log_refusal(c, cmd, rc);
+        return rc;
+    }
+    case XENMEM_get_sharing_freed_pages:
+    case XENMEM_get_sharing_shared_pages:
+        /* subarch_memory_op: mem_sharing's counts, 0 without it (Xen's
+         * default build: MEM_SHARING needs UNSUPPORTED) */
+        if (start)
+            break;
+        return 0;
+    case XENMEM_access_op: {
+        /* mem_access_memop: the struct, then a live remote domain by id
+         * (DOMID_SELF is none: -ESRCH; oneself -EPERM), then XSM_DM_PRIV
+         * (a domU is no other domain's device model) */
+        struct xen_mem_access_op m;
+        if (hv_arg_in(c, HV_XL(xen_mem_access_op), &m, arg))
+            rc = -EFAULT;
+        else if (!hv_domain_exists(c->d, m.domid))
+            rc = -ESRCH;
+        else
+            rc = -EPERM;
+        hv_log_refusal(c, cmd, rc);
+        return rc;
+    }
+    case XENMEM_claim_pages: {
+        /* the reservation struct with no list, order or flags, the domain
+         * by id (DOMID_SELF is none: -EINVAL here), then XSM_PRIV */
+        struct xen_memory_reservation r;
+        if (start)
+            rc = -EINVAL;
+        else if (hv_arg_in(c, HV_XL(xen_memory_reservation), &r, arg))
+            rc = -EFAULT;
+        else if (GUEST_PTR(r.extent_start) || r.extent_order ||
+                 r.mem_flags || !hv_domain_exists(c->d, r.domid))
+            rc = -EINVAL;
+        else
+            rc = -EPERM;
+        hv_log_refusal(c, cmd, rc);
+        return rc;
+    }
+    case XENMEM_get_vnumainfo: {
+        /* the struct, its pad, the domain (DOMID_SELF allowed; another
+         * one is XSM_TARGET's -EPERM), then: no vNUMA (xl.cfg vnuma=
+         * is not supported) */
+        struct xen_vnuma_topology_info v;
+        if (start)
+            rc = -EINVAL;
+        else if (copy_in(c, &v, arg, sizeof(v)))
+            rc = -EFAULT;
+        else if (v.pad)
+            rc = -EINVAL;
+        else
+            rc = self_domid(c, v.domid);
+        if (rc == 0)
+            rc = -EOPNOTSUPP;
+        hv_log_refusal(c, cmd, rc);
+        return rc;
+    }
+    case XENMEM_reserved_device_memory_map: {
+        /* served: the regions an IOMMU reserves for devices; a domain of
+         * xenkvm has no passed-through device and the host's are not
+         * shown (a Xen host without RMRRs answers the same): 0 entries */
+        struct xen_reserved_device_memory_map m;
+        if (start)
+            return -EINVAL;
+        if (hv_arg_in(c, HV_XL(xen_reserved_device_memory_map), &m, arg))
+            return -EFAULT;
+        if (m.flags & ~(uint32_t)XENMEM_RDM_ALL)
+            return -EINVAL;
+        m.nr_entries = 0;
+        return hv_arg_out(c, HV_XL(xen_reserved_device_memory_map), arg, &m);
+    }
+    case XENMEM_acquire_resource:
+        /* arch_acquire_resource_check: a translated domain that is not
+         * the hardware domain may map no resource, before anything is
+         * read */
+        hv_log_refusal(c, cmd, -EACCES);
+        return -EACCES;
+    default:
+        break;
+    }
+    hv_log_subop_enosys(c, cmd);
+    return -ENOSYS;
 }

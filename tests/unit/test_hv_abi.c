@@ -328,6 +328,109 @@ static void test_refusals_both_widths(void **state)
     both(f, __HYPERVISOR_sched_op, SCHEDOP_poll, BAD, 0, 0, -EFAULT);
 }
 
+/* memory_op(cmd, arg) from a 64-bit (lm) or 32-bit caller */
+static long call_w(struct hv_test_fx *f, bool lm, uint64_t cmd, uint64_t arg)
+{
+    struct hv_call c = { .nr = __HYPERVISOR_memory_op, .arg = { cmd, arg },
+                         .long_mode = lm };
+    return hv_hypercall(f->d, 0, NULL, &c);
+}
+
+/* put16/put32/put64 LE at mem + AT + off */
+static void put16(size_t off, uint16_t v) { memcpy(mem + AT + off, &v, 2); }
+static void put32(size_t off, uint32_t v) { memcpy(mem + AT + off, &v, 4); }
+static void put64(size_t off, uint64_t v) { memcpy(mem + AT + off, &v, 8); }
+
+/* memory_op sub-ops a domU only gets refused or empty answers from
+ * (hv_priv_memory_op), in both widths; offsets are those of <xen/memory.h>
+ * (x86_64 / i386) */
+static void test_memory_refusals(void **state)
+{
+    struct hv_test_fx *f = *state;
+    const uint64_t at_start = 1u << 6;            /* start extent 1 */
+    /* pod targets: domid at 32 in both widths; then XSM_PRIV */
+    memset(mem + AT, 0, 64);
+    put16(32, DOMID_SELF);
+    both(f, __HYPERVISOR_memory_op, XENMEM_set_pod_target, AT, 0, 0, -EPERM);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_pod_target, AT, 0, 0, -EPERM);
+    put16(32, 7);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_pod_target, AT, 0, 0, -EPERM);
+    put16(32, 9);
+    both(f, __HYPERVISOR_memory_op, XENMEM_set_pod_target, AT, 0, 0, -ESRCH);
+    both(f, __HYPERVISOR_memory_op, XENMEM_set_pod_target, BAD, 0, 0, -EFAULT);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_pod_target | at_start, AT, 0,
+         0, -ENOSYS);
+    /* mem_sharing's counts: 0 */
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_sharing_freed_pages, 0, 0, 0, 0);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_sharing_shared_pages, 0, 0, 0, 0);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_sharing_shared_pages | at_start,
+         0, 0, 0, -ENOSYS);
+    /* paging and sharing ops: not built into Xen's default build */
+    both(f, __HYPERVISOR_memory_op, XENMEM_paging_op, AT, 0, 0, -ENOSYS);
+    both(f, __HYPERVISOR_memory_op, XENMEM_sharing_op, AT, 0, 0, -ENOSYS);
+    /* access_op: domid at 2; a live remote domain, then XSM_DM_PRIV */
+    memset(mem + AT, 0, 64);
+    put16(2, DOMID_SELF);
+    both(f, __HYPERVISOR_memory_op, XENMEM_access_op, AT, 0, 0, -ESRCH);
+    put16(2, 1);
+    both(f, __HYPERVISOR_memory_op, XENMEM_access_op, AT, 0, 0, -EPERM);
+    put16(2, 7);
+    both(f, __HYPERVISOR_memory_op, XENMEM_access_op, AT, 0, 0, -EPERM);
+    put16(2, 9);
+    both(f, __HYPERVISOR_memory_op, XENMEM_access_op, AT, 0, 0, -ESRCH);
+    both(f, __HYPERVISOR_memory_op, XENMEM_access_op, BAD, 0, 0, -EFAULT);
+    /* claim_pages: the reservation (domid at 24 / 16) by id, then
+     * XSM_PRIV; the two layouts overlap, so one width at a time */
+    for (int w = 0; w < 2; w++) {
+        bool lm = w == 0;
+        size_t dom = lm ? 24 : 16;
+        memset(mem + AT, 0, 64);
+        put16(dom, 1);
+        assert_int_equal(call_w(f, lm, XENMEM_claim_pages, AT), -EPERM);
+        assert_int_equal(call_w(f, lm, XENMEM_claim_pages | at_start, AT),
+                         -EINVAL);
+        put16(dom, DOMID_SELF);
+        assert_int_equal(call_w(f, lm, XENMEM_claim_pages, AT), -EINVAL);
+        put16(dom, 1);
+        put32(0, 0x1000);               /* an extent list: none allowed */
+        assert_int_equal(call_w(f, lm, XENMEM_claim_pages, AT), -EINVAL);
+        assert_int_equal(call_w(f, lm, XENMEM_claim_pages, BAD), -EFAULT);
+    }
+    /* get_vnumainfo: same layout in both; no vNUMA */
+    memset(mem + AT, 0, 64);
+    put16(0, DOMID_SELF);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, AT, 0, 0,
+         -EOPNOTSUPP);
+    put16(0, 7);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, AT, 0, 0, -EPERM);
+    put16(0, 9);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, AT, 0, 0, -ESRCH);
+    put16(0, 1);
+    put16(2, 1);                        /* pad */
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, AT, 0, 0, -EINVAL);
+    both(f, __HYPERVISOR_memory_op, XENMEM_get_vnumainfo, BAD, 0, 0, -EFAULT);
+    /* reserved_device_memory_map: served, none (nr_entries at 4 set 0) */
+    memset(mem + AT, 0, 64);
+    put32(4, 5);
+    put64(8, 0x3000);
+    assert_int_equal(call(f, __HYPERVISOR_memory_op,
+                          XENMEM_reserved_device_memory_map, AT, 0, 0), 0);
+    uint32_t n;
+    memcpy(&n, mem + AT + 4, 4);
+    assert_int_equal(n, 0);
+    put32(4, 5);
+    both(f, __HYPERVISOR_memory_op, XENMEM_reserved_device_memory_map, AT, 0,
+         0, 0);
+    memcpy(&n, mem + AT + 4, 4);
+    assert_int_equal(n, 0);
+    put32(0, 2);                        /* flags beyond XENMEM_RDM_ALL */
+    both(f, __HYPERVISOR_memory_op, XENMEM_reserved_device_memory_map, AT, 0,
+         0, -EINVAL);
+    /* acquire_resource: a translated domU maps none, whatever it passes */
+    both(f, __HYPERVISOR_memory_op, XENMEM_acquire_resource, BAD, 0, 0,
+         -EACCES);
+}
+
 static void test_refusal_logged_once(void **state)
 {
     struct hv_test_fx *f = *state;
@@ -375,6 +478,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vcpu_sched_subops, setup,
                                         hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_refusals_both_widths, setup,
+                                        hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_refusals, setup,
                                         hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_refusal_logged_once, setup,
                                         hv_test_teardown),
