@@ -11,6 +11,9 @@
  *           while its domid (XenStore "domid") is below N; poweroff then
  *   fault   triple fault (the VMM must stop this domain only)
  *   spin    loop forever, deaf to control/shutdown (for Ctrl-C tests)
+ *   watchdog S N  while its domid is below N: a domain watchdog of S
+ *           seconds (SCHEDOP_watchdog), then spin until it fires; poweroff
+ *           once the domid is N or more
  *   null N  N null hypercalls (xen_version) timed with rdtsc, then poweroff
  *   vmcall [N]  hypercalls through two functions shaped like Linux's
  *           xen_hypercall_intel/amd (VMCALL/VMMCALL, then ret), with the
@@ -706,6 +709,22 @@ int guest_main(const char *cmd)
         if (domid < (long)arg_num(cmd, 0) || !arg_num(cmd, 0))
             guest_shutdown_reason(SHUTDOWN_reboot);
         return 0;
+    }
+    if (word_eq(cmd, "watchdog")) {
+        long domid = 0;
+        if (!check(xs_available() && xs_read_int(XBT_NIL, "domid", &domid) == 0,
+                   "our domid from XenStore"))
+            return 1;
+        if (domid >= (long)arg_num(cmd, 1))
+            return 0;
+        struct sched_watchdog w = { .id = 0, .timeout = (uint32_t)arg_num(cmd, 0) };
+        int id = HYPERVISOR_sched_op(SCHEDOP_watchdog, &w);
+        printk("vmmtest: domid %ld: watchdog %d of %u s\n", domid, id, w.timeout);
+        if (!check(id == 1, "SCHEDOP_watchdog gives the first timer"))
+            return 1;
+        console_flush();
+        for (;;)
+            __asm__ __volatile__("pause");
     }
     if (word_eq(cmd, "fault"))
         guest_triple_fault();

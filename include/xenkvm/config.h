@@ -109,8 +109,8 @@ int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt);
  * A domain's xl.cfg, every key xenkvm reads, in one pass: type (only
  * "pvh"), name, kernel, ramdisk, cmdline (or extra), memory (MiB), maxmem
  * (MiB: only equal to memory, xenkvm has no populate-on-demand), vcpus,
- * on_poweroff / on_reboot / on_crash, max_event_channels, max_grant_frames,
- * max_maptrack_frames (xl.cfg(5)'s bounds), irqs / iomem / irq_pins and
+ * on_poweroff / on_reboot / on_crash / on_watchdog, max_event_channels,
+ * max_grant_frames, max_maptrack_frames (xl.cfg(5)'s bounds), irqs / iomem / irq_pins and
  * device_tree. Keys xenkvm does not know are ignored, as xl ignores them.
  */
 #define CONFIG_MIN_MEMORY_MIB        2u
@@ -121,7 +121,7 @@ int config_irq_merge_dt(struct config_irq *c, const struct config_dt *dt);
 #define CONFIG_MAX_MAPTRACK_FRAMES   1024u
 #define CONFIG_NO_MAPTRACK           UINT32_MAX  /* max_maptrack_frames = 0 */
 
-enum config_action {              /* on_poweroff / on_reboot / on_crash */
+enum config_action {              /* on_poweroff/reboot/crash/watchdog */
     CONFIG_ACTION_DESTROY,
     CONFIG_ACTION_PRESERVE,       /* keep it (state visible) until exit */
     CONFIG_ACTION_RESTART,        /* a new domain from the same config */
@@ -170,7 +170,7 @@ struct config_domain {
     uint64_t max_mem_bytes;       /* maxmem; 0: not given (= memory) */
     uint32_t vcpus;               /* 0: not given */
     /* xl's defaults: destroy, restart, destroy */
-    enum config_action on_poweroff, on_reboot, on_crash;
+    enum config_action on_poweroff, on_reboot, on_crash, on_watchdog;
     /* 0: not given (libxl's default applies); CONFIG_NO_MAPTRACK for
      * max_maptrack_frames = 0 */
     uint32_t max_event_channels, max_grant_frames, max_maptrack_frames;

@@ -40,7 +40,7 @@
 struct vmm_host;
 struct vmm_domain;
 
-enum vmm_action {               /* xl.cfg on_poweroff / on_reboot / on_crash */
+enum vmm_action {               /* xl.cfg on_poweroff/reboot/crash/watchdog */
     VMM_ACTION_DESTROY,
     VMM_ACTION_PRESERVE,        /* keep it (state visible) until exit */
     VMM_ACTION_RESTART,         /* the caller builds it again (as xl) */
@@ -77,7 +77,7 @@ struct vmm_domain_config {
     const char *kernel;        /* PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) */
     const char *ramdisk;       /* optional: start_info module 0 */
     const char *cmdline;       /* optional */
-    enum vmm_action on_poweroff, on_reboot, on_crash;
+    enum vmm_action on_poweroff, on_reboot, on_crash, on_watchdog;
     struct vmm_domain_irq irq; /* all empty: no host interrupts, no MMIO */
     /* xl.cfg's per-domain limits; 0: libxl's default (VMM_DEFAULT_*). */
     uint32_t max_event_channels;  /* highest event-channel port the guest gets */
@@ -152,6 +152,8 @@ const char *vmm_domain_name(const struct vmm_domain *d);
 /* The outcome so far; reason is the SHUTDOWN_* code for VMM_SHUTDOWN. */
 enum vmm_outcome vmm_domain_outcome(const struct vmm_domain *d,
                                     unsigned int *reason);
+/* SHUTDOWN_* code -> "poweroff", "reboot", ..., "watchdog" ("unknown"). */
+const char *vmm_shutdown_name(unsigned int reason);
 
 /* The host's interrupt controller (every host line) and PIRQ router. */
 struct irq_icu *vmm_host_icu(struct vmm_host *h);
@@ -169,8 +171,8 @@ int vmm_host_wait_timeout(struct vmm_host *h, int timeout_ms);
  * node. 0 or negative errno (no store). */
 int vmm_domain_request_shutdown(struct vmm_domain *d, bool reboot);
 /* For a domain that has ended: what its config says to do now
- * (on_poweroff, on_reboot or on_crash by how it ended; a destroyed one is
- * destroyed). VMM_ACTION_RESTART is the caller's to carry out: a new
+ * (on_poweroff, on_reboot, on_crash or on_watchdog by how it ended; a
+ * destroyed one is destroyed). VMM_ACTION_RESTART is the caller's to carry out: a new
  * domain from the same config (the name is free again once this one has
  * ended). */
 enum vmm_action vmm_domain_end_action(const struct vmm_domain *d);

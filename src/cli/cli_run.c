@@ -5,8 +5,8 @@
  * the VMM's vmm_domain_config.
  *
  * A domain that ends is destroyed, preserved or restarted as its
- * on_poweroff / on_reboot / on_crash says (xl's defaults: destroy, restart,
- * destroy); a restart builds it again from its config, as xl does (a new
+ * on_poweroff / on_reboot / on_crash / on_watchdog says (xl's defaults:
+ * destroy, restart, destroy, destroy); a restart builds it again from its config, as xl does (a new
  * domid, the same name). The run ends when no domain is left running.
  *
  * Exit status: 0 when every guest powered off (or rebooted/suspended
@@ -18,7 +18,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+
+#include <xen/xen.h>
+#include <xen/sched.h>
 
 #include "xenkvm/config.h"
 #include "xenkvm/ctl.h"
@@ -111,6 +115,7 @@ static void to_vmm_config(const struct config_domain *c,
     v->on_poweroff = action[c->on_poweroff];
     v->on_reboot = action[c->on_reboot];
     v->on_crash = action[c->on_crash];
+    v->on_watchdog = action[c->on_watchdog];
     v->max_event_channels = c->max_event_channels;
     v->max_grant_frames = c->max_grant_frames;
     v->max_maptrack_frames = c->max_maptrack_frames;
@@ -169,11 +174,16 @@ static bool wait_and_restart(struct run_dom *doms, struct vmm_domain **vd,
                 failed[i] = true;
                 continue;
             }
+            unsigned int reason = 0;
+            enum vmm_outcome how = vmm_domain_outcome(vd[i], &reason);
             if (!quiet)
                 fprintf(stderr, "xenkvm run: restarting '%s' as domid %u "
-                        "(domid %u rebooted)\n", doms[i].cfg.name,
+                        "(domid %u %s)\n", doms[i].cfg.name,
                         (unsigned int)vmm_domain_id(nd),
-                        (unsigned int)vmm_domain_id(vd[i]));
+                        (unsigned int)vmm_domain_id(vd[i]),
+                        how == VMM_CRASHED ? "crashed" :
+                        reason == SHUTDOWN_reboot ? "rebooted" :
+                        vmm_shutdown_name(reason));
             vd[i] = nd;
             vmm_domain_start(nd);
             restarted = true;

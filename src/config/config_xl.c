@@ -367,7 +367,8 @@ static int parse_limits(XLU_Config *c, const char *name, FILE *report,
     return 0;
 }
 
-/* on_poweroff / on_reboot / on_crash (xl.cfg(5)); def when not given. */
+/* on_poweroff / on_reboot / on_crash / on_watchdog (xl.cfg(5)); def when
+ * not given. */
 static int parse_action(XLU_Config *c, const char *name, const char *key,
                         FILE *report, enum config_action def,
                         enum config_action *out)
@@ -580,6 +581,9 @@ int config_domain_parse(const char *data, size_t len, const char *source,
     if (rc == 0)
         rc = parse_action(c, name, "on_crash", report,
                           CONFIG_ACTION_DESTROY, &out->on_crash);
+    if (rc == 0)
+        rc = parse_action(c, name, "on_watchdog", report,
+                          CONFIG_ACTION_DESTROY, &out->on_watchdog);
     if (rc == 0)
         rc = parse_irq_keys(c, name, report, &out->irq);
     if (rc == 0)

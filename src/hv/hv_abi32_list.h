@@ -100,6 +100,8 @@
     F(gnttab_unmap_grant_ref, status, status) \
     /* sched_op (already served: these confirm it) */ \
     S(sched_shutdown) F(sched_shutdown, reason, reason) \
+    S(sched_watchdog) F(sched_watchdog, id, id) \
+    F(sched_watchdog, timeout, timeout) \
     S(sched_remote_shutdown) F(sched_remote_shutdown, domain_id, domain_id) \
     F(sched_remote_shutdown, reason, reason) \
     /* memory_op current/maximum_reservation, maximum_gpfn */ \

@@ -351,6 +351,12 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
                                        (int)s.reason);
         return 0;
     }
+    case SCHEDOP_watchdog: {
+        struct sched_watchdog w;
+        if (copy_in(c, &w, arg, sizeof(w)))
+            return -EFAULT;
+        return hv_time_watchdog(c->d, w.id, w.timeout);
+    }
     case SCHEDOP_pin_override:
         /* Xen: the hardware domain's alone, before the struct is read */
         hv_log_refusal(c, cmd, -EPERM);

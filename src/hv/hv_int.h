@@ -40,6 +40,8 @@ struct hv_clock {
     int8_t shift;
 };
 
+#define HV_WATCHDOGS 2             /* Xen's NR_DOMAIN_WATCHDOG_TIMERS */
+
 struct hv_domain {
     domid_t domid;
     uint32_t max_vcpus;
@@ -79,6 +81,10 @@ struct hv_domain {
     pthread_t timer_thread;
     bool timer_started, timer_quit;
     bool *timer_fire;          /* the timer thread's scratch, max_vcpus */
+    /* SCHEDOP_watchdog's timers (Xen: NR_DOMAIN_WATCHDOG_TIMERS): in use,
+     * and the system time each expires at (UINT64_MAX: fired) */
+    bool wd_inuse[HV_WATCHDOGS];
+    uint64_t wd_at[HV_WATCHDOGS];
 
     /* console_io token bucket (bytes) */
     double con_tokens;
@@ -116,6 +122,11 @@ long hv_do_vcpu_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_event_channel_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a);
 long hv_do_console_io(struct hv_ctx *c, const uint64_t *a);
+/* hv_time.c: SCHEDOP_watchdog as Xen's domain_watchdog: id 0 takes a free
+ * timer of timeout s (its id + 1, or -ENOSPC); id of one in use: timeout
+ * 0 stops and frees it, else re-arms it (0, or -EINVAL). A timer that
+ * expires shuts the domain down with SHUTDOWN_watchdog. */
+long hv_time_watchdog(struct hv_domain *d, uint32_t id, uint32_t timeout);
 /* hv.c: __HYPERVISOR_multicall. */
 long hv_do_multicall(struct hv_ctx *c, const uint64_t *a);
 /* hv_priv.c: the calls Xen serves only to privileged domains (or not at

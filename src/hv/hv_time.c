@@ -2,7 +2,9 @@
  * Xen time for the domain: system time, pvclock (struct vcpu_time_info),
  * the wallclock in shared_info, the per-vCPU timers that raise VIRQ_TIMER
  * (VCPUOP_set_singleshot_timer, set_periodic_timer, set_timer_op), the
- * runstate areas and vm_assist's runstate_update_flag.
+ * domain's watchdog timers (SCHEDOP_watchdog: on the same thread, which
+ * shuts the domain down when one expires), the runstate areas and
+ * vm_assist's runstate_update_flag.
  *
  * The clock. Once the platform has told us the guest's TSC (tsc_info hook:
  * its rate and its offset from the host's RDTSC), the domain's system time
@@ -47,6 +49,7 @@
 #endif
 
 #include <xen/platform.h>
+#include <xen/sched.h>
 #include <xen/vcpu.h>
 
 #include "hv_int.h"
@@ -347,7 +350,60 @@ static uint64_t timers_due(struct hv_domain *d, uint64_t now, bool *any)
         if (d->timer_fire[i])
             atomic_fetch_add(&d->n_timer_virqs, 1);
     }
+    for (unsigned int i = 0; i < HV_WATCHDOGS; i++) {
+        if (!d->wd_inuse[i] || d->wd_at[i] == UINT64_MAX)
+            continue;
+        if (d->wd_at[i] <= now)
+            *any = true;            /* timer_thread shuts the domain down */
+        else if (d->wd_at[i] < next)
+            next = d->wd_at[i];
+    }
     return next;
+}
+
+/* Under d->lock: the first watchdog due at now (disarmed: it fires once,
+ * and stays in use as Xen's), or -1. */
+static int watchdog_due(struct hv_domain *d, uint64_t now)
+{
+    for (int i = 0; i < HV_WATCHDOGS; i++)
+        if (d->wd_inuse[i] && d->wd_at[i] <= now) {
+            d->wd_at[i] = UINT64_MAX;
+            return i;
+        }
+    return -1;
+}
+
+long hv_time_watchdog(struct hv_domain *d, uint32_t id, uint32_t timeout)
+{
+    if (id > HV_WATCHDOGS)
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    /* Xen: NOW() + SECONDS(timeout), in system time */
+    uint64_t at = hv_time_now(d) + (uint64_t)timeout * 1000000000ull;
+    long rc = 0;
+    if (id == 0) {
+        rc = -ENOSPC;
+        for (unsigned int i = 0; i < HV_WATCHDOGS; i++)
+            if (!d->wd_inuse[i]) {
+                d->wd_inuse[i] = true;
+                d->wd_at[i] = at;
+                rc = i + 1;
+                break;
+            }
+    } else if (!d->wd_inuse[id - 1]) {
+        rc = -EINVAL;
+    } else if (timeout == 0) {
+        d->wd_inuse[id - 1] = false;
+    } else {
+        d->wd_at[id - 1] = at;
+    }
+    if (rc >= 0 && timers_changed(d) < 0) {
+        if (id == 0)
+            d->wd_inuse[rc - 1] = false;
+        rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
 }
 
 static void *timer_thread(void *arg)
@@ -358,6 +414,17 @@ static void *timer_thread(void *arg)
         bool any;
         uint64_t now = hv_time_now(d);
         uint64_t next = timers_due(d, now, &any);
+        int wd = watchdog_due(d, now);
+        if (wd >= 0) {
+            /* Xen's domain_watchdog_timeout: the domain shuts down (the
+             * platform stops it: hv_domain_stop ends this loop) */
+            pthread_mutex_unlock(&d->lock);
+            hv_log(d, "watchdog %d fired: shutting the domain down", wd + 1);
+            if (d->ops.shutdown)
+                d->ops.shutdown(d->opaque, SHUTDOWN_watchdog);
+            pthread_mutex_lock(&d->lock);
+            continue;
+        }
         if (any) {
             /* The core's locks come before ours (hv_int.h). */
             pthread_mutex_unlock(&d->lock);

@@ -399,6 +399,7 @@ static int domain_alloc(const struct vmm_domain_config *cfg,
     d->on_poweroff = cfg->on_poweroff;
     d->on_reboot = cfg->on_reboot;
     d->on_crash = cfg->on_crash;
+    d->on_watchdog = cfg->on_watchdog;
     d->max_grant_frames = cfg->max_grant_frames ? cfg->max_grant_frames
                                                 : VMM_DEFAULT_MAX_GRANT_FRAMES;
     d->max_maptrack_frames = !cfg->max_maptrack_frames ? VMM_DEFAULT_MAX_MAPTRACK_FRAMES
@@ -426,7 +427,8 @@ enum vmm_action vmm_domain_end_action(const struct vmm_domain *d)
     switch (vmm_domain_outcome(d, &reason)) {
     case VMM_SHUTDOWN:
         return reason == SHUTDOWN_reboot ? d->on_reboot :
-               reason == SHUTDOWN_crash ? d->on_crash : d->on_poweroff;
+               reason == SHUTDOWN_crash ? d->on_crash :
+               reason == SHUTDOWN_watchdog ? d->on_watchdog : d->on_poweroff;
     case VMM_CRASHED:
         return d->on_crash;
     default:

@@ -139,7 +139,7 @@ struct vmm_domain {
     struct hv_domain *hv;
     struct hv_e820 e820[HV_MAX_E820];
     unsigned int nr_e820;
-    enum vmm_action on_poweroff, on_reboot, on_crash;
+    enum vmm_action on_poweroff, on_reboot, on_crash, on_watchdog;
 
     uint64_t entry;               /* PVH entry point */
     /* KVM_XEN_HVM_CONFIG's INTERCEPT_HCALL is on: VMCALL/VMMCALL exit as
@@ -265,8 +265,6 @@ bool vmm_xen_hcall_usable(int cap_xen_hvm);
 struct vmm_domain *vmm_domain_find(struct vmm_host *h, domid_t dom);
 /* Is d still a domain for the tools: live, or ended and preserved? */
 bool vmm_domain_visible(const struct vmm_domain *d);
-/* SHUTDOWN_* code -> "poweroff", ... */
-const char *vmm_shutdown_name(unsigned int reason);
 /* Make every vCPU of d leave the guest (idempotent, any thread). */
 void vmm_domain_stop(struct vmm_domain *d);
 /* Record how d ended (the first outcome wins), log it, stop it. */

@@ -156,6 +156,26 @@ smp)
     grep -q "hello from vCPU 1" "$tmp/out" || fail "vCPU 1 never ran"
     [ "$(grep -c '^ok:' "$tmp/out")" -eq 15 ] || fail "expected 15 checks"
     ;;
+watchdog)
+    needs_kvm
+    # SCHEDOP_watchdog: a timer the guest does not re-arm shuts it down
+    # (reason watchdog); on_watchdog destroys by default, restarts here
+    # (the restarted domid 2 powers off)
+    printf 'name="wd"\nkernel="%s"\nmemory=16\ncmdline="watchdog 1 2"\n' "$guest" > "$tmp/w.cfg"
+    timeout 60 "$xk" run "$tmp/w.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "on_watchdog=destroy: exit status $rc"
+    grep -q "domid 1: watchdog 1 of 1 s" "$tmp/out" || fail "the guest set no watchdog"
+    grep -q "watchdog 1 fired" "$tmp/err" || fail "no watchdog fired"
+    grep -q "domain 'wd' (domid 1): shut down (watchdog)" "$tmp/err" || fail "not shut down by the watchdog"
+    ! grep -q "restarting" "$tmp/err" || fail "restarted without on_watchdog"
+    echo 'on_watchdog = "restart"' >> "$tmp/w.cfg"
+    timeout 60 "$xk" run "$tmp/w.cfg" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] || fail "on_watchdog=restart: exit status $rc"
+    grep -q "restarting 'wd' as domid 2 (domid 1 watchdog)" "$tmp/err" || fail "no restart after the watchdog"
+    grep -q "domain 'wd' (domid 2): shut down (poweroff)" "$tmp/err" || fail "domid 2 did not power off"
+    ;;
 reboot)
     needs_kvm
     # on_reboot = "destroy": the reboot ends the domain, the run exits 0

@@ -127,7 +127,7 @@ static void test_domain_all_keys(void **state)
                      "cmdline = \"console=hvc0\"\nmemory = 256\nmaxmem = 256\n"
                      "vcpus = 4\n"
                      "on_poweroff = \"preserve\"\non_crash = \"restart\"\n"
-                     "on_reboot = \"destroy\"\n"
+                     "on_reboot = \"destroy\"\non_watchdog = \"restart\"\n"
                      "max_event_channels = 100\nmax_grant_frames = 32\n"
                      "max_maptrack_frames = 0\nirqs = [ 7 ]\n"
                      "iomem = [ \"fe001,1\" ]\nirq_pins = [ \"8@17\" ]\n"
@@ -148,6 +148,7 @@ static void test_domain_all_keys(void **state)
     assert_int_equal(c.on_poweroff, CONFIG_ACTION_PRESERVE);
     assert_int_equal(c.on_crash, CONFIG_ACTION_RESTART);
     assert_int_equal(c.on_reboot, CONFIG_ACTION_DESTROY);
+    assert_int_equal(c.on_watchdog, CONFIG_ACTION_RESTART);
     assert_int_equal(c.max_event_channels, 100);
     assert_int_equal(c.max_grant_frames, 32);
     assert_int_equal(c.max_maptrack_frames, CONFIG_NO_MAPTRACK);
@@ -177,6 +178,7 @@ static void test_domain_all_keys(void **state)
     assert_int_equal(c.on_poweroff, CONFIG_ACTION_DESTROY);
     assert_int_equal(c.on_reboot, CONFIG_ACTION_RESTART);  /* xl's default */
     assert_int_equal(c.on_crash, CONFIG_ACTION_DESTROY);
+    assert_int_equal(c.on_watchdog, CONFIG_ACTION_DESTROY);  /* xl's */
     config_domain_free(&c);
 
     /* actions we cannot honour yet: a warning, and the nearest one */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,9 +65,22 @@ static int t_tsc_info(void *dom, void *vcpu, uint32_t *khz, int64_t *offset)
     return 0;
 }
 
+/* The last shutdown reason the domain asked for (-1: none), and how many;
+ * set by the timer thread (the watchdog), read by the test */
+static _Atomic int shut_reason = -1;
+static _Atomic int shut_calls;
+
+static void t_shutdown(void *dom, unsigned int reason)
+{
+    (void)dom;
+    atomic_store(&shut_reason, (int)reason);
+    atomic_fetch_add(&shut_calls, 1);
+}
+
 static const struct hv_platform_ops ops = {
     .gva_map = t_gva_map, .gfn_map = t_gfn_map, .vcpu_is_up = t_is_up,
     .map_shared_info = t_map_shinfo, .tsc_info = t_tsc_info,
+    .shutdown = t_shutdown,
 };
 static const struct hv_platform_ops ops_no_tsc = {
     .gva_map = t_gva_map, .gfn_map = t_gfn_map, .vcpu_is_up = t_is_up,
@@ -111,6 +125,8 @@ static int setup(void **state)
     f.d = make_domain(f.h, &ops);
     assert_non_null(f.d);
     tsc_calls = 0;
+    atomic_store(&shut_reason, -1);
+    atomic_store(&shut_calls, 0);
     *state = &f;
     return 0;
 }
@@ -620,6 +636,42 @@ static void test_shinfo_latch(void **state)
     assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 1);
 }
 
+static long watchdog(struct fx *f, uint32_t id, uint32_t timeout)
+{
+    struct sched_watchdog w = { .id = id, .timeout = timeout };
+    memcpy(mem + 0x2000, &w, sizeof(w));
+    return call_as(f, 0, __HYPERVISOR_sched_op, SCHEDOP_watchdog, 0x2000, 0);
+}
+
+/* SCHEDOP_watchdog as Xen's domain_watchdog: two timers, ids 1 and 2;
+ * one that expires shuts the domain down with SHUTDOWN_watchdog, once */
+static void test_watchdog(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(watchdog(f, 0, 60), 1);
+    assert_int_equal(watchdog(f, 0, 60), 2);
+    assert_int_equal(watchdog(f, 0, 60), -ENOSPC);
+    assert_int_equal(watchdog(f, 3, 60), -EINVAL);      /* beyond the two */
+    assert_int_equal(watchdog(f, 1, 30), 0);            /* re-armed */
+    assert_int_equal(watchdog(f, 1, 0), 0);             /* stopped, freed */
+    assert_int_equal(watchdog(f, 1, 30), -EINVAL);      /* not in use */
+    assert_int_equal(watchdog(f, 1, 0), -EINVAL);
+    assert_int_equal(call_as(f, 0, __HYPERVISOR_sched_op, SCHEDOP_watchdog,
+                             5 * 4096, 0), -EFAULT);
+    /* the freed id is taken again; it expires in 1 s */
+    assert_int_equal(watchdog(f, 0, 1), 1);
+    for (int i = 0; i < 1000 && atomic_load(&shut_calls) == 0; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(atomic_load(&shut_reason), SHUTDOWN_watchdog);
+    /* id 2 (60 s) has not fired; id 1 fired once and stays in use */
+    struct timespec ts = { 0, 200 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    assert_int_equal(atomic_load(&shut_calls), 1);
+    assert_int_equal(watchdog(f, 0, 60), -ENOSPC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +686,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_runstate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shinfo_latch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watchdog, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
