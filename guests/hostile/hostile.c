@@ -38,8 +38,16 @@
 #define E(x) (-(long)XEN_##x)
 
 /* Garbage addresses. */
+#ifdef __i386__
+/* i386: the identity map covers all 4 GiB and every address is
+ * "canonical": "unmapped" is an address with no RAM behind it, and
+ * "non-canonical" one whose struct would wrap past 4 GiB. */
+#define BAD_UNMAPPED 0xe0000000UL
+#define BAD_NONCANON 0xfffffffcUL
+#else
 #define BAD_UNMAPPED 0x0000700000000000UL   /* canonical, not in our page tables */
 #define BAD_NONCANON 0x8000000000000000UL
+#endif
 static unsigned long bad_beyond_ram;         /* mapped by us, no RAM behind it */
 static unsigned long bad_straddle;           /* last bytes of RAM, then nothing */
 
