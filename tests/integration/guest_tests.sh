@@ -1,9 +1,12 @@
 #!/bin/sh
 # Integration tests of guests/pingpong, hostile, selftest and smp (built on
 # guest/) under `xenkvm run`.
-# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF
+# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF [BOB_ELF]
+# The ELFs are 64-bit or i386 (guest32.sh); BOB_ELF, the pingpong of the
+# pingpong_* tests' bob, is PINGPONG_ELF unless given (a 32-bit alice
+# pinging a 64-bit bob).
 set -u
-t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
+t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6 ppbob=${7:-$3}
 . "$(dirname "$0")/common.sh"
 
 # cfg NAME KERNEL CMDLINE: an xl.cfg for one domain
@@ -15,7 +18,7 @@ cfg() {
 # $1: extra runtime options, $2: rounds
 two_guest_pingpong() {
     cfg alice "$pp" "role=alloc peer=2 rounds=$2 $1"
-    cfg bob "$pp" "role=bind peer=1 rounds=$2 $1"
+    cfg bob "$ppbob" "role=bind peer=1 rounds=$2 $1"
     bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
