@@ -15,40 +15,37 @@
 
 #include "hv_int.h"
 
-/* The table: one row per hypercall number. compat says whether the handler
- * accepts a 32-bit caller whatever the sub-op (its argument layouts do not
- * differ between the 32- and 64-bit ABIs); for the others a 32-bit caller
- * is served the sub-ops hv_compat_same_layout names and gets -ENOSYS for
- * the rest rather than a misread struct. */
+/* The table: one row per hypercall number. A 32-bit caller reaches the
+ * same handlers: its registers count by their low 32 bits, its structs
+ * are read in its layout (hv_compat.c, hv_compat_xlate.c). */
 static const struct {
     hv_handler_fn fn;
     const char *name;
-    bool compat;
 } hv_table[HV_NR_HYPERCALLS] = {
-    [__HYPERVISOR_console_io]       = { hv_do_console_io, "console_io", true },
-    [__HYPERVISOR_xen_version]      = { hv_do_xen_version, "xen_version", true },
-    [__HYPERVISOR_sched_op]         = { hv_do_sched_op, "sched_op", true },
-    [__HYPERVISOR_memory_op]        = { hv_do_memory_op, "memory_op", false },
-    [__HYPERVISOR_hvm_op]           = { hv_do_hvm_op, "hvm_op", false },
-    [__HYPERVISOR_vcpu_op]          = { hv_do_vcpu_op, "vcpu_op", false },
+    [__HYPERVISOR_console_io]       = { hv_do_console_io, "console_io" },
+    [__HYPERVISOR_xen_version]      = { hv_do_xen_version, "xen_version" },
+    [__HYPERVISOR_sched_op]         = { hv_do_sched_op, "sched_op" },
+    [__HYPERVISOR_memory_op]        = { hv_do_memory_op, "memory_op" },
+    [__HYPERVISOR_hvm_op]           = { hv_do_hvm_op, "hvm_op" },
+    [__HYPERVISOR_vcpu_op]          = { hv_do_vcpu_op, "vcpu_op" },
     [__HYPERVISOR_event_channel_op] = { hv_do_event_channel_op,
-                                        "event_channel_op", false },
-    [__HYPERVISOR_physdev_op]       = { hv_do_physdev_op, "physdev_op", false },
-    [__HYPERVISOR_set_timer_op]     = { hv_do_set_timer_op, "set_timer_op", true },
-    [__HYPERVISOR_vm_assist]        = { hv_do_vm_assist, "vm_assist", true },
-    [__HYPERVISOR_platform_op]      = { hv_do_platform_op, "platform_op", false },
+                                        "event_channel_op" },
+    [__HYPERVISOR_physdev_op]       = { hv_do_physdev_op, "physdev_op" },
+    [__HYPERVISOR_set_timer_op]     = { hv_do_set_timer_op, "set_timer_op" },
+    [__HYPERVISOR_vm_assist]        = { hv_do_vm_assist, "vm_assist" },
+    [__HYPERVISOR_platform_op]      = { hv_do_platform_op, "platform_op" },
     [__HYPERVISOR_grant_table_op]   = { hv_do_grant_table_op,
-                                        "grant_table_op", false },
-    [__HYPERVISOR_multicall]        = { hv_do_multicall, "multicall", false },
-    [__HYPERVISOR_mmuext_op]        = { hv_do_mmuext_op, "mmuext_op", true },
-    [__HYPERVISOR_xsm_op]           = { hv_do_xsm_op, "xsm_op", true },
-    [__HYPERVISOR_sysctl]           = { hv_do_sysctl, "sysctl", true },
-    [__HYPERVISOR_domctl]           = { hv_do_domctl, "domctl", true },
-    [__HYPERVISOR_xenpmu_op]        = { hv_do_xenpmu_op, "xenpmu_op", true },
-    [__HYPERVISOR_dm_op]            = { hv_do_dm_op, "dm_op", false },
-    [__HYPERVISOR_hypfs_op]         = { hv_do_hypfs_op, "hypfs_op", true },
+                                        "grant_table_op" },
+    [__HYPERVISOR_multicall]        = { hv_do_multicall, "multicall" },
+    [__HYPERVISOR_mmuext_op]        = { hv_do_mmuext_op, "mmuext_op" },
+    [__HYPERVISOR_xsm_op]           = { hv_do_xsm_op, "xsm_op" },
+    [__HYPERVISOR_sysctl]           = { hv_do_sysctl, "sysctl" },
+    [__HYPERVISOR_domctl]           = { hv_do_domctl, "domctl" },
+    [__HYPERVISOR_xenpmu_op]        = { hv_do_xenpmu_op, "xenpmu_op" },
+    [__HYPERVISOR_dm_op]            = { hv_do_dm_op, "dm_op" },
+    [__HYPERVISOR_hypfs_op]         = { hv_do_hypfs_op, "hypfs_op" },
     [__HYPERVISOR_arch_1]           = { hv_do_paging_domctl_cont,
-                                        "paging_domctl_cont", true },
+                                        "paging_domctl_cont" },
 };
 
 uint64_t hv_now_ns(void)
@@ -197,14 +194,8 @@ static long hv_dispatch(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
         hv_log_refusal_nr(d, call->nr, HV_LOG_WHOLE_CALL, -ENOSYS);
         return -ENOSYS;
     }
-    /* A 32-bit caller: the whole call when it has no layout, else the
-     * sub-ops whose structs are laid out as on x86_64 (hv_compat.c). */
-    if (!call->long_mode && !hv_table[call->nr].compat &&
-        !hv_compat_same_layout(call->nr, a[0])) {
-        hv_log_refusal_nr(d, call->nr, (unsigned int)a[0], -ENOSYS);
-        return -ENOSYS;
-    }
-    return hv_table[call->nr].fn(&c, a);
+    long rc = hv_table[call->nr].fn(&c, a);
+    return call->long_mode ? rc : hv_compat_result(call->nr, rc);
 }
 
 long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
@@ -217,24 +208,29 @@ long hv_hypercall(struct hv_domain *d, uint32_t vcpu_id, void *vcpu,
  * served as if made alone and its return stored in the entry's result; the
  * call itself returns 0, or -EFAULT when an entry cannot be read or its
  * result written (the entries before it were served). A multicall inside
- * a multicall gets -EINVAL in its result (Xen: reentry is disallowed). */
+ * a multicall gets -EINVAL in its result (Xen: reentry is disallowed). A
+ * 32-bit caller's entries are in its layout (op, result, args of 4 bytes:
+ * 32 bytes each) and each is served as a 32-bit call (Xen's
+ * compat_multicall), its result truncated to 32 bits. */
 long hv_do_multicall(struct hv_ctx *c, const uint64_t *a)
 {
     uint64_t list = a[0], n = (uint32_t)a[1];
     if (c->in_multicall)
         return -EINVAL;
+    const struct hv_xlate *x = HV_XL(multicall_entry);
     for (uint64_t i = 0; i < n; i++) {
         struct multicall_entry e;
-        uint64_t at = list + i * sizeof(e);
-        if (copy_in(c, &e, at, sizeof(e)))
+        uint64_t at = list + i * hv_arg_size(c, x);
+        if (hv_arg_in(c, x, &e, at))
             return -EFAULT;
-        struct hv_call sub = { .nr = e.op, .long_mode = true,
+        struct hv_call sub = { .nr = e.op, .long_mode = c->call->long_mode,
                                .cpl = c->call->cpl };
         memcpy(sub.arg, e.args, sizeof(sub.arg));
         e.result = (xen_ulong_t)hv_dispatch(c->d, c->vcpu_id, c->vcpu, &sub,
                                             true);
-        if (copy_out(c, at + offsetof(struct multicall_entry, result),
-                     &e.result, sizeof(e.result)))
+        if (hv_arg_out_part(c, x, at, &e,
+                            offsetof(struct multicall_entry, result),
+                            sizeof(e.result)))
             return -EFAULT;
         if (hv_stopping(c->d))
             break;          /* e.g. one of them shut the domain down */
@@ -310,11 +306,15 @@ long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
     if (len > sizeof(buf))
         return -ENOSYS;    /* cannot happen with Xen's structs */
     memset(&buf, 0, sizeof(buf));
-    if (hv_copy_from_guest(c->d, c->vcpu, buf.bytes, arg, len))
+    /* A 32-bit caller's struct in its layout where it differs. */
+    const struct hv_xlate *x = hv_compat_struct_layout(c, cmd);
+    if (x ? hv_arg_in(c, x, buf.bytes, arg) :
+        hv_copy_from_guest(c->d, c->vcpu, buf.bytes, arg, len))
         return -EFAULT;
     int rc = fn(c, cmd, buf.bytes);
     if (rc == 0 && copy_back &&
-        hv_copy_to_guest(c->d, c->vcpu, arg, buf.bytes, len))
+        (x ? hv_arg_out(c, x, arg, buf.bytes) :
+         hv_copy_to_guest(c->d, c->vcpu, arg, buf.bytes, len)))
         return -EFAULT;
     return rc;
 }

@@ -58,7 +58,7 @@ long hv_do_xen_version(struct hv_ctx *c, const uint64_t *a)
     case XENVER_platform_parameters: {
         /* HVM guests own their whole address space: no hole for Xen. */
         struct xen_platform_parameters pp = { .virt_start = 0 };
-        return copy_out(c, arg, &pp, sizeof(pp));
+        return hv_arg_out(c, HV_XL(xen_platform_parameters), arg, &pp);
     }
     case XENVER_get_features: {
         struct xen_feature_info fi;
@@ -355,10 +355,8 @@ long hv_do_sched_op(struct hv_ctx *c, const uint64_t *a)
         hv_log_refusal(c, cmd, -EPERM);
         return -EPERM;
     case SCHEDOP_poll: {
-        if (!c->call->long_mode)
-            return -ENOSYS;      /* compat layout of sched_poll: not yet */
-        struct sched_poll p;
-        if (copy_in(c, &p, arg, sizeof(p)))
+        struct sched_poll p;    /* i386: 16 bytes, a 4-byte handle */
+        if (hv_arg_in(c, HV_XL(sched_poll), &p, arg))
             return -EFAULT;
         if (p.nr_ports > 128)
             return -EINVAL;

@@ -64,25 +64,29 @@ static int16_t frames_op(struct hv_ctx *c, struct gnttab *gt, domid_t dom,
     return st == GNTST_okay ? frames_out(c, list, f, nr, width) : st;
 }
 
+/* frame_list holds xen_pfn_t: 4 bytes each to a 32-bit caller. */
 static long op_setup_table(struct hv_ctx *c, struct gnttab *gt, uint64_t uop)
 {
     struct gnttab_setup_table op;
-    if (copy_in(c, &op, uop, sizeof(op)))
+    const struct hv_xlate *x = HV_XL(gnttab_setup_table);
+    if (hv_arg_in(c, x, &op, uop))
         return -EFAULT;
     op.status = frames_op(c, gt, op.dom, op.nr_frames, GUEST_PTR(op.frame_list),
-                          sizeof(xen_pfn_t), gnttab_op_setup_table);
-    return copy_out(c, uop, &op, sizeof(op)) ? -EFAULT : 0;
+                          c->call->long_mode ? sizeof(xen_pfn_t) : 4,
+                          gnttab_op_setup_table);
+    return hv_arg_out(c, x, uop, &op) ? -EFAULT : 0;
 }
 
 static long op_get_status_frames(struct hv_ctx *c, struct gnttab *gt,
                                  uint64_t uop)
 {
     struct gnttab_get_status_frames op;
-    if (copy_in(c, &op, uop, sizeof(op)))
+    const struct hv_xlate *x = HV_XL(gnttab_get_status_frames);
+    if (hv_arg_in(c, x, &op, uop))
         return -EFAULT;
     op.status = frames_op(c, gt, op.dom, op.nr_frames, GUEST_PTR(op.frame_list),
                           sizeof(uint64_t), gnttab_op_get_status_frames);
-    return copy_out(c, uop, &op, sizeof(op)) ? -EFAULT : 0;
+    return hv_arg_out(c, x, uop, &op) ? -EFAULT : 0;
 }
 
 static long op_query_size(struct hv_ctx *c, struct gnttab *gt, uint64_t uop)
@@ -121,7 +125,9 @@ static long op_get_version(struct hv_ctx *c, struct gnttab *gt, uint64_t uop)
     return copy_out(c, uop, &op, sizeof(op)) ? -EFAULT : 0;
 }
 
-/* The array ops: each element copied in, served, its status copied back. */
+/* The array ops: each element copied in, served, its status copied back.
+ * A 32-bit caller's copy and transfer elements are in its layout (Xen's
+ * compat_grant_table_op); the others are the same on i386 (hv_compat.c). */
 static long op_array(struct hv_ctx *c, unsigned int cmd, uint64_t uop,
                      uint32_t count)
 {
@@ -134,19 +140,22 @@ static long op_array(struct hv_ctx *c, unsigned int cmd, uint64_t uop,
         struct gnttab_unmap_and_replace repl;
     } u;
     size_t len;
+    const struct hv_xlate *x = NULL;
     switch (cmd) {
-    case GNTTABOP_copy: len = sizeof(u.copy); break;
+    case GNTTABOP_copy: x = HV_XL(gnttab_copy); break;
     case GNTTABOP_swap_grant_ref: len = sizeof(u.swap); break;
     case GNTTABOP_map_grant_ref: len = sizeof(u.map); break;
     case GNTTABOP_unmap_grant_ref: len = sizeof(u.unmap); break;
-    case GNTTABOP_transfer: len = sizeof(u.xfer); break;
+    case GNTTABOP_transfer: x = HV_XL(gnttab_transfer); break;
     default: len = sizeof(u.repl); break;
     }
+    if (x)
+        len = hv_arg_size(c, x);
     for (uint32_t i = 0; i < count; i++) {
         if (i % HV_GNT_STOP_CHECK == HV_GNT_STOP_CHECK - 1 && hv_stopping(c->d))
             return -EINTR;
         uint64_t at = uop + (uint64_t)i * len;
-        if (copy_in(c, &u, at, len))
+        if (x ? hv_arg_in(c, x, &u, at) : copy_in(c, &u, at, len))
             return -EFAULT;
         int16_t *status;
         switch (cmd) {
@@ -182,8 +191,9 @@ static long op_array(struct hv_ctx *c, unsigned int cmd, uint64_t uop,
             status = &u.repl.status;
             break;
         }
-        if (copy_out(c, at + (uint64_t)((uint8_t *)status - (uint8_t *)&u),
-                     status, sizeof(*status)))
+        size_t off = (size_t)((uint8_t *)status - (uint8_t *)&u);
+        if (x ? hv_arg_out_part(c, x, at, &u, off, sizeof(*status)) :
+            copy_out(c, at + off, status, sizeof(*status)))
             return -EFAULT;
     }
     return 0;

@@ -8,6 +8,7 @@
 
 #include "xenkvm/hv.h"
 #include "xenkvm/util.h"
+#include "hv_abi32_list.h"
 
 #include <xen/hvm/params.h>
 #include <xen/vcpu.h>
@@ -24,6 +25,8 @@ struct hv_vcpu_state {
     uint64_t period_last;      /* its last tick */
     struct vcpu_runstate_info rs;
     uint64_t rs_gva;           /* registered runstate area, 0: none */
+    bool rs_compat;            /* ... registered by a 32-bit caller: its
+                                * layout is i386's (Xen's compat area) */
 };
 
 /* The domain's clock (hv_time.c): set once, then read without the lock
@@ -184,10 +187,60 @@ typedef int (*hv_struct_fn)(struct hv_ctx *c, unsigned int cmd, void *buf);
 long hv_struct_op(struct hv_ctx *c, unsigned int cmd, uint64_t arg, size_t len,
                   bool copy_back, hv_struct_fn fn);
 uint64_t hv_now_ns(void);
-/* hv_compat.c: sub-op op of hypercall nr is served to a 32-bit caller by
- * its 64-bit handler (its argument structs have the same i386 layout,
- * checked at build time). */
-bool hv_compat_same_layout(uint64_t nr, uint64_t op);
+/* hv_compat_xlate.c: 32-bit (i386) callers' argument structs. Each struct
+ * of HV32_XLATE (hv_abi32_list.h) has a descriptor, HV_XL(name): its
+ * native and i386 sizes and its field table (native offset and size,
+ * i386 offset and size), all from the headers, none retyped. */
+struct hv_xlate_field {
+    uint16_t off, size, off32, size32;
+};
+struct hv_xlate {
+    size_t size, size32;
+    unsigned int nr;
+    const struct hv_xlate_field *f;
+};
+#define HV_XLATE_MAX 64            /* the largest i386 struct, bytes */
+#define HV32_DECL_S(s) extern const struct hv_xlate hv32_##s;
+#define HV32_DECL_F(s, name, path)
+HV32_XLATE(HV32_DECL_S, HV32_DECL_F)
+#undef HV32_DECL_S
+#undef HV32_DECL_F
+#define HV_XL(s) (&hv32_##s)
+/* i386 bytes b32 to the native struct nat: every field zero-extended,
+ * the rest zero. */
+void hv_xlate_in(const struct hv_xlate *x, void *nat, const void *b32);
+/* The fields of nat whose native offset is in [off, off + len) into b32
+ * at their i386 offsets, truncated to their i386 size. */
+void hv_xlate_out(const struct hv_xlate *x, void *b32, const void *nat,
+                  size_t off, size_t len);
+/* The struct's size in the caller's layout (an array's stride). */
+size_t hv_arg_size(const struct hv_ctx *c, const struct hv_xlate *x);
+/* Copy struct x in from gva in the caller's layout (a 64-bit caller's
+ * bytes as they are, a 32-bit caller's translated): 0 or -EFAULT. */
+int hv_arg_in(struct hv_ctx *c, const struct hv_xlate *x, void *nat,
+              uint64_t gva);
+/* Copy nat's fields back to gva in the caller's layout (all of them, or
+ * those at native offsets [off, off + len)): 0 or -EFAULT. */
+int hv_arg_out(struct hv_ctx *c, const struct hv_xlate *x, uint64_t gva,
+               const void *nat);
+int hv_arg_out_part(struct hv_ctx *c, const struct hv_xlate *x, uint64_t gva,
+                    const void *nat, size_t off, size_t len);
+/* hv_arg_out_part in the layout of a 64-bit (long_mode) or 32-bit guest
+ * whatever the current caller is (an area registered earlier). */
+int hv_arg_out_as(struct hv_ctx *c, bool long_mode, const struct hv_xlate *x,
+                  uint64_t gva, const void *nat, size_t off, size_t len);
+/* Element i of a guest array of xen_ulong_t / xen_pfn_t at gva, 8 bytes
+ * each to a 64-bit caller, 4 to a 32-bit one (zero-extended in,
+ * truncated out): 0 or -EFAULT. */
+int hv_ulong_in(struct hv_ctx *c, uint64_t gva, uint64_t i, uint64_t *v);
+int hv_ulong_out(struct hv_ctx *c, uint64_t gva, uint64_t i, uint64_t v);
+/* hv_struct_op's layout for sub-op cmd of the current call when the
+ * caller is 32-bit and the struct differs on i386, else NULL. */
+const struct hv_xlate *hv_compat_struct_layout(const struct hv_ctx *c,
+                                               unsigned int cmd);
+/* hv_compat.c: a 32-bit caller's return value as Xen's compat path
+ * gives it (memory_op saturates at INT_MAX/INT_MIN). */
+long hv_compat_result(uint64_t nr, long rc);
 
 /* hv_time.c: Xen time (see its top comment). */
 /* tsc_to_system_mul/shift for a TSC of khz kHz (Xen's set_time_scale).

@@ -9,7 +9,10 @@
  * extent (0), an unreadable extent or one that fails ends the call with
  * the count so far. Guest handles of a translated guest are not checked
  * up front (Xen's guest_handle_subrange_okay is true for HVM), so a bad
- * extent_start shows as a short count, as on Xen. Extents are at most
+ * extent_start shows as a short count, as on Xen. A 32-bit caller's
+ * structs and lists are in its layout (hv_arg_in, hv_ulong_in: xen_pfn_t
+ * and xen_ulong_t of 4 bytes), as Xen's compat_memory_op translates
+ * them; its results saturate at INT_MAX (hv_compat_result). Extents are at most
  * order 9 (Xen's x86 CONFIG_DOMU_MAX_ORDER). Beyond max_pages an extent
  * fails (Xen's assign_pages).
  *
@@ -80,10 +83,14 @@ static void mapped(struct hv_domain *d, uint64_t gfn)
         d->max_gpfn = gfn;
 }
 
-/* Read extent i (a xen_pfn_t) of the list at handle h. 0 or -EFAULT. */
+/* Read extent i (a xen_pfn_t, 4 bytes to a 32-bit caller) of the list at
+ * handle h. 0 or -EFAULT. */
 static int extent_get(struct hv_ctx *c, uint64_t h, uint64_t i, xen_pfn_t *pfn)
 {
-    return copy_in(c, pfn, h + i * sizeof(*pfn), sizeof(*pfn));
+    uint64_t v;
+    int rc = hv_ulong_in(c, h, i, &v);
+    *pfn = v;
+    return rc;
 }
 
 /* One extent of populate_physmap at gfn: every frame gets a zeroed page.
@@ -131,7 +138,7 @@ static long reservation_op(struct hv_ctx *c, unsigned int cmd, uint64_t start,
                            uint64_t arg)
 {
     struct xen_memory_reservation r;
-    if (copy_in(c, &r, arg, sizeof(r)))
+    if (hv_arg_in(c, HV_XL(xen_memory_reservation), &r, arg))
         return (long)start;
     /* Too many to encode a continuation; nothing left to do. */
     if (r.nr_extents > (UINT_MAX >> HV_MEMOP_CMD_BITS) ||
@@ -234,7 +241,7 @@ static long add_batch(struct hv_ctx *c, uint64_t start, uint64_t arg)
     struct xen_add_to_physmap_batch b;
     if (start != (uint16_t)start)
         return -EDOM;
-    if (copy_in(c, &b, arg, sizeof(b)))
+    if (hv_arg_in(c, HV_XL(xen_add_to_physmap_batch), &b, arg))
         return -EFAULT;
     if (b.space == XENMAPSPACE_gmfn_range)
         return -EOPNOTSUPP;
@@ -248,9 +255,9 @@ static long add_batch(struct hv_ctx *c, uint64_t start, uint64_t arg)
     if (b.size == start)
         return start ? -EILSEQ : 0;
     for (uint64_t i = start; i < b.size; i++) {
-        xen_ulong_t idx;
+        uint64_t idx;
         xen_pfn_t gpfn;
-        if (copy_in(c, &idx, GUEST_PTR(b.idxs) + i * sizeof(idx), sizeof(idx)) ||
+        if (hv_ulong_in(c, GUEST_PTR(b.idxs), i, &idx) ||
             extent_get(c, GUEST_PTR(b.gpfns), i, &gpfn))
             return -EFAULT;
         if (gpfn == ~(xen_pfn_t)0)
@@ -268,7 +275,7 @@ static long add_batch(struct hv_ctx *c, uint64_t start, uint64_t arg)
 static long remove_from_physmap(struct hv_ctx *c, uint64_t arg)
 {
     struct xen_remove_from_physmap x;
-    if (copy_in(c, &x, arg, sizeof(x)))
+    if (hv_arg_in(c, HV_XL(xen_remove_from_physmap), &x, arg))
         return -EFAULT;
     int rc = self_domid(c, x.domid);
     if (rc)
@@ -328,7 +335,7 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
         struct xen_add_to_physmap x;
         if (start != (uint16_t)start)
             return -EDOM;
-        if (copy_in(c, &x, arg, sizeof(x)))
+        if (hv_arg_in(c, HV_XL(xen_add_to_physmap), &x, arg))
             return -EFAULT;
         /* Foreign mapping is only possible with add_to_physmap_batch. */
         if (x.space == XENMAPSPACE_gmfn_foreign)
@@ -346,7 +353,7 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
         return start ? -EINVAL : remove_from_physmap(c, arg);
     case XENMEM_memory_map: {
         struct xen_memory_map m;
-        if (copy_in(c, &m, arg, sizeof(m)))
+        if (hv_arg_in(c, HV_XL(xen_memory_map), &m, arg))
             return -EFAULT;
         if (c->d->nr_e820 == 0)
             return -ENOSYS;
@@ -363,7 +370,7 @@ long hv_do_memory_op(struct hv_ctx *c, const uint64_t *a)
                 return -EFAULT;
         }
         m.nr_entries = n;
-        if (copy_out(c, arg, &m, sizeof(m)))
+        if (hv_arg_out(c, HV_XL(xen_memory_map), arg, &m))
             return -EFAULT;
         return 0;
     }

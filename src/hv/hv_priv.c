@@ -127,9 +127,12 @@ long hv_do_dm_op(struct hv_ctx *c, const uint64_t *a)
         return refuse(c, -ENODATA);
     if (nr_bufs > HV_DMOP_MAX_BUFS)
         return refuse(c, -E2BIG);
+    /* In the caller's layout (i386: a 4-byte handle and size). */
+    const struct hv_xlate *x = HV_XL(xen_dm_op_buf);
     struct xen_dm_op_buf bufs[HV_DMOP_MAX_BUFS];
-    if (copy_in(c, bufs, a[2], nr_bufs * sizeof(bufs[0])))
-        return refuse(c, -EFAULT);
+    for (uint32_t i = 0; i < nr_bufs; i++)
+        if (hv_arg_in(c, x, &bufs[i], a[2] + i * hv_arg_size(c, x)))
+            return refuse(c, -EFAULT);
     if (!hv_domain_exists(c->d, domid))
         return refuse(c, -ESRCH);
     return refuse(c, -EPERM);   /* oneself, or XSM_DM_PRIV on another */

@@ -225,20 +225,22 @@ static void runstate_publish(struct hv_ctx *c, uint32_t id)
     if (!v->rs_gva)
         return;
     struct vcpu_runstate_info rs = v->rs;
-    uint64_t at = v->rs_gva + offsetof(struct vcpu_runstate_info,
-                                       state_entry_time);
+    /* In the layout of the guest that registered it (i386: 44 bytes). */
+    const struct hv_xlate *x = HV_XL(vcpu_runstate_info);
+    size_t at = offsetof(struct vcpu_runstate_info, state_entry_time);
+    bool lm = !v->rs_compat;
     bool flag = atomic_load(&c->d->vm_assist) &
                 (1ull << VMASST_TYPE_runstate_update_flag);
     if (flag) {
         rs.state_entry_time |= XEN_RUNSTATE_UPDATE;
-        hv_copy_to_guest(c->d, c->vcpu, at, &rs.state_entry_time, 8);
+        hv_arg_out_as(c, lm, x, v->rs_gva, &rs, at, 8);
         HV_GUEST_STORE_ORDER();
     }
-    hv_copy_to_guest(c->d, c->vcpu, v->rs_gva, &rs, sizeof(rs));
+    hv_arg_out_as(c, lm, x, v->rs_gva, &rs, 0, sizeof(rs));
     if (flag) {
         HV_GUEST_STORE_ORDER();
         rs.state_entry_time &= ~XEN_RUNSTATE_UPDATE;
-        hv_copy_to_guest(c->d, c->vcpu, at, &rs.state_entry_time, 8);
+        hv_arg_out_as(c, lm, x, v->rs_gva, &rs, at, 8);
     }
 }
 
@@ -401,11 +403,12 @@ static long periodic_op(struct hv_ctx *c, uint32_t id, uint64_t arg, bool set)
 static long runstate_register(struct hv_ctx *c, uint32_t id, uint64_t arg)
 {
     struct vcpu_register_runstate_memory_area a;
-    if (hv_copy_from_guest(c->d, c->vcpu, &a, arg, sizeof(a)))
+    if (hv_arg_in(c, HV_XL(vcpu_register_runstate_memory_area), &a, arg))
         return -EFAULT;
     /* Xen takes any address of an HVM guest and writes it as it can. */
     pthread_mutex_lock(&c->d->lock);
     c->d->vcpus[id].rs_gva = a.addr.p;
+    c->d->vcpus[id].rs_compat = !c->call->long_mode;
     runstate_account(&c->d->vcpus[id], c->d->vcpus[id].rs.state,
                      hv_time_now(c->d));
     runstate_publish(c, id);
@@ -422,7 +425,7 @@ static long runstate_get(struct hv_ctx *c, uint32_t id, uint64_t arg)
     uint64_t now = hv_time_now(c->d);
     if (now > rs.state_entry_time && rs.state >= 0 && rs.state < 4)
         rs.time[rs.state] += now - rs.state_entry_time;
-    return hv_copy_to_guest(c->d, c->vcpu, arg, &rs, sizeof(rs));
+    return hv_arg_out(c, HV_XL(vcpu_runstate_info), arg, &rs);
 }
 
 /* VCPUOP_register_vcpu_time_memory_area: a second copy of the vCPU's
@@ -431,7 +434,7 @@ static long runstate_get(struct hv_ctx *c, uint32_t id, uint64_t arg)
 static long time_area_register(struct hv_ctx *c, uint64_t arg)
 {
     struct vcpu_register_time_memory_area a;
-    if (hv_copy_from_guest(c->d, c->vcpu, &a, arg, sizeof(a)))
+    if (hv_arg_in(c, HV_XL(vcpu_register_time_memory_area), &a, arg))
         return -EFAULT;
     if (!a.addr.p || !hv_time_pvclock(c))
         return 0;
@@ -457,7 +460,7 @@ long hv_time_vcpu_op(struct hv_ctx *c, unsigned int cmd, uint32_t id,
         if (id != c->vcpu_id)
             return -EINVAL;          /* Xen: only on yourself */
         struct vcpu_set_singleshot_timer s;
-        if (hv_copy_from_guest(d, c->vcpu, &s, arg, sizeof(s)))
+        if (hv_arg_in(c, HV_XL(vcpu_set_singleshot_timer), &s, arg))
             return -EFAULT;
         if ((s.flags & VCPU_SSHOTTMR_future) &&
             s.timeout_abs_ns < hv_time_now(d))

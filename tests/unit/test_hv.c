@@ -4,6 +4,7 @@
  * of 16 pages, another domain existing beside it).
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,10 +139,10 @@ static void test_dispatch_errors(void **state)
     struct hv_call user = { .nr = __HYPERVISOR_xen_version, .long_mode = true,
                             .cpl = 3 };
     assert_int_equal(hv_hypercall(f->d, 0, NULL, &user), -EPERM);
-    /* 32-bit callers: sub-ops whose i386 layouts differ are refused
-     * (hv_compat.c) rather than misread */
+    /* 32-bit callers: what xenkvm does not serve is -ENOSYS to them too
+     * (XENMEM_exchange: not served, docs/abi.md) */
     struct hv_call c32 = { .nr = __HYPERVISOR_memory_op, .long_mode = false,
-                           .arg = { XENMEM_memory_map } };
+                           .arg = { XENMEM_exchange } };
     assert_int_equal(hv_hypercall(f->d, 0, NULL, &c32), -ENOSYS);
     c32.nr = __HYPERVISOR_xen_version;
     c32.arg[0] = XENVER_version;
@@ -200,19 +201,140 @@ static void test_compat32(void **state)
     memcpy(&status, mem + 0xa08, 4);
     assert_int_equal(status, EVTCHNSTAT_unbound);
 
-    /* Layouts that differ on i386 stay refused until translated:
-     * xen_add_to_physmap (xen_ulong_t idx, xen_pfn_t gpfn), setup_table
-     * (a guest handle), the singleshot timer (12 bytes, not 16). */
+    /* Layouts that differ on i386 are translated (hv_compat_xlate.c).
+     * xen_add_to_physmap: domid @0, size @2, space @4, idx @8, gpfn @12
+     * (16 bytes); what follows is not read (as x86_64's gpfn it would be
+     * 0xeeee...). */
+    memset(mem + 0x800, 0xee, 32);
+    put16(0x800, DOMID_SELF);
+    put16(0x802, 0);
+    put32(0x804, XENMAPSPACE_shared_info);
+    put32(0x808, 0);
+    put32(0x80c, 9);
     assert_int_equal(call32(f, __HYPERVISOR_memory_op,
-                            XENMEM_add_to_physmap, 0x800), -ENOSYS);
-    assert_int_equal(call32(f, __HYPERVISOR_grant_table_op,
-                            GNTTABOP_setup_table, 0x800), -ENOSYS);
-    assert_int_equal(call32(f, __HYPERVISOR_vcpu_op,
-                            VCPUOP_set_singleshot_timer, 0), -ENOSYS);
+                            hi | XENMEM_add_to_physmap, 0x800), 0);
+    assert_true(shinfo_gfn == 9);
+    put32(0x808, 1);                           /* idx 1: no such page */
+    assert_int_equal(call32(f, __HYPERVISOR_memory_op,
+                            XENMEM_add_to_physmap, 0x800), -EINVAL);
+    /* The register holding the address counts by its low 32 bits: an
+     * argument above 4 GiB is not reachable, its low half is. */
+    memset(mem + 0x800, 0xee, 32);
+    put32(0x800, 1);                           /* nr_entries @0 */
+    put32(0x804, 0xa00);                       /* buffer @4 */
+    assert_int_equal(call32(f, __HYPERVISOR_memory_op, XENMEM_memory_map,
+                            (1ull << 32) | 0x800), 0);
+    uint32_t n32;
+    memcpy(&n32, mem + 0x800, 4);
+    assert_int_equal(n32, 1);                  /* written back @0 */
+    assert_int_equal(mem[0x808], 0xee);        /* nothing past 8 bytes */
+    uint64_t e_size;
+    memcpy(&e_size, mem + 0xa08, 8);
+    assert_true(e_size == 0xa0000);
+    /* a struct the guest cannot reach: -EFAULT, as Xen */
+    assert_int_equal(call32(f, __HYPERVISOR_memory_op, XENMEM_memory_map,
+                            PAGES * 4096 - 4), -EFAULT);
+    /* xen_platform_parameters: virt_start, a 4-byte xen_ulong_t */
+    memset(mem + 0x800, 0xee, 16);
+    assert_int_equal(call32(f, __HYPERVISOR_xen_version,
+                            XENVER_platform_parameters, 0x800), 0);
+    assert_int_equal(mem[0x803], 0);
+    assert_int_equal(mem[0x804], 0xee);
     /* A call without layouts is the same in both widths. */
     assert_int_equal(call32(f, __HYPERVISOR_xen_version,
                             hi | XENVER_version, 0),
                      (HV_XEN_MAJOR << 16) | HV_XEN_MINOR);
+}
+
+/* vcpu_op, sched_op poll, multicall and results from a 32-bit caller,
+ * the i386 offsets written out (Xen's xen-x86_32.h ABI). */
+static void test_compat32_vcpu(void **state)
+{
+    struct hv_test_fx *f = *state;
+    const uint64_t end = PAGES * 4096;
+
+    /* set_singleshot_timer: timeout @0, flags @8, 12 bytes: the last 12
+     * bytes of memory are enough (x86_64's 16 are not). */
+    memset(mem + end - 16, 0, 16);
+    put32(end - 12, 1);                        /* 1 ns: in the past */
+    put32(end - 4, VCPU_SSHOTTMR_future);
+    struct hv_call c = { .nr = __HYPERVISOR_vcpu_op, .long_mode = false,
+                         .arg = { VCPUOP_set_singleshot_timer, 0, end - 12 } };
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), -ETIME);
+    assert_int_equal(call(f, __HYPERVISOR_vcpu_op, VCPUOP_set_singleshot_timer,
+                          0, end - 12), -EFAULT);
+    c.arg[0] = VCPUOP_stop_singleshot_timer;
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), 0);
+
+    /* register_runstate_memory_area: a 4-byte handle @0; the union's upper
+     * half (a 64-bit reader's address above 4 GiB) is not read. */
+    memset(mem + 0xb00, 0xee, 64);
+    put32(0x900, 0xb00);
+    put32(0x904, 1);
+    c.arg[0] = VCPUOP_register_runstate_memory_area;
+    c.arg[2] = 0x900;
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), 0);
+    /* the area in i386 layout: state @0, state_entry_time @4, time @12,
+     * 44 bytes */
+    uint32_t rs_state;
+    memcpy(&rs_state, mem + 0xb00, 4);
+    assert_int_equal(rs_state, RUNSTATE_running);
+    assert_int_equal(mem[0xb00 + 44], 0xee);
+    /* get_runstate_info: the same layout */
+    memset(mem + 0xc80, 0xee, 64);
+    c.arg[0] = VCPUOP_get_runstate_info;
+    c.arg[2] = 0xc80;
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), 0);
+    memcpy(&rs_state, mem + 0xc80, 4);
+    assert_int_equal(rs_state, RUNSTATE_running);
+    uint64_t t0;
+    memcpy(&t0, mem + 0xc80 + 12, 8);          /* time[running] */
+    assert_true(t0 != 0xeeeeeeeeeeeeeeeeull);
+    assert_int_equal(mem[0xc80 + 44], 0xee);
+
+    /* SCHEDOP_poll: ports @0 (4-byte handle), nr_ports @4, timeout @8 */
+    put32(0x900, 0xa00);
+    put32(0x904, 1);
+    put32(0x908, 1);                           /* 1 ns: already past */
+    put32(0x90c, 0);
+    put32(0xa00, 1);
+    assert_int_equal(call32(f, __HYPERVISOR_sched_op, SCHEDOP_poll, 0x900), 0);
+    put32(0xa00, 100000);                      /* beyond 2-level's ports */
+    assert_int_equal(call32(f, __HYPERVISOR_sched_op, SCHEDOP_poll, 0x900),
+                     -EINVAL);
+
+    /* multicall: op @0, result @4, args @8 + 4i, 32 bytes an entry; each
+     * entry a 32-bit call, its result truncated to 32 bits */
+    memset(mem + 0xd00, 0xee, 96);
+    put32(0xd00, __HYPERVISOR_xen_version);
+    put32(0xd08, XENVER_version);
+    put32(0xd20, __HYPERVISOR_memory_op);
+    put32(0xd28, XENMEM_maximum_gpfn);
+    put32(0xd2c, 0xe00);
+    put16(0xe00, DOMID_SELF);
+    put32(0xd40, 63);                          /* no such hypercall */
+    assert_int_equal(call32(f, __HYPERVISOR_multicall, 0xd00, 3), 0);
+    uint32_t r[3];
+    memcpy(&r[0], mem + 0xd04, 4);
+    memcpy(&r[1], mem + 0xd24, 4);
+    memcpy(&r[2], mem + 0xd44, 4);
+    assert_int_equal(r[0], (HV_XEN_MAJOR << 16) | HV_XEN_MINOR);
+    assert_int_equal(r[1], 0x1ff);             /* e820's last frame */
+    assert_int_equal(r[2], (uint32_t)-ENOSYS);
+    assert_int_equal(mem[0xd48], 0xee);        /* args not written */
+
+    /* A result beyond INT_MAX saturates (compat_memory_op): a frame
+     * mapped at 2^32 seen by maximum_gpfn. */
+    struct xen_add_to_physmap x = { .domid = DOMID_SELF,
+        .space = XENMAPSPACE_shared_info, .gpfn = 1ull << 32 };
+    memcpy(mem + 0x900, &x, sizeof(x));
+    assert_int_equal(call(f, __HYPERVISOR_memory_op, XENMEM_add_to_physmap,
+                          0x900, 0), 0);
+    put16(0xe00, DOMID_SELF);
+    assert_true(call(f, __HYPERVISOR_memory_op, XENMEM_maximum_gpfn, 0xe00,
+                     0) == (long)(1ull << 32));
+    assert_int_equal(call32(f, __HYPERVISOR_memory_op, XENMEM_maximum_gpfn,
+                            0xe00), INT_MAX);
 }
 
 struct stat_seen {
@@ -593,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_stub_page),
         cmocka_unit_test_setup_teardown(test_dispatch_errors, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_compat32, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_compat32_vcpu, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_copy_bounds, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_console_io, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_hvm_params, setup, hv_test_teardown),

@@ -235,12 +235,78 @@ static void test_copy_and_unsupported(void **state)
     /* unknown sub-op, negative count, a 32-bit caller (issue 13) */
     assert_int_equal(gnt(f, 99, &u, sizeof(u), 1, true), -ENOSYS);
     assert_int_equal(gnt(f, GNTTABOP_copy, c, sizeof(c), 0x80000000u, true), -EINVAL);
-    /* (setup_table's frame_list handle is 4 bytes on i386: not yet) */
-    assert_int_equal(gnt(f, GNTTABOP_setup_table, &u, sizeof(u), 1, false), -ENOSYS);
+    /* a 32-bit caller's unknown sub-op: the same -ENOSYS */
+    assert_int_equal(gnt(f, 99, &u, sizeof(u), 1, false), -ENOSYS);
     /* an argument the guest cannot reach */
     unmapped_gfn = 1;
     assert_int_equal(gnt(f, GNTTABOP_copy, c, sizeof(c), 1, true), -EFAULT);
     unmapped_gfn = ~0ull;
+}
+
+static void put16(uint64_t at, uint16_t v) { memcpy(mem + at, &v, 2); }
+static void put32(uint64_t at, uint32_t v) { memcpy(mem + at, &v, 4); }
+
+/* A 32-bit caller (Xen's compat_grant_table_op), the i386 offsets written
+ * out: setup_table's frame_list holds 4-byte xen_pfn_t, copy's elements
+ * are 24 bytes. */
+static void test_compat32(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(add_frame(f, 0, 20), 0);
+    assert_int_equal(add_frame(f, 1, 21), 0);
+    /* setup_table: dom @0, nr_frames @4, status @8, frame_list @12 */
+    uint8_t st[16];
+    memset(st, 0xee, sizeof(st));
+    memcpy(st, &(uint16_t){ DOMID_SELF }, 2);
+    memcpy(st + 4, &(uint32_t){ 2 }, 4);
+    memcpy(st + 12, &(uint32_t){ LIST }, 4);
+    memset(mem + LIST, 0xee, 16);
+    assert_int_equal(gnt(f, GNTTABOP_setup_table, st, sizeof(st), 1, false), 0);
+    int16_t status;
+    memcpy(&status, mem + ARG + 8, 2);
+    assert_int_equal(status, GNTST_okay);
+    uint32_t fl[3];
+    memcpy(fl, mem + LIST, sizeof(fl));
+    assert_int_equal(fl[0], 20);
+    assert_int_equal(fl[1], 21);
+    assert_int_equal(fl[2], 0xeeeeeeee);         /* 2 frames of 4 bytes */
+    /* a frame list the guest cannot reach: bad_virt_addr, as Xen */
+    unmapped_gfn = 5;
+    memcpy(mem + ARG + 12, &(uint32_t){ 5 * 4096 }, 4);
+    assert_int_equal(gnt(f, GNTTABOP_setup_table, mem + ARG, 16, 1, false), 0);
+    unmapped_gfn = ~0ull;
+    memcpy(&status, mem + ARG + 8, 2);
+    assert_int_equal(status, GNTST_bad_virt_addr);
+
+    /* copy: source {u @0, domid @4, offset @6}, dest {u @8, domid @12,
+     * offset @14}, len @16, flags @18, status @20; two elements */
+    grant_entry_v1_t *e = (grant_entry_v1_t *)table;
+    e[9].domid = 1;
+    e[9].frame = 3;
+    __atomic_store_n(&e[9].flags, GTF_permit_access, __ATOMIC_RELEASE);
+    memcpy(mem + 2 * 4096, "from i386", 10);
+    memset(mem + ARG, 0xee, 64);
+    for (int i = 0; i < 2; i++) {
+        uint64_t at = ARG + 24 * i;
+        put32(at, 2);
+        put16(at + 4, DOMID_SELF);
+        put16(at + 6, 0);
+        put32(at + 8, i ? 100000 : 9);         /* the second: bad ref */
+        put16(at + 12, DOMID_SELF);
+        put16(at + 14, 50);
+        put16(at + 16, 10);
+        put16(at + 18, GNTCOPY_dest_gref);
+        put16(at + 20, 99);
+    }
+    struct hv_call c = { .nr = __HYPERVISOR_grant_table_op,
+                         .arg = { GNTTABOP_copy, ARG, 2 } };
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), 0);
+    assert_memory_equal(mem + 3 * 4096 + 50, "from i386", 10);
+    memcpy(&status, mem + ARG + 20, 2);
+    assert_int_equal(status, GNTST_okay);
+    memcpy(&status, mem + ARG + 24 + 20, 2);
+    assert_int_equal(status, GNTST_bad_gntref);
+    assert_int_equal(mem[ARG + 22], 0xee);       /* only status written */
 }
 
 int main(void)
@@ -248,6 +314,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_query_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_unsupported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

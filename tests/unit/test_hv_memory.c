@@ -7,6 +7,7 @@
  * can tell a repopulated page reads zero.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,105 @@ static void test_physmap(void **state)
     assert_int_equal(memop(f, XENMEM_remove_from_physmap, ARG), -EPERM);
 }
 
+static void put16(uint64_t at, uint16_t v) { memcpy(mem + at, &v, 2); }
+static void put32(uint64_t at, uint32_t v) { memcpy(mem + at, &v, 4); }
+
+static long memop32(struct hv_test_fx *f, uint64_t cmd, uint64_t arg)
+{
+    struct hv_call c = { .nr = __HYPERVISOR_memory_op, .arg = { cmd, arg },
+                         .long_mode = false };
+    return hv_hypercall(f->d, 0, NULL, &c);
+}
+
+/* i386 xen_memory_reservation at ARG: extent_start @0, nr_extents @4,
+ * extent_order @8, mem_flags @12, domid @16 (20 bytes; 0xee after). */
+static void resv32_at(uint32_t list, uint32_t nr, domid_t domid)
+{
+    memset(mem + ARG, 0xee, 32);
+    put32(ARG, list);
+    put32(ARG + 4, nr);
+    put32(ARG + 8, 0);
+    put32(ARG + 12, 0);
+    put16(ARG + 16, domid);
+}
+
+/* A 32-bit caller (Xen's compat_memory_op): its structs and lists in the
+ * i386 layout (xen_pfn_t and xen_ulong_t of 4 bytes), the offsets written
+ * out here. */
+static void test_compat32(void **state)
+{
+    struct hv_test_fx *f = *state;
+    /* decrease_reservation of DATA and DATA + 1: 4-byte extents */
+    memset(mem + LIST, 0xee, 16);
+    put32(LIST, DATA);
+    put32(LIST + 4, DATA + 1);
+    resv32_at(LIST, 2, DOMID_SELF);
+    assert_int_equal(memop32(f, XENMEM_decrease_reservation, ARG), 2);
+    assert_true(absent[DATA] && absent[DATA + 1]);
+    assert_int_equal(memop32(f, XENMEM_current_reservation,
+                             HV_TEST_PAGES * 4096 - 1), -EFAULT);
+    put16(LIST + 64, DOMID_SELF);
+    assert_int_equal(memop32(f, XENMEM_current_reservation, LIST + 64), 12);
+    /* populate_physmap of them again, reading zero */
+    resv32_at(LIST, 2, DOMID_SELF);
+    assert_int_equal(memop32(f, XENMEM_populate_physmap, ARG), 2);
+    assert_false(absent[DATA] || absent[DATA + 1]);
+    /* increase_reservation: counted only */
+    resv32_at(0, 1, DOMID_SELF);
+    assert_int_equal(memop32(f, XENMEM_increase_reservation, ARG), 1);
+    assert_int_equal(memop32(f, XENMEM_maximum_reservation, LIST + 64), 16);
+    assert_int_equal(memop32(f, XENMEM_maximum_gpfn, LIST + 64), 13);
+    assert_int_equal(memop32(f, XENMEM_maximum_ram_page, 0),
+                     memop(f, XENMEM_maximum_ram_page, 0) > INT_MAX ? INT_MAX :
+                     memop(f, XENMEM_maximum_ram_page, 0));
+    /* hostile: too many extents to continue (Xen: the start extent), a
+     * list the guest cannot reach (a short count), another domain */
+    resv32_at(LIST, 0xffffffffu, DOMID_SELF);
+    assert_int_equal(memop32(f, XENMEM_decrease_reservation, ARG), 0);
+    unmapped_gfn = 5;
+    resv32_at(5 * 4096, 1, DOMID_SELF);
+    assert_int_equal(memop32(f, XENMEM_decrease_reservation, ARG), 0);
+    unmapped_gfn = ~0ull;
+    resv32_at(LIST, 1, 7);
+    assert_int_equal(memop32(f, XENMEM_decrease_reservation, ARG), 0);
+    assert_int_equal(memop32(f, XENMEM_decrease_reservation,
+                             HV_TEST_PAGES * 4096 - 8), 0);
+
+    /* add_to_physmap_batch: domid @0, space @2, size @4, foreign_domid
+     * @6, idxs @8, gpfns @12, errs @16; 4-byte idxs and gpfns */
+    memset(mem + ARG, 0xee, 32);
+    put16(ARG, DOMID_SELF);
+    put16(ARG + 2, XENMAPSPACE_shared_info);
+    put16(ARG + 4, 2);
+    put16(ARG + 6, 0);
+    put32(ARG + 8, 0x400);
+    put32(ARG + 12, 0x500);
+    put32(ARG + 16, 0x600);
+    memset(mem + 0x400, 0xee, 0x300);
+    put32(0x400, 0);
+    put32(0x404, 1);
+    put32(0x500, 9);
+    put32(0x504, 10);
+    assert_int_equal(memop32(f, XENMEM_add_to_physmap_batch, ARG), 0);
+    int errs[3];
+    memcpy(errs, mem + 0x600, sizeof(errs));
+    assert_int_equal(errs[0], 0);
+    assert_int_equal(errs[1], -EINVAL);
+    assert_int_equal(errs[2], (int)0xeeeeeeee);
+    assert_int_equal(shinfo_at, 9);
+    put32(ARG + 12, 5 * 4096);                  /* gpfns unreachable */
+    unmapped_gfn = 5;
+    assert_int_equal(memop32(f, XENMEM_add_to_physmap_batch, ARG), -EFAULT);
+    unmapped_gfn = ~0ull;
+
+    /* remove_from_physmap: domid @0, gpfn @4 (8 bytes) */
+    memset(mem + ARG, 0xee, 16);
+    put16(ARG, DOMID_SELF);
+    put32(ARG + 4, 9);
+    assert_int_equal(memop32(f, XENMEM_remove_from_physmap, ARG), 0);
+    assert_int_equal(shinfo_at, -1);
+}
+
 /* A domain being stopped: a call still does its first extent (Xen's
  * preemption check comes from the second on), then ends. */
 static void test_stopping(void **state)
@@ -313,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maxmem, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_physmap, setup, hv_test_teardown),
+        cmocka_unit_test_setup_teardown(test_compat32, setup, hv_test_teardown),
         cmocka_unit_test_setup_teardown(test_stopping, setup, hv_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,6 +126,29 @@ static void test_map_status_eoi(void **state)
     assert_int_equal(hv_hypercall(f->d, 0, NULL, &c), -EPERM);
 }
 
+/* A 32-bit caller: physdev_map_pirq is 36 bytes on i386 (table_base, a
+ * uint64_t, @28), physdev_pirq_eoi_gmfn a 4-byte xen_pfn_t; the others
+ * have x86_64's layout. The i386 offsets are written out. */
+static void test_compat32(void **state)
+{
+    struct fx *f = *state;
+    memset(mem + 0x100, 0xee, 64);
+    int32_t v[7] = { DOMID_SELF, MAP_PIRQ_TYPE_GSI, 5, -1, 0, 0, 0 };
+    memcpy(mem + 0x100, v, sizeof(v));          /* domid @0 .. entry_nr @24 */
+    memset(mem + 0x100 + 28, 0, 8);             /* table_base @28 */
+    assert_int_equal(physdev(f->d, PHYSDEVOP_map_pirq, 0x100, false), 0);
+    int32_t pirq;
+    memcpy(&pirq, mem + 0x100 + 12, 4);         /* pirq @12, written back */
+    assert_true(pirq >= 16);
+    assert_int_equal(mem[0x100 + 36], 0xee);    /* nothing past 36 bytes */
+    memset(mem + 0x400, 0xee, 16);
+    memcpy(mem + 0x400, &(uint32_t){ 3 }, 4);   /* gmfn @0, 4 bytes */
+    assert_int_equal(physdev(f->d, PHYSDEVOP_pirq_eoi_gmfn_v2, 0x400, false), 0);
+    struct physdev_eoi *e = (void *)(mem + 0x300);
+    e->irq = (uint32_t)pirq;
+    assert_int_equal(physdev(f->d, PHYSDEVOP_eoi, 0x300, false), 0);
+}
+
 static void test_errors(void **state)
 {
     struct fx *f = *state;
@@ -133,7 +156,7 @@ static void test_errors(void **state)
     assert_int_equal(physdev(f->d, PHYSDEVOP_map_pirq, MEM - 4, true), -EFAULT);
     /* commands the router does not serve, 32-bit callers, no router */
     assert_int_equal(physdev(f->d, PHYSDEVOP_set_iopl, 0x100, true), -ENOSYS);
-    assert_int_equal(physdev(f->d, PHYSDEVOP_eoi, 0x100, false), -ENOSYS);
+    assert_int_equal(physdev(f->d, PHYSDEVOP_set_iopl, 0x100, false), -ENOSYS);
     assert_int_equal(physdev(f->bare, PHYSDEVOP_eoi, 0x100, true), -ENOSYS);
 }
 
@@ -141,6 +164,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_map_status_eoi, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
