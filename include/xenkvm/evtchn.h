@@ -119,9 +119,32 @@ int evtchn_domain_create(struct evtchn_host *h,
  * the domain's vCPUs can enter evtchn_do_op any more (the VMM stops them
  * first): the caller's own domain is looked up without a reference. */
 int evtchn_domain_destroy(struct evtchn_host *h, domid_t domid);
-/* The shared_info page of a domain, or NULL if there is no such domain. */
+/* The shared_info page of a domain, or NULL if there is no such domain.
+ * It is in the domain's layout (evtchn_domain_latch_shinfo): the
+ * vcpu_info slots, their evtchn_upcall_pending, evtchn_upcall_mask and
+ * time are where struct shared_info says in both layouts; the bitmaps,
+ * evtchn_pending_sel and the wallclock are not, so leave those to the
+ * core (evtchn_domain_set_wallclock). */
 struct shared_info *evtchn_domain_shared_info(struct evtchn_host *h,
                                               domid_t domid);
+/* Latch the layout of dom's shared_info and vcpu_info (Xen's
+ * has_32bit_shinfo, set by hvm_latch_shinfo_size): i386 when the guest
+ * called in 32-bit mode at one of Xen's latch points (HVM_PARAM_CALLBACK_IRQ
+ * set by the domain itself, the hypercall page's MSR), else x86_64's, the
+ * layout of a new domain. In the i386 layout xen_ulong_t is 32 bits: the
+ * 2-level ABI has 1024 ports (EVTCHN_2L_NR_CHANNELS under __i386__) and its
+ * bitmaps, evtchn_pending_sel and the wallclock move; FIFO is unaffected.
+ * Bits already set are not converted, as in Xen (whose caller rewrites the
+ * wallclock: call evtchn_domain_set_wallclock after). 0 or -ESRCH. */
+int evtchn_domain_latch_shinfo(struct evtchn_host *h, domid_t dom, bool i386);
+/* 1 if dom's shared_info is in the i386 layout, 0 if in x86_64's, -ESRCH. */
+int evtchn_domain_shinfo_i386(struct evtchn_host *h, domid_t dom);
+/* Write the wallclock of dom's shared_info (wc_sec, wc_nsec, wc_sec_hi:
+ * the UTC time at system time 0) at its layout's offsets, under the
+ * wc_version protocol (odd while it changes), one writer at a time.
+ * 0 or -ESRCH. */
+int evtchn_domain_set_wallclock(struct evtchn_host *h, domid_t dom,
+                                uint64_t sec, uint32_t nsec);
 /* Mark a domain paused by its controller: Xen lets a privileged domain
  * reset another domain's ports only while it is paused. */
 int evtchn_domain_set_paused(struct evtchn_host *h, domid_t domid, bool paused);
@@ -149,8 +172,9 @@ int evtchn_domain_set_poll_wake(struct evtchn_host *h, domid_t domid,
                                 evtchn_poll_wake_fn fn, void *arg);
 
 /* Where vCPU vcpu's struct vcpu_info lives from now on
- * (VCPUOP_register_vcpu_info, after the VMM validated and mapped it). The
- * current pending state is carried over as Xen does. 0, -ESRCH, -EINVAL. */
+ * (VCPUOP_register_vcpu_info, after the VMM validated and mapped it), in
+ * the domain's layout (64 bytes in both). The current pending state is
+ * carried over as Xen does. 0, -ESRCH, -EINVAL. */
 int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
                          struct vcpu_info *info);
 

@@ -177,6 +177,12 @@ void hv_mem_set_max(struct hv_domain *d, uint64_t max_pages);
 
 /* Write the 128 stubs described above into page (4 KiB host memory). */
 void hv_fill_hypercall_page(void *page);
+/* The guest called in this mode at one of Xen's latch points of the
+ * shared_info layout (hvm_latch_shinfo_size: the hypercall page's MSR,
+ * HVM_PARAM_CALLBACK_IRQ): long_mode false latches the i386 layout of
+ * shared_info and vcpu_info (evtchn_domain_latch_shinfo), true x86_64's;
+ * the wallclock is rewritten in it. Call it from the writing vCPU. */
+void hv_latch_shinfo(struct hv_domain *d, bool long_mode);
 
 /* HVM params the VMM sets (STORE_PFN, CONSOLE_EVTCHN, ...) and reads.
  * Out-of-range idx: -EINVAL. */

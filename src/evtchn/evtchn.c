@@ -266,6 +266,7 @@ int evtchn_domain_create(struct evtchn_host *h, const struct evtchn_domain_confi
     d->max_port_cfg = cfg->max_evtchn_port ? cfg->max_evtchn_port : UINT32_MAX - 1;
     pthread_mutex_init(&d->lock, NULL);
     atomic_init(&d->ops, &evtchn_2l_ops);
+    atomic_init(&d->shl, &evtchn_shl_native);   /* until a guest latches */
     atomic_init(&d->refs, 1);          /* the table's reference */
     d->vcpus = calloc(cfg->max_vcpus, sizeof(*d->vcpus));
     if (cfg->shared_info) {
@@ -410,7 +411,11 @@ int evtchn_vcpu_set_info(struct evtchn_host *h, domid_t domid, uint32_t vcpu,
         /* Mark everything pending on the new copy: an event that raced
          * with the move is then found by the guest's next scan (it copes
          * with a spurious upcall), as Xen does in map_vcpu_info. */
-        __atomic_store_n(&info->evtchn_pending_sel, ~(xen_ulong_t)0, __ATOMIC_SEQ_CST);
+        void *sel = (uint8_t *)info + dom_shl(d)->sel;
+        if (dom_shl(d)->word_bits == 64)
+            __atomic_store_n((uint64_t *)sel, ~(uint64_t)0, __ATOMIC_SEQ_CST);
+        else
+            __atomic_store_n((uint32_t *)sel, ~(uint32_t)0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&info->evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
         atomic_store_explicit(&d->vcpus[vcpu].vi, info, memory_order_release);
     }
@@ -579,7 +584,12 @@ int evtchn_debug_check(struct evtchn_host *h, domid_t dom)
         }
         active++;
         CHECK(c->notify_vcpu < d->max_vcpus, "port %u vcpu %u", p, c->notify_vcpu);
-        CHECK(p < max_ports(d) || c->cb, "bound port %u beyond the ABI limit", p);
+        /* A port bound while 2-level had 4096 ports may outlive an i386
+         * latch (Xen keeps it too); it just has no bit any more. */
+        CHECK(p < max_ports(d) || c->cb ||
+                  (dom_shl(d)->i386 && dom_ops(d)->abi == 2 &&
+                   p < EVTCHN_2L_NR_CHANNELS && p <= d->max_port_cfg),
+              "bound port %u beyond the ABI limit", p);
         switch (c->state) {
         case EVTCHN_STATE_INTERDOMAIN: {
             struct evtchn_dom *rd = c->u.inter.rd;

@@ -163,6 +163,20 @@ struct fifo_dom {
 
 struct port_ops;
 
+/* A layout of shared_info and vcpu_info (evtchn_shinfo.c): offsets of what
+ * differs between x86_64's and i386's; the rest is the same in both. */
+struct evtchn_shl {
+    bool i386;
+    uint32_t word_bits;           /* xen_ulong_t's: 64 or 32 */
+    uint32_t nr_ports;            /* the 2-level ABI's ports: word_bits^2 */
+    uint16_t pending, mask;       /* the bitmaps in shared_info */
+    uint16_t sel;                 /* evtchn_pending_sel in vcpu_info */
+    uint16_t wc_version, wc_sec, wc_nsec, wc_sec_hi;   /* in shared_info */
+};
+
+extern const struct evtchn_shl evtchn_shl_native;
+extern const struct evtchn_shl evtchn_shl_i386;
+
 struct evtchn_dom {
     struct evtchn_host *h;
     domid_t id;
@@ -191,6 +205,9 @@ struct evtchn_dom {
 
     struct shared_info *si;
     bool si_owned;
+    /* Its layout (Xen's has_32bit_shinfo): changed under lock, read
+     * without it by senders, once per operation. */
+    _Atomic(const struct evtchn_shl *) shl;
     struct vcpu_info dummy_vi;    /* vCPUs >= XEN_LEGACY_MAX_VCPUS, unregistered */
     struct evtchn_vcpu *vcpus;
 
@@ -215,7 +232,7 @@ struct evtchn_host {
 /* The two ABIs behind one table (Xen's evtchn_port_ops). */
 struct port_ops {
     int abi;                                          /* 2 or 3 */
-    uint32_t max_ports;
+    uint32_t max_ports;           /* 2-level: the widest layout's */
     void (*init)(struct evtchn_dom *d, struct evtchn_chn *c);
     void (*set_pending)(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_chn *c);
     void (*clear_pending)(struct evtchn_dom *d, struct evtchn_chn *c);
@@ -350,9 +367,21 @@ static inline void deliver(struct evtchn_dom *d, uint32_t vcpu, struct evtchn_ch
     dom_ops(d)->set_pending(d, vcpu, c);
 }
 
+static inline const struct evtchn_shl *dom_shl(struct evtchn_dom *d)
+{
+    return atomic_load_explicit(&d->shl, memory_order_acquire);
+}
+
+/* The ports the domain's ABI has: FIFO's, or 2-level's in its layout. */
+static inline uint32_t abi_max_ports(struct evtchn_dom *d)
+{
+    const struct port_ops *ops = dom_ops(d);
+    return ops->abi == 2 ? dom_shl(d)->nr_ports : ops->max_ports;
+}
+
 static inline uint32_t max_ports(struct evtchn_dom *d)
 {
-    uint32_t abi = dom_ops(d)->max_ports;
+    uint32_t abi = abi_max_ports(d);
     return d->max_port_cfg < abi - 1 ? d->max_port_cfg + 1 : abi;
 }
 
@@ -396,7 +425,9 @@ static inline struct evtchn_chn *evtchn_chn_of(struct evtchn_dom *d, uint32_t po
     return &b[port / EVTCHN_BUCKET_PORTS][port % EVTCHN_BUCKET_PORTS];
 }
 
-/* vCPU v's vcpu_info as the guest sees it now. */
+/* vCPU v's vcpu_info as the guest sees it now: in the domain's layout
+ * (dom_shl), of which only evtchn_upcall_pending, evtchn_upcall_mask and
+ * time may be reached through the struct's own fields. */
 static inline struct vcpu_info *evtchn_vi(struct evtchn_dom *d, uint32_t v)
 {
     return atomic_load_explicit(&d->vcpus[v].vi, memory_order_acquire);

@@ -132,6 +132,7 @@ long hv_do_hvm_op(struct hv_ctx *c, const uint64_t *a)
         pthread_mutex_lock(&d->lock);
         __atomic_store_n(&d->params[p.index], p.value, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&d->lock);
+        hv_latch_shinfo(d, c->call->long_mode);  /* as Xen's hvm_set_param */
         /* Xen's hvm_set_callback_via: assert the new vector on every vCPU */
         if (type == HVM_PARAM_CALLBACK_TYPE_VECTOR && d->ops.assert_upcall)
             for (uint32_t i = 0; i < d->max_vcpus; i++)

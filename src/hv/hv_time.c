@@ -187,30 +187,40 @@ void hv_time_fill_info(struct hv_ctx *c, struct vcpu_info *vi)
     hv_time_write(&vi->time, &t);
 }
 
+/* The wallclock at system time 0 (Xen's wc_*), in the layout the domain
+ * latched: the core owns shared_info's layout and writes it. */
+static void wallclock_write(struct hv_domain *d)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t wc = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec -
+                  hv_time_now(d);
+    evtchn_domain_set_wallclock(d->evtchn, d->domid, wc / 1000000000ull,
+                                (uint32_t)(wc % 1000000000ull));
+}
+
 void hv_time_fill_shared(struct hv_ctx *c)
 {
     struct hv_domain *d = c->d;
     struct shared_info *si = evtchn_domain_shared_info(d->evtchn, d->domid);
     if (!si || !hv_time_pvclock(c))
         return;
+    /* vcpu_info's slots and their time are where struct shared_info says
+     * in both layouts (evtchn.h). */
     for (uint32_t i = 0; i < d->max_vcpus && i < XEN_LEGACY_MAX_VCPUS; i++)
         hv_time_fill_info(c, &si->vcpu_info[i]);
-    /* The wallclock at system time 0 (Xen's wc_*), under wc_version. */
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    uint64_t wc = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec -
-                  hv_time_now(d);
-    uint32_t v = __atomic_load_n(&si->wc_version, __ATOMIC_RELAXED);
-    __atomic_store_n(&si->wc_version, (v + 1) | 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&si->wc_sec, (uint32_t)(wc / 1000000000ull),
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&si->wc_nsec, (uint32_t)(wc % 1000000000ull),
-                     __ATOMIC_RELEASE);
-#ifdef __x86_64__
-    __atomic_store_n(&si->xen_wc_sec_hi,
-                     (uint32_t)((wc / 1000000000ull) >> 32), __ATOMIC_RELEASE);
-#endif
-    __atomic_store_n(&si->wc_version, ((v + 1) | 1) + 1, __ATOMIC_RELEASE);
+    wallclock_write(d);
+}
+
+void hv_latch_shinfo(struct hv_domain *d, bool long_mode)
+{
+    if (evtchn_domain_latch_shinfo(d->evtchn, d->domid, !long_mode) < 0)
+        return;
+    /* Xen's hvm_latch_shinfo_size rewrites the wallclock in the layout
+     * just latched (the only field it converts); ours is written once the
+     * clock is known (hv_time_fill_shared), so only then. */
+    if (clock_ready(d))
+        wallclock_write(d);
 }
 
 /* ---- runstate ---- */

@@ -187,6 +187,9 @@ static void do_wrmsr(struct vmm_vcpu *v)
     if (!page || (val >> 12) >= v->d->ram_size / VMM_PAGE)
         return;
     hv_fill_hypercall_page(page);
+    /* Xen latches the shared_info layout here too (its guest_wrmsr_xen). */
+    const struct kvm_sregs *sr = &run->s.regs.sregs;
+    hv_latch_shinfo(v->d->hv, (sr->efer & (1ull << 10)) && sr->cs.l);
     run->msr.error = 0;
 }
 

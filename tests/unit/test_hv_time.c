@@ -31,6 +31,7 @@
 #include "xenkvm/evtchn.h"
 #include "xenkvm/hv.h"
 #include "hv_int.h"
+#include "evtchn_abi32.h"
 
 #define HV_TEST_PAGES 16
 #define PAGES HV_TEST_PAGES
@@ -580,6 +581,45 @@ static void test_runstate(void **state)
     assert_true(sum <= g->state_entry_time);
 }
 
+/* Xen's hvm_latch_shinfo_size: HVM_PARAM_CALLBACK_IRQ latches the
+ * caller's mode as the shared_info layout and rewrites the wallclock in
+ * it; the hypercall page's MSR (hv_latch_shinfo from the VMM) too. */
+static void test_shinfo_latch(void **state)
+{
+    struct fx *f = *state;
+    map_shinfo(f);
+    assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 0);
+    uint32_t v64 = shinfo.wc_version;
+    assert_true(v64 >= 2);
+    struct xen_hvm_param p = { .domid = DOMID_SELF,
+        .index = HVM_PARAM_CALLBACK_IRQ,
+        .value = (uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56 | 0xf3 };
+    memcpy(mem + 0x300, &p, sizeof(p));
+    struct hv_call c32 = { .nr = __HYPERVISOR_hvm_op,
+                           .arg = { HVMOP_set_param, 0x300 }, .long_mode = false };
+    assert_int_equal(hv_hypercall(f->d, 0, NULL, &c32), 0);
+    assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 1);
+    /* The wallclock at the i386 offsets: even version, within a day. */
+    const uint8_t *si = (const uint8_t *)&shinfo;
+    uint32_t ver, lo, hi;
+    memcpy(&ver, si + EVTCHN32_OFF_shared_info_wc_version, 4);
+    memcpy(&lo, si + EVTCHN32_OFF_shared_info_wc_sec, 4);
+    memcpy(&hi, si + EVTCHN32_OFF_shared_info_wc_sec_hi, 4);
+    assert_int_equal(ver & 1, 0);
+    assert_true(ver >= 2);
+    uint64_t sec = ((uint64_t)hi << 32 | lo) + hv_time_now(f->d) / 1000000000ull;
+    time_t now = time(NULL);
+    assert_true(sec + 86400 > (uint64_t)now && sec < (uint64_t)now + 86400);
+    assert_int_equal(shinfo.wc_version, v64);    /* x86_64's left alone */
+    /* A 64-bit caller latches x86_64's again. */
+    assert_int_equal(call(f, __HYPERVISOR_hvm_op, HVMOP_set_param, 0x300, 0), 0);
+    assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 0);
+    assert_int_equal(shinfo.wc_version, v64 + 2);
+    /* The hypercall page's MSR, written in 32-bit mode. */
+    hv_latch_shinfo(f->d, false);
+    assert_int_equal(evtchn_domain_shinfo_i386(f->h, 1), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_periodic_and_stops, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_runstate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shinfo_latch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
