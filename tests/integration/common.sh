@@ -11,6 +11,17 @@ if [ ! -e /dev/kvm ]; then
     exit 77
 fi
 fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
+# arch_ok [NAME...]: with XK_ARCH set (guest32.sh: "i386, 2-level paging"
+# or "i386, PAE paging"), the run's guest (or each domain NAME of several)
+# said it ran so (guest/runtime.c's first line)
+arch_ok() {
+    [ -n "${XK_ARCH:-}" ] || return 0
+    [ $# -gt 0 ] || set -- ""
+    for n in "$@"; do
+        grep -q "^${n:+$n: }guest: xenkvm test guest ($XK_ARCH)" "$tmp/out" ||
+            fail "${n:-the guest} did not run as $XK_ARCH"
+    done
+}
 # bounded CMD...: CMD (a `xenkvm run`), given XK_TIMEOUT seconds (default
 # 90; below meson's timeout). A run still going then has its threads'
 # stacks printed (gdb) and gets SIGTERM (xenkvm asks its guests to power

@@ -21,6 +21,9 @@ two_guest_pingpong() {
     cfg bob "$ppbob" "role=bind peer=1 rounds=$2 $1"
     bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok alice
+    # a 64-bit bob beside a 32-bit alice: bob ran as x86_64
+    [ "$ppbob" = "$pp" ] || XK_ARCH=${XK_ARCH:+x86_64} arch_ok bob
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
     # seed 002's lines, from both sides
     grep -q "^alice: DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
@@ -39,6 +42,7 @@ dom0_pingpong() {
     cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
     bounded "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
     grep -q "DomU: Bound local irq: [0-9]* to evtchn:[0-9]" "$tmp/out" || fail "no 'Bound local irq'"
     grep -q "DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "no round $2"
@@ -55,6 +59,7 @@ hostile_beside_pingpong() {
     cfg hostile "$hostile" "victim=1 $1"
     bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok alice bob hostile
     grep -Eq "^alice: pingpong: /local/domain/3/data/hostile-done (appeared|came and went)" "$tmp/out" || fail "alice was not kept alive for hostile"
     grep -q "^alice: pingpong: PASS 3000 rounds" "$tmp/out" || fail "alice did not finish beside hostile"
     grep -q "^bob: pingpong: PASS 3000 rounds" "$tmp/out" || fail "bob did not finish beside hostile"
@@ -70,6 +75,7 @@ hostile_beside_pingpong() {
 selftest() {
     bounded "$xk" run --name selftest --memory 16 --kernel "$selftest" --cmdline "$1 hostnow=$(date +%s)" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep "FAIL" "$tmp/out"
     grep -q "^selftest: $2 ABI" "$tmp/out" || fail "not on the $2 ABI"
     grep -q "^selftest: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "selftest checks failed"
@@ -81,6 +87,7 @@ selftest() {
 smp() {
     bounded "$xk" run --name smp --vcpus 2 --memory 16 --kernel "$smp" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep "FAIL" "$tmp/out"
     grep -q "^smp: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "smp checks failed"
     [ "$(grep -c '^ok:' "$tmp/out")" -ge 17 ] || fail "fewer checks than expected"
