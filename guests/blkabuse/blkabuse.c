@@ -244,7 +244,7 @@ static bool connect(void)
     if (rc == 0) {
         char path[96];
         snprintf(path, sizeof(path), "%s/protocol", blk.fe);
-        rc = xs_write(XBT_NIL, path, XEN_IO_PROTO_ABI_X86_64);
+        rc = xs_write(XBT_NIL, path, XEN_IO_PROTO_ABI_NATIVE);   /* x86_32-abi on i386 */
     }
     if (rc == 0)
         rc = fe_write("state", "%lu", XenbusStateInitialised);
