@@ -103,6 +103,7 @@ shutdown_request() {
     timeout --foreground --preserve-status -s INT 3 "$xk" run --name idle --memory 16 --kernel "$pp" \
         --cmdline "role=alloc peer=7 rounds=5" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep -q "^DomU: published port" "$tmp/out" || fail "the guest did not get to idle"
     grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
     grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
@@ -138,6 +139,7 @@ store_socket() {
     kill -0 $pid 2>/dev/null && quit "the guest did not power off"
     wait $pid
     rc=$?
+    arch_ok
     grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
     grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
