@@ -22,6 +22,12 @@
  * (fz_physmap_*, as the VMM's: a frame given back reads zero and holds
  * nothing until populated again); seed memory-reservation puts a
  * reservation, its extent list and the other memory_op structs in memory.
+ *
+ * Bit 1 of a record's first byte makes it a 32-bit caller's call: its
+ * registers count by their low 32 bits and its structs are read in the
+ * i386 layout (src/hv/hv_compat_xlate.c); seed compat32 puts i386 structs
+ * of memory_op, multicall, sched_op poll, vcpu_op's runstate and timer,
+ * setup_table and map_pirq in memory.
  */
 #include <stdint.h>
 #include <stdlib.h>

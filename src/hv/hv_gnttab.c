@@ -142,15 +142,19 @@ static long op_array(struct hv_ctx *c, unsigned int cmd, uint64_t uop,
     size_t len;
     const struct hv_xlate *x = NULL;
     switch (cmd) {
-    case GNTTABOP_copy: x = HV_XL(gnttab_copy); break;
+    case GNTTABOP_copy:
+        x = HV_XL(gnttab_copy);
+        len = hv_arg_size(c, x);
+        break;
     case GNTTABOP_swap_grant_ref: len = sizeof(u.swap); break;
     case GNTTABOP_map_grant_ref: len = sizeof(u.map); break;
     case GNTTABOP_unmap_grant_ref: len = sizeof(u.unmap); break;
-    case GNTTABOP_transfer: x = HV_XL(gnttab_transfer); break;
+    case GNTTABOP_transfer:
+        x = HV_XL(gnttab_transfer);
+        len = hv_arg_size(c, x);
+        break;
     default: len = sizeof(u.repl); break;
     }
-    if (x)
-        len = hv_arg_size(c, x);
     for (uint32_t i = 0; i < count; i++) {
         if (i % HV_GNT_STOP_CHECK == HV_GNT_STOP_CHECK - 1 && hv_stopping(c->d))
             return -EINTR;
