@@ -10,7 +10,6 @@ if [ ! -e /dev/kvm ]; then
     echo "SKIP: /dev/kvm not available"
     exit 77
 fi
-fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
 # arch_ok [NAME...]: with XK_ARCH set (guest32.sh: "i386, 2-level paging"
 # or "i386, PAE paging"), the run's guest (or each domain NAME of several)
 # said it ran so (guest/runtime.c's first line)
@@ -22,6 +21,7 @@ arch_ok() {
             fail "${n:-the guest} did not run as $XK_ARCH"
     done
 }
+fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
 # bounded CMD...: CMD (a `xenkvm run`), given XK_TIMEOUT seconds (default
 # 90; below meson's timeout). A run still going then has its threads'
 # stacks printed (gdb) and gets SIGTERM (xenkvm asks its guests to power
