@@ -225,7 +225,12 @@ void guest_start(uint32_t start_info_pa)
 
     guest_idt_init();
     console_init();
-    printk("guest: xenkvm test guest, Xen interface %u.%u, cmdline \"%s\"\n",
+#ifdef __x86_64__
+    const char *arch = "x86_64";
+#else
+    const char *arch = (cpu_read_cr4() & 0x20) ? "i386, PAE paging" : "i386, 2-level paging";
+#endif
+    printk("guest: xenkvm test guest (%s), Xen interface %u.%u, cmdline \"%s\"\n", arch,
            hypervisor_info.version >> 16, hypervisor_info.version & 0xffff, cmdline);
 
     int rc = evtchn_map_shared_info();

@@ -6,7 +6,9 @@
 #     in a box of its own. Where there is no /dev/kvm (or XENKVM_BOX=1:
 #     `make test-box`) the whole integration suite, every test that needs
 #     KVM, runs in two boxes at once: one for the Linux tests, one for the
-#     others.
+#     others. The 32-bit guests (suite guest32) run on the host's KVM when
+#     it runs 32-bit paging (tests/integration/kvm_paging32), else in one
+#     KVM box of their own.
 #  2. ASan+UBSan build: the unit tests again
 #  3. ThreadSanitizer build: the 'concurrency' suite (multi-threaded tests)
 #  4. clang/libFuzzer build: each harness for FUZZ_SECONDS on its corpus
@@ -116,12 +118,29 @@ if [ -n "${XENKVM_BOX:-}" ] || [ ! -e /dev/kvm ]; then
         BOXLINE="integration suite: NOT RUN, the KVM box could not be built (see above)"
     fi
 else
-    step "tests (all but the Linux ones)"
-    run_meson_tests main build --no-suite linux || status=1
+    step "tests (all but the Linux ones and the 32-bit guests)"
+    run_meson_tests main build --no-suite linux --no-suite guest32 || status=1
+    # The 32-bit guests (suite guest32): here if this KVM runs 32-bit
+    # paging (kvm_paging32, tests/integration/guest32.sh), else all of
+    # them in one KVM box (a box per test would cost ~10 s each to start).
+    t0=$(date +%s)
+    if build/tests/integration/kvm_paging32; then
+        step "32-bit guest tests on this machine's KVM"
+        run_meson_tests guest32 build --suite guest32 --no-rebuild || status=1
+        G32LINE="the 32-bit guests here"
+    else
+        step "32-bit guest tests in one KVM box (this machine's KVM cannot run 32-bit paging)"
+        rc=0
+        SHOW=1 meson_run guest32 build 1 "scripts/kvmbox --" --suite guest32 --no-rebuild || rc=$?
+        meson_count guest32 build
+        [ "$rc" -eq 0 ] || status=1
+        G32LINE="the 32-bit guests in a KVM box"
+    fi
+    G32LINE="$G32LINE in $(( $(date +%s) - t0 ))s"
     step "Linux tests, two at a time, each in a KVM box of its own"
     t0=$(date +%s)
     run_meson_tests linux build --suite linux --no-rebuild || status=1
-    BOXLINE="integration suite: ran on this machine's /dev/kvm, the Linux tests in KVM boxes in $(( $(date +%s) - t0 ))s"
+    BOXLINE="integration suite: ran on this machine's /dev/kvm, $G32LINE, the Linux tests in KVM boxes in $(( $(date +%s) - t0 ))s"
 fi
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"

@@ -38,8 +38,16 @@
 #define E(x) (-(long)XEN_##x)
 
 /* Garbage addresses. */
+#ifdef __i386__
+/* i386: the identity map covers all 4 GiB and every address is
+ * "canonical": "unmapped" is an address with no RAM behind it, and
+ * "non-canonical" one whose struct would wrap past 4 GiB. */
+#define BAD_UNMAPPED 0xe0000000UL
+#define BAD_NONCANON 0xfffffffcUL
+#else
 #define BAD_UNMAPPED 0x0000700000000000UL   /* canonical, not in our page tables */
 #define BAD_NONCANON 0x8000000000000000UL
+#endif
 static unsigned long bad_beyond_ram;         /* mapped by us, no RAM behind it */
 static unsigned long bad_straddle;           /* last bytes of RAM, then nothing */
 
@@ -277,13 +285,15 @@ static void test_evtchn(void)
              HYPERVISOR_sched_op(SCHEDOP_poll, &sp), 0);
     check_eq("close(poll port)", ev_close(quiet), 0);
     if (evtchn_abi() == EVTCHN_ABI_2L) {
-        /* 2-level: 64 x 64 ports; 4096 is beyond max_evtchns. */
-        evtchn_port_t p4096 = 4096;
-        set_xen_guest_handle(sp.ports, &p4096);
+        /* 2-level: 64 x 64 ports (i386: 32 x 32); 4096 (1024) is beyond
+         * max_evtchns. */
+        evtchn_port_t beyond = BITS_PER_LONG * BITS_PER_LONG;
+        set_xen_guest_handle(sp.ports, &beyond);
         /* Timeout in the past: a hypervisor that wrongly accepts the port
          * returns 0 (a FAIL line) instead of blocking us forever. */
         sp.timeout = 1;
-        check_eq("sched_op(poll, port 4096 on the 2-level ABI)",
+        check_eq(BITS_PER_LONG == 64 ? "sched_op(poll, port 4096 on the 2-level ABI)"
+                                     : "sched_op(poll, port 1024 on the 2-level ABI)",
                  HYPERVISOR_sched_op(SCHEDOP_poll, &sp), E(EINVAL));
     }
 

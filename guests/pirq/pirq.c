@@ -423,7 +423,8 @@ static int mode_errors(void)
     check_got(rc == -XEN_EINVAL, "irq_status_query of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
     rc = pirq_unmap(201);
     check_got(rc == -XEN_EINVAL, "unmap_pirq of an unmapped PIRQ: EINVAL", rc, -XEN_EINVAL);
-    struct physdev_pirq_eoi_gmfn g = { .gmfn = 1ull << 40 };
+    /* far beyond RAM: 2^40 frames, or 2^28 (1 TiB) in i386's 32-bit xen_pfn_t */
+    struct physdev_pirq_eoi_gmfn g = { .gmfn = (xen_pfn_t)1 << (BITS_PER_LONG == 64 ? 40 : 28) };
     rc = physdev_op(PHYSDEVOP_pirq_eoi_gmfn_v2, &g);
     check_got(rc == -XEN_EINVAL, "pirq_eoi_gmfn_v2 of a frame that is not RAM: EINVAL", rc, -XEN_EINVAL);
     check_got(pirq_eoi_map_active(), "pirq_eoi_gmfn_v2 of a RAM page", 0, 1);

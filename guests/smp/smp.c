@@ -2,7 +2,8 @@
  * Secondary vCPU bring-up and cross-vCPU wake-up, the Xen way (run with
  * --vcpus 2):
  *   vcpu 0: VCPUOP_is_up(1) == 0, EVTCHNOP_bind_ipi(vcpu 1) (left masked),
- *           VCPUOP_initialise(1, 64-bit context), VCPUOP_up(1)
+ *           VCPUOP_initialise(1, 64-bit context; i386: 32-bit, flat
+ *           segments), VCPUOP_up(1)
  *   vcpu 1: reports in, SCHEDOP_poll on the masked IPI port (a masked port
  *           still wakes a poller, as Linux's PV spinlock kick relies on)
  *   vcpu 0: EVTCHNOP_send on the IPI port -> vcpu 1 wakes, reports,
@@ -71,6 +72,23 @@ int guest_main(const char *cmdline)
     evtchn_setup_port(ap_port);   /* FIFO: its word exists, and is MASKED */
     check_eq("the IPI port is masked", evtchn_is_masked(ap_port), 1);
 
+#ifdef __i386__
+    /* Flat 4 GiB segments (the _ar layout of <xen/hvm/hvm_vcpu.h>): code
+     * type 0xb, data type 3, S, P, D/B, G. */
+    struct vcpu_hvm_context ctx = { .mode = VCPU_HVM_MODE_32B };
+    struct vcpu_hvm_x86_32 *r = &ctx.cpu_regs.x86_32;
+    r->eip = (uint32_t)(uintptr_t)guest_ap_entry32;
+    r->esp = (uint32_t)(uintptr_t)(ap_stack + sizeof(ap_stack));
+    r->eflags = 0x2;
+    r->cr0 = (uint32_t)cpu_read_cr0();
+    r->cr3 = (uint32_t)cpu_read_cr3();
+    r->cr4 = (uint32_t)cpu_read_cr4();
+    r->cs_limit = r->ds_limit = r->ss_limit = r->es_limit = 0xffffffff;
+    r->cs_ar = 0xc9b;
+    r->ds_ar = r->ss_ar = r->es_ar = 0xc93;
+    check_eq("VCPUOP_initialise(vcpu 1, 32-bit context)",
+             HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, &ctx), 0);
+#else
     struct vcpu_hvm_context ctx = { .mode = VCPU_HVM_MODE_64B };
     ctx.cpu_regs.x86_64.rip = (uint64_t)(uintptr_t)guest_ap_entry64;
     ctx.cpu_regs.x86_64.rsp = (uint64_t)(uintptr_t)(ap_stack + sizeof(ap_stack));
@@ -81,6 +99,7 @@ int guest_main(const char *cmdline)
     ctx.cpu_regs.x86_64.efer = cpu_rdmsr(0xc0000080);
     check_eq("VCPUOP_initialise(vcpu 1, 64-bit context)",
              HYPERVISOR_vcpu_op(VCPUOP_initialise, 1, &ctx), 0);
+#endif
     check_eq("VCPUOP_up(vcpu 1)", HYPERVISOR_vcpu_op(VCPUOP_up, 1, NULL), 0);
     check_eq("is_up(vcpu 1)", HYPERVISOR_vcpu_op(VCPUOP_is_up, 1, NULL), 1);
     check_eq("vcpu 1 runs our code", wait_stage(1), 1);

@@ -39,6 +39,7 @@ balloon)
     XK_TIMEOUT=100 bounded "$xk" run "$tmp/bal.cfg" >"$tmp/out" 2>"$tmp/err" &
     runpid=$!
     wait_line "balloon: all RAM written" 1
+    arch_ok
     wait_line "balloon: at target 65536 KiB" 1
     xkpid=$(pgrep -x -P $runpid xenkvm) || fail "no xenkvm process under the run"
     rss0=$(rss $xkpid VmRSS) shm0=$(rss $xkpid RssShmem)

@@ -36,6 +36,7 @@ run() {
     printf "disk = [ 'format=raw, vdev=xvda, access=%s, target=%s' ]\n" "$1" "$img" >>"$tmp/blkabuse.cfg"
     bounded "$xk" run "$tmp/blkabuse.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     if grep -Eq "Sanitizer|runtime error:|Segmentation fault|Aborted|core dumped|stack smashing" "$tmp/out" "$tmp/err"; then
         fail "a sanitizer report or a crash"
     fi

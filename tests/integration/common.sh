@@ -10,5 +10,16 @@ if [ ! -e /dev/kvm ]; then
     echo "SKIP: /dev/kvm not available"
     exit 77
 fi
+# arch_ok [NAME...]: with XK_ARCH set (guest32.sh: "i386, 2-level paging"
+# or "i386, PAE paging"), the run's guest (or each domain NAME of several)
+# said it ran so (guest/runtime.c's first line)
+arch_ok() {
+    [ -n "${XK_ARCH:-}" ] || return 0
+    [ $# -gt 0 ] || set -- ""
+    for n in "$@"; do
+        grep -q "^${n:+$n: }guest: xenkvm test guest ($XK_ARCH)" "$tmp/out" ||
+            fail "${n:-the guest} did not run as $XK_ARCH"
+    done
+}
 fail() { echo "FAIL: $*"; echo "--- stdout"; cat "$tmp/out"; echo "--- stderr"; cat "$tmp/err"; echo "FAIL: $*"; exit 1; }
 . "$(dirname "$0")/../common/bounded.sh"

@@ -1,9 +1,12 @@
 #!/bin/sh
 # Integration tests of guests/pingpong, hostile, selftest and smp (built on
 # guest/) under `xenkvm run`.
-# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF
+# usage: guest_tests.sh TEST XENKVM PINGPONG_ELF HOSTILE_ELF SELFTEST_ELF SMP_ELF [BOB_ELF]
+# The ELFs are 64-bit or i386 (guest32.sh); BOB_ELF, the pingpong of the
+# pingpong_* tests' bob, is PINGPONG_ELF unless given (a 32-bit alice
+# pinging a 64-bit bob).
 set -u
-t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6
+t=$1 xk=$2 pp=$3 hostile=$4 selftest=$5 smp=$6 ppbob=${7:-$3}
 . "$(dirname "$0")/common.sh"
 
 # cfg NAME KERNEL CMDLINE: an xl.cfg for one domain
@@ -15,9 +18,12 @@ cfg() {
 # $1: extra runtime options, $2: rounds
 two_guest_pingpong() {
     cfg alice "$pp" "role=alloc peer=2 rounds=$2 $1"
-    cfg bob "$pp" "role=bind peer=1 rounds=$2 $1"
+    cfg bob "$ppbob" "role=bind peer=1 rounds=$2 $1"
     bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok alice
+    # a 64-bit bob beside a 32-bit alice: bob ran as x86_64
+    [ "$ppbob" = "$pp" ] || XK_ARCH=${XK_ARCH:+x86_64} arch_ok bob
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"
     # seed 002's lines, from both sides
     grep -q "^alice: DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
@@ -36,6 +42,7 @@ dom0_pingpong() {
     cfg alice "$pp" "role=alloc peer=0 rounds=$2 $1"
     bounded "$xk" run "$tmp/alice.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep -q "DomU: Get new evtchn: [0-9]" "$tmp/out" || fail "no 'Get new evtchn'"
     grep -q "DomU: Bound local irq: [0-9]* to evtchn:[0-9]" "$tmp/out" || fail "no 'Bound local irq'"
     grep -q "DomU: Handled! irq: [0-9]*, evtchn:[0-9]* (round $2/$2)" "$tmp/out" || fail "no round $2"
@@ -52,6 +59,7 @@ hostile_beside_pingpong() {
     cfg hostile "$hostile" "victim=1 $1"
     bounded "$xk" run "$tmp/alice.cfg" "$tmp/bob.cfg" "$tmp/hostile.cfg" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok alice bob hostile
     grep -Eq "^alice: pingpong: /local/domain/3/data/hostile-done (appeared|came and went)" "$tmp/out" || fail "alice was not kept alive for hostile"
     grep -q "^alice: pingpong: PASS 3000 rounds" "$tmp/out" || fail "alice did not finish beside hostile"
     grep -q "^bob: pingpong: PASS 3000 rounds" "$tmp/out" || fail "bob did not finish beside hostile"
@@ -67,6 +75,7 @@ hostile_beside_pingpong() {
 selftest() {
     bounded "$xk" run --name selftest --memory 16 --kernel "$selftest" --cmdline "$1 hostnow=$(date +%s)" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep "FAIL" "$tmp/out"
     grep -q "^selftest: $2 ABI" "$tmp/out" || fail "not on the $2 ABI"
     grep -q "^selftest: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "selftest checks failed"
@@ -78,6 +87,7 @@ selftest() {
 smp() {
     bounded "$xk" run --name smp --vcpus 2 --memory 16 --kernel "$smp" --cmdline "$1" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep "FAIL" "$tmp/out"
     grep -q "^smp: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "smp checks failed"
     [ "$(grep -c '^ok:' "$tmp/out")" -ge 17 ] || fail "fewer checks than expected"
@@ -93,6 +103,7 @@ shutdown_request() {
     timeout --foreground --preserve-status -s INT 3 "$xk" run --name idle --memory 16 --kernel "$pp" \
         --cmdline "role=alloc peer=7 rounds=5" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep -q "^DomU: published port" "$tmp/out" || fail "the guest did not get to idle"
     grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
     grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
@@ -128,6 +139,7 @@ store_socket() {
     kill -0 $pid 2>/dev/null && quit "the guest did not power off"
     wait $pid
     rc=$?
+    arch_ok
     grep -q "^guest: control/shutdown: poweroff" "$tmp/out" || fail "the guest did not see control/shutdown"
     grep -q "domain 'idle' (domid 1): shut down (poweroff)" "$tmp/err" || fail "no clean poweroff"
     [ $rc -eq 0 ] || fail "exit status $rc, expected 0"

@@ -69,6 +69,9 @@ passed() {  # NAME ("" when it ran alone: no prefix): no failure reported
         fail "${1:-the guest} did not pass"
     # failed checks (guest/check.h) and the guest's own error reports
     ! grep -Eq "^${p}(pirq: )?FAIL" "$tmp/out" || fail "${1:-the guest} reported a failure"
+    # in 32-bit form (guest32.sh): it said it ran as XK_ARCH
+    [ -z "${XK_ARCH:-}" ] || grep -q "^${p}guest: xenkvm test guest ($XK_ARCH)" "$tmp/out" ||
+        fail "${1:-the guest} did not run as $XK_ARCH"
 }
 # one clear line on stderr naming $1, exit status $2
 one_error() {

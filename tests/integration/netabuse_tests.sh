@@ -37,6 +37,7 @@ cfg() {
 run() {
     bounded "$xk" run "$@" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok $names
     if grep -Eq "Sanitizer|runtime error:|Segmentation fault|Aborted|core dumped|stack smashing" "$tmp/out" "$tmp/err"; then
         fail "a sanitizer report or a crash"
     fi
@@ -66,6 +67,7 @@ case $t in
 selftest)
     bounded "$xk" run --name netabuse --memory 16 --kernel "$abuse" --cmdline "mode=selftest" >"$tmp/out" 2>"$tmp/err"
     rc=$?
+    arch_ok
     grep "FAIL" "$tmp/out"
     grep -q "^netabuse: done" "$tmp/out" || fail "the guest did not get to the end"
     grep -q "^netabuse: [0-9]* checks, [0-9]* passed, 0 failed" "$tmp/out" || fail "checks failed"

@@ -200,6 +200,9 @@ reboot)
     # stays): the memfds of rb's two domains hold no blocks, a live one does
     printf 'name="rb"\nkernel="%s"\nmemory=16\ncmdline="reboot 2"\n' "$guest" > "$tmp/m1.cfg"
     printf 'name="live"\nkernel="%s"\nmemory=16\ncmdline="spin"\n' "$guest" > "$tmp/m2.cfg"
+    # emptied here: the background run's own truncation may come after the
+    # wait below has read the first run's "domid 3 ... poweroff"
+    : >"$tmp/err"
     "$xk" run "$tmp/m1.cfg" "$tmp/m2.cfg" >"$tmp/out" 2>"$tmp/err" &
     pid=$! bg=$!
     i=0
