@@ -61,7 +61,10 @@ iperf() {
     local j
     for mode in "" "-R" "-u -b 0 -l 64"; do
         # shellcheck disable=SC2086
-        j=$($client iperf3 -c "$2" -p "$3" -t "$secs" -J $mode 2>/dev/null)
+        # bounded: a server that stops answering (a guest gone) would keep
+        # the client waiting for TCP's retransmissions, many minutes
+        j=$(timeout $((secs + 60)) $client iperf3 -c "$2" -p "$3" -t "$secs" -J $mode 2>/dev/null)
+        echo "net: $1 iperf3 ${mode:-(TCP)}: status $? at $(date +%T)" >&2
         python3 -c "$py_figure" "$mode" <<<"$j"
     done > "$tmp/$1"
 }
@@ -97,7 +100,7 @@ guest() {
         { echo "net: guest run $run failed"; cat "$tmp/$run.out" "$tmp/$run.err"; exit 1; }
     case "$vif" in *bridge=*) target=192.168.77.2 port=5201;; *) target=127.0.0.1 port=$fwd;; esac
     client="" iperf "$run" "$target" "$port"
-    grep -qx '0' "$tmp/$run" && { echo "net: $run: a figure is missing; the run's log:"; grep -v 'port 0x' "$tmp/$run.err" | tail -n 5; }
+    grep -qx '0' "$tmp/$run" && { echo "net: $run: a figure is missing; the run's log and console:"; grep -v 'port 0x' "$tmp/$run.err" | tail -n 5; tail -n 15 "$tmp/$run.out"; }
     python3 -c "import urllib.request; urllib.request.urlopen('http://$target:${web:-80}/done', timeout=30)" 2>/dev/null
     wait $pid
 }
