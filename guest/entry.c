@@ -47,39 +47,14 @@ __asm__(
     /* ---- 32-bit entry ---- */
     ".pushsection .text.boot, \"ax\", @progbits\n"
     ".code32\n"
-    ".globl pvh_start32\n"
-    "pvh_start32:\n"
-    "cli\n"
-    "cld\n"
-    "movl %ebx, %esi\n"
-    /* Zero .bss with one rep stosl (page tables and stack live there). */
-    "movl $__bss_start, %edi\n"
-    "movl $__bss_end, %ecx\n"
-    "subl %edi, %ecx\n"
-    "shrl $2, %ecx\n"
-    "xorl %eax, %eax\n"
-    "rep stosl\n"
-    "movl %esi, boot_start_info_pa\n"
+    GUEST_ENTRY_START_ASM
     /* PML4[0] -> PDPT; PDPT[0..3] -> the four page directories. */
     "movl $boot_pdpt + 3, boot_pml4\n"
     "movl $boot_pd + 3, boot_pdpt\n"
     "movl $boot_pd + 0x1003, boot_pdpt + 8\n"
     "movl $boot_pd + 0x2003, boot_pdpt + 16\n"
     "movl $boot_pd + 0x3003, boot_pdpt + 24\n"
-    /* 2048 x 2 MiB identity entries: present, writable, PS. */
-    "movl $boot_pd, %edi\n"
-    "movl $0x83, %eax\n"
-    "movl $2048, %ecx\n"
-    "1: movl %eax, (%edi)\n"
-    "addl $0x200000, %eax\n"
-    "addl $8, %edi\n"
-    "decl %ecx\n"
-    "jnz 1b\n"
-    /* The LAPIC's 2 MiB page uncached (PCD|PWT). */
-    "orl $0x18, boot_pd + (0xfee00000 >> 21) * 8\n"
-    "movl %cr4, %eax\n"
-    "orl $0x20, %eax\n"                 /* PAE */
-    "movl %eax, %cr4\n"
+    GUEST_PAE_IDENTITY_ASM
     "movl $boot_pml4, %eax\n"
     "movl %eax, %cr3\n"
     "movl $0xc0000080, %ecx\n"          /* EFER */
@@ -94,12 +69,7 @@ __asm__(
 
     ".code64\n"
     "start64:\n"
-    "movl $0x10, %eax\n"
-    "movl %eax, %ds\n"
-    "movl %eax, %es\n"
-    "movl %eax, %ss\n"
-    "movl %eax, %fs\n"
-    "movl %eax, %gs\n"
+    GUEST_DATA_SEGS_ASM
     "movq $boot_stack + 16384, %rsp\n"
     "xorl %ebp, %ebp\n"
     "movl boot_start_info_pa, %edi\n"

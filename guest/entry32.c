@@ -51,39 +51,14 @@ __asm__(
 
     /* ---- 32-bit entry ---- */
     ".pushsection .text.boot, \"ax\", @progbits\n"
-    ".globl pvh_start32\n"
-    "pvh_start32:\n"
-    "cli\n"
-    "cld\n"
-    "movl %ebx, %esi\n"
-    /* Zero .bss with one rep stosl (page tables and stack live there). */
-    "movl $__bss_start, %edi\n"
-    "movl $__bss_end, %ecx\n"
-    "subl %edi, %ecx\n"
-    "shrl $2, %ecx\n"
-    "xorl %eax, %eax\n"
-    "rep stosl\n"
-    "movl %esi, boot_start_info_pa\n"
+    GUEST_ENTRY_START_ASM
 #if GUEST_PAE
     /* PDPT[0..3] -> the four page directories (PDPTEs: present only). */
     "movl $boot_pd + 1, boot_pdpt32\n"
     "movl $boot_pd + 0x1001, boot_pdpt32 + 8\n"
     "movl $boot_pd + 0x2001, boot_pdpt32 + 16\n"
     "movl $boot_pd + 0x3001, boot_pdpt32 + 24\n"
-    /* 2048 x 2 MiB identity entries: present, writable, PS. */
-    "movl $boot_pd, %edi\n"
-    "movl $0x83, %eax\n"
-    "movl $2048, %ecx\n"
-    "1: movl %eax, (%edi)\n"
-    "addl $0x200000, %eax\n"
-    "addl $8, %edi\n"
-    "decl %ecx\n"
-    "jnz 1b\n"
-    /* The LAPIC's 2 MiB page uncached (PCD|PWT). */
-    "orl $0x18, boot_pd + (0xfee00000 >> 21) * 8\n"
-    "movl %cr4, %eax\n"
-    "orl $0x20, %eax\n"                 /* PAE */
-    "movl %eax, %cr4\n"
+    GUEST_PAE_IDENTITY_ASM
     "movl $boot_pdpt32, %eax\n"
 #else
     /* 1024 x 4 MiB identity entries: present, writable, PS. */
@@ -109,12 +84,7 @@ __asm__(
     "movl %eax, %cr0\n"
     "ljmp $0x08, $start32\n"
     "start32:\n"
-    "movl $0x10, %eax\n"
-    "movl %eax, %ds\n"
-    "movl %eax, %es\n"
-    "movl %eax, %ss\n"
-    "movl %eax, %fs\n"
-    "movl %eax, %gs\n"
+    GUEST_DATA_SEGS_ASM
     "movl $boot_stack + 16384 - 12, %esp\n"  /* 16-byte aligned at the call */
     "xorl %ebp, %ebp\n"
     "pushl boot_start_info_pa\n"
